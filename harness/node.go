@@ -1,0 +1,531 @@
+package harness
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ory/dockertest/v3"
+	dc "github.com/ory/dockertest/v3/docker"
+)
+
+// Paths inside the pair image (see image.go, which builds it).
+const (
+	StageDir       = "/opt/nginx-upgrade-harness"
+	OldBinaryStage = StageDir + "/old/nginx"
+	NewBinaryStage = StageDir + "/new/nginx"
+	BuildsFile     = StageDir + "/builds.json"
+	DefaultBinary  = "/usr/sbin/nginx"
+	ConfigPath     = "/etc/nginx/nginx.conf"
+	// ListenPort is the port the nginx.conf under test listens on inside the
+	// container; the node publishes it on 127.0.0.1 only.
+	ListenPort     = 8080
+	defaultPidFile = "/run/nginx.pid"
+	defaultErrLog  = "/var/log/nginx/error.log"
+)
+
+// DefaultConfig is the nginx.conf the harness uses when the user gives none:
+// a small page on / and a slowly served file under /slow/ (the rate comes
+// from the query, so each long download can be sized to span the scenario).
+const DefaultConfig = `# nginx.conf used by nginx-upgrade-harness when no --config is given.
+user www-data;
+worker_processes 2;
+pid /run/nginx.pid;
+error_log /var/log/nginx/error.log notice;
+
+events {
+    worker_connections 4096;
+}
+
+http {
+    types {
+        text/html html;
+        application/octet-stream bin;
+    }
+    default_type application/octet-stream;
+    access_log off;
+    sendfile on;
+    keepalive_timeout 65;
+    keepalive_requests 100000;
+    gzip on;
+
+    server {
+        listen 8080 backlog=4096;
+        root /srv/www;
+
+        location / {
+            index index.html;
+        }
+
+        location = /post {
+            # POST is answered without touching the file system; the body is read and discarded.
+            client_body_buffer_size 64k;
+            return 200 "ok\n";
+        }
+
+        location /slow/ {
+            limit_rate $arg_rate;
+        }
+    }
+}
+`
+
+// Node is one nginx under test in a container: Docker's init as PID 1,
+// nginx daemonised under it, its port published on 127.0.0.1 only.
+type Node struct {
+	pool    *dockertest.Pool
+	res     *dockertest.Resource
+	id      string
+	url     string
+	cmd     []string
+	pidFile string
+	errLog  string
+	builds  BuildsInfo
+}
+
+// BuildsInfo is builds.json in the pair image: which binary is which.
+type BuildsInfo struct {
+	From       string `json:"from"`
+	To         string `json:"to"`
+	OldSHA256  string `json:"old_sha256"`
+	NewSHA256  string `json:"new_sha256"`
+	OldVersion string `json:"old_version"`
+	NewVersion string `json:"new_version"`
+}
+
+type nodeConfig struct {
+	image   string
+	config  []byte
+	cmd     []string
+	labels  map[string]string
+	sysctls map[string]string
+	caps    []string
+	start   bool
+}
+
+// NodeOption configures StartNode.
+type NodeOption func(*nodeConfig)
+
+// WithImage names the pair image to run (required).
+func WithImage(ref string) NodeOption { return func(c *nodeConfig) { c.image = ref } }
+
+// WithConfig is the nginx.conf under test (default DefaultConfig).
+func WithConfig(conf []byte) NodeOption { return func(c *nodeConfig) { c.config = conf } }
+
+// WithCommand is the argv that starts nginx (default: /usr/sbin/nginx).
+func WithCommand(argv []string) NodeOption { return func(c *nodeConfig) { c.cmd = argv } }
+
+// WithLabel adds a label to the container (on top of the harness's own).
+func WithLabel(k, v string) NodeOption { return func(c *nodeConfig) { c.labels[k] = v } }
+
+// WithSysctl sets a namespaced sysctl, e.g. net.ipv4.tcp_migrate_req.
+func WithSysctl(k, v string) NodeOption { return func(c *nodeConfig) { c.sysctls[k] = v } }
+
+// WithCapability adds a named capability a fault needs.
+func WithCapability(name string) NodeOption {
+	return func(c *nodeConfig) { c.caps = append(c.caps, name) }
+}
+
+// WithoutStart leaves nginx stopped (a procedure starts it itself).
+func WithoutStart() NodeOption { return func(c *nodeConfig) { c.start = false } }
+
+// nginx's master needs to switch to the worker user, own its files and
+// signal its workers; nothing else is granted.
+var baseCaps = []string{"CHOWN", "SETUID", "SETGID", "KILL", "DAC_OVERRIDE", "FOWNER"}
+
+// StartNode runs the container, installs the nginx.conf, checks it with the
+// old binary (`nginx -t`), starts nginx and waits until it serves.
+func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (*Node, error) {
+	c := nodeConfig{cmd: []string{DefaultBinary}, config: []byte(DefaultConfig),
+		labels: map[string]string{}, sysctls: map[string]string{}, start: true}
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.image == "" {
+		return nil, errors.New("start node: no image")
+	}
+	if len(c.cmd) == 0 || !strings.HasPrefix(c.cmd[0], "/") {
+		return nil, fmt.Errorf("start node: nginx command %q must start with an absolute path", strings.Join(c.cmd, " "))
+	}
+	id := randomID()
+	labels := map[string]string{Label: "1", Label + ".node": id}
+	for k, v := range c.labels {
+		labels[k] = v
+	}
+	repo, tag := splitRef(c.image)
+	port := dc.Port(strconv.Itoa(ListenPort) + "/tcp")
+	res, err := pool.RunWithOptions(&dockertest.RunOptions{
+		Repository:   repo,
+		Tag:          tag,
+		Cmd:          []string{"sleep", "infinity"},
+		Labels:       labels,
+		ExposedPorts: []string{string(port)},
+		PortBindings: map[dc.Port][]dc.PortBinding{port: {{HostIP: "127.0.0.1", HostPort: ""}}},
+		SecurityOpt:  []string{"no-new-privileges"},
+	}, func(hc *dc.HostConfig) {
+		hc.Init = true
+		hc.AutoRemove = false
+		hc.PublishAllPorts = false
+		hc.CapDrop = []string{"ALL"}
+		hc.CapAdd = append(append([]string{}, baseCaps...), c.caps...)
+		if len(c.sysctls) > 0 {
+			hc.Sysctls = c.sysctls
+		}
+		hc.RestartPolicy = dc.RestartPolicy{Name: "no"}
+	})
+	if err != nil {
+		// A container that was created but not started still carries our label.
+		removeByLabel(pool, Label+".node", id)
+		return nil, fmt.Errorf("start node from %s: %w", c.image, err)
+	}
+	n := &Node{pool: pool, res: res, id: id, cmd: c.cmd,
+		pidFile: directive(c.config, "pid", defaultPidFile),
+		errLog:  directive(c.config, "error_log", defaultErrLog)}
+	hostPort := res.GetHostPort(string(port))
+	if hostPort == "" || !strings.HasPrefix(hostPort, "127.0.0.1:") {
+		n.Close()
+		return nil, fmt.Errorf("start node: port %s not published on 127.0.0.1 (got %q)", port, hostPort)
+	}
+	n.url = "http://" + hostPort
+	if err := n.setup(ctx, c); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) setup(ctx context.Context, c nodeConfig) error {
+	if err := n.WriteFile(ctx, ConfigPath, c.config, 0o644); err != nil {
+		return err
+	}
+	if out, err := n.ReadFile(ctx, BuildsFile); err == nil {
+		if err := json.Unmarshal(out, &n.builds); err != nil {
+			return fmt.Errorf("start node: %s: %w", BuildsFile, err)
+		}
+	}
+	// The binary identity comes from the staged files themselves, so that
+	// old and new are told apart by content, not by what builds.json claims.
+	if r, err := n.Exec(ctx, "sha256sum", OldBinaryStage, NewBinaryStage); err == nil && r.Exit == 0 {
+		for _, l := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
+			f := strings.Fields(l)
+			if len(f) == 2 && f[1] == OldBinaryStage {
+				n.builds.OldSHA256 = f[0]
+			} else if len(f) == 2 && f[1] == NewBinaryStage {
+				n.builds.NewSHA256 = f[0]
+			}
+		}
+	}
+	if err := n.TestConfig(ctx, c.cmd[0]); err != nil {
+		return err
+	}
+	if !c.start {
+		return nil
+	}
+	return n.StartNginx(ctx)
+}
+
+// TestConfig runs `BINARY -t` with the node's command line options.
+func (n *Node) TestConfig(ctx context.Context, binary string) error {
+	argv := append([]string{binary}, n.cmd[1:]...)
+	argv = append(argv, "-t", "-q")
+	r, err := n.Exec(ctx, argv...)
+	if err != nil {
+		return fmt.Errorf("nginx -t: %w", err)
+	}
+	if r.Exit != 0 {
+		return fmt.Errorf("nginx.conf rejected by %s: %s", binary, lastLine(r.Stderr+r.Stdout))
+	}
+	return nil
+}
+
+// StartNginx starts nginx daemonised by the node's command line and waits
+// until a master with workers serves on the published port.
+func (n *Node) StartNginx(ctx context.Context) error {
+	r, err := n.Exec(ctx, n.cmd...)
+	if err != nil {
+		return fmt.Errorf("start nginx: %w", err)
+	}
+	if r.Exit != 0 {
+		return fmt.Errorf("start nginx (%s): exit %d: %s", strings.Join(n.cmd, " "), r.Exit, lastLine(r.Stderr+r.Stdout))
+	}
+	return n.WaitServing(ctx, 15*time.Second)
+}
+
+// WaitServing waits until nginx.pid names a live master with workers and
+// the published port answers with a status below 500.
+func (n *Node) WaitServing(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last string
+	for {
+		s, err := n.Snapshot(ctx)
+		if err == nil {
+			if s.IsMaster(s.PidFile) && len(s.Workers(s.PidFile)) > 0 {
+				if err := n.Probe(ctx); err == nil {
+					return nil
+				} else {
+					last = err.Error()
+				}
+			} else {
+				last = s.String()
+			}
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("nginx not serving after %s: %s", timeout, last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Probe sends one GET / to the published port (127.0.0.1 only).
+func (n *Node) Probe(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.url+"/", nil)
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 500 {
+		return fmt.Errorf("GET / answered %s", resp.Status)
+	}
+	return nil
+}
+
+// URL is the base URL of nginx on the host's loopback.
+func (n *Node) URL() string { return n.url }
+
+// ID is the node's label value (also used in leftovers sweeps).
+func (n *Node) ID() string { return n.id }
+
+// ContainerID is the Docker container id.
+func (n *Node) ContainerID() string { return n.res.Container.ID }
+
+// Builds tells which binary is which in this node's image.
+func (n *Node) Builds() BuildsInfo { return n.builds }
+
+// PidFile and ErrorLog are the paths nginx uses in the container.
+func (n *Node) PidFile() string  { return n.pidFile }
+func (n *Node) ErrorLog() string { return n.errLog }
+
+// Binary is the path nginx was started from (its argv[0]).
+func (n *Node) Binary() string { return n.cmd[0] }
+
+// Command is the argv that starts nginx.
+func (n *Node) Command() []string { return append([]string(nil), n.cmd...) }
+
+// Close removes the container (force: never `docker stop`, whose SIGWINCH
+// would make nginx stop its workers).
+func (n *Node) Close() error {
+	if n == nil || n.res == nil {
+		return nil
+	}
+	err := n.pool.Purge(n.res)
+	n.res = nil
+	if err != nil {
+		removeByLabel(n.pool, Label+".node", n.id)
+	}
+	return err
+}
+
+// ExecResult is the outcome of a command run in the container.
+type ExecResult struct {
+	Exit   int
+	Stdout string
+	Stderr string
+}
+
+// Exec runs argv in the container (no shell) and returns its exit status;
+// err is only for a command that could not be run at all.
+func (n *Node) Exec(ctx context.Context, argv ...string) (ExecResult, error) {
+	return n.ExecEnv(ctx, nil, nil, argv...)
+}
+
+// ExecEnv is Exec with environment variables and standard input.
+func (n *Node) ExecEnv(ctx context.Context, env []string, stdin []byte, argv ...string) (ExecResult, error) {
+	if n.res == nil {
+		return ExecResult{}, errors.New("node closed")
+	}
+	var out, errb bytes.Buffer
+	opts := dc.CreateExecOptions{Container: n.res.Container.ID, Cmd: argv, Env: env,
+		AttachStdout: true, AttachStderr: true, AttachStdin: stdin != nil, Context: ctx}
+	ex, err := n.pool.Client.CreateExec(opts)
+	if err != nil {
+		return ExecResult{}, fmt.Errorf("exec %s: %w", argv[0], err)
+	}
+	so := dc.StartExecOptions{OutputStream: &out, ErrorStream: &errb, Context: ctx}
+	if stdin != nil {
+		so.InputStream = bytes.NewReader(stdin)
+	}
+	if err := n.pool.Client.StartExec(ex.ID, so); err != nil {
+		return ExecResult{}, fmt.Errorf("exec %s: %w", argv[0], err)
+	}
+	ins, err := n.pool.Client.InspectExec(ex.ID)
+	if err != nil {
+		return ExecResult{}, fmt.Errorf("exec %s: %w", argv[0], err)
+	}
+	if ins.Running {
+		return ExecResult{}, fmt.Errorf("exec %s: still running after its streams closed", argv[0])
+	}
+	return ExecResult{Exit: ins.ExitCode, Stdout: out.String(), Stderr: errb.String()}, nil
+}
+
+// Snapshot reads the process table, the pid files and the error log size.
+func (n *Node) Snapshot(ctx context.Context) (Snapshot, error) {
+	r, err := n.Exec(ctx, "sh", "-c", snapshotScript, "sh", n.pidFile, n.errLog)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("read process table: %w", err)
+	}
+	s, err := parseSnapshot(r.Stdout)
+	if err != nil {
+		return s, err
+	}
+	for i := range s.Procs {
+		if s.Procs[i].Role == RoleMaster {
+			s.Procs[i].Binary = n.identify(s.Procs[i].SHA256)
+		}
+	}
+	return s, nil
+}
+
+// identify names a binary by its content: old, new or unknown.
+func (n *Node) identify(sum string) string {
+	switch {
+	case sum == "":
+		return "unknown"
+	case sum == n.builds.OldSHA256 && sum == n.builds.NewSHA256:
+		return "same"
+	case sum == n.builds.OldSHA256:
+		return "old"
+	case sum == n.builds.NewSHA256:
+		return "new"
+	}
+	return "unknown"
+}
+
+// Signal sends sig (e.g. "USR2") to pid inside the container, as argv.
+func (n *Node) Signal(ctx context.Context, sig string, pid int) error {
+	if pid <= 1 {
+		return fmt.Errorf("signal %s: refusing pid %d", sig, pid)
+	}
+	r, err := n.Exec(ctx, "kill", "-s", sig, strconv.Itoa(pid))
+	if err != nil {
+		return fmt.Errorf("signal %s to %d: %w", sig, pid, err)
+	}
+	if r.Exit != 0 {
+		return fmt.Errorf("signal %s to %d: %s", sig, pid, lastLine(r.Stderr))
+	}
+	return nil
+}
+
+// LogSince returns the error log's lines after offset bytes.
+func (n *Node) LogSince(ctx context.Context, offset int64) ([]string, error) {
+	r, err := n.Exec(ctx, "tail", "-c", "+"+strconv.FormatInt(offset+1, 10), n.errLog)
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	for _, l := range strings.Split(r.Stdout, "\n") {
+		if l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return lines, nil
+}
+
+// ReadFile reads a file in the container.
+func (n *Node) ReadFile(ctx context.Context, path string) ([]byte, error) {
+	r, err := n.Exec(ctx, "cat", path)
+	if err != nil {
+		return nil, err
+	}
+	if r.Exit != 0 {
+		return nil, fmt.Errorf("read %s: %s", path, lastLine(r.Stderr))
+	}
+	return []byte(r.Stdout), nil
+}
+
+// WriteFile puts a file into the container (through the archive API, no shell).
+func (n *Node) WriteFile(ctx context.Context, path string, data []byte, mode int64) error {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	dir, name := path[:strings.LastIndexByte(path, '/')+1], path[strings.LastIndexByte(path, '/')+1:]
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(data)), ModTime: time.Now()}); err != nil {
+		return err
+	}
+	tw.Write(data)
+	tw.Close()
+	err := n.pool.Client.UploadToContainer(n.res.Container.ID, dc.UploadToContainerOptions{
+		InputStream: &buf, Path: dir, Context: ctx})
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// directive finds a main-context directive's first argument in nginx.conf
+// text (pid, error_log), or returns def.
+func directive(conf []byte, name, def string) string {
+	re := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(name) + `\s+([^\s;]+)[^;]*;`)
+	m := re.FindSubmatch(conf)
+	if m == nil {
+		return def
+	}
+	v := string(m[1])
+	if name == "error_log" && (v == "stderr" || strings.HasPrefix(v, "syslog:")) {
+		return def
+	}
+	return v
+}
+
+func splitRef(ref string) (repo, tag string) {
+	i := strings.LastIndexByte(ref, ':')
+	if i < 0 || strings.Contains(ref[i:], "/") {
+		return ref, "latest"
+	}
+	return ref[:i], ref[i+1:]
+}
+
+func randomID() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" {
+			return l
+		}
+	}
+	return "(no output)"
+}
+
+// removeByLabel force-removes the containers carrying label k=v.
+func removeByLabel(pool *dockertest.Pool, k, v string) {
+	cs, err := pool.Client.ListContainers(dc.ListContainersOptions{All: true,
+		Filters: map[string][]string{"label": {k + "=" + v}}})
+	if err != nil {
+		return
+	}
+	for _, c := range cs {
+		pool.Client.RemoveContainer(dc.RemoveContainerOptions{ID: c.ID, Force: true, RemoveVolumes: true})
+	}
+}
