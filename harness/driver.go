@@ -30,13 +30,13 @@ const (
 // Step is one verified action of a procedure: a signal to a target and the
 // effect that must appear before Timeout.
 type Step struct {
-	Name    string        // what it is for: "spawn-new-master"
-	Signal  string        // "USR2", "WINCH", …; empty for an action step
-	Target  Target        // who gets the signal
+	Name    string                                   // what it is for: "spawn-new-master"
+	Signal  string                                   // "USR2", "WINCH", …; empty for an action step
+	Target  Target                                   // who gets the signal
 	Action  func(ctx context.Context, n *Node) error // for action steps (no signal)
-	Expect  Expectation   // the effect that verifies the step
-	Timeout time.Duration // how long the effect may take (default 10 s)
-	Phase   string        // the phase that starts when this step is sent
+	Expect  Expectation                              // the effect that verifies the step
+	Timeout time.Duration                            // how long the effect may take (default 10 s)
+	Phase   string                                   // the phase that starts when this step is sent
 }
 
 // Expectation checks a snapshot taken after the step against the one taken
@@ -46,17 +46,17 @@ type Expectation func(before, now Snapshot, pids []int) error
 
 // StepResult is what the driver records of one step.
 type StepResult struct {
-	Name       string    `json:"name"`
-	Signal     string    `json:"signal,omitempty"`
-	PIDs       []int     `json:"pids,omitempty"`
-	Sent       time.Time `json:"-"`
-	Verified   time.Time `json:"-"` // zero when not verified
-	OK         bool      `json:"verified"`
-	Err        string    `json:"error,omitempty"`
-	LogLines   []string  `json:"log_lines,omitempty"` // [alert]/[emerg] lines since the step was sent
-	Before     Snapshot  `json:"-"`
-	After      Snapshot  `json:"after"`
-	Phase      string    `json:"phase,omitempty"`
+	Name     string    `json:"name"`
+	Signal   string    `json:"signal,omitempty"`
+	PIDs     []int     `json:"pids,omitempty"`
+	Sent     time.Time `json:"-"`
+	Verified time.Time `json:"-"` // zero when not verified
+	OK       bool      `json:"verified"`
+	Err      string    `json:"error,omitempty"`
+	LogLines []string  `json:"log_lines,omitempty"` // [alert]/[emerg] lines since the step was sent
+	Before   Snapshot  `json:"-"`
+	After    Snapshot  `json:"after"`
+	Phase    string    `json:"phase,omitempty"`
 }
 
 // Driver runs steps against one node.
@@ -91,11 +91,9 @@ func (d *Driver) Run(ctx context.Context, s Step) StepResult {
 	res.PIDs = pids
 	res.Sent = time.Now()
 	if s.Signal != "" {
-		for _, pid := range pids {
-			if err := d.node.Signal(ctx, s.Signal, pid); err != nil {
-				res.After = before
-				return d.fail(res, fmt.Errorf("%s: %w", s.Name, err))
-			}
+		if err := d.node.Signal(ctx, s.Signal, pids...); err != nil {
+			res.After = before
+			return d.fail(res, fmt.Errorf("%s: %w", s.Name, err))
 		}
 	}
 	if s.Action != nil {

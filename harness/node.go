@@ -419,17 +419,25 @@ func (n *Node) identify(sum string) string {
 	return "unknown"
 }
 
-// Signal sends sig (e.g. "USR2") to pid inside the container, as argv.
-func (n *Node) Signal(ctx context.Context, sig string, pid int) error {
-	if pid <= 1 {
-		return fmt.Errorf("signal %s: refusing pid %d", sig, pid)
+// Signal sends sig (e.g. "USR2") to the pids inside the container, in one
+// kill(1) call, as argv.
+func (n *Node) Signal(ctx context.Context, sig string, pids ...int) error {
+	argv := []string{"kill", "-s", sig}
+	for _, pid := range pids {
+		if pid <= 1 {
+			return fmt.Errorf("signal %s: refusing pid %d", sig, pid)
+		}
+		argv = append(argv, strconv.Itoa(pid))
 	}
-	r, err := n.Exec(ctx, "kill", "-s", sig, strconv.Itoa(pid))
+	if len(pids) == 0 {
+		return fmt.Errorf("signal %s: no pid", sig)
+	}
+	r, err := n.Exec(ctx, argv...)
 	if err != nil {
-		return fmt.Errorf("signal %s to %d: %w", sig, pid, err)
+		return fmt.Errorf("signal %s to %v: %w", sig, pids, err)
 	}
 	if r.Exit != 0 {
-		return fmt.Errorf("signal %s to %d: %s", sig, pid, lastLine(r.Stderr))
+		return fmt.Errorf("signal %s to %v: %s", sig, pids, lastLine(r.Stderr))
 	}
 	return nil
 }

@@ -148,7 +148,9 @@ func (s Snapshot) Proc(pid int) (Process, bool) {
 }
 
 // Masters are the live nginx masters.
-func (s Snapshot) Masters() []Process { return s.filter(func(p Process) bool { return p.Role == RoleMaster }) }
+func (s Snapshot) Masters() []Process {
+	return s.filter(func(p Process) bool { return p.Role == RoleMaster })
+}
 
 // Workers are the live workers of master that still accept (not shutting down).
 func (s Snapshot) Workers(master int) []Process {

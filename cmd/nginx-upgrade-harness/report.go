@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
+)
+
+const reportUsage = `Usage: nginx-upgrade-harness report DIR
+
+Rebuilds DIR/report.json, DIR/report.md and DIR/report.html from the records
+a run left on disk (results.gob, connections.jsonl, events.jsonl, … in one
+folder per scenario). Works on a run that was interrupted half-way: every
+result written before the interruption is counted. The verdicts are
+recomputed from the records, not copied.
+
+Example:
+  nginx-upgrade-harness report reports-out/2026-11-26T10-00-00
+`
+
+func reportCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlagSet("report", reportUsage, stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return bad("report: want exactly one run directory (see --help)")
+	}
+	dir := fs.Arg(0)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return bad("report: %s is not a directory", dir)
+	}
+	r, err := scenarios.Render(dir)
+	if err != nil {
+		return err
+	}
+	printSummary(stderr, r)
+	fmt.Fprintf(stderr, "report: %s\n", filepath.Join(dir, "report.md"))
+	if !allMet(r) {
+		return errFailed
+	}
+	return nil
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
+)
+
+const runUsage = `Usage: nginx-upgrade-harness run [flags]
+
+Runs upgrade scenarios, each in its own container under sustained load,
+and writes report.json, report.md and report.html to the output directory.
+With no flags it runs the default suite (upgrade, rollback, term-fallback,
+kill-fallback, broken-build) against the default builds.
+
+BUILD is one of:
+  debian:VERSION                 Debian's nginx package at VERSION
+  source:VERSION[:FLAGS]         upstream tarball (or a local .tar.gz) built with configure FLAGS
+  binary:PATH                    a local nginx executable
+  image:REF                      /usr/sbin/nginx from a local image
+
+Examples:
+  nginx-upgrade-harness run
+  nginx-upgrade-harness run --scenario upgrade --from debian:1.22.1-9+deb12u9 --to source:1.26.3
+  nginx-upgrade-harness run --scenario upgrade --config my.conf --rate 800 --method POST --keepalive=false
+`
+
+type runFlags struct {
+	scenarios multiFlag
+	from, to  string
+	broken    string
+	config    string
+	nginxCmd  string
+	rate      int
+	method    string
+	keepalive bool
+	slow      int
+	out       string
+}
+
+func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	var f runFlags
+	fs := newFlagSet("run", runUsage, stderr)
+	fs.Var(&f.scenarios, "scenario", "scenario to run, repeatable (default: the default suite; known: "+strings.Join(scenarios.Names(), ", ")+")")
+	fs.StringVar(&f.from, "from", harness.DefaultFrom, "the running (old) build")
+	fs.StringVar(&f.to, "to", harness.DefaultTo, "the new build")
+	fs.StringVar(&f.broken, "broken", scenarios.DefaultBroken, "a new build that cannot start with the configuration (broken-build scenario)")
+	fs.StringVar(&f.config, "config", "", "the nginx.conf under test (default: the harness's own, see README); must listen on 8080 and serve /slow/big.bin for --slow")
+	fs.StringVar(&f.nginxCmd, "nginx-cmd", harness.DefaultBinary, "the command line that starts nginx in the container (split on spaces, run without a shell)")
+	fs.IntVar(&f.rate, "rate", scenarios.DefaultLoad.Rate, "requests per second, constant")
+	fs.StringVar(&f.method, "method", scenarios.DefaultLoad.Method, "GET or POST")
+	fs.BoolVar(&f.keepalive, "keepalive", scenarios.DefaultLoad.KeepAlive, "reuse connections (true) or a new connection per request (false)")
+	fs.IntVar(&f.slow, "slow", scenarios.DefaultLoad.Slow, "long downloads in flight across the transitions")
+	fs.StringVar(&f.out, "out", "", "report directory (default: a new directory under ./reports-out/)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	p, scs, err := f.params()
+	if err != nil {
+		return err
+	}
+	out := f.out
+	if out == "" {
+		out = filepath.Join("reports-out", time.Now().Format("2006-01-02T15-04-05"))
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return bad("--out %s: %v", out, err)
+	}
+	pr := newProgress(stderr)
+	pool, err := harness.Connect()
+	if err != nil {
+		return err
+	}
+	if n, err := harness.Prune(ctx, pool); err == nil && n > 0 {
+		pr("removed %d container(s) left behind by an earlier run", n)
+	}
+	defer harness.Prune(context.Background(), pool)
+	im, err := scenarios.PrepareImages(ctx, pool, scs, p, pr)
+	if err != nil {
+		return err
+	}
+	if err := scenarios.CheckConfig(ctx, pool, im, scs, p); err != nil {
+		return badInput{err}
+	}
+	r, err := scenarios.RunSuite(ctx, pool, scs, p, im, out, pr)
+	if err != nil {
+		return err
+	}
+	printSummary(stderr, r)
+	fmt.Fprintf(stderr, "report: %s (also report.json, report.html)\n", filepath.Join(out, "report.md"))
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted: the report holds what was measured until then")
+	}
+	if !allMet(r) {
+		return errFailed
+	}
+	return nil
+}
+
+func (f *runFlags) params() (scenarios.Params, []scenarios.Scenario, error) {
+	var p scenarios.Params
+	scs, err := scenarios.Lookup(f.scenarios)
+	if err != nil {
+		return p, nil, badInput{err}
+	}
+	for _, b := range []struct {
+		name, spec string
+		dst        *harness.Build
+	}{{"--from", f.from, &p.From}, {"--to", f.to, &p.To}, {"--broken", f.broken, &p.Broken}} {
+		if *b.dst, err = harness.ParseBuild(b.spec); err != nil {
+			return p, nil, bad("%s: %v", b.name, err)
+		}
+	}
+	if f.config != "" {
+		conf, err := os.ReadFile(f.config)
+		if err != nil {
+			return p, nil, bad("--config: %v", err)
+		}
+		p.Config = conf
+	}
+	p.Command = strings.Fields(f.nginxCmd)
+	if len(p.Command) == 0 || !strings.HasPrefix(p.Command[0], "/") {
+		return p, nil, bad("--nginx-cmd %q: must start with the absolute path of nginx", f.nginxCmd)
+	}
+	p.Load = scenarios.Load{Rate: f.rate, Method: strings.ToUpper(f.method), KeepAlive: f.keepalive, Slow: f.slow}
+	if err := p.Load.Validate(); err != nil {
+		return p, nil, bad("%v", err)
+	}
+	return p, scs, nil
+}
+
+func allMet(r *reports.Report) bool {
+	if len(r.Scenarios) == 0 {
+		return false
+	}
+	for _, s := range r.Scenarios {
+		if s.Verdict != reports.VerdictPass {
+			return false
+		}
+	}
+	return true
+}
+
+func printSummary(w io.Writer, r *reports.Report) {
+	fmt.Fprintf(w, "\n%-16s %-11s %-8s %8s %9s %7s %9s  %s\n", "SCENARIO", "EXPECT", "VERDICT", "DROPPED", "REQUESTS", "FAILED", "SLOW CUT", "STEPS")
+	for _, s := range r.Scenarios {
+		ok := 0
+		for _, st := range s.Steps {
+			if st.Verified {
+				ok++
+			}
+		}
+		fmt.Fprintf(w, "%-16s %-11s %-8s %8d %9d %7d %9d  %d/%d verified\n", s.Name, s.Expect, strings.ToUpper(s.Verdict),
+			s.Dropped, s.Requests.Total, s.Requests.Failed, s.Slow.Cut, ok, len(s.Steps))
+		for _, reason := range s.Reasons {
+			fmt.Fprintf(w, "    - %s\n", reason)
+		}
+	}
+}
+
+// newProgress prints live lines on stderr: with a time stamp, one line per
+// step, phase and load summary (plain lines: they read the same in a
+// terminal and in a CI log).
+func newProgress(w io.Writer) scenarios.Progress {
+	start := time.Now()
+	return func(format string, args ...any) {
+		fmt.Fprintf(w, "[%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+	}
+}

@@ -1,0 +1,265 @@
+package reports
+
+import (
+	"math"
+	"sort"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// msToDuration turns a millisecond offset as loadgen writes it
+// (float64(d)/float64(time.Millisecond)) back into the exact duration, so that
+// boundaries compare to the nanosecond with result offsets.
+func msToDuration(ms float64) time.Duration {
+	return time.Duration(math.Round(ms * float64(time.Millisecond)))
+}
+
+func durationToMs(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// phaseAcc aggregates one phase incrementally, like vegeta's Metrics.Add.
+type phaseAcc struct {
+	name     string
+	start    time.Duration
+	requests int
+	ok       int
+	failed   int
+	byClass  [numClasses]int
+	latency  vegeta.LatencyMetrics
+	retried  int
+	slowDone int
+	slowCut  int
+	conns    map[string]int
+}
+
+// phaseSet holds the phases in order of their start; phase i covers
+// [start_i, start_{i+1}) and the last one runs to the end of the run.
+type phaseSet struct {
+	phases []*phaseAcc
+}
+
+func newPhaseSet(steps []Step) *phaseSet {
+	ps := &phaseSet{phases: []*phaseAcc{{name: "steady", conns: map[string]int{}}}}
+	for _, st := range steps {
+		name := st.Phase
+		if name == "" {
+			name = st.Name
+		}
+		ps.phases = append(ps.phases, &phaseAcc{name: name, start: msToDuration(st.SentMs), conns: map[string]int{}})
+	}
+	return ps
+}
+
+// at returns the phase containing t: the last phase whose start is <= t (a
+// timestamp equal to a step's sent_ms belongs to the phase the step starts).
+// Anything before the first start belongs to the first phase.
+func (ps *phaseSet) at(t time.Duration) *phaseAcc {
+	i := sort.Search(len(ps.phases), func(i int) bool { return ps.phases[i].start > t }) - 1
+	if i < 0 {
+		i = 0
+	}
+	return ps.phases[i]
+}
+
+// latencyBins is the resolution of the per-bucket latency histogram: bin i
+// holds latencies in [1µs·g^i, 1µs·g^(i+1)) with g = latencyGrowth, which
+// spans 1µs to about 1000s in 270 bins of 8% each — plenty for a plot, and
+// a fixed, small size per bucket however many requests it holds.
+const (
+	latencyGrowth = 1.08
+	latencyBins   = 270
+	// maxBuckets bounds the plot's buckets: past it, buckets are merged in
+	// pairs and their width doubles, so memory stays flat however long the run.
+	maxBuckets = 4000
+	// bucketWidth is the plot's bucket width before any merging.
+	bucketWidth = 100 * time.Millisecond
+)
+
+func latencyBin(d time.Duration) int {
+	us := float64(d) / float64(time.Microsecond)
+	if us <= 1 {
+		return 0
+	}
+	i := int(math.Log(us) / math.Log(latencyGrowth))
+	return min(i, latencyBins-1)
+}
+
+// binValue is the geometric middle of a bin, in milliseconds.
+func binValue(i int) float64 {
+	return math.Pow(latencyGrowth, float64(i)+0.5) / 1000
+}
+
+type bucketAcc struct {
+	requests int
+	failed   int
+	retried  int
+	slowCut  int
+	max      time.Duration
+	hist     []uint32 // latencyBins long once a request lands here
+}
+
+func (b *bucketAcc) merge(o *bucketAcc) {
+	b.requests += o.requests
+	b.failed += o.failed
+	b.retried += o.retried
+	b.slowCut += o.slowCut
+	b.max = max(b.max, o.max)
+	if o.hist == nil {
+		return
+	}
+	if b.hist == nil {
+		b.hist = o.hist
+		return
+	}
+	for i, n := range o.hist {
+		b.hist[i] += n
+	}
+}
+
+func (b *bucketAcc) quantile(q float64) float64 {
+	if b.requests == 0 || b.hist == nil {
+		return 0
+	}
+	var total uint64
+	for _, n := range b.hist {
+		total += uint64(n)
+	}
+	rank := uint64(math.Ceil(q * float64(total)))
+	var seen uint64
+	for i, n := range b.hist {
+		seen += uint64(n)
+		if seen >= rank && n > 0 {
+			v := binValue(i)
+			return math.Min(v, durationToMs(b.max))
+		}
+	}
+	return durationToMs(b.max)
+}
+
+// timelineAcc buckets the run over time while the results stream by.
+type timelineAcc struct {
+	width   time.Duration
+	buckets []bucketAcc
+}
+
+func newTimelineAcc() *timelineAcc { return &timelineAcc{width: bucketWidth} }
+
+func (tl *timelineAcc) bucket(t time.Duration) *bucketAcc {
+	if t < 0 {
+		t = 0
+	}
+	i := int(t / tl.width)
+	for i >= maxBuckets {
+		tl.coarsen()
+		i = int(t / tl.width)
+	}
+	if i >= len(tl.buckets) {
+		if i < cap(tl.buckets) {
+			tl.buckets = tl.buckets[:i+1]
+		} else {
+			grown := make([]bucketAcc, i+1, min(max(2*cap(tl.buckets), i+1, 64), maxBuckets))
+			copy(grown, tl.buckets)
+			tl.buckets = grown
+		}
+	}
+	return &tl.buckets[i]
+}
+
+func (tl *timelineAcc) coarsen() {
+	merged := make([]bucketAcc, (len(tl.buckets)+1)/2, maxBuckets)
+	for i := range tl.buckets {
+		merged[i/2].merge(&tl.buckets[i])
+	}
+	tl.buckets = merged
+	tl.width *= 2
+}
+
+func (tl *timelineAcc) addResult(t, latency time.Duration, failed bool) {
+	b := tl.bucket(t)
+	b.requests++
+	if failed {
+		b.failed++
+	}
+	if b.hist == nil {
+		b.hist = make([]uint32, latencyBins)
+	}
+	b.hist[latencyBin(latency)]++
+	b.max = max(b.max, latency)
+}
+
+func (tl *timelineAcc) timeline() *Timeline {
+	out := &Timeline{
+		BucketMs: durationToMs(tl.width),
+		Requests: make([]int, len(tl.buckets)),
+		Failed:   make([]int, len(tl.buckets)),
+		Retried:  make([]int, len(tl.buckets)),
+		SlowCut:  make([]int, len(tl.buckets)),
+		P99Ms:    make([]float64, len(tl.buckets)),
+		MaxMs:    make([]float64, len(tl.buckets)),
+	}
+	for i := range tl.buckets {
+		b := &tl.buckets[i]
+		out.Requests[i] = b.requests
+		out.Failed[i] = b.failed
+		out.Retried[i] = b.retried
+		out.SlowCut[i] = b.slowCut
+		out.P99Ms[i] = round3(b.quantile(0.99))
+		out.MaxMs[i] = round3(durationToMs(b.max))
+	}
+	return out
+}
+
+// round3 keeps three decimals (microseconds, for milliseconds): enough for
+// people and it keeps report.json small.
+func round3(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	return math.Round(v*1000) / 1000
+}
+
+// resultsAcc aggregates the results stream of a scenario.
+type resultsAcc struct {
+	start      time.Time
+	phases     *phaseSet
+	timeline   *timelineAcc
+	total      Requests
+	latency    vegeta.LatencyMetrics
+	first      time.Duration // earliest request start
+	last       time.Duration // latest request start
+	end        time.Duration // latest response end
+	seenResult bool
+}
+
+func (a *resultsAcc) add(r *vegeta.Result) {
+	t := r.Timestamp.Sub(a.start)
+	class, failed := classify(r)
+	p := a.phases.at(t)
+	p.requests++
+	a.total.Total++
+	if failed {
+		p.failed++
+		p.byClass[class]++
+		a.total.Failed++
+	} else {
+		p.ok++
+		a.total.OK++
+	}
+	p.latency.Add(r.Latency)
+	a.latency.Add(r.Latency)
+	a.timeline.addResult(t, r.Latency, failed)
+	if !a.seenResult || t < a.first {
+		a.first = t
+	}
+	if !a.seenResult || t > a.last {
+		a.last = t
+	}
+	if end := t + r.Latency; !a.seenResult || end > a.end {
+		a.end = end
+	}
+	a.seenResult = true
+}
+
+func quantileMs(l *vegeta.LatencyMetrics, q float64) float64 {
+	return round3(durationToMs(l.Quantile(q)))
+}

@@ -1,0 +1,370 @@
+package reports
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// Build reads every scenario directory under dir (a run directory) and
+// returns the report, scenarios ordered by their start. A scenario whose
+// files are missing or cut short still gets its entry, with verdict error
+// and the reason; only an unreadable dir, or one with no scenario in it, is
+// an error.
+func Build(dir string) (*Report, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read run directory: %w", err)
+	}
+	type built struct {
+		s     Scenario
+		meta  *Meta
+		start time.Time
+	}
+	var all []built
+	for _, e := range entries {
+		if !e.IsDir() || !isScenarioDir(filepath.Join(dir, e.Name())) {
+			continue
+		}
+		s, meta, err := BuildScenario(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		b := built{s: *s, meta: meta}
+		if meta != nil {
+			b.start, _ = time.Parse(time.RFC3339Nano, meta.StartWall)
+		}
+		all = append(all, b)
+	}
+	if len(all) == 0 {
+		return nil, fmt.Errorf("read run directory %s: no scenario directory in it (none holds %s, %s, %s or %s)",
+			dir, MetaFile, EventsFile, loadgen.ResultsFile, ErrorFile)
+	}
+	// Scenarios in the order they ran; those without a start last, by name.
+	sort.SliceStable(all, func(i, j int) bool {
+		a, b := all[i], all[j]
+		if a.start.IsZero() != b.start.IsZero() {
+			return !a.start.IsZero()
+		}
+		if !a.start.Equal(b.start) {
+			return a.start.Before(b.start)
+		}
+		return a.s.Name < b.s.Name
+	})
+	r := &Report{Schema: Schema, Scenarios: make([]Scenario, 0, len(all))}
+	for _, b := range all {
+		if b.meta != nil && r.From == "" && r.To == "" {
+			r.From, r.To, r.Load = b.meta.From, b.meta.To, b.meta.Load
+		}
+		r.Scenarios = append(r.Scenarios, b.s)
+	}
+	return r, nil
+}
+
+func isScenarioDir(dir string) bool {
+	for _, f := range []string{MetaFile, EventsFile, loadgen.ResultsFile, ErrorFile} {
+		if exists(filepath.Join(dir, f)) {
+			return true
+		}
+	}
+	return false
+}
+
+// BuildScenario reads one scenario directory and judges it. The error is
+// only for what no report can be made of (an unreadable directory); the
+// Meta is nil when meta.json could not be read.
+func BuildScenario(dir string) (*Scenario, *Meta, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return nil, nil, fmt.Errorf("read scenario %s: %w", dir, err)
+	}
+	s := &Scenario{
+		Name:     filepath.Base(dir),
+		Reasons:  []string{},
+		Steps:    []Step{},
+		Phases:   []Phase{},
+		Failures: []Failure{},
+		Drops:    []string{},
+		Problems: []string{},
+	}
+	problem := func(format string, args ...any) { s.Problems = append(s.Problems, fmt.Sprintf(format, args...)) }
+	note := func(format string, args ...any) { s.Notes = append(s.Notes, fmt.Sprintf(format, args...)) }
+	path := func(name string) string { return filepath.Join(dir, name) }
+
+	if exists(path(ErrorFile)) {
+		line, err := readFirstLine(path(ErrorFile))
+		if err != nil {
+			line = fmt.Sprintf("(%s unreadable: %v)", ErrorFile, err)
+		}
+		s.Error = line
+	}
+
+	var meta *Meta
+	var m Meta
+	if err := readJSON(path(MetaFile), &m); err != nil {
+		problem("%v: the run's clock and expectation are unknown", err)
+	} else {
+		meta = &m
+		if m.Scenario != "" {
+			s.Name = m.Scenario
+		}
+		s.Expect, s.Load, s.LoadPath, s.StartWall = m.Expect, m.Load, m.LoadPath, m.StartWall
+	}
+
+	var events []Event
+	if err := readJSONL(path(EventsFile), func(e *Event) { events = append(events, *e) }); err != nil {
+		problem("%v", err)
+	}
+	// Steps are appended as they end; the clock orders them.
+	sort.SliceStable(events, func(i, j int) bool { return events[i].SentMs < events[j].SentMs })
+	for _, e := range events {
+		phase := e.Phase
+		if phase == "" {
+			phase = e.Name
+		}
+		s.Steps = append(s.Steps, Step{
+			Name: e.Name, Signal: e.Signal, PID: e.PID, SentMs: e.SentMs, VerifiedMs: e.VerifiedMs,
+			Verified: e.Verified, Error: e.Error, Expected: e.Expected, Phase: phase, LogLines: e.LogLines,
+		})
+	}
+
+	var final Final
+	switch err := readJSON(path(FinalFile), &final); {
+	case err == nil:
+		s.Final = &final
+	case errors.Is(err, errMissing):
+		note("%s missing: the final state was not checked", FinalFile)
+	default:
+		problem("%v", err)
+	}
+
+	phases := newPhaseSet(s.Steps)
+	tl := newTimelineAcc()
+	acc := &resultsAcc{phases: phases, timeline: tl}
+	if meta != nil {
+		start, err := time.Parse(time.RFC3339Nano, meta.StartWall)
+		if err != nil {
+			problem("meta.json start_wall %q: %v", meta.StartWall, err)
+		} else {
+			acc.start = start
+			readResults(path(loadgen.ResultsFile), acc, problem)
+			readSideRecords(dir, s, meta, phases, tl, problem, note)
+		}
+	}
+
+	finishScenario(s, acc, phases, tl)
+	s.Verdict, s.Reasons = Judge(s)
+	return s, meta, nil
+}
+
+// readResults streams results.gob once through acc. A file cut short (a run
+// killed half-way) keeps what was decoded and records the problem.
+func readResults(path string, acc *resultsAcc, problem func(string, ...any)) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		problem("%s missing: no request was recorded", loadgen.ResultsFile)
+		return
+	}
+	if err != nil {
+		problem("%s: %v", loadgen.ResultsFile, err)
+		return
+	}
+	defer f.Close()
+	dec := vegeta.NewDecoder(bufio.NewReaderSize(f, 256<<10))
+	var r vegeta.Result
+	for {
+		// gob leaves out zero fields: reset, or the last error leaks into the next result.
+		r = vegeta.Result{}
+		err := dec.Decode(&r)
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			what := "unreadable"
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				what = "truncated"
+			}
+			problem("%s %s after %d results (%v): the run did not finish writing it", loadgen.ResultsFile, what, acc.total.Total, err)
+			return
+		}
+		acc.add(&r)
+	}
+}
+
+// readSideRecords streams retries, connections and downloads into the phases.
+func readSideRecords(dir string, s *Scenario, meta *Meta, phases *phaseSet, tl *timelineAcc,
+	problem, note func(string, ...any)) {
+	path := func(name string) string { return filepath.Join(dir, name) }
+
+	retriesErr := readJSONL(path(RetriesFile), func(r *RetryRecord) {
+		t := msToDuration(r.Ms)
+		phases.at(t).retried++
+		tl.bucket(t).retried++
+		s.Retried++
+	})
+
+	c := &s.Connections
+	connsErr := readJSONL(path(loadgen.ConnectionsFile), func(r *loadgen.ConnRecord) {
+		p := phases.at(msToDuration(r.EndMs))
+		p.conns[r.Outcome]++
+		c.Retried += r.Retried
+		switch r.Outcome {
+		case loadgen.ConnRefused:
+			c.Refused++
+			return
+		case loadgen.ConnDialError:
+			c.DialError++
+			return
+		case loadgen.ConnClosedByServerIdle:
+			c.ClosedByServerIdle++
+		case loadgen.ConnClosedUnderRequest:
+			c.ClosedUnderRequest++
+		case loadgen.ConnResetUnderRequest:
+			c.Reset++
+			c.ResetUnderRequest++
+		case loadgen.ConnResetIdle:
+			c.Reset++
+			c.ResetIdle++
+		case loadgen.ConnClosedByClient:
+			c.ClosedByClient++
+		case loadgen.ConnOpenAtEnd:
+			c.OpenAtEnd++
+		}
+		c.Opened++
+	})
+	switch {
+	case connsErr == nil:
+	case errors.Is(connsErr, errMissing):
+		note("%s missing: connection outcomes are not counted", loadgen.ConnectionsFile)
+	default:
+		problem("%v", connsErr)
+	}
+
+	switch {
+	case retriesErr == nil:
+	case errors.Is(retriesErr, errMissing) && connsErr == nil:
+		// The connections carry the same count, if not the exact moment.
+		note("%s missing: retries counted from %s at the end of the connection they were written on",
+			RetriesFile, loadgen.ConnectionsFile)
+		if err := readJSONL(path(loadgen.ConnectionsFile), func(r *loadgen.ConnRecord) {
+			if r.Retried > 0 {
+				t := msToDuration(r.EndMs)
+				phases.at(t).retried += r.Retried
+				tl.bucket(t).retried += r.Retried
+				s.Retried += r.Retried
+			}
+		}); err != nil {
+			problem("%v", err)
+		}
+	case errors.Is(retriesErr, errMissing):
+		problem("%s and %s missing: requests net/http retried after a server close cannot be counted",
+			RetriesFile, loadgen.ConnectionsFile)
+	default:
+		problem("%v", retriesErr)
+	}
+
+	downloadsErr := readJSONL(path(loadgen.DownloadsFile), func(d *loadgen.DownloadRecord) {
+		s.Slow.Started++
+		t := msToDuration(d.EndMs)
+		p := phases.at(t)
+		expected := d.Expected
+		if expected == 0 {
+			expected = meta.SlowBytes
+		}
+		if d.Completed && d.Received >= expected {
+			s.Slow.Completed++
+			p.slowDone++
+			return
+		}
+		s.Slow.Cut++
+		p.slowCut++
+		tl.bucket(t).slowCut++
+	})
+	switch {
+	case downloadsErr == nil:
+	case errors.Is(downloadsErr, errMissing) && meta.Load.Slow == 0:
+	default:
+		problem("%v", downloadsErr)
+	}
+	if downloadsErr == nil || !errors.Is(downloadsErr, errMissing) {
+		if s.Slow.Started < meta.Load.Slow {
+			problem("%d long downloads configured, %d recorded: the others never ended", meta.Load.Slow, s.Slow.Started)
+		}
+	}
+}
+
+// finishScenario closes the aggregates into the report's figures.
+func finishScenario(s *Scenario, acc *resultsAcc, phases *phaseSet, tl *timelineAcc) {
+	s.Requests = acc.total
+	if acc.seenResult {
+		s.LoadStartMs = round3(durationToMs(acc.first))
+		s.LoadEndMs = round3(durationToMs(acc.last))
+		s.EndMs = round3(durationToMs(acc.end))
+		if span := acc.last - acc.first; span > 0 {
+			s.Rate = round3(float64(acc.total.Total-1) / span.Seconds())
+		}
+		s.Latency = Latency{
+			P50Ms: quantileMs(&acc.latency, 0.50), P90Ms: quantileMs(&acc.latency, 0.90),
+			P99Ms: quantileMs(&acc.latency, 0.99), MaxMs: round3(durationToMs(acc.latency.Max)),
+		}
+	}
+	end := acc.end
+	if !acc.seenResult && len(s.Steps) > 0 {
+		end = msToDuration(s.Steps[len(s.Steps)-1].VerifiedMs)
+	}
+	// The load sends from its first request to one interval past its last.
+	loadFrom, loadTo := acc.first, acc.last
+	if s.Load.Rate > 0 {
+		loadTo += time.Second / time.Duration(s.Load.Rate)
+	}
+	for i, p := range phases.phases {
+		pEnd := end
+		if i+1 < len(phases.phases) {
+			pEnd = phases.phases[i+1].start
+		}
+		pEnd = max(pEnd, p.start)
+		out := Phase{
+			Name: p.name, StartMs: round3(durationToMs(p.start)), EndMs: round3(durationToMs(pEnd)),
+			Requests: p.requests, Failed: p.failed, OK: p.ok,
+			ByClass: map[string]int{}, Retried: p.retried, SlowCompleted: p.slowDone, SlowCut: p.slowCut,
+			Dropped: p.failed + p.retried + p.slowCut, Connections: p.conns,
+		}
+		if p.requests > 0 {
+			out.P50Ms = quantileMs(&p.latency, 0.50)
+			out.P90Ms = quantileMs(&p.latency, 0.90)
+			out.P99Ms = quantileMs(&p.latency, 0.99)
+			out.MaxMs = round3(durationToMs(p.latency.Max))
+		}
+		if acc.seenResult {
+			if loaded := min(pEnd, loadTo) - max(p.start, loadFrom); loaded > 0 {
+				out.LoadMs = round3(durationToMs(loaded))
+				out.Rate = round3(float64(p.requests) / loaded.Seconds())
+			}
+		}
+		for c := failureClass(0); c < numClasses; c++ {
+			if n := p.byClass[c]; n > 0 {
+				out.ByClass[c.String()] = n
+				s.Failures = append(s.Failures, Failure{Class: c.String(), Phase: p.name, Count: n})
+			}
+		}
+		s.Phases = append(s.Phases, out)
+	}
+	// Dropped is what the service would have served but did not (procedure.md):
+	// failed requests, requests net/http retried after the server closed the
+	// connection under them (the retry hides the close from the result), and
+	// long downloads cut short. A server close under a request counts once:
+	// either its request failed (a failed result) or it was retried (a
+	// retries.jsonl line) — so Connections.ClosedUnderRequest is not added too.
+	// Idle keep-alive closes are not drops.
+	s.Dropped = s.Requests.Failed + s.Retried + s.Slow.Cut
+	s.Drops = dropReasons(s)
+	s.Timeline = tl.timeline()
+}

@@ -1,0 +1,101 @@
+package reports
+
+import (
+	"strings"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// Failure classes, named for what the client saw: through Docker's port proxy
+// a reset by nginx may reach the client as a plain close (eof).
+const (
+	ClassRefused     = "refused"
+	ClassReset       = "reset"
+	ClassEOF         = "eof"
+	ClassTimeout     = "timeout"
+	ClassStatus5xx   = "status-5xx"
+	ClassStatusOther = "status-other"
+	ClassOther       = "other"
+)
+
+// failureClass indexes the classes in a fixed order (the order of reports).
+type failureClass int
+
+const (
+	classRefused failureClass = iota
+	classReset
+	classEOF
+	classTimeout
+	classStatus5xx
+	classStatusOther
+	classOther
+	numClasses
+)
+
+func (c failureClass) String() string {
+	switch c {
+	case classRefused:
+		return ClassRefused
+	case classReset:
+		return ClassReset
+	case classEOF:
+		return ClassEOF
+	case classTimeout:
+		return ClassTimeout
+	case classStatus5xx:
+		return ClassStatus5xx
+	case classStatusOther:
+		return ClassStatusOther
+	default:
+		return ClassOther
+	}
+}
+
+// FailureClasses lists the failure classes in the order reports show them.
+func FailureClasses() []string {
+	out := make([]string, numClasses)
+	for c := failureClass(0); c < numClasses; c++ {
+		out[c] = c.String()
+	}
+	return out
+}
+
+// Classify tells whether a result failed and, if so, its class. A result
+// succeeded when it got a 2xx or 3xx and no error (vegeta's definition, plus
+// errors met while reading the body).
+func Classify(r *vegeta.Result) (class string, failed bool) {
+	c, failed := classify(r)
+	if !failed {
+		return "", false
+	}
+	return c.String(), true
+}
+
+func classify(r *vegeta.Result) (failureClass, bool) {
+	switch {
+	case r.Code >= 500:
+		return classStatus5xx, true
+	case r.Code != 0 && (r.Code < 200 || r.Code >= 400):
+		return classStatusOther, true
+	case r.Code != 0 && r.Error == "":
+		return 0, false
+	}
+	return classifyError(r.Error), true
+}
+
+// classifyError names a transport error. Order matters: a timeout while
+// reading is a timeout, not an EOF.
+func classifyError(msg string) failureClass {
+	lower := strings.ToLower(msg)
+	switch {
+	case strings.Contains(lower, "connection refused"):
+		return classRefused
+	case strings.Contains(lower, "connection reset by peer"), strings.Contains(lower, "broken pipe"):
+		return classReset
+	case strings.Contains(lower, "timeout"), strings.Contains(lower, "deadline exceeded"):
+		return classTimeout
+	case strings.Contains(msg, "EOF"), strings.Contains(lower, "server closed"), strings.Contains(lower, "connection closed"):
+		return classEOF
+	}
+	return classOther
+}

@@ -1,0 +1,195 @@
+package reports
+
+import (
+	"fmt"
+	"html/template"
+	"io"
+	"path/filepath"
+	"strings"
+)
+
+// Builds a compare run puts through each procedure (Procedure.Build).
+const (
+	BuildGood   = "good"
+	BuildBroken = "broken"
+)
+
+// Outcomes of a procedure (Procedure.Outcome), from the final state.
+const (
+	OutcomeUpgraded   = "upgraded"    // one master, the new binary serves
+	OutcomeKeptOld    = "kept-old"    // the old set serves, the new binary never took over
+	OutcomeRestarted  = "restarted"   // the service went down and came back
+	OutcomeDown       = "down"        // nothing serves at the end
+	OutcomeTwoMasters = "two-masters" // left half-way
+	OutcomeFailed     = "failed"      // the procedure could not be run
+)
+
+// CompareReport is DIR/report.json of `compare` (design.md): packaging
+// procedures side by side, each with a good and a broken new build.
+type CompareReport struct {
+	Schema     int         `json:"schema"`
+	From       string      `json:"from"`
+	To         string      `json:"to"`
+	Broken     string      `json:"broken"`
+	Load       Load        `json:"load"`
+	Procedures []Procedure `json:"procedures"`
+}
+
+// Procedure is one upgrade procedure run against one build.
+type Procedure struct {
+	Name       string   `json:"name"`
+	Build      string   `json:"build"`
+	ExitCode   int      `json:"exit_code"`
+	DurationMs float64  `json:"duration_ms"`
+	Dropped    int      `json:"dropped"`
+	Requests   Requests `json:"requests"`
+	Final      Final    `json:"final"`
+	Outcome    string   `json:"outcome"`
+
+	// Extras, beyond the contract.
+	Failures map[string]int `json:"failures_by_class"`
+	Retried  int            `json:"retried"`
+	SlowCut  int            `json:"slow_cut"`
+	Verdict  string         `json:"verdict,omitempty"` // of the scenario the procedure ran in, if any
+	Reasons  []string       `json:"reasons,omitempty"`
+	Error    string         `json:"error,omitempty"` // why it could not be run
+}
+
+// NewProcedure fills a procedure's load figures from the scenario it ran
+// in; the caller sets Build, ExitCode, DurationMs and Outcome.
+func NewProcedure(name string, s *Scenario) Procedure {
+	p := Procedure{
+		Name: name, Dropped: s.Dropped, Requests: s.Requests, Failures: map[string]int{},
+		Retried: s.Retried, SlowCut: s.Slow.Cut, Verdict: s.Verdict, Reasons: s.Reasons, Error: s.Error,
+	}
+	for _, f := range s.Failures {
+		p.Failures[f.Class] += f.Count
+	}
+	if s.Final != nil {
+		p.Final = *s.Final
+	}
+	return p
+}
+
+// OutcomeOf names what a procedure left behind. ran is false when the
+// procedure could not be run at all; wentDown tells that the load saw the
+// service unreachable for a while (a restart, not a graceful upgrade).
+func OutcomeOf(f *Final, ran, wentDown bool) string {
+	switch {
+	case !ran || f == nil:
+		return OutcomeFailed
+	case f.Masters >= 2:
+		return OutcomeTwoMasters
+	case f.Masters == 0 || !f.Serving:
+		return OutcomeDown
+	case wentDown:
+		return OutcomeRestarted
+	case f.ServingBinary == "new":
+		return OutcomeUpgraded
+	case f.ServingBinary == "old":
+		return OutcomeKeptOld
+	}
+	return OutcomeFailed
+}
+
+// WriteCompareAll writes dir/report.json, report.md and report.html of a compare run.
+func WriteCompareAll(dir string, c *CompareReport) error {
+	for _, out := range []struct {
+		name  string
+		write func(io.Writer, *CompareReport) error
+	}{
+		{ReportJSON, func(w io.Writer, c *CompareReport) error { return writeIndentedJSON(w, c) }},
+		{ReportMarkdown, WriteCompareMarkdown},
+		{ReportHTML, WriteCompareHTML},
+	} {
+		if err := writeFileAtomic(filepath.Join(dir, out.name), func(w io.Writer) error { return out.write(w, c) }); err != nil {
+			return fmt.Errorf("write compare %s: %w", out.name, err)
+		}
+	}
+	return nil
+}
+
+// WriteCompareMarkdown writes the compare table.
+func WriteCompareMarkdown(w io.Writer, c *CompareReport) error {
+	mw := &mdWriter{w: w}
+	mw.printf("# nginx upgrade procedures compared\n\n")
+	mw.printf("From `%s` to `%s` (good) and `%s` (broken); load: %s.\n\n", mdCode(c.From), mdCode(c.To), mdCode(c.Broken), loadLine(c.Load))
+	mw.printf("| procedure | build | outcome | dropped | requests | failed | failures | duration | exit | final state |\n")
+	mw.printf("| --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |\n")
+	for _, p := range c.Procedures {
+		mw.printf("| %s | %s | %s | %d | %d | %d | %s | %s | %d | %s |\n",
+			mdCell(p.Name), mdCell(p.Build), mdCell(p.Outcome), p.Dropped, p.Requests.Total, p.Requests.Failed,
+			mdCell(procedureFailures(p)), fmtMs(p.DurationMs), p.ExitCode, mdCell(compactFinal(p.Final)))
+	}
+	for _, p := range c.Procedures {
+		if p.Error != "" || len(p.Reasons) > 0 {
+			mw.printf("\n**%s (%s build)**: %s\n", mdCell(p.Name), mdCell(p.Build), mdCell(strings.Join(append(errorFirst(p.Error), p.Reasons...), "; ")))
+		}
+	}
+	mw.printf("\n%s\n", mdCell(compareHowToRead))
+	return mw.err
+}
+
+// WriteCompareHTML writes the compare table as one self-contained page.
+func WriteCompareHTML(w io.Writer, c *CompareReport) error {
+	tmpl, err := template.New("compare").Funcs(template.FuncMap{
+		"ms": fmtMs, "load": loadLine, "failures": procedureFailures, "final": compactFinal,
+		"howToRead": func() string { return compareHowToRead },
+	}).Parse(compareHTMLTemplate)
+	if err != nil {
+		return fmt.Errorf("parse compare html template: %w", err)
+	}
+	return tmpl.Execute(w, c)
+}
+
+const compareHowToRead = "outcome: upgraded (one master, the new binary serves), kept-old (the old set serves, the new binary never took over), " +
+	"restarted (the service went down and came back), down (nothing serves at the end), two-masters (left half-way), " +
+	"failed (the procedure could not be run). The serving binary is read from the running master's executable. " +
+	"dropped = failed requests + requests retried after a server close + long downloads cut."
+
+const compareHTMLTemplate = `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>nginx upgrade procedures compared</title>
+<style>
+body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1160px; color: #222; padding: 0 1em; }
+table { border-collapse: collapse; } th, td { border: 1px solid #ddd; padding: .25em .6em; text-align: left; }
+th { background: #f4f4f4; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
+.upgraded { color: #176f2c; font-weight: bold; } .down, .failed, .two-masters { color: #b3261e; font-weight: bold; }
+.kept-old, .restarted { color: #a15c00; font-weight: bold; }
+</style></head><body>
+<h1>nginx upgrade procedures compared</h1>
+<p>From <code>{{.From}}</code> to <code>{{.To}}</code> (good) and <code>{{.Broken}}</code> (broken); load: {{load .Load}}.</p>
+<table>
+<tr><th>procedure</th><th>build</th><th>outcome</th><th>dropped</th><th>requests</th><th>failed</th><th>failures</th><th>duration</th><th>exit</th><th>final state</th></tr>
+{{range .Procedures}}<tr><td>{{.Name}}</td><td>{{.Build}}</td><td class="{{.Outcome}}">{{.Outcome}}</td><td class="n">{{.Dropped}}</td>
+<td class="n">{{.Requests.Total}}</td><td class="n">{{.Requests.Failed}}</td><td>{{failures .}}</td><td class="n">{{ms .DurationMs}}</td>
+<td class="n">{{.ExitCode}}</td><td>{{final .Final}}</td></tr>
+{{if or .Error .Reasons}}<tr><td colspan="10">{{with .Error}}{{.}}; {{end}}{{range .Reasons}}{{.}}; {{end}}</td></tr>{{end}}
+{{end}}</table>
+<p>{{howToRead}}</p>
+</body></html>
+`
+
+func procedureFailures(p Procedure) string {
+	parts := []string{}
+	if s := classSummary(p.Failures); s != "" {
+		parts = append(parts, s)
+	}
+	if p.Retried > 0 {
+		parts = append(parts, fmt.Sprintf("retried: %d", p.Retried))
+	}
+	if p.SlowCut > 0 {
+		parts = append(parts, fmt.Sprintf("downloads cut: %d", p.SlowCut))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func compactFinal(f Final) string {
+	return fmt.Sprintf("%d master(s), %s binary, pid file %d, serving: %t", f.Masters, f.ServingBinary, f.PIDFilePID, f.Serving)
+}
+
+func errorFirst(e string) []string {
+	if e == "" {
+		return nil
+	}
+	return []string{e}
+}

@@ -1,0 +1,72 @@
+package reports
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestOutcomeOf(t *testing.T) {
+	for _, tc := range []struct {
+		final         *Final
+		ran, wentDown bool
+		want          string
+	}{
+		{&Final{Masters: 1, ServingBinary: "new", Serving: true}, true, false, OutcomeUpgraded},
+		{&Final{Masters: 1, ServingBinary: "old", Serving: true}, true, false, OutcomeKeptOld},
+		{&Final{Masters: 1, ServingBinary: "new", Serving: true}, true, true, OutcomeRestarted},
+		{&Final{Masters: 0, ServingBinary: "none"}, true, true, OutcomeDown},
+		{&Final{Masters: 2, ServingBinary: "old", Serving: true}, true, false, OutcomeTwoMasters},
+		{nil, false, false, OutcomeFailed},
+	} {
+		if got := OutcomeOf(tc.final, tc.ran, tc.wentDown); got != tc.want {
+			t.Errorf("OutcomeOf(%+v, %t, %t) = %s, want %s", tc.final, tc.ran, tc.wentDown, got, tc.want)
+		}
+	}
+}
+
+func TestCompareReport(t *testing.T) {
+	f := upgradeFixture()
+	f.results = append(f.results, failedWith(2500, 0, "EOF"))
+	s := buildFixture(t, f)
+	p := NewProcedure("debian-initd", s)
+	p.Build, p.ExitCode, p.DurationMs = BuildGood, 0, 1234
+	p.Outcome = OutcomeOf(s.Final, true, false)
+	broken := NewProcedure("manual-<signals>", s)
+	broken.Build, broken.ExitCode, broken.Outcome = BuildBroken, 1, OutcomeKeptOld
+	c := &CompareReport{Schema: Schema, From: "a", To: "b", Broken: "c", Load: f.meta.Load, Procedures: []Procedure{p, broken}}
+	dir := t.TempDir()
+	if err := WriteCompareAll(dir, c); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, ReportJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for path, keys := range map[string][]string{
+		"":                   {"schema", "from", "to", "broken", "load", "procedures"},
+		"procedures[]":       {"name", "build", "exit_code", "duration_ms", "dropped", "requests", "final", "outcome"},
+		"procedures[].final": {"masters", "serving_binary", "pid_file_pid", "serving"},
+	} {
+		obj := lookup(t, doc, path)
+		for _, k := range keys {
+			if _, ok := obj[k]; !ok {
+				t.Errorf("compare report.json %s: no field %q", path, k)
+			}
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, ReportMarkdown))
+	if !strings.Contains(string(md), "| debian-initd | good | upgraded | 1 | 801 | 1 | eof: 1 | 1234 ms | 0 |") {
+		t.Errorf("report.md:\n%s", md)
+	}
+	html, _ := os.ReadFile(filepath.Join(dir, ReportHTML))
+	if strings.Contains(string(html), "<signals>") || !strings.Contains(string(html), "manual-&lt;signals&gt;") {
+		t.Error("report.html does not escape the procedure name")
+	}
+}

@@ -1,0 +1,138 @@
+package reports
+
+import (
+	"fmt"
+	"html/template"
+	"io"
+)
+
+// WriteHTML writes report.html: one self-contained page (no script, no
+// external style or font) with, per scenario, a plot of latency and drops
+// over time with the steps marked and the phases shaded, and the tables of
+// report.md. Every string goes through html/template's escaping.
+func WriteHTML(w io.Writer, r *Report) error {
+	tmpl, err := template.New("report").Funcs(template.FuncMap{
+		"ms":         fmtMs,
+		"msCell":     msCell,
+		"latency":    latencyCell,
+		"rate":       rateCell,
+		"classes":    classSummary,
+		"outcome":    stepOutcome,
+		"asExpected": stepAsExpected,
+		"verifiedAt": verifiedAt,
+		"pid":        pidCell,
+		"steps":      stepsSummary,
+		"facts":      scenarioFacts,
+		"final":      finalLine,
+		"load":       loadLine,
+		"verdicts":   verdictLine,
+		"howToRead":  howToRead,
+		"plot":       newPlotView,
+		"f1":         func(v float64) string { return fmt.Sprintf("%.1f", v) },
+		"add":        func(a, b float64) float64 { return a + b },
+		"sub":        func(a, b float64) float64 { return a - b },
+	}).Parse(htmlTemplate)
+	if err != nil {
+		return fmt.Errorf("parse html template: %w", err)
+	}
+	return tmpl.Execute(w, r)
+}
+
+const htmlTemplate = `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>nginx in-place upgrade: {{verdicts .}}</title>
+<style>
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5em auto; max-width: 1160px; color: #222; padding: 0 1em; }
+h1 { font-size: 1.5em; } h2 { margin-top: 2em; border-bottom: 1px solid #ccc; padding-bottom: .2em; }
+table { border-collapse: collapse; margin: .8em 0; }
+th, td { border: 1px solid #ddd; padding: .25em .6em; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
+.pass { color: #176f2c; font-weight: bold; } .fail { color: #b3261e; font-weight: bold; } .error { color: #a15c00; font-weight: bold; }
+.bad { color: #b3261e; }
+code, pre { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; }
+pre { background: #f6f6f6; padding: .5em; overflow-x: auto; }
+svg { display: block; max-width: 100%; height: auto; }
+svg text { font: 10px system-ui, sans-serif; fill: #333; }
+svg .band0 { fill: #eef3fb; } svg .band1 { fill: #fbf7ee; }
+svg .frame { fill: none; stroke: #bbb; }
+svg .grid { stroke: #e2e2e2; }
+svg .p99 { fill: none; stroke: #1f5fbf; stroke-width: 1.5; }
+svg .max { fill: none; stroke: #1f5fbf; stroke-width: .8; stroke-dasharray: 2 2; opacity: .6; }
+svg .req { fill: none; stroke: #777; stroke-width: 1; }
+svg .failed { fill: #d93025; } svg .retried { fill: #f29900; } svg .cut { fill: #8e24aa; }
+svg .step line { stroke: #333; stroke-width: 1; } svg .step.bad line { stroke: #d93025; stroke-width: 1.5; }
+svg .step.bad text { fill: #d93025; }
+svg .verify { fill: #333; opacity: .18; } svg .phase-label { fill: #555; font-style: italic; }
+.legend span { margin-right: 1.2em; } .sw { display: inline-block; width: 1.4em; height: .7em; margin-right: .3em; vertical-align: middle; }
+</style>
+</head>
+<body>
+<h1>nginx in-place upgrade: {{verdicts .}}</h1>
+<p>From <code>{{.From}}</code> to <code>{{.To}}</code>; load: {{load .Load}}.</p>
+<table>
+<tr><th>scenario</th><th>expect</th><th>verdict</th><th>dropped</th><th>requests</th><th>failed</th><th>slow cut</th><th>steps</th></tr>
+{{range .Scenarios}}<tr><td><a href="#s-{{.Name}}">{{.Name}}</a></td><td>{{.Expect}}</td><td class="{{.Verdict}}">{{.Verdict}}</td>
+<td class="n">{{.Dropped}}</td><td class="n">{{.Requests.Total}}</td><td class="n">{{.Requests.Failed}}</td>
+<td class="n">{{.Slow.Cut}}/{{.Slow.Started}}</td><td>{{steps .Steps}}</td></tr>
+{{end}}</table>
+{{range .Scenarios}}
+<h2 id="s-{{.Name}}">{{.Name}} — <span class="{{.Verdict}}">{{.Verdict}}</span></h2>
+<p>Expect <b>{{.Expect}}</b>. {{facts .}}</p>
+{{if .Reasons}}<p>Reasons:</p><ul>{{range .Reasons}}<li>{{.}}</li>{{end}}</ul>{{end}}
+{{if and .Drops (ne .Verdict "fail")}}<p>Dropped:</p><ul>{{range .Drops}}<li>{{.}}</li>{{end}}</ul>{{end}}
+{{if .Notes}}<p>Notes:</p><ul>{{range .Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}
+{{with plot .}}
+<svg viewBox="0 0 {{f1 .Width}} {{f1 .Height}}" width="{{f1 .Width}}" height="{{f1 .Height}}" xmlns="http://www.w3.org/2000/svg" role="img">
+<title>latency and drops over time</title>
+{{$p := .}}
+{{range .Phases}}<rect class="{{.Class}}" x="{{f1 .X}}" y="{{f1 $p.LatTop}}" width="{{f1 .W}}" height="{{f1 (sub $p.DropBottom $p.LatTop)}}"><title>phase {{.Name}}</title></rect>
+{{if .ShowLabel}}<text class="phase-label" x="{{f1 .LabelX}}" y="{{f1 (add $p.LatTop 12)}}">{{.Name}}</text>{{end}}
+{{end}}
+{{range .LatTicks}}<line class="grid" x1="{{f1 $p.Left}}" x2="{{f1 $p.Right}}" y1="{{f1 .Y}}" y2="{{f1 .Y}}"/><text x="{{f1 (sub $p.Left 4)}}" y="{{f1 (add .Y 3)}}" text-anchor="end">{{.Label}}</text>
+{{end}}
+{{range .XTicks}}<line class="grid" x1="{{f1 .X}}" x2="{{f1 .X}}" y1="{{f1 $p.DropBottom}}" y2="{{f1 (add $p.DropBottom 4)}}"/><text x="{{f1 .X}}" y="{{f1 (add $p.DropBottom 16)}}" text-anchor="middle">{{.Label}}</text>
+{{end}}
+{{range .ReqTicks}}<text x="{{f1 (sub $p.Left 4)}}" y="{{f1 (add .Y 3)}}" text-anchor="end">{{.Label}}</text>{{end}}
+{{range .DropTick}}<text x="{{f1 (sub $p.Left 4)}}" y="{{f1 (add .Y 3)}}" text-anchor="end">{{.Label}}</text>{{end}}
+<text x="{{f1 $p.Left}}" y="{{f1 (sub $p.LatTop 138)}}">latency per {{ms .BucketMs}}: p99 (solid), max (dashed), log scale</text>
+<text x="{{f1 $p.Left}}" y="{{f1 (sub $p.ReqTop 5)}}">requests sent per {{ms .BucketMs}}</text>
+<text x="{{f1 $p.Left}}" y="{{f1 (sub $p.DropTop 5)}}">drops per {{ms .BucketMs}}: failed (red), retried after a server close (orange), long downloads cut (purple)</text>
+<rect class="frame" x="{{f1 $p.Left}}" y="{{f1 $p.LatTop}}" width="{{f1 $p.InnerW}}" height="{{f1 (sub $p.LatBottom $p.LatTop)}}"/>
+<rect class="frame" x="{{f1 $p.Left}}" y="{{f1 $p.ReqTop}}" width="{{f1 $p.InnerW}}" height="{{f1 (sub $p.ReqBottom $p.ReqTop)}}"/>
+<rect class="frame" x="{{f1 $p.Left}}" y="{{f1 $p.DropTop}}" width="{{f1 $p.InnerW}}" height="{{f1 (sub $p.DropBottom $p.DropTop)}}"/>
+{{if .MaxPath}}<path class="max" d="{{.MaxPath}}"/>{{end}}
+{{if .P99Path}}<path class="p99" d="{{.P99Path}}"/>{{end}}
+{{if .ReqPath}}<path class="req" d="{{.ReqPath}}"/>{{end}}
+{{range .Bars}}<rect class="{{.Class}}" x="{{f1 .X}}" y="{{f1 .Y}}" width="{{f1 .W}}" height="{{f1 .H}}"><title>{{.Title}}</title></rect>
+{{end}}
+{{range .Steps}}<g class="{{.Class}}"><title>{{.Title}}</title>
+{{if .ShowVerified}}<rect class="verify" x="{{f1 .X}}" y="{{f1 $p.LatTop}}" width="{{f1 .VerifiedWidth}}" height="{{f1 (sub $p.DropBottom $p.LatTop)}}"/>{{end}}
+<line x1="{{f1 .X}}" x2="{{f1 .X}}" y1="{{f1 (sub $p.LatTop 2)}}" y2="{{f1 $p.DropBottom}}"/>
+<text transform="translate({{f1 (add .X 3)}} {{f1 .LabelY}}) rotate(-90)">{{.Label}}</text></g>
+{{end}}
+{{if .Empty}}<text x="{{f1 (add $p.Left 10)}}" y="{{f1 (add $p.LatTop 30)}}">no request was recorded</text>{{end}}
+</svg>
+<p class="legend"><span><i class="sw" style="background:#eef3fb"></i>phases, alternately shaded</span><span>vertical lines: steps, at the moment the signal was sent; grey band: until it was verified; red: a step that did not do what the scenario expects</span></p>
+{{end}}
+{{if .Steps}}<table>
+<tr><th>step</th><th>signal</th><th>pid</th><th>sent</th><th>verified at</th><th>outcome</th><th>error</th></tr>
+{{range .Steps}}<tr><td>{{.Name}}</td><td>{{.Signal}}</td><td class="n">{{pid .PID}}</td><td class="n">{{ms .SentMs}}</td>
+<td class="n">{{verifiedAt .}}</td><td{{if not (asExpected .)}} class="bad"{{end}}>{{outcome .}}</td><td>{{.Error}}</td></tr>
+{{if .LogLines}}<tr><td colspan="7"><pre>{{range .LogLines}}{{.}}
+{{end}}</pre></td></tr>{{end}}
+{{end}}</table>{{end}}
+{{if .Phases}}<table>
+<tr><th>phase</th><th>from</th><th>to</th><th>requests</th><th>failed</th><th>retried</th><th>slow cut</th><th>rate (req/s)</th><th>p50</th><th>p99</th><th>max</th><th>failures</th></tr>
+{{range .Phases}}<tr><td>{{.Name}}</td><td class="n">{{ms .StartMs}}</td><td class="n">{{ms .EndMs}}</td><td class="n">{{.Requests}}</td>
+<td class="n">{{.Failed}}</td><td class="n">{{.Retried}}</td><td class="n">{{.SlowCut}}</td><td class="n">{{rate .}}</td>
+<td class="n">{{latency .P50Ms .Requests}}</td><td class="n">{{latency .P99Ms .Requests}}</td><td class="n">{{latency .MaxMs .Requests}}</td><td>{{classes .ByClass}}</td></tr>
+{{end}}</table>{{end}}
+{{with .Final}}<p>Final state: {{final .}}</p>{{end}}
+{{end}}
+<h2>How to read this report</h2>
+<ul>{{range howToRead}}<li>{{.}}</li>{{end}}</ul>
+</body>
+</html>
+`

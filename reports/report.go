@@ -1,0 +1,151 @@
+package reports
+
+// Schema is the version of report.json's contract.
+const Schema = 1
+
+// Verdicts of a scenario.
+const (
+	VerdictPass  = "pass"  // ran, and met its expectation
+	VerdictFail  = "fail"  // ran, and did not meet its expectation
+	VerdictError = "error" // could not run, or its premises did not hold: nothing can be concluded
+)
+
+// Report is DIR/report.json: the contract in design.md, plus extra fields.
+type Report struct {
+	Schema    int        `json:"schema"`
+	From      string     `json:"from"`
+	To        string     `json:"to"`
+	Load      Load       `json:"load"`
+	Scenarios []Scenario `json:"scenarios"`
+}
+
+// Scenario is one scenario's record, metrics and verdict.
+type Scenario struct {
+	Name        string      `json:"name"`
+	Expect      string      `json:"expect"`
+	Verdict     string      `json:"verdict"`
+	Reasons     []string    `json:"reasons"`
+	Requests    Requests    `json:"requests"`
+	Dropped     int         `json:"dropped"`
+	Connections Connections `json:"connections"`
+	Slow        Slow        `json:"slow"`
+	Steps       []Step      `json:"steps"`
+	Phases      []Phase     `json:"phases"`
+	Failures    []Failure   `json:"failures"`
+
+	// Extras, beyond the contract.
+	Retried     int       `json:"retried"`         // requests net/http replayed after a server close (each a drop)
+	Drops       []string  `json:"drops"`           // what was lost, phase by phase, in words
+	Problems    []string  `json:"problems"`        // what makes the record incomplete (each makes the verdict error)
+	Notes       []string  `json:"notes,omitempty"` // what a reader should know, no bearing on the verdict
+	Error       string    `json:"error,omitempty"` // error.txt: why the scenario could not run
+	Load        Load      `json:"load"`
+	LoadPath    string    `json:"load_path"`
+	StartWall   string    `json:"start_wall"`
+	LoadStartMs float64   `json:"load_start_ms"` // first request sent
+	LoadEndMs   float64   `json:"load_end_ms"`   // last request sent
+	EndMs       float64   `json:"end_ms"`        // last response received
+	Rate        float64   `json:"rate"`          // requests per second achieved between the first and last request
+	Latency     Latency   `json:"latency"`
+	Final       *Final    `json:"final,omitempty"`
+	Timeline    *Timeline `json:"timeline,omitempty"`
+}
+
+// Requests counts the load's requests (long downloads not included).
+type Requests struct {
+	Total  int `json:"total"`
+	OK     int `json:"ok"`
+	Failed int `json:"failed"`
+}
+
+// Connections counts how the connections the load opened ended, from
+// connections.jsonl. The contract's fields are disjoint: Reset counts resets
+// with or without a request outstanding; ResetUnderRequest and ResetIdle split it.
+type Connections struct {
+	Opened             int `json:"opened"`
+	ClosedByServerIdle int `json:"closed_by_server_idle"`
+	ClosedUnderRequest int `json:"closed_under_request"`
+	Reset              int `json:"reset"`
+	Refused            int `json:"refused"`
+
+	ResetUnderRequest int `json:"reset_under_request"`
+	ResetIdle         int `json:"reset_idle"`
+	DialError         int `json:"dial_error"`
+	ClosedByClient    int `json:"closed_by_client"`
+	OpenAtEnd         int `json:"open_at_end"`
+	Retried           int `json:"retried"` // sum of ConnRecord.Retried
+}
+
+// Slow counts the long downloads that span the transitions.
+type Slow struct {
+	Started   int `json:"started"`
+	Completed int `json:"completed"`
+	Cut       int `json:"cut"`
+}
+
+// Step is one signal step as the driver sent and verified it.
+type Step struct {
+	Name       string  `json:"name"`
+	Signal     string  `json:"signal"`
+	PID        int     `json:"pid"`
+	SentMs     float64 `json:"sent_ms"`
+	VerifiedMs float64 `json:"verified_ms"`
+	Verified   bool    `json:"verified"`
+	Error      string  `json:"error"`
+
+	Expected string   `json:"expected,omitempty"`
+	Phase    string   `json:"phase"`
+	LogLines []string `json:"log_lines,omitempty"`
+}
+
+// Phase is the span between two steps, with what happened in it.
+type Phase struct {
+	Name     string  `json:"name"`
+	StartMs  float64 `json:"start_ms"`
+	EndMs    float64 `json:"end_ms"`
+	Requests int     `json:"requests"`
+	Failed   int     `json:"failed"`
+	P99Ms    float64 `json:"p99_ms"`
+
+	OK            int            `json:"ok"`
+	P50Ms         float64        `json:"p50_ms"`
+	P90Ms         float64        `json:"p90_ms"`
+	MaxMs         float64        `json:"max_ms"`
+	LoadMs        float64        `json:"load_ms"` // the part of the phase during which the load was sending
+	Rate          float64        `json:"rate"`    // requests started per second over LoadMs
+	ByClass       map[string]int `json:"failures_by_class"`
+	Retried       int            `json:"retried"`
+	SlowCompleted int            `json:"slow_completed"`
+	SlowCut       int            `json:"slow_cut"`
+	Dropped       int            `json:"dropped"`
+	Connections   map[string]int `json:"connections"` // loadgen.ConnRecord outcome → connections that ended in the phase
+}
+
+// Failure counts failed requests of one class in one phase.
+type Failure struct {
+	Class string `json:"class"`
+	Phase string `json:"phase"`
+	Count int    `json:"count"`
+}
+
+// Latency summarises request latencies in milliseconds.
+type Latency struct {
+	P50Ms float64 `json:"p50_ms"`
+	P90Ms float64 `json:"p90_ms"`
+	P99Ms float64 `json:"p99_ms"`
+	MaxMs float64 `json:"max_ms"`
+}
+
+// Timeline is the run bucketed over time for the plot: bucket i covers
+// [StartMs+i*BucketMs, StartMs+(i+1)*BucketMs) on the run clock; requests by
+// their start, retries by when they happened, downloads by their end.
+type Timeline struct {
+	StartMs  float64   `json:"start_ms"`
+	BucketMs float64   `json:"bucket_ms"`
+	Requests []int     `json:"requests"`
+	Failed   []int     `json:"failed"`
+	Retried  []int     `json:"retried"`
+	SlowCut  []int     `json:"slow_cut"`
+	P99Ms    []float64 `json:"p99_ms"` // 0 where the bucket has no request
+	MaxMs    []float64 `json:"max_ms"`
+}

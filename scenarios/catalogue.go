@@ -1,0 +1,154 @@
+// Package scenarios is the catalogue of upgrade paths as data and the runner
+// that plays one under load in its own container and records everything.
+package scenarios
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
+)
+
+// Expectations of a scenario.
+const (
+	ExpectZeroDrops = "zero-drops"
+	ExpectDrops     = "drops" // a path that must lose connections: a positive control
+)
+
+// Move is one step of a scenario and the audit window that follows it: the
+// time the load keeps running against the state the step produced.
+type Move struct {
+	Step       harness.Step
+	Audit      time.Duration
+	ExpectFail bool // the step must fail to verify (a broken new build)
+}
+
+// Final is what the scenario must end on.
+type Final struct {
+	Binary     string // "old" or "new": the binary the one master runs
+	PidFileOld bool   // nginx.pid must hold the original master's pid
+}
+
+// Scenario is one upgrade path under load.
+type Scenario struct {
+	Name   string
+	Kind   string // graceful, fallback or control
+	Expect string
+	Broken bool // runs against the broken new build
+	Why    string
+	Moves  []Move
+	Final  Final
+	// SlowOutlasts sizes the long downloads to outlast the whole scenario
+	// (a scenario that cuts them must find them in flight).
+	SlowOutlasts bool
+}
+
+// Labels are the Ginkgo labels of the scenario: its name and its kind.
+func (s Scenario) Labels() []string { return []string{s.Name, s.Kind} }
+
+const audit = 2 * time.Second
+
+// quitTimeout bounds a QUIT: the master exits only after its draining
+// workers finished their long downloads.
+const quitTimeout = 60 * time.Second
+
+var installNew = harness.InstallBinary("install-new-binary", harness.NewBinaryStage)
+var restoreOld = harness.InstallBinary("restore-old-binary", harness.OldBinaryStage)
+
+// Catalogue returns every scenario, in the order the default suite runs them.
+func Catalogue() []Scenario {
+	return []Scenario{
+		{
+			Name: "upgrade", Kind: "graceful", Expect: ExpectZeroDrops,
+			Why: "USR2, WINCH and QUIT are the graceful path: nothing may be lost.",
+			Moves: []Move{
+				{Step: installNew},
+				{Step: harness.SpawnNewMaster(), Audit: audit},
+				{Step: harness.StopOldWorkers(), Audit: audit},
+				{Step: harness.QuitOldMaster(quitTimeout), Audit: audit},
+			},
+			Final: Final{Binary: "new"},
+		},
+		{
+			Name: "rollback", Kind: "graceful", Expect: ExpectZeroDrops,
+			Why: "HUP to the old master and QUIT to the new one are graceful: nothing may be lost.",
+			Moves: []Move{
+				{Step: installNew},
+				{Step: harness.SpawnNewMaster(), Audit: audit},
+				{Step: harness.StopOldWorkers(), Audit: audit},
+				{Step: harness.RestoreOldWorkers(), Audit: audit},
+				{Step: harness.QuitNewMaster(quitTimeout), Audit: audit},
+				{Step: restoreOld},
+			},
+			Final: Final{Binary: "old", PidFileOld: true},
+		},
+		{
+			Name: "term-fallback", Kind: "fallback", Expect: ExpectDrops,
+			Why: "TERM is nginx's fast shutdown: the new workers close the connections they hold at once, " +
+				"so requests in flight on them are lost. Measured: every run at the default load lost requests " +
+				"in after-term (see README). The old master then takes nginx.pid back and restarts its workers unaided.",
+			Moves: []Move{
+				{Step: installNew},
+				{Step: harness.SpawnNewMaster(), Audit: audit},
+				{Step: harness.StopOldWorkers(), Audit: audit},
+				{Step: harness.TerminateNewMaster(), Audit: audit},
+				{Step: restoreOld},
+			},
+			Final: Final{Binary: "old", PidFileOld: true},
+		},
+		{
+			Name: "kill-fallback", Kind: "control", Expect: ExpectDrops, SlowOutlasts: true,
+			Why: "KILL of the workers that hold the long downloads cuts them: the positive control of the detector. " +
+				"If it reports no drop, the harness itself is broken.",
+			Moves: []Move{
+				{Step: harness.KillWorkers(), Audit: audit},
+			},
+			Final: Final{Binary: "old", PidFileOld: true},
+		},
+		{
+			Name: "broken-build", Kind: "graceful", Expect: ExpectZeroDrops, Broken: true,
+			Why: "A new binary that cannot start with the configuration in use: USR2 must fail with the cause " +
+				"from the error log while the old set keeps serving, and nothing may be lost.",
+			Moves: []Move{
+				{Step: installNew},
+				{Step: harness.SpawnNewMaster(), Audit: audit, ExpectFail: true},
+				{Step: restoreOld, Audit: audit},
+			},
+			Final: Final{Binary: "old", PidFileOld: true},
+		},
+	}
+}
+
+// Lookup finds scenarios by name; an unknown name is an error that lists
+// the known ones.
+func Lookup(names []string) ([]Scenario, error) {
+	all := Catalogue()
+	if len(names) == 0 {
+		return all, nil
+	}
+	byName := map[string]Scenario{}
+	for _, s := range all {
+		byName[s.Name] = s
+	}
+	var out []Scenario
+	for _, n := range names {
+		s, ok := byName[n]
+		if !ok {
+			return nil, fmt.Errorf("unknown scenario %q (known: %s)", n, strings.Join(Names(), ", "))
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// Names lists the scenario names.
+func Names() []string {
+	var out []string
+	for _, s := range Catalogue() {
+		out = append(out, s.Name)
+	}
+	sort.Strings(out)
+	return out
+}

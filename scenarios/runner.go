@@ -1,0 +1,441 @@
+package scenarios
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ory/dockertest/v3"
+
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
+	"github.com/releng-tools/nginx-upgrade-harness/reports"
+)
+
+// Load is the traffic every scenario of a run gets.
+type Load struct {
+	Rate      int
+	Method    string // GET or POST
+	KeepAlive bool
+	Slow      int // long downloads in flight across the transitions
+}
+
+// DefaultLoad is the default suite's traffic; README says why.
+var DefaultLoad = Load{Rate: 500, Method: "GET", KeepAlive: false, Slow: 4}
+
+// Params are what a run of scenarios is pointed at.
+type Params struct {
+	From, To, Broken harness.Build
+	Config           []byte   // nginx.conf under test (nil: harness.DefaultConfig)
+	Command          []string // argv that starts nginx (nil: the absolute path)
+	Load             Load
+	Steady           time.Duration // load before the first step
+}
+
+// Progress receives live lines (steps, phases, load) for a person to read.
+type Progress func(format string, args ...any)
+
+// Validate checks the load parameters before anything starts.
+func (l Load) Validate() error {
+	switch {
+	case l.Rate <= 0:
+		return fmt.Errorf("rate %d: must be at least 1 request per second", l.Rate)
+	case l.Rate > 20000:
+		return fmt.Errorf("rate %d: above 20000 requests per second this machine measures itself, not nginx", l.Rate)
+	case l.Method != "GET" && l.Method != "POST":
+		return fmt.Errorf("method %q: want GET or POST", l.Method)
+	case l.Slow < 0 || l.Slow > 64:
+		return fmt.Errorf("slow %d: want 0 to 64 long downloads", l.Slow)
+	}
+	return nil
+}
+
+// Run plays one scenario in its own container under load and writes every
+// record to dir/<scenario>: meta.json, events.jsonl, the load's files,
+// final.json, and error.txt when it could not run. The returned error is
+// for a scenario that could not run; a scenario that ran and lost requests
+// returns nil — the verdict is the report's business.
+func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, image string, dir string, progress Progress) (err error) {
+	if progress == nil {
+		progress = func(string, ...any) {}
+	}
+	sdir := filepath.Join(dir, sc.Name)
+	if err := os.MkdirAll(sdir, 0o755); err != nil {
+		return err
+	}
+	clock := loadgen.NewClock()
+	to := p.To
+	if sc.Broken {
+		to = p.Broken
+	}
+	steady := p.Steady
+	if steady == 0 {
+		steady = 1500 * time.Millisecond
+	}
+	meta := reports.Meta{Scenario: sc.Name, Expect: sc.Expect, From: p.From.Spec, To: to.Spec,
+		Load:      reports.Load{Rate: p.Load.Rate, Method: p.Load.Method, Keepalive: p.Load.KeepAlive, Slow: p.Load.Slow},
+		StartWall: clock.Start().Format(time.RFC3339Nano)}
+	if p.Load.Slow > 0 {
+		meta.SlowBytes = loadgen.DefaultSlowBytes
+	}
+	defer func() {
+		if err != nil {
+			os.WriteFile(filepath.Join(sdir, "error.txt"), []byte(oneLine(err.Error())+"\n"), 0o644)
+		}
+	}()
+	if err := writeJSON(filepath.Join(sdir, reports.MetaFile), meta); err != nil {
+		return err
+	}
+
+	progress("%s: starting nginx (%s) in a container", sc.Name, p.From.Spec)
+	opts := []harness.NodeOption{harness.WithImage(image), harness.WithLabel(harness.Label+".scenario", sc.Name)}
+	if p.Config != nil {
+		opts = append(opts, harness.WithConfig(p.Config))
+	}
+	if p.Command != nil {
+		opts = append(opts, harness.WithCommand(p.Command))
+	}
+	node, err := harness.StartNode(ctx, pool, opts...)
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+	start, err := node.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	meta.LoadPath = "host -> " + strings.TrimPrefix(node.URL(), "http://") + " (Docker's port proxy) -> nginx :8080 in the container"
+	if err := writeJSON(filepath.Join(sdir, reports.MetaFile), meta); err != nil {
+		return err
+	}
+
+	// Long downloads should outlast every step but the last.
+	// Long downloads run across every step: they end half-way through the
+	// last step's audit window (a QUIT waits for them).
+	span := steady
+	for i, m := range sc.Moves {
+		span += stepCost
+		if i < len(sc.Moves)-1 {
+			span += m.Audit
+		} else {
+			span += m.Audit / 2
+		}
+	}
+	if sc.SlowOutlasts {
+		span *= 3
+	}
+	profiles := []loadgen.Profile{{Name: "main", Rate: p.Load.Rate, Method: p.Load.Method, KeepAlive: p.Load.KeepAlive}}
+	if p.Load.Method == "POST" {
+		profiles[0].Path = "/post"
+		profiles[0].Body = []byte(strings.Repeat("x", 512))
+	}
+	slow := loadgen.Slow{Count: p.Load.Slow, BytesPerSec: int64(float64(loadgen.DefaultSlowBytes) / span.Seconds())}
+	load, err := loadgen.Run(ctx, node.URL(), clock, sdir, profiles, slow)
+	if err != nil {
+		return err
+	}
+	loadClosed := false
+	defer func() {
+		if !loadClosed {
+			load.Close()
+		}
+	}()
+	progress("%s: load %d req/s %s keepalive=%v, %d long downloads; steady for %s", sc.Name, p.Load.Rate, p.Load.Method, p.Load.KeepAlive, p.Load.Slow, steady)
+	if err := sleep(ctx, steady); err != nil {
+		return err
+	}
+
+	events, err := os.Create(filepath.Join(sdir, reports.EventsFile))
+	if err != nil {
+		return err
+	}
+	defer events.Close()
+	enc := json.NewEncoder(events)
+	driver := harness.NewDriver(node)
+	var stepErr error
+	for _, m := range sc.Moves {
+		progress("%s: %s%s", sc.Name, m.Step.Name, signalNote(m.Step.Signal))
+		r := driver.Run(ctx, m.Step)
+		ev := reports.Event{Name: r.Name, Signal: r.Signal, SentMs: clock.Ms(r.Sent), Verified: r.OK,
+			Error: r.Err, Phase: r.Phase, LogLines: r.LogLines}
+		if len(r.PIDs) > 0 {
+			ev.PID = r.PIDs[0]
+		}
+		if r.OK {
+			ev.VerifiedMs = clock.Ms(r.Verified)
+		}
+		if m.ExpectFail {
+			ev.Expected = "fail"
+		}
+		if err := enc.Encode(ev); err != nil {
+			return err
+		}
+		events.Sync()
+		switch {
+		case r.OK && !m.ExpectFail:
+			progress("%s: %s verified in %s; phase %s", sc.Name, r.Name, r.Verified.Sub(r.Sent).Round(time.Millisecond), phaseName(r))
+		case !r.OK && m.ExpectFail:
+			progress("%s: %s failed as expected: %s", sc.Name, r.Name, r.Err)
+		case r.OK && m.ExpectFail:
+			stepErr = fmt.Errorf("%s verified but was expected to fail", r.Name)
+		default:
+			stepErr = fmt.Errorf("%s", r.Err)
+		}
+		if stepErr != nil {
+			progress("%s: %s: %v", sc.Name, r.Name, stepErr)
+			break
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if m.Audit > 0 {
+			progress("%s: audit %s", sc.Name, m.Audit)
+			if sleep(ctx, m.Audit) != nil {
+				break
+			}
+		}
+	}
+
+	load.StopAttack()
+	wctx, cancel := context.WithTimeout(ctx, quitTimeout)
+	load.WaitDownloads(wctx)
+	cancel()
+	sum, cerr := load.Close()
+	loadClosed = true
+	var requests, failed int64
+	for _, ps := range sum.Profiles {
+		requests, failed = requests+ps.Requests, failed+ps.Failed
+	}
+	progress("%s: load done: %d requests, %d failed, %d retried; downloads %d/%d complete", sc.Name,
+		requests, failed, sum.Retried, sum.Downloads.Completed, sum.Downloads.Started)
+	if cerr != nil {
+		return cerr
+	}
+
+	fctx, fcancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer fcancel()
+	final := finalState(fctx, node, sc, start)
+	if err := writeJSON(filepath.Join(sdir, "final.json"), final); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted: %w", ctx.Err())
+	}
+	return nil
+}
+
+// FinalState is final.json: what nginx looked like when the scenario ended,
+// read from the process table, not assumed.
+type FinalState struct {
+	Masters        int               `json:"masters"`
+	Workers        int               `json:"workers"`
+	ServingBinary  string            `json:"serving_binary"`
+	PidFilePID     int               `json:"pid_file_pid"`
+	OldbinPresent  bool              `json:"oldbin_present"`
+	Serving        bool              `json:"serving"`
+	ExpectedBinary string            `json:"expected_binary"`
+	CheckErrors    []string          `json:"check_errors"`
+	Processes      []harness.Process `json:"processes"`
+}
+
+func finalState(ctx context.Context, node *harness.Node, sc Scenario, start harness.Snapshot) FinalState {
+	f := FinalState{ExpectedBinary: sc.Final.Binary, CheckErrors: []string{}, ServingBinary: "none"}
+	var s harness.Snapshot
+	var err error
+	// A master that just respawned workers may need a moment.
+	for i := 0; i < 20; i++ {
+		if s, err = node.Snapshot(ctx); err == nil && len(s.Masters()) == 1 && len(s.Workers(s.PidFile)) > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		f.CheckErrors = append(f.CheckErrors, "could not read the process table: "+err.Error())
+		return f
+	}
+	f.Processes = s.Procs
+	f.Masters = len(s.Masters())
+	f.PidFilePID = s.PidFile
+	f.OldbinPresent = s.OldbinSet
+	if f.Masters == 1 {
+		m := s.Masters()[0]
+		f.ServingBinary = m.Binary
+		f.Workers = len(s.Workers(m.PID))
+	} else if f.Masters > 1 {
+		f.ServingBinary = "unknown"
+	}
+	f.Serving = node.Probe(ctx) == nil
+	if f.Masters != 1 {
+		f.CheckErrors = append(f.CheckErrors, fmt.Sprintf("want one master at the end, saw %d: %s", f.Masters, s))
+	}
+	if f.ServingBinary != sc.Final.Binary && !(f.ServingBinary == "same") {
+		f.CheckErrors = append(f.CheckErrors, fmt.Sprintf("want the %s binary serving at the end, the master runs the %s one", sc.Final.Binary, f.ServingBinary))
+	}
+	if f.OldbinPresent {
+		f.CheckErrors = append(f.CheckErrors, "nginx.pid.oldbin still present at the end")
+	}
+	if sc.Final.PidFileOld && s.PidFile != start.PidFile {
+		f.CheckErrors = append(f.CheckErrors, fmt.Sprintf("want nginx.pid to hold the original master %d at the end, it holds %d", start.PidFile, s.PidFile))
+	}
+	if !sc.Final.PidFileOld && f.Masters == 1 && s.PidFile != s.Masters()[0].PID {
+		f.CheckErrors = append(f.CheckErrors, fmt.Sprintf("nginx.pid holds %d, the master is %d", s.PidFile, s.Masters()[0].PID))
+	}
+	if !f.Serving {
+		f.CheckErrors = append(f.CheckErrors, "nginx does not serve at the end")
+	}
+	return f
+}
+
+func phaseName(r harness.StepResult) string {
+	if r.Phase == "" {
+		return "unchanged"
+	}
+	return r.Phase
+}
+
+func signalNote(sig string) string {
+	if sig == "" {
+		return ""
+	}
+	return " (" + sig + ")"
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// stepCost is about what sending and verifying a step takes here (a few
+// execs in the container).
+const stepCost = 500 * time.Millisecond
+
+// Images are the pair images a run needs: old→new, and old→broken when a
+// scenario runs against the broken build.
+type Images struct {
+	Good, Broken string
+}
+
+// PrepareImages builds (or finds in the cache) the images the scenarios need.
+func PrepareImages(ctx context.Context, pool *dockertest.Pool, scs []Scenario, p Params, progress Progress) (Images, error) {
+	var im Images
+	needGood, needBroken := false, false
+	for _, s := range scs {
+		if s.Broken {
+			needBroken = true
+		} else {
+			needGood = true
+		}
+	}
+	w := progressWriter{progress}
+	if needGood {
+		info, err := harness.EnsureImage(ctx, pool, p.From, p.To, w)
+		if err != nil {
+			return im, err
+		}
+		im.Good = info.Ref
+	}
+	if needBroken {
+		info, err := harness.EnsureImage(ctx, pool, p.From, p.Broken, w)
+		if err != nil {
+			return im, err
+		}
+		im.Broken = info.Ref
+	}
+	return im, nil
+}
+
+type progressWriter struct{ p Progress }
+
+func (w progressWriter) Write(b []byte) (int, error) {
+	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if strings.TrimSpace(l) != "" {
+			w.p("%s", l)
+		}
+	}
+	return len(b), nil
+}
+
+// RunSuite runs the scenarios one after another into dir and renders the
+// reports after each one, so that what is on disk is always complete up to
+// the scenario that ran last. It stops early when ctx ends (Ctrl-C) and
+// still renders what was measured.
+func RunSuite(ctx context.Context, pool *dockertest.Pool, scs []Scenario, p Params, im Images, dir string, progress Progress) (*reports.Report, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	for _, sc := range scs {
+		if ctx.Err() != nil {
+			break
+		}
+		image := im.Good
+		if sc.Broken {
+			image = im.Broken
+		}
+		if err := Run(ctx, pool, sc, p, image, dir, progress); err != nil {
+			progress("%s: could not run: %v", sc.Name, err)
+		}
+		if _, err := Render(dir); err != nil {
+			return nil, err
+		}
+	}
+	return Render(dir)
+}
+
+// Render rebuilds report.json, report.md and report.html from the records in dir.
+func Render(dir string) (*reports.Report, error) {
+	r, err := reports.Build(dir)
+	if err != nil {
+		return nil, fmt.Errorf("build report from %s: %w", dir, err)
+	}
+	if err := reports.WriteAll(dir, r); err != nil {
+		return nil, fmt.Errorf("write report to %s: %w", dir, err)
+	}
+	return r, nil
+}
+
+// DefaultBroken is the default broken new build: nginx compiled without the
+// gzip module, which the default nginx.conf uses, so its master exits with
+// `[emerg] unknown directive "gzip"`.
+const DefaultBroken = "source:1.26.3:--without-http_gzip_module"
+
+// CheckConfig runs the old binary's `nginx -t` on the configuration under
+// test in a throwaway container, so that a broken nginx.conf is reported
+// before any scenario starts.
+func CheckConfig(ctx context.Context, pool *dockertest.Pool, im Images, scs []Scenario, p Params) error {
+	image := im.Good
+	if image == "" {
+		image = im.Broken
+	}
+	opts := []harness.NodeOption{harness.WithImage(image), harness.WithoutStart()}
+	if p.Config != nil {
+		opts = append(opts, harness.WithConfig(p.Config))
+	}
+	if p.Command != nil {
+		opts = append(opts, harness.WithCommand(p.Command))
+	}
+	n, err := harness.StartNode(ctx, pool, opts...)
+	if err != nil {
+		return fmt.Errorf("--config: %w", err)
+	}
+	return n.Close()
+}
