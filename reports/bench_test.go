@@ -26,7 +26,7 @@ func writeLargeRun(b *testing.B, n int) string {
 	f.events[2].SentMs, f.events[2].VerifiedMs = total*0.75, total*0.75+300
 	f.results = nil
 	f.omit = []string{loadgen.ResultsFile}
-	f.retries = []RetryRecord{{Ms: total * 0.3, Attempts: 2}}
+	f.retries = []RetryRecord{{Ms: total * 0.3, Attempts: 2, Written: true, OK: true}}
 	dir := writeFixture(b, runDir, "upgrade", f)
 
 	out, err := os.Create(filepath.Join(dir, loadgen.ResultsFile))

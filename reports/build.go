@@ -205,6 +205,13 @@ func readSideRecords(dir string, s *Scenario, meta *Meta, phases *phaseSet, tl *
 	path := func(name string) string { return filepath.Join(dir, name) }
 
 	retriesErr := readJSONL(path(RetriesFile), func(r *RetryRecord) {
+		// A replay of a request that was never written on the closed
+		// connection lost nothing. One that was written and then failed
+		// anyway is already a failed request (or a cut download): count it
+		// once. What is left is the close the retry hid: a drop.
+		if !r.Written || !r.OK {
+			return
+		}
 		t := msToDuration(r.Ms)
 		phases.at(t).retried++
 		tl.bucket(t).retried++

@@ -1,5 +1,7 @@
 package reports
 
+import "github.com/releng-tools/nginx-upgrade-harness/loadgen"
+
 // File names inside a scenario's run directory written by the scenario runner.
 const (
 	MetaFile    = "meta.json"     // Meta
@@ -67,15 +69,8 @@ const (
 	ExpectDrops     = "drops" // a positive control: the path must lose connections
 )
 
-// RetryRecord is one request that net/http replayed on a fresh connection
-// after the server closed the connection it was written on. The retry hides
-// the close from the result, so the load records it here.
-type RetryRecord struct {
-	Ms       float64  `json:"ms"`       // on the run clock, when the retry happened
-	Attempts int      `json:"attempts"` // round trips the request took in all
-	Conns    []uint64 `json:"conns"`    // ids of the connections it was written on (loadgen.ConnRecord.ID)
-	Error    string   `json:"error"`    // what ended the first attempt
-}
+// RetryRecord is a line of retries.jsonl, as loadgen writes it.
+type RetryRecord = loadgen.RetryRecord
 
 // Final is the final state of the nginx under test, checked after the last
 // step. Non-empty CheckErrors make the scenario fail.

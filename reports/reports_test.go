@@ -215,7 +215,7 @@ func TestPhaseAttributionToTheMillisecond(t *testing.T) {
 		failedWith(6000, 404, "404 Not Found"),
 		failedWith(7000, 0, "tls: odd"),
 	)
-	f.retries = []RetryRecord{{Ms: 3999, Attempts: 2}, {Ms: 4000, Attempts: 2}}
+	f.retries = []RetryRecord{{Ms: 3999, Attempts: 2, Written: true, OK: true}, {Ms: 4000, Attempts: 2, Written: true, OK: true}}
 	f.downloads[0].EndMs, f.downloads[0].Completed, f.downloads[0].Received = 5999, false, 100
 	f.downloads[1].EndMs, f.downloads[1].Completed, f.downloads[1].Received = 6000, false, 100
 	f.conns = append(f.conns,
@@ -277,7 +277,11 @@ func TestDroppedArithmetic(t *testing.T) {
 	f.results = append(f.results,
 		failedWith(2500, 0, "EOF"), failedWith(2600, 0, "EOF"), failedWith(2700, 0, "EOF"),
 		failedWith(4500, 0, "read: connection reset by peer"))
-	f.retries = []RetryRecord{{Ms: 2100, Attempts: 2, Conns: []uint64{5, 6}, Error: "EOF"}, {Ms: 2200, Attempts: 2}, {Ms: 4100, Attempts: 2}}
+	f.retries = []RetryRecord{{Ms: 2100, Attempts: 2, Written: true, OK: true, Conns: []uint64{5, 6}, Error: "EOF"}, {Ms: 2200, Attempts: 2, Written: true, OK: true}, {Ms: 4100, Attempts: 2, Written: true, OK: true},
+		// Not drops of their own: a replay of a request never written on the
+		// closed connection, and a written one that failed in the end (its
+		// failed request counts it).
+		{Ms: 4200, Attempts: 2, Written: false, OK: true}, {Ms: 4300, Attempts: 2, Written: true, OK: false}}
 	f.downloads[1].Completed, f.downloads[1].Received = false, 4096
 	// Five closes under a request: each is already a failed or retried
 	// request, and must not be counted again.
@@ -331,7 +335,7 @@ func TestVerdicts(t *testing.T) {
 			f.results = append(f.results, failedWith(4321, 0, "EOF"))
 		}, VerdictFail, "1 request failed in old-workers-draining (eof: 1)"},
 		{"a silent retry fails", func(f *fixture) {
-			f.retries = []RetryRecord{{Ms: 2050, Attempts: 2}}
+			f.retries = []RetryRecord{{Ms: 2050, Attempts: 2, Written: true, OK: true}}
 		}, VerdictFail, "retried by the client after the server closed the connection under them in both-sets"},
 		{"a cut download fails", func(f *fixture) {
 			f.downloads[0].Completed = false

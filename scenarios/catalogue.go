@@ -23,6 +23,10 @@ type Move struct {
 	Step       harness.Step
 	Audit      time.Duration
 	ExpectFail bool // the step must fail to verify (a broken new build)
+	// StartSlow starts that many more long downloads once the step is
+	// verified, on whichever workers accept then; they are sized to outlast
+	// the scenario.
+	StartSlow int
 }
 
 // Final is what the scenario must end on.
@@ -87,12 +91,15 @@ func Catalogue() []Scenario {
 		{
 			Name: "term-fallback", Kind: "fallback", Expect: ExpectDrops,
 			Why: "TERM is nginx's fast shutdown: the new workers close the connections they hold at once, " +
-				"so requests in flight on them are lost. Measured: every run at the default load lost requests " +
-				"in after-term (see README). The old master then takes nginx.pid back and restarts its workers unaided.",
+				"so the long downloads started on them after WINCH are cut, and short requests in flight on them fail. " +
+				"The old master takes nginx.pid back and restarts its workers unaided; the downloads its draining " +
+				"workers hold complete. Expect drops: a TERM that lost nothing would mean it did not act as TERM.",
 			Moves: []Move{
 				{Step: installNew},
 				{Step: harness.SpawnNewMaster(), Audit: audit},
-				{Step: harness.StopOldWorkers(), Audit: audit},
+				// After WINCH only the new workers accept: downloads started
+				// now are theirs, in flight when TERM arrives.
+				{Step: harness.StopOldWorkers(), Audit: audit, StartSlow: 2},
 				{Step: harness.TerminateNewMaster(), Audit: audit},
 				{Step: restoreOld},
 			},

@@ -108,7 +108,7 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	if err != nil {
 		return err
 	}
-	meta.LoadPath = "host -> " + strings.TrimPrefix(node.URL(), "http://") + " (Docker's port proxy) -> nginx :8080 in the container"
+	meta.LoadPath = "from the host to " + strings.TrimPrefix(node.URL(), "http://") + ", through Docker's port proxy, to nginx on port 8080 in the container"
 	if err := writeJSON(filepath.Join(sdir, reports.MetaFile), meta); err != nil {
 		return err
 	}
@@ -188,6 +188,12 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 		if stepErr != nil {
 			progress("%s: %s: %v", sc.Name, r.Name, stepErr)
 			break
+		}
+		if m.StartSlow > 0 && p.Load.Slow > 0 {
+			progress("%s: starting %d long downloads on the workers that accept now", sc.Name, m.StartSlow)
+			if err := load.StartDownloads(m.StartSlow, slow.BytesPerSec/3); err != nil {
+				return err
+			}
 		}
 		if ctx.Err() != nil {
 			break

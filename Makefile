@@ -1,0 +1,50 @@
+# nginx-upgrade-harness — see README.md.
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+BIN := bin/nginx-upgrade-harness
+# Extra flags for `make run`, e.g. make run ARGS='--scenario upgrade --rate 800'
+ARGS ?=
+JUNIT ?= $(CURDIR)/reports-out/junit.xml
+
+.PHONY: all deps build run test unit scenarios leftovers bench prune clean
+
+all: build
+
+# Host tools the image builds need (debootstrap), installed from Debian's packages.
+deps:
+	@sh scripts/deps.sh
+
+build:
+	$(GO) build -o $(BIN) ./cmd/nginx-upgrade-harness
+
+# The default suite against the default builds; writes a report directory
+# under reports-out/ and exits 0 only if every scenario met its expectation.
+run: deps build
+	./$(BIN) run $(ARGS)
+
+# Every test, the container scenarios included. Container tests fail (never
+# skip) when Docker is unreachable.
+test: deps unit scenarios leftovers
+
+unit:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 60m ./harness/... ./loadgen/... ./reports/... ./cmd/...
+
+scenarios:
+	@mkdir -p $(dir $(JUNIT))
+	$(GO) test -count=1 -timeout 40m ./scenarios/ -args -ginkgo.v -ginkgo.junit-report=$(JUNIT)
+
+# No container may be left behind by a test, passed or failed.
+leftovers:
+	@n=$$(docker ps -aq --filter label=nginx-upgrade-harness=1 | wc -l); \
+	if [ "$$n" -ne 0 ]; then echo "leftovers: $$n container(s) labelled nginx-upgrade-harness=1 remain"; docker ps -a --filter label=nginx-upgrade-harness=1; exit 1; fi; \
+	echo "leftovers: none"
+
+# Throughput, memory and render-time figures (benchmarks, not timed tests).
+bench: deps build
+	sh scripts/bench.sh
+
+prune: build
+	./$(BIN) prune
+
+clean:
+	rm -rf bin

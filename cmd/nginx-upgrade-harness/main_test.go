@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/reports"
+)
+
+func run(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	var stderr bytes.Buffer
+	code := realMain(args, &stderr)
+	return code, stderr.String()
+}
+
+// Bad input exits 2 with one line naming the cause, before anything starts.
+func TestBadInputExitsTwoWithOneLine(t *testing.T) {
+	unreadable := filepath.Join(t.TempDir(), "missing.conf")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
+		{"unknown scenario", []string{"run", "--scenario", "nope"}, `unknown scenario "nope"`},
+		{"rate 0", []string{"run", "--rate", "0"}, "rate 0"},
+		{"bad method", []string{"run", "--method", "PUT"}, `method "PUT"`},
+		{"unreadable config", []string{"run", "--config", unreadable}, "--config: open " + unreadable},
+		{"unknown build", []string{"run", "--to", "rpm:1.2"}, `unknown build "rpm:1.2"`},
+		{"missing binary", []string{"run", "--to", "binary:/nonexistent/nginx"}, "binary:/nonexistent/nginx"},
+		{"relative nginx-cmd", []string{"run", "--nginx-cmd", "nginx -g daemon on;"}, "absolute path"},
+		{"report of nothing", []string{"report", "/nonexistent-run-dir"}, "not a directory"},
+		{"stray argument", []string{"run", "upgrade"}, `unexpected argument "upgrade"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stderr := run(t, tc.args...)
+			if code != exitBadInput {
+				t.Fatalf("exit %d, want %d; stderr: %s", code, exitBadInput, stderr)
+			}
+			if !strings.Contains(stderr, tc.want) {
+				t.Fatalf("stderr %q does not name the cause %q", stderr, tc.want)
+			}
+			if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 {
+				t.Fatalf("want one line, got %d: %q", n+1, stderr)
+			}
+		})
+	}
+}
+
+func TestHelpExitsZero(t *testing.T) {
+	for _, c := range []string{"run", "report", "prune", "compare"} {
+		code, stderr := run(t, c, "--help")
+		if code != exitPass || !strings.Contains(stderr, "Usage: nginx-upgrade-harness "+c) {
+			t.Fatalf("%s --help: exit %d, %q", c, code, stderr)
+		}
+	}
+}
+
+func TestDockerUnreachableExitsTwo(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
+	code, stderr := run(t, "run", "--scenario", "upgrade", "--out", t.TempDir())
+	if code != exitBadInput || !strings.Contains(stderr, "docker unreachable at tcp://127.0.0.1:1") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+// The tests below run nginx in containers.
+
+func requireDocker(t *testing.T) {
+	t.Helper()
+	if _, err := harness.Connect(); err != nil {
+		t.Fatalf("this test runs nginx in containers: %v", err)
+	}
+}
+
+func TestConfigRejectedByNginxExitsTwo(t *testing.T) {
+	requireDocker(t)
+	conf := filepath.Join(t.TempDir(), "broken.conf")
+	os.WriteFile(conf, []byte("events {}\nhttp { server { listen 8080; no_such_directive on; } }\n"), 0o644)
+	code, stderr := run(t, "run", "--scenario", "upgrade", "--config", conf, "--out", t.TempDir())
+	if code != exitBadInput || !strings.Contains(stderr, `unknown directive "no_such_directive"`) {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	assertNoLeftovers(t)
+}
+
+// A user's own configuration, POST, a new connection per request: the run
+// works end to end and its report says so.
+func TestRunUpgradeWithUserConfigAndPOST(t *testing.T) {
+	requireDocker(t)
+	conf := filepath.Join(t.TempDir(), "my.conf")
+	os.WriteFile(conf, []byte(harness.DefaultConfig), 0o644)
+	out := t.TempDir()
+	code, stderr := run(t, "run", "--scenario", "upgrade", "--from", harness.DefaultFrom, "--to", harness.DefaultTo,
+		"--config", conf, "--rate", "300", "--method", "POST", "--keepalive=false", "--slow", "2", "--out", out)
+	t.Log(stderr)
+	if code != exitPass {
+		t.Fatalf("exit %d", code)
+	}
+	r, err := reports.ReadReport(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := r.Scenarios[0]
+	if s.Name != "upgrade" || s.Verdict != "pass" || r.Load.Method != "POST" || r.Load.Keepalive || r.Load.Rate != 300 {
+		t.Fatalf("report: %+v %+v", r.Load, s)
+	}
+	if s.Requests.Total < 300*5 {
+		t.Fatalf("only %d requests", s.Requests.Total)
+	}
+	for _, f := range []string{"report.md", "report.html", "upgrade/results.gob", "upgrade/connections.jsonl", "upgrade/events.jsonl"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("missing %s", f)
+		}
+	}
+	if !strings.Contains(stderr, "spawn-new-master verified") || !strings.Contains(stderr, "SCENARIO") {
+		t.Errorf("no live step lines or summary on stderr")
+	}
+	assertNoLeftovers(t)
+}
+
+// Ctrl-C half-way: the load stops, the container goes, and the report of
+// what was measured is still written.
+func TestInterruptKeepsWhatWasMeasured(t *testing.T) {
+	requireDocker(t)
+	bin := filepath.Join(t.TempDir(), "nginx-upgrade-harness")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	out := t.TempDir()
+	cmd := exec.Command(bin, "run", "--scenario", "rollback", "--rate", "200", "--out", out)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the scenario is under way (its first step was sent).
+	deadline := time.Now().Add(5 * time.Minute)
+	for !strings.Contains(stderr.String(), "spawn-new-master (USR2)") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("the run never reached USR2: %s", stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	t.Log(stderr.String())
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitBadInput {
+		t.Fatalf("interrupted run: %v, want exit %d", err, exitBadInput)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatalf("no report after Ctrl-C: %v", err)
+	}
+	var r reports.Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Scenarios) != 1 || r.Scenarios[0].Requests.Total == 0 {
+		t.Fatalf("the report lost what was measured: %s", b)
+	}
+	if r.Scenarios[0].Verdict == "pass" {
+		t.Fatalf("an interrupted scenario cannot pass: %+v", r.Scenarios[0])
+	}
+	assertNoLeftovers(t)
+}
+
+func assertNoLeftovers(t *testing.T) {
+	t.Helper()
+	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label="+harness.Label+"=1").Output()
+	if err != nil {
+		t.Fatalf("docker ps: %v", err)
+	}
+	if s := strings.TrimSpace(string(out)); s != "" {
+		t.Fatalf("containers left behind: %s", s)
+	}
+}

@@ -1,0 +1,377 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// dialTimeout bounds every dial: the target is on loopback, so a slow dial is
+// itself a failure worth seeing.
+const dialTimeout = 2 * time.Second
+
+// outcomes, in a fixed order, for the counters.
+var outcomeNames = [...]string{
+	ConnClosedByClient,
+	ConnClosedByServerIdle,
+	ConnClosedUnderRequest,
+	ConnResetUnderRequest,
+	ConnResetIdle,
+	ConnRefused,
+	ConnDialError,
+	ConnOpenAtEnd,
+}
+
+func outcomeIndex(o string) int {
+	for i, n := range outcomeNames {
+		if n == o {
+			return i
+		}
+	}
+	panic("loadgen: unknown outcome " + o)
+}
+
+// tracker is the connection accounting of one load: it dials every
+// connection, follows each request attempt on it, and writes one ConnRecord
+// per connection when its outcome is known.
+type tracker struct {
+	clock   Clock
+	conns   *jsonl // connections.jsonl
+	retries *jsonl // retries.jsonl
+
+	nextID   atomic.Uint64
+	opened   atomic.Int64
+	outcomes [len(outcomeNames)]atomic.Int64
+
+	retriedWritten   atomic.Int64 // replays after request bytes reached a closed connection: drops
+	retriedUnwritten atomic.Int64 // replays of a request never written (idle close race): not drops
+	untracked        atomic.Int64 // GotConn with a net.Conn we did not dial: must stay 0
+
+	mu   sync.Mutex
+	live map[uint64]*trackedConn // dialed and not yet recorded
+	done bool                    // finish ran: nothing more is recorded
+}
+
+func newTracker(clock Clock, conns, retries *jsonl) *tracker {
+	return &tracker{clock: clock, conns: conns, retries: retries, live: make(map[uint64]*trackedConn)}
+}
+
+// record writes and counts one finished connection. A trackedConn calls it
+// with its own mutex held, so that finish, which takes each connection's
+// mutex, cannot pass a connection whose record is still being written.
+func (t *tracker) record(rec ConnRecord) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.live, rec.ID)
+	if t.done {
+		return
+	}
+	t.conns.Put(rec)
+	t.outcomes[outcomeIndex(rec.Outcome)].Add(1)
+}
+
+// finish records every connection still open as open_at_end (and any closed
+// one still waiting for its request's fate as under request: the request
+// never completed) and stops recording.
+func (t *tracker) finish() {
+	t.mu.Lock()
+	live := make([]*trackedConn, 0, len(t.live))
+	for _, c := range t.live {
+		live = append(live, c)
+	}
+	t.mu.Unlock()
+	for _, c := range live {
+		c.forceFinish()
+	}
+	t.mu.Lock()
+	t.done = true
+	t.mu.Unlock()
+}
+
+// isLoopbackHost reports whether host (no port, no brackets) is one of the
+// names the load may talk to.
+func isLoopbackHost(host string) bool {
+	switch host {
+	case "127.0.0.1", "::1", "localhost":
+		return true
+	}
+	return false
+}
+
+// dialer returns the DialContext of one profile's transport: it refuses any
+// address that is not loopback, records refused and failed dials, and wraps
+// each connection for accounting.
+func (t *tracker) dialer(profile string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("loadgen: dial %s: %w", addr, err)
+		}
+		if !isLoopbackHost(host) {
+			return nil, fmt.Errorf("loadgen: dial %s: refusing a non-loopback address", addr)
+		}
+		id := t.nextID.Add(1)
+		t.opened.Add(1)
+		openMs := t.clock.Now()
+		nc, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			rec := ConnRecord{ID: id, Profile: profile, OpenMs: openMs, EndMs: t.clock.Now(), Error: err.Error()}
+			switch {
+			case errors.Is(err, syscall.ECONNREFUSED):
+				rec.Outcome = ConnRefused
+			case errors.Is(err, context.Canceled):
+				// The transport (or the run) gave up on this dial: the
+				// client's doing, not the server's.
+				rec.Outcome = ConnClosedByClient
+			default:
+				rec.Outcome = ConnDialError
+			}
+			t.record(rec)
+			return nil, err
+		}
+		if ta, ok := nc.RemoteAddr().(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
+			nc.Close()
+			t.record(ConnRecord{ID: id, Profile: profile, OpenMs: openMs, EndMs: t.clock.Now(),
+				Outcome: ConnDialError, Error: "remote address is not loopback"})
+			return nil, fmt.Errorf("loadgen: dial %s: connected to non-loopback %v", addr, nc.RemoteAddr())
+		}
+		c := &trackedConn{Conn: nc, t: t, id: id, profile: profile, openMs: openMs, local: nc.LocalAddr().String()}
+		t.mu.Lock()
+		if t.done {
+			t.mu.Unlock()
+			nc.Close()
+			return nil, fmt.Errorf("loadgen: dial %s: load is closed", addr)
+		}
+		t.live[id] = c
+		t.mu.Unlock()
+		return c, nil
+	}
+}
+
+// attempt is one request given one connection (net/http may give the same
+// request several connections when it replays it). Its fields are guarded by
+// its connection's mutex.
+type attempt struct {
+	c       *trackedConn
+	written bool         // request bytes reached the connection
+	state   attemptState // what became of it
+}
+
+type attemptState uint8
+
+const (
+	attemptPending   attemptState = iota
+	attemptComplete               // the whole response was read
+	attemptFailed                 // it ended without a complete response (error or replay elsewhere)
+	attemptAbandoned              // the client stopped reading (not the server's doing)
+)
+
+// how the server ended a connection, as the client saw it.
+type serverEnd uint8
+
+const (
+	endNone  serverEnd = iota
+	endEOF             // read returned io.EOF
+	endReset           // ECONNRESET or EPIPE
+)
+
+// trackedConn is a net.Conn that knows which request attempt it carries and
+// how it ended.
+//
+// Outstanding = an attempt whose request bytes were written and whose
+// response has not been completely read. When the server's EOF or reset is
+// seen, the attempt outstanding at that moment (if any) is remembered; the
+// connection's outcome is decided only once that attempt is settled, because
+// net/http's read loop can see the server's close of a connection before the
+// goroutine reading the body has been told the body is complete (it is
+// released only after the loop has put the connection back in the pool and
+// gone back to reading). A close after a complete response is not a drop.
+type trackedConn struct {
+	net.Conn
+	t       *tracker
+	id      uint64
+	profile string
+	local   string
+	openMs  float64
+
+	mu       sync.Mutex
+	cur      *attempt // the attempt most recently given this connection
+	requests int      // attempts whose bytes were written here
+	retried  int      // written attempts net/http replayed elsewhere
+	end      serverEnd
+	endErr   string
+	under    *attempt // the attempt outstanding when the server ended it
+	closed   bool
+	endMs    float64
+	recorded bool
+}
+
+func (c *trackedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil {
+		c.serverEnded(err)
+	}
+	return n, err
+}
+
+func (c *trackedConn) Write(p []byte) (int, error) {
+	// Mark the attempt written before the bytes go out: the server may
+	// answer and close before this goroutine runs again, and that close
+	// must find the request outstanding. Undo it if nothing was written.
+	c.mu.Lock()
+	a := c.cur
+	first := a != nil && !a.written && a.state == attemptPending
+	if first {
+		a.written = true
+		c.requests++
+	}
+	c.mu.Unlock()
+	n, err := c.Conn.Write(p)
+	if first && n == 0 {
+		c.mu.Lock()
+		a.written = false
+		c.requests--
+		if c.under == a {
+			c.under = nil
+		}
+		c.mu.Unlock()
+	}
+	if err != nil {
+		c.serverEnded(err)
+	}
+	return n, err
+}
+
+// classify maps a read or write error to what the server did; errors of our
+// own making (deadlines, use of a closed connection) are not server ends.
+func classify(err error) serverEnd {
+	switch {
+	case errors.Is(err, io.EOF):
+		return endEOF
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return endReset
+	}
+	return endNone
+}
+
+func (c *trackedConn) serverEnded(err error) {
+	e := classify(err)
+	if e == endNone {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.end != endNone || c.closed {
+		return
+	}
+	c.end, c.endErr = e, err.Error()
+	if a := c.cur; a != nil && a.written && a.state == attemptPending {
+		c.under = a
+	}
+}
+
+// assign gives the connection a new attempt (httptrace GotConn).
+func (c *trackedConn) assign() *attempt {
+	a := &attempt{c: c}
+	c.mu.Lock()
+	c.cur = a
+	c.mu.Unlock()
+	return a
+}
+
+// settle records what became of attempt a on c; replayed marks that net/http
+// replays the request elsewhere. It returns whether a had been written and
+// the error that ended the connection.
+func (c *trackedConn) settle(a *attempt, st attemptState, replayed bool) (written bool, endErr string) {
+	c.mu.Lock()
+	written, endErr = a.written, c.endErr
+	if a.state != attemptPending {
+		c.mu.Unlock()
+		return written, endErr
+	}
+	a.state = st
+	if replayed && a.written {
+		c.retried++
+	}
+	c.finishLocked()
+	c.mu.Unlock()
+	return written, endErr
+}
+
+func (c *trackedConn) Close() error {
+	err := c.Conn.Close()
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return err
+	}
+	c.closed = true
+	c.endMs = c.t.clock.Now()
+	c.finishLocked()
+	c.mu.Unlock()
+	return err
+}
+
+// finishLocked records the connection once it is closed and the attempt
+// outstanding at the server's end (if any) is settled.
+func (c *trackedConn) finishLocked() {
+	if c.recorded || !c.closed {
+		return
+	}
+	var outcome string
+	switch {
+	case c.end == endNone:
+		outcome = ConnClosedByClient
+	case c.under != nil && c.under.state == attemptPending:
+		return // wait for the attempt to settle
+	case c.under != nil && c.under.state == attemptFailed:
+		outcome = ConnClosedUnderRequest
+		if c.end == endReset {
+			outcome = ConnResetUnderRequest
+		}
+	default: // nothing outstanding, or the response was complete after all
+		outcome = ConnClosedByServerIdle
+		if c.end == endReset {
+			outcome = ConnResetIdle
+		}
+	}
+	c.recordLocked(outcome)
+}
+
+func (c *trackedConn) recordLocked(outcome string) {
+	c.recorded = true
+	rec := ConnRecord{ID: c.id, Profile: c.profile, Local: c.local, OpenMs: c.openMs, EndMs: c.endMs,
+		Outcome: outcome, Requests: c.requests, Retried: c.retried, Error: c.endErr}
+	c.cur, c.under = nil, nil // free the attempts
+	c.t.record(rec)
+}
+
+// forceFinish is the end of the run: a connection still open is open_at_end;
+// a closed one whose outstanding attempt never settled is under request.
+func (c *trackedConn) forceFinish() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.recorded {
+		return
+	}
+	if !c.closed {
+		c.endMs = c.t.clock.Now()
+		c.recordLocked(ConnOpenAtEnd)
+		return
+	}
+	if c.finishLocked(); c.recorded {
+		return
+	}
+	outcome := ConnClosedUnderRequest
+	if c.end == endReset {
+		outcome = ConnResetUnderRequest
+	}
+	c.recordLocked(outcome)
+}

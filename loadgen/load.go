@@ -1,0 +1,461 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// Load is a running load: attacks, long downloads, connection accounting and
+// the files they stream to. Run starts it; Close ends it.
+type Load struct {
+	clock Clock
+	tr    *tracker
+
+	resFile, connFile, dlFile, retryFile *msgFile
+	downloads                            *jsonl
+
+	profiles   []*profileRun
+	results    chan *vegeta.Result
+	fwdWG      sync.WaitGroup
+	writerDone chan struct{}
+	writeErr   error // set by the writer goroutine before writerDone closes
+
+	slow       Slow
+	base       string          // target base URL
+	dlCtx      context.Context // parent of every download
+	dlNext     atomic.Int64    // next download id
+	dlWG       sync.WaitGroup
+	dlCancel   context.CancelFunc
+	dlStarted  atomic.Int64
+	dlComplete atomic.Int64
+	dlCut      atomic.Int64
+
+	cancelRun context.CancelFunc
+	unhook    func() bool
+	quit      chan struct{}
+	flushDone chan struct{}
+
+	stopOnce  sync.Once
+	closeOnce sync.Once
+	summary   Summary
+	closeErr  error
+}
+
+// profileRun is one profile's attack and its running totals.
+type profileRun struct {
+	p         Profile
+	attacker  *vegeta.Attacker
+	transport *http.Transport
+	requests  atomic.Int64
+	ok        atomic.Int64
+	failed    atomic.Int64
+	firstNs   atomic.Int64 // offsets from the clock's start of the first and last request
+	lastNs    atomic.Int64
+}
+
+// Summary is the load's totals, so far (Snapshot) or final (Close).
+type Summary struct {
+	Profiles []ProfileSummary `json:"profiles"`
+	// Opened counts connections dialed, including refused and failed dials.
+	Opened int64 `json:"opened"`
+	// Connections counts connections by outcome (ConnClosedByClient…); a
+	// connection is counted once its outcome is known.
+	Connections map[string]int64 `json:"connections"`
+	// Retried counts requests net/http replayed on a new connection after the
+	// server closed or reset the one they had been written on: drops, even
+	// when the replay succeeded (see retries.jsonl). Their first connections
+	// are also counted as closed_under_request or reset_under_request.
+	Retried int64 `json:"retried"`
+	// RetriedUnwritten counts replays of requests that had not been written
+	// (the transport took an idle connection the server had just closed):
+	// not drops.
+	RetriedUnwritten int64 `json:"retried_unwritten"`
+	// Untracked counts requests given a connection the accounting did not
+	// dial; anything but 0 is a bug in the accounting.
+	Untracked int64           `json:"untracked"`
+	Downloads DownloadSummary `json:"downloads"`
+}
+
+// ProfileSummary is one profile's request totals.
+type ProfileSummary struct {
+	Name     string  `json:"name"`
+	Requests int64   `json:"requests"`
+	OK       int64   `json:"ok"`     // no error and a status in 200–399
+	Failed   int64   `json:"failed"` // an error or any other status
+	Rate     float64 `json:"rate"`   // achieved requests per second (first to last request)
+}
+
+// DownloadSummary counts the long downloads.
+type DownloadSummary struct {
+	Started   int64 `json:"started"`
+	Completed int64 `json:"completed"`
+	Cut       int64 `json:"cut"` // ended short of the expected bytes, with an error, or cancelled
+}
+
+// Drops is the client-side count of what was lost: failed requests, cut
+// downloads, connections the server closed or reset under a request (replayed
+// or not), refused and failed dials.
+func (s Summary) Drops() int64 {
+	var n int64
+	for _, p := range s.Profiles {
+		n += p.Failed
+	}
+	n += s.Downloads.Cut
+	for _, o := range []string{ConnClosedUnderRequest, ConnResetUnderRequest, ConnRefused, ConnDialError} {
+		n += s.Connections[o]
+	}
+	return n
+}
+
+// Run starts the load against target (http://127.0.0.1:PORT, http://[::1]:PORT
+// or http://localhost:PORT; any other host is refused) and returns at once.
+// Every profile attacks at its constant rate until StopAttack, its Duration,
+// or the end of ctx; the slow downloads start together. Everything measured
+// streams to dir (ResultsFile, ConnectionsFile, DownloadsFile, RetriesFile),
+// stamped with clock. When ctx ends, the load stops at once (in-flight
+// requests and downloads are cancelled); Close must still be called, and
+// leaves complete files either way.
+func Run(ctx context.Context, target string, clock Clock, dir string, profiles []Profile, slow Slow) (*Load, error) {
+	base, err := CheckTarget(target)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: %w", err)
+	}
+	if len(profiles) == 0 && slow.Count == 0 {
+		return nil, errors.New("loadgen: no profile and no download: nothing to run")
+	}
+	ps := make([]Profile, len(profiles))
+	names := map[string]bool{}
+	for i, p := range profiles {
+		if ps[i], err = p.withDefaults(i); err != nil {
+			return nil, fmt.Errorf("loadgen: %w", err)
+		}
+		if names[ps[i].Name] {
+			return nil, fmt.Errorf("loadgen: profile name %q used twice", ps[i].Name)
+		}
+		names[ps[i].Name] = true
+	}
+	if slow, err = slow.withDefaults(); err != nil {
+		return nil, fmt.Errorf("loadgen: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("loadgen: create run directory: %w", err)
+	}
+
+	l := &Load{clock: clock, slow: slow, quit: make(chan struct{}), flushDone: make(chan struct{}),
+		writerDone: make(chan struct{}), results: make(chan *vegeta.Result, 1024)}
+	var files []*msgFile
+	for _, f := range []struct {
+		dst  **msgFile
+		name string
+	}{{&l.resFile, ResultsFile}, {&l.connFile, ConnectionsFile}, {&l.dlFile, DownloadsFile}, {&l.retryFile, RetriesFile}} {
+		m, err := createMsgFile(dir, f.name)
+		if err != nil {
+			for _, m := range files {
+				m.Close()
+			}
+			return nil, err
+		}
+		*f.dst = m
+		files = append(files, m)
+	}
+	l.tr = newTracker(clock, newJSONL(l.connFile), newJSONL(l.retryFile))
+	l.downloads = newJSONL(l.dlFile)
+
+	runCtx, cancelRun := context.WithCancel(ctx)
+	l.cancelRun = cancelRun
+	dlCtx, dlCancel := context.WithCancel(runCtx)
+	l.dlCancel = dlCancel
+
+	go l.writeResults()
+	go l.flushLoop()
+
+	for _, p := range ps {
+		pr := &profileRun{p: p}
+		client, transport := l.tr.newClient(clientConfig{profile: p.Name, keepAlive: p.KeepAlive,
+			connections: p.Connections, stop: runCtx})
+		client.Timeout = p.Timeout
+		pr.transport = transport
+		maxWorkers := uint64(p.Rate) * uint64(p.Timeout/time.Second+1) * 2
+		pr.attacker = vegeta.NewAttacker(
+			vegeta.Client(client), // first: the other options must not replace its transport
+			vegeta.MaxBody(0),
+			vegeta.Workers(min(10, maxWorkers)),
+			vegeta.MaxWorkers(maxWorkers),
+		)
+		l.profiles = append(l.profiles, pr)
+	}
+	for _, pr := range l.profiles {
+		tgt := vegeta.Target{Method: pr.p.Method, URL: base + pr.p.Path, Body: pr.p.Body}
+		pacer := boundedPacer{ConstantPacer: vegeta.ConstantPacer{Freq: pr.p.Rate, Per: time.Second}, max: pr.p.maxHits()}
+		ch := pr.attacker.Attack(vegeta.NewStaticTargeter(tgt), pacer, pr.p.Duration, pr.p.Name)
+		l.fwdWG.Add(1)
+		go l.forward(pr, ch)
+	}
+	go func() {
+		l.fwdWG.Wait()
+		close(l.results)
+	}()
+
+	l.base, l.dlCtx = base, dlCtx
+	url := slow.url(base)
+	for range slow.Count {
+		l.dlWG.Add(1)
+		go l.download(dlCtx, int(l.dlNext.Add(1)-1), url)
+	}
+
+	l.unhook = context.AfterFunc(ctx, l.abort)
+	return l, nil
+}
+
+// boundedPacer is vegeta's constant pacer with a cap on the number of hits.
+type boundedPacer struct {
+	vegeta.ConstantPacer
+	max uint64
+}
+
+func (p boundedPacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
+	if hits >= p.max {
+		return 0, true
+	}
+	return p.ConstantPacer.Pace(elapsed, hits)
+}
+
+// abort is the end of the run's context: stop everything now.
+func (l *Load) abort() {
+	for _, pr := range l.profiles {
+		pr.attacker.Stop()
+	}
+	l.dlCancel()
+}
+
+// forward counts one profile's results and hands them to the writer.
+func (l *Load) forward(pr *profileRun, ch <-chan *vegeta.Result) {
+	defer l.fwdWG.Done()
+	for r := range ch {
+		pr.add(l.clock, r)
+		prepare(l.clock, r)
+		l.results <- r
+	}
+}
+
+func (pr *profileRun) add(clock Clock, r *vegeta.Result) {
+	ns := int64(r.Timestamp.Sub(clock.start))
+	if pr.requests.Add(1) == 1 {
+		pr.firstNs.Store(ns)
+	}
+	pr.lastNs.Store(ns)
+	if r.Error == "" && r.Code >= 200 && r.Code < 400 {
+		pr.ok.Add(1)
+	} else {
+		pr.failed.Add(1)
+	}
+}
+
+// prepare makes a result ready for disk: the run's time base, no body, no
+// headers (they would dominate the file).
+func prepare(clock Clock, r *vegeta.Result) {
+	r.Timestamp = clock.Stamp(r.Timestamp)
+	r.Body = nil
+	r.Headers = nil
+}
+
+// writeResults is the one goroutine that encodes results.gob.
+func (l *Load) writeResults() {
+	defer close(l.writerDone)
+	enc := vegeta.NewEncoder(l.resFile)
+	tick := time.NewTicker(resultsFlushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case r, ok := <-l.results:
+			if !ok {
+				if err := l.resFile.Flush(); err != nil && l.writeErr == nil {
+					l.writeErr = err
+				}
+				return
+			}
+			if err := enc.Encode(r); err != nil && l.writeErr == nil {
+				l.writeErr = fmt.Errorf("loadgen: encode result: %w", err)
+			}
+		case <-tick.C:
+			l.resFile.Flush()
+		}
+	}
+}
+
+// flushLoop flushes the JSON-lines files until Close.
+func (l *Load) flushLoop() {
+	defer close(l.flushDone)
+	tick := time.NewTicker(resultsFlushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			l.connFile.Flush()
+			l.dlFile.Flush()
+			l.retryFile.Flush()
+		case <-l.quit:
+			return
+		}
+	}
+}
+
+// StopAttack stops the request traffic of every profile, waits for the
+// requests in flight (each bounded by its Timeout) and for their results to
+// be written. The downloads go on.
+func (l *Load) StopAttack() {
+	for _, pr := range l.profiles {
+		pr.attacker.Stop()
+	}
+	<-l.writerDone
+}
+
+// WaitDownloads waits for the long downloads to end. When ctx ends first, the
+// downloads still running are cancelled (recorded as cut, error "cancelled")
+// and ctx's error is returned.
+func (l *Load) WaitDownloads(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		l.dlWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		l.dlCancel()
+		<-done
+		return fmt.Errorf("loadgen: wait for downloads: %w", ctx.Err())
+	}
+}
+
+// StartDownloads starts n more long downloads now, each fetched at
+// bytesPerSec (0: the load's rate), so that a scenario can put downloads on
+// the workers that serve at a given moment (e.g. the new set after WINCH).
+// They are waited for, recorded and counted like the first ones.
+func (l *Load) StartDownloads(n int, bytesPerSec int64) error {
+	if l.dlCtx.Err() != nil {
+		return errors.New("loadgen: start downloads: the load has ended")
+	}
+	if n < 0 || n > MaxSlow {
+		return fmt.Errorf("loadgen: start downloads: count %d: want 0..%d", n, MaxSlow)
+	}
+	sl := l.slow
+	if bytesPerSec > 0 {
+		sl.BytesPerSec = bytesPerSec
+	}
+	url := sl.url(l.base)
+	for range n {
+		l.dlWG.Add(1)
+		go l.download(l.dlCtx, int(l.dlNext.Add(1)-1), url)
+	}
+	return nil
+}
+
+// download is one long download, checked to the byte.
+func (l *Load) download(ctx context.Context, id int, url string) {
+	defer l.dlWG.Done()
+	l.dlStarted.Add(1)
+	rec := DownloadRecord{ID: id, URL: url, StartMs: l.clock.Now(), Expected: l.slow.ExpectedBytes}
+	client, transport := l.tr.newClient(clientConfig{profile: SlowProfile, keepAlive: false, stop: ctx})
+	client.Timeout = l.slow.Timeout
+	defer transport.CloseIdleConnections()
+
+	err := func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		rec.Status = resp.StatusCode
+		rec.Received, err = io.Copy(io.Discard, resp.Body)
+		return err
+	}()
+	rec.EndMs = l.clock.Now()
+	rec.Completed = err == nil && rec.Status == http.StatusOK && rec.Received == rec.Expected
+	switch {
+	case rec.Completed:
+	case ctx.Err() != nil:
+		rec.Error = "cancelled"
+	case err != nil:
+		rec.Error = err.Error()
+	case rec.Status != http.StatusOK:
+		rec.Error = fmt.Sprintf("status %d", rec.Status)
+	default:
+		rec.Error = fmt.Sprintf("received %d of %d bytes", rec.Received, rec.Expected)
+	}
+	if rec.Completed {
+		l.dlComplete.Add(1)
+	} else {
+		l.dlCut.Add(1)
+	}
+	l.downloads.Put(rec)
+}
+
+// Snapshot returns the totals so far; safe to call at any time, for progress.
+func (l *Load) Snapshot() Summary {
+	s := Summary{
+		Opened:           l.tr.opened.Load(),
+		Connections:      make(map[string]int64, len(outcomeNames)),
+		Retried:          l.tr.retriedWritten.Load(),
+		RetriedUnwritten: l.tr.retriedUnwritten.Load(),
+		Untracked:        l.tr.untracked.Load(),
+		Downloads: DownloadSummary{
+			Started:   l.dlStarted.Load(),
+			Completed: l.dlComplete.Load(),
+			Cut:       l.dlCut.Load(),
+		},
+	}
+	for i, name := range outcomeNames {
+		s.Connections[name] = l.tr.outcomes[i].Load()
+	}
+	for _, pr := range l.profiles {
+		ps := ProfileSummary{Name: pr.p.Name, Requests: pr.requests.Load(), OK: pr.ok.Load(), Failed: pr.failed.Load()}
+		if span := time.Duration(pr.lastNs.Load() - pr.firstNs.Load()); ps.Requests > 1 && span > 0 {
+			ps.Rate = float64(ps.Requests-1) / span.Seconds()
+		}
+		s.Profiles = append(s.Profiles, ps)
+	}
+	return s
+}
+
+// Close stops the attack (draining in-flight requests) and cancels the
+// downloads still running, records the connections still open as
+// open_at_end, then flushes and closes every file. It returns the final
+// summary and the first error met writing the files. Calling it again
+// returns the same.
+func (l *Load) Close() (Summary, error) {
+	l.closeOnce.Do(func() {
+		l.StopAttack()
+		l.dlCancel()
+		l.dlWG.Wait()
+		l.tr.finish()
+		for _, pr := range l.profiles {
+			pr.transport.CloseIdleConnections()
+		}
+		l.unhook()
+		l.cancelRun()
+		close(l.quit)
+		<-l.flushDone
+		errs := []error{l.writeErr}
+		for _, f := range []*msgFile{l.resFile, l.connFile, l.dlFile, l.retryFile} {
+			errs = append(errs, f.Close())
+		}
+		l.summary = l.Snapshot()
+		l.closeErr = errors.Join(errs...)
+	})
+	return l.summary, l.closeErr
+}

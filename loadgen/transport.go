@@ -1,0 +1,203 @@
+package loadgen
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"sync"
+)
+
+// clientConfig is what one http.Client of the load needs.
+type clientConfig struct {
+	profile     string
+	keepAlive   bool
+	connections int // cap on connections (0: none)
+	stop        context.Context
+}
+
+// newTransport builds a transport whose every connection goes through the
+// tracker's dialer. No proxy (the environment's must not divert the load), no
+// compression (bytes are counted as sent), HTTP/1.1 only.
+func (t *tracker) newTransport(cfg clientConfig) *http.Transport {
+	idle := 10000
+	if cfg.connections > 0 {
+		idle = cfg.connections
+	}
+	return &http.Transport{
+		Proxy:               nil,
+		DialContext:         t.dialer(cfg.profile),
+		DisableKeepAlives:   !cfg.keepAlive,
+		DisableCompression:  true,
+		MaxIdleConnsPerHost: idle, // the default (2) would close connections under load
+		MaxConnsPerHost:     cfg.connections,
+		ForceAttemptHTTP2:   false,
+	}
+}
+
+// roundTripper follows every request through the transport: which
+// connection(s) it was given, whether it was replayed, and when its response
+// was completely read.
+type roundTripper struct {
+	t       *tracker
+	base    *http.Transport
+	profile string
+	stop    context.Context // ends in-flight requests when the run's context ends
+}
+
+func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	st := &reqTrace{t: rt.t, profile: rt.profile, method: req.Method, startMs: rt.t.clock.Now()}
+	ctx, cancel := context.WithCancel(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{GotConn: st.gotConn}))
+	unhook := context.AfterFunc(rt.stop, cancel)
+	release := func() { unhook(); cancel() }
+
+	resp, err := rt.base.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		st.finish(attemptFailed, err)
+		release()
+		return nil, err
+	}
+	if resp.Body == nil || resp.Body == http.NoBody {
+		st.finish(attemptComplete, nil)
+		release()
+		return resp, nil
+	}
+	resp.Body = &trackedBody{rc: resp.Body, st: st, release: release}
+	return resp, nil
+}
+
+// reqTrace is one request's path through the connections.
+type reqTrace struct {
+	t       *tracker
+	profile string
+	method  string
+	startMs float64
+
+	mu       sync.Mutex
+	cur      *attempt
+	conns    [2]uint64 // first two connection ids, inline
+	more     []uint64  // any further ones
+	attempts int
+	firstErr string
+	written  bool // an earlier attempt had been written before its connection was closed
+	done     bool
+}
+
+func (s *reqTrace) gotConn(info httptrace.GotConnInfo) {
+	c, ok := info.Conn.(*trackedConn)
+	if !ok {
+		s.t.untracked.Add(1)
+		return
+	}
+	s.mu.Lock()
+	prev := s.cur
+	s.mu.Unlock()
+	if prev != nil {
+		// A second connection for the same request: net/http is replaying it
+		// because the previous one was closed under it.
+		written, endErr := prev.c.settle(prev, attemptFailed, true)
+		s.mu.Lock()
+		if s.firstErr == "" {
+			s.firstErr = endErr
+			if endErr == "" {
+				s.firstErr = "connection closed"
+			}
+		}
+		s.written = s.written || written
+		s.mu.Unlock()
+	}
+	a := c.assign()
+	s.mu.Lock()
+	s.cur = a
+	if s.attempts < len(s.conns) {
+		s.conns[s.attempts] = c.id
+	} else {
+		s.more = append(s.more, c.id)
+	}
+	s.attempts++
+	s.mu.Unlock()
+}
+
+// finish settles the last attempt and, for a replayed request, writes its
+// RetryRecord.
+func (s *reqTrace) finish(st attemptState, err error) {
+	s.mu.Lock()
+	if s.done {
+		s.mu.Unlock()
+		return
+	}
+	s.done = true
+	a := s.cur
+	s.cur = nil
+	attempts, written, firstErr := s.attempts, s.written, s.firstErr
+	var conns []uint64
+	if attempts > 1 {
+		conns = append(append(make([]uint64, 0, attempts), s.conns[:min(attempts, len(s.conns))]...), s.more...)
+	}
+	s.mu.Unlock()
+	if a != nil {
+		a.c.settle(a, st, false)
+	}
+	if attempts < 2 {
+		return
+	}
+	if written {
+		s.t.retriedWritten.Add(1)
+	} else {
+		s.t.retriedUnwritten.Add(1)
+	}
+	rec := RetryRecord{Ms: s.startMs, EndMs: s.t.clock.Now(), Profile: s.profile, Method: s.method,
+		Attempts: attempts, Conns: conns, Error: firstErr, Written: written, OK: st == attemptComplete}
+	if err != nil {
+		rec.Final = err.Error()
+	}
+	s.t.mu.Lock()
+	done := s.t.done
+	s.t.mu.Unlock()
+	if !done {
+		s.t.retries.Put(rec)
+	}
+}
+
+// trackedBody marks the attempt complete when the body reaches EOF.
+type trackedBody struct {
+	rc      io.ReadCloser
+	st      *reqTrace
+	release func()
+	once    sync.Once
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	switch {
+	case err == nil:
+	case err == io.EOF: // the sentinel itself: an unexpected EOF is a cut body
+		b.st.finish(attemptComplete, nil)
+	default:
+		b.st.finish(attemptFailed, err)
+	}
+	return n, err
+}
+
+func (b *trackedBody) Close() error {
+	b.st.finish(attemptAbandoned, nil) // no-op when Read already settled it
+	err := b.rc.Close()
+	b.once.Do(b.release)
+	return err
+}
+
+// newClient is the http.Client of one profile (or of one download): the
+// tracking RoundTripper over a transport of its own. It never follows
+// redirects (a redirect could lead off loopback; the dialer refuses that
+// too).
+func (t *tracker) newClient(cfg clientConfig) (*http.Client, *http.Transport) {
+	base := t.newTransport(cfg)
+	stop := cfg.stop
+	if stop == nil {
+		stop = context.Background()
+	}
+	return &http.Client{
+		Transport:     &roundTripper{t: t, base: base, profile: cfg.profile, stop: stop},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}, base
+}
