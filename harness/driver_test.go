@@ -16,7 +16,7 @@ func driverTestImage(t *testing.T, pool *dockertest.Pool) string {
 	if ref := os.Getenv("NUH_TEST_IMAGE"); ref != "" {
 		return ref
 	}
-	return ensureDefaultPair(t, pool)
+	return defaultPairImage(t, pool)
 }
 
 func driverPool(t *testing.T) *dockertest.Pool {
@@ -174,7 +174,9 @@ func TestDriverStepFailsWithWhatItSaw(t *testing.T) {
 	}
 }
 
-func contains(s, sub string) bool { return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0) }
+func contains(s, sub string) bool {
+	return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0)
+}
 
 func indexOf(s, sub string) int {
 	for i := 0; i+len(sub) <= len(s); i++ {
@@ -183,4 +185,76 @@ func indexOf(s, sub string) int {
 		}
 	}
 	return -1
+}
+
+func pairImage(t *testing.T, ctx context.Context, pool *dockertest.Pool, from, to string) string {
+	t.Helper()
+	info, err := EnsureImage(ctx, pool, mustParse(t, from), mustParse(t, to), testLog{t})
+	if err != nil {
+		t.Fatalf("image %s -> %s: %v", from, to, err)
+	}
+	return info.Ref
+}
+
+// A source build is a working nginx: the Debian package upgrades to it in
+// place, and the master then runs the source-built binary.
+func TestDriverUpgradeToSourceBuild(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	pool := driverPool(t)
+	image := pairImage(t, ctx, pool, DefaultFrom, "source:1.26.3")
+	n, err := StartNode(ctx, pool, WithImage(image))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	d := NewDriver(n)
+	runStep(t, ctx, d, InstallBinary("install-new-binary", NewBinaryStage))
+	runStep(t, ctx, d, SpawnNewMaster())
+	runStep(t, ctx, d, StopOldWorkers())
+	runStep(t, ctx, d, QuitOldMaster(30*time.Second))
+	s, _ := n.Snapshot(ctx)
+	if got := masterBinary(t, s); got != "new" {
+		t.Fatalf("after the upgrade the master runs the %s binary, want the source build (%s)", got, s)
+	}
+	r, _ := n.Exec(ctx, "/usr/sbin/nginx", "-v")
+	if !contains(r.Stderr, "nginx/1.26.3") {
+		t.Fatalf("nginx -v: %q", r.Stderr)
+	}
+	if err := n.Probe(ctx); err != nil {
+		t.Fatalf("the source build does not serve: %v", err)
+	}
+}
+
+// A new binary that cannot start with the configuration in use (built
+// without the gzip module the config needs): USR2 fails with the cause from
+// the error log, and the old set goes on serving with its pid file back.
+func TestDriverBrokenNewBinary(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	pool := driverPool(t)
+	image := pairImage(t, ctx, pool, DefaultFrom, "source:1.26.3:--without-http_gzip_module")
+	n, err := StartNode(ctx, pool, WithImage(image))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	d := NewDriver(n)
+	s0, _ := n.Snapshot(ctx)
+	runStep(t, ctx, d, InstallBinary("install-new-binary", NewBinaryStage))
+	r := d.Run(ctx, SpawnNewMaster())
+	t.Logf("USR2 step: verified=%v err=%s log=%v", r.OK, r.Err, r.LogLines)
+	if r.OK {
+		t.Fatal("USR2 verified with a new binary that cannot start")
+	}
+	if !contains(r.Err, `unknown directive "gzip"`) {
+		t.Fatalf("the failed step does not carry the cause from the error log: %s", r.Err)
+	}
+	if err := n.Probe(ctx); err != nil {
+		t.Fatalf("the old set stopped serving: %v", err)
+	}
+	s1, _ := n.Snapshot(ctx)
+	if s1.PidFile != s0.PidFile || s1.OldbinSet || masterBinary(t, s1) != "old" || len(s1.Workers(s0.PidFile)) == 0 {
+		t.Fatalf("after the failed USR2 the old master must be the only one, with its pid file and workers: %s", s1)
+	}
 }

@@ -158,7 +158,8 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 		return nil, fmt.Errorf("start node: nginx command %q must start with an absolute path", strings.Join(c.cmd, " "))
 	}
 	id := randomID()
-	labels := map[string]string{Label: "1", Label + ".node": id}
+	labels := ownerLabels()
+	labels[Label+".node"] = id
 	for k, v := range c.labels {
 		labels[k] = v
 	}

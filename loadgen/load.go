@@ -185,10 +185,14 @@ func Run(ctx context.Context, target string, clock Clock, dir string, profiles [
 		client.Timeout = p.Timeout
 		pr.transport = transport
 		maxWorkers := uint64(p.Rate) * uint64(p.Timeout/time.Second+1) * 2
+		workers := min(10, maxWorkers)
+		if p.Rate == 0 {
+			workers, maxWorkers = p.Workers, p.Workers
+		}
 		pr.attacker = vegeta.NewAttacker(
 			vegeta.Client(client), // first: the other options must not replace its transport
 			vegeta.MaxBody(0),
-			vegeta.Workers(min(10, maxWorkers)),
+			vegeta.Workers(workers),
 			vegeta.MaxWorkers(maxWorkers),
 		)
 		l.profiles = append(l.profiles, pr)

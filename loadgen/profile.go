@@ -35,6 +35,11 @@ type Profile struct {
 	Connections int           // cap on open connections (0: no cap)
 	Timeout     time.Duration // per request, default 5 s
 	Duration    time.Duration // bound on the attack, default 10 min; StopAttack ends it sooner
+	// Workers, with Rate 0, sends as fast as that many workers can (vegeta's
+	// -rate=0): for measuring the highest sustained rate, not for scenarios.
+	Workers uint64
+	// MaxRequests bounds the attack in count (0: Rate × Duration).
+	MaxRequests uint64
 }
 
 // Slow is a set of long downloads of a file of known size, fetched at a
@@ -67,7 +72,9 @@ func (p Profile) withDefaults(i int) (Profile, error) {
 			p.Name += "-" + strconv.Itoa(i)
 		}
 	}
-	if p.Rate <= 0 || p.Rate > MaxRate {
+	if p.Rate == 0 && p.Workers > 0 {
+		// As fast as possible: bounded by Workers, Duration and MaxRequests.
+	} else if p.Rate <= 0 || p.Rate > MaxRate {
 		return p, fmt.Errorf("profile %s: rate %d: want 1..%d", p.Name, p.Rate, MaxRate)
 	}
 	if p.Path == "" {
@@ -93,7 +100,17 @@ func (p Profile) withDefaults(i int) (Profile, error) {
 
 // maxHits bounds the attack in count as well as in time.
 func (p Profile) maxHits() uint64 {
-	return uint64(p.Rate)*uint64(p.Duration/time.Second+1) + 1
+	if p.Rate == 0 {
+		if p.MaxRequests > 0 {
+			return p.MaxRequests
+		}
+		return 1 << 40 // Duration bounds it
+	}
+	n := uint64(p.Rate)*uint64(p.Duration/time.Second+1) + 1
+	if p.MaxRequests > 0 && p.MaxRequests < n {
+		n = p.MaxRequests
+	}
+	return n
 }
 
 func (s Slow) withDefaults() (Slow, error) {

@@ -96,7 +96,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	images, err = scenarios.PrepareImages(ctx, pool, scenarios.Catalogue(), params, progress)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() {
-		n, err := harness.Prune(context.Background(), pool)
+		n, err := harness.PruneOwn(context.Background(), pool)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(n).To(BeZero(), "every scenario removes its own container")
 	})

@@ -2,16 +2,148 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
-const compareUsage = `Usage: nginx-upgrade-harness compare --procedure NAME [--procedure NAME …] [flags]
+const compareUsage = `Usage: nginx-upgrade-harness compare [--procedure NAME …] [flags]
+
+Runs upgrade procedures side by side: each in a fresh container from the
+same starting state, under the same load, once with the good new build
+(--to) and once with a build that cannot start (--broken). It measures
+while the procedure runs and for an audit window after, reads what the
+procedure left (masters, serving binary, nginx.pid, whether nginx serves)
+and writes one report (report.json, report.md, report.html) with a row per
+procedure and build, plus a directory per row with the records, the
+process table before and after, and the procedure's own output.
+
+PROCEDURE is one of:
+  manual             the verified signal steps: install by rename, USR2, WINCH, audit, QUIT
+                     (on a failed USR2 it stops and puts the old binary back)
+  debian-initd       install by rename, then Debian's /etc/init.d/nginx upgrade
+  debian-package     dpkg -i the new .debs: the maintainer scripts do what they do
+                     (in a container, invoke-rc.d may refuse to act: the report says so)
+  debian-package-host  the same, with a policy-rc.d that allows every action, as on a
+                     host with an init system (the report says it was put there)
+  script:PATH        your script, copied in and run with NGINX_PID_FILE, NGINX_BINARY,
+                     NGINX_NEW_BINARY and NGINX_OLD_BINARY in its environment
+  cmd:"COMMAND"      a command line, split into words like a shell would, run without one
+Default: manual, debian-initd, debian-package.
+
+Exit codes: 0 every procedure ran (whatever it did: compare has no
+expectation of its own), 2 bad input or some procedure could not be run.
+
+Examples:
+  nginx-upgrade-harness compare
+  nginx-upgrade-harness compare --procedure manual --procedure script:./upgrade.sh
+  nginx-upgrade-harness compare --procedure 'cmd:"/usr/sbin/service" nginx upgrade' --procedure-timeout 30s
 `
 
 func compareCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	var f runFlags
+	var procs multiFlag
+	var timeout, audit time.Duration
 	fs := newFlagSet("compare", compareUsage, stderr)
+	fs.Var(&procs, "procedure", "procedure to compare, repeatable (default: "+strings.Join(harness.DefaultProcedures, ", ")+")")
+	fs.DurationVar(&timeout, "procedure-timeout", harness.DefaultProcedureTimeout, "how long a procedure may run before it is killed")
+	fs.DurationVar(&audit, "audit", 3*time.Second, "how long the load goes on after a procedure ended")
+	fs.StringVar(&f.from, "from", harness.DefaultFrom, "the running (old) build")
+	fs.StringVar(&f.to, "to", harness.DefaultTo, "the good new build")
+	fs.StringVar(&f.broken, "broken", scenarios.DefaultBroken, "a new build that cannot start with the configuration")
+	fs.StringVar(&f.config, "config", "", "the nginx.conf under test (default: the harness's own, see README)")
+	fs.StringVar(&f.nginxCmd, "nginx-cmd", harness.DefaultBinary, "the command line that starts nginx in the container (split on spaces, run without a shell)")
+	fs.IntVar(&f.rate, "rate", scenarios.DefaultLoad.Rate, "requests per second, constant")
+	fs.StringVar(&f.method, "method", scenarios.DefaultLoad.Method, "GET or POST")
+	fs.BoolVar(&f.keepalive, "keepalive", scenarios.DefaultLoad.KeepAlive, "reuse connections (true) or a new connection per request (false)")
+	fs.IntVar(&f.slow, "slow", scenarios.DefaultLoad.Slow, "long downloads in flight when the procedure starts")
+	fs.StringVar(&f.out, "out", "", "report directory (default: a new directory under ./reports-out/)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	return bad("compare: not available yet")
+	if timeout <= 0 {
+		return bad("--procedure-timeout %s: must be positive", timeout)
+	}
+	if audit < 0 {
+		return bad("--audit %s: must not be negative", audit)
+	}
+	specs := []string(procs)
+	if len(specs) == 0 {
+		specs = harness.DefaultProcedures
+	}
+	c := scenarios.Compare{Timeout: timeout, Audit: audit}
+	for _, s := range specs {
+		p, err := harness.ParseProcedure(s)
+		if err != nil {
+			return bad("--procedure: %v", err)
+		}
+		c.Procedures = append(c.Procedures, p)
+	}
+	p, _, err := f.params()
+	if err != nil {
+		return err
+	}
+	out := f.out
+	if out == "" {
+		out = filepath.Join("reports-out", "compare-"+time.Now().Format("2006-01-02T15-04-05"))
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return bad("--out %s: %v", out, err)
+	}
+	pr := newProgress(stderr)
+	pool, err := harness.Connect()
+	if err != nil {
+		return err
+	}
+	// No sweep by label here: every node removes its own container (also on
+	// Ctrl-C), and a sweep would remove the containers of a run going on
+	// beside this one. Leftovers are `prune`'s business.
+	im, err := scenarios.PrepareCompareImages(ctx, pool, p, pr)
+	if err != nil {
+		return err
+	}
+	if err := scenarios.CheckConfig(ctx, pool, im, nil, p); err != nil {
+		return badInput{err}
+	}
+	r, err := scenarios.RunCompare(ctx, pool, c, p, im, out, pr)
+	if err != nil {
+		return err
+	}
+	printCompare(stderr, r)
+	fmt.Fprintf(stderr, "report: %s (also report.json, report.html)\n", filepath.Join(out, "report.md"))
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted: the report holds what was measured until then")
+	}
+	var failed []string
+	for _, row := range r.Procedures {
+		if row.Outcome == reports.OutcomeFailed {
+			failed = append(failed, row.Name+"/"+row.Build)
+		}
+	}
+	if want := len(c.Procedures) * 2; len(r.Procedures) < want {
+		return fmt.Errorf("only %d of %d procedure runs were recorded", len(r.Procedures), want)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("could not run: %s (see report.md)", strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+func printCompare(w io.Writer, r *reports.CompareReport) {
+	fmt.Fprintf(w, "\n%-24s %-7s %-12s %8s %9s %7s %10s %5s  %s\n", "PROCEDURE", "BUILD", "OUTCOME", "DROPPED", "REQUESTS", "FAILED", "DURATION", "EXIT", "FINAL")
+	for _, p := range r.Procedures {
+		fmt.Fprintf(w, "%-24s %-7s %-12s %8d %9d %7d %9.0fms %5d  %d master(s), %s binary, pid file %d, serving %t\n",
+			p.Name, p.Build, p.Outcome, p.Dropped, p.Requests.Total, p.Requests.Failed, p.DurationMs, p.ExitCode,
+			p.Final.Masters, p.Final.ServingBinary, p.Final.PIDFilePID, p.Final.Serving)
+		if p.Error != "" {
+			fmt.Fprintf(w, "    - error: %s\n", p.Error)
+		}
+	}
 }

@@ -8,18 +8,21 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 )
 
-const pruneUsage = `Usage: nginx-upgrade-harness prune
+const pruneUsage = `Usage: nginx-upgrade-harness prune [--all]
 
-Removes every container the harness created (label nginx-upgrade-harness=1),
-running or not. Runs clean up after themselves; this is for a run that was
-killed hard (kill -9, a second Ctrl-C, a lost machine).
+Removes the containers the harness left behind (label nginx-upgrade-harness=1)
+whose creating process is gone. Runs clean up after themselves; this is for
+a run that was killed hard (kill -9, a second Ctrl-C, a lost machine). With
+--all it also removes the containers of runs still under way.
 
-Example:
+Examples:
   nginx-upgrade-harness prune
+  nginx-upgrade-harness prune --all
 `
 
 func pruneCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlagSet("prune", pruneUsage, stderr)
+	all := fs.Bool("all", false, "also remove the containers of runs still under way")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -27,7 +30,11 @@ func pruneCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	n, err := harness.Prune(ctx, pool)
+	prune := harness.Prune
+	if *all {
+		prune = harness.PruneAll
+	}
+	n, err := prune(ctx, pool)
 	if err != nil {
 		return err
 	}

@@ -82,7 +82,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if n, err := harness.Prune(ctx, pool); err == nil && n > 0 {
 		pr("removed %d container(s) left behind by an earlier run", n)
 	}
-	defer harness.Prune(context.Background(), pool)
+	defer harness.PruneOwn(context.Background(), pool)
 	im, err := scenarios.PrepareImages(ctx, pool, scs, p, pr)
 	if err != nil {
 		return err

@@ -1,0 +1,227 @@
+// Command harness-bench measures the harness's own load generator against
+// one nginx container: its highest sustained rate next to the vegeta CLI's,
+// its peak memory over a million requests, and the time to render the
+// reports of that million. `make bench` runs it; figures, not assertions.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
+	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
+)
+
+func main() {
+	mode := flag.String("mode", "rate", "rate: harness vs vegeta CLI at -rate=0; memory: peak memory over --requests requests, then the render time of their reports")
+	workers := flag.Uint64("workers", 32, "concurrent workers for both load generators")
+	duration := flag.Duration("duration", 10*time.Second, "length of each rate measurement")
+	requests := flag.Uint64("requests", 1_000_000, "requests for the memory measurement")
+	vegetaBin := flag.String("vegeta", "vegeta", "the vegeta CLI")
+	out := flag.String("out", filepath.Join("reports-out", "bench"), "where the measurement's records go")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *mode, *workers, *duration, *requests, *vegetaBin, *out); err != nil {
+		fmt.Fprintf(os.Stderr, "harness-bench: %v\n", err)
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, mode string, workers uint64, d time.Duration, requests uint64, vegetaBin, out string) error {
+	pool, err := harness.Connect()
+	if err != nil {
+		return err
+	}
+	from, _ := harness.ParseBuild(harness.DefaultFrom)
+	to, _ := harness.ParseBuild(harness.DefaultTo)
+	info, err := harness.EnsureImage(ctx, pool, from, to, os.Stderr)
+	if err != nil {
+		return err
+	}
+	node, err := harness.StartNode(ctx, pool, harness.WithImage(info.Ref))
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	switch mode {
+	case "rate":
+		return rate(ctx, node, workers, d, vegetaBin, out)
+	case "memory":
+		return memory(ctx, node, workers, requests, out)
+	}
+	return fmt.Errorf("unknown mode %q", mode)
+}
+
+// rate runs the vegeta CLI and the harness's load, each at -rate=0 with the
+// same workers and keep-alive, against the same nginx, twice in alternation.
+func rate(ctx context.Context, node *harness.Node, workers uint64, d time.Duration, vegetaBin, out string) error {
+	var best [2]float64
+	for round := 0; round < 2; round++ {
+		v, err := vegetaRate(ctx, node.URL(), workers, d, vegetaBin)
+		if err != nil {
+			return err
+		}
+		h, err := harnessRate(ctx, node.URL(), workers, d, filepath.Join(out, "rate-"+strconv.Itoa(round)))
+		if err != nil {
+			return err
+		}
+		fmt.Printf("round %d: vegeta CLI %.0f req/s, harness %.0f req/s\n", round+1, v, h)
+		best[0], best[1] = max(best[0], v), max(best[1], h)
+	}
+	fmt.Printf("highest sustained rate (best of 2, %d workers, keep-alive, %s each): harness %.0f req/s, vegeta CLI %.0f req/s, ratio %.2f (target >= 0.9)\n",
+		workers, d, best[1], best[0], best[1]/best[0])
+	return nil
+}
+
+func vegetaRate(ctx context.Context, url string, workers uint64, d time.Duration, bin string) (float64, error) {
+	w := strconv.FormatUint(workers, 10)
+	attack := exec.CommandContext(ctx, bin, "attack", "-rate=0", "-workers="+w, "-max-workers="+w,
+		"-duration="+d.String(), "-keepalive=true", "-max-body=0")
+	attack.Stdin = strings.NewReader("GET " + url + "/\n")
+	var results bytes.Buffer
+	attack.Stdout = &results
+	attack.Stderr = os.Stderr
+	if err := attack.Run(); err != nil {
+		return 0, fmt.Errorf("vegeta attack: %w", err)
+	}
+	report := exec.CommandContext(ctx, bin, "report", "-type=json")
+	report.Stdin = &results
+	b, err := report.Output()
+	if err != nil {
+		return 0, fmt.Errorf("vegeta report: %w", err)
+	}
+	var m struct {
+		Throughput float64 `json:"throughput"`
+		Success    float64 `json:"success"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return 0, err
+	}
+	if m.Success < 0.999 {
+		return 0, fmt.Errorf("vegeta CLI: success ratio %.4f: the measurement is not of a healthy nginx", m.Success)
+	}
+	return m.Throughput, nil
+}
+
+func harnessRate(ctx context.Context, url string, workers uint64, d time.Duration, dir string) (float64, error) {
+	os.RemoveAll(dir)
+	l, err := loadgen.Run(ctx, url, loadgen.NewClock(), dir,
+		[]loadgen.Profile{{Name: "max", Rate: 0, Workers: workers, KeepAlive: true, Duration: d}}, loadgen.Slow{})
+	if err != nil {
+		return 0, err
+	}
+	time.Sleep(d)
+	l.StopAttack()
+	s, err := l.Close()
+	if err != nil {
+		return 0, err
+	}
+	p := s.Profiles[0]
+	if p.Failed > 0 {
+		return 0, fmt.Errorf("harness: %d of %d requests failed", p.Failed, p.Requests)
+	}
+	return p.Rate, nil
+}
+
+// memory sends requests through the harness's load and samples the
+// process's resident memory as it goes; then it times the three reports.
+func memory(ctx context.Context, node *harness.Node, workers, requests uint64, out string) error {
+	dir := filepath.Join(out, "million")
+	os.RemoveAll(dir)
+	sdir := filepath.Join(dir, "memory")
+	clock := loadgen.NewClock()
+	meta := reports.Meta{Scenario: "memory", Expect: scenarios.ExpectZeroDrops, From: harness.DefaultFrom, To: harness.DefaultFrom,
+		Load: reports.Load{Rate: 0, Method: "GET", Keepalive: true}, StartWall: clock.Start().Format(time.RFC3339Nano),
+		LoadPath: "benchmark: host to " + node.URL()}
+	os.MkdirAll(sdir, 0o755)
+	b, _ := json.Marshal(meta)
+	os.WriteFile(filepath.Join(sdir, reports.MetaFile), b, 0o644)
+	os.WriteFile(filepath.Join(sdir, reports.EventsFile), nil, 0o644)
+	start := time.Now()
+	l, err := loadgen.Run(ctx, node.URL(), clock, sdir,
+		[]loadgen.Profile{{Name: "max", Rate: 0, Workers: workers, KeepAlive: true, MaxRequests: requests, Duration: 30 * time.Minute}}, loadgen.Slow{})
+	if err != nil {
+		return err
+	}
+	var peak uint64
+	next := uint64(0)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		rss := rssBytes()
+		peak = max(peak, rss)
+		n := uint64(l.Snapshot().Profiles[0].Requests)
+		if n >= next {
+			fmt.Printf("%8d requests  rss %6.1f MB  heap in use %6.1f MB\n", n, mb(rss), mb(heapInUse()))
+			next += requests / 10
+		}
+		if n >= requests || ctx.Err() != nil {
+			break
+		}
+		<-tick.C
+	}
+	l.StopAttack()
+	s, err := l.Close()
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	fmt.Printf("memory: %d requests (%d failed) in %s (%.0f req/s); peak resident memory %.1f MB (VmHWM %.1f MB) (target < 150 MB and flat)\n",
+		s.Profiles[0].Requests, s.Profiles[0].Failed, elapsed.Round(time.Second), s.Profiles[0].Rate, mb(peak), mb(hwmBytes()))
+	t0 := time.Now()
+	if _, err := scenarios.Render(dir); err != nil {
+		return err
+	}
+	fmt.Printf("render: report.json, report.md and report.html from %d results in %s (target < 10 s)\n",
+		s.Profiles[0].Requests, time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+func mb(b uint64) float64 { return float64(b) / (1 << 20) }
+
+func heapInUse() uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+func rssBytes() uint64 { return procStatus("VmRSS:") }
+func hwmBytes() uint64 { return procStatus("VmHWM:") }
+
+func procStatus(key string) uint64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), key) {
+			fs := strings.Fields(sc.Text())
+			if len(fs) >= 2 {
+				kb, _ := strconv.ParseUint(fs[1], 10, 64)
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}

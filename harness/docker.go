@@ -1,0 +1,132 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ory/dockertest/v3"
+	dc "github.com/ory/dockertest/v3/docker"
+)
+
+// Label marks every container and image the harness creates (as Label=1), so
+// that leftovers can be found and swept without touching anything else.
+const Label = "nginx-upgrade-harness"
+
+// pingTimeout bounds how long Connect waits for the engine to answer.
+const pingTimeout = 5 * time.Second
+
+// Connect returns a pool on the Docker engine named by DOCKER_HOST (or the
+// default socket), after checking that the engine answers.
+func Connect() (*dockertest.Pool, error) {
+	endpoint := os.Getenv("DOCKER_HOST")
+	if endpoint == "" {
+		endpoint = "unix:///var/run/docker.sock"
+	}
+	pool, err := dockertest.NewPool("")
+	if err != nil {
+		return nil, fmt.Errorf("docker unreachable at %s: %s (is the Docker engine running?)", endpoint, oneLine(err.Error()))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
+	defer cancel()
+	if err := pool.Client.PingWithContext(ctx); err != nil {
+		cause := err.Error()
+		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			cause = fmt.Sprintf("no answer within %s", pingTimeout)
+		}
+		return nil, fmt.Errorf("docker unreachable at %s: %s (is the Docker engine running?)", endpoint, oneLine(cause))
+	}
+	return pool, nil
+}
+
+// Owner labels name the process that created a container, so that a sweep
+// before a run removes the leftovers of processes that are gone and never a
+// container another run is still using.
+const (
+	labelOwnerPID  = Label + ".owner-pid"
+	labelOwnerHost = Label + ".owner-host"
+)
+
+// ownerLabels are the labels every container the harness creates carries.
+func ownerLabels() map[string]string {
+	host, _ := os.Hostname()
+	return map[string]string{Label: "1", labelOwnerPID: strconv.Itoa(os.Getpid()), labelOwnerHost: host}
+}
+
+// ownerAlive tells whether the process that created a container still runs.
+func ownerAlive(labels map[string]string) bool {
+	host, _ := os.Hostname()
+	pid, err := strconv.Atoi(labels[labelOwnerPID])
+	if err != nil || pid <= 0 || labels[labelOwnerHost] != host {
+		return false
+	}
+	if pid == os.Getpid() {
+		return true
+	}
+	err = syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// Prune force-removes the harness's leftovers: every container carrying the
+// harness label whose creating process is gone, running or not, with its
+// anonymous volumes, and returns how many it removed. Containers of a run
+// still under way (another process) are left alone.
+func Prune(ctx context.Context, pool *dockertest.Pool) (int, error) {
+	return prune(ctx, pool, func(l map[string]string) bool { return !ownerAlive(l) })
+}
+
+// PruneOwn removes the containers this process created and has not removed
+// yet: the safety net at the end of a run, whatever happened in it.
+func PruneOwn(ctx context.Context, pool *dockertest.Pool) (int, error) {
+	pid := strconv.Itoa(os.Getpid())
+	return prune(ctx, pool, func(l map[string]string) bool { return l[labelOwnerPID] == pid })
+}
+
+// PruneAll removes every container carrying the harness label, including
+// those of runs still under way and of this process.
+func PruneAll(ctx context.Context, pool *dockertest.Pool) (int, error) {
+	return prune(ctx, pool, func(map[string]string) bool { return true })
+}
+
+func prune(ctx context.Context, pool *dockertest.Pool, remove func(labels map[string]string) bool) (int, error) {
+	cs, err := pool.Client.ListContainers(dc.ListContainersOptions{
+		All:     true,
+		Filters: map[string][]string{"label": {Label + "=1"}},
+		Context: ctx,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("list harness containers: %s", oneLine(err.Error()))
+	}
+	removed := 0
+	var errs []string
+	for _, c := range cs {
+		if !remove(c.Labels) {
+			continue
+		}
+		err := pool.Client.RemoveContainer(dc.RemoveContainerOptions{ID: c.ID, Force: true, RemoveVolumes: true, Context: ctx})
+		var gone *dc.NoSuchContainer
+		switch {
+		case err == nil:
+			removed++
+		case errors.As(err, &gone):
+			// Removed meanwhile (AutoRemove, another sweep): nothing left to do.
+		default:
+			errs = append(errs, fmt.Sprintf("%.12s: %s", c.ID, oneLine(err.Error())))
+		}
+	}
+	if len(errs) > 0 {
+		return removed, fmt.Errorf("remove harness containers: %s", strings.Join(errs, "; "))
+	}
+	return removed, nil
+}
+
+// oneLine folds a multi-line message onto one line, so that every error the
+// harness reports reads as a single line on stderr.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}

@@ -1,0 +1,356 @@
+package harness
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ory/dockertest/v3"
+	dc "github.com/ory/dockertest/v3/docker"
+)
+
+// These tests build real images: the first run on a machine takes minutes
+// (debootstrap, apt, two compiles). Run them with a long -timeout, e.g.
+//
+//	go test ./harness -run 'EnsureImage|Connect' -timeout 40m -v
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	sweepBuildBoxes()
+	os.Exit(code)
+}
+
+// sweepBuildBoxes removes the build containers this test process left
+// behind (there should be none: EnsureImage removes its own). It goes by
+// name, not by the harness label alone, which would also match the nodes of
+// other runs on the same engine.
+func sweepBuildBoxes() {
+	pool, err := dockertest.NewPool("")
+	if err != nil {
+		return
+	}
+	cs, err := pool.Client.ListContainers(dc.ListContainersOptions{All: true,
+		Filters: map[string][]string{"label": {Label + "=1"}, "name": {buildBoxPrefix()}}})
+	if err != nil {
+		return
+	}
+	for _, c := range cs {
+		pool.Client.RemoveContainer(dc.RemoveContainerOptions{ID: c.ID, Force: true, RemoveVolumes: true})
+	}
+}
+
+// imageTestPool connects to Docker or fails the test: these tests must not
+// pass silently on a machine that cannot run them.
+func imageTestPool(t *testing.T) *dockertest.Pool {
+	t.Helper()
+	pool, err := Connect()
+	if err != nil {
+		t.Fatalf("image tests need the Docker engine: %v", err)
+	}
+	t.Cleanup(func() {
+		if left := leftoverBoxes(pool); len(left) > 0 {
+			t.Errorf("build containers left behind: %v", left)
+			sweepBuildBoxes()
+		}
+	})
+	return pool
+}
+
+func leftoverBoxes(pool *dockertest.Pool) []string {
+	cs, _ := pool.Client.ListContainers(dc.ListContainersOptions{All: true,
+		Filters: map[string][]string{"name": {buildBoxPrefix()}}})
+	var names []string
+	for _, c := range cs {
+		names = append(names, strings.Join(c.Names, ","))
+	}
+	return names
+}
+
+func testContext(t *testing.T) context.Context {
+	ctx := context.Background()
+	if d, ok := t.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d.Add(-10*time.Second))
+		t.Cleanup(cancel)
+	}
+	return ctx
+}
+
+func mustParse(t *testing.T, spec string) Build {
+	t.Helper()
+	b, err := ParseBuild(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+type testLog struct{ t *testing.T }
+
+func (w testLog) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// inspectBox starts a container from a pair image for the test to look into.
+func inspectBox(t *testing.T, ctx context.Context, pool *dockertest.Pool, ref string) *buildBox {
+	t.Helper()
+	b, err := createBox(ctx, pool, ref, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.remove)
+	return b
+}
+
+func mustRun(t *testing.T, ctx context.Context, b *buildBox, argv ...string) string {
+	t.Helper()
+	out, err := b.run(ctx, strings.Join(argv, " "), nil, argv...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// defaultPairImage returns the default pair image, building it when it is
+// not cached; tests that run nodes call it (zz_devpair_test.go's
+// ensureDefaultPair can return defaultPairImage(t, pool)).
+func defaultPairImage(t *testing.T, pool *dockertest.Pool) string {
+	t.Helper()
+	info, err := EnsureImage(testContext(t), pool, mustParse(t, DefaultFrom), mustParse(t, DefaultTo), testLog{t})
+	if err != nil {
+		t.Fatalf("default pair image: %v", err)
+	}
+	return info.Ref
+}
+
+func TestConnectUnreachable(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+	_, err := Connect()
+	if err == nil {
+		t.Fatal("Connect to a missing socket succeeded")
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "docker unreachable at unix:///nonexistent/docker.sock: ") ||
+		!strings.HasSuffix(msg, "(is the Docker engine running?)") || strings.Contains(msg, "\n") {
+		t.Fatalf("Connect error = %q, want one line naming the endpoint and the cause", msg)
+	}
+	t.Log(msg)
+}
+
+func TestEnsureImageDefaultPair(t *testing.T) {
+	pool := imageTestPool(t)
+	ctx := testContext(t)
+	from, to := mustParse(t, DefaultFrom), mustParse(t, DefaultTo)
+
+	start := time.Now()
+	info, err := EnsureImage(ctx, pool, from, to, testLog{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("first EnsureImage: %s (%s)", time.Since(start).Round(time.Millisecond), info.Ref)
+
+	if info.OldSHA256 == "" || info.OldSHA256 == info.NewSHA256 {
+		t.Errorf("binaries do not differ: old %s new %s", info.OldSHA256, info.NewSHA256)
+	}
+	for _, v := range []string{info.OldVersion, info.NewVersion} {
+		if v != "nginx version: nginx/1.22.1" {
+			t.Errorf("nginx -v = %q, want nginx version: nginx/1.22.1", v)
+		}
+	}
+
+	b := inspectBox(t, ctx, pool, info.Ref)
+	for path, want := range map[string]string{
+		DefaultBinary: info.OldSHA256, OldBinaryStage: info.OldSHA256, NewBinaryStage: info.NewSHA256,
+	} {
+		data, _, err := b.readFile(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := sha256.Sum256(data); hex.EncodeToString(s[:]) != want {
+			t.Errorf("%s: sha256 %x, want %s", path, s, want)
+		}
+	}
+	raw, _, err := b.readFile(ctx, BuildsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bj buildsJSON
+	if err := json.Unmarshal(raw, &bj); err != nil {
+		t.Fatalf("builds.json: %v", err)
+	}
+	if bj.From != DefaultFrom || bj.To != DefaultTo || bj.OldSHA256 != info.OldSHA256 || bj.NewVersion != info.NewVersion {
+		t.Errorf("builds.json = %+v, info = %+v", bj, info)
+	}
+	// Layout the rest of the harness relies on.
+	out := mustRun(t, ctx, b, "sh", "-c", `set -e
+stat -c '%a %n' /opt/nginx-upgrade-harness/old/nginx /opt/nginx-upgrade-harness/new/nginx
+ls /opt/nginx-upgrade-harness/old/debs /opt/nginx-upgrade-harness/new/debs
+stat -c '%s %n' /srv/www/slow/big.bin /srv/www/index.html
+dpkg-query -W -f='${Package} ${Version}\n' nginx nginx-common
+id www-data
+ls -d /var/log/nginx /var/lib/nginx/body /var/lib/nginx/proxy /var/lib/nginx/fastcgi /var/lib/nginx/uwsgi /var/lib/nginx/scgi /run /etc/nginx
+echo sites-enabled: $(ls /etc/nginx/sites-enabled 2>/dev/null | wc -l)
+echo nginx-running: $(pgrep -c -x nginx || true)
+ps -e -o comm=`)
+	t.Log(out)
+	for _, want := range []string{
+		"755 /opt/nginx-upgrade-harness/old/nginx", "755 /opt/nginx-upgrade-harness/new/nginx",
+		"nginx_1.22.1-9+deb12u9_amd64.deb", "nginx-common_1.22.1-9+deb12u9_all.deb",
+		"nginx_1.22.1-9+deb12u11_amd64.deb", "nginx-common_1.22.1-9+deb12u11_all.deb",
+		"4194304 /srv/www/slow/big.bin", "nginx 1.22.1-9+deb12u9", "nginx-common 1.22.1-9+deb12u9",
+		"sites-enabled: 0", "nginx-running: 0",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("image layout: %q missing", want)
+		}
+	}
+	img, err := pool.Client.InspectImage(info.Ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Config.Labels[Label] != "1" || strings.Join(img.Config.Cmd, " ") != "sleep infinity" {
+		t.Errorf("image config: labels %v cmd %v", img.Config.Labels, img.Config.Cmd)
+	}
+
+	// Cached: same image, nothing built (timing is logged, not asserted).
+	var progress strings.Builder
+	start = time.Now()
+	again, err := EnsureImage(ctx, pool, from, to, &progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("second EnsureImage: %s", time.Since(start).Round(time.Millisecond))
+	if again.Ref != info.Ref || again.OldSHA256 != info.OldSHA256 || again.NewVersion != info.NewVersion {
+		t.Errorf("second EnsureImage = %+v, want %+v", again, info)
+	}
+	if progress.Len() > 0 {
+		t.Errorf("second EnsureImage built something: %q", progress.String())
+	}
+}
+
+func TestEnsureImageSource(t *testing.T) {
+	pool := imageTestPool(t)
+	ctx := testContext(t)
+	from, to := mustParse(t, "source:1.26.3"), mustParse(t, "source:1.26.3:--without-http_gzip_module")
+
+	start := time.Now()
+	info, err := EnsureImage(ctx, pool, from, to, testLog{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("EnsureImage source pair: %s (%s)", time.Since(start).Round(time.Millisecond), info.Ref)
+	if info.OldVersion != "nginx version: nginx/1.26.3" || info.NewVersion != "nginx version: nginx/1.26.3" {
+		t.Errorf("versions %q, %q, want nginx/1.26.3", info.OldVersion, info.NewVersion)
+	}
+	if info.OldSHA256 == info.NewSHA256 {
+		t.Error("both builds have the same binary")
+	}
+
+	b := inspectBox(t, ctx, pool, info.Ref)
+	conf := "events {}\nhttp { gzip on; server { listen 8080; root /srv/www; } }\n"
+	if err := b.upload(ctx, "/tmp", []tarEntry{{name: "gzip.conf", mode: 0o644, data: []byte(conf)}}); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := b.run(ctx, "old nginx -t", nil, OldBinaryStage, "-t", "-c", "/tmp/gzip.conf"); err != nil {
+		t.Errorf("old build rejects gzip: %v", err)
+	} else {
+		t.Log(out)
+	}
+	out, err := b.run(ctx, "new nginx -t", nil, NewBinaryStage, "-t", "-c", "/tmp/gzip.conf")
+	if err == nil || !strings.Contains(out, `unknown directive "gzip"`) {
+		t.Errorf("new build (--without-http_gzip_module) accepted gzip on: err %v, output %q", err, out)
+	}
+	// The old source build is installed where a Debian one would be.
+	if out := mustRun(t, ctx, b, "sh", "-c", "sha256sum /usr/sbin/nginx; ls /etc/nginx; /usr/sbin/nginx -V 2>&1"); !strings.Contains(out, info.OldSHA256) ||
+		!strings.Contains(out, "mime.types") || !strings.Contains(out, "--sbin-path=/usr/sbin/nginx") {
+		t.Errorf("old source build not installed as expected:\n%s", out)
+	}
+}
+
+func TestEnsureImageBadInput(t *testing.T) {
+	pool := imageTestPool(t)
+	ctx := testContext(t)
+
+	for _, tc := range []struct{ spec, want string }{
+		{"nginx-1.26", `unknown build "nginx-1.26": want debian:VERSION, source:VERSION[:CONFIGURE-FLAGS], binary:PATH or image:REF`},
+		{"binary:/nonexistent", "binary:/nonexistent: no such file"},
+	} {
+		if _, err := ParseBuild(tc.spec); err == nil || err.Error() != tc.want {
+			t.Errorf("ParseBuild(%q) = %v, want %q", tc.spec, err, tc.want)
+		}
+	}
+
+	good := mustParse(t, DefaultTo)
+	for _, tc := range []struct {
+		from, want string
+	}{
+		{"debian:9.9.9-1", "debian:9.9.9-1: version not served by the configured apt suites (served: "},
+		{"source:1.30.6", "source:1.30.6: tarball not served by http"},
+		{"image:nginx-upgrade-harness/absent:nope", "image:nginx-upgrade-harness/absent:nope: not present locally and no registry is reachable"},
+	} {
+		t.Run(tc.from, func(t *testing.T) {
+			_, err := EnsureImage(ctx, pool, mustParse(t, tc.from), good, testLog{t})
+			if err == nil {
+				t.Fatalf("EnsureImage(%s) succeeded", tc.from)
+			}
+			msg := err.Error()
+			t.Log(msg)
+			if !strings.HasPrefix(msg, tc.want) || strings.Contains(msg, "\n") {
+				t.Errorf("error = %q, want one line starting %q", msg, tc.want)
+			}
+			switch tc.from {
+			case "debian:9.9.9-1":
+				if !strings.Contains(msg, "1.22.1-9+deb12u9") || !strings.Contains(msg, "1.22.1-9+deb12u11") {
+					t.Errorf("error does not list the served versions: %q", msg)
+				}
+			case "source:1.30.6":
+				if !strings.HasSuffix(msg, "/pool/main/n/nginx/nginx_1.30.6.orig.tar.gz (404)") {
+					t.Errorf("error does not name the URL and status: %q", msg)
+				}
+			}
+		})
+	}
+}
+
+// TestEnsureImageBinaryAndImage builds a pair from a local image and a
+// local file: the default pair's old binary (image:) and its new one (binary:).
+func TestEnsureImageBinaryAndImage(t *testing.T) {
+	pool := imageTestPool(t)
+	ctx := testContext(t)
+	def, err := EnsureImage(ctx, pool, mustParse(t, DefaultFrom), mustParse(t, DefaultTo), testLog{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref := defaultPairImage(t, pool); ref != def.Ref {
+		t.Fatalf("defaultPairImage = %s, want %s", ref, def.Ref)
+	}
+	b := inspectBox(t, ctx, pool, def.Ref)
+	exe, _, err := b.readFile(ctx, NewBinaryStage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := filepath.Join(t.TempDir(), "nginx")
+	if err := os.WriteFile(local, exe, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	info, err := EnsureImage(ctx, pool, mustParse(t, "image:"+def.Ref), mustParse(t, "binary:"+local), testLog{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The spec names a temporary file: this pair is never found again.
+	t.Cleanup(func() { pool.Client.RemoveImage(info.Ref) })
+	if info.OldSHA256 != def.OldSHA256 || info.NewSHA256 != def.NewSHA256 || info.NewVersion != def.NewVersion {
+		t.Errorf("image:/binary: pair = %+v, want the binaries of %+v", info, def)
+	}
+	pb := inspectBox(t, ctx, pool, info.Ref)
+	if out := mustRun(t, ctx, pb, "sha256sum", DefaultBinary); !strings.HasPrefix(out, def.OldSHA256) {
+		t.Errorf("%s in the image:/binary: pair: %s, want %s", DefaultBinary, out, def.OldSHA256)
+	}
+}

@@ -1,0 +1,18 @@
+#!/bin/sh
+# make bench: the harness's own performance, measured on one nginx container.
+#  1. highest sustained rate of the harness's load vs the vegeta CLI (-rate=0)
+#  2. peak memory over 1,000,000 requests, then the time to render their reports
+#  3. Go benchmarks of the hot paths (loadgen) and of rendering 1M results (reports)
+set -eu
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+VEGETA=$($GO env GOPATH)/bin/vegeta
+[ -x "$VEGETA" ] || $GO install github.com/tsenart/vegeta/v12@v12.13.0
+$GO build -o bin/harness-bench ./cmd/harness-bench
+echo "== 1. highest sustained rate"
+./bin/harness-bench -mode rate -vegeta "$VEGETA"
+echo "== 2. memory over 1,000,000 requests, and report rendering"
+./bin/harness-bench -mode memory
+echo "== 3. Go benchmarks"
+$GO test -run '^$' -bench . -benchmem -benchtime 1x ./reports/
+$GO test -run '^$' -bench . -benchmem ./loadgen/

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Installs the host tools the harness needs to build its images: debootstrap
+# (for the Debian base image when no debian:bookworm image is present).
+# Idempotent; refreshes the package lists only when a first install fails.
+set -eu
+
+pkgs="debootstrap"
+
+missing=""
+for p in $pkgs; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && { echo "deps: all present ($pkgs)"; exit 0; }
+
+if [ "$(id -u)" -ne 0 ]; then
+	SUDO=sudo
+else
+	SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+# shellcheck disable=SC2086
+if ! $SUDO apt-get install -y --no-install-recommends $missing; then
+	$SUDO apt-get update
+	# shellcheck disable=SC2086
+	$SUDO apt-get install -y --no-install-recommends $missing
+fi
+echo "deps: installed$missing"
