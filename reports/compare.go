@@ -53,6 +53,12 @@ type Procedure struct {
 	Verdict  string         `json:"verdict,omitempty"` // of the scenario the procedure ran in, if any
 	Reasons  []string       `json:"reasons,omitempty"`
 	Error    string         `json:"error,omitempty"` // why it could not be run
+
+	Dir          string   `json:"dir,omitempty"`              // its record directory, under the compare run's
+	TimedOut     bool     `json:"timed_out,omitempty"`        // the procedure hung and was killed at its timeout
+	BinaryOnDisk string   `json:"binary_on_disk,omitempty"`   // old, new or unknown: what a restart would run
+	Restart      []string `json:"restart_evidence,omitempty"` // why the outcome is restarted: what was seen
+	Notes        []string `json:"notes,omitempty"`            // what a reader should know (policy-rc.d, a repackaged .deb…)
 }
 
 // NewProcedure fills a procedure's load figures from the scenario it ran
@@ -126,6 +132,20 @@ func WriteCompareMarkdown(w io.Writer, c *CompareReport) error {
 			mw.printf("\n**%s (%s build)**: %s\n", mdCell(p.Name), mdCell(p.Build), mdCell(strings.Join(append(errorFirst(p.Error), p.Reasons...), "; ")))
 		}
 	}
+	for _, p := range c.Procedures {
+		if len(p.Notes) > 0 || len(p.Restart) > 0 || p.BinaryOnDisk != "" {
+			mw.printf("\n**%s (%s build)** — notes:\n", mdCell(p.Name), mdCell(p.Build))
+			if p.BinaryOnDisk != "" {
+				mw.printf("- binary on disk at the end: %s\n", mdCell(p.BinaryOnDisk))
+			}
+			for _, e := range p.Restart {
+				mw.printf("- restart: %s\n", mdCell(e))
+			}
+			for _, n := range p.Notes {
+				mw.printf("- %s\n", mdCell(n))
+			}
+		}
+	}
 	mw.printf("\n%s\n", mdCell(compareHowToRead))
 	return mw.err
 }
@@ -164,6 +184,7 @@ th { background: #f4f4f4; } td.n { text-align: right; font-variant-numeric: tabu
 <td class="n">{{.Requests.Total}}</td><td class="n">{{.Requests.Failed}}</td><td>{{failures .}}</td><td class="n">{{ms .DurationMs}}</td>
 <td class="n">{{.ExitCode}}</td><td>{{final .Final}}</td></tr>
 {{if or .Error .Reasons}}<tr><td colspan="10">{{with .Error}}{{.}}; {{end}}{{range .Reasons}}{{.}}; {{end}}</td></tr>{{end}}
+{{if or .Notes .Restart}}<tr><td colspan="10">{{with .BinaryOnDisk}}binary on disk: {{.}}; {{end}}{{range .Restart}}restart: {{.}}; {{end}}{{range .Notes}}{{.}}; {{end}}</td></tr>{{end}}
 {{end}}</table>
 <p>{{howToRead}}</p>
 </body></html>

@@ -46,6 +46,13 @@ func writeMarkdownScenario(mw *mdWriter, s *Scenario) {
 		}
 		mw.printf("\n")
 	}
+	if len(s.Causes) > 0 {
+		mw.printf("Why (from the step that opened the phase and the load):\n\n")
+		for _, c := range s.Causes {
+			mw.printf("- %s\n", mdCell(c))
+		}
+		mw.printf("\n")
+	}
 	if len(s.Notes) > 0 {
 		mw.printf("Notes:\n\n")
 		for _, n := range s.Notes {

@@ -36,6 +36,7 @@ type Scenario struct {
 	// Extras, beyond the contract.
 	Retried     int       `json:"retried"`         // requests net/http replayed after a server close (each a drop)
 	Drops       []string  `json:"drops"`           // what was lost, phase by phase, in words
+	Causes      []string  `json:"causes"`          // why, from the step that opened the phase and the load: nginx's behaviour, not the harness's
 	Problems    []string  `json:"problems"`        // what makes the record incomplete (each makes the verdict error)
 	Notes       []string  `json:"notes,omitempty"` // what a reader should know, no bearing on the verdict
 	Error       string    `json:"error,omitempty"` // error.txt: why the scenario could not run

@@ -58,8 +58,13 @@ const audit = 2 * time.Second
 // workers finished their long downloads.
 const quitTimeout = 60 * time.Second
 
-var installNew = harness.InstallBinary("install-new-binary", harness.NewBinaryStage)
-var restoreOld = harness.InstallBinary("restore-old-binary", harness.OldBinaryStage)
+var installNew = withPhase(harness.InstallBinary("install-new-binary", harness.NewBinaryStage), "new-binary-on-disk")
+var restoreOld = withPhase(harness.InstallBinary("restore-old-binary", harness.OldBinaryStage), "old-binary-on-disk")
+
+func withPhase(s harness.Step, phase string) harness.Step {
+	s.Phase = phase
+	return s
+}
 
 // Catalogue returns every scenario, in the order the default suite runs them.
 func Catalogue() []Scenario {

@@ -108,6 +108,10 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	if err != nil {
 		return err
 	}
+	// The run's clock starts with the load: phase "steady" is load from its
+	// first request, not container start-up.
+	clock = loadgen.NewClock()
+	meta.StartWall = clock.Start().Format(time.RFC3339Nano)
 	meta.LoadPath = "from the host to " + strings.TrimPrefix(node.URL(), "http://") + ", through Docker's port proxy, to nginx on port 8080 in the container"
 	if err := writeJSON(filepath.Join(sdir, reports.MetaFile), meta); err != nil {
 		return err

@@ -1,0 +1,63 @@
+package reports
+
+import (
+	"fmt"
+	"strings"
+)
+
+// dropCauses explains the drops from what was measured: which step opened
+// the phase they happened in, and what the load was. It names nginx's
+// behaviour; it never changes the count or the verdict.
+func dropCauses(s *Scenario) []string {
+	opener := map[string]Step{}
+	for _, st := range s.Steps {
+		opener[phaseOf(st)] = st
+	}
+	out := []string{}
+	for _, p := range s.Phases {
+		if p.Dropped == 0 && p.Failed == 0 && p.Retried == 0 && p.SlowCut == 0 {
+			continue
+		}
+		st, ok := opener[p.Name]
+		sig := ""
+		if ok {
+			sig = st.Signal
+		}
+		closes := p.Retried + p.ByClass[ClassEOF] + p.ByClass[ClassReset]
+		var why string
+		switch {
+		case sig == "KILL":
+			why = "KILL: the workers died at once, and every connection they held (requests in flight, long downloads) was cut"
+		case sig == "TERM":
+			why = "TERM is nginx's fast shutdown: the signalled master's workers closed the connections they held at once, cutting requests in flight and long downloads on them"
+		case (sig == "WINCH" || sig == "QUIT") && s.Load.Keepalive && closes > 0:
+			why = "the keep-alive close race: a worker that is shutting down closes its idle keep-alive connections, and a request the client wrote on one of them at that moment is lost " +
+				"(net/http replays a GET on a new connection — counted as retried —, a POST fails with EOF); a new connection per request does not meet it"
+		case p.ByClass[ClassRefused] > 0:
+			why = "connections refused: nothing accepted on the port at that moment"
+		case p.ByClass[ClassTimeout] > 0:
+			why = "requests timed out: nothing answered them in time"
+		default:
+			continue
+		}
+		what := []string{}
+		if n := p.Failed; n > 0 {
+			what = append(what, plural(n, "failed request"))
+		}
+		if n := p.Retried; n > 0 {
+			what = append(what, plural(n, "retried request"))
+		}
+		if n := p.SlowCut; n > 0 {
+			what = append(what, plural(n, "cut download"))
+		}
+		out = append(out, fmt.Sprintf("%s (%s): %s", p.Name, strings.Join(what, ", "), why))
+	}
+	return out
+}
+
+func phaseOf(st Step) string {
+	if st.Phase != "" {
+		return st.Phase
+	}
+	return st.Name
+}

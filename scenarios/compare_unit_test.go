@@ -1,0 +1,38 @@
+package scenarios_test
+
+import (
+	"testing"
+
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
+)
+
+func TestRestartEvidence(t *testing.T) {
+	before := harness.Snapshot{PidFile: 10, Procs: []harness.Process{{PID: 10, PPID: 1, State: "S", Role: harness.RoleMaster}}}
+	m := func(ms float64, ms2 ...scenarios.SampledMaster) scenarios.MasterSample {
+		return scenarios.MasterSample{Ms: ms, Masters: ms2}
+	}
+	master := func(pid, ppid int) scenarios.SampledMaster { return scenarios.SampledMaster{PID: pid, PPID: ppid} }
+	tl := &reports.Timeline{StartMs: 0, BucketMs: 100, Failed: make([]int, 100)}
+	tl.Failed[25] = 7
+	for _, tc := range []struct {
+		name    string
+		samples []scenarios.MasterSample
+		want    bool
+	}{
+		{"usr2 upgrade", []scenarios.MasterSample{m(1000, master(10, 1)), m(1100, master(10, 1), master(20, 10)), m(1500, master(20, 1))}, false},
+		{"unchanged", []scenarios.MasterSample{m(1000, master(10, 1)), m(1100, master(10, 1))}, false},
+		{"stop then start", []scenarios.MasterSample{m(1000, master(10, 1)), m(2200), m(2600), m(3000, master(30, 1))}, true},
+		{"pid change with no overlap", []scenarios.MasterSample{m(1000, master(10, 1)), m(1100, master(30, 1))}, true},
+		{"down at the end", []scenarios.MasterSample{m(1000, master(10, 1)), m(1100)}, false},
+	} {
+		got, ev := scenarios.RestartEvidence(before, tc.samples, tl)
+		if got != tc.want {
+			t.Errorf("%s: wentDown = %t (%v), want %t", tc.name, got, ev, tc.want)
+		}
+		if tc.name == "stop then start" && (len(ev) == 0 || ev[0] != "no nginx master from 2200 ms to 3000 ms, 7 requests failed meanwhile") {
+			t.Errorf("%s: evidence %q", tc.name, ev)
+		}
+	}
+}
