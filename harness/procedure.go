@@ -24,7 +24,7 @@ const (
 	// /sbin/init invoke-rc.d blocks every action when there is none.
 	ProcDebianPackageHost = "debian-package-host"
 	ProcScript            = "script" // a user's script, copied in and run by path
-	ProcCommand       = "cmd"            // a user's command line, split into argv, run without a shell
+	ProcCommand           = "cmd"    // a user's command line, split into argv, run without a shell
 )
 
 // DefaultProcedures are what `compare` runs when none is named.
@@ -288,7 +288,9 @@ func (pr *Prepared) Run(ctx context.Context) (res ProcedureResult) {
 	res.Notes = append([]string(nil), pr.notes...)
 	res.Started = time.Now()
 	defer func() {
-		res.Ended = time.Now()
+		if res.Ended.IsZero() {
+			res.Ended = time.Now()
+		}
 		res.Duration = res.Ended.Sub(res.Started)
 	}()
 	switch pr.p.Kind {
@@ -377,6 +379,7 @@ func (pr *Prepared) runExternal(ctx context.Context, res *ProcedureResult) {
 	ectx, cancel := context.WithTimeout(ctx, pr.o.Timeout+killAfter+execSlack)
 	defer cancel()
 	r, err := pr.n.ExecEnv(ectx, pr.env, nil, argv...)
+	res.Ended = time.Now() // the leftover check below is the harness's time, not the procedure's
 	res.Stdout, res.Stderr = r.Stdout, r.Stderr
 	if err != nil {
 		res.Err = fmt.Errorf("run %s: %w", strings.Join(pr.argv, " "), err)
@@ -466,7 +469,7 @@ func (n *Node) run(ctx context.Context, argv ...string) error {
 func (n *Node) policyNote(ctx context.Context) string {
 	b, err := n.ReadFile(ctx, PolicyRCD)
 	if err != nil {
-		return "no " + PolicyRCD + " in the container: invoke-rc.d lets the maintainer scripts act on nginx, as on a host"
+		return "no " + PolicyRCD + " in the container (none was added)"
 	}
 	lines := []string{}
 	for _, l := range strings.Split(string(b), "\n") {

@@ -14,7 +14,7 @@ const reportUsage = `Usage: nginx-upgrade-harness report DIR
 
 Rebuilds DIR/report.json, DIR/report.md and DIR/report.html from the records
 a run left on disk (results.gob, connections.jsonl, events.jsonl, … in one
-folder per scenario). Works on a run that was interrupted half-way: every
+folder per scenario). Works on a run that was interrupted half-way, and on a compare directory: every
 result written before the interruption is counted. The verdicts are
 recomputed from the records, not copied.
 
@@ -33,6 +33,15 @@ func reportCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	dir := fs.Arg(0)
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return bad("report: %s is not a directory", dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, scenarios.CompareFile)); err == nil {
+		c, err := scenarios.RenderCompare(dir)
+		if err != nil {
+			return err
+		}
+		printCompare(stderr, c)
+		fmt.Fprintf(stderr, "report: %s\n", filepath.Join(dir, "report.md"))
+		return nil
 	}
 	r, err := scenarios.Render(dir)
 	if err != nil {
