@@ -404,7 +404,7 @@ func (n *Node) InstallBinary(ctx context.Context, staged string) error {
 			return fmt.Errorf("install %s at %s: %w", staged, dst, err)
 		}
 		if r.Exit != 0 {
-			return fmt.Errorf("install %s at %s: %s: %s", staged, dst, argv[0], lastLine(r.Stderr))
+			return fmt.Errorf("install %s at %s: %s: %s", staged, dst, argv[0], LastLine(r.Stderr))
 		}
 	}
 	return nil

@@ -76,15 +76,6 @@ type ImageInfo struct {
 	NewVersion string
 }
 
-// buildsJSON is /opt/nginx-upgrade-harness/builds.json (a contract).
-type buildsJSON struct {
-	From       string `json:"from"`
-	To         string `json:"to"`
-	OldSHA256  string `json:"old_sha256"`
-	NewSHA256  string `json:"new_sha256"`
-	OldVersion string `json:"old_version"`
-	NewVersion string `json:"new_version"`
-}
 
 // EnsureImage returns a local image holding both builds, building it (and
 // the base and builder images it needs) when it is not cached. Progress lines
@@ -171,7 +162,7 @@ func readInfo(ctx context.Context, pool *dockertest.Pool, ref string, img *dc.Im
 			return ImageInfo{}, fmt.Errorf("read %s from %s: %w", BuildsFile, ref, err)
 		}
 	}
-	var bj buildsJSON
+	var bj BuildsInfo
 	if err := json.Unmarshal(raw, &bj); err != nil {
 		return ImageInfo{}, fmt.Errorf("%s: bad builds.json: %s", ref, oneLine(err.Error()))
 	}
@@ -295,7 +286,7 @@ mkdir -p /opt/nginx-upgrade-harness/old /opt/nginx-upgrade-harness/new`); err !=
 		return ImageInfo{}, fmt.Errorf("copy site in: %w", err)
 	}
 
-	bj := buildsJSON{From: from.Spec, To: to.Spec}
+	bj := BuildsInfo{From: from.Spec, To: to.Spec}
 	for _, side := range []struct {
 		build   Build
 		path    string

@@ -181,7 +181,7 @@ func TestEnsureImageDefaultPair(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var bj buildsJSON
+	var bj BuildsInfo
 	if err := json.Unmarshal(raw, &bj); err != nil {
 		t.Fatalf("builds.json: %v", err)
 	}

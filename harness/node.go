@@ -93,7 +93,8 @@ type Node struct {
 	builds  BuildsInfo
 }
 
-// BuildsInfo is builds.json in the pair image: which binary is which.
+// BuildsInfo is /opt/nginx-upgrade-harness/builds.json in the pair image
+// (a contract): which binary is which.
 type BuildsInfo struct {
 	From       string `json:"from"`
 	To         string `json:"to"`
@@ -244,7 +245,7 @@ func (n *Node) TestConfig(ctx context.Context, binary string) error {
 		return fmt.Errorf("nginx -t: %w", err)
 	}
 	if r.Exit != 0 {
-		return fmt.Errorf("nginx.conf rejected by %s: %s", binary, lastLine(r.Stderr+r.Stdout))
+		return fmt.Errorf("nginx.conf rejected by %s: %s", binary, LastLine(r.Stderr+r.Stdout))
 	}
 	return nil
 }
@@ -257,7 +258,7 @@ func (n *Node) StartNginx(ctx context.Context) error {
 		return fmt.Errorf("start nginx: %w", err)
 	}
 	if r.Exit != 0 {
-		return fmt.Errorf("start nginx (%s): exit %d: %s", strings.Join(n.cmd, " "), r.Exit, lastLine(r.Stderr+r.Stdout))
+		return fmt.Errorf("start nginx (%s): exit %d: %s", strings.Join(n.cmd, " "), r.Exit, LastLine(r.Stderr+r.Stdout))
 	}
 	return n.WaitServing(ctx, 15*time.Second)
 }
@@ -438,7 +439,7 @@ func (n *Node) Signal(ctx context.Context, sig string, pids ...int) error {
 		return fmt.Errorf("signal %s to %v: %w", sig, pids, err)
 	}
 	if r.Exit != 0 {
-		return fmt.Errorf("signal %s to %v: %s", sig, pids, lastLine(r.Stderr))
+		return fmt.Errorf("signal %s to %v: %s", sig, pids, LastLine(r.Stderr))
 	}
 	return nil
 }
@@ -465,7 +466,7 @@ func (n *Node) ReadFile(ctx context.Context, path string) ([]byte, error) {
 		return nil, err
 	}
 	if r.Exit != 0 {
-		return nil, fmt.Errorf("read %s: %s", path, lastLine(r.Stderr))
+		return nil, fmt.Errorf("read %s: %s", path, LastLine(r.Stderr))
 	}
 	return []byte(r.Stdout), nil
 }
@@ -517,7 +518,9 @@ func randomID() string {
 	return hex.EncodeToString(b)
 }
 
-func lastLine(s string) string {
+// LastLine is the last non-empty line of a command's output: the one that
+// names the cause in a one-line error.
+func LastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
 		if l := strings.TrimSpace(lines[i]); l != "" {

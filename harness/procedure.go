@@ -390,7 +390,7 @@ func (pr *Prepared) runExternal(ctx context.Context, res *ProcedureResult) {
 			res.TimedOut = true
 		}
 		if r.Exit == 126 || r.Exit == 127 {
-			res.Notes = append(res.Notes, fmt.Sprintf("%s could not be executed (exit %d): %s", pr.argv[0], r.Exit, lastLine(r.Stderr)))
+			res.Notes = append(res.Notes, fmt.Sprintf("%s could not be executed (exit %d): %s", pr.argv[0], r.Exit, LastLine(r.Stderr)))
 		}
 	}
 	// However it ended, nothing of the procedure may live on.
@@ -459,7 +459,7 @@ func (n *Node) run(ctx context.Context, argv ...string) error {
 		return fmt.Errorf("%s: %w", argv[0], err)
 	}
 	if r.Exit != 0 {
-		return fmt.Errorf("%s: exit %d: %s", strings.Join(argv, " "), r.Exit, lastLine(r.Stderr+r.Stdout))
+		return fmt.Errorf("%s: exit %d: %s", strings.Join(argv, " "), r.Exit, LastLine(r.Stderr+r.Stdout))
 	}
 	return nil
 }

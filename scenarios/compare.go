@@ -214,14 +214,7 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc harness.Proce
 	}
 
 	progress("%s: starting nginx (%s) in a fresh container", name, p.From.Spec)
-	opts := []harness.NodeOption{harness.WithImage(image), harness.WithLabel(harness.Label+".procedure", name)}
-	if p.Config != nil {
-		opts = append(opts, harness.WithConfig(p.Config))
-	}
-	if p.Command != nil {
-		opts = append(opts, harness.WithCommand(p.Command))
-	}
-	node, err := harness.StartNode(ctx, pool, opts...)
+	node, err := harness.StartNode(ctx, pool, p.nodeOptions(image, harness.WithLabel(harness.Label+".procedure", name))...)
 	if err != nil {
 		return err
 	}
@@ -319,7 +312,7 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc harness.Proce
 		case res.TimedOut:
 			ev.Error = fmt.Sprintf("timed out after %s and was killed (exit %d)", timeout, res.Exit)
 		case res.Exit != 0:
-			ev.Error = fmt.Sprintf("exit %d: %s", res.Exit, lastLine(res.Stderr+res.Stdout))
+			ev.Error = fmt.Sprintf("exit %d: %s", res.Exit, harness.LastLine(res.Stderr+res.Stdout))
 		}
 		if ev.Verified {
 			ev.VerifiedMs = rec.EndMs
@@ -632,16 +625,6 @@ func readJSONLFile[T any](path string, each func(T)) error {
 		}
 		each(v)
 	}
-}
-
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	for i := len(lines) - 1; i >= 0; i-- {
-		if l := strings.TrimSpace(lines[i]); l != "" {
-			return l
-		}
-	}
-	return "(no output)"
 }
 
 func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }

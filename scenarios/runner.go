@@ -36,6 +36,19 @@ type Params struct {
 	Steady           time.Duration // load before the first step
 }
 
+// nodeOptions start a node of image with the configuration and command
+// line under test, plus extra options.
+func (p Params) nodeOptions(image string, extra ...harness.NodeOption) []harness.NodeOption {
+	opts := []harness.NodeOption{harness.WithImage(image)}
+	if p.Config != nil {
+		opts = append(opts, harness.WithConfig(p.Config))
+	}
+	if p.Command != nil {
+		opts = append(opts, harness.WithCommand(p.Command))
+	}
+	return append(opts, extra...)
+}
+
 // Progress receives live lines (steps, phases, load) for a person to read.
 type Progress func(format string, args ...any)
 
@@ -64,6 +77,11 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 		progress = func(string, ...any) {}
 	}
 	sdir := filepath.Join(dir, sc.Name)
+	// A scenario's records are those of one run: nothing of an earlier run
+	// in the same --out directory may mix in.
+	if err := os.RemoveAll(sdir); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(sdir, 0o755); err != nil {
 		return err
 	}
@@ -92,14 +110,7 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	}
 
 	progress("%s: starting nginx (%s) in a container", sc.Name, p.From.Spec)
-	opts := []harness.NodeOption{harness.WithImage(image), harness.WithLabel(harness.Label+".scenario", sc.Name)}
-	if p.Config != nil {
-		opts = append(opts, harness.WithConfig(p.Config))
-	}
-	if p.Command != nil {
-		opts = append(opts, harness.WithCommand(p.Command))
-	}
-	node, err := harness.StartNode(ctx, pool, opts...)
+	node, err := harness.StartNode(ctx, pool, p.nodeOptions(image, harness.WithLabel(harness.Label+".scenario", sc.Name))...)
 	if err != nil {
 		return err
 	}
@@ -117,7 +128,6 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 		return err
 	}
 
-	// Long downloads should outlast every step but the last.
 	// Long downloads run across every step: they end half-way through the
 	// last step's audit window (a QUIT waits for them).
 	span := steady
@@ -436,14 +446,7 @@ func CheckConfig(ctx context.Context, pool *dockertest.Pool, im Images, scs []Sc
 	if image == "" {
 		image = im.Broken
 	}
-	opts := []harness.NodeOption{harness.WithImage(image), harness.WithoutStart()}
-	if p.Config != nil {
-		opts = append(opts, harness.WithConfig(p.Config))
-	}
-	if p.Command != nil {
-		opts = append(opts, harness.WithCommand(p.Command))
-	}
-	n, err := harness.StartNode(ctx, pool, opts...)
+	n, err := harness.StartNode(ctx, pool, p.nodeOptions(image, harness.WithoutStart())...)
 	if err != nil {
 		return fmt.Errorf("--config: %w", err)
 	}

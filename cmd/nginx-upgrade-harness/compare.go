@@ -102,9 +102,12 @@ func compareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// No sweep by label here: every node removes its own container (also on
-	// Ctrl-C), and a sweep would remove the containers of a run going on
-	// beside this one. Leftovers are `prune`'s business.
+	// Leftovers of runs whose process is gone go first; the containers of
+	// runs still under way are left alone (harness.Prune checks the owner).
+	if n, err := harness.Prune(ctx, pool); err == nil && n > 0 {
+		pr("removed %d container(s) left behind by an earlier run", n)
+	}
+	defer harness.PruneOwn(context.Background(), pool)
 	im, err := scenarios.PrepareCompareImages(ctx, pool, p, pr)
 	if err != nil {
 		return err
