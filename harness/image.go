@@ -76,7 +76,6 @@ type ImageInfo struct {
 	NewVersion string
 }
 
-
 // EnsureImage returns a local image holding both builds, building it (and
 // the base and builder images it needs) when it is not cached. Progress lines
 // go to progress (nil discards them).
