@@ -245,7 +245,7 @@ func (n *Node) TestConfig(ctx context.Context, binary string) error {
 		return fmt.Errorf("nginx -t: %w", err)
 	}
 	if r.Exit != 0 {
-		return fmt.Errorf("nginx.conf rejected by %s: %s", binary, LastLine(r.Stderr+r.Stdout))
+		return fmt.Errorf("nginx.conf rejected by %s: %s", binary, causeLine(r.Stderr+r.Stdout))
 	}
 	return nil
 }
@@ -258,7 +258,7 @@ func (n *Node) StartNginx(ctx context.Context) error {
 		return fmt.Errorf("start nginx: %w", err)
 	}
 	if r.Exit != 0 {
-		return fmt.Errorf("start nginx (%s): exit %d: %s", strings.Join(n.cmd, " "), r.Exit, LastLine(r.Stderr+r.Stdout))
+		return fmt.Errorf("start nginx (%s): exit %d: %s", strings.Join(n.cmd, " "), r.Exit, causeLine(r.Stderr+r.Stdout))
 	}
 	return n.WaitServing(ctx, 15*time.Second)
 }
@@ -516,6 +516,17 @@ func randomID() string {
 	b := make([]byte, 6)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// causeLine is nginx's [emerg] line when there is one (nginx -t ends with
+// "test failed", which names no cause), else the last line.
+func causeLine(out string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "[emerg]") {
+			return strings.TrimSpace(l)
+		}
+	}
+	return LastLine(out)
 }
 
 // LastLine is the last non-empty line of a command's output: the one that

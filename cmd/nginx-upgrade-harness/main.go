@@ -110,6 +110,7 @@ func newFlagSet(name, text string, stderr io.Writer) *flag.FlagSet {
 	fs.Usage = func() {
 		fmt.Fprint(stderr, text)
 		fmt.Fprintf(stderr, "\nFlags:\n")
+		fs.SetOutput(stderr)
 		fs.PrintDefaults()
 	}
 	return fs
@@ -120,7 +121,6 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	fs.SetOutput(io.Discard)
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(os.Stderr)
 		fs.Usage()
 		return flag.ErrHelp
 	}
