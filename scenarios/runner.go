@@ -34,6 +34,10 @@ type Params struct {
 	Command          []string // argv that starts nginx (nil: the absolute path)
 	Load             Load
 	Steady           time.Duration // load before the first step
+	// Live, when set, receives a status line of the load every half second
+	// while the load runs between steps (the CLI draws it in place on a
+	// terminal; it is not called otherwise).
+	Live func(line string)
 }
 
 // nodeOptions start a node of image with the configuration and command
@@ -159,7 +163,8 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 		}
 	}()
 	progress("%s: load %d req/s %s keepalive=%v, %d long downloads; steady for %s", sc.Name, p.Load.Rate, p.Load.Method, p.Load.KeepAlive, p.Load.Slow, steady)
-	if err := sleep(ctx, steady); err != nil {
+	phase := "steady"
+	if err := p.watch(ctx, steady, load, sc.Name, &phase); err != nil {
 		return err
 	}
 
@@ -189,6 +194,9 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 			return err
 		}
 		events.Sync()
+		if r.OK && r.Phase != "" {
+			phase = r.Phase
+		}
 		switch {
 		case r.OK && !m.ExpectFail:
 			progress("%s: %s verified in %s; phase %s", sc.Name, r.Name, r.Verified.Sub(r.Sent).Round(time.Millisecond), phaseName(r))
@@ -214,7 +222,7 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 		}
 		if m.Audit > 0 {
 			progress("%s: audit %s", sc.Name, m.Audit)
-			if sleep(ctx, m.Audit) != nil {
+			if p.watch(ctx, m.Audit, load, sc.Name, &phase) != nil {
 				break
 			}
 		}
@@ -322,6 +330,30 @@ func signalNote(sig string) string {
 		return ""
 	}
 	return " (" + sig + ")"
+}
+
+// watch lets the load run for d, feeding p.Live a status line of it.
+func (p Params) watch(ctx context.Context, d time.Duration, load *loadgen.Load, name string, phase *string) error {
+	if p.Live == nil {
+		return sleep(ctx, d)
+	}
+	end := time.Now().Add(d)
+	for {
+		left := time.Until(end)
+		if left <= 0 {
+			return nil
+		}
+		s := load.Snapshot()
+		var req, failed int64
+		for _, ps := range s.Profiles {
+			req, failed = req+ps.Requests, failed+ps.Failed
+		}
+		p.Live(fmt.Sprintf("%s [%s] %d requests, %d failed, %d retried, %d connections opened, downloads %d/%d done, %d cut",
+			name, *phase, req, failed, s.Retried, s.Opened, s.Downloads.Completed, s.Downloads.Started, s.Downloads.Cut))
+		if err := sleep(ctx, min(left, 500*time.Millisecond)); err != nil {
+			return err
+		}
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

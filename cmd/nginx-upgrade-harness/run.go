@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
@@ -74,7 +75,9 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return bad("--out %s: %v", out, err)
 	}
-	pr := newProgress(stderr)
+	con := newConsole(stderr)
+	pr := con.Line
+	p.Live = con.Live()
 	pool, err := harness.Connect()
 	if err != nil {
 		return err
@@ -166,12 +169,50 @@ func printSummary(w io.Writer, r *reports.Report) {
 	}
 }
 
-// newProgress prints live lines on stderr: with a time stamp, one line per
-// step, phase and load summary (plain lines: they read the same in a
-// terminal and in a CI log).
-func newProgress(w io.Writer) scenarios.Progress {
-	start := time.Now()
-	return func(format string, args ...any) {
-		fmt.Fprintf(w, "[%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+// console prints progress on stderr: a time-stamped line per step, phase and
+// load summary — plain lines, the same in a terminal and in a CI log — and,
+// on a terminal only, a status line of the load redrawn in place.
+type console struct {
+	mu       sync.Mutex
+	w        io.Writer
+	start    time.Time
+	terminal bool
+	drawn    bool // a status line is on screen
+}
+
+func newConsole(w io.Writer) *console {
+	c := &console{w: w, start: time.Now()}
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb" {
+			c.terminal = true
+		}
+	}
+	return c
+}
+
+// Line prints one progress line (it replaces the status line, if any).
+func (c *console) Line(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.drawn {
+		fmt.Fprint(c.w, "\r\033[K")
+		c.drawn = false
+	}
+	fmt.Fprintf(c.w, "[%6.1fs] %s\n", time.Since(c.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// Live redraws the status line; nil when stderr is not a terminal.
+func (c *console) Live() func(string) {
+	if !c.terminal {
+		return nil
+	}
+	return func(line string) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		fmt.Fprintf(c.w, "\r\033[K[%6.1fs] %s", time.Since(c.start).Seconds(), line)
+		c.drawn = true
 	}
 }
+
+// newProgress is the plain-line progress of a console.
+func newProgress(w io.Writer) scenarios.Progress { return newConsole(w).Line }
