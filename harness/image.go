@@ -40,8 +40,8 @@ const (
 	labelBuilds = Label + ".builds" // builds.json, so that a cached pair is read without a container
 	labelKey    = Label + ".key"
 
-	rootfsImage   = "nginx-upgrade-harness/rootfs:bookworm"
-	suite         = "bookworm"
+	rootfsRepo    = "nginx-upgrade-harness/rootfs" // tagged with the release, while a base is built
+	suite         = "bookworm"                     // the configured release: the host's suites
 	bigFileSize   = 4 << 20
 	containerPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 )
@@ -177,7 +177,7 @@ type binaryArtifact struct {
 }
 
 func buildPair(ctx context.Context, pool *dockertest.Pool, from, to Build, ref, key string, progress io.Writer) (ImageInfo, error) {
-	if _, err := ensureBase(ctx, pool, progress); err != nil {
+	if _, err := ensureBase(ctx, pool, suite, progress); err != nil {
 		return ImageInfo{}, err
 	}
 	// Binaries that do not come from apt are made before the pair container
@@ -220,26 +220,70 @@ func buildPair(ctx context.Context, pool *dockertest.Pool, from, to Build, ref, 
 	if err != nil {
 		return ImageInfo{}, err
 	}
-	defer box.remove()
+	defer func() { box.remove() }()
+
+	// Where each Debian build is served decides the root the pair is built
+	// on: the configured release's unless a build comes from a newer one.
+	plan := debianPlan{root: suite}
+	if from.Kind == KindDebian || to.Kind == KindDebian {
+		if plan, err = lookupDebian(ctx, box, []Build{from, to}, progress); err != nil {
+			return ImageInfo{}, err
+		}
+	}
+	// aptFor[spec] selects the apt configuration that serves a Debian build:
+	// nil for the root's own suites, a side configuration otherwise.
+	aptFor := map[string][]string{}
+	if plan.root != suite {
+		fmt.Fprintf(progress, "building the pair on a %s root (the newer release of the pair)…\n", plan.root)
+		box.remove()
+		if _, err := ensureBase(ctx, pool, plan.root, progress); err != nil {
+			return ImageInfo{}, err
+		}
+		rootBox, err := createBox(ctx, pool, baseImageFor(plan.root), true)
+		if err != nil {
+			return ImageInfo{}, err
+		}
+		box = rootBox
+		if _, err := box.run(ctx, "apt-get update", aptEnv, "apt-get", "update"); err != nil {
+			return ImageInfo{}, err
+		}
+		for _, b := range []Build{from, to} {
+			r, ok := plan.release[b.Spec]
+			if !ok || r == plan.root || aptFor[b.Spec] != nil {
+				continue
+			}
+			files, err := releaseSourceFiles(r)
+			if err != nil {
+				return ImageInfo{}, fmt.Errorf("%s: %w", b.Spec, err)
+			}
+			fmt.Fprintf(progress, "%s: fetching from %s's suites on the %s root…\n", b.Spec, r, plan.root)
+			env, err := sideApt(ctx, box, "release-"+r, files)
+			if err != nil {
+				return ImageInfo{}, fmt.Errorf("%s: %w", b.Spec, err)
+			}
+			for _, o := range []Build{from, to} {
+				if plan.release[o.Spec] == r {
+					aptFor[o.Spec] = env
+				}
+			}
+		}
+	}
 	if _, err := box.script(ctx, "prepare directories", nil, `set -eu
 mkdir -p /opt/nginx-upgrade-harness/old /opt/nginx-upgrade-harness/new`); err != nil {
 		return ImageInfo{}, err
 	}
 
-	if from.Kind == KindDebian || to.Kind == KindDebian {
-		if err := checkServed(ctx, box, from, to, progress); err != nil {
-			return ImageInfo{}, err
-		}
-	}
-
 	// The old build: installed at /usr/sbin/nginx, and copied to the stage.
+	// Its .debs come from its own suite; apt installs them with the
+	// dependencies the root's suites offer.
 	if from.Kind == KindDebian {
 		fmt.Fprintf(progress, "installing %s (old build)…\n", from.Spec)
-		pkgs, err := debianPackages(ctx, box, from.Version)
+		pkgs, err := debianPackages(ctx, box, aptFor[from.Spec], from.Version)
 		if err != nil {
 			return ImageInfo{}, fmt.Errorf("%s: %w", from.Spec, err)
 		}
-		if _, err := box.script(ctx, "install "+from.Spec, []string{"DEBS=" + StageDir + "/old/debs", "TARGET=" + OldBinaryStage}, installOldScript, pkgs...); err != nil {
+		env := []string{"DEBS=" + StageDir + "/old/debs", "TARGET=" + OldBinaryStage, "SUITE_APT_CONFIG=" + aptConfigOf(aptFor[from.Spec])}
+		if _, err := box.script(ctx, "install "+from.Spec, env, installOldScript, pkgs...); err != nil {
 			return ImageInfo{}, fmt.Errorf("%s: %w", from.Spec, err)
 		}
 		if err := checkInstalled(ctx, box, from.Version); err != nil {
@@ -264,11 +308,12 @@ mkdir -p /opt/nginx-upgrade-harness/old /opt/nginx-upgrade-harness/new`); err !=
 	// The new build: staged only.
 	if to.Kind == KindDebian {
 		fmt.Fprintf(progress, "staging %s (new build)…\n", to.Spec)
-		pkgs, err := debianPackages(ctx, box, to.Version)
+		pkgs, err := debianPackages(ctx, box, aptFor[to.Spec], to.Version)
 		if err != nil {
 			return ImageInfo{}, fmt.Errorf("%s: %w", to.Spec, err)
 		}
-		if _, err := box.script(ctx, "stage "+to.Spec, []string{"DEBS=" + StageDir + "/new/debs", "TARGET=" + NewBinaryStage}, stageNewScript, pkgs...); err != nil {
+		env := []string{"DEBS=" + StageDir + "/new/debs", "TARGET=" + NewBinaryStage, "SUITE_APT_CONFIG=" + aptConfigOf(aptFor[to.Spec])}
+		if _, err := box.script(ctx, "stage "+to.Spec, env, stageNewScript, pkgs...); err != nil {
 			return ImageInfo{}, fmt.Errorf("%s: %w", to.Spec, err)
 		}
 	} else {
@@ -328,10 +373,12 @@ const (
 	// installOldScript downloads the named package versions into $DEBS,
 	// installs exactly those files (their dependencies come from apt) and
 	// copies the installed executable to $TARGET.
+	// $SUITE_APT_CONFIG, when set, is the apt configuration to download
+	// with (a suite of another release); the install uses the root's own.
 	installOldScript = `set -eu
 mkdir -p "$DEBS"
 cd "$DEBS"
-apt-get download "$@"
+if [ -n "${SUITE_APT_CONFIG:-}" ]; then APT_CONFIG=$SUITE_APT_CONFIG apt-get download "$@"; else apt-get download "$@"; fi
 set --
 for f in ./*.deb; do set -- "$@" "$f"; done
 apt-get install -y --no-install-recommends "$@"
@@ -342,7 +389,7 @@ install -m 0755 /usr/sbin/nginx "$TARGET"`
 	stageNewScript = `set -eu
 mkdir -p "$DEBS"
 cd "$DEBS"
-apt-get download "$@"
+if [ -n "${SUITE_APT_CONFIG:-}" ]; then APT_CONFIG=$SUITE_APT_CONFIG apt-get download "$@"; else apt-get download "$@"; fi
 x=$(mktemp -d)
 for f in ./*.deb; do dpkg-deb -x "$f" "$x"; done
 if [ ! -f "$x/usr/sbin/nginx" ]; then echo "none of the packages $* ships /usr/sbin/nginx" >&2; exit 1; fi
@@ -364,6 +411,7 @@ mkdir -p /var/log/nginx /var/lib/nginx/body /var/lib/nginx/proxy /var/lib/nginx/
 rm -rf /etc/nginx/sites-enabled/*
 id -u www-data >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /var/www --shell /usr/sbin/nologin www-data
 command -v ps >/dev/null
+rm -rf /etc/apt/nginx-upgrade-harness /var/lib/apt/nginx-upgrade-harness
 rm -f /usr/sbin/policy-rc.d`
 
 	// compileScript builds /tmp/src.tar.gz with the configure flags given as
@@ -376,37 +424,6 @@ tar -xzf /tmp/src.tar.gz --strip-components=1
 ./configure "$@"
 make -j2`
 )
-
-// checkServed refreshes the package lists and checks that every Debian build
-// is a version the configured suites serve.
-func checkServed(ctx context.Context, box *buildBox, from, to Build, progress io.Writer) error {
-	fmt.Fprintf(progress, "reading the configured apt suites…\n")
-	if _, err := box.run(ctx, "apt-get update", aptEnv, "apt-get", "update"); err != nil {
-		return err
-	}
-	out, err := box.run(ctx, "apt-cache madison nginx", nil, "apt-cache", "madison", "nginx")
-	if err != nil {
-		return err
-	}
-	served := parseMadison(out)
-	for _, b := range []Build{from, to} {
-		if b.Kind != KindDebian {
-			continue
-		}
-		found := false
-		for _, v := range served {
-			found = found || v == b.Version
-		}
-		if !found {
-			list := strings.Join(served, ", ")
-			if list == "" {
-				list = "none"
-			}
-			return fmt.Errorf("%s: version not served by the configured apt suites (served: %s)", b.Spec, list)
-		}
-	}
-	return nil
-}
 
 // parseMadison returns the versions in `apt-cache madison` output, oldest
 // first as apt lists them newest first.
@@ -434,8 +451,8 @@ func parseMadison(out string) []string {
 // nginx itself and every package it pins to its own version (nginx-common in
 // bookworm, where the executable lives in nginx and nginx-core is only a
 // transitional package).
-func debianPackages(ctx context.Context, box *buildBox, version string) ([]string, error) {
-	out, err := box.run(ctx, "apt-cache show nginx="+version, nil, "apt-cache", "show", "nginx="+version)
+func debianPackages(ctx context.Context, box *buildBox, env []string, version string) ([]string, error) {
+	out, err := box.run(ctx, "apt-cache show nginx="+version, env, "apt-cache", "show", "nginx="+version)
 	if err != nil {
 		return nil, err
 	}
@@ -491,30 +508,34 @@ var aptEnv = []string{"DEBIAN_FRONTEND=noninteractive"}
 
 // ---- base and builder images ----
 
-// ensureBase returns BaseImage, building it when absent: a bookworm root
-// (the local debian:bookworm image, else debootstrap on the host) with the
-// host's Debian apt sources, procps, CA certificates and the run-time
-// libraries of nginx.
-func ensureBase(ctx context.Context, pool *dockertest.Pool, progress io.Writer) (string, error) {
-	if imagePresent(pool, BaseImage) {
-		return BaseImage, nil
+// ensureBase returns the base image of release (BaseImage for the
+// configured one), building it when absent: a root of that release (the
+// local debian:RELEASE image, else debootstrap on the host from the
+// configured mirror) with Debian apt sources (the host's own for the
+// configured release, the same mirrors' suites of that release otherwise),
+// procps, CA certificates and the run-time libraries of nginx.
+func ensureBase(ctx context.Context, pool *dockertest.Pool, release string, progress io.Writer) (string, error) {
+	image := baseImageFor(release)
+	if imagePresent(pool, image) {
+		return image, nil
 	}
-	sources, err := hostDebianSources()
+	sources, err := releaseSourceFiles(release)
 	if err != nil {
 		return "", err
 	}
 	start := time.Now()
-	root := "debian:" + suite
+	root := "debian:" + release
 	if imagePresent(pool, root) {
-		fmt.Fprintf(progress, "building base image from local %s…\n", root)
+		fmt.Fprintf(progress, "building base image %s from local %s…\n", image, root)
 	} else {
-		fmt.Fprintf(progress, "building base image (debootstrap %s)…\n", suite)
-		if err := debootstrapImport(ctx, pool, progress); err != nil {
+		fmt.Fprintf(progress, "building base image %s (debootstrap %s)…\n", image, release)
+		rootfs := rootfsRepo + ":" + release
+		if err := debootstrapImport(ctx, pool, release, rootfs, progress); err != nil {
 			return "", err
 		}
-		root = rootfsImage
+		root = rootfs
 		// The base keeps the layers; the intermediate tag is not needed.
-		defer pool.Client.RemoveImageExtended(rootfsImage, dc.RemoveImageOptions{NoPrune: true})
+		defer pool.Client.RemoveImageExtended(rootfs, dc.RemoveImageOptions{NoPrune: true})
 	}
 	box, err := createBox(ctx, pool, root, true)
 	if err != nil {
@@ -539,6 +560,8 @@ chmod 0755 /usr/sbin/policy-rc.d`); err != nil {
 	if _, err := box.run(ctx, "apt-get update", aptEnv, "apt-get", "update"); err != nil {
 		return "", err
 	}
+	// libssl3 is virtual from trixie on (libssl3t64 provides it): apt
+	// picks its only provider.
 	if _, err := box.run(ctx, "apt-get install", aptEnv, "apt-get", "install", "-y", "--no-install-recommends",
 		"procps", "ca-certificates", "libssl3", "libpcre2-8-0", "zlib1g", "libcrypt1"); err != nil {
 		return "", err
@@ -546,20 +569,24 @@ chmod 0755 /usr/sbin/policy-rc.d`); err != nil {
 	if _, err := box.run(ctx, "apt-get clean", nil, "apt-get", "clean"); err != nil {
 		return "", err
 	}
-	repo, tag, _ := strings.Cut(BaseImage, ":")
+	repo, tag, _ := strings.Cut(image, ":")
 	if err := box.commit(ctx, repo, tag, map[string]string{Label: "1"}); err != nil {
 		return "", err
 	}
-	fmt.Fprintf(progress, "base image %s ready (%s)\n", BaseImage, since(start))
-	return BaseImage, nil
+	fmt.Fprintf(progress, "base image %s ready (%s)\n", image, since(start))
+	return image, nil
 }
 
-// debootstrapImport makes a minbase root on the host and imports it as
-// rootfsImage.
-func debootstrapImport(ctx context.Context, pool *dockertest.Pool, progress io.Writer) error {
+// debootstrapImport makes a minbase root of release on the host, from the
+// configured mirror, and imports it as ref.
+func debootstrapImport(ctx context.Context, pool *dockertest.Pool, release, ref string, progress io.Writer) error {
 	bin, err := exec.LookPath("debootstrap")
 	if err != nil {
-		return fmt.Errorf("debootstrap not found on this host (needed for the %s base image): run `make deps` (apt-get install -y debootstrap)", suite)
+		return fmt.Errorf("debootstrap not found on this host (needed for the %s base image): run `make deps` (apt-get install -y debootstrap)", release)
+	}
+	mirror, err := hostDebianMirror()
+	if err != nil {
+		return err
 	}
 	tmpBase := "/var/tmp"
 	if fi, err := os.Stat(tmpBase); err != nil || !fi.IsDir() {
@@ -572,15 +599,15 @@ func debootstrapImport(ctx context.Context, pool *dockertest.Pool, progress io.W
 	defer removeRoot(tmp)
 	dir := filepath.Join(tmp, "root")
 	var out tailBuffer
-	cmd := exec.CommandContext(ctx, bin, "--variant=minbase", suite, dir)
+	cmd := exec.CommandContext(ctx, bin, "--variant=minbase", release, dir, mirror)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("debootstrap %s: %w", suite, ctx.Err())
+			return fmt.Errorf("debootstrap %s: %w", release, ctx.Err())
 		}
-		return fmt.Errorf("debootstrap --variant=minbase %s: %s: %s", suite, oneLine(err.Error()), out.Tail(5))
+		return fmt.Errorf("debootstrap --variant=minbase %s %s: %s: %s", release, mirror, oneLine(err.Error()), out.Tail(5))
 	}
-	fmt.Fprintf(progress, "importing the %s root file system…\n", suite)
+	fmt.Fprintf(progress, "importing the %s root file system…\n", release)
 	tarCmd := exec.CommandContext(ctx, "tar", "--numeric-owner", "-C", dir, "-cf", "-", ".")
 	var tarErr tailBuffer
 	tarCmd.Stderr = &tarErr
@@ -591,7 +618,7 @@ func debootstrapImport(ctx context.Context, pool *dockertest.Pool, progress io.W
 	if err := tarCmd.Start(); err != nil {
 		return fmt.Errorf("import root file system: tar: %s", oneLine(err.Error()))
 	}
-	repo, tag, _ := strings.Cut(rootfsImage, ":")
+	repo, tag, _ := strings.Cut(ref, ":")
 	importErr := pool.Client.ImportImage(dc.ImportImageOptions{Repository: repo, Tag: tag, Source: "-",
 		InputStream: stream, OutputStream: io.Discard, Context: ctx})
 	if importErr != nil {
@@ -633,7 +660,7 @@ func ensureBuilder(ctx context.Context, pool *dockertest.Pool, progress io.Write
 	if imagePresent(pool, BuilderImage) {
 		return BuilderImage, nil
 	}
-	if _, err := ensureBase(ctx, pool, progress); err != nil {
+	if _, err := ensureBase(ctx, pool, suite, progress); err != nil {
 		return "", err
 	}
 	start := time.Now()

@@ -292,6 +292,9 @@ func TestEnsureImageBadInput(t *testing.T) {
 		from, want string
 	}{
 		{"debian:9.9.9-1", "debian:9.9.9-1: version not served by the configured apt suites (served: "},
+		// Close to trixie's versions, served by no suite: every suite is
+		// searched and listed.
+		{"debian:1.26.3-3+deb13u99", "debian:1.26.3-3+deb13u99: version not served by the configured apt suites (served: "},
 		{"source:1.30.6", "source:1.30.6: tarball not served by http"},
 		{"image:nginx-upgrade-harness/absent:nope", "image:nginx-upgrade-harness/absent:nope: not present locally and no registry is reachable"},
 	} {
@@ -306,9 +309,15 @@ func TestEnsureImageBadInput(t *testing.T) {
 				t.Errorf("error = %q, want one line starting %q", msg, tc.want)
 			}
 			switch tc.from {
-			case "debian:9.9.9-1":
+			case "debian:9.9.9-1", "debian:1.26.3-3+deb13u99":
 				if !strings.Contains(msg, "1.22.1-9+deb12u9") || !strings.Contains(msg, "1.22.1-9+deb12u11") {
 					t.Errorf("error does not list the served versions: %q", msg)
+				}
+				// What the other suites of the mirror serve, each named.
+				for _, want := range []string{" nor by trixie (", "1.26.3-3+deb13u10", ", trixie-security (", ", sid ("} {
+					if !strings.Contains(msg, want) {
+						t.Errorf("error does not list the other suites (%q missing): %q", want, msg)
+					}
 				}
 			case "source:1.30.6":
 				if !strings.HasSuffix(msg, "/pool/main/n/nginx/nginx_1.30.6.orig.tar.gz (404)") {
@@ -352,5 +361,177 @@ func TestEnsureImageBinaryAndImage(t *testing.T) {
 	pb := inspectBox(t, ctx, pool, info.Ref)
 	if out := mustRun(t, ctx, pb, "sha256sum", DefaultBinary); !strings.HasPrefix(out, def.OldSHA256) {
 		t.Errorf("%s in the image:/binary: pair: %s, want %s", DefaultBinary, out, def.OldSHA256)
+	}
+}
+
+// CrossSuiteTo is a Debian build the configured (bookworm) suites do not
+// serve: trixie's nginx, found in the mirror's trixie suite.
+const CrossSuiteTo = "debian:1.26.3-3+deb13u10"
+
+// recordLog logs progress lines and keeps them for the test to check.
+type recordLog struct {
+	t   *testing.T
+	buf *strings.Builder
+}
+
+func (w recordLog) Write(p []byte) (int, error) {
+	w.buf.Write(p)
+	return testLog{w.t}.Write(p)
+}
+
+// TestEnsureImageCrossSuite builds bookworm's nginx → trixie's on a trixie
+// root (the bookworm .debs installed there with trixie's libraries) and
+// upgrades a running node from one to the other.
+//
+// A sid pair goes the same way (on a sid root) but is left out of the
+// default run: it is one more debootstrap, and the mirror this was written
+// against serves a sid Release file past its Valid-Until, which apt refuses
+// (the lookup then reports "sid (unreadable: E: Release file … is
+// expired …)"). Where the mirror's sid is current, try it with
+//
+//	NUH_SID_TO=debian:1.30.6-2 go test ./harness -run CrossSuite -timeout 20m -v
+func TestEnsureImageCrossSuite(t *testing.T) {
+	to := CrossSuiteTo
+	if v := os.Getenv("NUH_SID_TO"); v != "" {
+		to = v
+	}
+	pool := imageTestPool(t)
+	ctx := testContext(t)
+	from := mustParse(t, DefaultFrom)
+	var progress strings.Builder
+	start := time.Now()
+	info, err := EnsureImage(ctx, pool, from, mustParse(t, to), recordLog{t, &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("EnsureImage %s → %s: %s (%s)", DefaultFrom, to, time.Since(start).Round(time.Millisecond), info.Ref)
+	release := "trixie"
+	if strings.Contains(to, "1.30") {
+		release = "sid"
+	}
+	if progress.Len() > 0 {
+		for _, want := range []string{to + ": found in " + release, "building the pair on a " + release + " root"} {
+			if !strings.Contains(progress.String(), want) {
+				t.Errorf("progress does not say %q:\n%s", want, progress.String())
+			}
+		}
+	}
+	if info.OldSHA256 == "" || info.OldSHA256 == info.NewSHA256 {
+		t.Errorf("binaries do not differ: old %s new %s", info.OldSHA256, info.NewSHA256)
+	}
+	upstream := strings.SplitN(strings.TrimPrefix(to, "debian:"), "-", 2)[0]
+	if info.OldVersion != "nginx version: nginx/1.22.1" || info.NewVersion != "nginx version: nginx/"+upstream {
+		t.Errorf("nginx -v: old %q, new %q; want nginx/1.22.1 and nginx/%s", info.OldVersion, info.NewVersion, upstream)
+	}
+
+	b := inspectBox(t, ctx, pool, info.Ref)
+	for path, want := range map[string]string{
+		DefaultBinary: info.OldSHA256, OldBinaryStage: info.OldSHA256, NewBinaryStage: info.NewSHA256,
+	} {
+		data, _, err := b.readFile(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := sha256.Sum256(data); hex.EncodeToString(s[:]) != want {
+			t.Errorf("%s: sha256 %x, want %s", path, s, want)
+		}
+	}
+	if err := b.upload(ctx, "/etc/nginx", []tarEntry{{name: "nginx.conf", mode: 0o644, data: []byte(DefaultConfig)}}); err != nil {
+		t.Fatal(err)
+	}
+	out := mustRun(t, ctx, b, "sh", "-c", `set -e
+. /etc/os-release; echo "root: $VERSION_CODENAME"
+/usr/sbin/nginx -t 2>&1
+/opt/nginx-upgrade-harness/old/nginx -v 2>&1
+/opt/nginx-upgrade-harness/new/nginx -v 2>&1
+ls /opt/nginx-upgrade-harness/old/debs /opt/nginx-upgrade-harness/new/debs
+stat -c '%s %n' /srv/www/slow/big.bin /srv/www/index.html
+dpkg-query -W -f='${Package} ${Version}\n' nginx nginx-common
+id www-data
+echo policy-rc.d: $(ls /usr/sbin/policy-rc.d 2>/dev/null | wc -l)
+echo side-apt: $(ls -d /etc/apt/nginx-upgrade-harness /var/lib/apt/nginx-upgrade-harness 2>/dev/null | wc -l)
+echo nginx-running: $(pgrep -c -x nginx || true)`)
+	t.Log(out)
+	newVersion := strings.TrimPrefix(to, "debian:")
+	for _, want := range []string{
+		"root: " + release,
+		"nginx: configuration file /etc/nginx/nginx.conf test is successful",
+		"nginx_1.22.1-9+deb12u9_amd64.deb", "nginx-common_1.22.1-9+deb12u9_all.deb",
+		"nginx_" + newVersion + "_amd64.deb",
+		"4194304 /srv/www/slow/big.bin", "nginx 1.22.1-9+deb12u9", "nginx-common 1.22.1-9+deb12u9",
+		"policy-rc.d: 0", "side-apt: 0", "nginx-running: 0",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("image layout: %q missing", want)
+		}
+	}
+	img, err := pool.Client.InspectImage(info.Ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Config.Labels[Label] != "1" || strings.Join(img.Config.Cmd, " ") != "sleep infinity" {
+		t.Errorf("image config: labels %v cmd %v", img.Config.Labels, img.Config.Cmd)
+	}
+
+	// The proof: a running node upgrades from the bookworm binary to the
+	// newer release's, and serves.
+	uctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	n, err := StartNode(uctx, pool, WithImage(info.Ref))
+	if err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	t.Cleanup(func() { n.Close() })
+	d := NewDriver(n)
+	s0, err := n.Snapshot(uctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := masterBinary(t, s0); got != "old" {
+		t.Fatalf("before the upgrade the master runs the %s binary, want old (%s)", got, s0)
+	}
+	runStep(t, uctx, d, InstallBinary("install-new-binary", NewBinaryStage))
+	runStep(t, uctx, d, SpawnNewMaster())
+	runStep(t, uctx, d, StopOldWorkers())
+	runStep(t, uctx, d, QuitOldMaster(30*time.Second))
+	s1, _ := n.Snapshot(uctx)
+	if got := masterBinary(t, s1); got != "new" {
+		t.Fatalf("after the upgrade the master runs the %s binary, want new (%s)", got, s1)
+	}
+	if err := n.Probe(uctx); err != nil {
+		t.Fatalf("not serving after the upgrade: %v", err)
+	}
+
+	// Cached: found again, nothing built.
+	var again strings.Builder
+	second, err := EnsureImage(ctx, pool, from, mustParse(t, to), &again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Ref != info.Ref || second.NewSHA256 != info.NewSHA256 || again.Len() > 0 {
+		t.Errorf("second EnsureImage = %+v (progress %q), want %+v and nothing built", second, again.String(), info)
+	}
+}
+
+func TestParseMadisonSuites(t *testing.T) {
+	out := `     nginx | 1.26.3-3+deb13u11 | http://deb.debian.org/debian-security trixie-security/main amd64 Packages
+     nginx | 1.26.3-3+deb13u10 | http://deb.debian.org/debian trixie/main amd64 Packages
+     nginx | 1.26.3-3+deb13u10 | http://deb.debian.org/debian trixie/main Sources
+`
+	sv := parseMadisonSuites(out)
+	if got := strings.Join(sv.order, " "); got != "1.26.3-3+deb13u10 1.26.3-3+deb13u11" {
+		t.Errorf("order = %q", got)
+	}
+	if sv.suiteOf["1.26.3-3+deb13u11"] != "trixie-security" || sv.suiteOf["1.26.3-3+deb13u10"] != "trixie" {
+		t.Errorf("suiteOf = %v", sv.suiteOf)
+	}
+	if got := sv.describe(); got != "1.26.3-3+deb13u10 (trixie), 1.26.3-3+deb13u11 (trixie-security)" {
+		t.Errorf("describe = %q", got)
+	}
+	if releaseOf("trixie-security") != "trixie" || releaseOf("sid") != "sid" || baseImageFor(suite) != BaseImage {
+		t.Error("releaseOf/baseImageFor")
+	}
+	if aptConfigOf([]string{"X=1", "APT_CONFIG=/a.conf"}) != "/a.conf" || aptConfigOf(nil) != "" {
+		t.Error("aptConfigOf")
 	}
 }
