@@ -93,6 +93,27 @@ func TestConfigRejectedByNginxExitsTwo(t *testing.T) {
 	assertNoLeftovers(t)
 }
 
+// A configuration that passes `nginx -t` but cannot serve the load is bad
+// input too, named before any scenario starts.
+func TestConfigThatCannotServeTheLoadExitsTwo(t *testing.T) {
+	requireDocker(t)
+	dir := t.TempDir()
+	for _, tc := range []struct{ name, conf, want string }{
+		{"other port", strings.Replace(harness.DefaultConfig, "listen 8080", "listen 9090", 1), "does it listen on port 8080?"},
+		{"no page", strings.Replace(harness.DefaultConfig, "index index.html;", "return 404;", 1), "GET / answered 404 Not Found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conf := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".conf")
+			os.WriteFile(conf, []byte(tc.conf), 0o644)
+			code, stderr := run(t, "run", "--scenario", "upgrade", "--config", conf, "--out", t.TempDir())
+			if code != exitBadInput || !strings.Contains(stderr, tc.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+				t.Fatalf("exit %d, stderr %q, want one line with %q", code, stderr, tc.want)
+			}
+		})
+	}
+	assertNoLeftovers(t)
+}
+
 // A user's own configuration, POST, a new connection per request: the run
 // works end to end and its report says so.
 func TestRunUpgradeWithUserConfigAndPOST(t *testing.T) {
