@@ -313,6 +313,16 @@ func (n *Node) Probe(ctx context.Context) error {
 // URL is the base URL of nginx on the host's loopback.
 func (n *Node) URL() string { return n.url }
 
+// InnerURL is the base URL of nginx on the loopback of the container's own
+// network namespace (see NetnsPath).
+func (n *Node) InnerURL() string { return fmt.Sprintf("http://127.0.0.1:%d", ListenPort) }
+
+// NetnsPath is the container's network namespace as the host sees it, for a
+// load that connects from inside it (loadgen.InNetns).
+func (n *Node) NetnsPath() string {
+	return fmt.Sprintf("/proc/%d/ns/net", n.res.Container.State.Pid)
+}
+
 // ID is the node's label value (also used in leftovers sweeps).
 func (n *Node) ID() string { return n.id }
 

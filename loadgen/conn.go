@@ -42,6 +42,7 @@ func outcomeIndex(o string) int {
 // per connection when its outcome is known.
 type tracker struct {
 	clock   Clock
+	netns   string // dial inside this network namespace ("" : this process's)
 	conns   *jsonl // connections.jsonl
 	retries *jsonl // retries.jsonl
 
@@ -120,7 +121,12 @@ func (t *tracker) dialer(profile string) func(ctx context.Context, network, addr
 		id := t.nextID.Add(1)
 		t.opened.Add(1)
 		openMs := t.clock.Now()
-		nc, err := d.DialContext(ctx, network, addr)
+		var nc net.Conn
+		if t.netns != "" {
+			nc, err = dialIn(ctx, d, t.netns, network, addr)
+		} else {
+			nc, err = d.DialContext(ctx, network, addr)
+		}
 		if err != nil {
 			rec := ConnRecord{ID: id, Profile: profile, OpenMs: openMs, EndMs: t.clock.Now(), Error: err.Error()}
 			switch {

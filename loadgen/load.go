@@ -125,9 +125,23 @@ func (s Summary) Drops() int64 {
 // requests and downloads are cancelled); Close must still be called, and
 // leaves complete files either way.
 func Run(ctx context.Context, target string, clock Clock, dir string, profiles []Profile, slow Slow) (*Load, error) {
+	return RunWithOptions(ctx, target, clock, dir, profiles, slow)
+}
+
+// RunWithOptions is Run with options (InNetns).
+func RunWithOptions(ctx context.Context, target string, clock Clock, dir string, profiles []Profile, slow Slow, opts ...Option) (*Load, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	base, err := CheckTarget(target)
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: %w", err)
+	}
+	if o.netns != "" {
+		if err := CheckNetns(o.netns); err != nil {
+			return nil, fmt.Errorf("loadgen: %w", err)
+		}
 	}
 	if len(profiles) == 0 && slow.Count == 0 {
 		return nil, errors.New("loadgen: no profile and no download: nothing to run")
@@ -168,6 +182,7 @@ func Run(ctx context.Context, target string, clock Clock, dir string, profiles [
 		files = append(files, m)
 	}
 	l.tr = newTracker(clock, newJSONL(l.connFile), newJSONL(l.retryFile))
+	l.tr.netns = o.netns
 	l.downloads = newJSONL(l.dlFile)
 
 	runCtx, cancelRun := context.WithCancel(ctx)

@@ -226,10 +226,6 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc harness.Proce
 	if err := writeJSON(filepath.Join(sdir, ProcessesBefore), before); err != nil {
 		return err
 	}
-	meta.LoadPath = "from the host to " + strings.TrimPrefix(node.URL(), "http://") + ", through Docker's port proxy, to nginx on port 8080 in the container"
-	if err := writeJSON(filepath.Join(sdir, reports.MetaFile), meta); err != nil {
-		return err
-	}
 
 	events, err := os.Create(filepath.Join(sdir, reports.EventsFile))
 	if err != nil {
@@ -280,8 +276,13 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc harness.Proce
 	// few seconds into it (or are cut by it).
 	span := steady + compareSlowAfter
 	slow := loadgen.Slow{Count: p.Load.Slow, BytesPerSec: int64(float64(loadgen.DefaultSlowBytes) / span.Seconds())}
-	load, err := loadgen.Run(ctx, node.URL(), clock, sdir, profiles, slow)
+	load, loadPath, err := p.startLoad(ctx, node, clock, sdir, profiles, slow)
 	if err != nil {
+		return err
+	}
+	meta.LoadPath = loadPath
+	if err := writeJSON(filepath.Join(sdir, reports.MetaFile), meta); err != nil {
+		load.Close()
 		return err
 	}
 	loadClosed := false

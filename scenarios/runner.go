@@ -35,10 +35,45 @@ type Params struct {
 	Command          []string // argv that starts nginx (nil: the absolute path)
 	Load             Load
 	Steady           time.Duration // load before the first step
+	// LoadPath is how the load reaches nginx: LoadPathNetns (from inside the
+	// container's network namespace, no proxy), LoadPathHost (the port
+	// published on the host's 127.0.0.1, through Docker's port proxy), or
+	// LoadPathAuto ("" too): the namespace when this process may enter it.
+	LoadPath string
 	// Live, when set, receives a status line of the load every half second
 	// while the load runs between steps (the CLI draws it in place on a
 	// terminal; it is not called otherwise).
 	Live func(line string)
+}
+
+// Load paths (Params.LoadPath).
+const (
+	LoadPathAuto  = "auto"
+	LoadPathNetns = "netns"
+	LoadPathHost  = "host"
+)
+
+// startLoad starts the load on node by the chosen path and says which path
+// it took, in words for the report.
+func (p Params) startLoad(ctx context.Context, node *harness.Node, clock loadgen.Clock, dir string,
+	profiles []loadgen.Profile, slow loadgen.Slow) (*loadgen.Load, string, error) {
+	path := p.LoadPath
+	if path == "" || path == LoadPathAuto {
+		path = LoadPathHost
+		if loadgen.CheckNetns(node.NetnsPath()) == nil {
+			path = LoadPathNetns
+		}
+	}
+	switch path {
+	case LoadPathNetns:
+		l, err := loadgen.RunWithOptions(ctx, node.InnerURL(), clock, dir, profiles, slow, loadgen.InNetns(node.NetnsPath()))
+		return l, "inside the container's network namespace, to 127.0.0.1:8080: straight to nginx, no proxy between", err
+	case LoadPathHost:
+		l, err := loadgen.Run(ctx, node.URL(), clock, dir, profiles, slow)
+		return l, "from the host to " + strings.TrimPrefix(node.URL(), "http://") +
+			", through Docker's port proxy, to nginx on port 8080 in the container (a reset may reach the client as eof)", err
+	}
+	return nil, "", fmt.Errorf("load path %q: want auto, netns or host", p.LoadPath)
 }
 
 // nodeOptions start a node of image with the configuration and command
@@ -128,10 +163,6 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	// first request, not container start-up.
 	clock = loadgen.NewClock()
 	meta.StartWall = clock.Start().Format(time.RFC3339Nano)
-	meta.LoadPath = "from the host to " + strings.TrimPrefix(node.URL(), "http://") + ", through Docker's port proxy, to nginx on port 8080 in the container"
-	if err := writeJSON(filepath.Join(sdir, reports.MetaFile), meta); err != nil {
-		return err
-	}
 
 	// Long downloads run across every step: they end half-way through the
 	// last step's audit window (a QUIT waits for them).
@@ -153,8 +184,13 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 		profiles[0].Body = []byte(strings.Repeat("x", 512))
 	}
 	slow := loadgen.Slow{Count: p.Load.Slow, BytesPerSec: int64(float64(loadgen.DefaultSlowBytes) / span.Seconds())}
-	load, err := loadgen.Run(ctx, node.URL(), clock, sdir, profiles, slow)
+	load, loadPath, err := p.startLoad(ctx, node, clock, sdir, profiles, slow)
 	if err != nil {
+		return err
+	}
+	meta.LoadPath = loadPath
+	if err := writeJSON(filepath.Join(sdir, reports.MetaFile), meta); err != nil {
+		load.Close()
 		return err
 	}
 	loadClosed := false

@@ -65,6 +65,7 @@ func compareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.BoolVar(&f.keepalive, "keepalive", scenarios.DefaultLoad.KeepAlive, "reuse connections (true) or a new connection per request (false)")
 	fs.IntVar(&f.slow, "slow", scenarios.DefaultLoad.Slow, "long downloads in flight when the procedure starts")
 	fs.StringVar(&f.out, "out", "", "report directory (default: a new directory under ./reports-out/)")
+	fs.StringVar(&f.loadPath, "load-path", scenarios.LoadPathAuto, "how the load reaches nginx: netns, host or auto (see run --help)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

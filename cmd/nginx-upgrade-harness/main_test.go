@@ -40,6 +40,7 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		{"relative nginx-cmd", []string{"run", "--nginx-cmd", "nginx -g daemon on;"}, "absolute path"},
 		{"report of nothing", []string{"report", "/nonexistent-run-dir"}, "not a directory"},
 		{"stray argument", []string{"run", "upgrade"}, `unexpected argument "upgrade"`},
+		{"bad load path", []string{"run", "--load-path", "wifi"}, `--load-path "wifi"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stderr := run(t, tc.args...)
@@ -122,7 +123,7 @@ func TestRunUpgradeWithUserConfigAndPOST(t *testing.T) {
 	os.WriteFile(conf, []byte(harness.DefaultConfig), 0o644)
 	out := t.TempDir()
 	code, stderr := run(t, "run", "--scenario", "upgrade", "--from", harness.DefaultFrom, "--to", harness.DefaultTo,
-		"--config", conf, "--rate", "300", "--method", "POST", "--keepalive=false", "--slow", "2", "--out", out)
+		"--config", conf, "--rate", "300", "--method", "POST", "--keepalive=false", "--slow", "2", "--load-path", "host", "--out", out)
 	t.Log(stderr)
 	if code != exitPass {
 		t.Fatalf("exit %d", code)
@@ -134,6 +135,9 @@ func TestRunUpgradeWithUserConfigAndPOST(t *testing.T) {
 	s := r.Scenarios[0]
 	if s.Name != "upgrade" || s.Verdict != "pass" || r.Load.Method != "POST" || r.Load.Keepalive || r.Load.Rate != 300 {
 		t.Fatalf("report: %+v %+v", r.Load, s)
+	}
+	if !strings.Contains(s.LoadPath, "port proxy") {
+		t.Fatalf("--load-path host: the report says %q", s.LoadPath)
 	}
 	if s.Requests.Total < 300*5 {
 		t.Fatalf("only %d requests", s.Requests.Total)

@@ -45,6 +45,7 @@ type runFlags struct {
 	keepalive bool
 	slow      int
 	out       string
+	loadPath  string
 }
 
 func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
@@ -61,6 +62,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.BoolVar(&f.keepalive, "keepalive", scenarios.DefaultLoad.KeepAlive, "reuse connections (true) or a new connection per request (false)")
 	fs.IntVar(&f.slow, "slow", scenarios.DefaultLoad.Slow, "long downloads in flight across the transitions")
 	fs.StringVar(&f.out, "out", "", "report directory (default: a new directory under ./reports-out/)")
+	fs.StringVar(&f.loadPath, "load-path", scenarios.LoadPathAuto, "how the load reaches nginx: netns (from inside the container's network namespace, no proxy; needs root), host (the port published on 127.0.0.1, through Docker's port proxy), auto (netns when possible)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -132,6 +134,12 @@ func (f *runFlags) params() (scenarios.Params, []scenarios.Scenario, error) {
 	p.Command = strings.Fields(f.nginxCmd)
 	if len(p.Command) == 0 || !strings.HasPrefix(p.Command[0], "/") {
 		return p, nil, bad("--nginx-cmd %q: must start with the absolute path of nginx", f.nginxCmd)
+	}
+	switch f.loadPath {
+	case scenarios.LoadPathAuto, scenarios.LoadPathNetns, scenarios.LoadPathHost:
+		p.LoadPath = f.loadPath
+	default:
+		return p, nil, bad("--load-path %q: want auto, netns or host", f.loadPath)
 	}
 	p.Load = scenarios.Load{Rate: f.rate, Method: strings.ToUpper(f.method), KeepAlive: f.keepalive, Slow: f.slow}
 	if err := p.Load.Validate(); err != nil {
