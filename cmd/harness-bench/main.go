@@ -34,16 +34,39 @@ func main() {
 	requests := flag.Uint64("requests", 1_000_000, "requests for the memory measurement")
 	vegetaBin := flag.String("vegeta", "vegeta", "the vegeta CLI")
 	out := flag.String("out", filepath.Join("reports-out", "bench"), "where the measurement's records go")
+	inNetns := flag.Bool("netns", os.Geteuid() == 0, "send both loads from inside the container's network namespace (vegeta through nsenter), not through Docker's port proxy")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *mode, *workers, *duration, *requests, *vegetaBin, *out); err != nil {
+	if err := run(ctx, *mode, *workers, *duration, *requests, *vegetaBin, *out, *inNetns); err != nil {
 		fmt.Fprintf(os.Stderr, "harness-bench: %v\n", err)
 		os.Exit(2)
 	}
 }
 
-func run(ctx context.Context, mode string, workers uint64, d time.Duration, requests uint64, vegetaBin, out string) error {
+// target is where both loads go: the container's own loopback (entered
+// with setns for the harness, nsenter for the vegeta CLI) or the port
+// published on the host's loopback.
+type target struct {
+	url   string
+	netns string // "" : the host's network namespace
+}
+
+func (t target) opts() []loadgen.Option {
+	if t.netns == "" {
+		return nil
+	}
+	return []loadgen.Option{loadgen.InNetns(t.netns)}
+}
+
+func (t target) String() string {
+	if t.netns == "" {
+		return t.url + " through Docker's port proxy"
+	}
+	return t.url + " inside the container's network namespace"
+}
+
+func run(ctx context.Context, mode string, workers uint64, d time.Duration, requests uint64, vegetaBin, out string, inNetns bool) error {
 	pool, err := harness.Connect()
 	if err != nil {
 		return err
@@ -62,25 +85,30 @@ func run(ctx context.Context, mode string, workers uint64, d time.Duration, requ
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
+	tg := target{url: node.URL()}
+	if inNetns {
+		tg = target{url: node.InnerURL(), netns: node.NetnsPath()}
+	}
+	fmt.Printf("load target: %s\n", tg)
 	switch mode {
 	case "rate":
-		return rate(ctx, node, workers, d, vegetaBin, out)
+		return rate(ctx, tg, workers, d, vegetaBin, out)
 	case "memory":
-		return memory(ctx, node, workers, requests, out)
+		return memory(ctx, tg, workers, requests, out)
 	}
 	return fmt.Errorf("unknown mode %q", mode)
 }
 
 // rate runs the vegeta CLI and the harness's load, each at -rate=0 with the
 // same workers and keep-alive, against the same nginx, twice in alternation.
-func rate(ctx context.Context, node *harness.Node, workers uint64, d time.Duration, vegetaBin, out string) error {
+func rate(ctx context.Context, tg target, workers uint64, d time.Duration, vegetaBin, out string) error {
 	var best [2]float64
 	for round := 0; round < 2; round++ {
-		v, err := vegetaRate(ctx, node.URL(), workers, d, vegetaBin)
+		v, err := vegetaRate(ctx, tg, workers, d, vegetaBin)
 		if err != nil {
 			return err
 		}
-		h, err := harnessRate(ctx, node.URL(), workers, d, filepath.Join(out, "rate-"+strconv.Itoa(round)))
+		h, err := harnessRate(ctx, tg, workers, d, filepath.Join(out, "rate-"+strconv.Itoa(round)))
 		if err != nil {
 			return err
 		}
@@ -92,11 +120,15 @@ func rate(ctx context.Context, node *harness.Node, workers uint64, d time.Durati
 	return nil
 }
 
-func vegetaRate(ctx context.Context, url string, workers uint64, d time.Duration, bin string) (float64, error) {
+func vegetaRate(ctx context.Context, tg target, workers uint64, d time.Duration, bin string) (float64, error) {
 	w := strconv.FormatUint(workers, 10)
-	attack := exec.CommandContext(ctx, bin, "attack", "-rate=0", "-workers="+w, "-max-workers="+w,
-		"-duration="+d.String(), "-keepalive=true", "-max-body=0")
-	attack.Stdin = strings.NewReader("GET " + url + "/\n")
+	argv := []string{bin, "attack", "-rate=0", "-workers=" + w, "-max-workers=" + w,
+		"-duration=" + d.String(), "-keepalive=true", "-max-body=0"}
+	if tg.netns != "" {
+		argv = append([]string{"nsenter", "--net=" + tg.netns}, argv...)
+	}
+	attack := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	attack.Stdin = strings.NewReader("GET " + tg.url + "/\n")
 	var results bytes.Buffer
 	attack.Stdout = &results
 	attack.Stderr = os.Stderr
@@ -122,10 +154,10 @@ func vegetaRate(ctx context.Context, url string, workers uint64, d time.Duration
 	return m.Throughput, nil
 }
 
-func harnessRate(ctx context.Context, url string, workers uint64, d time.Duration, dir string) (float64, error) {
+func harnessRate(ctx context.Context, tg target, workers uint64, d time.Duration, dir string) (float64, error) {
 	os.RemoveAll(dir)
-	l, err := loadgen.Run(ctx, url, loadgen.NewClock(), dir,
-		[]loadgen.Profile{{Name: "max", Rate: 0, Workers: workers, KeepAlive: true, Duration: d}}, loadgen.Slow{})
+	l, err := loadgen.RunWithOptions(ctx, tg.url, loadgen.NewClock(), dir,
+		[]loadgen.Profile{{Name: "max", Rate: 0, Workers: workers, KeepAlive: true, Duration: d}}, loadgen.Slow{}, tg.opts()...)
 	if err != nil {
 		return 0, err
 	}
@@ -144,21 +176,21 @@ func harnessRate(ctx context.Context, url string, workers uint64, d time.Duratio
 
 // memory sends requests through the harness's load and samples the
 // process's resident memory as it goes; then it times the three reports.
-func memory(ctx context.Context, node *harness.Node, workers, requests uint64, out string) error {
+func memory(ctx context.Context, tg target, workers, requests uint64, out string) error {
 	dir := filepath.Join(out, "million")
 	os.RemoveAll(dir)
 	sdir := filepath.Join(dir, "memory")
 	clock := loadgen.NewClock()
 	meta := reports.Meta{Scenario: "memory", Expect: scenarios.ExpectZeroDrops, From: harness.DefaultFrom, To: harness.DefaultFrom,
 		Load: reports.Load{Rate: 0, Method: "GET", Keepalive: true}, StartWall: clock.Start().Format(time.RFC3339Nano),
-		LoadPath: "benchmark: host to " + node.URL()}
+		LoadPath: "benchmark: " + tg.String()}
 	os.MkdirAll(sdir, 0o755)
 	b, _ := json.Marshal(meta)
 	os.WriteFile(filepath.Join(sdir, reports.MetaFile), b, 0o644)
 	os.WriteFile(filepath.Join(sdir, reports.EventsFile), nil, 0o644)
 	start := time.Now()
-	l, err := loadgen.Run(ctx, node.URL(), clock, sdir,
-		[]loadgen.Profile{{Name: "max", Rate: 0, Workers: workers, KeepAlive: true, MaxRequests: requests, Duration: 30 * time.Minute}}, loadgen.Slow{})
+	l, err := loadgen.RunWithOptions(ctx, tg.url, clock, sdir,
+		[]loadgen.Profile{{Name: "max", Rate: 0, Workers: workers, KeepAlive: true, MaxRequests: requests, Duration: 30 * time.Minute}}, loadgen.Slow{}, tg.opts()...)
 	if err != nil {
 		return err
 	}
