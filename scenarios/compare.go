@@ -267,22 +267,10 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc harness.Proce
 	}
 	rec.Notes = prepared.Notes()
 
-	profiles := []loadgen.Profile{{Name: "main", Rate: p.Load.Rate, Method: p.Load.Method, KeepAlive: p.Load.KeepAlive}}
-	if p.Load.Method == "POST" {
-		profiles[0].Path = "/post"
-		profiles[0].Body = []byte(strings.Repeat("x", 512))
-	}
 	// The long downloads are in flight when the procedure starts and end a
 	// few seconds into it (or are cut by it).
-	span := steady + compareSlowAfter
-	slow := loadgen.Slow{Count: p.Load.Slow, BytesPerSec: int64(float64(loadgen.DefaultSlowBytes) / span.Seconds())}
-	load, loadPath, err := p.startLoad(ctx, node, clock, sdir, profiles, slow)
+	load, _, err := p.startLoad(ctx, node, clock, sdir, steady+compareSlowAfter, &meta)
 	if err != nil {
-		return err
-	}
-	meta.LoadPath = loadPath
-	if err := writeJSON(filepath.Join(sdir, reports.MetaFile), meta); err != nil {
-		load.Close()
 		return err
 	}
 	loadClosed := false

@@ -53,10 +53,17 @@ const (
 	LoadPathHost  = "host"
 )
 
-// startLoad starts the load on node by the chosen path and says which path
-// it took, in words for the report.
+// startLoad starts the run's load on node — the main profile, and long
+// downloads sized to last span — by the chosen path, and records in meta
+// (rewritten on disk) which path it took.
 func (p Params) startLoad(ctx context.Context, node *harness.Node, clock loadgen.Clock, dir string,
-	profiles []loadgen.Profile, slow loadgen.Slow) (*loadgen.Load, string, error) {
+	span time.Duration, meta *reports.Meta) (*loadgen.Load, loadgen.Slow, error) {
+	profiles := []loadgen.Profile{{Name: "main", Rate: p.Load.Rate, Method: p.Load.Method, KeepAlive: p.Load.KeepAlive}}
+	if p.Load.Method == "POST" {
+		profiles[0].Path = "/post"
+		profiles[0].Body = []byte(strings.Repeat("x", 512))
+	}
+	slow := loadgen.Slow{Count: p.Load.Slow, BytesPerSec: int64(float64(loadgen.DefaultSlowBytes) / span.Seconds())}
 	path := p.LoadPath
 	if path == "" || path == LoadPathAuto {
 		path = LoadPathHost
@@ -64,16 +71,27 @@ func (p Params) startLoad(ctx context.Context, node *harness.Node, clock loadgen
 			path = LoadPathNetns
 		}
 	}
+	var load *loadgen.Load
+	var err error
 	switch path {
 	case LoadPathNetns:
-		l, err := loadgen.RunWithOptions(ctx, node.InnerURL(), clock, dir, profiles, slow, loadgen.InNetns(node.NetnsPath()))
-		return l, "inside the container's network namespace, to 127.0.0.1:8080: straight to nginx, no proxy between", err
+		load, err = loadgen.RunWithOptions(ctx, node.InnerURL(), clock, dir, profiles, slow, loadgen.InNetns(node.NetnsPath()))
+		meta.LoadPath = "inside the container's network namespace, to 127.0.0.1:8080: straight to nginx, no proxy between"
 	case LoadPathHost:
-		l, err := loadgen.Run(ctx, node.URL(), clock, dir, profiles, slow)
-		return l, "from the host to " + strings.TrimPrefix(node.URL(), "http://") +
-			", through Docker's port proxy, to nginx on port 8080 in the container (a reset may reach the client as eof)", err
+		load, err = loadgen.Run(ctx, node.URL(), clock, dir, profiles, slow)
+		meta.LoadPath = "from the host to " + strings.TrimPrefix(node.URL(), "http://") +
+			", through Docker's port proxy, to nginx on port 8080 in the container (a reset may reach the client as eof)"
+	default:
+		return nil, slow, fmt.Errorf("load path %q: want auto, netns or host", p.LoadPath)
 	}
-	return nil, "", fmt.Errorf("load path %q: want auto, netns or host", p.LoadPath)
+	if err != nil {
+		return nil, slow, err
+	}
+	if err := writeJSON(filepath.Join(dir, reports.MetaFile), meta); err != nil {
+		load.Close()
+		return nil, slow, err
+	}
+	return load, slow, nil
 }
 
 // nodeOptions start a node of image with the configuration and command
@@ -178,19 +196,8 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	if sc.SlowOutlasts {
 		span *= 3
 	}
-	profiles := []loadgen.Profile{{Name: "main", Rate: p.Load.Rate, Method: p.Load.Method, KeepAlive: p.Load.KeepAlive}}
-	if p.Load.Method == "POST" {
-		profiles[0].Path = "/post"
-		profiles[0].Body = []byte(strings.Repeat("x", 512))
-	}
-	slow := loadgen.Slow{Count: p.Load.Slow, BytesPerSec: int64(float64(loadgen.DefaultSlowBytes) / span.Seconds())}
-	load, loadPath, err := p.startLoad(ctx, node, clock, sdir, profiles, slow)
+	load, slow, err := p.startLoad(ctx, node, clock, sdir, span, &meta)
 	if err != nil {
-		return err
-	}
-	meta.LoadPath = loadPath
-	if err := writeJSON(filepath.Join(sdir, reports.MetaFile), meta); err != nil {
-		load.Close()
 		return err
 	}
 	loadClosed := false
