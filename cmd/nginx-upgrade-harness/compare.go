@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -91,24 +89,12 @@ func compareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	out := f.out
-	if out == "" {
-		out = filepath.Join("reports-out", "compare-"+time.Now().Format("2006-01-02T15-04-05"))
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return bad("--out %s: %v", out, err)
-	}
-	pr := newProgress(stderr)
-	pool, err := harness.Connect()
+	ss, err := openSession(ctx, stderr, f.out, "compare-")
 	if err != nil {
 		return err
 	}
-	// Leftovers of runs whose process is gone go first; the containers of
-	// runs still under way are left alone (harness.Prune checks the owner).
-	if n, err := harness.Prune(ctx, pool); err == nil && n > 0 {
-		pr("removed %d container(s) left behind by an earlier run", n)
-	}
-	defer harness.PruneOwn(context.Background(), pool)
+	defer ss.close()
+	out, pool, pr := ss.out, ss.pool, ss.con.Line
 	im, err := scenarios.PrepareCompareImages(ctx, pool, p, pr)
 	if err != nil {
 		return err
@@ -121,9 +107,8 @@ func compareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	printCompare(stderr, r)
-	fmt.Fprintf(stderr, "report: %s (also report.json, report.html)\n", filepath.Join(out, "report.md"))
-	if ctx.Err() != nil {
-		return fmt.Errorf("interrupted: the report holds what was measured until then")
+	if err := ss.done(ctx); err != nil {
+		return err
 	}
 	var failed []string
 	for _, row := range r.Procedures {

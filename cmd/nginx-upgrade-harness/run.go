@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ory/dockertest/v3"
+
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
@@ -70,24 +72,13 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	out := f.out
-	if out == "" {
-		out = filepath.Join("reports-out", time.Now().Format("2006-01-02T15-04-05"))
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return bad("--out %s: %v", out, err)
-	}
-	con := newConsole(stderr)
-	pr := con.Line
-	p.Live = con.Live()
-	pool, err := harness.Connect()
+	ss, err := openSession(ctx, stderr, f.out, "")
 	if err != nil {
 		return err
 	}
-	if n, err := harness.Prune(ctx, pool); err == nil && n > 0 {
-		pr("removed %d container(s) left behind by an earlier run", n)
-	}
-	defer harness.PruneOwn(context.Background(), pool)
+	defer ss.close()
+	out, pool, pr := ss.out, ss.pool, ss.con.Line
+	p.Live = ss.con.Live()
 	im, err := scenarios.PrepareImages(ctx, pool, scs, p, pr)
 	if err != nil {
 		return err
@@ -100,12 +91,51 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	printSummary(stderr, r)
-	fmt.Fprintf(stderr, "report: %s (also report.json, report.html)\n", filepath.Join(out, "report.md"))
-	if ctx.Err() != nil {
-		return fmt.Errorf("interrupted: the report holds what was measured until then")
+	if err := ss.done(ctx); err != nil {
+		return err
 	}
 	if !allMet(r) {
 		return errFailed
+	}
+	return nil
+}
+
+// session is what run and compare share: the report directory, the
+// console, and the Docker pool, with the leftovers of dead runs swept first
+// and this process's own containers swept at the end.
+type session struct {
+	out    string
+	con    *console
+	pool   *dockertest.Pool
+	stderr io.Writer
+}
+
+func openSession(ctx context.Context, stderr io.Writer, out, prefix string) (*session, error) {
+	if out == "" {
+		out = filepath.Join("reports-out", prefix+time.Now().Format("2006-01-02T15-04-05"))
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, bad("--out %s: %v", out, err)
+	}
+	ss := &session{out: out, con: newConsole(stderr), stderr: stderr}
+	pool, err := harness.Connect()
+	if err != nil {
+		return nil, err
+	}
+	ss.pool = pool
+	if n, err := harness.Prune(ctx, pool); err == nil && n > 0 {
+		ss.con.Line("removed %d container(s) left behind by an earlier run", n)
+	}
+	return ss, nil
+}
+
+func (ss *session) close() { harness.PruneOwn(context.Background(), ss.pool) }
+
+// done names the report and turns an interruption into the run's error.
+func (ss *session) done(ctx context.Context) error {
+	fmt.Fprintf(ss.stderr, "report: %s (also report.json, report.html)\n", filepath.Join(ss.out, "report.md"))
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted: the report holds what was measured until then")
 	}
 	return nil
 }
@@ -222,5 +252,3 @@ func (c *console) Live() func(string) {
 	}
 }
 
-// newProgress is the plain-line progress of a console.
-func newProgress(w io.Writer) scenarios.Progress { return newConsole(w).Line }
