@@ -251,4 +251,3 @@ func (c *console) Live() func(string) {
 		c.drawn = true
 	}
 }
-
