@@ -1,0 +1,45 @@
+package reports
+
+import (
+	"strings"
+	"testing"
+)
+
+// The causes name nginx's behaviour from the step that opened the phase and
+// the load; phases without drops, and drops no rule explains, say nothing.
+func TestDropCauses(t *testing.T) {
+	steps := []Step{
+		{Name: "spawn-new-master", Signal: "USR2", Phase: "both-sets"},
+		{Name: "stop-old-workers", Signal: "WINCH", Phase: "old-workers-draining"},
+		{Name: "terminate-new-master", Signal: "TERM", Phase: "after-term"},
+		{Name: "kill-workers", Signal: "KILL", Phase: "after-kill"},
+	}
+	phases := []Phase{
+		{Name: "steady"},
+		{Name: "both-sets", Failed: 1, ByClass: map[string]int{ClassStatus5xx: 1}},
+		{Name: "old-workers-draining", Retried: 3, Failed: 1, ByClass: map[string]int{ClassEOF: 1}},
+		{Name: "after-term", SlowCut: 2},
+		{Name: "after-kill", Failed: 4, ByClass: map[string]int{ClassEOF: 4}, SlowCut: 4},
+	}
+	keepalive := &Scenario{Steps: steps, Phases: phases, Load: Load{Keepalive: true}}
+	got := dropCauses(keepalive)
+	if len(got) != 3 {
+		t.Fatalf("want 3 causes (draining, term, kill), got %d: %q", len(got), got)
+	}
+	for i, want := range []string{
+		"old-workers-draining (1 failed request, 3 retried requests): the keep-alive close race",
+		"after-term (2 cut downloads): TERM is nginx's fast shutdown",
+		"after-kill (4 failed requests, 4 cut downloads): KILL",
+	} {
+		if !strings.HasPrefix(got[i], want) {
+			t.Errorf("cause %d = %q, want it to start with %q", i, got[i], want)
+		}
+	}
+	// Without keep-alive the race cannot be the cause: nothing is claimed.
+	perRequest := &Scenario{Steps: steps, Phases: phases, Load: Load{Keepalive: false}}
+	for _, c := range dropCauses(perRequest) {
+		if strings.Contains(c, "keep-alive") {
+			t.Errorf("keep-alive named as the cause of a load without keep-alive: %q", c)
+		}
+	}
+}
