@@ -553,12 +553,5 @@ func LastLine(s string) string {
 
 // removeByLabel force-removes the containers carrying label k=v.
 func removeByLabel(pool *dockertest.Pool, k, v string) {
-	cs, err := pool.Client.ListContainers(dc.ListContainersOptions{All: true,
-		Filters: map[string][]string{"label": {k + "=" + v}}})
-	if err != nil {
-		return
-	}
-	for _, c := range cs {
-		pool.Client.RemoveContainer(dc.RemoveContainerOptions{ID: c.ID, Force: true, RemoveVolumes: true})
-	}
+	prune(context.Background(), pool, func(l map[string]string) bool { return l[k] == v })
 }

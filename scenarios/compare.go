@@ -183,10 +183,7 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc harness.Proce
 	if audit <= 0 {
 		audit = defaultAudit
 	}
-	steady := p.Steady
-	if steady == 0 {
-		steady = 1500 * time.Millisecond
-	}
+	steady := p.steady()
 	to := p.To
 	if build == reports.BuildBroken {
 		to = p.Broken
@@ -203,12 +200,7 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc harness.Proce
 		}
 	}()
 	clock := loadgen.NewClock()
-	meta := reports.Meta{Scenario: name, Expect: compareExpect, From: p.From.Spec, To: to.Spec,
-		Load:      reports.Load{Rate: p.Load.Rate, Method: p.Load.Method, Keepalive: p.Load.KeepAlive, Slow: p.Load.Slow},
-		StartWall: clock.Start().Format(time.RFC3339Nano)}
-	if p.Load.Slow > 0 {
-		meta.SlowBytes = loadgen.DefaultSlowBytes
-	}
+	meta := p.newMeta(name, compareExpect, to, clock)
 	if err := writeJSON(filepath.Join(sdir, reports.MetaFile), meta); err != nil {
 		return err
 	}

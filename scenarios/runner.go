@@ -94,6 +94,25 @@ func (p Params) startLoad(ctx context.Context, node *harness.Node, clock loadgen
 	return load, slow, nil
 }
 
+// steady is how long the load runs before the first step.
+func (p Params) steady() time.Duration {
+	if p.Steady == 0 {
+		return 1500 * time.Millisecond
+	}
+	return p.Steady
+}
+
+// newMeta describes a run of name against the pair from → to, on clock.
+func (p Params) newMeta(name, expect string, to harness.Build, clock loadgen.Clock) reports.Meta {
+	meta := reports.Meta{Scenario: name, Expect: expect, From: p.From.Spec, To: to.Spec,
+		Load:      reports.Load{Rate: p.Load.Rate, Method: p.Load.Method, Keepalive: p.Load.KeepAlive, Slow: p.Load.Slow},
+		StartWall: clock.Start().Format(time.RFC3339Nano)}
+	if p.Load.Slow > 0 {
+		meta.SlowBytes = loadgen.DefaultSlowBytes
+	}
+	return meta
+}
+
 // nodeOptions start a node of image with the configuration and command
 // line under test, plus extra options.
 func (p Params) nodeOptions(image string, extra ...harness.NodeOption) []harness.NodeOption {
@@ -143,24 +162,15 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	if err := os.MkdirAll(sdir, 0o755); err != nil {
 		return err
 	}
-	clock := loadgen.NewClock()
 	to := p.To
 	if sc.Broken {
 		to = p.Broken
 	}
-	steady := p.Steady
-	if steady == 0 {
-		steady = 1500 * time.Millisecond
-	}
-	meta := reports.Meta{Scenario: sc.Name, Expect: sc.Expect, From: p.From.Spec, To: to.Spec,
-		Load:      reports.Load{Rate: p.Load.Rate, Method: p.Load.Method, Keepalive: p.Load.KeepAlive, Slow: p.Load.Slow},
-		StartWall: clock.Start().Format(time.RFC3339Nano)}
-	if p.Load.Slow > 0 {
-		meta.SlowBytes = loadgen.DefaultSlowBytes
-	}
+	steady := p.steady()
+	meta := p.newMeta(sc.Name, sc.Expect, to, loadgen.NewClock())
 	defer func() {
 		if err != nil {
-			os.WriteFile(filepath.Join(sdir, "error.txt"), []byte(oneLine(err.Error())+"\n"), 0o644)
+			os.WriteFile(filepath.Join(sdir, reports.ErrorFile), []byte(oneLine(err.Error())+"\n"), 0o644)
 		}
 	}()
 	if err := writeJSON(filepath.Join(sdir, reports.MetaFile), meta); err != nil {
@@ -179,7 +189,7 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	}
 	// The run's clock starts with the load: phase "steady" is load from its
 	// first request, not container start-up.
-	clock = loadgen.NewClock()
+	clock := loadgen.NewClock()
 	meta.StartWall = clock.Start().Format(time.RFC3339Nano)
 
 	// Long downloads run across every step: they end half-way through the
@@ -520,7 +530,7 @@ const DefaultBroken = "source:1.26.3:--without-http_gzip_module"
 // limited rate when there are long downloads, `/post` for POST — so that a
 // config that cannot serve the load is bad input (one line), not a failed
 // scenario.
-func CheckConfig(ctx context.Context, pool *dockertest.Pool, im Images, scs []Scenario, p Params) error {
+func CheckConfig(ctx context.Context, pool *dockertest.Pool, im Images, p Params) error {
 	image := im.Good
 	if image == "" {
 		image = im.Broken

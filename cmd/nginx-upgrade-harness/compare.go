@@ -53,17 +53,11 @@ func compareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Var(&procs, "procedure", "procedure to compare, repeatable (default: "+strings.Join(harness.DefaultProcedures, ", ")+")")
 	fs.DurationVar(&timeout, "procedure-timeout", harness.DefaultProcedureTimeout, "how long a procedure may run before it is killed")
 	fs.DurationVar(&audit, "audit", 3*time.Second, "how long the load goes on after a procedure ended")
-	fs.StringVar(&f.from, "from", harness.DefaultFrom, "the running (old) build")
-	fs.StringVar(&f.to, "to", harness.DefaultTo, "the good new build")
-	fs.StringVar(&f.broken, "broken", scenarios.DefaultBroken, "a new build that cannot start with the configuration")
-	fs.StringVar(&f.config, "config", "", "the nginx.conf under test (default: the harness's own, see README)")
-	fs.StringVar(&f.nginxCmd, "nginx-cmd", harness.DefaultBinary, "the command line that starts nginx in the container (split on spaces, run without a shell)")
-	fs.IntVar(&f.rate, "rate", scenarios.DefaultLoad.Rate, "requests per second, constant")
-	fs.StringVar(&f.method, "method", scenarios.DefaultLoad.Method, "GET or POST")
-	fs.BoolVar(&f.keepalive, "keepalive", scenarios.DefaultLoad.KeepAlive, "reuse connections (true) or a new connection per request (false)")
-	fs.IntVar(&f.slow, "slow", scenarios.DefaultLoad.Slow, "long downloads in flight when the procedure starts")
-	fs.StringVar(&f.out, "out", "", "report directory (default: a new directory under ./reports-out/)")
-	fs.StringVar(&f.loadPath, "load-path", scenarios.LoadPathAuto, "how the load reaches nginx: netns, host or auto (see run --help)")
+	f.register(fs, "the good new build",
+		"a new build that cannot start with the configuration",
+		"the nginx.conf under test (default: the harness's own, see README)",
+		"long downloads in flight when the procedure starts",
+		"how the load reaches nginx: netns, host or auto (see run --help)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -99,7 +93,7 @@ func compareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := scenarios.CheckConfig(ctx, pool, im, nil, p); err != nil {
+	if err := scenarios.CheckConfig(ctx, pool, im, p); err != nil {
 		return badInput{err}
 	}
 	r, err := scenarios.RunCompare(ctx, pool, c, p, im, out, pr)

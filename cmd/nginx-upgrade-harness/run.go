@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -50,21 +51,31 @@ type runFlags struct {
 	loadPath  string
 }
 
-func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
-	var f runFlags
-	fs := newFlagSet("run", runUsage, stderr)
-	fs.Var(&f.scenarios, "scenario", "scenario to run, repeatable (default: the default suite; known: "+strings.Join(scenarios.Names(), ", ")+")")
+// register declares the flags run and compare share; the texts that differ
+// between them are given.
+func (f *runFlags) register(fs *flag.FlagSet, toHelp, brokenHelp, configHelp, slowHelp, loadPathHelp string) {
 	fs.StringVar(&f.from, "from", harness.DefaultFrom, "the running (old) build")
-	fs.StringVar(&f.to, "to", harness.DefaultTo, "the new build")
-	fs.StringVar(&f.broken, "broken", scenarios.DefaultBroken, "a new build that cannot start with the configuration (broken-build scenario)")
-	fs.StringVar(&f.config, "config", "", "the nginx.conf under test (default: the harness's own, see README); must listen on 8080 and serve /slow/big.bin for --slow")
+	fs.StringVar(&f.to, "to", harness.DefaultTo, toHelp)
+	fs.StringVar(&f.broken, "broken", scenarios.DefaultBroken, brokenHelp)
+	fs.StringVar(&f.config, "config", "", configHelp)
 	fs.StringVar(&f.nginxCmd, "nginx-cmd", harness.DefaultBinary, "the command line that starts nginx in the container (split on spaces, run without a shell)")
 	fs.IntVar(&f.rate, "rate", scenarios.DefaultLoad.Rate, "requests per second, constant")
 	fs.StringVar(&f.method, "method", scenarios.DefaultLoad.Method, "GET or POST")
 	fs.BoolVar(&f.keepalive, "keepalive", scenarios.DefaultLoad.KeepAlive, "reuse connections (true) or a new connection per request (false)")
-	fs.IntVar(&f.slow, "slow", scenarios.DefaultLoad.Slow, "long downloads in flight across the transitions")
+	fs.IntVar(&f.slow, "slow", scenarios.DefaultLoad.Slow, slowHelp)
 	fs.StringVar(&f.out, "out", "", "report directory (default: a new directory under ./reports-out/)")
-	fs.StringVar(&f.loadPath, "load-path", scenarios.LoadPathAuto, "how the load reaches nginx: netns (from inside the container's network namespace, no proxy; needs root), host (the port published on 127.0.0.1, through Docker's port proxy), auto (netns when possible)")
+	fs.StringVar(&f.loadPath, "load-path", scenarios.LoadPathAuto, loadPathHelp)
+}
+
+func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	var f runFlags
+	fs := newFlagSet("run", runUsage, stderr)
+	fs.Var(&f.scenarios, "scenario", "scenario to run, repeatable (default: the default suite; known: "+strings.Join(scenarios.Names(), ", ")+")")
+	f.register(fs, "the new build",
+		"a new build that cannot start with the configuration (broken-build scenario)",
+		"the nginx.conf under test (default: the harness's own, see README); must listen on 8080 and serve /slow/big.bin for --slow",
+		"long downloads in flight across the transitions",
+		"how the load reaches nginx: netns (from inside the container's network namespace, no proxy; needs root), host (the port published on 127.0.0.1, through Docker's port proxy), auto (netns when possible)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -83,7 +94,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := scenarios.CheckConfig(ctx, pool, im, scs, p); err != nil {
+	if err := scenarios.CheckConfig(ctx, pool, im, p); err != nil {
 		return badInput{err}
 	}
 	r, err := scenarios.RunSuite(ctx, pool, scs, p, im, out, pr)
