@@ -50,7 +50,8 @@ type tracker struct {
 	opened   atomic.Int64
 	outcomes [len(outcomeNames)]atomic.Int64
 
-	retriedWritten   atomic.Int64 // replays after request bytes reached a closed connection: drops
+	retriedWritten   atomic.Int64 // replays after request bytes reached a closed connection
+	retriedLost      atomic.Int64 // those of them that then succeeded: drops no failed result shows
 	retriedUnwritten atomic.Int64 // replays of a request never written (idle close race): not drops
 	untracked        atomic.Int64 // GotConn with a net.Conn we did not dial: must stay 0
 
@@ -214,6 +215,7 @@ type trackedConn struct {
 	end      serverEnd
 	endErr   string
 	under    *attempt // the attempt outstanding when the server ended it
+	lost     int      // written attempts that failed after the server ended the connection
 	closed   bool
 	endMs    float64
 	recorded bool
@@ -306,6 +308,12 @@ func (c *trackedConn) settle(a *attempt, st attemptState, replayed bool) (writte
 	if replayed && a.written {
 		c.retried++
 	}
+	if st == attemptFailed && a.written && c.end != endNone {
+		// A request written on a connection the server ended, and never
+		// answered on it: lost here, whether the end came before or after
+		// the bytes went out.
+		c.lost++
+	}
 	c.finishLocked()
 	c.mu.Unlock()
 	return written, endErr
@@ -337,7 +345,12 @@ func (c *trackedConn) finishLocked() {
 		outcome = ConnClosedByClient
 	case c.under != nil && c.under.state == attemptPending:
 		return // wait for the attempt to settle
-	case c.under != nil && c.under.state == attemptFailed:
+	case c.cur != nil && c.cur.written && c.cur.state == attemptPending:
+		// The keep-alive close race: the server's FIN was read before the
+		// request was written, and the request was written anyway. Wait for
+		// it to settle, so that a replay elsewhere is on this record.
+		return
+	case c.lost > 0:
 		outcome = ConnClosedUnderRequest
 		if c.end == endReset {
 			outcome = ConnResetUnderRequest

@@ -29,15 +29,16 @@ type Load struct {
 	writerDone chan struct{}
 	writeErr   error // set by the writer goroutine before writerDone closes
 
-	slow       Slow
-	base       string          // target base URL
-	dlCtx      context.Context // parent of every download
-	dlNext     atomic.Int64    // next download id
-	dlWG       sync.WaitGroup
-	dlCancel   context.CancelFunc
-	dlStarted  atomic.Int64
-	dlComplete atomic.Int64
-	dlCut      atomic.Int64
+	slow        Slow
+	base        string          // target base URL
+	dlCtx       context.Context // parent of every download
+	dlNext      atomic.Int64    // next download id
+	dlWG        sync.WaitGroup
+	dlCancel    context.CancelFunc
+	dlStarted   atomic.Int64
+	dlComplete  atomic.Int64
+	dlCut       atomic.Int64
+	dlCancelled atomic.Int64
 
 	cancelRun context.CancelFunc
 	unhook    func() bool
@@ -58,6 +59,7 @@ type profileRun struct {
 	requests  atomic.Int64
 	ok        atomic.Int64
 	failed    atomic.Int64
+	cancelled atomic.Int64
 	firstNs   atomic.Int64 // offsets from the clock's start of the first and last request
 	lastNs    atomic.Int64
 }
@@ -75,6 +77,9 @@ type Summary struct {
 	// when the replay succeeded (see retries.jsonl). Their first connections
 	// are also counted as closed_under_request or reset_under_request.
 	Retried int64 `json:"retried"`
+	// RetriedLost counts the replays among Retried that succeeded: the
+	// close they hid is a drop no failed result shows.
+	RetriedLost int64 `json:"retried_lost"`
 	// RetriedUnwritten counts replays of requests that had not been written
 	// (the transport took an idle connection the server had just closed):
 	// not drops.
@@ -87,33 +92,33 @@ type Summary struct {
 
 // ProfileSummary is one profile's request totals.
 type ProfileSummary struct {
-	Name     string  `json:"name"`
-	Requests int64   `json:"requests"`
-	OK       int64   `json:"ok"`     // no error and a status in 200–399
-	Failed   int64   `json:"failed"` // an error or any other status
-	Rate     float64 `json:"rate"`   // achieved requests per second (first to last request)
+	Name      string  `json:"name"`
+	Requests  int64   `json:"requests"`
+	OK        int64   `json:"ok"`        // no error, a 2xx status and the steady phase's body
+	Failed    int64   `json:"failed"`    // an error, any other status, or another body
+	Cancelled int64   `json:"cancelled"` // ended by the client (the load stopping): not a drop
+	Rate      float64 `json:"rate"`      // achieved requests per second (first to last request)
 }
 
 // DownloadSummary counts the long downloads.
 type DownloadSummary struct {
 	Started   int64 `json:"started"`
 	Completed int64 `json:"completed"`
-	Cut       int64 `json:"cut"` // ended short of the expected bytes, with an error, or cancelled
+	Cut       int64 `json:"cut"`       // ended short of the expected bytes or with an error, by the server's doing
+	Cancelled int64 `json:"cancelled"` // cancelled by the client (the load stopping): not a drop
 }
 
-// Drops is the client-side count of what was lost: failed requests, cut
-// downloads, connections the server closed or reset under a request (replayed
-// or not), refused and failed dials.
+// Drops is what was lost, counted as the report counts it (each loss once):
+// failed requests (client-side cancellations excluded), requests net/http
+// replayed after the server closed the connection they had been written on
+// and that then succeeded (a replay that failed is already a failed request),
+// and long downloads cut by the server.
 func (s Summary) Drops() int64 {
 	var n int64
 	for _, p := range s.Profiles {
 		n += p.Failed
 	}
-	n += s.Downloads.Cut
-	for _, o := range []string{ConnClosedUnderRequest, ConnResetUnderRequest, ConnRefused, ConnDialError} {
-		n += s.Connections[o]
-	}
-	return n
+	return n + s.RetriedLost + s.Downloads.Cut
 }
 
 // Run starts the load against target (http://127.0.0.1:PORT, http://[::1]:PORT
@@ -196,7 +201,7 @@ func RunWithOptions(ctx context.Context, target string, clock Clock, dir string,
 	for _, p := range ps {
 		pr := &profileRun{p: p}
 		client, transport := l.tr.newClient(clientConfig{profile: p.Name, keepAlive: p.KeepAlive,
-			connections: p.Connections, stop: runCtx})
+			connections: p.Connections, stop: runCtx, checkBodies: true})
 		client.Timeout = p.Timeout
 		pr.transport = transport
 		maxWorkers := uint64(p.Rate) * uint64(p.Timeout/time.Second+1) * 2
@@ -272,9 +277,12 @@ func (pr *profileRun) add(clock Clock, r *vegeta.Result) {
 		pr.firstNs.Store(ns)
 	}
 	pr.lastNs.Store(ns)
-	if r.Error == "" && r.Code >= 200 && r.Code < 400 {
+	switch {
+	case Succeeded(r):
 		pr.ok.Add(1)
-	} else {
+	case Cancelled(r.Error):
+		pr.cancelled.Add(1)
+	default:
 		pr.failed.Add(1)
 	}
 }
@@ -408,7 +416,7 @@ func (l *Load) download(ctx context.Context, id int, url string) {
 	switch {
 	case rec.Completed:
 	case ctx.Err() != nil:
-		rec.Error = "cancelled"
+		rec.Error = DownloadCancelled
 	case err != nil:
 		rec.Error = err.Error()
 	case rec.Status != http.StatusOK:
@@ -416,9 +424,12 @@ func (l *Load) download(ctx context.Context, id int, url string) {
 	default:
 		rec.Error = fmt.Sprintf("received %d of %d bytes", rec.Received, rec.Expected)
 	}
-	if rec.Completed {
+	switch {
+	case rec.Completed:
 		l.dlComplete.Add(1)
-	} else {
+	case rec.Error == DownloadCancelled:
+		l.dlCancelled.Add(1)
+	default:
 		l.dlCut.Add(1)
 	}
 	l.downloads.Put(rec)
@@ -430,19 +441,22 @@ func (l *Load) Snapshot() Summary {
 		Opened:           l.tr.opened.Load(),
 		Connections:      make(map[string]int64, len(outcomeNames)),
 		Retried:          l.tr.retriedWritten.Load(),
+		RetriedLost:      l.tr.retriedLost.Load(),
 		RetriedUnwritten: l.tr.retriedUnwritten.Load(),
 		Untracked:        l.tr.untracked.Load(),
 		Downloads: DownloadSummary{
 			Started:   l.dlStarted.Load(),
 			Completed: l.dlComplete.Load(),
 			Cut:       l.dlCut.Load(),
+			Cancelled: l.dlCancelled.Load(),
 		},
 	}
 	for i, name := range outcomeNames {
 		s.Connections[name] = l.tr.outcomes[i].Load()
 	}
 	for _, pr := range l.profiles {
-		ps := ProfileSummary{Name: pr.p.Name, Requests: pr.requests.Load(), OK: pr.ok.Load(), Failed: pr.failed.Load()}
+		ps := ProfileSummary{Name: pr.p.Name, Requests: pr.requests.Load(), OK: pr.ok.Load(), Failed: pr.failed.Load(),
+			Cancelled: pr.cancelled.Load()}
 		if span := time.Duration(pr.lastNs.Load() - pr.firstNs.Load()); ps.Requests > 1 && span > 0 {
 			ps.Rate = float64(ps.Requests-1) / span.Seconds()
 		}

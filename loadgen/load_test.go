@@ -247,8 +247,8 @@ func TestWaitDownloadsCancels(t *testing.T) {
 	if len(dls) != 1 || dls[0].Completed || dls[0].Error != "cancelled" || dls[0].Received != 1 {
 		t.Errorf("downloads = %+v, want one cancelled after 1 byte", dls)
 	}
-	if sum.Downloads.Cut != 1 {
-		t.Errorf("summary downloads = %+v", sum.Downloads)
+	if sum.Downloads.Cancelled != 1 || sum.Downloads.Cut != 0 {
+		t.Errorf("summary downloads = %+v, want 1 cancelled by the client, none cut", sum.Downloads)
 	}
 }
 
@@ -289,8 +289,8 @@ func TestCancelStopsPromptly(t *testing.T) {
 	if int64(len(results)) != total || sum.Profiles[1].OK == 0 {
 		t.Errorf("results on disk = %d, summary %+v", len(results), sum)
 	}
-	if sum.Downloads.Cut != 2 {
-		t.Errorf("downloads = %+v, want 2 cut", sum.Downloads)
+	if sum.Downloads.Cancelled != 2 || sum.Downloads.Cut != 0 {
+		t.Errorf("downloads = %+v, want 2 cancelled by the client", sum.Downloads)
 	}
 	conns := readJSONL[ConnRecord](t, filepath.Join(dir, ConnectionsFile))
 	if int64(len(conns)) != sum.Opened {

@@ -2,6 +2,10 @@ package loadgen
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"net/http/httptrace"
@@ -14,6 +18,10 @@ type clientConfig struct {
 	keepAlive   bool
 	connections int // cap on connections (0: none)
 	stop        context.Context
+	// checkBodies compares every 2xx body with the first one served for the
+	// same method and URL (see bodyCheck); off for the long downloads,
+	// which are checked to the byte by their own count.
+	checkBodies bool
 }
 
 // newTransport builds a transport whose every connection goes through the
@@ -43,6 +51,7 @@ type roundTripper struct {
 	base    *http.Transport
 	profile string
 	stop    context.Context // ends in-flight requests when the run's context ends
+	check   *bodyCheck      // nil: bodies are not compared
 }
 
 func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -62,7 +71,11 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		release()
 		return resp, nil
 	}
-	resp.Body = &trackedBody{rc: resp.Body, st: st, release: release}
+	tb := &trackedBody{rc: resp.Body, st: st, release: release}
+	if rt.check != nil && resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		tb.check, tb.key, tb.hash = rt.check, req.Method+" "+req.URL.String(), sha256.New()
+	}
+	resp.Body = tb
 	return resp, nil
 }
 
@@ -143,6 +156,9 @@ func (s *reqTrace) finish(st attemptState, err error) {
 	}
 	if written {
 		s.t.retriedWritten.Add(1)
+		if st == attemptComplete {
+			s.t.retriedLost.Add(1)
+		}
 	} else {
 		s.t.retriedUnwritten.Add(1)
 	}
@@ -159,24 +175,65 @@ func (s *reqTrace) finish(st attemptState, err error) {
 	}
 }
 
-// trackedBody marks the attempt complete when the body reaches EOF.
+// trackedBody marks the attempt complete when the body reaches EOF and,
+// when bodies are checked, compares it with the reference.
 type trackedBody struct {
 	rc      io.ReadCloser
 	st      *reqTrace
 	release func()
 	once    sync.Once
+
+	check *bodyCheck
+	key   string
+	hash  hash.Hash
+	size  int64
 }
 
 func (b *trackedBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
+	if b.hash != nil && n > 0 {
+		b.hash.Write(p[:n])
+		b.size += int64(n)
+	}
 	switch {
 	case err == nil:
 	case err == io.EOF: // the sentinel itself: an unexpected EOF is a cut body
 		b.st.finish(attemptComplete, nil)
+		if b.hash != nil {
+			if werr := b.check.compare(b.key, b.size, b.hash.Sum(nil)); werr != nil {
+				return n, werr
+			}
+		}
 	default:
 		b.st.finish(attemptFailed, err)
 	}
 	return n, err
+}
+
+// bodyCheck holds, per method and URL, the body first served with a 2xx
+// status (in the steady phase, before any step): every later 2xx body must be
+// the same, size and SHA-256, or the request is a wrong answer. A user's page
+// may be anything; it must not change in the middle of an upgrade.
+type bodyCheck struct {
+	refs sync.Map // key → *bodyRef
+}
+
+type bodyRef struct {
+	size int64
+	sum  string
+}
+
+func (c *bodyCheck) compare(key string, size int64, sum []byte) error {
+	got := &bodyRef{size: size, sum: hex.EncodeToString(sum)}
+	v, loaded := c.refs.LoadOrStore(key, got)
+	if !loaded {
+		return nil
+	}
+	if ref := v.(*bodyRef); ref.size != got.size || ref.sum != got.sum {
+		return fmt.Errorf("%sbody of %d bytes (sha256 %.12s), the steady phase served %d bytes (sha256 %.12s)",
+			errWrongAnswerPrefix, got.size, got.sum, ref.size, ref.sum)
+	}
+	return nil
 }
 
 func (b *trackedBody) Close() error {
@@ -196,8 +253,12 @@ func (t *tracker) newClient(cfg clientConfig) (*http.Client, *http.Transport) {
 	if stop == nil {
 		stop = context.Background()
 	}
+	rt := &roundTripper{t: t, base: base, profile: cfg.profile, stop: stop}
+	if cfg.checkBodies {
+		rt.check = &bodyCheck{}
+	}
 	return &http.Client{
-		Transport:     &roundTripper{t: t, base: base, profile: cfg.profile, stop: stop},
+		Transport:     rt,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}, base
 }
