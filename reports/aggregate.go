@@ -19,17 +19,19 @@ func durationToMs(d time.Duration) float64 { return float64(d) / float64(time.Mi
 
 // phaseAcc aggregates one phase incrementally, like vegeta's Metrics.Add.
 type phaseAcc struct {
-	name     string
-	start    time.Duration
-	requests int
-	ok       int
-	failed   int
-	byClass  [numClasses]int
-	latency  vegeta.LatencyMetrics
-	retried  int
-	slowDone int
-	slowCut  int
-	conns    map[string]int
+	name          string
+	start         time.Duration
+	requests      int
+	ok            int
+	failed        int
+	byClass       [numClasses]int
+	latency       vegeta.LatencyMetrics
+	retried       int
+	slowDone      int
+	slowCut       int
+	slowCancelled int
+	cancelled     int
+	conns         map[string]int
 }
 
 // phaseSet holds the phases in order of their start; phase i covers
@@ -218,11 +220,46 @@ func round3(v float64) float64 {
 	return math.Round(v*1000) / 1000
 }
 
+// fineWidth is the resolution of the stall, outage and silence measures.
+const fineWidth = 10 * time.Millisecond
+
+// maxFineBins bounds the fine bins (about 5.5 hours of run at 10 ms): past
+// it, later moments share the last bin.
+const maxFineBins = 2_000_000
+
+// fineBin counts, in one 10 ms slice of the run, the requests started
+// (sent, ok, failed — cancellations are neither) and the responses ended.
+type fineBin struct {
+	sent, done, ok, failed uint32
+}
+
+// fineAcc is the run in 10 ms bins, kept whole (16 bytes a bin): stalls,
+// outages and silent windows are found from it at the end.
+type fineAcc struct {
+	bins []fineBin
+}
+
+func (f *fineAcc) bin(t time.Duration) *fineBin {
+	i := int(max(t, 0) / fineWidth)
+	i = min(i, maxFineBins-1)
+	if i >= len(f.bins) {
+		if i < cap(f.bins) {
+			f.bins = f.bins[:i+1]
+		} else {
+			grown := make([]fineBin, i+1, min(max(2*cap(f.bins), i+1, 1024), maxFineBins))
+			copy(grown, f.bins)
+			f.bins = grown
+		}
+	}
+	return &f.bins[i]
+}
+
 // resultsAcc aggregates the results stream of a scenario.
 type resultsAcc struct {
 	start      time.Time
 	phases     *phaseSet
 	timeline   *timelineAcc
+	fine       fineAcc
 	total      Requests
 	latency    vegeta.LatencyMetrics
 	first      time.Duration // earliest request start
@@ -237,14 +274,24 @@ func (a *resultsAcc) add(r *vegeta.Result) {
 	p := a.phases.at(t)
 	p.requests++
 	a.total.Total++
-	if failed {
+	sent := a.fine.bin(t)
+	sent.sent++
+	switch {
+	case failed && class == classCancelled:
+		p.cancelled++
+		p.byClass[class]++
+		a.total.Cancelled++
+	case failed:
 		p.failed++
 		p.byClass[class]++
 		a.total.Failed++
-	} else {
+		sent.failed++
+	default:
 		p.ok++
 		a.total.OK++
+		sent.ok++
 	}
+	a.fine.bin(t+r.Latency).done++
 	p.latency.Add(r.Latency)
 	a.latency.Add(r.Latency)
 	a.timeline.addResult(t, r.Latency, failed)

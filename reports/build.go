@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
@@ -117,6 +118,7 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 			s.Name = m.Scenario
 		}
 		s.Expect, s.Load, s.LoadPath, s.StartWall = m.Expect, m.Load, m.LoadPath, m.StartWall
+		s.SteadyMs, s.PlannedSteps, s.MaxStallMs, s.ExpectDrops = m.SteadyMs, m.PlannedSteps, m.MaxStallMs, m.ExpectDrops
 	}
 
 	var events []Event
@@ -132,8 +134,16 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 		}
 		s.Steps = append(s.Steps, Step{
 			Name: e.Name, Signal: e.Signal, PID: e.PID, SentMs: e.SentMs, VerifiedMs: e.VerifiedMs,
-			Verified: e.Verified, Error: e.Error, Expected: e.Expected, Phase: phase, LogLines: e.LogLines,
+			Verified: e.Verified, Error: e.Error, Expected: e.Expected, ExpectedCause: e.ExpectedCause,
+			Phase: phase, LogLines: e.LogLines,
 		})
+	}
+	if meta != nil && meta.PlannedSteps != nil && len(events) < len(meta.PlannedSteps) && s.Error == "" {
+		var missing []string
+		for _, ps := range meta.PlannedSteps[len(events):] {
+			missing = append(missing, ps.Name)
+		}
+		problem("%d of %d planned steps recorded: %s never ran", len(events), len(meta.PlannedSteps), strings.Join(missing, ", "))
 	}
 
 	var final Final
@@ -141,7 +151,21 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 	case err == nil:
 		s.Final = &final
 	case errors.Is(err, errMissing):
-		note("%s missing: the final state was not checked", FinalFile)
+		if s.Error == "" {
+			problem("%s missing: the final state was never read, so nothing can be said of what nginx was left in", FinalFile)
+		}
+	default:
+		problem("%v", err)
+	}
+
+	var end End
+	switch err := readJSON(path(EndFile), &end); {
+	case err == nil:
+		s.Ended = true
+	case errors.Is(err, errMissing):
+		if s.Error == "" {
+			problem("no end-of-run marker (%s): the run was killed or interrupted before it finished, whatever its files hold", EndFile)
+		}
 	default:
 		problem("%v", err)
 	}
@@ -278,6 +302,27 @@ func readSideRecords(dir string, s *Scenario, meta *Meta, phases *phaseSet, tl *
 		problem("%v", retriesErr)
 	}
 
+	held := heldAt(s, meta)
+	heldConns := func(r *loadgen.ConnRecord) {
+		if held != nil && r.Outcome != loadgen.ConnRefused && r.Outcome != loadgen.ConnDialError &&
+			r.OpenMs <= held.VerifiedMs && r.EndMs > held.SentMs {
+			held.Connections++
+		}
+	}
+	if held != nil {
+		if err := readJSONL(path(loadgen.ConnectionsFile), heldConns); err != nil && !errors.Is(err, errMissing) {
+			problem("%v", err)
+		}
+	}
+	keepBefore := -1.0
+	if meta.ExpectDrops != nil && meta.ExpectDrops.KeepDownloadsBefore != "" {
+		for _, st := range s.Steps {
+			if st.Name == meta.ExpectDrops.KeepDownloadsBefore {
+				keepBefore = st.SentMs
+				break
+			}
+		}
+	}
 	downloadsErr := readJSONL(path(loadgen.DownloadsFile), func(d *loadgen.DownloadRecord) {
 		s.Slow.Started++
 		t := msToDuration(d.EndMs)
@@ -286,15 +331,36 @@ func readSideRecords(dir string, s *Scenario, meta *Meta, phases *phaseSet, tl *
 		if expected == 0 {
 			expected = meta.SlowBytes
 		}
-		if d.Completed && d.Received >= expected {
+		completed := d.Completed && d.Received >= expected
+		cancelled := !completed && d.Error == loadgen.DownloadCancelled
+		if held != nil {
+			if d.StartMs <= held.SentMs && d.EndMs > held.SentMs {
+				held.Downloads++
+				if !completed && !cancelled {
+					held.DownloadsCut++
+				}
+			}
+			if keepBefore >= 0 && d.StartMs < keepBefore {
+				held.KeptDownloads++
+				if completed {
+					held.KeptDownloadsDone++
+				}
+			}
+		}
+		switch {
+		case completed:
 			s.Slow.Completed++
 			p.slowDone++
-			return
+		case cancelled:
+			s.Slow.Cancelled++
+			p.slowCancelled++
+		default:
+			s.Slow.Cut++
+			p.slowCut++
+			tl.bucket(t).slowCut++
 		}
-		s.Slow.Cut++
-		p.slowCut++
-		tl.bucket(t).slowCut++
 	})
+	s.Held = held
 	switch {
 	case downloadsErr == nil:
 	case errors.Is(downloadsErr, errMissing) && meta.Load.Slow == 0:
@@ -306,6 +372,24 @@ func readSideRecords(dir string, s *Scenario, meta *Meta, phases *phaseSet, tl *
 			problem("%d long downloads configured, %d recorded: the others never ended", meta.Load.Slow, s.Slow.Started)
 		}
 	}
+}
+
+// heldAt starts the record of what was in flight at the step that opens
+// the phase a "drops" expectation names; nil when there is none.
+func heldAt(s *Scenario, meta *Meta) *Held {
+	if meta.ExpectDrops == nil {
+		return nil
+	}
+	for _, st := range s.Steps {
+		if st.Phase == meta.ExpectDrops.Phase {
+			h := &Held{Step: st.Name, SentMs: st.SentMs, VerifiedMs: st.VerifiedMs}
+			if !st.Verified {
+				h.VerifiedMs = st.SentMs
+			}
+			return h
+		}
+	}
+	return nil
 }
 
 // finishScenario closes the aggregates into the report's figures.
@@ -332,6 +416,11 @@ func finishScenario(s *Scenario, acc *resultsAcc, phases *phaseSet, tl *timeline
 	if s.Load.Rate > 0 {
 		loadTo += time.Second / time.Duration(s.Load.Rate)
 	}
+	var fine fineMeasures
+	if acc.seenResult {
+		fine = acc.fine.measure(phases, s.Load.Rate, loadFrom, loadTo)
+		s.Silent, s.SilentCount = fine.silent, fine.silentCount
+	}
 	for i, p := range phases.phases {
 		pEnd := end
 		if i+1 < len(phases.phases) {
@@ -342,13 +431,21 @@ func finishScenario(s *Scenario, acc *resultsAcc, phases *phaseSet, tl *timeline
 			Name: p.name, StartMs: round3(durationToMs(p.start)), EndMs: round3(durationToMs(pEnd)),
 			Requests: p.requests, Failed: p.failed, OK: p.ok,
 			ByClass: map[string]int{}, Retried: p.retried, SlowCompleted: p.slowDone, SlowCut: p.slowCut,
-			Dropped: p.failed + p.retried + p.slowCut, Connections: p.conns,
+			Dropped: p.failed + p.retried + p.slowCut, Connections: p.conns, Cancelled: p.cancelled,
 		}
 		if p.requests > 0 {
 			out.P50Ms = quantileMs(&p.latency, 0.50)
 			out.P90Ms = quantileMs(&p.latency, 0.90)
 			out.P99Ms = quantileMs(&p.latency, 0.99)
 			out.MaxMs = round3(durationToMs(p.latency.Max))
+		}
+		if fine.gap != nil {
+			out.GapMs = round3(durationToMs(fine.gap[i]))
+			out.OutageMs = round3(durationToMs(fine.outage[i]))
+		}
+		out.StallMs = max(out.MaxMs, out.GapMs)
+		if out.StallMs > s.Stall.Ms {
+			s.Stall = Stall{Phase: p.name, Ms: out.StallMs}
 		}
 		if acc.seenResult {
 			if loaded := min(pEnd, loadTo) - max(p.start, loadFrom); loaded > 0 {

@@ -3,6 +3,7 @@ package reports
 import (
 	"strings"
 
+	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
@@ -15,7 +16,12 @@ const (
 	ClassTimeout     = "timeout"
 	ClassStatus5xx   = "status-5xx"
 	ClassStatusOther = "status-other"
+	ClassStatus3xx   = "status-3xx" // a redirect: the load never follows one, and the steady phase served none
+	ClassWrongBody   = "wrong-body" // a 2xx whose body differs from the steady phase's
 	ClassOther       = "other"
+	// ClassCancelled is a request the client gave up on (the load stopping):
+	// its own class, never a drop.
+	ClassCancelled = "cancelled"
 )
 
 // failureClass indexes the classes in a fixed order (the order of reports).
@@ -28,7 +34,10 @@ const (
 	classTimeout
 	classStatus5xx
 	classStatusOther
+	classStatus3xx
+	classWrongBody
 	classOther
+	classCancelled
 	numClasses
 )
 
@@ -46,6 +55,12 @@ func (c failureClass) String() string {
 		return ClassStatus5xx
 	case classStatusOther:
 		return ClassStatusOther
+	case classStatus3xx:
+		return ClassStatus3xx
+	case classWrongBody:
+		return ClassWrongBody
+	case classCancelled:
+		return ClassCancelled
 	default:
 		return ClassOther
 	}
@@ -61,8 +76,9 @@ func FailureClasses() []string {
 }
 
 // Classify tells whether a result failed and, if so, its class. A result
-// succeeded when it got a 2xx or 3xx and no error (vegeta's definition, plus
-// errors met while reading the body).
+// succeeded when it got a 2xx, no error, and the body the steady phase
+// served (loadgen.Succeeded); a cancelled request is not a success either,
+// and has the class ClassCancelled (which is never a drop).
 func Classify(r *vegeta.Result) (class string, failed bool) {
 	c, failed := classify(r)
 	if !failed {
@@ -75,6 +91,8 @@ func classify(r *vegeta.Result) (failureClass, bool) {
 	switch {
 	case r.Code >= 500:
 		return classStatus5xx, true
+	case r.Code >= 300 && r.Code < 400:
+		return classStatus3xx, true
 	case r.Code != 0 && (r.Code < 200 || r.Code >= 400):
 		return classStatusOther, true
 	case r.Code != 0 && r.Error == "":
@@ -83,11 +101,18 @@ func classify(r *vegeta.Result) (failureClass, bool) {
 	return classifyError(r.Error), true
 }
 
+// serverSide are the classes a server's close, reset or refusal produces.
+var serverSide = []string{ClassReset, ClassEOF, ClassRefused}
+
 // classifyError names a transport error. Order matters: a timeout while
-// reading is a timeout, not an EOF.
+// reading is a timeout, not an EOF; a wrong body is named by the load.
 func classifyError(msg string) failureClass {
 	lower := strings.ToLower(msg)
 	switch {
+	case loadgen.WrongAnswer(msg):
+		return classWrongBody
+	case loadgen.Cancelled(msg):
+		return classCancelled
 	case strings.Contains(lower, "connection refused"):
 		return classRefused
 	case strings.Contains(lower, "connection reset by peer"), strings.Contains(lower, "broken pipe"):

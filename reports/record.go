@@ -7,8 +7,12 @@ const (
 	MetaFile    = "meta.json"     // Meta
 	EventsFile  = "events.jsonl"  // one Event per line, appended as each step ends
 	RetriesFile = "retries.jsonl" // one RetryRecord per line, written by the load
-	FinalFile   = "final.json"    // Final, optional: the final-state checks of the scenario
+	FinalFile   = "final.json"    // Final: the final-state checks of the scenario
 	ErrorFile   = "error.txt"     // optional: one line saying why the scenario could not run
+	// EndFile is the end-of-run marker, written last, once everything else
+	// is on disk: a directory without it is the record of a run that was
+	// killed or interrupted half-way, however whole its files look.
+	EndFile = "end.json" // End
 )
 
 // Files a finished run directory holds at its top level (see WriteAll).
@@ -29,6 +33,50 @@ type Meta struct {
 	StartWall string `json:"start_wall"` // RFC3339Nano anchor of the run's clock (loadgen.Clock.Start)
 	// Expected long-download size in bytes (0 when there are none).
 	SlowBytes int64 `json:"slow_bytes"`
+
+	// The plan, recorded before the load starts, so that a verdict can tell
+	// a run that did all it meant to from one that stopped early.
+	SteadyMs     float64       `json:"steady_ms"`     // load before the first step
+	PlannedSteps []PlannedStep `json:"planned_steps"` // nil: the steps are not known in advance (a procedure's)
+	// MaxStallMs is the longest a client may wait on a graceful path (0: no
+	// limit): the zero-drops expectation also requires no stall above it.
+	MaxStallMs float64 `json:"max_stall_ms"`
+	// ExpectDrops says where and what a "drops" expectation must see.
+	ExpectDrops *DropSpec `json:"expect_drops,omitempty"`
+}
+
+// PlannedStep is one step a scenario means to run, in order.
+type PlannedStep struct {
+	Name    string  `json:"name"`
+	AuditMs float64 `json:"audit_ms"` // the load goes on this long after the step is verified
+	// Expected is "fail" for a step that must fail to verify, with
+	// ExpectedCause (a regular expression) matching its error or the error
+	// log's lines: a step that failed for another reason proves nothing.
+	Expected      string `json:"expected,omitempty"`
+	ExpectedCause string `json:"expected_cause,omitempty"`
+}
+
+// DropSpec is what a positive control must see: drops in the phase its
+// causing step opened, of server-side classes only, and nowhere else.
+type DropSpec struct {
+	Phase   string   `json:"phase"`   // the drops fall here (the phase the causing step opens)
+	Classes []string `json:"classes"` // failure classes allowed among its failed requests
+	// MaxOutageMs bounds the longest span of the phase in which requests
+	// failed and none succeeded (0: not checked).
+	MaxOutageMs float64 `json:"max_outage_ms,omitempty"`
+	// KeepDownloadsBefore names a step: long downloads started before it was
+	// sent (held by a set the causing step does not touch) must complete.
+	KeepDownloadsBefore string `json:"keep_downloads_before,omitempty"`
+	// CutHeld: the drops are the connections the signalled processes held —
+	// every long download in flight at the causing step is cut, and no more
+	// requests are lost than connections were open at that moment.
+	CutHeld bool `json:"cut_held,omitempty"`
+}
+
+// End is end.json, the end-of-run marker.
+type End struct {
+	EndMs    float64 `json:"end_ms"`    // on the run's clock
+	StepsRun int     `json:"steps_run"` // events written
 }
 
 // Load is the traffic profile as reported in report.json.
@@ -50,11 +98,14 @@ type Event struct {
 	Verified   bool     `json:"verified"`
 	Error      string   `json:"error,omitempty"`
 	Phase      string   `json:"phase,omitempty"`     // name of the phase that starts when this step is sent (default: Name)
-	LogLines   []string `json:"log_lines,omitempty"` // [alert]/[emerg] lines of the error log since the step was sent
+	LogLines   []string `json:"log_lines,omitempty"` // failure lines ([error] to [emerg]) of the error log since the step was sent
 	// Expected is the outcome the scenario wants from this step: "" or "verify"
 	// (the usual), or "fail" (the step must fail to verify, e.g. USR2 with a
 	// broken new binary).
 	Expected string `json:"expected,omitempty"`
+	// ExpectedCause is, for an expected failure, a regular expression its
+	// error or log lines must match.
+	ExpectedCause string `json:"expected_cause,omitempty"`
 }
 
 // Step outcomes a scenario may expect (Event.Expected).

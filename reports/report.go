@@ -50,13 +50,50 @@ type Scenario struct {
 	Latency     Latency   `json:"latency"`
 	Final       *Final    `json:"final,omitempty"`
 	Timeline    *Timeline `json:"timeline,omitempty"`
+
+	// The plan and the thresholds the scenario was judged by (from meta.json).
+	SteadyMs     float64       `json:"steady_ms"`
+	PlannedSteps []PlannedStep `json:"planned_steps"`
+	MaxStallMs   float64       `json:"max_stall_ms"`
+	ExpectDrops  *DropSpec     `json:"expect_drops,omitempty"`
+	Ended        bool          `json:"ended"` // end.json was written: the run finished
+	// Stall is the longest a client waited in any phase, and where.
+	Stall Stall `json:"stall"`
+	// Held is what the causing step of a "drops" expectation found in flight.
+	Held *Held `json:"held,omitempty"`
+	// Silent are windows in which the load sent nothing while it should have
+	// (the first few of SilentCount): the load itself stalled there.
+	Silent      []Window `json:"silent_windows,omitempty"`
+	SilentCount int      `json:"silent_windows_count"`
+}
+
+// Stall names the phase with the longest stall and its length.
+type Stall struct {
+	Phase string  `json:"phase"`
+	Ms    float64 `json:"ms"`
+}
+
+// Held is what was in flight when the step that opens the drops phase acted:
+// connections open at any moment between its sending and its verification
+// (the signal lands somewhere in between), long downloads under way when it
+// was sent, and how many of those downloads were cut.
+type Held struct {
+	Step              string  `json:"step"`
+	SentMs            float64 `json:"sent_ms"`
+	VerifiedMs        float64 `json:"verified_ms"`
+	Connections       int     `json:"connections"`
+	Downloads         int     `json:"downloads"`
+	DownloadsCut      int     `json:"downloads_cut"`
+	KeptDownloads     int     `json:"kept_downloads"`      // started before DropSpec.KeepDownloadsBefore
+	KeptDownloadsDone int     `json:"kept_downloads_done"` // of those, completed
 }
 
 // Requests counts the load's requests (long downloads not included).
 type Requests struct {
-	Total  int `json:"total"`
-	OK     int `json:"ok"`
-	Failed int `json:"failed"`
+	Total     int `json:"total"`
+	OK        int `json:"ok"`
+	Failed    int `json:"failed"`
+	Cancelled int `json:"cancelled"` // given up by the client as the load stopped: neither ok nor a drop
 }
 
 // Connections counts how the connections the load opened ended, from
@@ -82,6 +119,7 @@ type Slow struct {
 	Started   int `json:"started"`
 	Completed int `json:"completed"`
 	Cut       int `json:"cut"`
+	Cancelled int `json:"cancelled"` // cancelled by the client before they ended: nothing can be said of them
 }
 
 // Step is one signal step as the driver sent and verified it.
@@ -94,9 +132,10 @@ type Step struct {
 	Verified   bool    `json:"verified"`
 	Error      string  `json:"error"`
 
-	Expected string   `json:"expected,omitempty"`
-	Phase    string   `json:"phase"`
-	LogLines []string `json:"log_lines,omitempty"`
+	Expected      string   `json:"expected,omitempty"`
+	ExpectedCause string   `json:"expected_cause,omitempty"`
+	Phase         string   `json:"phase"`
+	LogLines      []string `json:"log_lines,omitempty"`
 }
 
 // Phase is the span between two steps, with what happened in it.
@@ -120,6 +159,15 @@ type Phase struct {
 	SlowCut       int            `json:"slow_cut"`
 	Dropped       int            `json:"dropped"`
 	Connections   map[string]int `json:"connections"` // loadgen.ConnRecord outcome → connections that ended in the phase
+	Cancelled     int            `json:"cancelled"`   // requests the client gave up on (not drops)
+	// StallMs is the longest a client waited in the phase: the longer of the
+	// longest request (MaxMs) and the longest gap without any response while
+	// requests were outstanding (GapMs, at 10 ms resolution).
+	StallMs float64 `json:"stall_ms"`
+	GapMs   float64 `json:"gap_ms"`
+	// OutageMs is the longest span in which requests failed and none
+	// succeeded (10 ms resolution).
+	OutageMs float64 `json:"outage_ms"`
 }
 
 // Failure counts failed requests of one class in one phase.

@@ -25,6 +25,7 @@ type fixture struct {
 	retries   []RetryRecord
 	downloads []loadgen.DownloadRecord
 	final     *Final
+	end       *End // nil: an end marker is written (omit EndFile for none)
 	errorTxt  string
 	// omit lists files not to write at all.
 	omit []string
@@ -57,7 +58,9 @@ func upgradeFixture() fixture {
 			Scenario: "upgrade", Expect: ExpectZeroDrops, From: "debian:1.22.1-9", To: "debian:1.22.1-10",
 			Load:     Load{Rate: 100, Method: "GET", Keepalive: true, Slow: 2},
 			LoadPath: "host 127.0.0.1:8080 via Docker's port proxy", StartWall: testStart.Format(time.RFC3339Nano),
-			SlowBytes: 1 << 20,
+			SlowBytes: 1 << 20, SteadyMs: 1800, MaxStallMs: 1000,
+			PlannedSteps: []PlannedStep{{Name: "spawn-new-master", AuditMs: 1800}, {Name: "stop-old-workers", AuditMs: 1800},
+				{Name: "quit-old-master", AuditMs: 1500}},
 		},
 		events: []Event{
 			{Name: "spawn-new-master", Signal: "USR2", PID: 9, SentMs: 2000, VerifiedMs: 2100, Verified: true, Phase: "both-sets"},
@@ -145,6 +148,16 @@ func writeFixture(t testing.TB, runDir, name string, f fixture) string {
 			t.Fatal(err)
 		}
 	}
+	if !skip(EndFile) && f.errorTxt == "" {
+		end := f.end
+		if end == nil {
+			end = &End{EndMs: 8000, StepsRun: len(f.events)}
+		}
+		data, _ := json.Marshal(end)
+		if err := os.WriteFile(filepath.Join(dir, EndFile), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return dir
 }
 
@@ -176,7 +189,10 @@ func TestClassify(t *testing.T) {
 		class string
 	}{
 		{200, "", ""},
-		{304, "", ""},
+		{304, "", ClassStatus3xx},
+		{302, "", ClassStatus3xx},
+		{0, `Get "http://127.0.0.1:8080/": context canceled`, ClassCancelled},
+		{0, "loadgen: wrong answer: body of 3 bytes (sha256 abc), the steady phase served 612 bytes (sha256 def)", ClassWrongBody},
 		{0, `Get "http://127.0.0.1:8080/": dial tcp 127.0.0.1:8080: connect: connection refused`, ClassRefused},
 		{0, "read tcp 127.0.0.1:5555->127.0.0.1:8080: read: connection reset by peer", ClassReset},
 		{0, "write tcp 127.0.0.1:5555->127.0.0.1:8080: write: broken pipe", ClassReset},
@@ -385,16 +401,20 @@ func TestVerdicts(t *testing.T) {
 		}, VerdictError, "meta.json missing"},
 		{"drops expected and none seen fails", func(f *fixture) {
 			f.meta.Expect = ExpectDrops
-		}, VerdictFail, "positive control saw no drops: the detector is broken"},
+			f.meta.ExpectDrops = &DropSpec{Phase: "old-workers-draining", Classes: serverSide}
+		}, VerdictFail, "positive control saw no drop in old-workers-draining: the detector is broken"},
 		{"drops expected and seen passes", func(f *fixture) {
 			f.meta.Expect = ExpectDrops
+			f.meta.ExpectDrops = &DropSpec{Phase: "old-workers-draining", Classes: serverSide}
 			f.results = append(f.results, failedWith(4500, 0, "read: connection reset by peer"))
 		}, VerdictPass, ""},
 		{"an expected-failing step that fails passes", func(f *fixture) {
 			f.meta.Scenario = "broken-build"
+			f.meta.PlannedSteps = []PlannedStep{{Name: "spawn-new-master", AuditMs: 1800, Expected: ExpectFail}}
 			f.events = []Event{{Name: "spawn-new-master", Signal: "USR2", PID: 9, SentMs: 2000, VerifiedMs: 7000,
 				Verified: false, Error: "no second master after 5s", Expected: ExpectFail, Phase: "broken-usr2",
-				LogLines: []string{`[emerg] 12#12: unknown directive "brokenmodule"`}}}
+				ExpectedCause: `unknown directive "brokenmodule"`,
+				LogLines:      []string{`[emerg] 12#12: unknown directive "brokenmodule"`}}}
 		}, VerdictPass, ""},
 		{"an expected-failing step that verifies fails", func(f *fixture) {
 			f.events[0].Expected = ExpectFail

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -16,12 +17,16 @@ const (
 
 // Judge gives a scenario's verdict and its reasons, from its record alone
 // (so a verdict can be recomputed from report.json). Premises come first:
-// if the scenario could not run, its record is incomplete, a step did not
-// do what the scenario expects of it, or the load did not keep its rate, the
-// verdict is error — nothing can be concluded. Then the expectation:
-// zero-drops passes iff nothing was dropped; drops (a positive control of
-// the detector) passes iff something was. Failed final-state checks fail
-// either.
+// if the scenario could not run, its record is incomplete (no end marker,
+// fewer steps than planned, no final state), a step did not do what the
+// scenario expects of it — or failed as expected but for another cause —,
+// or the load did not cover the run at its rate (it started late, stopped
+// early, fell below its rate, or sent nothing for a window), the verdict is
+// error: nothing can be concluded. Then the expectation: zero-drops passes
+// iff nothing was dropped and no client waited longer than the stall limit;
+// drops (a positive control of the detector) passes iff the drops are where
+// and what the causing step must produce, and nowhere else. Failed
+// final-state checks fail either.
 func Judge(s *Scenario) (verdict string, reasons []string) {
 	premises := premiseReasons(s)
 	if len(premises) > 0 {
@@ -41,16 +46,19 @@ func Judge(s *Scenario) (verdict string, reasons []string) {
 	switch s.Expect {
 	case ExpectZeroDrops:
 		fails = append(fails, dropReasons(s)...)
+		fails = append(fails, stallReasons(s)...)
 	case ExpectDrops:
-		if s.Dropped == 0 {
-			fails = append(fails, "positive control saw no drops: the detector is broken")
-		}
+		fails = append(fails, controlReasons(s)...)
 	}
 	if len(fails) > 0 {
 		return VerdictFail, fails
 	}
 	return VerdictPass, []string{}
 }
+
+// Tolerances of the load-coverage premises: the load may start this much
+// of its steady window late, and end this much of the last audit early.
+const coverageSlack = 0.1
 
 func premiseReasons(s *Scenario) []string {
 	if s.Error != "" {
@@ -59,7 +67,11 @@ func premiseReasons(s *Scenario) []string {
 	}
 	out := append([]string(nil), s.Problems...)
 	switch s.Expect {
-	case ExpectZeroDrops, ExpectDrops:
+	case ExpectZeroDrops:
+	case ExpectDrops:
+		if s.ExpectDrops == nil {
+			out = append(out, "expects drops but does not say where and what (meta.json expect_drops is empty)")
+		}
 	case "":
 		if len(s.Problems) == 0 { // a missing meta.json says it already
 			out = append(out, "no expectation (meta.json expect is empty)")
@@ -71,32 +83,211 @@ func premiseReasons(s *Scenario) []string {
 		out = append(out, "no results: the load sent no request")
 	}
 	for _, st := range s.Steps {
-		if st.Expected != ExpectFail && !st.Verified {
+		switch {
+		case st.Expected != ExpectFail && !st.Verified:
 			r := fmt.Sprintf("step %s not verified", stepLabel(st))
 			if st.Error != "" {
 				r += ": " + st.Error
 			}
 			out = append(out, r)
+		case st.Expected == ExpectFail && !st.Verified:
+			if r := causeReason(st); r != "" {
+				out = append(out, r)
+			}
 		}
 	}
+	if s.Slow.Cancelled > 0 {
+		out = append(out, fmt.Sprintf("%s cancelled by the harness before it ended: nothing can be said of it",
+			plural(s.Slow.Cancelled, "long download")))
+	}
 	if s.Requests.Total > 0 {
-		for _, st := range s.Steps {
-			if st.SentMs > s.LoadEndMs {
-				out = append(out, fmt.Sprintf("the load stopped at %s, before step %s was sent at %s",
-					fmtMs(s.LoadEndMs), st.Name, fmtMs(st.SentMs)))
+		out = append(out, coverageReasons(s)...)
+	}
+	return out
+}
+
+// causeReason checks that a step expected to fail failed for its expected
+// cause: its error or the error log's lines since it was sent match
+// ExpectedCause. A step that failed for another reason (the signal never
+// delivered, a Docker call that failed) proves nothing.
+func causeReason(st Step) string {
+	if st.ExpectedCause == "" {
+		return fmt.Sprintf("step %s failed as expected, but the scenario names no cause to check it against", stepLabel(st))
+	}
+	re, err := regexp.Compile(st.ExpectedCause)
+	if err != nil {
+		return fmt.Sprintf("step %s: expected cause %q is not a regular expression: %v", stepLabel(st), st.ExpectedCause, err)
+	}
+	if re.MatchString(st.Error) {
+		return ""
+	}
+	for _, l := range st.LogLines {
+		if re.MatchString(l) {
+			return ""
+		}
+	}
+	got := st.Error
+	if got == "" {
+		got = "no error"
+	}
+	return fmt.Sprintf("step %s failed, but not for the expected cause (/%s/ in its error or the error log): %s",
+		stepLabel(st), st.ExpectedCause, got)
+}
+
+// coverageReasons checks that the load covered the run: it started a
+// steady window before the first step, went on past the last step's
+// verification and audit, kept its rate in every phase of a second or more,
+// and never fell silent for a window.
+func coverageReasons(s *Scenario) []string {
+	var out []string
+	for _, st := range s.Steps {
+		if st.SentMs > s.LoadEndMs {
+			out = append(out, fmt.Sprintf("the load stopped at %s, before step %s was sent at %s",
+				fmtMs(s.LoadEndMs), st.Name, fmtMs(st.SentMs)))
+		}
+	}
+	if len(s.Steps) > 0 {
+		first := s.Steps[0]
+		if lead := first.SentMs - s.LoadStartMs; lead < s.SteadyMs*(1-coverageSlack) || lead < 0 {
+			out = append(out, fmt.Sprintf("the load started %s before step %s, short of its steady window of %s",
+				fmtMs(lead), first.Name, fmtMs(s.SteadyMs)))
+		}
+		last := s.Steps[len(s.Steps)-1]
+		audit := 0.0
+		if len(s.PlannedSteps) == len(s.Steps) {
+			audit = s.PlannedSteps[len(s.PlannedSteps)-1].AuditMs
+		}
+		done := last.VerifiedMs
+		if !last.Verified {
+			done = last.SentMs
+		}
+		interval := 0.0
+		if s.Load.Rate > 0 {
+			interval = 1000 / float64(s.Load.Rate)
+		}
+		if want := done + audit*(1-coverageSlack); s.LoadEndMs+interval < want {
+			out = append(out, fmt.Sprintf("the load stopped at %s, before the end of step %s's audit window at %s",
+				fmtMs(s.LoadEndMs), last.Name, fmtMs(done+audit)))
+		}
+	}
+	if s.Load.Rate > 0 {
+		want := float64(s.Load.Rate)
+		for _, p := range s.Phases {
+			if p.LoadMs >= MinRatePhaseMs && p.Rate < MinRateFraction*want {
+				out = append(out, fmt.Sprintf("the load did not keep its rate in %s: %.0f req/s over %s, below %.0f%% of %d req/s",
+					p.Name, p.Rate, fmtMs(p.LoadMs), MinRateFraction*100, s.Load.Rate))
 			}
 		}
-		if s.Load.Rate > 0 {
-			want := float64(s.Load.Rate)
-			for _, p := range s.Phases {
-				if p.LoadMs >= MinRatePhaseMs && p.Rate < MinRateFraction*want {
-					out = append(out, fmt.Sprintf("the load did not keep its rate in %s: %.0f req/s over %s, below %.0f%% of %d req/s",
-						p.Name, p.Rate, fmtMs(p.LoadMs), MinRateFraction*100, s.Load.Rate))
-				}
-			}
+	}
+	if s.SilentCount > 0 {
+		var where []string
+		for _, w := range s.Silent {
+			where = append(where, fmt.Sprintf("%s–%s in %s", fmtMs(w.StartMs), fmtMs(w.EndMs), w.Phase))
+		}
+		more := ""
+		if s.SilentCount > len(s.Silent) {
+			more = fmt.Sprintf(" and %d more", s.SilentCount-len(s.Silent))
+		}
+		out = append(out, fmt.Sprintf("the load sent nothing in %s while it should have: %s%s",
+			plural(s.SilentCount, "window"), strings.Join(where, ", "), more))
+	}
+	return out
+}
+
+// stallReasons fails a graceful path on which a client waited longer than
+// the stall limit.
+func stallReasons(s *Scenario) []string {
+	if s.MaxStallMs <= 0 {
+		return nil
+	}
+	var out []string
+	for _, p := range s.Phases {
+		if p.StallMs > s.MaxStallMs {
+			out = append(out, fmt.Sprintf("stalled %s in %s (longest request %s, longest gap without a response %s), above the limit of %s",
+				fmtMs(p.StallMs), p.Name, fmtMs(p.MaxMs), fmtMs(p.GapMs), fmtMs(s.MaxStallMs)))
 		}
 	}
 	return out
+}
+
+// controlReasons checks a positive control: drops in the phase its causing
+// step opened, of server-side classes only, none anywhere else, and what
+// the step's kind of drop promises (downloads kept, outage bounded, the
+// drops being the connections that were held).
+func controlReasons(s *Scenario) []string {
+	spec := s.ExpectDrops
+	var out []string
+	var in *Phase
+	for i := range s.Phases {
+		p := &s.Phases[i]
+		if p.Name == spec.Phase {
+			in = p
+			continue
+		}
+		if p.Dropped > 0 {
+			out = append(out, fmt.Sprintf("%d dropped in %s, outside %s, the phase the causing step opened (%s)",
+				p.Dropped, p.Name, spec.Phase, strings.Join(phaseDropWords(*p), ", ")))
+		}
+	}
+	if in == nil {
+		return append(out, fmt.Sprintf("no phase %s: the step that must cause the drops never ran", spec.Phase))
+	}
+	if in.Dropped == 0 {
+		out = append(out, fmt.Sprintf("positive control saw no drop in %s: the detector is broken", spec.Phase))
+	}
+	allowed := map[string]bool{}
+	for _, c := range spec.Classes {
+		allowed[c] = true
+	}
+	for _, c := range sortedClasses(in.ByClass) {
+		if c != ClassCancelled && !allowed[c] {
+			out = append(out, fmt.Sprintf("%d failed in %s with %s, not what the causing step does (want %s)",
+				in.ByClass[c], spec.Phase, c, strings.Join(spec.Classes, ", ")))
+		}
+	}
+	if spec.MaxOutageMs > 0 && in.OutageMs > spec.MaxOutageMs {
+		out = append(out, fmt.Sprintf("requests failed for %s in a row in %s, above the bound of %s",
+			fmtMs(in.OutageMs), spec.Phase, fmtMs(spec.MaxOutageMs)))
+	}
+	h := s.Held
+	if spec.KeepDownloadsBefore != "" {
+		switch {
+		case h == nil || h.KeptDownloads == 0:
+			out = append(out, fmt.Sprintf("no long download started before %s: nothing shows the other set kept its connections", spec.KeepDownloadsBefore))
+		case h.KeptDownloadsDone < h.KeptDownloads:
+			out = append(out, fmt.Sprintf("%d of %d long downloads started before %s were cut: the set the step did not touch lost connections",
+				h.KeptDownloads-h.KeptDownloadsDone, h.KeptDownloads, spec.KeepDownloadsBefore))
+		}
+	}
+	if spec.CutHeld {
+		switch {
+		case h == nil:
+			out = append(out, "no record of what was in flight at the causing step")
+		case h.Downloads == 0:
+			out = append(out, fmt.Sprintf("no long download in flight at %s: nothing shows held connections being cut", h.Step))
+		case h.DownloadsCut < h.Downloads:
+			out = append(out, fmt.Sprintf("%d of %d long downloads in flight at %s were not cut: the step did not take the connections it held",
+				h.Downloads-h.DownloadsCut, h.Downloads, h.Step))
+		case in.Dropped > h.Connections:
+			out = append(out, fmt.Sprintf("%d dropped in %s, more than the %d connections open at %s: the drops are not only what the step held",
+				in.Dropped, spec.Phase, h.Connections, h.Step))
+		}
+	}
+	return out
+}
+
+func phaseDropWords(p Phase) []string {
+	var w []string
+	if p.Failed > 0 {
+		w = append(w, fmt.Sprintf("%s: %s", plural(p.Failed, "failed request"), classSummary(p.ByClass)))
+	}
+	if p.Retried > 0 {
+		w = append(w, plural(p.Retried, "retried request"))
+	}
+	if p.SlowCut > 0 {
+		w = append(w, plural(p.SlowCut, "cut download"))
+	}
+	return w
 }
 
 // dropReasons says what was lost, phase by phase.
@@ -117,8 +308,20 @@ func dropReasons(s *Scenario) []string {
 	return out
 }
 
-// classSummary writes "eof: 3, reset: 1", the largest first.
+// classSummary writes "eof: 3, reset: 1", the largest first; client
+// cancellations are not failures and are left out.
 func classSummary(byClass map[string]int) string {
+	var parts []string
+	for _, c := range sortedClasses(byClass) {
+		if c != ClassCancelled {
+			parts = append(parts, fmt.Sprintf("%s: %d", c, byClass[c]))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// sortedClasses orders classes by count, the largest first.
+func sortedClasses(byClass map[string]int) []string {
 	classes := make([]string, 0, len(byClass))
 	for c := range byClass {
 		classes = append(classes, c)
@@ -129,11 +332,7 @@ func classSummary(byClass map[string]int) string {
 		}
 		return classes[i] < classes[j]
 	})
-	parts := make([]string, len(classes))
-	for i, c := range classes {
-		parts[i] = fmt.Sprintf("%s: %d", c, byClass[c])
-	}
-	return strings.Join(parts, ", ")
+	return classes
 }
 
 func stepLabel(st Step) string {
