@@ -53,7 +53,7 @@ type StepResult struct {
 	Verified time.Time `json:"-"` // zero when not verified
 	OK       bool      `json:"verified"`
 	Err      string    `json:"error,omitempty"`
-	LogLines []string  `json:"log_lines,omitempty"` // [alert]/[emerg] lines since the step was sent
+	LogLines []string  `json:"log_lines,omitempty"` // failure lines ([error] to [emerg]) since the step was sent
 	Before   Snapshot  `json:"-"`
 	After    Snapshot  `json:"after"`
 	Phase    string    `json:"phase,omitempty"`
@@ -70,7 +70,7 @@ func NewDriver(n *Node) *Driver { return &Driver{node: n, poll: 50 * time.Millis
 
 // Run sends the step's signal and waits until its effect is verified, its
 // timeout passes, or ctx ends. A failed step carries what was expected,
-// what was seen and the error log's [alert]/[emerg] lines since it was sent.
+// what was seen and the error log's failure lines since it was sent.
 func (d *Driver) Run(ctx context.Context, s Step) StepResult {
 	res := StepResult{Name: s.Name, Signal: s.Signal, Phase: s.Phase}
 	timeout := s.Timeout
@@ -116,12 +116,13 @@ func (d *Driver) Run(ctx context.Context, s Step) StepResult {
 				res.LogLines = d.logLines(ctx, before.LogSize)
 				return res
 			}
-			// A new master that died leaves its reason in the log at once:
-			// fail fast rather than wait out the timeout.
+			// A new master that died (or was never started) leaves its
+			// reason in the log at once: fail fast rather than wait out the
+			// timeout.
 			if s.Signal == "USR2" && now.PidFile == before.PidFile && !now.OldbinSet && time.Since(res.Sent) > 300*time.Millisecond {
-				if lines := d.logLines(ctx, before.LogSize); hasEmerg(lines) {
+				if lines := d.logLines(ctx, before.LogSize); FirstFailure(lines) != "" {
 					res.LogLines = lines
-					return d.fail(res, fmt.Errorf("%s (USR2 to %v): new master exited: %s", s.Name, pids, firstEmerg(lines)))
+					return d.fail(res, fmt.Errorf("%s (USR2 to %v): no new master: %s", s.Name, pids, FirstFailure(lines)))
 				}
 			}
 		}
@@ -150,14 +151,19 @@ func (d *Driver) fail(res StepResult, err error) StepResult {
 		cancel()
 	}
 	msg := err.Error()
-	if len(res.LogLines) > 0 && !strings.Contains(msg, "new master exited") {
+	if len(res.LogLines) > 0 && !strings.Contains(msg, "no new master: ") {
 		msg += "; error log: " + strings.Join(res.LogLines, " | ")
 	}
 	res.Err = msg
 	return res
 }
 
-// logLines are the [alert] and [emerg] lines written since offset.
+// maxLogLines bounds the error-log lines a step quotes.
+const maxLogLines = 20
+
+// logLines are the failure lines of every level nginx uses for them
+// ([error], [crit], [alert], [emerg]) written since offset, the first
+// maxLogLines of them.
 func (d *Driver) logLines(ctx context.Context, offset int64) []string {
 	lines, err := d.node.LogSince(ctx, offset)
 	if err != nil {
@@ -165,19 +171,33 @@ func (d *Driver) logLines(ctx context.Context, offset int64) []string {
 	}
 	var out []string
 	for _, l := range lines {
-		if strings.Contains(l, "[alert]") || strings.Contains(l, "[emerg]") {
+		if FailureLevel(l) != "" && len(out) < maxLogLines {
 			out = append(out, l)
 		}
 	}
 	return out
 }
 
-func hasEmerg(lines []string) bool { return firstEmerg(lines) != "" }
+// FailureLevel is the failure level of an error-log line ("error", "crit",
+// "alert" or "emerg"), or "" for any other line.
+func FailureLevel(line string) string {
+	for _, lvl := range []string{"emerg", "alert", "crit", "error"} {
+		if strings.Contains(line, "["+lvl+"]") {
+			return lvl
+		}
+	}
+	return ""
+}
 
-func firstEmerg(lines []string) string {
-	for _, l := range lines {
-		if strings.Contains(l, "[emerg]") {
-			return l
+// FirstFailure is the first line that says why nginx could not do what it
+// was asked: the first [emerg], else [alert], else [crit] ([error] lines
+// are per-request more often than not, and name no such cause).
+func FirstFailure(lines []string) string {
+	for _, lvl := range []string{"emerg", "alert", "crit"} {
+		for _, l := range lines {
+			if FailureLevel(l) == lvl {
+				return l
+			}
 		}
 	}
 	return ""

@@ -88,6 +88,7 @@ type Node struct {
 	id      string
 	url     string
 	cmd     []string
+	binary  string // the absolute path nginx runs from (cmd[0], looked up in PATH when relative)
 	pidFile string
 	errLog  string
 	builds  BuildsInfo
@@ -155,8 +156,8 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 	if c.image == "" {
 		return nil, errors.New("start node: no image")
 	}
-	if len(c.cmd) == 0 || !strings.HasPrefix(c.cmd[0], "/") {
-		return nil, fmt.Errorf("start node: nginx command %q must start with an absolute path", strings.Join(c.cmd, " "))
+	if len(c.cmd) == 0 || c.cmd[0] == "" {
+		return nil, errors.New("start node: empty nginx command")
 	}
 	id := randomID()
 	labels := ownerLabels()
@@ -190,7 +191,7 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 		removeByLabel(pool, Label+".node", id)
 		return nil, fmt.Errorf("start node from %s: %w", c.image, err)
 	}
-	n := &Node{pool: pool, res: res, id: id, cmd: c.cmd,
+	n := &Node{pool: pool, res: res, id: id, cmd: c.cmd, binary: c.cmd[0],
 		pidFile: directive(c.config, "pid", defaultPidFile),
 		errLog:  directive(c.config, "error_log", defaultErrLog)}
 	hostPort := res.GetHostPort(string(port))
@@ -209,6 +210,20 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 func (n *Node) setup(ctx context.Context, c nodeConfig) error {
 	if err := n.WriteFile(ctx, ConfigPath, c.config, 0o644); err != nil {
 		return err
+	}
+	if !strings.HasPrefix(n.binary, "/") {
+		// A command such as `nginx -g 'daemon off;'` is found in PATH; the
+		// binary an upgrade replaces is the file it names. nginx itself
+		// re-executes its argv[0] on USR2, as it was given.
+		r, err := n.Exec(ctx, "sh", "-c", `command -v "$1"`, "sh", n.binary)
+		if err != nil {
+			return fmt.Errorf("start node: look up %q: %w", n.binary, err)
+		}
+		path := strings.TrimSpace(r.Stdout)
+		if r.Exit != 0 || !strings.HasPrefix(path, "/") {
+			return fmt.Errorf("nginx command %q: %q is not found in the container's PATH", strings.Join(n.cmd, " "), n.binary)
+		}
+		n.binary = path
 	}
 	if out, err := n.ReadFile(ctx, BuildsFile); err == nil {
 		if err := json.Unmarshal(out, &n.builds); err != nil {
@@ -250,17 +265,63 @@ func (n *Node) TestConfig(ctx context.Context, binary string) error {
 	return nil
 }
 
-// StartNginx starts nginx daemonised by the node's command line and waits
-// until a master with workers serves on the published port.
+// Where the start command's output and exit status go in the container.
+const (
+	startLog    = "/tmp/nginx-upgrade-harness-start.log"
+	startStatus = "/tmp/nginx-upgrade-harness-start.status"
+)
+
+// startScript runs the start command (its argv after the two paths, never
+// spliced into the script) with its output in a file, then records its exit
+// status: a daemonising nginx exits at once, one in the foreground (`daemon
+// off;`) only when it stops.
+const startScript = `log="$1"; st="$2"; shift 2; rm -f "$st"; "$@" >"$log" 2>&1 </dev/null; echo $? >"$st"`
+
+// StartNginx starts nginx by the node's command line — daemonised or in the
+// foreground, as the command has it — and waits until a master with workers
+// serves on the published port. A command that exits with an error fails at
+// once, with its cause.
 func (n *Node) StartNginx(ctx context.Context) error {
-	r, err := n.Exec(ctx, n.cmd...)
-	if err != nil {
+	argv := append([]string{"sh", "-c", startScript, "sh", startLog, startStatus}, n.cmd...)
+	if err := n.execDetached(ctx, argv...); err != nil {
 		return fmt.Errorf("start nginx: %w", err)
 	}
-	if r.Exit != 0 {
-		return fmt.Errorf("start nginx (%s): exit %d: %s", strings.Join(n.cmd, " "), r.Exit, causeLine(r.Stderr+r.Stdout))
+	const timeout = 15 * time.Second
+	deadline := time.Now().Add(timeout)
+	for {
+		if r, err := n.Exec(ctx, "cat", startStatus); err == nil && r.Exit == 0 {
+			if code := strings.TrimSpace(r.Stdout); code != "" && code != "0" {
+				out, _ := n.ReadFile(ctx, startLog)
+				return fmt.Errorf("start nginx (%s): exit %s: %s", strings.Join(n.cmd, " "), code, causeLine(string(out)))
+			}
+		}
+		err := n.WaitServing(ctx, 500*time.Millisecond)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			out, _ := n.ReadFile(ctx, startLog)
+			if l := strings.TrimSpace(string(out)); l != "" {
+				return fmt.Errorf("%w; the start command said: %s", err, causeLine(l))
+			}
+			return err
+		}
 	}
-	return n.WaitServing(ctx, 15*time.Second)
+}
+
+// execDetached starts argv in the container and returns without waiting for it.
+func (n *Node) execDetached(ctx context.Context, argv ...string) error {
+	if n.res == nil {
+		return errors.New("node closed")
+	}
+	ex, err := n.pool.Client.CreateExec(dc.CreateExecOptions{Container: n.res.Container.ID, Cmd: argv, Context: ctx})
+	if err != nil {
+		return fmt.Errorf("exec %s: %w", argv[0], err)
+	}
+	if err := n.pool.Client.StartExec(ex.ID, dc.StartExecOptions{Detach: true, Context: ctx}); err != nil {
+		return fmt.Errorf("exec %s: %w", argv[0], err)
+	}
+	return nil
 }
 
 // WaitServing waits until nginx.pid names a live master with workers and
@@ -336,8 +397,9 @@ func (n *Node) Builds() BuildsInfo { return n.builds }
 func (n *Node) PidFile() string  { return n.pidFile }
 func (n *Node) ErrorLog() string { return n.errLog }
 
-// Binary is the path nginx was started from (its argv[0]).
-func (n *Node) Binary() string { return n.cmd[0] }
+// Binary is the absolute path of the file nginx was started from (its
+// argv[0], looked up in PATH when the command names it relatively).
+func (n *Node) Binary() string { return n.binary }
 
 // Command is the argv that starts nginx.
 func (n *Node) Command() []string { return append([]string(nil), n.cmd...) }

@@ -138,7 +138,10 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 			Phase: phase, LogLines: e.LogLines,
 		})
 	}
-	if meta != nil && meta.PlannedSteps != nil && len(events) < len(meta.PlannedSteps) && s.Error == "" {
+	// A run stops at a step that failed unexpectedly: the steps after it
+	// were never meant to run then.
+	stoppedAtFailure := len(s.Steps) > 0 && !s.Steps[len(s.Steps)-1].Verified && s.Steps[len(s.Steps)-1].Expected != ExpectFail
+	if meta != nil && meta.PlannedSteps != nil && len(events) < len(meta.PlannedSteps) && s.Error == "" && !stoppedAtFailure {
 		var missing []string
 		for _, ps := range meta.PlannedSteps[len(events):] {
 			missing = append(missing, ps.Name)

@@ -34,8 +34,13 @@ func Judge(s *Scenario) (verdict string, reasons []string) {
 	}
 	var fails []string
 	for _, st := range s.Steps {
-		if st.Expected == ExpectFail && st.Verified {
+		switch {
+		case st.Expected == ExpectFail && st.Verified:
 			fails = append(fails, fmt.Sprintf("step %s verified but the scenario expects it to fail", stepLabel(st)))
+		case st.Expected != ExpectFail && !st.Verified:
+			// Not verified, and nginx's error log says why: the path itself
+			// failed (a finding about nginx), not the measurement.
+			fails = append(fails, fmt.Sprintf("step %s failed: nginx logged %s", stepLabel(st), nginxCause(st)))
 		}
 	}
 	if s.Final != nil {
@@ -84,7 +89,7 @@ func premiseReasons(s *Scenario) []string {
 	}
 	for _, st := range s.Steps {
 		switch {
-		case st.Expected != ExpectFail && !st.Verified:
+		case st.Expected != ExpectFail && !st.Verified && nginxCause(st) == "":
 			r := fmt.Sprintf("step %s not verified", stepLabel(st))
 			if st.Error != "" {
 				r += ": " + st.Error
@@ -104,6 +109,19 @@ func premiseReasons(s *Scenario) []string {
 		out = append(out, coverageReasons(s)...)
 	}
 	return out
+}
+
+// nginxCause is the error-log line that explains a failed step: the first
+// [emerg], [alert] or [crit] line since it was sent, or "".
+func nginxCause(st Step) string {
+	for _, lvl := range []string{"[emerg]", "[alert]", "[crit]"} {
+		for _, l := range st.LogLines {
+			if strings.Contains(l, lvl) {
+				return l
+			}
+		}
+	}
+	return ""
 }
 
 // causeReason checks that a step expected to fail failed for its expected

@@ -271,3 +271,19 @@ func TestStallsFailZeroDrops(t *testing.T) {
 		}
 	})
 }
+
+// A step that did not verify and for which nginx's log gives the cause is
+// the path failing — a finding, verdict fail —; without a cause from nginx
+// it is the measurement that failed — verdict error.
+func TestFailedStepWithNginxCauseFails(t *testing.T) {
+	f := upgradeFixture()
+	f.events = f.events[:1]
+	f.events[0].Verified, f.events[0].VerifiedMs = false, 0
+	f.events[0].Error = "spawn-new-master (USR2 to [9]): no new master"
+	f.events[0].LogLines = []string{`2026/11/26 07:00:00 [alert] 9#9: execve() failed while executing new binary process "nginx" (2: No such file or directory)`}
+	f.results = steadyLoad(2500)
+	wantVerdict(t, buildFixture(t, f), VerdictFail, `step spawn-new-master (USR2 to 9) failed: nginx logged`)
+
+	f.events[0].LogLines = nil
+	wantVerdict(t, buildFixture(t, f), VerdictError, "step spawn-new-master (USR2 to 9) not verified")
+}

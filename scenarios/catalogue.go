@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/reports"
 )
 
 // Expectations of a scenario.
@@ -23,6 +24,10 @@ type Move struct {
 	Step       harness.Step
 	Audit      time.Duration
 	ExpectFail bool // the step must fail to verify (a broken new build)
+	// ExpectCause is, for a step that must fail, a regular expression its
+	// error or the error log's lines must match: the failure must be the
+	// one the scenario provokes, not any failure (see Params.expectedCause).
+	ExpectCause string
 	// StartSlow starts that many more long downloads once the step is
 	// verified, on whichever workers accept then; they are sized to outlast
 	// the scenario.
@@ -47,12 +52,27 @@ type Scenario struct {
 	// SlowOutlasts sizes the long downloads to outlast the whole scenario
 	// (a scenario that cuts them must find them in flight).
 	SlowOutlasts bool
+	// Drops says where and what an Expect of drops must see (nil otherwise).
+	Drops *reports.DropSpec
 }
 
 // Labels are the Ginkgo labels of the scenario: its name and its kind.
 func (s Scenario) Labels() []string { return []string{s.Name, s.Kind} }
 
 const audit = 2 * time.Second
+
+// serverSideClasses are the failures a server's close, reset or refusal
+// produces: what a positive control's drops must be.
+var serverSideClasses = []string{reports.ClassReset, reports.ClassEOF, reports.ClassRefused}
+
+// TermOutageBound bounds how long requests may fail in a row after TERM to
+// the new master (README: the outages measured here, with the margin).
+const TermOutageBound = 1000
+
+// NewMasterFailureCause is what a USR2 to a build that cannot start must
+// show: nginx's own word on why there is no new master (an [emerg], [alert]
+// or [crit] line). A known broken build has a sharper cause (DefaultBroken).
+const NewMasterFailureCause = `\[(emerg|alert|crit)\]`
 
 // quitTimeout bounds a QUIT: the master exits only after its draining
 // workers finished their long downloads.
@@ -109,6 +129,11 @@ func Catalogue() []Scenario {
 				{Step: restoreOld},
 			},
 			Final: Final{Binary: "old", PidFileOld: true},
+			// The new workers' connections are cut; the downloads the old
+			// set holds (started before USR2) complete; the failures last no
+			// longer than TermOutageBound (README: measured outages).
+			Drops: &reports.DropSpec{Phase: "after-term", Classes: serverSideClasses, MaxOutageMs: TermOutageBound,
+				KeepDownloadsBefore: "spawn-new-master"},
 		},
 		{
 			Name: "kill-fallback", Kind: "control", Expect: ExpectDrops, SlowOutlasts: true,
@@ -118,6 +143,9 @@ func Catalogue() []Scenario {
 				{Step: harness.KillWorkers(), Audit: audit},
 			},
 			Final: Final{Binary: "old", PidFileOld: true},
+			// The drops are the connections the killed workers held: every
+			// long download in flight is cut, and no more is lost than was open.
+			Drops: &reports.DropSpec{Phase: "after-kill", Classes: serverSideClasses, CutHeld: true},
 		},
 		{
 			Name: "broken-build", Kind: "graceful", Expect: ExpectZeroDrops, Broken: true,
@@ -125,7 +153,7 @@ func Catalogue() []Scenario {
 				"from the error log while the old set keeps serving, and nothing may be lost.",
 			Moves: []Move{
 				{Step: installNew},
-				{Step: harness.SpawnNewMaster(), Audit: audit, ExpectFail: true},
+				{Step: harness.SpawnNewMaster(), Audit: audit, ExpectFail: true, ExpectCause: NewMasterFailureCause},
 				{Step: restoreOld, Audit: audit},
 			},
 			Final: Final{Binary: "old", PidFileOld: true},

@@ -201,6 +201,8 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc harness.Proce
 	}()
 	clock := loadgen.NewClock()
 	meta := p.newMeta(name, compareExpect, to, clock)
+	// A procedure's steps are its own business: none is planned here.
+	meta.SteadyMs = float64(steady.Milliseconds())
 	if err := writeJSON(filepath.Join(sdir, reports.MetaFile), meta); err != nil {
 		return err
 	}
@@ -248,6 +250,7 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc harness.Proce
 			}
 			if r.Signal == "USR2" && build == reports.BuildBroken {
 				ev.Expected = reports.ExpectFail
+				ev.ExpectedCause = p.expectedCause(Move{ExpectCause: NewMasterFailureCause})
 			}
 			putEvent(ev)
 			progress("%s: %s verified=%t %s", name, r.Name, r.OK, r.Err)
@@ -299,7 +302,9 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc harness.Proce
 			ev.VerifiedMs = rec.EndMs
 		}
 		if build == reports.BuildBroken {
-			ev.Expected = reports.ExpectFail
+			// A procedure given a build that cannot start must say so: exit
+			// non-zero, or be stopped by its timeout.
+			ev.Expected, ev.ExpectedCause = reports.ExpectFail, `^(exit [1-9]|timed out)`
 		}
 		putEvent(ev)
 	}
@@ -337,7 +342,7 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc harness.Proce
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: %w", ctx.Err())
 	}
-	return nil
+	return writeJSON(filepath.Join(sdir, reports.EndFile), reports.End{EndMs: clock.Now()})
 }
 
 // sampleMasters writes a MasterSample every sampleInterval until the

@@ -35,6 +35,9 @@ type Params struct {
 	Command          []string // argv that starts nginx (nil: the absolute path)
 	Load             Load
 	Steady           time.Duration // load before the first step
+	// MaxStall is the longest a client may wait on a graceful path (0:
+	// DefaultMaxStall; negative: no limit).
+	MaxStall time.Duration
 	// LoadPath is how the load reaches nginx: LoadPathNetns (from inside the
 	// container's network namespace, no proxy), LoadPathHost (the port
 	// published on the host's 127.0.0.1, through Docker's port proxy), or
@@ -92,6 +95,44 @@ func (p Params) startLoad(ctx context.Context, node *harness.Node, clock loadgen
 		return nil, slow, err
 	}
 	return load, slow, nil
+}
+
+// DefaultMaxStall is the stall limit of the zero-drops expectation (README:
+// the stalls measured on the default suite's transitions, and the margin).
+const DefaultMaxStall = 1000 * time.Millisecond
+
+func (p Params) maxStall() time.Duration {
+	switch {
+	case p.MaxStall < 0:
+		return 0
+	case p.MaxStall == 0:
+		return DefaultMaxStall
+	}
+	return p.MaxStall
+}
+
+// expectedCause is the cause a step that must fail has to show: the move's,
+// sharpened for the default broken build, whose failure is known exactly.
+func (p Params) expectedCause(m Move) string {
+	if m.ExpectCause == NewMasterFailureCause && p.Broken.Spec == DefaultBroken {
+		return `unknown directive "gzip"`
+	}
+	return m.ExpectCause
+}
+
+// plan records in meta what the scenario means to do, before it starts.
+func (p Params) plan(meta *reports.Meta, sc Scenario) {
+	meta.SteadyMs = float64(p.steady().Milliseconds())
+	meta.MaxStallMs = float64(p.maxStall().Milliseconds())
+	meta.PlannedSteps = []reports.PlannedStep{}
+	for _, m := range sc.Moves {
+		ps := reports.PlannedStep{Name: m.Step.Name, AuditMs: float64(m.Audit.Milliseconds())}
+		if m.ExpectFail {
+			ps.Expected, ps.ExpectedCause = reports.ExpectFail, p.expectedCause(m)
+		}
+		meta.PlannedSteps = append(meta.PlannedSteps, ps)
+	}
+	meta.ExpectDrops = sc.Drops
 }
 
 // steady is how long the load runs before the first step.
@@ -168,6 +209,7 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	}
 	steady := p.steady()
 	meta := p.newMeta(sc.Name, sc.Expect, to, loadgen.NewClock())
+	p.plan(&meta, sc)
 	defer func() {
 		if err != nil {
 			os.WriteFile(filepath.Join(sdir, reports.ErrorFile), []byte(oneLine(err.Error())+"\n"), 0o644)
@@ -230,6 +272,7 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	enc := json.NewEncoder(events)
 	driver := harness.NewDriver(node)
 	var stepErr error
+	stepsRun := 0
 	for _, m := range sc.Moves {
 		progress("%s: %s%s", sc.Name, m.Step.Name, signalNote(m.Step.Signal))
 		r := driver.Run(ctx, m.Step)
@@ -242,11 +285,12 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 			ev.VerifiedMs = clock.Ms(r.Verified)
 		}
 		if m.ExpectFail {
-			ev.Expected = "fail"
+			ev.Expected, ev.ExpectedCause = reports.ExpectFail, p.expectedCause(m)
 		}
 		if err := enc.Encode(ev); err != nil {
 			return err
 		}
+		stepsRun++
 		events.Sync()
 		if r.OK && r.Phase != "" {
 			phase = r.Phase
@@ -301,13 +345,14 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	fctx, fcancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer fcancel()
 	final := finalState(fctx, node, sc, start)
-	if err := writeJSON(filepath.Join(sdir, "final.json"), final); err != nil {
+	if err := writeJSON(filepath.Join(sdir, reports.FinalFile), final); err != nil {
 		return err
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: %w", ctx.Err())
 	}
-	return nil
+	// Last, once everything else is on disk: the run finished.
+	return writeJSON(filepath.Join(sdir, reports.EndFile), reports.End{EndMs: clock.Now(), StepsRun: stepsRun})
 }
 
 // FinalState is final.json: what nginx looked like when the scenario ended,

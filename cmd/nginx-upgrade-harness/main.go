@@ -18,12 +18,17 @@ import (
 // Exit codes (the CLI contract).
 const (
 	exitPass     = 0 // every scenario met its expectation
-	exitFail     = 1 // some scenario did not
-	exitBadInput = 2 // bad input, or the harness could not run
+	exitFail     = 1 // a scenario ran and did not
+	exitBadInput = 2 // bad input, or the harness could not start
+	exitInvalid  = 3 // the run finished but its measurement is invalid (an error verdict): retry, never read as a pass
 )
 
 // errFailed marks a run that worked but whose verdicts were not all met.
 var errFailed = errors.New("some scenario did not meet its expectation")
+
+// errInvalid marks a run in which no scenario failed but some measurement
+// was invalid (a premise did not hold: an error verdict).
+var errInvalid = errors.New("some scenario's measurement is invalid")
 
 // badInput is a one-line cause for exit code 2.
 type badInput struct{ err error }
@@ -61,7 +66,8 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintf(w, "\nRun 'nginx-upgrade-harness COMMAND --help' for a command's flags.\n")
-	fmt.Fprintf(w, "Exit codes: 0 every scenario met its expectation, 1 some did not, 2 bad input or the harness could not run.\n")
+	fmt.Fprintf(w, "Exit codes: 0 every scenario met its expectation, 1 a scenario ran and did not,\n"+
+		"2 bad input or the harness could not start, 3 the run finished but a measurement is invalid (an error verdict).\n")
 }
 
 func main() { os.Exit(realMain(os.Args[1:], os.Stderr)) }
@@ -95,6 +101,8 @@ func realMain(args []string, stderr io.Writer) int {
 		return exitPass
 	case errors.Is(err, errFailed):
 		return exitFail
+	case errors.Is(err, errInvalid):
+		return exitInvalid
 	default:
 		fmt.Fprintf(stderr, "nginx-upgrade-harness: %s\n", oneLine(err.Error()))
 		return exitBadInput

@@ -38,7 +38,9 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		{"unreadable config", []string{"run", "--config", unreadable}, "--config: open " + unreadable},
 		{"unknown build", []string{"run", "--to", "rpm:1.2"}, `unknown build "rpm:1.2"`},
 		{"missing binary", []string{"run", "--to", "binary:/nonexistent/nginx"}, "binary:/nonexistent/nginx"},
-		{"relative nginx-cmd", []string{"run", "--nginx-cmd", "nginx -g daemon on;"}, "absolute path"},
+		{"unbalanced quote in nginx-cmd", []string{"run", "--nginx-cmd", "nginx -g 'daemon off;"}, "--nginx-cmd"},
+		{"empty nginx-cmd", []string{"run", "--nginx-cmd", " "}, "--nginx-cmd"},
+		{"negative max-stall", []string{"run", "--max-stall", "-1s"}, "--max-stall -1s"},
 		{"report of nothing", []string{"report", "/nonexistent-run-dir"}, "not a directory"},
 		{"stray argument", []string{"run", "upgrade"}, `unexpected argument "upgrade"`},
 		{"bad load path", []string{"run", "--load-path", "wifi"}, `--load-path "wifi"`},
@@ -91,6 +93,24 @@ func TestConfigRejectedByNginxExitsTwo(t *testing.T) {
 	code, stderr := run(t, "run", "--scenario", "upgrade", "--config", conf, "--out", t.TempDir())
 	if code != exitBadInput || !strings.Contains(stderr, `unknown directive "no_such_directive"`) {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	assertNoLeftovers(t)
+}
+
+// A start command that cannot start nginx at all is bad input, named in one
+// line before any scenario starts.
+func TestNginxCmdThatCannotStartExitsTwo(t *testing.T) {
+	requireDocker(t)
+	for _, tc := range []struct{ name, cmd, want string }{
+		{"not in PATH", "no-such-nginx -g 'daemon off;'", `"no-such-nginx" is not found in the container's PATH`},
+		{"exits at once", "/usr/sbin/nginx -c /nonexistent.conf", "/nonexistent.conf"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stderr := run(t, "run", "--scenario", "upgrade", "--nginx-cmd", tc.cmd, "--out", t.TempDir())
+			if code != exitBadInput || !strings.Contains(stderr, tc.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+				t.Fatalf("exit %d, stderr %q, want one line with %q", code, stderr, tc.want)
+			}
+		})
 	}
 	assertNoLeftovers(t)
 }

@@ -49,8 +49,5 @@ func reportCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	printSummary(stderr, r)
 	fmt.Fprintf(stderr, "report: %s\n", filepath.Join(dir, "report.md"))
-	if !allMet(r) {
-		return errFailed
-	}
-	return nil
+	return verdictErr(r)
 }

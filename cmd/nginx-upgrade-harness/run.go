@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/shlex"
 	"github.com/ory/dockertest/v3"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
@@ -49,6 +50,7 @@ type runFlags struct {
 	slow      int
 	out       string
 	loadPath  string
+	maxStall  time.Duration
 }
 
 // register declares the flags run and compare share; the texts that differ
@@ -58,7 +60,8 @@ func (f *runFlags) register(fs *flag.FlagSet, toHelp, brokenHelp, configHelp, sl
 	fs.StringVar(&f.to, "to", harness.DefaultTo, toHelp)
 	fs.StringVar(&f.broken, "broken", scenarios.DefaultBroken, brokenHelp)
 	fs.StringVar(&f.config, "config", "", configHelp)
-	fs.StringVar(&f.nginxCmd, "nginx-cmd", harness.DefaultBinary, "the command line that starts nginx in the container (split on spaces, run without a shell)")
+	fs.StringVar(&f.nginxCmd, "nginx-cmd", harness.DefaultBinary, "the command line that starts nginx in the container, daemonised or in the foreground, e.g. \"nginx -g 'daemon off;'\" (split as a shell would, run without one)")
+	fs.DurationVar(&f.maxStall, "max-stall", scenarios.DefaultMaxStall, "the longest a client may wait on a graceful path (a request, or a gap without any response); 0: no limit")
 	fs.IntVar(&f.rate, "rate", scenarios.DefaultLoad.Rate, "requests per second, constant")
 	fs.StringVar(&f.method, "method", scenarios.DefaultLoad.Method, "GET or POST")
 	fs.BoolVar(&f.keepalive, "keepalive", scenarios.DefaultLoad.KeepAlive, "reuse connections (true) or a new connection per request (false)")
@@ -105,10 +108,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := ss.done(ctx); err != nil {
 		return err
 	}
-	if !allMet(r) {
-		return errFailed
-	}
-	return nil
+	return verdictErr(r)
 }
 
 // session is what run and compare share: the report directory, the
@@ -172,9 +172,17 @@ func (f *runFlags) params() (scenarios.Params, []scenarios.Scenario, error) {
 		}
 		p.Config = conf
 	}
-	p.Command = strings.Fields(f.nginxCmd)
-	if len(p.Command) == 0 || !strings.HasPrefix(p.Command[0], "/") {
-		return p, nil, bad("--nginx-cmd %q: must start with the absolute path of nginx", f.nginxCmd)
+	// Split as a shell would (quotes kept together: -g 'daemon off;'), but
+	// run without one.
+	if p.Command, err = shlex.Split(f.nginxCmd); err != nil || len(p.Command) == 0 {
+		return p, nil, bad("--nginx-cmd %q: want a command line that starts nginx, e.g. \"nginx -g 'daemon off;'\"", f.nginxCmd)
+	}
+	if f.maxStall < 0 {
+		return p, nil, bad("--max-stall %s: must not be negative (0: no limit)", f.maxStall)
+	}
+	p.MaxStall = f.maxStall
+	if f.maxStall == 0 {
+		p.MaxStall = -1
 	}
 	switch f.loadPath {
 	case scenarios.LoadPathAuto, scenarios.LoadPathNetns, scenarios.LoadPathHost:
@@ -189,16 +197,27 @@ func (f *runFlags) params() (scenarios.Params, []scenarios.Scenario, error) {
 	return p, scs, nil
 }
 
-func allMet(r *reports.Report) bool {
+// verdictErr turns the verdicts into the run's error: any fail is a fail
+// (exit 1: retrying will not help), else any error is an invalid
+// measurement (exit 3: retry on a quieter machine), else nil.
+func verdictErr(r *reports.Report) error {
 	if len(r.Scenarios) == 0 {
-		return false
+		return errInvalid
 	}
+	invalid := false
 	for _, s := range r.Scenarios {
-		if s.Verdict != reports.VerdictPass {
-			return false
+		switch s.Verdict {
+		case reports.VerdictPass:
+		case reports.VerdictFail:
+			return errFailed
+		default:
+			invalid = true
 		}
 	}
-	return true
+	if invalid {
+		return errInvalid
+	}
+	return nil
 }
 
 func printSummary(w io.Writer, r *reports.Report) {
