@@ -473,6 +473,6 @@ func finishScenario(s *Scenario, acc *resultsAcc, phases *phaseSet, tl *timeline
 	// Idle keep-alive closes are not drops.
 	s.Dropped = s.Requests.Failed + s.Retried + s.Slow.Cut
 	s.Drops = dropReasons(s)
-	s.Causes = dropCauses(s)
+	s.Causes = append(dropCauses(s), stepCauses(s)...)
 	s.Timeline = tl.timeline()
 }

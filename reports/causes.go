@@ -2,6 +2,7 @@ package reports
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -51,6 +52,34 @@ func dropCauses(s *Scenario) []string {
 			what = append(what, plural(n, "cut download"))
 		}
 		out = append(out, fmt.Sprintf("%s (%s): %s", p.Name, strings.Join(what, ", "), why))
+	}
+	return out
+}
+
+// knownStepFailures explain error-log lines nginx writes when a step fails.
+var knownStepFailures = []struct{ line, why string }{
+	{"the changing binary signal is ignored",
+		"nginx ignores USR2 while its master's parent is the process that started it: a master run in the foreground " +
+			"(`daemon off;`, as container images run it) keeps that parent, so USR2 is ignored for as long as it runs; " +
+			"run it daemonised under an init to upgrade in place"},
+	{"execve() failed while executing new binary process",
+		"on USR2 nginx re-executes the path it was started with (its argv[0]) as given, without searching PATH: " +
+			"a master started by a relative name (`nginx`) cannot start its new binary; start it by its absolute path"},
+}
+
+// stepCauses explains failed steps from nginx's own log lines.
+func stepCauses(s *Scenario) []string {
+	var out []string
+	for _, st := range s.Steps {
+		if st.Verified {
+			continue
+		}
+		for _, k := range knownStepFailures {
+			if slices.ContainsFunc(st.LogLines, func(l string) bool { return strings.Contains(l, k.line) }) {
+				out = append(out, fmt.Sprintf("%s: %s", st.Name, k.why))
+				break
+			}
+		}
 	}
 	return out
 }

@@ -80,15 +80,22 @@ func writeMarkdownScenario(mw *mdWriter, s *Scenario) {
 		}
 	}
 	if len(s.Phases) > 0 {
-		mw.printf("| phase | from | to | requests | failed | retried | slow cut | rate (req/s) | p50 | p99 | max | failures |\n")
-		mw.printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+		mw.printf("| phase | from | to | requests | failed | retried | slow cut | rate (req/s) | p50 | p99 | max | stall | failures |\n")
+		mw.printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 		for _, p := range s.Phases {
-			mw.printf("| %s | %s | %s | %d | %d | %d | %d | %s | %s | %s | %s | %s |\n",
+			mw.printf("| %s | %s | %s | %d | %d | %d | %d | %s | %s | %s | %s | %s | %s |\n",
 				mdCell(p.Name), fmtMs(p.StartMs), fmtMs(p.EndMs), p.Requests, p.Failed, p.Retried, p.SlowCut,
 				rateCell(p), latencyCell(p.P50Ms, p.Requests), latencyCell(p.P99Ms, p.Requests),
-				latencyCell(p.MaxMs, p.Requests), mdCell(classSummary(p.ByClass)))
+				latencyCell(p.MaxMs, p.Requests), latencyCell(p.StallMs, p.Requests), mdCell(classSummary(p.ByClass)))
 		}
 		mw.printf("\n")
+		if s.Stall.Phase != "" {
+			limit := "no limit"
+			if s.MaxStallMs > 0 {
+				limit = "limit " + fmtMs(s.MaxStallMs)
+			}
+			mw.printf("Longest stall: %s in %s (%s).\n\n", fmtMs(s.Stall.Ms), mdCell(s.Stall.Phase), limit)
+		}
 	}
 	if s.Final != nil {
 		mw.printf("Final state: %s\n", mdCell(finalLine(s.Final)))
@@ -98,17 +105,24 @@ func writeMarkdownScenario(mw *mdWriter, s *Scenario) {
 // howToRead explains the report in plain sentences (both renderers use it).
 func howToRead() []string {
 	return []string{
-		"verdict: pass, the scenario met its expectation; fail, it ran and did not; error, it could not run or its premises did not hold " +
-			"(a step did not do what the scenario expects of it, the load fell below 80% of its rate in a phase of 1 s or more, " +
-			"a file of the run is missing or cut short): nothing can be concluded from it.",
-		"expect: zero-drops, nothing may be lost; drops, a positive control (e.g. KILL with requests in flight) that must lose something, " +
+		"verdict: pass, the scenario met its expectation; fail, it ran and did not (a step nginx refused, with its log line, is a fail); " +
+			"error, it could not run or its premises did not hold (the run did not finish — no end marker, fewer steps than planned, no final state —, " +
+			"a step did not verify for a reason nginx did not log, an expected failure had another cause, the load started late, stopped early, " +
+			"fell below 80% of its rate in a phase of 1 s or more or sent nothing for a window, a file of the run is missing or cut short): " +
+			"nothing can be concluded from it.",
+		"expect: zero-drops, nothing may be lost and no client may wait longer than the stall limit; drops, a positive control " +
+			"(e.g. KILL with requests in flight) that must lose connections of server-side classes in the phase its step opened and nowhere else, " +
 			"or the detector is broken.",
+		"stall: the longest a client waited in the phase — the longest request, or the longest gap without any response while requests were " +
+			"outstanding (10 ms resolution), whichever is longer.",
 		"dropped = failed requests + requests the HTTP client retried on a fresh connection after the server closed the one they were " +
 			"written on (the retry hides the close; it is still a drop) + long downloads cut short. Closes of idle keep-alive connections " +
 			"are not drops.",
 		"phases are the spans between steps, on one clock (ms since the run started): each starts when its step's signal is sent; " +
 			"a request belongs to the phase in which it was sent, a retry to the phase in which it happened, a download to the phase in which it ended.",
-		"failure classes name what the client saw: refused, reset, eof, timeout, status-5xx, status-other, other. " +
+		"failure classes name what the client saw: refused, reset, eof, timeout, status-5xx, status-3xx (a redirect), status-other, " +
+			"wrong-body (a 2xx whose body differs from the one the steady phase served), other; cancelled (the client gave up as the load " +
+			"stopped) is listed but is never a drop. " +
 			"Through Docker's port proxy a reset by nginx may reach the client as eof: see each scenario's load path.",
 		"report.html plots latency and errors over time with the steps marked; report.json holds every figure.",
 	}

@@ -282,7 +282,11 @@ func TestFailedStepWithNginxCauseFails(t *testing.T) {
 	f.events[0].Error = "spawn-new-master (USR2 to [9]): no new master"
 	f.events[0].LogLines = []string{`2026/11/26 07:00:00 [alert] 9#9: execve() failed while executing new binary process "nginx" (2: No such file or directory)`}
 	f.results = steadyLoad(2500)
-	wantVerdict(t, buildFixture(t, f), VerdictFail, `step spawn-new-master (USR2 to 9) failed: nginx logged`)
+	s := buildFixture(t, f)
+	wantVerdict(t, s, VerdictFail, `step spawn-new-master (USR2 to 9) failed: nginx logged`)
+	if !slices.ContainsFunc(s.Causes, func(c string) bool { return strings.Contains(c, "argv[0]") }) {
+		t.Errorf("causes = %q, want the relative argv[0] explained", s.Causes)
+	}
 
 	f.events[0].LogLines = nil
 	wantVerdict(t, buildFixture(t, f), VerdictError, "step spawn-new-master (USR2 to 9) not verified")
