@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -39,6 +40,16 @@ func TestCatalogueIsWellFormed(t *testing.T) {
 		for _, m := range s.Moves {
 			if m.Step.Expect == nil || m.Step.Name == "" {
 				t.Errorf("%s: a step without a name or an expectation", s.Name)
+			}
+			if m.ExpectFail && m.ExpectCause == "" {
+				t.Errorf("%s: step %s must fail but names no cause: any failure would do", s.Name, m.Step.Name)
+			}
+		}
+		if s.Expect == ExpectDrops {
+			if s.Drops == nil || len(s.Drops.Classes) == 0 {
+				t.Errorf("%s: expects drops but says not where and what", s.Name)
+			} else if !slices.ContainsFunc(s.Moves, func(m Move) bool { return m.Step.Phase == s.Drops.Phase }) {
+				t.Errorf("%s: drops expected in %s, a phase no step opens", s.Name, s.Drops.Phase)
 			}
 		}
 	}

@@ -140,6 +140,8 @@ var _ = DescribeTable("upgrade paths under load", func(ctx SpecContext, sc scena
 	AddReportEntry(sc.Name, fmt.Sprintf("verdict=%s dropped=%d requests=%d failed=%d retried=%d slow=%d/%d reasons=%v",
 		s.Verdict, s.Dropped, s.Requests.Total, s.Requests.Failed, s.Retried, s.Slow.Completed, s.Slow.Started, s.Reasons))
 	Expect(s.Problems).To(BeEmpty(), "the record is incomplete")
+	Expect(s.Ended).To(BeTrue(), "the run left its end-of-run marker")
+	Expect(s.SilentCount).To(BeZero(), "the load never fell silent")
 	Expect(s.Expect).To(Equal(sc.Expect))
 	Expect(s.Requests.Total).To(BeNumerically(">", 0))
 	for _, st := range s.Steps {
@@ -158,6 +160,21 @@ var _ = DescribeTable("upgrade paths under load", func(ctx SpecContext, sc scena
 		Expect(s.Slow.Completed).To(Equal(params.Load.Slow))
 	case scenarios.ExpectDrops:
 		Expect(s.Dropped).To(BeNumerically(">", 0), "the positive control saw no drop: the detector is broken")
+		for _, p := range s.Phases {
+			if p.Name != sc.Drops.Phase {
+				Expect(p.Dropped).To(BeZero(), "drops in %s, outside %s", p.Name, sc.Drops.Phase)
+			}
+		}
+		Expect(s.Held).NotTo(BeNil())
+		if sc.Drops.CutHeld {
+			Expect(s.Held.DownloadsCut).To(Equal(s.Held.Downloads), "every download the killed workers held is cut")
+		}
+		if sc.Drops.KeepDownloadsBefore != "" {
+			Expect(s.Held.KeptDownloadsDone).To(Equal(s.Held.KeptDownloads), "the other set's downloads complete")
+		}
+	}
+	if sc.Expect == scenarios.ExpectZeroDrops {
+		Expect(s.Stall.Ms).To(BeNumerically("<=", s.MaxStallMs), "stalled in %s", s.Stall.Phase)
 	}
 	Expect(s.Final).NotTo(BeNil())
 	Expect(s.Final.CheckErrors).To(BeEmpty())
