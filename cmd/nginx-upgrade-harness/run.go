@@ -36,6 +36,12 @@ Examples:
   nginx-upgrade-harness run
   nginx-upgrade-harness run --scenario upgrade --from debian:1.22.1-9+deb12u9 --to source:1.26.3
   nginx-upgrade-harness run --scenario upgrade --config my.conf --rate 800 --method POST --keepalive=false
+  nginx-upgrade-harness run --nginx-cmd "nginx -g 'daemon off;'"
+
+Exit codes: 0 every scenario met its expectation; 1 a scenario ran and did
+not; 2 bad input or the harness could not start; 3 the run finished but a
+measurement is invalid (an error verdict: a premise did not hold) — retry
+it on a quieter machine, never read it as a pass.
 `
 
 type runFlags struct {
