@@ -27,16 +27,29 @@ const (
 	TargetNone Target = ""
 )
 
+// Host is what the driver needs of the machine nginx runs on: a live
+// container (Node) or a simulated nginx (Sim) for unit tests.
+type Host interface {
+	// Snapshot reads the process table, the pid files and the error log size.
+	Snapshot(ctx context.Context) (Snapshot, error)
+	// Signal sends sig (e.g. "USR2") to the pids.
+	Signal(ctx context.Context, sig string, pids ...int) error
+	// LogSince returns the error log's lines after offset bytes.
+	LogSince(ctx context.Context, offset int64) ([]string, error)
+	// InstallBinary puts a staged binary at the path nginx runs from.
+	InstallBinary(ctx context.Context, staged string) error
+}
+
 // Step is one verified action of a procedure: a signal to a target and the
 // effect that must appear before Timeout.
 type Step struct {
-	Name    string                                   // what it is for: "spawn-new-master"
-	Signal  string                                   // "USR2", "WINCH", …; empty for an action step
-	Target  Target                                   // who gets the signal
-	Action  func(ctx context.Context, n *Node) error // for action steps (no signal)
-	Expect  Expectation                              // the effect that verifies the step
-	Timeout time.Duration                            // how long the effect may take (default 10 s)
-	Phase   string                                   // the phase that starts when this step is sent
+	Name    string                                  // what it is for: "spawn-new-master"
+	Signal  string                                  // "USR2", "WINCH", …; empty for an action step
+	Target  Target                                  // who gets the signal
+	Action  func(ctx context.Context, h Host) error // for action steps (no signal)
+	Expect  Expectation                             // the effect that verifies the step
+	Timeout time.Duration                           // how long the effect may take (default 10 s)
+	Phase   string                                  // the phase that starts when this step is sent
 }
 
 // Expectation checks a snapshot taken after the step against the one taken
@@ -59,14 +72,21 @@ type StepResult struct {
 	Phase    string    `json:"phase,omitempty"`
 }
 
-// Driver runs steps against one node.
+// Driver runs steps against one host.
 type Driver struct {
-	node *Node
+	node Host
 	poll time.Duration
 }
 
-// NewDriver makes a signal driver for node.
-func NewDriver(n *Node) *Driver { return &Driver{node: n, poll: 50 * time.Millisecond} }
+// NewDriver makes a signal driver for a host (a Node, or a Sim).
+func NewDriver(h Host) *Driver { return &Driver{node: h, poll: 50 * time.Millisecond} }
+
+// WithPoll sets how often the driver reads the process table while it waits
+// for a step's effect (default 50 ms).
+func (d *Driver) WithPoll(p time.Duration) *Driver {
+	d.poll = p
+	return d
+}
 
 // Run sends the step's signal and waits until its effect is verified, its
 // timeout passes, or ctx ends. A failed step carries what was expected,
@@ -367,7 +387,7 @@ func oneMaster(now Snapshot, want int) error {
 // atomic rename (copying over a running executable fails: text file busy).
 func InstallBinary(name, staged string) Step {
 	return Step{Name: name, Target: TargetNone, Timeout: 10 * time.Second,
-		Action: func(ctx context.Context, n *Node) error { return n.InstallBinary(ctx, staged) },
+		Action: func(ctx context.Context, h Host) error { return h.InstallBinary(ctx, staged) },
 		Expect: func(before, now Snapshot, pids []int) error { return nil }}
 }
 
