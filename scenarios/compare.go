@@ -168,12 +168,6 @@ func RunCompare(ctx context.Context, pool *dockertest.Pool, c Compare, p Params,
 // that could not be run; one that ran and failed returns nil (its exit
 // code and what it left are in the records).
 func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc harness.Procedure, build string, p Params, image, sdir string, c Compare, progress Progress) (err error) {
-	if progress == nil {
-		progress = func(string, ...any) {}
-	}
-	if err := os.MkdirAll(sdir, 0o755); err != nil {
-		return err
-	}
 	name := filepath.Base(sdir)
 	timeout := c.Timeout
 	if timeout <= 0 {
@@ -190,73 +184,46 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc harness.Proce
 	}
 	rec := ProcedureRecord{Procedure: proc.Name(), Spec: proc.Spec, Build: build, ExitCode: -1,
 		TimeoutMs: float64(timeout.Milliseconds()), BinaryOnDisk: "unknown"}
+	meta := p.newMeta(name, compareExpect, to, loadgen.NewClock())
+	// A procedure's steps are its own business: none is planned here.
+	meta.SteadyMs = float64(steady.Milliseconds())
+	t, err := newTrial(ctx, pool, name, sdir, p, meta, progress,
+		p.nodeOptions(image, harness.WithLabel(harness.Label+".procedure", name))...)
+	if err != nil {
+		rec.Error = oneLine(err.Error())
+		os.WriteFile(filepath.Join(sdir, reports.ErrorFile), []byte(rec.Error+"\n"), 0o644)
+		writeJSON(filepath.Join(sdir, ProcedureFile), rec)
+		return err
+	}
+	defer t.close()
 	defer func() {
 		if err != nil {
 			rec.Error = oneLine(err.Error())
-			os.WriteFile(filepath.Join(sdir, reports.ErrorFile), []byte(rec.Error+"\n"), 0o644)
+			t.fail(err)
 		}
-		if werr := writeJSON(filepath.Join(sdir, ProcedureFile), rec); werr != nil && err == nil {
+		if werr := writeJSON(t.path(ProcedureFile), rec); werr != nil && err == nil {
 			err = werr
 		}
 	}()
-	clock := loadgen.NewClock()
-	meta := p.newMeta(name, compareExpect, to, clock)
-	// A procedure's steps are its own business: none is planned here.
-	meta.SteadyMs = float64(steady.Milliseconds())
-	if err := writeJSON(filepath.Join(sdir, reports.MetaFile), meta); err != nil {
+	if err := writeJSON(t.path(ProcessesBefore), t.start); err != nil {
 		return err
-	}
-
-	progress("%s: starting nginx (%s) in a fresh container", name, p.From.Spec)
-	node, err := harness.StartNode(ctx, pool, p.nodeOptions(image, harness.WithLabel(harness.Label+".procedure", name))...)
-	if err != nil {
-		return err
-	}
-	defer node.Close()
-	before, err := node.Snapshot(ctx)
-	if err != nil {
-		return err
-	}
-	if err := writeJSON(filepath.Join(sdir, ProcessesBefore), before); err != nil {
-		return err
-	}
-
-	events, err := os.Create(filepath.Join(sdir, reports.EventsFile))
-	if err != nil {
-		return err
-	}
-	defer events.Close()
-	var evMu sync.Mutex
-	enc := json.NewEncoder(events)
-	putEvent := func(ev reports.Event) {
-		evMu.Lock()
-		defer evMu.Unlock()
-		enc.Encode(ev)
-		events.Sync()
 	}
 
 	popts := harness.ProcedureOptions{Broken: build == reports.BuildBroken, Timeout: timeout,
 		OnStep: func(r harness.StepResult) {
-			ev := reports.Event{Name: r.Name, Signal: r.Signal, SentMs: clock.Ms(r.Sent), Verified: r.OK,
-				Error: r.Err, Phase: r.Phase, LogLines: r.LogLines}
+			ev := t.stepEvent(r)
 			if ev.Phase == "" && len(r.PIDs) == 0 && r.Signal == "" {
 				ev.Phase = procedurePhase
-			}
-			if len(r.PIDs) > 0 {
-				ev.PID = r.PIDs[0]
-			}
-			if r.OK {
-				ev.VerifiedMs = clock.Ms(r.Verified)
 			}
 			if r.Signal == "USR2" && build == reports.BuildBroken {
 				ev.Expected = reports.ExpectFail
 				ev.ExpectedCause = p.expectedCause(Move{ExpectCause: NewMasterFailureCause})
 			}
-			putEvent(ev)
-			progress("%s: %s verified=%t %s", name, r.Name, r.OK, r.Err)
+			t.event(ev)
+			t.progress("%s: %s verified=%t %s", name, r.Name, r.OK, r.Err)
 		}}
-	progress("%s: preparing %s", name, proc.Spec)
-	prepared, err := proc.Prepare(ctx, node, popts)
+	t.progress("%s: preparing %s", name, proc.Spec)
+	prepared, err := proc.Prepare(ctx, t.node, popts)
 	if err != nil {
 		return err
 	}
@@ -264,29 +231,22 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc harness.Proce
 
 	// The long downloads are in flight when the procedure starts and end a
 	// few seconds into it (or are cut by it).
-	load, _, err := p.startLoad(ctx, node, clock, sdir, steady+compareSlowAfter, &meta)
-	if err != nil {
+	hardStop := steady + timeout + audit + quitTimeout + loadMargin
+	if err := t.startLoad(ctx, steady+compareSlowAfter, hardStop); err != nil {
 		return err
 	}
-	loadClosed := false
-	defer func() {
-		if !loadClosed {
-			load.Close()
-		}
-	}()
-	progress("%s: load %d req/s %s keepalive=%v, %d long downloads; steady for %s", name, p.Load.Rate, p.Load.Method, p.Load.KeepAlive, p.Load.Slow, steady)
 	if err := sleep(ctx, steady); err != nil {
 		return err
 	}
 
-	stopSampling := sampleMasters(ctx, node, clock, filepath.Join(sdir, MastersFile))
-	progress("%s: running %s (timeout %s)", name, proc.Spec, timeout)
+	stopSampling := sampleMasters(ctx, t.node, t.clock, t.path(MastersFile))
+	t.progress("%s: running %s (timeout %s)", name, proc.Spec, timeout)
 	res := prepared.Run(ctx)
-	rec.StartMs, rec.EndMs = clock.Ms(res.Started), clock.Ms(res.Ended)
+	rec.StartMs, rec.EndMs = t.clock.Ms(res.Started), t.clock.Ms(res.Ended)
 	rec.DurationMs = round1(rec.EndMs - rec.StartMs)
 	rec.Argv, rec.ExitCode, rec.TimedOut, rec.Notes = res.Argv, res.Exit, res.TimedOut, res.Notes
-	os.WriteFile(filepath.Join(sdir, ProcedureStdout), []byte(res.Stdout), 0o644)
-	os.WriteFile(filepath.Join(sdir, ProcedureStderr), []byte(res.Stderr), 0o644)
+	os.WriteFile(t.path(ProcedureStdout), []byte(res.Stdout), 0o644)
+	os.WriteFile(t.path(ProcedureStderr), []byte(res.Stderr), 0o644)
 	if proc.Kind != harness.ProcManual || res.Err != nil {
 		ev := reports.Event{Name: proc.Name(), SentMs: rec.StartMs, Phase: procedurePhase,
 			Verified: res.Err == nil && res.Exit == 0}
@@ -306,43 +266,30 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc harness.Proce
 			// non-zero, or be stopped by its timeout.
 			ev.Expected, ev.ExpectedCause = reports.ExpectFail, `^(exit [1-9]|timed out)`
 		}
-		putEvent(ev)
+		t.event(ev)
 	}
-	progress("%s: %s ended after %s: exit %d timed_out=%t", name, proc.Spec, res.Duration.Round(time.Millisecond), res.Exit, res.TimedOut)
+	t.progress("%s: %s ended after %s: exit %d timed_out=%t", name, proc.Spec, res.Duration.Round(time.Millisecond), res.Exit, res.TimedOut)
 	if res.Err != nil {
 		stopSampling()
 		return res.Err
 	}
-	putEvent(reports.Event{Name: auditPhase, SentMs: rec.EndMs, VerifiedMs: rec.EndMs, Verified: true, Phase: auditPhase})
-	progress("%s: audit %s", name, audit)
+	t.event(reports.Event{Name: auditPhase, SentMs: rec.EndMs, VerifiedMs: rec.EndMs, Verified: true, Phase: auditPhase})
+	t.progress("%s: audit %s", name, audit)
 	sleep(ctx, audit)
 
-	load.StopAttack()
-	wctx, cancel := context.WithTimeout(ctx, quitTimeout)
-	load.WaitDownloads(wctx)
-	cancel()
+	_, lerr := t.finishLoad(ctx, quitTimeout)
 	stopSampling()
-	sum, cerr := load.Close()
-	loadClosed = true
-	progress("%s: load done: %d dropped by the client's count", name, sum.Drops())
-	if cerr != nil {
-		return cerr
+	if lerr != nil {
+		return lerr
 	}
-
 	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer fcancel()
-	final, after := compareFinal(fctx, node)
-	rec.BinaryOnDisk = binaryOnDisk(fctx, node)
-	if err := writeJSON(filepath.Join(sdir, reports.FinalFile), final); err != nil {
+	final, after := compareFinal(fctx, t.node)
+	rec.BinaryOnDisk = binaryOnDisk(fctx, t.node)
+	if err := writeJSON(t.path(ProcessesAfter), after); err != nil {
 		return err
 	}
-	if err := writeJSON(filepath.Join(sdir, ProcessesAfter), after); err != nil {
-		return err
-	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("interrupted: %w", ctx.Err())
-	}
-	return writeJSON(filepath.Join(sdir, reports.EndFile), reports.End{EndMs: clock.Now()})
+	return t.end(ctx, final)
 }
 
 // sampleMasters writes a MasterSample every sampleInterval until the

@@ -187,22 +187,11 @@ func (l Load) Validate() error {
 
 // Run plays one scenario in its own container under load and writes every
 // record to dir/<scenario>: meta.json, events.jsonl, the load's files,
-// final.json, and error.txt when it could not run. The returned error is
-// for a scenario that could not run; a scenario that ran and lost requests
-// returns nil — the verdict is the report's business.
+// final.json, end.json, and error.txt when it could not run. The returned
+// error is for a scenario that could not run; a scenario that ran and lost
+// requests returns nil — the verdict is the report's business.
 func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, image string, dir string, progress Progress) (err error) {
-	if progress == nil {
-		progress = func(string, ...any) {}
-	}
 	sdir := filepath.Join(dir, sc.Name)
-	// A scenario's records are those of one run: nothing of an earlier run
-	// in the same --out directory may mix in.
-	if err := os.RemoveAll(sdir); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(sdir, 0o755); err != nil {
-		return err
-	}
 	to := p.To
 	if sc.Broken {
 		to = p.Broken
@@ -210,29 +199,18 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	steady := p.steady()
 	meta := p.newMeta(sc.Name, sc.Expect, to, loadgen.NewClock())
 	p.plan(&meta, sc)
+	t, err := newTrial(ctx, pool, sc.Name, sdir, p, meta, progress,
+		p.nodeOptions(image, harness.WithLabel(harness.Label+".scenario", sc.Name))...)
+	if err != nil {
+		os.WriteFile(filepath.Join(sdir, reports.ErrorFile), []byte(oneLine(err.Error())+"\n"), 0o644)
+		return err
+	}
+	defer t.close()
 	defer func() {
 		if err != nil {
-			os.WriteFile(filepath.Join(sdir, reports.ErrorFile), []byte(oneLine(err.Error())+"\n"), 0o644)
+			t.fail(err)
 		}
 	}()
-	if err := writeJSON(filepath.Join(sdir, reports.MetaFile), meta); err != nil {
-		return err
-	}
-
-	progress("%s: starting nginx (%s) in a container", sc.Name, p.From.Spec)
-	node, err := harness.StartNode(ctx, pool, p.nodeOptions(image, harness.WithLabel(harness.Label+".scenario", sc.Name))...)
-	if err != nil {
-		return err
-	}
-	defer node.Close()
-	start, err := node.Snapshot(ctx)
-	if err != nil {
-		return err
-	}
-	// The run's clock starts with the load: phase "steady" is load from its
-	// first request, not container start-up.
-	clock := loadgen.NewClock()
-	meta.StartWall = clock.Start().Format(time.RFC3339Nano)
 
 	// Long downloads run across every step: they end half-way through the
 	// last step's audit window (a QUIT waits for them).
@@ -248,70 +226,47 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	if sc.SlowOutlasts {
 		span *= 3
 	}
-	load, slow, err := p.startLoad(ctx, node, clock, sdir, span, &meta)
-	if err != nil {
+	if err := t.startLoad(ctx, span, plannedDuration(sc, steady)); err != nil {
 		return err
 	}
-	loadClosed := false
-	defer func() {
-		if !loadClosed {
-			load.Close()
-		}
-	}()
-	progress("%s: load %d req/s %s keepalive=%v, %d long downloads; steady for %s", sc.Name, p.Load.Rate, p.Load.Method, p.Load.KeepAlive, p.Load.Slow, steady)
 	phase := "steady"
-	if err := p.watch(ctx, steady, load, sc.Name, &phase); err != nil {
+	t.progress("%s: steady for %s", sc.Name, steady)
+	if err := p.watch(ctx, steady, t.load, sc.Name, &phase); err != nil {
 		return err
 	}
 
-	events, err := os.Create(filepath.Join(sdir, reports.EventsFile))
-	if err != nil {
-		return err
-	}
-	defer events.Close()
-	enc := json.NewEncoder(events)
-	driver := harness.NewDriver(node)
-	var stepErr error
-	stepsRun := 0
+	driver := harness.NewDriver(t.node)
 	for _, m := range sc.Moves {
-		progress("%s: %s%s", sc.Name, m.Step.Name, signalNote(m.Step.Signal))
+		t.progress("%s: %s%s", sc.Name, m.Step.Name, signalNote(m.Step.Signal))
 		r := driver.Run(ctx, m.Step)
-		ev := reports.Event{Name: r.Name, Signal: r.Signal, SentMs: clock.Ms(r.Sent), Verified: r.OK,
-			Error: r.Err, Phase: r.Phase, LogLines: r.LogLines}
-		if len(r.PIDs) > 0 {
-			ev.PID = r.PIDs[0]
-		}
-		if r.OK {
-			ev.VerifiedMs = clock.Ms(r.Verified)
-		}
+		ev := t.stepEvent(r)
 		if m.ExpectFail {
 			ev.Expected, ev.ExpectedCause = reports.ExpectFail, p.expectedCause(m)
 		}
-		if err := enc.Encode(ev); err != nil {
+		if err := t.event(ev); err != nil {
 			return err
 		}
-		stepsRun++
-		events.Sync()
 		if r.OK && r.Phase != "" {
 			phase = r.Phase
 		}
+		var stepErr error
 		switch {
 		case r.OK && !m.ExpectFail:
-			progress("%s: %s verified in %s; phase %s", sc.Name, r.Name, r.Verified.Sub(r.Sent).Round(time.Millisecond), phaseName(r))
+			t.progress("%s: %s verified in %s; phase %s", sc.Name, r.Name, r.Verified.Sub(r.Sent).Round(time.Millisecond), phaseName(r))
 		case !r.OK && m.ExpectFail:
-			progress("%s: %s failed as expected: %s", sc.Name, r.Name, r.Err)
+			t.progress("%s: %s failed as expected: %s", sc.Name, r.Name, r.Err)
 		case r.OK && m.ExpectFail:
 			stepErr = fmt.Errorf("%s verified but was expected to fail", r.Name)
 		default:
 			stepErr = fmt.Errorf("%s", r.Err)
 		}
 		if stepErr != nil {
-			progress("%s: %s: %v", sc.Name, r.Name, stepErr)
+			t.progress("%s: %s: %v", sc.Name, r.Name, stepErr)
 			break
 		}
 		if m.StartSlow > 0 && p.Load.Slow > 0 {
-			progress("%s: starting %d long downloads on the workers that accept now", sc.Name, m.StartSlow)
-			if err := load.StartDownloads(m.StartSlow, slow.BytesPerSec/3); err != nil {
+			t.progress("%s: starting %d long downloads on the workers that accept now", sc.Name, m.StartSlow)
+			if err := t.load.StartDownloads(m.StartSlow, t.slow.BytesPerSec/3); err != nil {
 				return err
 			}
 		}
@@ -319,40 +274,38 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 			break
 		}
 		if m.Audit > 0 {
-			progress("%s: audit %s", sc.Name, m.Audit)
-			if p.watch(ctx, m.Audit, load, sc.Name, &phase) != nil {
+			t.progress("%s: audit %s", sc.Name, m.Audit)
+			if p.watch(ctx, m.Audit, t.load, sc.Name, &phase) != nil {
 				break
 			}
 		}
 	}
 
-	load.StopAttack()
-	wctx, cancel := context.WithTimeout(ctx, quitTimeout)
-	load.WaitDownloads(wctx)
-	cancel()
-	sum, cerr := load.Close()
-	loadClosed = true
-	var requests, failed int64
-	for _, ps := range sum.Profiles {
-		requests, failed = requests+ps.Requests, failed+ps.Failed
-	}
-	progress("%s: load done: %d requests, %d failed, %d retried; downloads %d/%d complete", sc.Name,
-		requests, failed, sum.Retried, sum.Downloads.Completed, sum.Downloads.Started)
-	if cerr != nil {
-		return cerr
-	}
-
-	fctx, fcancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer fcancel()
-	final := finalState(fctx, node, sc, start)
-	if err := writeJSON(filepath.Join(sdir, reports.FinalFile), final); err != nil {
+	if _, err := t.finishLoad(ctx, quitTimeout); err != nil {
 		return err
 	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("interrupted: %w", ctx.Err())
+	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer fcancel()
+	return t.end(ctx, finalState(fctx, t.node, sc, t.start))
+}
+
+// loadMargin is what the load may run past the planned duration of its
+// scenario before it is cut.
+const loadMargin = 30 * time.Second
+
+// plannedDuration is the longest a scenario's load may run: the steady
+// phase, every step's timeout and audit, the wait for the long downloads,
+// and a margin.
+func plannedDuration(sc Scenario, steady time.Duration) time.Duration {
+	d := steady + quitTimeout + loadMargin
+	for _, m := range sc.Moves {
+		t := m.Step.Timeout
+		if t == 0 {
+			t = 10 * time.Second
+		}
+		d += t + m.Audit + 10*time.Second
 	}
-	// Last, once everything else is on disk: the run finished.
-	return writeJSON(filepath.Join(sdir, reports.EndFile), reports.End{EndMs: clock.Now(), StepsRun: stepsRun})
+	return d
 }
 
 // FinalState is final.json: what nginx looked like when the scenario ended,

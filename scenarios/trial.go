@@ -1,0 +1,180 @@
+package scenarios
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ory/dockertest/v3"
+
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
+	"github.com/releng-tools/nginx-upgrade-harness/reports"
+)
+
+// trial is one run of nginx under load in a container of its own — what a
+// scenario and a compare procedure have in common: a fresh record
+// directory, the node, the first snapshot, the load on one clock, the steps
+// and faults on that clock, the final state, the end-of-run marker, and the
+// clean-up. A scenario or a procedure only says what happens in between.
+type trial struct {
+	name     string
+	dir      string
+	p        Params
+	meta     reports.Meta
+	progress Progress
+
+	node  *harness.Node
+	start harness.Snapshot
+	clock loadgen.Clock
+
+	load     *loadgen.Load
+	slow     loadgen.Slow
+	loadCtx  context.Context // ends at the hard stop: the load never outlives the trial
+	stopLoad context.CancelFunc
+
+	evMu     sync.Mutex
+	events   *os.File
+	enc      *json.Encoder
+	stepsRun int
+}
+
+// newTrial makes dir a fresh record directory (nothing of an earlier run
+// may mix in), writes meta.json, starts the node and reads the process
+// table it starts from. On error, whatever was started is closed.
+func newTrial(ctx context.Context, pool *dockertest.Pool, name, dir string, p Params, meta reports.Meta,
+	progress Progress, opts ...harness.NodeOption) (_ *trial, err error) {
+	if progress == nil {
+		progress = func(string, ...any) {}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	t := &trial{name: name, dir: dir, p: p, meta: meta, progress: progress}
+	if err := t.writeMeta(); err != nil {
+		return nil, err
+	}
+	progress("%s: starting nginx (%s) in a container", name, p.From.Spec)
+	if t.node, err = harness.StartNode(ctx, pool, opts...); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			t.close()
+		}
+	}()
+	if t.start, err = t.node.Snapshot(ctx); err != nil {
+		return nil, err
+	}
+	if t.events, err = os.Create(filepath.Join(dir, reports.EventsFile)); err != nil {
+		return nil, err
+	}
+	t.enc = json.NewEncoder(t.events)
+	return t, nil
+}
+
+func (t *trial) path(name string) string { return filepath.Join(t.dir, name) }
+
+func (t *trial) writeMeta() error { return writeJSON(t.path(reports.MetaFile), t.meta) }
+
+// startLoad starts the clock and the load (long downloads sized to last
+// span), and bounds it: whatever the steps do, the load stops at hardStop.
+func (t *trial) startLoad(ctx context.Context, span, hardStop time.Duration) error {
+	t.clock = loadgen.NewClock()
+	t.meta.StartWall = t.clock.Start().Format(time.RFC3339Nano)
+	t.loadCtx, t.stopLoad = context.WithTimeout(ctx, hardStop)
+	load, slow, err := t.p.startLoad(t.loadCtx, t.node, t.clock, t.dir, span, &t.meta)
+	if err != nil {
+		return err
+	}
+	t.load, t.slow = load, slow
+	t.progress("%s: load %d req/s %s keepalive=%v, %d long downloads", t.name, t.p.Load.Rate, t.p.Load.Method, t.p.Load.KeepAlive, t.p.Load.Slow)
+	return nil
+}
+
+// event appends one event to events.jsonl, synced: a step is on disk as
+// soon as it ended.
+func (t *trial) event(ev reports.Event) error {
+	t.evMu.Lock()
+	defer t.evMu.Unlock()
+	if err := t.enc.Encode(ev); err != nil {
+		return err
+	}
+	t.stepsRun++
+	return t.events.Sync()
+}
+
+// stepEvent turns a driver's step result into its event on the trial's clock.
+func (t *trial) stepEvent(r harness.StepResult) reports.Event {
+	ev := reports.Event{Name: r.Name, Signal: r.Signal, SentMs: t.clock.Ms(r.Sent), Verified: r.OK,
+		Error: r.Err, Phase: r.Phase, LogLines: r.LogLines}
+	if len(r.PIDs) > 0 {
+		ev.PID = r.PIDs[0]
+	}
+	if r.OK {
+		ev.VerifiedMs = t.clock.Ms(r.Verified)
+	}
+	return ev
+}
+
+// finishLoad stops the requests, waits (at most wait) for the long
+// downloads, and closes the load's files.
+func (t *trial) finishLoad(ctx context.Context, wait time.Duration) (loadgen.Summary, error) {
+	if t.load == nil {
+		return loadgen.Summary{}, nil
+	}
+	t.load.StopAttack()
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	t.load.WaitDownloads(wctx)
+	cancel()
+	sum, err := t.load.Close()
+	t.load = nil
+	var requests, failed int64
+	for _, ps := range sum.Profiles {
+		requests, failed = requests+ps.Requests, failed+ps.Failed
+	}
+	t.progress("%s: load done: %d requests, %d failed, %d dropped; downloads %d/%d complete", t.name,
+		requests, failed, sum.Drops(), sum.Downloads.Completed, sum.Downloads.Started)
+	return sum, err
+}
+
+// end writes final.json and, last, the end-of-run marker; an interrupted
+// trial gets no marker.
+func (t *trial) end(ctx context.Context, final any) error {
+	if err := writeJSON(t.path(reports.FinalFile), final); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted: %w", ctx.Err())
+	}
+	return writeJSON(t.path(reports.EndFile), reports.End{EndMs: t.clock.Now(), StepsRun: t.stepsRun})
+}
+
+// close stops what is still running and removes the container.
+func (t *trial) close() {
+	if t.load != nil {
+		t.load.Close()
+		t.load = nil
+	}
+	if t.stopLoad != nil {
+		t.stopLoad()
+	}
+	if t.events != nil {
+		t.events.Close()
+	}
+	if t.node != nil {
+		t.node.Close()
+	}
+}
+
+// fail records why the trial could not run, in one line.
+func (t *trial) fail(err error) {
+	os.WriteFile(t.path(reports.ErrorFile), []byte(oneLine(err.Error())+"\n"), 0o644)
+}
