@@ -268,6 +268,16 @@ func finalLine(f *Final) string {
 		line += fmt.Sprintf(" (expected %s)", f.ExpectedBinary)
 	}
 	line += fmt.Sprintf(", nginx.pid holds %d, .oldbin present: %t, serving: %t", f.PIDFilePID, f.OldbinPresent, f.Serving)
+	if len(f.Processes) > 0 {
+		var ps []string
+		for _, p := range f.Processes {
+			ps = append(ps, fmt.Sprintf("%d %s (parent %d, %s binary)", p.PID, p.Role, p.PPID, p.Binary))
+		}
+		line += "; processes: " + strings.Join(ps, ", ")
+	}
+	if len(f.Wrong) > 0 {
+		line += "; wrong: " + strings.Join(f.Wrong, "; ")
+	}
 	if len(f.CheckErrors) > 0 {
 		line += "; check errors: " + strings.Join(f.CheckErrors, "; ")
 	}

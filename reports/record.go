@@ -1,6 +1,11 @@
 package reports
 
-import "github.com/releng-tools/nginx-upgrade-harness/loadgen"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
+)
 
 // File names inside a scenario's run directory written by the scenario runner.
 const (
@@ -123,8 +128,9 @@ const (
 // RetryRecord is a line of retries.jsonl, as loadgen writes it.
 type RetryRecord = loadgen.RetryRecord
 
-// Final is the final state of the nginx under test, checked after the last
-// step. Non-empty CheckErrors make the scenario fail.
+// Final is final.json — the one final-state type: what nginx was left in
+// at the end of a scenario or procedure, read from the process table, not
+// assumed. Non-empty CheckErrors make the scenario fail.
 type Final struct {
 	Masters        int      `json:"masters"`
 	Workers        int      `json:"workers"`
@@ -134,4 +140,82 @@ type Final struct {
 	Serving        bool     `json:"serving"`
 	ExpectedBinary string   `json:"expected_binary,omitempty"`
 	CheckErrors    []string `json:"check_errors,omitempty"`
+
+	// Processes are every nginx process at the end; Orphans those whose
+	// master is gone; Wrong names, in words, what is amiss (orphans,
+	// lingering masters, a .oldbin left behind, more than one binary
+	// serving), whatever the scenario expected.
+	Processes []FinalProcess `json:"processes"`
+	Orphans   []FinalProcess `json:"orphans"`
+	Wrong     []string       `json:"wrong"`
+}
+
+// FinalProcess is one nginx process at the end.
+type FinalProcess struct {
+	PID   int    `json:"pid"`
+	PPID  int    `json:"ppid"`
+	Role  string `json:"role"`  // master, worker, worker-shutting-down, helper
+	State string `json:"state"` // the /proc state letter (T: stopped)
+	// Binary is old, new, same (old and new are one file) or unknown: a
+	// master's read from its executable; a worker's is its master's, whose
+	// fork it is (nginx never execs a worker); an orphan's is unknown.
+	Binary string `json:"binary"`
+}
+
+// Judge what the processes say: orphans, lingering masters, a .oldbin left
+// behind, more than one binary serving. It fills Orphans and Wrong.
+func (f *Final) Judge() {
+	f.Orphans, f.Wrong = []FinalProcess{}, []string{}
+	masters := map[int]FinalProcess{}
+	for _, p := range f.Processes {
+		if p.Role == "master" {
+			masters[p.PID] = p
+		}
+	}
+	serving := map[string]int{}
+	for _, p := range f.Processes {
+		if p.Role == "master" {
+			continue
+		}
+		if _, ok := masters[p.PPID]; !ok {
+			f.Orphans = append(f.Orphans, p)
+			continue
+		}
+		if p.Role == "worker" {
+			serving[p.Binary]++
+		}
+	}
+	if n := len(f.Orphans); n > 0 {
+		var pids []string
+		for _, o := range f.Orphans {
+			pids = append(pids, fmt.Sprintf("%d (%s)", o.PID, o.Role))
+		}
+		f.Wrong = append(f.Wrong, fmt.Sprintf("%d nginx process(es) whose master is gone: %s", n, strings.Join(pids, ", ")))
+	}
+	if len(masters) > 1 {
+		var ms []string
+		for _, p := range f.Processes {
+			if p.Role == "master" {
+				ms = append(ms, fmt.Sprintf("%d (%s binary, parent %d)", p.PID, p.Binary, p.PPID))
+			}
+		}
+		f.Wrong = append(f.Wrong, fmt.Sprintf("%d masters still running: %s", len(masters), strings.Join(ms, ", ")))
+	}
+	if f.OldbinPresent {
+		f.Wrong = append(f.Wrong, "nginx.pid.oldbin left behind")
+	}
+	if len(serving) > 1 {
+		var bs []string
+		for _, b := range []string{"old", "new", "same", "unknown"} {
+			if n := serving[b]; n > 0 {
+				bs = append(bs, fmt.Sprintf("%s (%d workers)", b, n))
+			}
+		}
+		f.Wrong = append(f.Wrong, "more than one binary serving: "+strings.Join(bs, ", "))
+	}
+	for _, p := range f.Processes {
+		if p.State == "T" {
+			f.Wrong = append(f.Wrong, fmt.Sprintf("process %d (%s) is stopped", p.PID, p.Role))
+		}
+	}
 }

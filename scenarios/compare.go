@@ -335,29 +335,12 @@ func sampleMasters(ctx context.Context, node *harness.Node, clock loadgen.Clock,
 // compareFinal reads what the procedure left: the process table, the pid
 // file, the serving binary (from the master's executable) and whether
 // nginx answers. Nothing is expected of it: no check errors.
-func compareFinal(ctx context.Context, node *harness.Node) (FinalState, harness.Snapshot) {
-	f := FinalState{CheckErrors: []string{}, ServingBinary: "none"}
+func compareFinal(ctx context.Context, node *harness.Node) (reports.Final, harness.Snapshot) {
 	s, err := node.Snapshot(ctx)
 	if err != nil {
-		f.ServingBinary = "unknown"
-		f.CheckErrors = append(f.CheckErrors, "could not read the process table: "+err.Error())
-		return f, s
+		return reports.Final{ServingBinary: "unknown", CheckErrors: []string{"could not read the process table: " + err.Error()}}, s
 	}
-	f.Processes = s.Procs
-	f.Masters = len(s.Masters())
-	f.PidFilePID = s.PidFile
-	f.OldbinPresent = s.OldbinSet
-	switch {
-	case f.Masters == 1:
-		m := s.Masters()[0]
-		f.ServingBinary = m.Binary
-		f.Workers = len(s.Workers(m.PID))
-	case f.Masters > 1:
-		f.ServingBinary = "unknown"
-		for _, m := range s.Masters() {
-			f.Workers += len(s.Workers(m.PID))
-		}
-	}
+	f := finalFrom(s)
 	f.Serving = node.Probe(ctx) == nil
 	return f, s
 }

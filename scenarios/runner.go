@@ -308,22 +308,53 @@ func plannedDuration(sc Scenario, steady time.Duration) time.Duration {
 	return d
 }
 
-// FinalState is final.json: what nginx looked like when the scenario ended,
-// read from the process table, not assumed.
-type FinalState struct {
-	Masters        int               `json:"masters"`
-	Workers        int               `json:"workers"`
-	ServingBinary  string            `json:"serving_binary"`
-	PidFilePID     int               `json:"pid_file_pid"`
-	OldbinPresent  bool              `json:"oldbin_present"`
-	Serving        bool              `json:"serving"`
-	ExpectedBinary string            `json:"expected_binary"`
-	CheckErrors    []string          `json:"check_errors"`
-	Processes      []harness.Process `json:"processes"`
+// finalFrom reads what a snapshot says of the end state: every nginx
+// process with its binary (a worker's is its master's: nginx forks its
+// workers and never execs them), the masters, the pid files; and judges
+// it (orphans, lingering masters, .oldbin, several binaries serving).
+func finalFrom(s harness.Snapshot) reports.Final {
+	f := reports.Final{CheckErrors: []string{}, ServingBinary: "none", Processes: []reports.FinalProcess{}}
+	binaryOf := map[int]string{}
+	for _, m := range s.Masters() {
+		binaryOf[m.PID] = m.Binary
+	}
+	for _, p := range s.Procs {
+		if p.Role == harness.RoleOther || !p.Alive() {
+			continue
+		}
+		fp := reports.FinalProcess{PID: p.PID, PPID: p.PPID, Role: string(p.Role), State: p.State, Binary: p.Binary}
+		if p.Role != harness.RoleMaster {
+			fp.Binary = "unknown"
+			if b, ok := binaryOf[p.PPID]; ok {
+				fp.Binary = b
+			}
+		}
+		if fp.Binary == "" {
+			fp.Binary = "unknown"
+		}
+		f.Processes = append(f.Processes, fp)
+	}
+	f.Masters = len(s.Masters())
+	f.PIDFilePID = s.PidFile
+	f.OldbinPresent = s.OldbinSet
+	switch {
+	case f.Masters == 1:
+		m := s.Masters()[0]
+		f.ServingBinary = m.Binary
+		f.Workers = len(s.Workers(m.PID))
+	case f.Masters > 1:
+		f.ServingBinary = "unknown"
+		for _, m := range s.Masters() {
+			f.Workers += len(s.Workers(m.PID))
+		}
+	}
+	f.Judge()
+	return f
 }
 
-func finalState(ctx context.Context, node *harness.Node, sc Scenario, start harness.Snapshot) FinalState {
-	f := FinalState{ExpectedBinary: sc.Final.Binary, CheckErrors: []string{}, ServingBinary: "none"}
+// finalState reads the end state and checks it against what the scenario
+// must end on.
+func finalState(ctx context.Context, node *harness.Node, sc Scenario, start harness.Snapshot) reports.Final {
 	var s harness.Snapshot
 	var err error
 	// A master that just respawned workers may need a moment.
@@ -334,20 +365,11 @@ func finalState(ctx context.Context, node *harness.Node, sc Scenario, start harn
 		time.Sleep(100 * time.Millisecond)
 	}
 	if err != nil {
-		f.CheckErrors = append(f.CheckErrors, "could not read the process table: "+err.Error())
-		return f
+		return reports.Final{ExpectedBinary: sc.Final.Binary, ServingBinary: "unknown",
+			CheckErrors: []string{"could not read the process table: " + err.Error()}}
 	}
-	f.Processes = s.Procs
-	f.Masters = len(s.Masters())
-	f.PidFilePID = s.PidFile
-	f.OldbinPresent = s.OldbinSet
-	if f.Masters == 1 {
-		m := s.Masters()[0]
-		f.ServingBinary = m.Binary
-		f.Workers = len(s.Workers(m.PID))
-	} else if f.Masters > 1 {
-		f.ServingBinary = "unknown"
-	}
+	f := finalFrom(s)
+	f.ExpectedBinary = sc.Final.Binary
 	f.Serving = node.Probe(ctx) == nil
 	if f.Masters != 1 {
 		f.CheckErrors = append(f.CheckErrors, fmt.Sprintf("want one master at the end, saw %d: %s", f.Masters, s))
@@ -357,6 +379,9 @@ func finalState(ctx context.Context, node *harness.Node, sc Scenario, start harn
 	}
 	if f.OldbinPresent {
 		f.CheckErrors = append(f.CheckErrors, "nginx.pid.oldbin still present at the end")
+	}
+	if len(f.Orphans) > 0 {
+		f.CheckErrors = append(f.CheckErrors, f.Wrong[0])
 	}
 	if sc.Final.PidFileOld && s.PidFile != start.PidFile {
 		f.CheckErrors = append(f.CheckErrors, fmt.Sprintf("want nginx.pid to hold the original master %d at the end, it holds %d", start.PidFile, s.PidFile))
