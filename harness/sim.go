@@ -273,6 +273,12 @@ func (s *Sim) changeBinary(m *simProc) {
 		s.logf("crit", "the changing binary signal is ignored: you should shutdown or terminate before either old or new binary's process")
 		return
 	}
+	// A new master whose parent (the old master) still runs ignores it, as
+	// does an old master whose new one runs.
+	if parent, ok := s.procs[m.ppid]; ok && parent.role == RoleMaster {
+		s.logf("crit", "the changing binary signal is ignored: you should shutdown or terminate before either old or new binary's process")
+		return
+	}
 	for _, p := range s.procs {
 		if p.role == RoleMaster && p.ppid == m.pid {
 			s.logf("crit", "the changing binary signal is ignored: you should shutdown or terminate before either old or new binary's process")
@@ -357,3 +363,42 @@ func (s *Sim) String() string {
 	snap, _ := s.Snapshot(context.Background())
 	return strings.TrimSpace(snap.String())
 }
+
+// Exec is not simulated: a fault that runs commands in the container is
+// tested live only.
+func (s *Sim) Exec(ctx context.Context, argv ...string) (ExecResult, error) {
+	return ExecResult{}, fmt.Errorf("exec %s: not simulated", argv[0])
+}
+
+// WriteFile and ReadFile are not simulated either.
+func (s *Sim) WriteFile(ctx context.Context, path string, data []byte, mode int64) error {
+	return fmt.Errorf("write %s: not simulated", path)
+}
+func (s *Sim) ReadFile(ctx context.Context, path string) ([]byte, error) {
+	return nil, fmt.Errorf("read %s: not simulated", path)
+}
+
+// Freeze stops every process (as the cgroup freezer does); Thaw resumes
+// them, and the signals that arrived meanwhile act.
+func (s *Sim) Freeze(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.procs {
+		p.stopped = true
+	}
+	return nil
+}
+
+func (s *Sim) Thaw(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.procs {
+		if p.stopped {
+			s.deliver(p, "CONT")
+		}
+	}
+	return nil
+}
+
+// LimitCPU is accepted and has no effect on the simulation.
+func (s *Sim) LimitCPU(ctx context.Context, cores float64) error { return nil }

@@ -1,0 +1,40 @@
+package fault
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// cpuStarve cuts the container's CPU quota to a fraction of a core through
+// the transition.
+type cpuStarve struct{}
+
+// starvedCores is the quota during the fault.
+const starvedCores = 0.05
+
+func (cpuStarve) Name() string { return "cpu-starve" }
+func (cpuStarve) What() string {
+	return fmt.Sprintf("the container's CPU quota cut to %.2f of a core from USR2 to the end", starvedCores)
+}
+func (cpuStarve) At() string               { return "install-new-binary" }
+func (cpuStarve) Needs() Needs             { return Needs{} }
+func (cpuStarve) HealAfter() time.Duration { return 0 }
+
+func (cpuStarve) Inject(ctx context.Context, t Target) (string, error) {
+	if err := t.LimitCPU(ctx, starvedCores); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("CPU quota %.2f core", starvedCores), nil
+}
+
+func (cpuStarve) Heal(ctx context.Context, t Target) (string, error) {
+	if err := t.LimitCPU(ctx, 0); err != nil {
+		return "", err
+	}
+	return "CPU quota lifted", nil
+}
+
+func (cpuStarve) Expect(scenario string) Expectation {
+	return Expectation{Final: finalOf(scenario), Why: "(to be measured)"}
+}
