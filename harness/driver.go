@@ -97,9 +97,25 @@ func (d *Driver) Run(ctx context.Context, s Step) StepResult {
 	if timeout == 0 {
 		timeout = 10 * time.Second
 	}
-	before, err := d.node.Snapshot(ctx)
-	if err != nil {
-		return d.fail(res, fmt.Errorf("%s: %w", s.Name, err))
+	// Placed on the clock when attempted, until the signal goes out.
+	res.Sent = time.Now()
+	deadline := res.Sent.Add(timeout)
+	// The process table as it was before: read it again until the step's
+	// timeout if it cannot be read now (a container frozen for a moment
+	// refuses execs).
+	var before Snapshot
+	var err error
+	for {
+		if before, err = d.node.Snapshot(ctx); err == nil {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return d.fail(res, fmt.Errorf("%s: %w", s.Name, err))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(d.poll):
+		}
 	}
 	res.Before = before
 	pids, err := resolve(before, s.Target)
@@ -122,7 +138,7 @@ func (d *Driver) Run(ctx context.Context, s Step) StepResult {
 			return d.fail(res, fmt.Errorf("%s: %w", s.Name, err))
 		}
 	}
-	deadline := time.Now().Add(timeout)
+	deadline = time.Now().Add(timeout)
 	var last error
 	for {
 		now, err := d.node.Snapshot(ctx)

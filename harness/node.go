@@ -112,6 +112,7 @@ type nodeConfig struct {
 	labels  map[string]string
 	sysctls map[string]string
 	caps    []string
+	tmpfs   map[string]string
 	start   bool
 }
 
@@ -183,6 +184,9 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 		hc.CapAdd = append(append([]string{}, baseCaps...), c.caps...)
 		if len(c.sysctls) > 0 {
 			hc.Sysctls = c.sysctls
+		}
+		if len(c.tmpfs) > 0 {
+			hc.Tmpfs = c.tmpfs
 		}
 		hc.RestartPolicy = dc.RestartPolicy{Name: "no"}
 	})
@@ -465,6 +469,9 @@ func (n *Node) Snapshot(ctx context.Context) (Snapshot, error) {
 	r, err := n.Exec(ctx, "sh", "-c", snapshotScript, "sh", n.pidFile, n.errLog)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("read process table: %w", err)
+	}
+	if r.Exit != 0 {
+		return Snapshot{}, fmt.Errorf("read process table: exit %d: %s", r.Exit, LastLine(r.Stderr+r.Stdout))
 	}
 	s, err := parseSnapshot(r.Stdout)
 	if err != nil {

@@ -66,6 +66,7 @@ done
 // parseSnapshot reads snapshotScript's output.
 func parseSnapshot(out string) (Snapshot, error) {
 	var s Snapshot
+	sawLogSize := false
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
@@ -79,6 +80,7 @@ func parseSnapshot(out string) (Snapshot, error) {
 				s.Oldbin, _ = strconv.Atoi(strings.TrimSpace(f[1]))
 			}
 		case "logsize":
+			sawLogSize = true
 			s.LogSize, _ = strconv.ParseInt(strings.TrimSpace(f[1]), 10, 64)
 		case "proc":
 			if len(f) != 6 {
@@ -92,7 +94,15 @@ func parseSnapshot(out string) (Snapshot, error) {
 		}
 	}
 	sort.Slice(s.Procs, func(i, j int) bool { return s.Procs[i].PID < s.Procs[j].PID })
-	return s, sc.Err()
+	if err := sc.Err(); err != nil {
+		return s, err
+	}
+	if !sawLogSize {
+		// The script always prints it: output without it is a read that
+		// did not happen (an exec refused or cut short), never "no nginx".
+		return Snapshot{}, fmt.Errorf("process table: incomplete output (%d bytes)", len(out))
+	}
+	return s, nil
 }
 
 func parseProc(pid, sum, exe, cmdline, stat string) (Process, error) {

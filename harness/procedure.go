@@ -569,3 +569,15 @@ func (n *Node) repackage(ctx context.Context) (string, string, error) {
 		path.Base(src), NewBinaryStage, version, repackedSuffix)
 	return deb, note, nil
 }
+
+// ProcedureHelp is a line per procedure, for `run --list` and `compare --help`.
+func ProcedureHelp() []string {
+	return []string{
+		fmt.Sprintf("%-20s the verified signal steps: install by rename, USR2, WINCH, audit, QUIT", ProcManual),
+		fmt.Sprintf("%-20s install by rename, then Debian's %s upgrade", ProcDebianInitd, InitScript),
+		fmt.Sprintf("%-20s dpkg -i the new .debs: the maintainer scripts do what they do", ProcDebianPackage),
+		fmt.Sprintf("%-20s the same, with a policy-rc.d that allows every action, as on a host", ProcDebianPackageHost),
+		fmt.Sprintf("%-20s your script, copied in and run with NGINX_* in its environment", ProcScript+":PATH"),
+		fmt.Sprintf("%-20s a command line, split like a shell would, run without one", ProcCommand+`:"COMMAND"`),
+	}
+}

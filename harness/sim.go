@@ -24,6 +24,7 @@ type Sim struct {
 	logSize int64
 	disk    string // the binary at the path nginx runs from: "old", "new" or "broken"
 	workers int    // worker_processes
+	frozen  bool   // Freeze: every process stopped, execs refused
 
 	// DrainPolls is how many snapshots a worker that is shutting down
 	// lingers before it exits (its requests draining); 0: at once.
@@ -124,6 +125,10 @@ func (s *Sim) Snapshot(ctx context.Context) (Snapshot, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.frozen {
+		// As Docker does: an exec into a frozen container is refused.
+		return Snapshot{}, fmt.Errorf("read process table: exit 126: cannot exec in a paused container")
+	}
 	s.tick()
 	snap := Snapshot{PidFile: s.pidFile, Oldbin: s.oldbin, OldbinSet: s.oldbin != 0, LogSize: s.logSize}
 	for _, p := range s.procs {
@@ -386,12 +391,14 @@ func (s *Sim) Freeze(ctx context.Context) error {
 	for _, p := range s.procs {
 		p.stopped = true
 	}
+	s.frozen = true
 	return nil
 }
 
 func (s *Sim) Thaw(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.frozen = false
 	for _, p := range s.procs {
 		if p.stopped {
 			s.deliver(p, "CONT")

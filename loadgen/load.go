@@ -30,7 +30,11 @@ type Load struct {
 	writeErr   error // set by the writer goroutine before writerDone closes
 
 	slow        Slow
-	base        string          // target base URL
+	dir         string
+	base        string // target base URL
+	tricklers   *jsonl // slow clients' records, once one started
+	trickleFile *msgFile
+	trWG        sync.WaitGroup
 	dlCtx       context.Context // parent of every download
 	dlNext      atomic.Int64    // next download id
 	dlWG        sync.WaitGroup
@@ -229,7 +233,7 @@ func RunWithOptions(ctx context.Context, target string, clock Clock, dir string,
 		close(l.results)
 	}()
 
-	l.base, l.dlCtx = base, dlCtx
+	l.base, l.dlCtx, l.dir = base, dlCtx, dir
 	url := slow.url(base)
 	for range slow.Count {
 		l.dlWG.Add(1)
@@ -475,6 +479,7 @@ func (l *Load) Close() (Summary, error) {
 		l.StopAttack()
 		l.dlCancel()
 		l.dlWG.Wait()
+		l.trWG.Wait()
 		l.tr.finish()
 		for _, pr := range l.profiles {
 			pr.transport.CloseIdleConnections()
@@ -484,7 +489,11 @@ func (l *Load) Close() (Summary, error) {
 		close(l.quit)
 		<-l.flushDone
 		errs := []error{l.writeErr}
-		for _, f := range []*msgFile{l.resFile, l.connFile, l.dlFile, l.retryFile} {
+		files := []*msgFile{l.resFile, l.connFile, l.dlFile, l.retryFile}
+		if l.trickleFile != nil {
+			files = append(files, l.trickleFile)
+		}
+		for _, f := range files {
 			errs = append(errs, f.Close())
 		}
 		l.summary = l.Snapshot()

@@ -161,6 +161,26 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 		problem("%v", err)
 	}
 
+	s.Faults = []FaultRecord{}
+	byName := map[string]int{}
+	switch err := readJSONL(path(FaultsFile), func(f *FaultRecord) {
+		if i, ok := byName[f.Name+"@"+f.Step]; ok {
+			s.Faults[i] = *f
+			return
+		}
+		byName[f.Name+"@"+f.Step] = len(s.Faults)
+		s.Faults = append(s.Faults, *f)
+	}); {
+	case err == nil, errors.Is(err, errMissing):
+	default:
+		problem("%v", err)
+	}
+	for _, f := range s.Faults {
+		if f.Error != "" {
+			problem("fault %s could not be injected or healed: %s", f.Name, f.Error)
+		}
+	}
+
 	var end End
 	switch err := readJSON(path(EndFile), &end); {
 	case err == nil:

@@ -18,7 +18,26 @@ const (
 	// is on disk: a directory without it is the record of a run that was
 	// killed or interrupted half-way, however whole its files look.
 	EndFile = "end.json" // End
+	// FaultsFile holds one FaultRecord per line, appended as each fault is
+	// injected and healed.
+	FaultsFile = "faults.jsonl"
 )
+
+// FaultRecord is one fault's injection and heal on the run's clock, and
+// what came of them. A fault is written when injected and again, whole,
+// when healed: the last line of a name wins.
+type FaultRecord struct {
+	Name       string   `json:"name"`
+	Step       string   `json:"step"` // the step after whose verification it struck
+	InjectedMs float64  `json:"injected_ms"`
+	HealedMs   *float64 `json:"healed_ms"` // null: not healed (nothing to heal, or the run ended first)
+	Outcome    string   `json:"outcome"`   // what injecting and healing did, in words
+	Expected   string   `json:"expected"`  // what it was measured to do (the expectation it was judged by)
+	Error      string   `json:"error,omitempty"`
+	// LogLines are the error log's failure lines from the injection to the
+	// heal (or the end): nginx's own word on what the fault did.
+	LogLines []string `json:"log_lines,omitempty"`
+}
 
 // Files a finished run directory holds at its top level (see WriteAll).
 const (
@@ -66,6 +85,12 @@ type PlannedStep struct {
 type DropSpec struct {
 	Phase   string   `json:"phase"`   // the drops fall here (the phase the causing step opens)
 	Classes []string `json:"classes"` // failure classes allowed among its failed requests
+	// AndAfter: drops may also fall in any later phase (a fault whose
+	// effect lasts), never before.
+	AndAfter bool `json:"and_after,omitempty"`
+	// Optional: drops are allowed there, not required (a fault that may
+	// find nothing in flight to cut).
+	Optional bool `json:"optional,omitempty"`
 	// MaxOutageMs bounds the longest span of the phase in which requests
 	// failed and none succeeded (0: not checked).
 	MaxOutageMs float64 `json:"max_outage_ms,omitempty"`

@@ -65,6 +65,8 @@ type Scenario struct {
 	// (the first few of SilentCount): the load itself stalled there.
 	Silent      []Window `json:"silent_windows,omitempty"`
 	SilentCount int      `json:"silent_windows_count"`
+	// Faults are the faults injected during the run (faults.jsonl).
+	Faults []FaultRecord `json:"faults"`
 }
 
 // Stall names the phase with the longest stall and its length.

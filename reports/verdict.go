@@ -236,10 +236,16 @@ func controlReasons(s *Scenario) []string {
 	spec := s.ExpectDrops
 	var out []string
 	var in *Phase
+	var within []*Phase // the phases drops may fall in
 	for i := range s.Phases {
 		p := &s.Phases[i]
-		if p.Name == spec.Phase {
+		if p.Name == spec.Phase && in == nil {
 			in = p
+			within = append(within, p)
+			continue
+		}
+		if in != nil && spec.AndAfter {
+			within = append(within, p)
 			continue
 		}
 		if p.Dropped > 0 {
@@ -250,17 +256,23 @@ func controlReasons(s *Scenario) []string {
 	if in == nil {
 		return append(out, fmt.Sprintf("no phase %s: the step that must cause the drops never ran", spec.Phase))
 	}
-	if in.Dropped == 0 {
+	dropped := 0
+	for _, p := range within {
+		dropped += p.Dropped
+	}
+	if dropped == 0 && !spec.Optional {
 		out = append(out, fmt.Sprintf("positive control saw no drop in %s: the detector is broken", spec.Phase))
 	}
 	allowed := map[string]bool{}
 	for _, c := range spec.Classes {
 		allowed[c] = true
 	}
-	for _, c := range sortedClasses(in.ByClass) {
-		if c != ClassCancelled && !allowed[c] {
-			out = append(out, fmt.Sprintf("%d failed in %s with %s, not what the causing step does (want %s)",
-				in.ByClass[c], spec.Phase, c, strings.Join(spec.Classes, ", ")))
+	for _, p := range within {
+		for _, c := range sortedClasses(p.ByClass) {
+			if c != ClassCancelled && !allowed[c] {
+				out = append(out, fmt.Sprintf("%d failed in %s with %s, not what the causing step does (want %s)",
+					p.ByClass[c], p.Name, c, strings.Join(spec.Classes, ", ")))
+			}
 		}
 	}
 	if spec.MaxOutageMs > 0 && in.OutageMs > spec.MaxOutageMs {
@@ -286,9 +298,9 @@ func controlReasons(s *Scenario) []string {
 		case h.DownloadsCut < h.Downloads:
 			out = append(out, fmt.Sprintf("%d of %d long downloads in flight at %s were not cut: the step did not take the connections it held",
 				h.Downloads-h.DownloadsCut, h.Downloads, h.Step))
-		case in.Dropped > h.Connections:
+		case dropped > h.Connections:
 			out = append(out, fmt.Sprintf("%d dropped in %s, more than the %d connections open at %s: the drops are not only what the step held",
-				in.Dropped, spec.Phase, h.Connections, h.Step))
+				dropped, spec.Phase, h.Connections, h.Step))
 		}
 	}
 	return out

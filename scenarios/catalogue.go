@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/fault"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
 )
 
@@ -38,6 +39,10 @@ type Move struct {
 type Final struct {
 	Binary     string // "old" or "new": the binary the one master runs
 	PidFileOld bool   // nginx.pid must hold the original master's pid
+	// Orphans: nginx processes whose master is gone are expected (a fault
+	// killed a master); Loose: only the binary, serving and the leftovers
+	// are checked (a fault changed the rest, as measured).
+	Orphans, Loose bool
 }
 
 // Scenario is one upgrade path under load.
@@ -54,6 +59,11 @@ type Scenario struct {
 	SlowOutlasts bool
 	// Drops says where and what an Expect of drops must see (nil otherwise).
 	Drops *reports.DropSpec
+	// Faults strike during the scenario (WithFaults sets them, with the
+	// expectation they were measured to have); MaxStall raises the stall
+	// limit for them.
+	Faults   []fault.Chosen
+	MaxStall time.Duration
 }
 
 // Labels are the Ginkgo labels of the scenario: its name and its kind.

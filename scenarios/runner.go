@@ -124,6 +124,9 @@ func (p Params) expectedCause(m Move) string {
 func (p Params) plan(meta *reports.Meta, sc Scenario) {
 	meta.SteadyMs = float64(p.steady().Milliseconds())
 	meta.MaxStallMs = float64(p.maxStall().Milliseconds())
+	if p.maxStall() > 0 && sc.MaxStall > p.maxStall() {
+		meta.MaxStallMs = float64(sc.MaxStall.Milliseconds())
+	}
 	meta.PlannedSteps = []reports.PlannedStep{}
 	for _, m := range sc.Moves {
 		ps := reports.PlannedStep{Name: m.Step.Name, AuditMs: float64(m.Audit.Milliseconds())}
@@ -200,7 +203,7 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	meta := p.newMeta(sc.Name, sc.Expect, to, loadgen.NewClock())
 	p.plan(&meta, sc)
 	t, err := newTrial(ctx, pool, sc.Name, sdir, p, meta, progress,
-		p.nodeOptions(image, harness.WithLabel(harness.Label+".scenario", sc.Name))...)
+		p.nodeOptions(image, append(faultNodeOptions(sc.Faults), harness.WithLabel(harness.Label+".scenario", sc.Name))...)...)
 	if err != nil {
 		os.WriteFile(filepath.Join(sdir, reports.ErrorFile), []byte(oneLine(err.Error())+"\n"), 0o644)
 		return err
@@ -235,6 +238,10 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 		return err
 	}
 
+	faults, err := newFaultLog(t)
+	if err != nil {
+		return err
+	}
 	driver := harness.NewDriver(t.node)
 	for _, m := range sc.Moves {
 		t.progress("%s: %s%s", sc.Name, m.Step.Name, signalNote(m.Step.Signal))
@@ -264,6 +271,7 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 			t.progress("%s: %s: %v", sc.Name, r.Name, stepErr)
 			break
 		}
+		faults.strike(ctx, sc, m.Step.Name, r.OK)
 		if m.StartSlow > 0 && p.Load.Slow > 0 {
 			t.progress("%s: starting %d long downloads on the workers that accept now", sc.Name, m.StartSlow)
 			if err := t.load.StartDownloads(m.StartSlow, t.slow.BytesPerSec/3); err != nil {
@@ -281,8 +289,10 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 		}
 	}
 
-	if _, err := t.finishLoad(ctx, quitTimeout); err != nil {
-		return err
+	_, lerr := t.finishLoad(ctx, quitTimeout)
+	faults.healAll(context.WithoutCancel(ctx), sc)
+	if lerr != nil {
+		return lerr
 	}
 	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer fcancel()
@@ -352,6 +362,14 @@ func finalFrom(s harness.Snapshot) reports.Final {
 	return f
 }
 
+// servingBinary is the binary of the master nginx.pid names.
+func servingBinary(s harness.Snapshot) string {
+	if p, ok := s.Proc(s.PidFile); ok && p.Role == harness.RoleMaster {
+		return p.Binary
+	}
+	return "none"
+}
+
 // finalState reads the end state and checks it against what the scenario
 // must end on.
 func finalState(ctx context.Context, node *harness.Node, sc Scenario, start harness.Snapshot) reports.Final {
@@ -371,6 +389,20 @@ func finalState(ctx context.Context, node *harness.Node, sc Scenario, start harn
 	f := finalFrom(s)
 	f.ExpectedBinary = sc.Final.Binary
 	f.Serving = node.Probe(ctx) == nil
+	if sc.Final.Loose {
+		// A fault changed what the end looks like, as measured: the binary
+		// that serves, that nginx serves, and whether orphans are left.
+		if b := servingBinary(s); b != sc.Final.Binary && b != "same" {
+			f.CheckErrors = append(f.CheckErrors, fmt.Sprintf("want the %s binary serving at the end, nginx.pid's master runs the %s one", sc.Final.Binary, b))
+		}
+		if (len(f.Orphans) > 0) != sc.Final.Orphans {
+			f.CheckErrors = append(f.CheckErrors, fmt.Sprintf("orphans expected: %t, found %d", sc.Final.Orphans, len(f.Orphans)))
+		}
+		if !f.Serving {
+			f.CheckErrors = append(f.CheckErrors, "nginx does not serve at the end")
+		}
+		return f
+	}
 	if f.Masters != 1 {
 		f.CheckErrors = append(f.CheckErrors, fmt.Sprintf("want one master at the end, saw %d: %s", f.Masters, s))
 	}

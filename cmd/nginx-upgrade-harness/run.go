@@ -15,6 +15,7 @@ import (
 	"github.com/ory/dockertest/v3"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/fault"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
@@ -46,6 +47,8 @@ it on a quieter machine, never read it as a pass.
 
 type runFlags struct {
 	scenarios multiFlag
+	faults    multiFlag
+	list      bool
 	from, to  string
 	broken    string
 	config    string
@@ -80,6 +83,8 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	var f runFlags
 	fs := newFlagSet("run", runUsage, stderr)
 	fs.Var(&f.scenarios, "scenario", "scenario to run, repeatable (default: the default suite; known: "+strings.Join(scenarios.Names(), ", ")+")")
+	fs.Var(&f.faults, "fault", "fault NAME[@STEP] to strike the chosen scenarios with, repeatable (without --scenario: every graceful scenario it applies to; run --list names them)")
+	fs.BoolVar(&f.list, "list", false, "list the scenarios, faults and procedures, a line each, and exit")
 	f.register(fs, "the new build",
 		"a new build that cannot start with the configuration (broken-build scenario)",
 		"the nginx.conf under test (default: the harness's own, see README); must listen on 8080 and serve /slow/big.bin for --slow",
@@ -87,6 +92,10 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		"how the load reaches nginx: netns (from inside the container's network namespace, no proxy; needs root), host (the port published on 127.0.0.1, through Docker's port proxy), auto (netns when possible)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if f.list {
+		printList(os.Stdout)
+		return nil
 	}
 	p, scs, err := f.params()
 	if err != nil {
@@ -162,6 +171,34 @@ func (f *runFlags) params() (scenarios.Params, []scenarios.Scenario, error) {
 	scs, err := scenarios.Lookup(f.scenarios)
 	if err != nil {
 		return p, nil, badInput{err}
+	}
+	if len(f.faults) > 0 {
+		var chosen []fault.Chosen
+		for _, spec := range f.faults {
+			c, err := fault.Parse(spec)
+			if err != nil {
+				return p, nil, bad("--fault: %v", err)
+			}
+			if err := fault.Available(c.Fault); err != nil {
+				return p, nil, bad("--fault %s: %v", c.Name(), err)
+			}
+			chosen = append(chosen, c)
+		}
+		var faulted []scenarios.Scenario
+		for _, sc := range scs {
+			fsc, err := scenarios.WithFaults(sc, chosen)
+			if err != nil {
+				if len(f.scenarios) == 0 {
+					continue // the default suite: only where the faults apply
+				}
+				return p, nil, bad("--fault: %v", err)
+			}
+			faulted = append(faulted, fsc)
+		}
+		if len(faulted) == 0 {
+			return p, nil, bad("--fault %s: applies to no scenario of the default suite", strings.Join(f.faults, " "))
+		}
+		scs = faulted
 	}
 	for _, b := range []struct {
 		name, spec string

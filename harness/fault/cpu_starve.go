@@ -11,7 +11,7 @@ import (
 type cpuStarve struct{}
 
 // starvedCores is the quota during the fault.
-const starvedCores = 0.05
+const starvedCores = 0.2
 
 func (cpuStarve) Name() string { return "cpu-starve" }
 func (cpuStarve) What() string {

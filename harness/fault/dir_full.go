@@ -11,6 +11,7 @@ import (
 // tmpfs mounted there for this fault's container only — before USR2.
 type dirFull struct {
 	name, what, dir string
+	expect          Expectation
 }
 
 // fillerName is the file that fills the directory; healing removes it.
@@ -44,11 +45,21 @@ func (f dirFull) Heal(ctx context.Context, t Target) (string, error) {
 }
 
 func (f dirFull) Expect(scenario string) Expectation {
-	return Expectation{Final: finalOf(scenario), Why: "(to be measured)"}
+	e := f.expect
+	if e.Final == "" {
+		e.Final = finalOf(scenario)
+	}
+	return e
 }
 
 var pidDirFull = dirFull{name: "pid-dir-full", dir: "/run",
-	what: "the pid file's directory full (a small tmpfs on /run, filled) before USR2"}
+	what: "the pid file's directory full (a small tmpfs on /run, filled) before USR2",
+	expect: Expectation{Final: "old", FailStep: "spawn-new-master",
+		FailCause: `pwrite\(\) "/run/nginx\.pid" failed \(28: No space left on device\)`,
+		Why: "the new master cannot write nginx.pid and exits ([crit] pwrite() failed, No space left on device); " +
+			"the old master takes nginx.pid.oldbin back and serves on: nothing lost, no upgrade"}}
 
 var logDirFull = dirFull{name: "log-dir-full", dir: "/var/log/nginx",
-	what: "the error log's file system full (a small tmpfs on /var/log/nginx, filled) before USR2"}
+	what: "the error log's file system full (a small tmpfs on /var/log/nginx, filled) before USR2",
+	expect: Expectation{Why: "nginx does not need its error log to start: the upgrade completes and nothing is lost — " +
+		"and nothing it would have logged is kept, so a failure then would leave no cause to quote"}}

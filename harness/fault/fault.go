@@ -105,6 +105,15 @@ func Catalogue() []Fault {
 	return all
 }
 
+// Available tells whether f can be injected on this machine (a fault that
+// needs a kernel feature says so): nil, or the one-line reason.
+func Available(f Fault) error {
+	if a, ok := f.(interface{ Available() error }); ok {
+		return a.Available()
+	}
+	return nil
+}
+
 // Chosen is a fault and the step it strikes after.
 type Chosen struct {
 	Fault
@@ -128,20 +137,6 @@ func Parse(spec string) (Chosen, error) {
 	}
 	return Chosen{}, fmt.Errorf("unknown fault %q (known: %s)", name, strings.Join(names, ", "))
 }
-
-// Record is one line of faults.jsonl: a fault's injection and heal on the
-// run's clock, and what came of them.
-type Record struct {
-	Name       string   `json:"name"`
-	Step       string   `json:"step"`
-	InjectedMs float64  `json:"injected_ms"`
-	HealedMs   *float64 `json:"healed_ms"` // null: not healed (nothing to heal, or the run ended first)
-	Outcome    string   `json:"outcome"`   // what injecting and healing did, in words
-	Error      string   `json:"error,omitempty"`
-}
-
-// File is the faults' record in a scenario's directory.
-const File = "faults.jsonl"
 
 // exec runs argv and turns a non-zero exit into an error naming it.
 func exec(ctx context.Context, t Target, argv ...string) (string, error) {

@@ -1,7 +1,12 @@
 package fault
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"errors"
+	"io"
+	"os"
 	"time"
 )
 
@@ -16,6 +21,27 @@ func (netem) What() string {
 func (netem) At() string               { return "install-new-binary" }
 func (netem) Needs() Needs             { return Needs{Caps: []string{"NET_ADMIN"}, Tools: []string{"tc"}} }
 func (netem) HealAfter() time.Duration { return 0 }
+
+// Available tells whether this kernel has the netem qdisc (the container
+// shares the host's kernel): without it the fault cannot be injected.
+func (netem) Available() error {
+	if _, err := os.Stat("/sys/module/sch_netem"); err == nil {
+		return nil
+	}
+	data, err := os.ReadFile("/proc/config.gz")
+	if err != nil {
+		return nil // cannot tell: let the injection say
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil
+	}
+	cfg, _ := io.ReadAll(zr)
+	if bytes.Contains(cfg, []byte("CONFIG_NET_SCH_NETEM=y")) || bytes.Contains(cfg, []byte("CONFIG_NET_SCH_NETEM=m")) {
+		return nil
+	}
+	return errors.New("this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM is not set in /proc/config.gz), and the container shares it")
+}
 
 func (netem) Inject(ctx context.Context, t Target) (string, error) {
 	if _, err := exec(ctx, t, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "50ms", "loss", "1%"); err != nil {

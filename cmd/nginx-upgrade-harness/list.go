@@ -1,0 +1,29 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/fault"
+	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
+)
+
+// printList writes `run --list`: the scenarios, the faults and the
+// procedures, a line each, from their catalogues.
+func printList(w io.Writer) {
+	fmt.Fprintln(w, "Scenarios (--scenario NAME):")
+	for _, s := range scenarios.Catalogue() {
+		why, _, _ := strings.Cut(s.Why, ". ")
+		fmt.Fprintf(w, "  %-22s %-9s expect %-10s %s\n", s.Name, s.Kind, s.Expect, strings.TrimSuffix(why, ".")+".")
+	}
+	fmt.Fprintln(w, "\nFaults (--fault NAME[@STEP]; they strike the graceful scenarios):")
+	for _, f := range fault.Catalogue() {
+		fmt.Fprintf(w, "  %-22s after %-19s %s\n", f.Name(), f.At(), f.What())
+	}
+	fmt.Fprintln(w, "\nProcedures (compare --procedure NAME):")
+	for _, p := range harness.ProcedureHelp() {
+		fmt.Fprintf(w, "  %s\n", p)
+	}
+}
