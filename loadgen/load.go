@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"golang.org/x/net/http2"
 )
 
 // Load is a running load: attacks, long downloads, connection accounting and
@@ -21,7 +23,9 @@ type Load struct {
 	tr    *tracker
 
 	resFile, connFile, dlFile, retryFile *msgFile
+	streamFile, wsFile, upFile           *msgFile
 	downloads                            *jsonl
+	streams                              *jsonl
 
 	profiles   []*profileRun
 	results    chan *vegeta.Result
@@ -55,7 +59,9 @@ type Load struct {
 type profileRun struct {
 	p         Profile
 	attacker  *vegeta.Attacker
-	transport *http.Transport
+	closeIdle func() // closes the transport's idle connections
+	tls       *tlsStats
+	h2        *h2Stats
 	requests  atomic.Int64
 	ok        atomic.Int64
 	failed    atomic.Int64
@@ -98,6 +104,23 @@ type ProfileSummary struct {
 	Failed    int64   `json:"failed"`    // an error, any other status, or another body
 	Cancelled int64   `json:"cancelled"` // ended by the client (the load stopping): not a drop
 	Rate      float64 `json:"rate"`      // achieved requests per second (first to last request)
+
+	// HTTP/2 (a request is a stream): requests the transport replayed on
+	// another connection. Safe: every replay was for a stream the server
+	// declared never processed (GOAWAY above its last stream id,
+	// REFUSED_STREAM, or a connection that had ended before the stream was
+	// sent) — reported, not drops. Unsafe: a replay without that guarantee —
+	// a drop (UnsafeRetriedOK counts those that then succeeded, which no
+	// failed result shows).
+	RetriedSafe     int64 `json:"retried_safe,omitempty"`
+	RetriedUnsafe   int64 `json:"retried_unsafe,omitempty"`
+	UnsafeRetriedOK int64 `json:"unsafe_retried_ok,omitempty"`
+	// TLS handshakes of an https profile: full ones after an upgrade are a
+	// cost (the new master could not resume the sessions), not drops; a
+	// failed one is a failed request already.
+	HandshakesFull    int64 `json:"handshakes_full,omitempty"`
+	HandshakesResumed int64 `json:"handshakes_resumed,omitempty"`
+	HandshakesFailed  int64 `json:"handshakes_failed,omitempty"`
 }
 
 // DownloadSummary counts the long downloads.
@@ -116,7 +139,7 @@ type DownloadSummary struct {
 func (s Summary) Drops() int64 {
 	var n int64
 	for _, p := range s.Profiles {
-		n += p.Failed
+		n += p.Failed + p.UnsafeRetriedOK
 	}
 	return n + s.RetriedLost + s.Downloads.Cut
 }
@@ -175,7 +198,8 @@ func RunWithOptions(ctx context.Context, target string, clock Clock, dir string,
 	for _, f := range []struct {
 		dst  **msgFile
 		name string
-	}{{&l.resFile, ResultsFile}, {&l.connFile, ConnectionsFile}, {&l.dlFile, DownloadsFile}, {&l.retryFile, RetriesFile}} {
+	}{{&l.resFile, ResultsFile}, {&l.connFile, ConnectionsFile}, {&l.dlFile, DownloadsFile}, {&l.retryFile, RetriesFile},
+		{&l.streamFile, StreamsFile}, {&l.wsFile, WebSocketsFile}, {&l.upFile, UploadsFile}} {
 		m, err := createMsgFile(dir, f.name)
 		if err != nil {
 			for _, m := range files {
@@ -189,6 +213,7 @@ func RunWithOptions(ctx context.Context, target string, clock Clock, dir string,
 	l.tr = newTracker(clock, newJSONL(l.connFile), newJSONL(l.retryFile))
 	l.tr.netns = o.netns
 	l.downloads = newJSONL(l.dlFile)
+	l.streams = newJSONL(l.streamFile)
 
 	runCtx, cancelRun := context.WithCancel(ctx)
 	l.cancelRun = cancelRun
@@ -199,11 +224,24 @@ func RunWithOptions(ctx context.Context, target string, clock Clock, dir string,
 	go l.flushLoop()
 
 	for _, p := range ps {
-		pr := &profileRun{p: p}
-		client, transport := l.tr.newClient(clientConfig{profile: p.Name, keepAlive: p.KeepAlive,
-			connections: p.Connections, stop: runCtx, checkBodies: true})
+		pr := &profileRun{p: p, tls: &tlsStats{}, h2: &h2Stats{}}
+		cc := clientConfig{profile: p.Name, keepAlive: p.KeepAlive, connections: p.Connections, stop: runCtx,
+			checkBodies: true, tls: p.TLS, tlsStats: pr.tls, h2Stats: pr.h2, streams: l.streams}
+		if p.Target != "" {
+			u, _ := url.Parse(p.Target) // checked by withDefaults
+			cc.https, cc.host = u.Scheme == "https", u.Hostname()
+		}
+		var client *http.Client
+		if p.HTTP2 {
+			var transport *http2.Transport
+			client, transport = l.tr.newH2Client(cc, cc.host)
+			pr.closeIdle = transport.CloseIdleConnections
+		} else {
+			var transport *http.Transport
+			client, transport = l.tr.newClient(cc)
+			pr.closeIdle = transport.CloseIdleConnections
+		}
 		client.Timeout = p.Timeout
-		pr.transport = transport
 		maxWorkers := uint64(p.Rate) * uint64(p.Timeout/time.Second+1) * 2
 		workers := min(10, maxWorkers)
 		if p.Rate == 0 {
@@ -218,7 +256,11 @@ func RunWithOptions(ctx context.Context, target string, clock Clock, dir string,
 		l.profiles = append(l.profiles, pr)
 	}
 	for _, pr := range l.profiles {
-		tgt := vegeta.Target{Method: pr.p.Method, URL: base + pr.p.Path, Body: pr.p.Body}
+		pbase := base
+		if pr.p.Target != "" {
+			pbase, _ = checkTarget(pr.p.Target, true)
+		}
+		tgt := vegeta.Target{Method: pr.p.Method, URL: pbase + pr.p.Path, Body: pr.p.Body}
 		pacer := boundedPacer{ConstantPacer: vegeta.ConstantPacer{Freq: pr.p.Rate, Per: time.Second}, max: pr.p.maxHits()}
 		ch := pr.attacker.Attack(vegeta.NewStaticTargeter(tgt), pacer, pr.p.Duration, pr.p.Name)
 		l.fwdWG.Add(1)
@@ -330,6 +372,9 @@ func (l *Load) flushLoop() {
 			l.connFile.Flush()
 			l.dlFile.Flush()
 			l.retryFile.Flush()
+			l.streamFile.Flush()
+			l.wsFile.Flush()
+			l.upFile.Flush()
 		case <-l.quit:
 			return
 		}
@@ -456,7 +501,9 @@ func (l *Load) Snapshot() Summary {
 	}
 	for _, pr := range l.profiles {
 		ps := ProfileSummary{Name: pr.p.Name, Requests: pr.requests.Load(), OK: pr.ok.Load(), Failed: pr.failed.Load(),
-			Cancelled: pr.cancelled.Load()}
+			Cancelled: pr.cancelled.Load(),
+			RetriedSafe: pr.h2.retriedSafe.Load(), RetriedUnsafe: pr.h2.retriedUnsafe.Load(), UnsafeRetriedOK: pr.h2.retriedUnsafeOK.Load(),
+			HandshakesFull: pr.tls.full.Load(), HandshakesResumed: pr.tls.resumed.Load(), HandshakesFailed: pr.tls.failed.Load()}
 		if span := time.Duration(pr.lastNs.Load() - pr.firstNs.Load()); ps.Requests > 1 && span > 0 {
 			ps.Rate = float64(ps.Requests-1) / span.Seconds()
 		}
@@ -477,14 +524,14 @@ func (l *Load) Close() (Summary, error) {
 		l.dlWG.Wait()
 		l.tr.finish()
 		for _, pr := range l.profiles {
-			pr.transport.CloseIdleConnections()
+			pr.closeIdle()
 		}
 		l.unhook()
 		l.cancelRun()
 		close(l.quit)
 		<-l.flushDone
 		errs := []error{l.writeErr}
-		for _, f := range []*msgFile{l.resFile, l.connFile, l.dlFile, l.retryFile} {
+		for _, f := range []*msgFile{l.resFile, l.connFile, l.dlFile, l.retryFile, l.streamFile, l.wsFile, l.upFile} {
 			errs = append(errs, f.Close())
 		}
 		l.summary = l.Snapshot()
