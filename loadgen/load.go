@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,17 @@ type Load struct {
 	dlComplete  atomic.Int64
 	dlCut       atomic.Int64
 	dlCancelled atomic.Int64
+
+	ws       WebSockets
+	wsStats  wsStats
+	wsWG     sync.WaitGroup
+	up       Uploads
+	upStats  uploadStats
+	upTLS    *tlsStats
+	upWG     sync.WaitGroup
+	upNext   atomic.Int64
+	trafStop chan struct{} // closed by StopAttack: no new upload, WebSockets drain and close
+	trafOnce sync.Once
 
 	cancelRun context.CancelFunc
 	unhook    func() bool
@@ -92,8 +104,19 @@ type Summary struct {
 	RetriedUnwritten int64 `json:"retried_unwritten"`
 	// Untracked counts requests given a connection the accounting did not
 	// dial; anything but 0 is a bug in the accounting.
-	Untracked int64           `json:"untracked"`
-	Downloads DownloadSummary `json:"downloads"`
+	Untracked  int64            `json:"untracked"`
+	Downloads  DownloadSummary  `json:"downloads"`
+	WebSockets WebSocketSummary `json:"websockets"`
+	Uploads    UploadSummary    `json:"uploads"`
+	// UploadHandshakes counts the TLS handshakes of https uploads.
+	UploadHandshakes HandshakeSummary `json:"upload_handshakes"`
+}
+
+// HandshakeSummary counts TLS handshakes.
+type HandshakeSummary struct {
+	Full    int64 `json:"full"`
+	Resumed int64 `json:"resumed"`
+	Failed  int64 `json:"failed"`
 }
 
 // ProfileSummary is one profile's request totals.
@@ -131,17 +154,24 @@ type DownloadSummary struct {
 	Cancelled int64 `json:"cancelled"` // cancelled by the client (the load stopping): not a drop
 }
 
-// Drops is what was lost, counted as the report counts it (each loss once):
-// failed requests (client-side cancellations excluded), requests net/http
-// replayed after the server closed the connection they had been written on
-// and that then succeeded (a replay that failed is already a failed request),
-// and long downloads cut by the server.
+// Drops is what was lost, counted as the report counts it (each loss once;
+// DROPS.md states the rules and their reasons): failed requests and HTTP/2
+// streams (client-side cancellations excluded); requests net/http replayed
+// after the server closed the connection they had been written on, and
+// HTTP/2 streams replayed without the protocol's never-processed guarantee,
+// that then succeeded (a replay that failed is already a failed request);
+// long downloads cut by the server; failed uploads; WebSocket connections
+// that ended as a drop (WebSocketDrop), plus every message sent on any
+// WebSocket and never echoed, or echoed wrong. Not drops, and reported:
+// safe HTTP/2 replays, full TLS handshakes, orderly WebSocket closes,
+// closes of idle connections, anything the client cancelled.
 func (s Summary) Drops() int64 {
 	var n int64
 	for _, p := range s.Profiles {
 		n += p.Failed + p.UnsafeRetriedOK
 	}
-	return n + s.RetriedLost + s.Downloads.Cut
+	n += s.RetriedLost + s.Downloads.Cut + s.Uploads.Failed
+	return n + s.WebSockets.Dropped + s.WebSockets.Lost + s.WebSockets.Mismatched
 }
 
 // Run starts the load against target (http://127.0.0.1:PORT, http://[::1]:PORT
@@ -171,7 +201,13 @@ func RunWithOptions(ctx context.Context, target string, clock Clock, dir string,
 			return nil, fmt.Errorf("loadgen: %w", err)
 		}
 	}
-	if len(profiles) == 0 && slow.Count == 0 {
+	if o.ws, err = o.ws.withDefaults(); err != nil {
+		return nil, fmt.Errorf("loadgen: %w", err)
+	}
+	if o.up, err = o.up.withDefaults(); err != nil {
+		return nil, fmt.Errorf("loadgen: %w", err)
+	}
+	if len(profiles) == 0 && slow.Count == 0 && o.ws.Count == 0 && o.up.Count == 0 {
 		return nil, errors.New("loadgen: no profile and no download: nothing to run")
 	}
 	ps := make([]Profile, len(profiles))
@@ -192,7 +228,8 @@ func RunWithOptions(ctx context.Context, target string, clock Clock, dir string,
 		return nil, fmt.Errorf("loadgen: create run directory: %w", err)
 	}
 
-	l := &Load{clock: clock, slow: slow, quit: make(chan struct{}), flushDone: make(chan struct{}),
+	l := &Load{clock: clock, slow: slow, ws: o.ws, up: o.up, trafStop: make(chan struct{}),
+		quit: make(chan struct{}), flushDone: make(chan struct{}),
 		writerDone: make(chan struct{}), results: make(chan *vegeta.Result, 1024)}
 	var files []*msgFile
 	for _, f := range []struct {
@@ -278,8 +315,76 @@ func RunWithOptions(ctx context.Context, target string, clock Clock, dir string,
 		go l.download(dlCtx, int(l.dlNext.Add(1)-1), url)
 	}
 
+	if l.ws.Count > 0 {
+		wbase := base
+		if l.ws.Target != "" {
+			wbase, _ = checkTarget(l.ws.Target, false)
+		}
+		wsURL := "ws" + strings.TrimPrefix(wbase, "http") + l.ws.Path
+		out := newJSONL(l.wsFile)
+		for i := range l.ws.Count {
+			l.wsWG.Add(1)
+			go func() {
+				defer l.wsWG.Done()
+				l.tr.wsSession(i, l.ws, wsURL, clock, l.trafStop, runCtx, out, &l.wsStats)
+			}()
+		}
+	}
+	if l.up.Count > 0 {
+		l.startUploads(runCtx, base)
+	}
+
 	l.unhook = context.AfterFunc(ctx, l.abort)
 	return l, nil
+}
+
+// startUploads starts the uploaders: each sends one upload after the other
+// until StopAttack (the upload in flight then finishes) or the end of ctx.
+func (l *Load) startUploads(ctx context.Context, base string) {
+	u := l.up
+	cc := clientConfig{profile: u.Name, keepAlive: u.KeepAlive, stop: ctx, tls: u.TLS}
+	if u.Target != "" {
+		pu, _ := url.Parse(u.Target)
+		base, _ = checkTarget(u.Target, true)
+		cc.https, cc.host = pu.Scheme == "https", pu.Hostname()
+	}
+	l.upTLS = &tlsStats{}
+	cc.tlsStats = l.upTLS
+	client, transport := l.tr.newClient(cc)
+	client.Timeout = u.Timeout
+	body, sum := uploadBody(u.Bytes)
+	out := newJSONL(l.upFile)
+	target := base + u.Path
+	for range u.Count {
+		l.upWG.Add(1)
+		go func() {
+			defer l.upWG.Done()
+			defer transport.CloseIdleConnections()
+			for {
+				select {
+				case <-l.trafStop:
+					return
+				case <-ctx.Done():
+					return
+				default:
+				}
+				rec := UploadRecord{ID: int(l.upNext.Add(1) - 1), Profile: u.Name, StartMs: l.clock.Now(), Bytes: u.Bytes}
+				l.upStats.started.Add(1)
+				upload(ctx, client, u, target, body, sum, &rec)
+				rec.EndMs = l.clock.Now()
+				l.upStats.sent.Add(rec.Sent)
+				switch rec.Outcome {
+				case UploadOK:
+					l.upStats.ok.Add(1)
+				case UploadCancelled:
+					l.upStats.cancelled.Add(1)
+				default:
+					l.upStats.failed.Add(1)
+				}
+				out.Put(rec)
+			}
+		}()
+	}
 }
 
 // boundedPacer is vegeta's constant pacer with a cap on the number of hits.
@@ -383,12 +488,17 @@ func (l *Load) flushLoop() {
 
 // StopAttack stops the request traffic of every profile, waits for the
 // requests in flight (each bounded by its Timeout) and for their results to
-// be written. The downloads go on.
+// be written; the WebSocket connections wait for the echoes due (Drain) and
+// close with 1000; no new upload starts and those in flight finish. The
+// downloads go on.
 func (l *Load) StopAttack() {
 	for _, pr := range l.profiles {
 		pr.attacker.Stop()
 	}
+	l.trafOnce.Do(func() { close(l.trafStop) })
 	<-l.writerDone
+	l.wsWG.Wait()
+	l.upWG.Wait()
 }
 
 // WaitDownloads waits for the long downloads to end. When ctx ends first, the
@@ -499,9 +609,14 @@ func (l *Load) Snapshot() Summary {
 	for i, name := range outcomeNames {
 		s.Connections[name] = l.tr.outcomes[i].Load()
 	}
+	s.WebSockets = l.wsStats.summary()
+	s.Uploads = l.upStats.summary()
+	if l.upTLS != nil {
+		s.UploadHandshakes = HandshakeSummary{Full: l.upTLS.full.Load(), Resumed: l.upTLS.resumed.Load(), Failed: l.upTLS.failed.Load()}
+	}
 	for _, pr := range l.profiles {
 		ps := ProfileSummary{Name: pr.p.Name, Requests: pr.requests.Load(), OK: pr.ok.Load(), Failed: pr.failed.Load(),
-			Cancelled: pr.cancelled.Load(),
+			Cancelled:   pr.cancelled.Load(),
 			RetriedSafe: pr.h2.retriedSafe.Load(), RetriedUnsafe: pr.h2.retriedUnsafe.Load(), UnsafeRetriedOK: pr.h2.retriedUnsafeOK.Load(),
 			HandshakesFull: pr.tls.full.Load(), HandshakesResumed: pr.tls.resumed.Load(), HandshakesFailed: pr.tls.failed.Load()}
 		if span := time.Duration(pr.lastNs.Load() - pr.firstNs.Load()); ps.Requests > 1 && span > 0 {

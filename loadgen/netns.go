@@ -12,6 +12,8 @@ type Option func(*options)
 
 type options struct {
 	netns string
+	ws    WebSockets
+	up    Uploads
 }
 
 // InNetns makes every connection of the load in the network namespace at

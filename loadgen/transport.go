@@ -18,12 +18,12 @@ type clientConfig struct {
 	keepAlive   bool
 	connections int // cap on connections (0: none)
 	stop        context.Context
-	https    bool   // the target is https
-	host     string // the target's host (default SNI)
-	tls      TLSOptions
-	tlsStats *tlsStats
-	h2Stats  *h2Stats
-	streams  *jsonl // streams.jsonl
+	https       bool   // the target is https
+	host        string // the target's host (default SNI)
+	tls         TLSOptions
+	tlsStats    *tlsStats
+	h2Stats     *h2Stats
+	streams     *jsonl // streams.jsonl
 	// checkBodies compares every 2xx body with the first one served for the
 	// same method and URL (see bodyCheck); off for the long downloads,
 	// which are checked to the byte by their own count.
