@@ -425,3 +425,14 @@ func TestHTTP2GracefulShutdownUnderLoad(t *testing.T) {
 	t.Logf("requests %d, safe retries %d, handshakes %d full %d resumed, connections %v",
 		p.Requests, p.RetriedSafe, p.HandshakesFull, p.HandshakesResumed, s.Connections)
 }
+
+// httptestTLS is an HTTP/2-enabled TLS server answering "ok", as an https URL.
+func httptestTLS(t *testing.T, cert tls.Certificate) string {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(okHandler))
+	srv.EnableHTTP2 = true
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv.URL
+}

@@ -382,6 +382,12 @@ func (l *Load) startUploads(ctx context.Context, base string) {
 					l.upStats.failed.Add(1)
 				}
 				out.Put(rec)
+				if rec.Outcome == UploadFailed {
+					select {
+					case <-time.After(uploadFailurePause):
+					case <-ctx.Done():
+					}
+				}
 			}
 		}()
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -25,7 +26,8 @@ const (
 	MaxUploads          = 256
 	MaxUploadBytes      = 64 << 20
 	uploadChunk         = 16 << 10
-	headerUploadSha256  = "X-Upload-Sha256" // what loadgen/backend answers
+	uploadFailurePause  = 100 * time.Millisecond // bounds the loop of an uploader whose uploads fail at once
+	headerUploadSha256  = "X-Upload-Sha256"      // what loadgen/backend answers
 	headerUploadByteLen = "X-Upload-Bytes"
 )
 
@@ -229,7 +231,7 @@ func requestClass(err error) string {
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
 		strings.Contains(err.Error(), "Timeout exceeded"):
 		return "timeout"
-	case errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+	case errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		strings.Contains(err.Error(), "server closed"), strings.Contains(err.Error(), "EOF"):
 		return "closed"
 	}
