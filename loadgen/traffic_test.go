@@ -162,7 +162,11 @@ func TestUploadToASlowReader(t *testing.T) {
 	if s.Uploads.OK != 1 || s.Uploads.Failed != 0 || s.Drops() != 0 {
 		t.Errorf("summary %+v", s.Uploads)
 	}
-	wantOutcomes(t, conns, map[string]int{ConnClosedByClient: 1})
+	// net/http closes a connection without keep-alive in its own goroutine
+	// once the answer is read: it may still be open when the load ends.
+	if len(conns) != 1 || (conns[0].Outcome != ConnClosedByClient && conns[0].Outcome != ConnOpenAtEnd) || conns[0].Requests != 1 {
+		t.Errorf("connections %+v, want one, closed by the client or open at the end", conns)
+	}
 }
 
 func TestUploadCutMidBodyIsADrop(t *testing.T) {
