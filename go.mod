@@ -3,6 +3,7 @@ module github.com/releng-tools/nginx-upgrade-harness
 go 1.26.8
 
 require (
+	github.com/coder/websocket v1.8.15
 	github.com/google/shlex v0.0.0-20191202100458-e7afc7fbc510
 	github.com/onsi/ginkgo/v2 v2.34.0
 	github.com/onsi/gomega v1.44.0

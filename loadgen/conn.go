@@ -219,6 +219,15 @@ type trackedConn struct {
 	closed   bool
 	endMs    float64
 	recorded bool
+
+	tls   string // TLS handshake outcome (TLSFull…), "" for plain TCP
+	proto string // ALPN protocol negotiated
+
+	// HTTP/2: one connection carries many streams at once; cur and under
+	// (above) are HTTP/1.1's one-request-at-a-time and stay unused.
+	h2       bool
+	inflight int // streams started here and not yet settled
+	refused  int // streams the server declared never processed (GOAWAY, REFUSED_STREAM), replayed elsewhere
 }
 
 func (c *trackedConn) Read(p []byte) (int, error) {
@@ -341,6 +350,8 @@ func (c *trackedConn) finishLocked() {
 	}
 	var outcome string
 	switch {
+	case c.h2 && c.inflight > 0:
+		return // wait for every stream to settle: each tells whether it was lost or never processed
 	case c.end == endNone:
 		outcome = ConnClosedByClient
 	case c.under != nil && c.under.state == attemptPending:
@@ -350,6 +361,13 @@ func (c *trackedConn) finishLocked() {
 		// request was written, and the request was written anyway. Wait for
 		// it to settle, so that a replay elsewhere is on this record.
 		return
+	case c.tls == TLSFailed:
+		// The server ended the connection during the handshake, which a
+		// request was waiting on.
+		outcome = ConnClosedUnderRequest
+		if c.end == endReset {
+			outcome = ConnResetUnderRequest
+		}
 	case c.lost > 0:
 		outcome = ConnClosedUnderRequest
 		if c.end == endReset {
@@ -367,7 +385,8 @@ func (c *trackedConn) finishLocked() {
 func (c *trackedConn) recordLocked(outcome string) {
 	c.recorded = true
 	rec := ConnRecord{ID: c.id, Profile: c.profile, Local: c.local, OpenMs: c.openMs, EndMs: c.endMs,
-		Outcome: outcome, Requests: c.requests, Retried: c.retried, Error: c.endErr}
+		Outcome: outcome, Requests: c.requests, Retried: c.retried, Error: c.endErr,
+		TLS: c.tls, Proto: c.proto, Refused: c.refused}
 	c.cur, c.under = nil, nil // free the attempts
 	c.t.record(rec)
 }
@@ -393,4 +412,36 @@ func (c *trackedConn) forceFinish() {
 		outcome = ConnResetUnderRequest
 	}
 	c.recordLocked(outcome)
+}
+
+func (c *trackedConn) setTLS(outcome, proto string) {
+	c.mu.Lock()
+	c.tls, c.proto = outcome, proto
+	c.h2 = proto == "h2"
+	c.mu.Unlock()
+}
+
+// streamStart counts an HTTP/2 stream given this connection.
+func (c *trackedConn) streamStart() {
+	c.mu.Lock()
+	c.inflight++
+	c.requests++
+	c.mu.Unlock()
+}
+
+// streamEnd settles a stream: st is what became of it; neverProcessed
+// marks a stream the server declared it never processed (replayed
+// elsewhere, safely), which is not lost even on a connection the server
+// ended.
+func (c *trackedConn) streamEnd(st attemptState, neverProcessed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.inflight--
+	switch {
+	case neverProcessed:
+		c.refused++
+	case st == attemptFailed && c.end != endNone:
+		c.lost++
+	}
+	c.finishLocked()
 }

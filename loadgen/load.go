@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"golang.org/x/net/http2"
 )
 
 // Load is a running load: attacks, long downloads, connection accounting and
@@ -21,7 +24,9 @@ type Load struct {
 	tr    *tracker
 
 	resFile, connFile, dlFile, retryFile *msgFile
+	streamFile, wsFile, upFile           *msgFile
 	downloads                            *jsonl
+	streams                              *jsonl
 
 	profiles   []*profileRun
 	results    chan *vegeta.Result
@@ -44,6 +49,17 @@ type Load struct {
 	dlCut       atomic.Int64
 	dlCancelled atomic.Int64
 
+	ws       WebSockets
+	wsStats  wsStats
+	wsWG     sync.WaitGroup
+	up       Uploads
+	upStats  uploadStats
+	upTLS    *tlsStats
+	upWG     sync.WaitGroup
+	upNext   atomic.Int64
+	trafStop chan struct{} // closed by StopAttack: no new upload, WebSockets drain and close
+	trafOnce sync.Once
+
 	cancelRun context.CancelFunc
 	unhook    func() bool
 	quit      chan struct{}
@@ -59,7 +75,9 @@ type Load struct {
 type profileRun struct {
 	p         Profile
 	attacker  *vegeta.Attacker
-	transport *http.Transport
+	closeIdle func() // closes the transport's idle connections
+	tls       *tlsStats
+	h2        *h2Stats
 	requests  atomic.Int64
 	ok        atomic.Int64
 	failed    atomic.Int64
@@ -90,8 +108,19 @@ type Summary struct {
 	RetriedUnwritten int64 `json:"retried_unwritten"`
 	// Untracked counts requests given a connection the accounting did not
 	// dial; anything but 0 is a bug in the accounting.
-	Untracked int64           `json:"untracked"`
-	Downloads DownloadSummary `json:"downloads"`
+	Untracked  int64            `json:"untracked"`
+	Downloads  DownloadSummary  `json:"downloads"`
+	WebSockets WebSocketSummary `json:"websockets"`
+	Uploads    UploadSummary    `json:"uploads"`
+	// UploadHandshakes counts the TLS handshakes of https uploads.
+	UploadHandshakes HandshakeSummary `json:"upload_handshakes"`
+}
+
+// HandshakeSummary counts TLS handshakes.
+type HandshakeSummary struct {
+	Full    int64 `json:"full"`
+	Resumed int64 `json:"resumed"`
+	Failed  int64 `json:"failed"`
 }
 
 // ProfileSummary is one profile's request totals.
@@ -102,6 +131,23 @@ type ProfileSummary struct {
 	Failed    int64   `json:"failed"`    // an error, any other status, or another body
 	Cancelled int64   `json:"cancelled"` // ended by the client (the load stopping): not a drop
 	Rate      float64 `json:"rate"`      // achieved requests per second (first to last request)
+
+	// HTTP/2 (a request is a stream): requests the transport replayed on
+	// another connection. Safe: every replay was for a stream the server
+	// declared never processed (GOAWAY above its last stream id,
+	// REFUSED_STREAM, or a connection that had ended before the stream was
+	// sent) — reported, not drops. Unsafe: a replay without that guarantee —
+	// a drop (UnsafeRetriedOK counts those that then succeeded, which no
+	// failed result shows).
+	RetriedSafe     int64 `json:"retried_safe,omitempty"`
+	RetriedUnsafe   int64 `json:"retried_unsafe,omitempty"`
+	UnsafeRetriedOK int64 `json:"unsafe_retried_ok,omitempty"`
+	// TLS handshakes of an https profile: full ones after an upgrade are a
+	// cost (the new master could not resume the sessions), not drops; a
+	// failed one is a failed request already.
+	HandshakesFull    int64 `json:"handshakes_full,omitempty"`
+	HandshakesResumed int64 `json:"handshakes_resumed,omitempty"`
+	HandshakesFailed  int64 `json:"handshakes_failed,omitempty"`
 }
 
 // DownloadSummary counts the long downloads.
@@ -112,17 +158,24 @@ type DownloadSummary struct {
 	Cancelled int64 `json:"cancelled"` // cancelled by the client (the load stopping): not a drop
 }
 
-// Drops is what was lost, counted as the report counts it (each loss once):
-// failed requests (client-side cancellations excluded), requests net/http
-// replayed after the server closed the connection they had been written on
-// and that then succeeded (a replay that failed is already a failed request),
-// and long downloads cut by the server.
+// Drops is what was lost, counted as the report counts it (each loss once;
+// DROPS.md states the rules and their reasons): failed requests and HTTP/2
+// streams (client-side cancellations excluded); requests net/http replayed
+// after the server closed the connection they had been written on, and
+// HTTP/2 streams replayed without the protocol's never-processed guarantee,
+// that then succeeded (a replay that failed is already a failed request);
+// long downloads cut by the server; failed uploads; WebSocket connections
+// that ended as a drop (WebSocketDrop), plus every message sent on any
+// WebSocket and never echoed, or echoed wrong. Not drops, and reported:
+// safe HTTP/2 replays, full TLS handshakes, orderly WebSocket closes,
+// closes of idle connections, anything the client cancelled.
 func (s Summary) Drops() int64 {
 	var n int64
 	for _, p := range s.Profiles {
-		n += p.Failed
+		n += p.Failed + p.UnsafeRetriedOK
 	}
-	return n + s.RetriedLost + s.Downloads.Cut
+	n += s.RetriedLost + s.Downloads.Cut + s.Uploads.Failed
+	return n + s.WebSockets.Dropped + s.WebSockets.Lost + s.WebSockets.Mismatched
 }
 
 // Run starts the load against target (http://127.0.0.1:PORT, http://[::1]:PORT
@@ -152,7 +205,13 @@ func RunWithOptions(ctx context.Context, target string, clock Clock, dir string,
 			return nil, fmt.Errorf("loadgen: %w", err)
 		}
 	}
-	if len(profiles) == 0 && slow.Count == 0 {
+	if o.ws, err = o.ws.withDefaults(); err != nil {
+		return nil, fmt.Errorf("loadgen: %w", err)
+	}
+	if o.up, err = o.up.withDefaults(); err != nil {
+		return nil, fmt.Errorf("loadgen: %w", err)
+	}
+	if len(profiles) == 0 && slow.Count == 0 && o.ws.Count == 0 && o.up.Count == 0 {
 		return nil, errors.New("loadgen: no profile and no download: nothing to run")
 	}
 	ps := make([]Profile, len(profiles))
@@ -173,13 +232,15 @@ func RunWithOptions(ctx context.Context, target string, clock Clock, dir string,
 		return nil, fmt.Errorf("loadgen: create run directory: %w", err)
 	}
 
-	l := &Load{clock: clock, slow: slow, quit: make(chan struct{}), flushDone: make(chan struct{}),
+	l := &Load{clock: clock, slow: slow, ws: o.ws, up: o.up, trafStop: make(chan struct{}),
+		quit: make(chan struct{}), flushDone: make(chan struct{}),
 		writerDone: make(chan struct{}), results: make(chan *vegeta.Result, 1024)}
 	var files []*msgFile
 	for _, f := range []struct {
 		dst  **msgFile
 		name string
-	}{{&l.resFile, ResultsFile}, {&l.connFile, ConnectionsFile}, {&l.dlFile, DownloadsFile}, {&l.retryFile, RetriesFile}} {
+	}{{&l.resFile, ResultsFile}, {&l.connFile, ConnectionsFile}, {&l.dlFile, DownloadsFile}, {&l.retryFile, RetriesFile},
+		{&l.streamFile, StreamsFile}, {&l.wsFile, WebSocketsFile}, {&l.upFile, UploadsFile}} {
 		m, err := createMsgFile(dir, f.name)
 		if err != nil {
 			for _, m := range files {
@@ -193,6 +254,7 @@ func RunWithOptions(ctx context.Context, target string, clock Clock, dir string,
 	l.tr = newTracker(clock, newJSONL(l.connFile), newJSONL(l.retryFile))
 	l.tr.netns = o.netns
 	l.downloads = newJSONL(l.dlFile)
+	l.streams = newJSONL(l.streamFile)
 
 	runCtx, cancelRun := context.WithCancel(ctx)
 	l.cancelRun = cancelRun
@@ -203,11 +265,24 @@ func RunWithOptions(ctx context.Context, target string, clock Clock, dir string,
 	go l.flushLoop()
 
 	for _, p := range ps {
-		pr := &profileRun{p: p}
-		client, transport := l.tr.newClient(clientConfig{profile: p.Name, keepAlive: p.KeepAlive,
-			connections: p.Connections, stop: runCtx, checkBodies: true})
+		pr := &profileRun{p: p, tls: &tlsStats{}, h2: &h2Stats{}}
+		cc := clientConfig{profile: p.Name, keepAlive: p.KeepAlive, connections: p.Connections, stop: runCtx,
+			checkBodies: true, tls: p.TLS, tlsStats: pr.tls, h2Stats: pr.h2, streams: l.streams}
+		if p.Target != "" {
+			u, _ := url.Parse(p.Target) // checked by withDefaults
+			cc.https, cc.host = u.Scheme == "https", u.Hostname()
+		}
+		var client *http.Client
+		if p.HTTP2 {
+			var transport *http2.Transport
+			client, transport = l.tr.newH2Client(cc, cc.host)
+			pr.closeIdle = transport.CloseIdleConnections
+		} else {
+			var transport *http.Transport
+			client, transport = l.tr.newClient(cc)
+			pr.closeIdle = transport.CloseIdleConnections
+		}
 		client.Timeout = p.Timeout
-		pr.transport = transport
 		maxWorkers := uint64(p.Rate) * uint64(p.Timeout/time.Second+1) * 2
 		workers := min(10, maxWorkers)
 		if p.Rate == 0 {
@@ -222,7 +297,11 @@ func RunWithOptions(ctx context.Context, target string, clock Clock, dir string,
 		l.profiles = append(l.profiles, pr)
 	}
 	for _, pr := range l.profiles {
-		tgt := vegeta.Target{Method: pr.p.Method, URL: base + pr.p.Path, Body: pr.p.Body}
+		pbase := base
+		if pr.p.Target != "" {
+			pbase, _ = checkTarget(pr.p.Target, true)
+		}
+		tgt := vegeta.Target{Method: pr.p.Method, URL: pbase + pr.p.Path, Body: pr.p.Body}
 		pacer := boundedPacer{ConstantPacer: vegeta.ConstantPacer{Freq: pr.p.Rate, Per: time.Second}, max: pr.p.maxHits()}
 		ch := pr.attacker.Attack(vegeta.NewStaticTargeter(tgt), pacer, pr.p.Duration, pr.p.Name)
 		l.fwdWG.Add(1)
@@ -240,8 +319,82 @@ func RunWithOptions(ctx context.Context, target string, clock Clock, dir string,
 		go l.download(dlCtx, int(l.dlNext.Add(1)-1), url)
 	}
 
+	if l.ws.Count > 0 {
+		wbase := base
+		if l.ws.Target != "" {
+			wbase, _ = checkTarget(l.ws.Target, false)
+		}
+		wsURL := "ws" + strings.TrimPrefix(wbase, "http") + l.ws.Path
+		out := newJSONL(l.wsFile)
+		for i := range l.ws.Count {
+			l.wsWG.Add(1)
+			go func() {
+				defer l.wsWG.Done()
+				l.tr.wsSession(i, l.ws, wsURL, clock, l.trafStop, runCtx, out, &l.wsStats)
+			}()
+		}
+	}
+	if l.up.Count > 0 {
+		l.startUploads(runCtx, base)
+	}
+
 	l.unhook = context.AfterFunc(ctx, l.abort)
 	return l, nil
+}
+
+// startUploads starts the uploaders: each sends one upload after the other
+// until StopAttack (the upload in flight then finishes) or the end of ctx.
+func (l *Load) startUploads(ctx context.Context, base string) {
+	u := l.up
+	cc := clientConfig{profile: u.Name, keepAlive: u.KeepAlive, stop: ctx, tls: u.TLS}
+	if u.Target != "" {
+		pu, _ := url.Parse(u.Target)
+		base, _ = checkTarget(u.Target, true)
+		cc.https, cc.host = pu.Scheme == "https", pu.Hostname()
+	}
+	l.upTLS = &tlsStats{}
+	cc.tlsStats = l.upTLS
+	client, transport := l.tr.newClient(cc)
+	client.Timeout = u.Timeout
+	body, sum := uploadBody(u.Bytes)
+	out := newJSONL(l.upFile)
+	target := base + u.Path
+	for range u.Count {
+		l.upWG.Add(1)
+		go func() {
+			defer l.upWG.Done()
+			defer transport.CloseIdleConnections()
+			for {
+				select {
+				case <-l.trafStop:
+					return
+				case <-ctx.Done():
+					return
+				default:
+				}
+				rec := UploadRecord{ID: int(l.upNext.Add(1) - 1), Profile: u.Name, StartMs: l.clock.Now(), Bytes: u.Bytes}
+				l.upStats.started.Add(1)
+				upload(ctx, client, u, target, body, sum, &rec)
+				rec.EndMs = l.clock.Now()
+				l.upStats.sent.Add(rec.Sent)
+				switch rec.Outcome {
+				case UploadOK:
+					l.upStats.ok.Add(1)
+				case UploadCancelled:
+					l.upStats.cancelled.Add(1)
+				default:
+					l.upStats.failed.Add(1)
+				}
+				out.Put(rec)
+				if rec.Outcome == UploadFailed {
+					select {
+					case <-time.After(uploadFailurePause):
+					case <-ctx.Done():
+					}
+				}
+			}
+		}()
+	}
 }
 
 // boundedPacer is vegeta's constant pacer with a cap on the number of hits.
@@ -334,6 +487,9 @@ func (l *Load) flushLoop() {
 			l.connFile.Flush()
 			l.dlFile.Flush()
 			l.retryFile.Flush()
+			l.streamFile.Flush()
+			l.wsFile.Flush()
+			l.upFile.Flush()
 		case <-l.quit:
 			return
 		}
@@ -342,12 +498,17 @@ func (l *Load) flushLoop() {
 
 // StopAttack stops the request traffic of every profile, waits for the
 // requests in flight (each bounded by its Timeout) and for their results to
-// be written. The downloads go on.
+// be written; the WebSocket connections wait for the echoes due (Drain) and
+// close with 1000; no new upload starts and those in flight finish. The
+// downloads go on.
 func (l *Load) StopAttack() {
 	for _, pr := range l.profiles {
 		pr.attacker.Stop()
 	}
+	l.trafOnce.Do(func() { close(l.trafStop) })
 	<-l.writerDone
+	l.wsWG.Wait()
+	l.upWG.Wait()
 }
 
 // WaitDownloads waits for the long downloads to end. When ctx ends first, the
@@ -458,9 +619,16 @@ func (l *Load) Snapshot() Summary {
 	for i, name := range outcomeNames {
 		s.Connections[name] = l.tr.outcomes[i].Load()
 	}
+	s.WebSockets = l.wsStats.summary()
+	s.Uploads = l.upStats.summary()
+	if l.upTLS != nil {
+		s.UploadHandshakes = HandshakeSummary{Full: l.upTLS.full.Load(), Resumed: l.upTLS.resumed.Load(), Failed: l.upTLS.failed.Load()}
+	}
 	for _, pr := range l.profiles {
 		ps := ProfileSummary{Name: pr.p.Name, Requests: pr.requests.Load(), OK: pr.ok.Load(), Failed: pr.failed.Load(),
-			Cancelled: pr.cancelled.Load()}
+			Cancelled:   pr.cancelled.Load(),
+			RetriedSafe: pr.h2.retriedSafe.Load(), RetriedUnsafe: pr.h2.retriedUnsafe.Load(), UnsafeRetriedOK: pr.h2.retriedUnsafeOK.Load(),
+			HandshakesFull: pr.tls.full.Load(), HandshakesResumed: pr.tls.resumed.Load(), HandshakesFailed: pr.tls.failed.Load()}
 		if span := time.Duration(pr.lastNs.Load() - pr.firstNs.Load()); ps.Requests > 1 && span > 0 {
 			ps.Rate = float64(ps.Requests-1) / span.Seconds()
 		}
@@ -482,14 +650,14 @@ func (l *Load) Close() (Summary, error) {
 		l.trWG.Wait()
 		l.tr.finish()
 		for _, pr := range l.profiles {
-			pr.transport.CloseIdleConnections()
+			pr.closeIdle()
 		}
 		l.unhook()
 		l.cancelRun()
 		close(l.quit)
 		<-l.flushDone
 		errs := []error{l.writeErr}
-		files := []*msgFile{l.resFile, l.connFile, l.dlFile, l.retryFile}
+		files := []*msgFile{l.resFile, l.connFile, l.dlFile, l.retryFile, l.streamFile, l.wsFile, l.upFile}
 		if l.trickleFile != nil {
 			files = append(files, l.trickleFile)
 		}

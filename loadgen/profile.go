@@ -40,6 +40,17 @@ type Profile struct {
 	Workers uint64
 	// MaxRequests bounds the attack in count (0: Rate × Duration).
 	MaxRequests uint64
+	// Target, when set, is this profile's base URL instead of the load's
+	// (e.g. https://127.0.0.1:8443 for HTTP/2); loopback only, http or
+	// https. An https target speaks TLS with a session cache of the
+	// profile's own (resumption is counted per connection).
+	Target string
+	// HTTP2 sends every request as a stream of HTTP/2 over TLS (ALPN h2;
+	// Target must be https). Streams are accounted one by one
+	// (streams.jsonl), connections as for HTTP/1.1.
+	HTTP2 bool
+	// TLS says how to speak TLS to an https Target.
+	TLS TLSOptions
 }
 
 // Slow is a set of long downloads of a file of known size, fetched at a
@@ -66,6 +77,9 @@ func (p Profile) withDefaults(i int) (Profile, error) {
 		ka := "close"
 		if p.KeepAlive {
 			ka = "keepalive"
+		}
+		if p.HTTP2 {
+			ka = "h2"
 		}
 		p.Name = p.Method + "-" + ka
 		if i > 0 {
@@ -94,6 +108,14 @@ func (p Profile) withDefaults(i int) (Profile, error) {
 	}
 	if p.Name == SlowProfile {
 		return p, fmt.Errorf("profile %s: name is reserved for the long downloads", p.Name)
+	}
+	if p.Target != "" {
+		if _, err := checkTarget(p.Target, true); err != nil {
+			return p, fmt.Errorf("profile %s: %w", p.Name, err)
+		}
+	}
+	if p.HTTP2 && !strings.HasPrefix(p.Target, "https://") {
+		return p, fmt.Errorf("profile %s: HTTP/2 needs an https target (HTTP/2 over TLS, ALPN h2)", p.Name)
 	}
 	return p, nil
 }
@@ -147,12 +169,19 @@ func (s Slow) url(base string) string {
 // CheckTarget parses target (e.g. "http://127.0.0.1:8080") and refuses any
 // host other than 127.0.0.1, ::1 or localhost. It returns the base URL
 // (scheme and host, no path) requests are built on.
-func CheckTarget(target string) (string, error) {
+func CheckTarget(target string) (string, error) { return checkTarget(target, false) }
+
+// checkTarget is CheckTarget, allowing https when tlsOK.
+func checkTarget(target string, tlsOK bool) (string, error) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return "", fmt.Errorf("target %q: %w", target, err)
 	}
-	if u.Scheme != "http" {
+	switch {
+	case u.Scheme == "http", u.Scheme == "https" && tlsOK:
+	case tlsOK:
+		return "", fmt.Errorf("target %q: scheme %q: want http or https", target, u.Scheme)
+	default:
 		return "", fmt.Errorf("target %q: scheme %q: want http", target, u.Scheme)
 	}
 	if !isLoopbackHost(u.Hostname()) {
@@ -161,5 +190,5 @@ func CheckTarget(target string) (string, error) {
 	if u.User != nil {
 		return "", fmt.Errorf("target %q: no user info allowed", target)
 	}
-	return "http://" + u.Host, nil
+	return u.Scheme + "://" + u.Host, nil
 }

@@ -10,6 +10,9 @@ const (
 	ConnectionsFile = "connections.jsonl" // one ConnRecord per line, written when the connection ends
 	DownloadsFile   = "downloads.jsonl"   // one DownloadRecord per line, written when the download ends
 	RetriesFile     = "retries.jsonl"     // one RetryRecord per request net/http replayed on another connection
+	StreamsFile     = "streams.jsonl"     // one StreamRecord per HTTP/2 request, written when it ends
+	WebSocketsFile  = "websockets.jsonl"  // one WebSocketRecord per WebSocket connection, written when it ends
+	UploadsFile     = "uploads.jsonl"     // one UploadRecord per upload, written when it ends
 )
 
 // Clock is the one time base of a run: request timestamps, connection and
@@ -63,6 +66,12 @@ type ConnRecord struct {
 	Requests int     `json:"requests"`        // requests written on it
 	Retried  int     `json:"retried"`         // requests net/http replayed on another connection after this one closed under them
 	Error    string  `json:"error,omitempty"` // the read/dial error that ended it
+	TLS      string  `json:"tls,omitempty"`   // TLS handshake: full, resumed or failed ("" : no TLS)
+	Proto    string  `json:"proto,omitempty"` // ALPN protocol (h2, http/1.1)
+	// Refused counts HTTP/2 streams on it the server declared never
+	// processed (above a GOAWAY's last stream id, or REFUSED_STREAM), which
+	// the transport replayed elsewhere: not drops. Requests counts streams.
+	Refused int `json:"refused,omitempty"`
 }
 
 // DownloadRecord is one long download, checked to the byte.
@@ -94,4 +103,28 @@ type RetryRecord struct {
 	Written  bool     `json:"written"`         // request bytes had been written on a connection the server then closed
 	OK       bool     `json:"ok"`              // the last attempt got a complete response
 	Final    string   `json:"final,omitempty"` // the request's error when it failed in the end
+}
+
+// StreamRecord.Outcome values.
+const (
+	StreamOK        = "ok"
+	StreamFailed    = "failed"
+	StreamCancelled = "cancelled" // the client stopped (the load ending): not a drop
+)
+
+// StreamRecord is one HTTP/2 request: the stream it was sent on and, when
+// the transport replayed it, the streams before, with the reason of each
+// replay (RetryGoAway, RetryRefusedStream, RetryUnusable: safe, the server
+// never processed them; RetryUnexplained: a drop).
+type StreamRecord struct {
+	Ms      float64  `json:"ms"`
+	EndMs   float64  `json:"end_ms"`
+	Profile string   `json:"profile"`
+	Method  string   `json:"method"`
+	Conns   []uint64 `json:"conns"`             // ConnRecord ids of its streams, in order
+	Retries []string `json:"retries,omitempty"` // why each earlier stream was replayed
+	Status  int      `json:"status,omitempty"`
+	Outcome string   `json:"outcome"`         // ok, failed or cancelled
+	Class   string   `json:"class,omitempty"` // of a failure: rst_stream_CODE, goaway_CODE, reset, connection_lost, timeout, status_NNN, wrong_answer, error
+	Error   string   `json:"error,omitempty"`
 }

@@ -18,6 +18,12 @@ type clientConfig struct {
 	keepAlive   bool
 	connections int // cap on connections (0: none)
 	stop        context.Context
+	https       bool   // the target is https
+	host        string // the target's host (default SNI)
+	tls         TLSOptions
+	tlsStats    *tlsStats
+	h2Stats     *h2Stats
+	streams     *jsonl // streams.jsonl
 	// checkBodies compares every 2xx body with the first one served for the
 	// same method and URL (see bodyCheck); off for the long downloads,
 	// which are checked to the byte by their own count.
@@ -32,7 +38,7 @@ func (t *tracker) newTransport(cfg clientConfig) *http.Transport {
 	if cfg.connections > 0 {
 		idle = cfg.connections
 	}
-	return &http.Transport{
+	tr := &http.Transport{
 		Proxy:               nil,
 		DialContext:         t.dialer(cfg.profile),
 		DisableKeepAlives:   !cfg.keepAlive,
@@ -41,6 +47,13 @@ func (t *tracker) newTransport(cfg clientConfig) *http.Transport {
 		MaxConnsPerHost:     cfg.connections,
 		ForceAttemptHTTP2:   false,
 	}
+	if cfg.https {
+		// HTTP/1.1 over TLS: the handshake on the tracked connection, so
+		// that resumption is counted; ALPN offers http/1.1 only.
+		tr.TLSClientConfig = tlsConfig(cfg.tls, cfg.host, []string{"http/1.1"})
+		tr.DialTLSContext = t.tlsDialer(cfg.profile, tr.TLSClientConfig, cfg.tlsStats)
+	}
+	return tr
 }
 
 // roundTripper follows every request through the transport: which
@@ -97,8 +110,8 @@ type reqTrace struct {
 }
 
 func (s *reqTrace) gotConn(info httptrace.GotConnInfo) {
-	c, ok := info.Conn.(*trackedConn)
-	if !ok {
+	c := connOf(info.Conn)
+	if c == nil {
 		s.t.untracked.Add(1)
 		return
 	}
@@ -175,11 +188,15 @@ func (s *reqTrace) finish(st attemptState, err error) {
 	}
 }
 
+// settler is what a tracked body reports to: one request's trace (HTTP/1.1
+// or HTTP/2).
+type settler interface{ finish(attemptState, error) }
+
 // trackedBody marks the attempt complete when the body reaches EOF and,
 // when bodies are checked, compares it with the reference.
 type trackedBody struct {
 	rc      io.ReadCloser
-	st      *reqTrace
+	st      settler
 	release func()
 	once    sync.Once
 
