@@ -4,7 +4,7 @@ import (
 	"context"
 	"net"
 
-	"github.com/releng-tools/nginx-upgrade-harness/internal/netns"
+	"github.com/releng-tools/nginx-upgrade-harness/loadgen/internal/netns"
 )
 
 // Option adjusts a load started by RunWithOptions.

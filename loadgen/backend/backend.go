@@ -38,7 +38,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/releng-tools/nginx-upgrade-harness/internal/netns"
+	"github.com/releng-tools/nginx-upgrade-harness/loadgen/internal/netns"
 )
 
 // Limits on what a request may ask.

@@ -18,7 +18,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/releng-tools/nginx-upgrade-harness/internal/netns"
+	"github.com/releng-tools/nginx-upgrade-harness/loadgen/internal/netns"
 )
 
 func start(t *testing.T, cfg Config) *Server {
