@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -43,13 +44,19 @@ type Host interface {
 // Step is one verified action of a procedure: a signal to a target and the
 // effect that must appear before Timeout.
 type Step struct {
-	Name    string                                  // what it is for: "spawn-new-master"
-	Signal  string                                  // "USR2", "WINCH", …; empty for an action step
-	Target  Target                                  // who gets the signal
-	Action  func(ctx context.Context, h Host) error // for action steps (no signal)
-	Expect  Expectation                             // the effect that verifies the step
-	Timeout time.Duration                           // how long the effect may take (default 10 s)
-	Phase   string                                  // the phase that starts when this step is sent
+	Name   string                                  // what it is for: "spawn-new-master"
+	Signal string                                  // "USR2", "WINCH", …; empty for an action step
+	Target Target                                  // who gets the signal
+	Action func(ctx context.Context, h Host) error // for action steps (no signal)
+	Expect Expectation                             // the effect that verifies the step
+	// ExpectLog, when set, is a regular expression one error-log line
+	// written since the step was sent must match for it to verify.
+	ExpectLog string
+	// Confirm, when set, is asked once Expect holds (e.g. which
+	// generation of workers the responses come from); it verifies with it.
+	Confirm func(ctx context.Context, h Host) error
+	Timeout time.Duration // how long the effect may take (default 10 s)
+	Phase   string        // the phase that starts when this step is sent
 }
 
 // Expectation checks a snapshot taken after the step against the one taken
@@ -146,7 +153,13 @@ func (d *Driver) Run(ctx context.Context, s Step) StepResult {
 			last = err
 		} else {
 			res.After = now
-			if last = s.Expect(before, now, pids); last == nil {
+			if last = s.Expect(before, now, pids); last == nil && s.ExpectLog != "" {
+				last = d.logMatches(ctx, before.LogSize, s.ExpectLog)
+			}
+			if last == nil && s.Confirm != nil {
+				last = s.Confirm(ctx, d.node)
+			}
+			if last == nil {
 				res.Verified = time.Now()
 				res.OK = true
 				res.LogLines = d.logLines(ctx, before.LogSize)
@@ -192,6 +205,24 @@ func (d *Driver) fail(res StepResult, err error) StepResult {
 	}
 	res.Err = msg
 	return res
+}
+
+// logMatches tells whether an error-log line since offset matches expr.
+func (d *Driver) logMatches(ctx context.Context, offset int64, expr string) error {
+	lines, err := d.node.LogSince(ctx, offset)
+	if err != nil {
+		return err
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return err
+	}
+	for _, l := range lines {
+		if re.MatchString(l) {
+			return nil
+		}
+	}
+	return fmt.Errorf("an error-log line matching /%s/", expr)
 }
 
 // maxLogLines bounds the error-log lines a step quotes.

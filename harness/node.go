@@ -88,6 +88,7 @@ type Node struct {
 	id      string
 	url     string
 	cmd     []string
+	config  []byte // nginx.conf on disk
 	binary  string // the absolute path nginx runs from (cmd[0], looked up in PATH when relative)
 	pidFile string
 	errLog  string
@@ -195,7 +196,7 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 		removeByLabel(pool, Label+".node", id)
 		return nil, fmt.Errorf("start node from %s: %w", c.image, err)
 	}
-	n := &Node{pool: pool, res: res, id: id, cmd: c.cmd, binary: c.cmd[0],
+	n := &Node{pool: pool, res: res, id: id, cmd: c.cmd, binary: c.cmd[0], config: c.config,
 		pidFile: directive(c.config, "pid", defaultPidFile),
 		errLog:  directive(c.config, "error_log", defaultErrLog)}
 	hostPort := res.GetHostPort(string(port))

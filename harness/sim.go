@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -22,9 +23,11 @@ type Sim struct {
 	oldbin  int // 0: absent
 	log     []string
 	logSize int64
-	disk    string // the binary at the path nginx runs from: "old", "new" or "broken"
-	workers int    // worker_processes
-	frozen  bool   // Freeze: every process stopped, execs refused
+	disk    string      // the binary at the path nginx runs from: "old", "new" or "broken"
+	workers int         // worker_processes
+	frozen  bool        // Freeze: every process stopped, execs refused
+	config  []byte      // nginx.conf on disk, read on HUP and USR2
+	gen     map[int]int // generation (GenerationHeader) each master's workers serve
 
 	// DrainPolls is how many snapshots a worker that is shutting down
 	// lingers before it exits (its requests draining); 0: at once.
@@ -51,7 +54,8 @@ type simProc struct {
 // NewSim starts a simulated nginx on the old binary: a master (pid 10)
 // with workers workers.
 func NewSim(workers int) *Sim {
-	s := &Sim{procs: map[int]*simProc{}, nextPID: 10, disk: "old", workers: workers}
+	s := &Sim{procs: map[int]*simProc{}, nextPID: 10, disk: "old", workers: workers, gen: map[int]int{},
+		config: []byte(fmt.Sprintf("worker_processes %d;\nhttp {\n    server {\n    }\n}\n", workers))}
 	m := s.spawn(1, RoleMaster, "old")
 	s.pidFile = m.pid
 	s.startWorkers(m)
@@ -248,10 +252,18 @@ func (s *Sim) deliver(p *simProc, sig string) {
 		}
 	case "HUP":
 		// The rollback (no workers) and the reload alike: new workers from
-		// the master's own binary and configuration; any old ones drain.
+		// the master's own binary and the configuration on disk; any old
+		// ones drain. An invalid configuration is refused: [emerg], and the
+		// workers stay as they are.
+		if strings.Contains(string(s.config), "no_such_directive") {
+			s.logf("emerg", `unknown directive "no_such_directive" in /etc/nginx/nginx.conf:2`)
+			return
+		}
 		for _, c := range s.children(p.pid) {
 			s.shutDown(c)
 		}
+		s.workers = max(WorkerCount(s.config), 1)
+		s.gen[p.pid] = generationOf(s.config)
 		s.startWorkers(p)
 	case "QUIT":
 		p.quitting = true
@@ -409,3 +421,42 @@ func (s *Sim) Thaw(ctx context.Context) error {
 
 // LimitCPU is accepted and has no effect on the simulation.
 func (s *Sim) LimitCPU(ctx context.Context, cores float64) error { return nil }
+
+func generationOf(conf []byte) int {
+	i := strings.Index(string(conf), GenerationHeader+" ")
+	if i < 0 {
+		return 0
+	}
+	var n int
+	fmt.Sscanf(string(conf)[i+len(GenerationHeader)+1:], "%d", &n)
+	return n
+}
+
+// Config is nginx.conf on disk; WriteConfig replaces it.
+func (s *Sim) Config() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]byte(nil), s.config...)
+}
+
+func (s *Sim) WriteConfig(ctx context.Context, conf []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.config = append([]byte(nil), conf...)
+	return nil
+}
+
+// Fetch answers as the workers of the master in nginx.pid would: with the
+// generation header of the configuration they read.
+func (s *Sim) Fetch(ctx context.Context, path string) (int, http.Header, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.accepting(s.pidFile) == 0 {
+		return 0, nil, fmt.Errorf("connect: connection refused")
+	}
+	h := http.Header{}
+	if g := s.gen[s.pidFile]; g > 0 {
+		h.Set(GenerationHeader, fmt.Sprint(g))
+	}
+	return 200, h, nil
+}

@@ -146,3 +146,27 @@ func TestSimStoppedMasterDefersSignals(t *testing.T) {
 		t.Fatalf("after CONT the pending WINCH must act: %s", snap)
 	}
 }
+
+func TestSimReloads(t *testing.T) {
+	_, d := simDriver(2)
+	gen := func(n int) func([]byte) ([]byte, error) {
+		return func(c []byte) ([]byte, error) { return SetGeneration(c, n) }
+	}
+	workers := func(n int) func([]byte) ([]byte, error) {
+		return func(c []byte) ([]byte, error) { return SetWorkers(c, n) }
+	}
+	mustVerify(t, d, EditConfig("change-config", gen(2)), Reload("reload", "reloaded", 0, 2), OldGenerationDrained(time.Second),
+		EditConfig("more-workers", workers(4)), Reload("reload-up", "up", 4, 0),
+		EditConfig("fewer-workers", workers(1)), Reload("reload-down", "down", 1, 0))
+	mustVerify(t, d, EditConfig("break-config", BreakConfig), ReloadRejected("reload-broken", "rejected"))
+
+	// A reload that does not change the generation served fails: the
+	// header check is what tells a new generation from an old one.
+	sim2, d2 := simDriver(2)
+	_ = sim2
+	st := Reload("reload", "reloaded", 0, 3)
+	st.Timeout = 100 * time.Millisecond
+	if r := d2.Run(context.Background(), st); r.OK || !strings.Contains(r.Err, "X-Nuh-Generation: 3") {
+		t.Fatalf("a reload without the changed configuration verified: %s", r.Err)
+	}
+}

@@ -67,6 +67,9 @@ type Meta struct {
 	MaxStallMs float64 `json:"max_stall_ms"`
 	// ExpectDrops says where and what a "drops" expectation must see.
 	ExpectDrops *DropSpec `json:"expect_drops,omitempty"`
+	// Notes are what the harness changed for the scenario (a listen
+	// parameter, a sysctl), for the report to say.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // PlannedStep is one step a scenario means to run, in order.

@@ -64,10 +64,18 @@ type Scenario struct {
 	// limit for them.
 	Faults   []fault.Chosen
 	MaxStall time.Duration
+	// ConfigEdit, when set, changes the configuration under test before
+	// nginx starts (e.g. reuseport on every listen); the report says so.
+	ConfigEdit func([]byte) ([]byte, error)
+	ConfigNote string
+	// Sysctls are set in the scenario's container only.
+	Sysctls map[string]string
+	// Tags are extra Ginkgo labels (e.g. reload).
+	Tags []string
 }
 
-// Labels are the Ginkgo labels of the scenario: its name and its kind.
-func (s Scenario) Labels() []string { return []string{s.Name, s.Kind} }
+// Labels are the Ginkgo labels of the scenario: its name, its kind and tags.
+func (s Scenario) Labels() []string { return append([]string{s.Name, s.Kind}, s.Tags...) }
 
 const audit = 2 * time.Second
 
@@ -158,6 +166,59 @@ func Catalogue() []Scenario {
 			Drops: &reports.DropSpec{Phase: "after-kill", Classes: serverSideClasses, CutHeld: true},
 		},
 		{
+			Name: "reload", Kind: "graceful", Expect: ExpectZeroDrops, Tags: []string{"reload"},
+			Why: "HUP with a changed configuration: a new generation of workers serves it (its responses carry the new " +
+				"generation header) and the old one drains. Nothing may be lost.",
+			Moves: []Move{
+				{Step: harness.EditConfig("change-config", generation(2))},
+				{Step: harness.Reload("reload-config", "reloaded", 0, 2), Audit: audit},
+				{Step: harness.OldGenerationDrained(quitTimeout), Audit: audit / 2},
+			},
+			Final: Final{Binary: "old", PidFileOld: true},
+		},
+		{
+			Name: "reload-broken-config", Kind: "graceful", Expect: ExpectZeroDrops, Tags: []string{"reload"},
+			Why: "HUP with an invalid configuration on disk: the master logs the [emerg] and keeps its workers; " +
+				"nothing may be lost.",
+			Moves: []Move{
+				{Step: harness.EditConfig("break-config", harness.BreakConfig)},
+				{Step: harness.ReloadRejected("reload-broken-config", "rejected"), Audit: audit},
+				{Step: harness.EditConfig("restore-config", unbreak), Audit: audit / 2},
+			},
+			Final: Final{Binary: "old", PidFileOld: true},
+		},
+		{
+			Name: "reload-workers", Kind: "graceful", Expect: ExpectZeroDrops, Tags: []string{"reload"},
+			Why: "HUP changing worker_processes up (2 to 4) and down (4 to 1): the new generation has that many " +
+				"workers and nothing may be lost.",
+			Moves: []Move{
+				{Step: harness.EditConfig("more-workers", workers(4))},
+				{Step: harness.Reload("reload-up", "four-workers", 4, 0), Audit: audit},
+				{Step: harness.EditConfig("fewer-workers", workers(1))},
+				{Step: harness.Reload("reload-down", "one-worker", 1, 0), Audit: audit},
+				{Step: harness.OldGenerationDrained(quitTimeout), Audit: audit / 2},
+			},
+			Final: Final{Binary: "old", PidFileOld: true},
+		},
+		reuseport("reuseport", "0"),
+		reuseport("reuseport-migrate", "1"),
+		{
+			Name: "upgrade-twice", Kind: "graceful", Expect: ExpectZeroDrops,
+			Why: "A master started by USR2 is itself upgraded: once its parent has quit it is an orphan of PID 1, and " +
+				"USR2 to it must work as to the first one (here back to the old build). Nothing may be lost.",
+			Moves: []Move{
+				{Step: installNew},
+				{Step: harness.SpawnNewMaster(), Audit: audit},
+				{Step: harness.StopOldWorkers(), Audit: audit},
+				{Step: harness.QuitOldMaster(quitTimeout), Audit: audit},
+				{Step: again(withPhase(harness.InstallBinary("install-old-binary", harness.OldBinaryStage), "old-binary-on-disk"))},
+				{Step: again(harness.SpawnNewMaster()), Audit: audit},
+				{Step: again(harness.StopOldWorkers()), Audit: audit},
+				{Step: again(harness.QuitOldMaster(quitTimeout)), Audit: audit},
+			},
+			Final: Final{Binary: "old"},
+		},
+		{
 			Name: "broken-build", Kind: "graceful", Expect: ExpectZeroDrops, Broken: true,
 			Why: "A new binary that cannot start with the configuration in use: USR2 must fail with the cause " +
 				"from the error log while the old set keeps serving, and nothing may be lost.",
@@ -169,6 +230,51 @@ func Catalogue() []Scenario {
 			Final: Final{Binary: "old", PidFileOld: true},
 		},
 	}
+}
+
+// reuseport is the upgrade with `listen … reuseport` (a listening socket per
+// worker), then a reload down to one worker, with the kernel's
+// net.ipv4.tcp_migrate_req set to migrate (in this container only).
+func reuseport(name, migrate string) Scenario {
+	return Scenario{
+		Name: name, Kind: "graceful", Expect: ExpectZeroDrops, Tags: []string{"reuseport"},
+		Why: "listen … reuseport gives each worker a listening socket of its own; when a worker stops accepting, " +
+			"the connections in its queue are reset unless net.ipv4.tcp_migrate_req (here " + migrate + ") moves them to another. " +
+			"The upgrade and a reload down to one worker.",
+		ConfigEdit: harness.AddReuseport, ConfigNote: "the harness added reuseport to every listen directive",
+		Sysctls: map[string]string{"net.ipv4.tcp_migrate_req": migrate},
+		Moves: []Move{
+			{Step: installNew},
+			{Step: harness.SpawnNewMaster(), Audit: audit},
+			{Step: harness.StopOldWorkers(), Audit: audit},
+			{Step: harness.QuitOldMaster(quitTimeout), Audit: audit},
+			{Step: harness.EditConfig("fewer-workers", workers(1))},
+			{Step: harness.Reload("reload-down", "one-worker", 1, 0), Audit: audit},
+		},
+		Final: Final{Binary: "new"},
+	}
+}
+
+// again names a step of a second round (its name and phase get "-again").
+func again(s harness.Step) harness.Step {
+	s.Name += "-again"
+	if s.Phase != "" {
+		s.Phase += "-again"
+	}
+	return s
+}
+
+func generation(n int) func([]byte) ([]byte, error) {
+	return func(c []byte) ([]byte, error) { return harness.SetGeneration(c, n) }
+}
+
+func workers(n int) func([]byte) ([]byte, error) {
+	return func(c []byte) ([]byte, error) { return harness.SetWorkers(c, n) }
+}
+
+// unbreak removes what BreakConfig added.
+func unbreak(c []byte) ([]byte, error) {
+	return []byte(strings.ReplaceAll(string(c), "    no_such_directive on;\n", "")), nil
 }
 
 // Lookup finds scenarios by name; an unknown name is an error that lists

@@ -202,8 +202,24 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	steady := p.steady()
 	meta := p.newMeta(sc.Name, sc.Expect, to, loadgen.NewClock())
 	p.plan(&meta, sc)
-	t, err := newTrial(ctx, pool, sc.Name, sdir, p, meta, progress,
-		p.nodeOptions(image, append(faultNodeOptions(sc.Faults), harness.WithLabel(harness.Label+".scenario", sc.Name))...)...)
+	extra := append(faultNodeOptions(sc.Faults), harness.WithLabel(harness.Label+".scenario", sc.Name))
+	if sc.ConfigEdit != nil {
+		base := p.Config
+		if base == nil {
+			base = []byte(harness.DefaultConfig)
+		}
+		conf, err := sc.ConfigEdit(base)
+		if err != nil {
+			return fmt.Errorf("%s: %w", sc.Name, err)
+		}
+		extra = append(extra, harness.WithConfig(conf))
+		meta.Notes = append(meta.Notes, sc.ConfigNote)
+	}
+	for k, v := range sc.Sysctls {
+		extra = append(extra, harness.WithSysctl(k, v))
+		meta.Notes = append(meta.Notes, fmt.Sprintf("sysctl %s=%s in this scenario's container", k, v))
+	}
+	t, err := newTrial(ctx, pool, sc.Name, sdir, p, meta, progress, p.nodeOptions(image, extra...)...)
 	if err != nil {
 		os.WriteFile(filepath.Join(sdir, reports.ErrorFile), []byte(oneLine(err.Error())+"\n"), 0o644)
 		return err
