@@ -119,6 +119,7 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 		}
 		s.Expect, s.Load, s.LoadPath, s.StartWall = m.Expect, m.Load, m.LoadPath, m.StartWall
 		s.SteadyMs, s.PlannedSteps, s.MaxStallMs, s.ExpectDrops = m.SteadyMs, m.PlannedSteps, m.MaxStallMs, m.ExpectDrops
+		s.From, s.To, s.Thresholds = m.From, m.To, thresholdsOf(&m)
 	}
 
 	var events []Event

@@ -27,6 +27,7 @@ func WriteHTML(w io.Writer, r *Report) error {
 		"load":       loadLine,
 		"verdicts":   verdictLine,
 		"howToRead":  howToRead,
+		"causeLines": causeLines,
 		"plot":       newPlotView,
 		"f1":         func(v float64) string { return fmt.Sprintf("%.1f", v) },
 		"add":        func(a, b float64) float64 { return a + b },
@@ -82,7 +83,7 @@ svg .verify { fill: #333; opacity: .18; } svg .phase-label { fill: #555; font-st
 <p>Expect <b>{{.Expect}}</b>. {{facts .}}</p>
 {{if .Reasons}}<p>Reasons:</p><ul>{{range .Reasons}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{if and .Drops (ne .Verdict "fail")}}<p>Dropped:</p><ul>{{range .Drops}}<li>{{.}}</li>{{end}}</ul>{{end}}
-{{if .Causes}}<p>Why (from the step that opened the phase and the load):</p><ul>{{range .Causes}}<li>{{.}}</li>{{end}}</ul>{{end}}
+{{if .Causes}}<p>Why (from the step that opened the phase and the load):</p><ul>{{range causeLines .Causes}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{if .Notes}}<p>Notes:</p><ul>{{range .Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{with plot .}}
 <svg viewBox="0 0 {{f1 .Width}} {{f1 .Height}}" width="{{f1 .Width}}" height="{{f1 .Height}}" xmlns="http://www.w3.org/2000/svg" role="img">

@@ -48,7 +48,7 @@ func writeMarkdownScenario(mw *mdWriter, s *Scenario) {
 	}
 	if len(s.Causes) > 0 {
 		mw.printf("Why (from the step that opened the phase and the load):\n\n")
-		for _, c := range s.Causes {
+		for _, c := range causeLines(s.Causes) {
 			mw.printf("- %s\n", mdCell(c))
 		}
 		mw.printf("\n")

@@ -62,10 +62,10 @@ func compareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	if timeout <= 0 {
-		return bad("--procedure-timeout %s: must be positive", timeout)
+		return bad("--procedure-timeout: got %s, want more than 0", timeout)
 	}
 	if audit < 0 {
-		return bad("--audit %s: must not be negative", audit)
+		return bad("--audit: got %s, want 0 or more", audit)
 	}
 	specs := []string(procs)
 	if len(specs) == 0 {

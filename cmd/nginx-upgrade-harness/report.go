@@ -18,12 +18,20 @@ folder per scenario). Works on a run that was interrupted half-way, and on a com
 result written before the interruption is counted. The verdicts are
 recomputed from the records, not copied.
 
+A run with --repeat or --baseline is rebuilt whole: every repeat of
+DIR/candidate/K/ and DIR/baseline/K/, the aggregates and the comparison.
+
 Example:
   nginx-upgrade-harness report reports-out/2026-11-26T10-00-00
+  nginx-upgrade-harness report --junit junit.xml reports-out/2026-11-26T10-00-00
+
+Exit codes: as run's — 0 the gate passed, 1 it failed, 2 bad input, 3 a
+measurement is invalid.
 `
 
 func reportCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlagSet("report", reportUsage, stderr)
+	junit := fs.String("junit", "", "also write a JUnit XML file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -48,6 +56,11 @@ func reportCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	printSummary(stderr, r)
+	if *junit != "" {
+		if err := writeJUnit(*junit, r); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(stderr, "report: %s\n", filepath.Join(dir, "report.md"))
 	return verdictErr(r)
 }
