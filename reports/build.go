@@ -243,6 +243,7 @@ func readSideRecords(dir string, s *Scenario, meta *Meta, phases *phaseSet, tl *
 		t := msToDuration(r.Ms)
 		phases.at(t).retried++
 		tl.bucket(t).retried++
+		tl.addPoint(t, 0, CauseRetried)
 		s.Retried++
 	})
 
@@ -362,6 +363,7 @@ func readSideRecords(dir string, s *Scenario, meta *Meta, phases *phaseSet, tl *
 			s.Slow.Cut++
 			p.slowCut++
 			tl.bucket(t).slowCut++
+			tl.addPoint(t, 0, CauseSlowCut)
 		}
 	})
 	s.Held = held

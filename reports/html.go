@@ -54,18 +54,22 @@ th { background: #f4f4f4; } td.n { text-align: right; font-variant-numeric: tabu
 .bad { color: #b3261e; }
 code, pre { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; }
 pre { background: #f6f6f6; padding: .5em; overflow-x: auto; }
-svg { display: block; max-width: 100%; height: auto; }
-svg text { font: 10px system-ui, sans-serif; fill: #333; }
+svg.plot { display: block; width: 100%; max-width: 1000px; height: auto; }
+svg text { font: 12px system-ui, sans-serif; fill: #222; }
 svg .band0 { fill: #eef3fb; } svg .band1 { fill: #fbf7ee; }
 svg .frame { fill: none; stroke: #bbb; }
-svg .grid { stroke: #e2e2e2; }
-svg .p99 { fill: none; stroke: #1f5fbf; stroke-width: 1.5; }
-svg .max { fill: none; stroke: #1f5fbf; stroke-width: .8; stroke-dasharray: 2 2; opacity: .6; }
-svg .req { fill: none; stroke: #777; stroke-width: 1; }
+svg .grid { stroke: #e2e2e2; } svg .phase-tick { stroke: #999; }
+svg .p99 { fill: none; stroke: #1f5fbf; stroke-width: 2; }
+svg .p50 { fill: none; stroke: #34a853; stroke-width: 1.2; }
+svg .max { fill: none; stroke: #1f5fbf; stroke-width: 1; stroke-dasharray: 4 3; opacity: .7; }
+svg .req { fill: none; stroke: #777; stroke-width: 1.2; }
+svg .target { stroke: #222; stroke-width: 1.5; stroke-dasharray: 4 3; }
 svg .failed { fill: #d93025; } svg .retried { fill: #f29900; } svg .cut { fill: #8e24aa; }
-svg .step line { stroke: #333; stroke-width: 1; } svg .step.bad line { stroke: #d93025; stroke-width: 1.5; }
-svg .step.bad text { fill: #d93025; }
-svg .verify { fill: #333; opacity: .18; } svg .phase-label { fill: #555; font-style: italic; }
+svg .pt { stroke: #fff; stroke-width: .8; }
+svg .step line { stroke: #333; stroke-width: 1.5; }
+svg .step.expected-fail line { stroke: #a15c00; stroke-width: 2; stroke-dasharray: 3 2; } svg .step.expected-fail text { fill: #a15c00; }
+svg .step.bad line { stroke: #d93025; stroke-width: 2.5; } svg .step.bad text { fill: #d93025; font-weight: bold; }
+svg .verify { fill: #333; opacity: .15; } svg .phase-label { fill: #444; font-style: italic; }
 .legend span { margin-right: 1.2em; } .sw { display: inline-block; width: 1.4em; height: .7em; margin-right: .3em; vertical-align: middle; }
 </style>
 </head>
@@ -86,37 +90,43 @@ svg .verify { fill: #333; opacity: .18; } svg .phase-label { fill: #555; font-st
 {{if .Causes}}<p>Why (from the step that opened the phase and the load):</p><ul>{{range causeLines .Causes}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{if .Notes}}<p>Notes:</p><ul>{{range .Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{with plot .}}
-<svg viewBox="0 0 {{f1 .Width}} {{f1 .Height}}" width="{{f1 .Width}}" height="{{f1 .Height}}" xmlns="http://www.w3.org/2000/svg" role="img">
-<title>latency and drops over time</title>
+<svg class="plot" viewBox="0 0 {{f1 .Width}} {{f1 .Height}}" preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg" role="img">
+<title>latency and losses over time, steps marked</title>
 {{$p := .}}
 {{range .Phases}}<rect class="{{.Class}}" x="{{f1 .X}}" y="{{f1 $p.LatTop}}" width="{{f1 .W}}" height="{{f1 (sub $p.DropBottom $p.LatTop)}}"><title>phase {{.Name}}</title></rect>
-{{if .ShowLabel}}<text class="phase-label" x="{{f1 .LabelX}}" y="{{f1 (add $p.LatTop 12)}}">{{.Name}}</text>{{end}}
+<line class="phase-tick" x1="{{f1 .X}}" x2="{{f1 .X}}" y1="{{f1 (sub .LabelY 11)}}" y2="{{f1 $p.LatTop}}"/><text class="phase-label" x="{{f1 .LabelX}}" y="{{f1 .LabelY}}">{{.Name}}</text>
 {{end}}
-{{range .LatTicks}}<line class="grid" x1="{{f1 $p.Left}}" x2="{{f1 $p.Right}}" y1="{{f1 .Y}}" y2="{{f1 .Y}}"/><text x="{{f1 (sub $p.Left 4)}}" y="{{f1 (add .Y 3)}}" text-anchor="end">{{.Label}}</text>
+{{range .LatTicks}}<line class="grid" x1="{{f1 $p.Left}}" x2="{{f1 $p.Right}}" y1="{{f1 .Y}}" y2="{{f1 .Y}}"/><text x="{{f1 (sub $p.Left 4)}}" y="{{f1 (add .Y 4)}}" text-anchor="end">{{.Label}}</text>
 {{end}}
-{{range .XTicks}}<line class="grid" x1="{{f1 .X}}" x2="{{f1 .X}}" y1="{{f1 $p.DropBottom}}" y2="{{f1 (add $p.DropBottom 4)}}"/><text x="{{f1 .X}}" y="{{f1 (add $p.DropBottom 16)}}" text-anchor="middle">{{.Label}}</text>
+{{range .XTicks}}<line class="grid" x1="{{f1 .X}}" x2="{{f1 .X}}" y1="{{f1 $p.DropBottom}}" y2="{{f1 (add $p.DropBottom 4)}}"/><text x="{{f1 .X}}" y="{{f1 (add $p.DropBottom 17)}}" text-anchor="middle">{{.Label}}</text>
 {{end}}
-{{range .ReqTicks}}<text x="{{f1 (sub $p.Left 4)}}" y="{{f1 (add .Y 3)}}" text-anchor="end">{{.Label}}</text>{{end}}
-{{range .DropTick}}<text x="{{f1 (sub $p.Left 4)}}" y="{{f1 (add .Y 3)}}" text-anchor="end">{{.Label}}</text>{{end}}
-<text x="{{f1 $p.Left}}" y="{{f1 (sub $p.LatTop 138)}}">latency per {{ms .BucketMs}}: p99 (solid), max (dashed), log scale</text>
-<text x="{{f1 $p.Left}}" y="{{f1 (sub $p.ReqTop 5)}}">requests sent per {{ms .BucketMs}}</text>
-<text x="{{f1 $p.Left}}" y="{{f1 (sub $p.DropTop 5)}}">drops per {{ms .BucketMs}}: failed (red), retried after a server close (orange), long downloads cut (purple)</text>
+{{range .ReqTicks}}<text x="{{f1 (sub $p.Left 4)}}" y="{{f1 (add .Y 4)}}" text-anchor="end">{{.Label}}</text>{{end}}
+{{range .DropTick}}<text x="{{f1 (sub $p.Left 4)}}" y="{{f1 (add .Y 4)}}" text-anchor="end">{{.Label}}</text>{{end}}
+<text x="{{f1 $p.Left}}" y="18">latency per {{ms .BucketMs}} (log scale); each loss a point at its time</text>
+<text x="{{f1 $p.Left}}" y="{{f1 (sub $p.ReqTop 6)}}">requests sent per {{ms .BucketMs}}</text>
+<text x="{{f1 $p.Left}}" y="{{f1 (sub $p.DropTop 6)}}">losses per {{ms .BucketMs}}</text>
 <rect class="frame" x="{{f1 $p.Left}}" y="{{f1 $p.LatTop}}" width="{{f1 $p.InnerW}}" height="{{f1 (sub $p.LatBottom $p.LatTop)}}"/>
 <rect class="frame" x="{{f1 $p.Left}}" y="{{f1 $p.ReqTop}}" width="{{f1 $p.InnerW}}" height="{{f1 (sub $p.ReqBottom $p.ReqTop)}}"/>
 <rect class="frame" x="{{f1 $p.Left}}" y="{{f1 $p.DropTop}}" width="{{f1 $p.InnerW}}" height="{{f1 (sub $p.DropBottom $p.DropTop)}}"/>
 {{if .MaxPath}}<path class="max" d="{{.MaxPath}}"/>{{end}}
 {{if .P99Path}}<path class="p99" d="{{.P99Path}}"/>{{end}}
+{{if .P50Path}}<path class="p50" d="{{.P50Path}}"/>{{end}}
 {{if .ReqPath}}<path class="req" d="{{.ReqPath}}"/>{{end}}
+{{if .TargetLabel}}<line class="target" x1="{{f1 $p.Left}}" x2="{{f1 $p.Right}}" y1="{{f1 .TargetY}}" y2="{{f1 .TargetY}}"><title>{{.TargetLabel}}</title></line>{{end}}
 {{range .Bars}}<rect class="{{.Class}}" x="{{f1 .X}}" y="{{f1 .Y}}" width="{{f1 .W}}" height="{{f1 .H}}"><title>{{.Title}}</title></rect>
 {{end}}
 {{range .Steps}}<g class="{{.Class}}"><title>{{.Title}}</title>
 {{if .ShowVerified}}<rect class="verify" x="{{f1 .X}}" y="{{f1 $p.LatTop}}" width="{{f1 .VerifiedWidth}}" height="{{f1 (sub $p.DropBottom $p.LatTop)}}"/>{{end}}
-<line x1="{{f1 .X}}" x2="{{f1 .X}}" y1="{{f1 (sub $p.LatTop 2)}}" y2="{{f1 $p.DropBottom}}"/>
-<text transform="translate({{f1 (add .X 3)}} {{f1 .LabelY}}) rotate(-90)">{{.Label}}</text></g>
+<line x1="{{f1 .X}}" x2="{{f1 .X}}" y1="{{f1 (sub $p.LabelTop 2)}}" y2="{{f1 $p.DropBottom}}"/>
+<text transform="translate({{f1 (add .X 4)}} {{f1 .LabelY}}) rotate(-90)">{{.Label}}</text></g>
+{{end}}
+{{range .Points}}<circle class="pt" cx="{{f1 .X}}" cy="{{f1 .Y}}" r="3" fill="{{.Colour}}"><title>{{.Title}}</title></circle>
+{{end}}
+{{range .Legend}}<g class="legend-item">{{if eq .Kind "box"}}<rect x="{{f1 .X}}" y="{{f1 (sub .Y 9)}}" width="18" height="10" fill="{{.Colour}}"/>{{else if eq .Kind "dot"}}<circle cx="{{f1 (add .X 9)}}" cy="{{f1 (sub .Y 4)}}" r="4" fill="{{.Colour}}"/>{{else if eq .Kind "dash"}}<line x1="{{f1 .X}}" x2="{{f1 (add .X 18)}}" y1="{{f1 (sub .Y 4)}}" y2="{{f1 (sub .Y 4)}}" stroke="{{.Colour}}" stroke-width="1.5" stroke-dasharray="4 3"/>{{else if eq .Kind "step"}}<line x1="{{f1 (add .X 9)}}" x2="{{f1 (add .X 9)}}" y1="{{f1 (sub .Y 12)}}" y2="{{f1 (add .Y 2)}}" stroke="{{.Colour}}" stroke-width="1.5"/>{{else if eq .Kind "step-expected"}}<line x1="{{f1 (add .X 9)}}" x2="{{f1 (add .X 9)}}" y1="{{f1 (sub .Y 12)}}" y2="{{f1 (add .Y 2)}}" stroke="{{.Colour}}" stroke-width="2" stroke-dasharray="3 2"/>{{else if eq .Kind "step-bad"}}<line x1="{{f1 (add .X 9)}}" x2="{{f1 (add .X 9)}}" y1="{{f1 (sub .Y 12)}}" y2="{{f1 (add .Y 2)}}" stroke="{{.Colour}}" stroke-width="2.5"/>{{else}}<line x1="{{f1 .X}}" x2="{{f1 (add .X 18)}}" y1="{{f1 (sub .Y 4)}}" y2="{{f1 (sub .Y 4)}}" stroke="{{.Colour}}" stroke-width="{{if eq .Kind "line"}}2{{else}}1.2{{end}}"/>{{end}}<text x="{{f1 (add .X 24)}}" y="{{f1 .Y}}">{{.Label}}</text></g>
 {{end}}
 {{if .Empty}}<text x="{{f1 (add $p.Left 10)}}" y="{{f1 (add $p.LatTop 30)}}">no request was recorded</text>{{end}}
 </svg>
-<p class="legend"><span><i class="sw" style="background:#eef3fb"></i>phases, alternately shaded</span><span>vertical lines: steps, at the moment the signal was sent; grey band: until it was verified; red: a step that did not do what the scenario expects</span></p>
+{{if .PointsNote}}<p>{{.PointsNote}}.</p>{{end}}
 {{end}}
 {{if .Steps}}<table>
 <tr><th>step</th><th>signal</th><th>pid</th><th>sent</th><th>verified at</th><th>outcome</th><th>error</th></tr>

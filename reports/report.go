@@ -251,4 +251,17 @@ type Timeline struct {
 	SlowCut  []int     `json:"slow_cut"`
 	P99Ms    []float64 `json:"p99_ms"` // 0 where the bucket has no request
 	MaxMs    []float64 `json:"max_ms"`
+	P50Ms    []float64 `json:"p50_ms"`
+	// Points are the losses one by one (the first few thousand of NPoints):
+	// a failed request at its start with its class, a retry ("retried") or a
+	// cut long download ("slow-cut") when it happened.
+	Points  []FailPoint `json:"points"`
+	NPoints int         `json:"points_count"`
+}
+
+// FailPoint is one loss on the run clock.
+type FailPoint struct {
+	Ms        float64 `json:"ms"`
+	LatencyMs float64 `json:"latency_ms"` // how long the client waited for a failed request (0 for the others)
+	Class     string  `json:"class"`
 }
