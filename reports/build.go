@@ -68,6 +68,8 @@ func Build(dir string) (*Report, error) {
 		}
 		r.Scenarios = append(r.Scenarios, b.s)
 	}
+	r.Repeat = 1
+	judgeRun(r, nil)
 	return r, nil
 }
 
