@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"strings"
 )
 
 // WriteHTML writes report.html: one self-contained page (no script, no
@@ -28,6 +29,22 @@ func WriteHTML(w io.Writer, r *Report) error {
 		"verdicts":   verdictLine,
 		"howToRead":  howToRead,
 		"causeLines": causeLines,
+		"headline":   func(r *Report) string { return verdictHeadline(r, func(s string) string { return s }) },
+		"gate":       func(r *Report) string { return gateLine(r, func(s string) string { return s }) },
+		"summary":    newSummaryTable,
+		"cellClass":  summaryCellClass,
+		"allRuns":    allRuns,
+		"runName":    runName,
+		"join":       strings.Join,
+		"binaries":   imageBinaries,
+		"msNum":      msNum,
+		"f0":         func(v float64) string { return fmt.Sprintf("%.0f", v) },
+		"verifiedAtNum": func(st Step) string {
+			if !st.Verified && st.VerifiedMs == 0 {
+				return "—"
+			}
+			return fmt.Sprintf("%.0f", st.VerifiedMs)
+		},
 		"plot":       newPlotView,
 		"f1":         func(v float64) string { return fmt.Sprintf("%.1f", v) },
 		"add":        func(a, b float64) float64 { return a + b },
@@ -43,11 +60,12 @@ const htmlTemplate = `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<title>nginx in-place upgrade: {{verdicts .}}</title>
+<title>{{headline .}}</title>
 <style>
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5em auto; max-width: 1160px; color: #222; padding: 0 1em; }
 h1 { font-size: 1.5em; } h2 { margin-top: 2em; border-bottom: 1px solid #ccc; padding-bottom: .2em; }
-table { border-collapse: collapse; margin: .8em 0; }
+table { border-collapse: collapse; margin: .8em 0; display: block; max-width: 100%; overflow-x: auto; }
+li code, p code, summary small { overflow-wrap: anywhere; }
 th, td { border: 1px solid #ddd; padding: .25em .6em; text-align: left; vertical-align: top; }
 th { background: #f4f4f4; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .pass { color: #176f2c; font-weight: bold; } .fail { color: #b3261e; font-weight: bold; } .error { color: #a15c00; font-weight: bold; }
@@ -70,20 +88,35 @@ svg .step line { stroke: #333; stroke-width: 1.5; }
 svg .step.expected-fail line { stroke: #a15c00; stroke-width: 2; stroke-dasharray: 3 2; } svg .step.expected-fail text { fill: #a15c00; }
 svg .step.bad line { stroke: #d93025; stroke-width: 2.5; } svg .step.bad text { fill: #d93025; font-weight: bold; }
 svg .verify { fill: #333; opacity: .15; } svg .phase-label { fill: #444; font-style: italic; }
-.legend span { margin-right: 1.2em; } .sw { display: inline-block; width: 1.4em; height: .7em; margin-right: .3em; vertical-align: middle; }
+details.run { margin-top: 1.2em; border-top: 1px solid #ccc; } details.run > summary { cursor: pointer; } details.run > summary h2 { display: inline; font-size: 1.2em; border: 0; }
+details.run > summary small { font-weight: normal; color: #555; font-size: 13px; }
+table.summary td.pass { color: #176f2c; } table.summary td.fail { color: #b3261e; } table.summary td.error { color: #a15c00; }
+h1.pass { color: #176f2c; } h1.fail { color: #b3261e; } h1.error { color: #a15c00; }
 </style>
 </head>
 <body>
-<h1>nginx in-place upgrade: {{verdicts .}}</h1>
-<p>From <code>{{.From}}</code> to <code>{{.To}}</code>; load: {{load .Load}}.</p>
-<table>
-<tr><th>scenario</th><th>expect</th><th>verdict</th><th>dropped</th><th>requests</th><th>failed</th><th>slow cut</th><th>steps</th></tr>
-{{range .Scenarios}}<tr><td><a href="#s-{{.Name}}">{{.Name}}</a></td><td>{{.Expect}}</td><td class="{{.Verdict}}">{{.Verdict}}</td>
-<td class="n">{{.Dropped}}</td><td class="n">{{.Requests.Total}}</td><td class="n">{{.Requests.Failed}}</td>
-<td class="n">{{.Slow.Cut}}/{{.Slow.Started}}</td><td>{{steps .Steps}}</td></tr>
-{{end}}</table>
-{{range .Scenarios}}
-<h2 id="s-{{.Name}}">{{.Name}} — <span class="{{.Verdict}}">{{.Verdict}}</span></h2>
+<h1 class="{{.Verdict}}">{{headline .}}</h1>
+<p>{{gate .}} Load: {{load .Load}}.</p>
+{{with summary .}}<table class="summary">
+<tr>{{range .Head}}<th>{{.}}</th>{{end}}</tr>
+{{range .Rows}}<tr>{{range $i, $c := .Cells}}<td class="{{cellClass $i $c}}">{{$c}}</td>{{end}}</tr>
+{{end}}</table>{{end}}
+{{range .Comparisons}}<details{{if ne .Verdict "pass"}} open{{end}}><summary>{{.Scenario}} against the baseline: <span class="{{.Verdict}}">{{.Verdict}}</span></summary>
+<p>Test: {{.Test}}.</p><ul>{{range .Reasons}}<li>{{.}}</li>{{end}}</ul></details>
+{{end}}
+{{with .Provenance}}<details><summary>Provenance</summary><ul>
+<li>tool {{.Tool.Version}}, commit <code>{{.Tool.Commit}}</code></li>
+<li>command: <code>{{join .CommandLine " "}}</code></li>
+<li>started {{.Start}}{{with .DurationS}}, took {{f1 .}} s{{end}}</li>
+<li>kernel {{.Kernel}}, Docker {{with .Docker}}{{.}}{{else}}unknown{{end}}</li>
+<li>config sha256 <code>{{.ConfigSHA256}}</code>{{with .ConfigFile}} ({{.}}){{end}}</li>
+{{range .Images}}<li>image <code>{{.Ref}}</code> ({{.From}} → {{.To}}), id <code>{{.ID}}</code>
+{{range $b := binaries .}}<br><code>{{$b.Path}}</code> sha256 <code>{{$b.SHA256}}</code><pre>{{$b.V}}</pre>{{end}}</li>{{end}}
+</ul></details>{{end}}
+{{$gate := .Gate}}
+{{range allRuns .}}
+<details class="run"{{if and (ne .Verdict "pass") (ne $gate "baseline")}} open{{end}} id="s-{{.Pair}}{{.Name}}{{.Repeat}}">
+<summary><h2>{{runName .}} — <span class="{{.Verdict}}">{{.Verdict}}</span> <small>{{.From}} → {{.To}}, {{.Dropped}} dropped</small></h2></summary>
 <p>Expect <b>{{.Expect}}</b>. {{facts .}}</p>
 {{if .Reasons}}<p>Reasons:</p><ul>{{range .Reasons}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{if and .Drops (ne .Verdict "fail")}}<p>Dropped:</p><ul>{{range .Drops}}<li>{{.}}</li>{{end}}</ul>{{end}}
@@ -129,22 +162,53 @@ svg .verify { fill: #333; opacity: .15; } svg .phase-label { fill: #444; font-st
 {{if .PointsNote}}<p>{{.PointsNote}}.</p>{{end}}
 {{end}}
 {{if .Steps}}<table>
-<tr><th>step</th><th>signal</th><th>pid</th><th>sent</th><th>verified at</th><th>outcome</th><th>error</th></tr>
-{{range .Steps}}<tr><td>{{.Name}}</td><td>{{.Signal}}</td><td class="n">{{pid .PID}}</td><td class="n">{{ms .SentMs}}</td>
-<td class="n">{{verifiedAt .}}</td><td{{if not (asExpected .)}} class="bad"{{end}}>{{outcome .}}</td><td>{{.Error}}</td></tr>
+<tr><th>step</th><th>signal</th><th>pid</th><th>sent (ms)</th><th>verified at (ms)</th><th>outcome</th><th>error</th></tr>
+{{range .Steps}}<tr><td>{{.Name}}</td><td>{{.Signal}}</td><td class="n">{{pid .PID}}</td><td class="n">{{f0 .SentMs}}</td>
+<td class="n">{{verifiedAtNum .}}</td><td{{if not (asExpected .)}} class="bad"{{end}}>{{outcome .}}</td><td>{{.Error}}</td></tr>
 {{if .LogLines}}<tr><td colspan="7"><pre>{{range .LogLines}}{{.}}
 {{end}}</pre></td></tr>{{end}}
 {{end}}</table>{{end}}
 {{if .Phases}}<table>
-<tr><th>phase</th><th>from</th><th>to</th><th>requests</th><th>failed</th><th>retried</th><th>slow cut</th><th>rate (req/s)</th><th>p50</th><th>p99</th><th>max</th><th>failures</th></tr>
-{{range .Phases}}<tr><td>{{.Name}}</td><td class="n">{{ms .StartMs}}</td><td class="n">{{ms .EndMs}}</td><td class="n">{{.Requests}}</td>
+<tr><th>phase</th><th>from (ms)</th><th>to (ms)</th><th>requests</th><th>failed</th><th>retried</th><th>slow cut</th><th>rate (req/s)</th><th>p50 (ms)</th><th>p99 (ms)</th><th>max (ms)</th><th>stall (ms)</th><th>failures</th></tr>
+{{range .Phases}}<tr><td>{{.Name}}</td><td class="n">{{f0 .StartMs}}</td><td class="n">{{f0 .EndMs}}</td><td class="n">{{.Requests}}</td>
 <td class="n">{{.Failed}}</td><td class="n">{{.Retried}}</td><td class="n">{{.SlowCut}}</td><td class="n">{{rate .}}</td>
-<td class="n">{{latency .P50Ms .Requests}}</td><td class="n">{{latency .P99Ms .Requests}}</td><td class="n">{{latency .MaxMs .Requests}}</td><td>{{classes .ByClass}}</td></tr>
+<td class="n">{{msNum .P50Ms .Requests}}</td><td class="n">{{msNum .P99Ms .Requests}}</td><td class="n">{{msNum .MaxMs .Requests}}</td><td class="n">{{msNum .StallMs .Requests}}</td><td>{{classes .ByClass}}</td></tr>
 {{end}}</table>{{end}}
 {{with .Final}}<p>Final state: {{final .}}</p>{{end}}
+</details>
 {{end}}
 <h2>How to read this report</h2>
 <ul>{{range howToRead}}<li>{{.}}</li>{{end}}</ul>
 </body>
 </html>
 `
+
+func runName(s Scenario) string {
+	if s.Repeat > 0 {
+		return fmt.Sprintf("%s %s #%d", s.Pair, s.Name, s.Repeat)
+	}
+	return s.Name
+}
+
+func imageBinaries(im ImageProvenance) []*BinaryIdentity {
+	var out []*BinaryIdentity
+	for _, b := range []*BinaryIdentity{im.Old, im.New} {
+		if b != nil {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// summaryCellClass right-aligns numbers and colours a verdict cell.
+func summaryCellClass(i int, cell string) string {
+	for _, v := range []string{VerdictPass, VerdictFail, VerdictError} {
+		if cell == verdictMark(v) {
+			return v
+		}
+	}
+	if i > 0 && cell != "" && (cell[0] >= '0' && cell[0] <= '9' || cell == "—") {
+		return "n"
+	}
+	return ""
+}

@@ -12,13 +12,9 @@ import (
 // heading names.
 func WriteMarkdown(w io.Writer, r *Report) error {
 	mw := &mdWriter{w: w}
-	mw.printf("# %s\n\n", verdictHeadline(r))
-	mw.printf("%s Load: %s.\n\n", gateLine(r), loadLine(r.Load))
-	if r.Baseline != nil {
-		writeComparisonTable(mw, r)
-	} else {
-		writeRunTable(mw, r)
-	}
+	mw.printf("# %s\n\n", verdictHeadline(r, mdCode))
+	mw.printf("%s Load: %s.\n\n", gateLine(r, func(s string) string { return "`" + mdCode(s) + "`" }), loadLine(r.Load))
+	writeSummaryTable(mw, newSummaryTable(r))
 	if pv := r.Provenance; pv != nil {
 		mw.printf("\n<details><summary>Provenance</summary>\n\n")
 		mw.printf("- tool %s, commit `%s`\n- command: `%s`\n- started %s", mdCell(pv.Tool.Version), mdCode(pv.Tool.Commit),
@@ -70,18 +66,19 @@ func allRuns(r *Report) []Scenario {
 }
 
 // verdictHeadline is the line a person reads first.
-func verdictHeadline(r *Report) string {
+func verdictHeadline(r *Report, code func(string) string) string {
 	mark := map[string]string{VerdictPass: "✓", VerdictFail: "✗", VerdictError: "⚠"}[r.Verdict]
 	if mark == "" {
 		mark = "?"
 	}
-	return fmt.Sprintf("%s %s — nginx in-place upgrade %s → %s (%s)", mark, strings.ToUpper(r.Verdict), mdCode(r.From), mdCode(r.To), verdictLine(r))
+	return fmt.Sprintf("%s %s — nginx in-place upgrade %s → %s (%s)", mark, strings.ToUpper(r.Verdict), code(r.From), code(r.To), verdictLine(r))
 }
 
-func gateLine(r *Report) string {
+func gateLine(r *Report, code func(string) string) string {
 	if r.Gate == GateBaseline && r.Baseline != nil {
-		return fmt.Sprintf("Gate: the candidate `%s → %s` must drop no more than the baseline `%s → %s` (one-sided exact test, α = %g), over %s each.",
-			mdCode(r.From), mdCode(r.To), mdCode(r.Baseline.From), mdCode(r.Baseline.To), Alpha, plural(r.Repeat, "run"))
+		return fmt.Sprintf("Gate: the candidate %s must drop no more than the baseline %s (one-sided exact test, α = %g), over %s each; "+
+			"positive controls and broken-build are judged by their own verdicts.",
+			code(r.From+" → "+r.To), code(r.Baseline.From+" → "+r.Baseline.To), Alpha, plural(r.Repeat, "run"))
 	}
 	if r.Repeat > 1 {
 		return fmt.Sprintf("Gate: every run of every scenario meets its expectation (%s each).", plural(r.Repeat, "run"))
@@ -89,13 +86,54 @@ func gateLine(r *Report) string {
 	return "Gate: every scenario meets its expectation."
 }
 
-func writeRunTable(mw *mdWriter, r *Report) {
-	mw.printf("| scenario | builds | expect | verdict | runs | requests | dropped | drops per 10k [95%% CI] | longest stall (ms) | steps as expected |\n")
-	mw.printf("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n")
+// summaryTable is the one table both renderers show: a row per scenario —
+// its runs aggregated —, or with a baseline a row per comparison. Right
+// marks the columns of numbers.
+type summaryTable struct {
+	Head  []string
+	Right []bool
+	Rows  []summaryRow
+}
+
+type summaryRow struct {
+	Verdict string // of the row, for colour
+	Cells   []string
+}
+
+func newSummaryTable(r *Report) summaryTable {
+	if r.Baseline != nil {
+		t := summaryTable{
+			Head: []string{"scenario", "verdict", "test", "candidate drops per 10k [95% CI]", "baseline drops per 10k [95% CI]",
+				"p (one-sided)", "candidate stall (ms)", "baseline stall (ms)", "runs (candidate + baseline)"},
+			Right: []bool{false, false, false, true, true, true, true, true, true},
+		}
+		for _, c := range r.Comparisons {
+			test, p, base, bstall := "own verdicts", "—", "—", "—"
+			if c.Test == TestExactRate {
+				test = "exact rate test"
+			}
+			if c.PValue != nil {
+				p = fmtP(*c.PValue)
+			}
+			runs := runsCell(*c.Candidate)
+			if c.Baseline != nil {
+				base, bstall = rateCell10k(c.Baseline), stallCell(c.Baseline.StallMs)
+				runs += " + " + runsCell(*c.Baseline)
+			}
+			t.Rows = append(t.Rows, summaryRow{Verdict: c.Verdict, Cells: []string{c.Scenario, verdictMark(c.Verdict), test,
+				rateCell10k(c.Candidate), base, p, stallCell(c.Candidate.StallMs), bstall, runs}})
+		}
+		return t
+	}
+	t := summaryTable{
+		Head: []string{"scenario", "builds", "expect", "verdict", "runs", "requests", "dropped", "drops per 10k [95% CI]",
+			"longest stall (ms)", "steps as expected"},
+		Right: []bool{false, false, false, false, true, true, true, true, true, true},
+	}
 	for _, a := range r.Aggregates {
 		runs := runsNamed(r.Scenarios, a.Scenario)
 		v, _ := worst(verdictsOf(runs))
-		expect, steps := "", ""
+		expect := ""
 		if len(runs) > 0 {
 			expect = runs[0].Expect
 		}
@@ -108,32 +146,32 @@ func writeRunTable(mw *mdWriter, r *Report) {
 				}
 			}
 		}
-		steps = fmt.Sprintf("%d/%d", ok, all)
-		mw.printf("| %s | %s | %s | %s | %s | %d | %d | %s | %s | %s |\n", mdCell(a.Scenario), mdCell(a.From+" → "+a.To), mdCell(expect),
-			verdictBadge(v), runsCell(a), a.Requests, a.Dropped, rateCell10k(&a), stallCell(a.StallMs), steps)
+		t.Rows = append(t.Rows, summaryRow{Verdict: v, Cells: []string{a.Scenario, a.From + " → " + a.To, expect, verdictMark(v),
+			runsCell(a), fmt.Sprint(a.Requests), fmt.Sprint(a.Dropped), rateCell10k(&a), stallCell(a.StallMs), fmt.Sprintf("%d/%d", ok, all)}})
 	}
+	return t
 }
 
-func writeComparisonTable(mw *mdWriter, r *Report) {
-	mw.printf("| scenario | verdict | test | candidate drops per 10k [95%% CI] | baseline drops per 10k [95%% CI] | p (one-sided) | candidate stall (ms) | baseline stall (ms) | runs |\n")
-	mw.printf("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
-	for _, c := range r.Comparisons {
-		test, p, base, bstall := "own verdicts", "—", "—", "—"
-		if c.Test == TestExactRate {
-			test = "exact rate test"
+func writeSummaryTable(mw *mdWriter, t summaryTable) {
+	mw.printf("|")
+	for _, h := range t.Head {
+		mw.printf(" %s |", mdCell(h))
+	}
+	mw.printf("\n|")
+	for _, right := range t.Right {
+		if right {
+			mw.printf(" ---: |")
+		} else {
+			mw.printf(" --- |")
 		}
-		if c.PValue != nil {
-			p = fmtP(*c.PValue)
+	}
+	mw.printf("\n")
+	for _, row := range t.Rows {
+		mw.printf("|")
+		for _, c := range row.Cells {
+			mw.printf(" %s |", mdCell(c))
 		}
-		if c.Baseline != nil {
-			base, bstall = rateCell10k(c.Baseline), stallCell(c.Baseline.StallMs)
-		}
-		runs := runsCell(*c.Candidate)
-		if c.Baseline != nil {
-			runs += " + " + runsCell(*c.Baseline)
-		}
-		mw.printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", mdCell(c.Scenario), verdictBadge(c.Verdict), test,
-			rateCell10k(c.Candidate), base, p, stallCell(c.Candidate.StallMs), bstall, runs)
+		mw.printf("\n")
 	}
 }
 
@@ -336,11 +374,31 @@ func mdCode(s string) string {
 }
 
 func verdictLine(r *Report) string {
+	if r.Verdict != "" {
+		what := "scenario runs"
+		if r.Gate == GateBaseline {
+			what = "comparisons"
+		}
+		return fmt.Sprintf("%d pass, %d fail, %d error over %s", r.Counts.Pass, r.Counts.Fail, r.Counts.Error, what)
+	}
 	counts := map[string]int{}
 	for _, s := range r.Scenarios {
 		counts[s.Verdict]++
 	}
 	return fmt.Sprintf("%d pass, %d fail, %d error", counts[VerdictPass], counts[VerdictFail], counts[VerdictError])
+}
+
+// verdictMark is a verdict with its mark, in characters any font has.
+func verdictMark(v string) string {
+	switch v {
+	case VerdictPass:
+		return "✓ pass"
+	case VerdictFail:
+		return "✗ fail"
+	case VerdictError:
+		return "⚠ error"
+	}
+	return v
 }
 
 func verdictBadge(v string) string {

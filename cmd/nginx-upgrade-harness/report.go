@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/releng-tools/nginx-upgrade-harness/reports"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
@@ -50,6 +51,18 @@ func reportCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		printCompare(stderr, c)
 		fmt.Fprintf(stderr, "report: %s\n", filepath.Join(dir, "report.md"))
 		return nil
+	}
+	// A run with repeats or a baseline: each repeat's own reports first,
+	// then the whole.
+	for _, pair := range []string{reports.PairCandidate, reports.PairBaseline} {
+		subs, _ := filepath.Glob(filepath.Join(dir, pair, "*"))
+		for _, sub := range subs {
+			if st, err := os.Stat(sub); err == nil && st.IsDir() {
+				if _, err := scenarios.Render(sub); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	r, err := scenarios.Render(dir)
 	if err != nil {
