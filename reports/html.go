@@ -45,10 +45,10 @@ func WriteHTML(w io.Writer, r *Report) error {
 			}
 			return fmt.Sprintf("%.0f", st.VerifiedMs)
 		},
-		"plot":       newPlotView,
-		"f1":         func(v float64) string { return fmt.Sprintf("%.1f", v) },
-		"add":        func(a, b float64) float64 { return a + b },
-		"sub":        func(a, b float64) float64 { return a - b },
+		"plot": newPlotView,
+		"f1":   func(v float64) string { return fmt.Sprintf("%.1f", v) },
+		"add":  func(a, b float64) float64 { return a + b },
+		"sub":  func(a, b float64) float64 { return a - b },
 	}).Parse(htmlTemplate)
 	if err != nil {
 		return fmt.Errorf("parse html template: %w", err)
