@@ -21,7 +21,7 @@ import (
 // archive that cannot be reached leaves the answer to the build, which
 // looks again with apt.
 func PrecheckPair(ctx context.Context, pool *dockertest.Pool, from, to Build) error {
-	if key, err := cacheKey(pool, from, to); err == nil && imagePresent(pool, PairRepo+":"+key[:16]) {
+	if PairCached(pool, from, to) {
 		return nil
 	}
 	entries, err := hostAptEntries()
@@ -99,4 +99,11 @@ func CachedPairWithOld(pool *dockertest.Pool, from Build) string {
 		}
 	}
 	return ""
+}
+
+// PairCached says whether the image of the pair from → to is in the cache
+// (then nothing needs building, and nothing needs checking early).
+func PairCached(pool *dockertest.Pool, from, to Build) bool {
+	key, err := cacheKey(pool, from, to)
+	return err == nil && imagePresent(pool, PairRepo+":"+key[:16])
 }

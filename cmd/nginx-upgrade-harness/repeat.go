@@ -160,9 +160,10 @@ func precheck(ctx context.Context, pool *dockertest.Pool, p, pb scenarios.Params
 			return badInput{err}
 		}
 	}
-	if p.Config != nil {
+	// When the pair is cached the configuration is checked on it right away
+	// (after PrepareImages, which then costs nothing).
+	if p.Config != nil && !harness.PairCached(pool, p.From, p.To) {
 		if ref := harness.CachedPairWithOld(pool, p.From); ref != "" {
-			pr("checking the configuration with %s's nginx -t (cached image %s) before building anything", p.From.Spec, ref)
 			if err := scenarios.CheckConfig(ctx, pool, scenarios.Images{Good: ref}, p); err != nil {
 				return badInput{err}
 			}
