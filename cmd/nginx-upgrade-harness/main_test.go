@@ -94,6 +94,19 @@ func TestHelpOnStdoutOnce(t *testing.T) {
 	}
 }
 
+// A Debian version no archive serves is refused in seconds, by asking the
+// mirror, not after minutes of building the base image.
+func TestUnknownDebianVersionRefusedBeforeBuilding(t *testing.T) {
+	start := time.Now()
+	code, stderr := run(t, "run", "--scenario", "upgrade", "--to", "debian:1.22.1-9+deb12u77", "--out", t.TempDir())
+	if code != exitBadInput || !strings.Contains(stderr, "no nginx 1.22.1-9+deb12u77 in the Debian archives") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Fatalf("refused after %s: the check must come before any build", d)
+	}
+}
+
 func TestVersion(t *testing.T) {
 	for _, args := range [][]string{{"version"}, {"--version"}} {
 		var stdout, stderr bytes.Buffer
