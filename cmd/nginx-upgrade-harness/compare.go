@@ -50,14 +50,14 @@ func compareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	var procs multiFlag
 	var timeout, audit time.Duration
 	fs := newFlagSet("compare", compareUsage, stderr)
-	fs.Var(&procs, "procedure", "procedure to compare, repeatable (default: "+strings.Join(harness.DefaultProcedures, ", ")+")")
-	fs.DurationVar(&timeout, "procedure-timeout", harness.DefaultProcedureTimeout, "how long a procedure may run before it is killed")
-	fs.DurationVar(&audit, "audit", 3*time.Second, "how long the load goes on after a procedure ended")
-	f.register(fs, "the good new build",
-		"a new build that cannot start with the configuration",
-		"the nginx.conf under test (default: the harness's own, see README)",
-		"long downloads in flight when the procedure starts",
-		"how the load reaches nginx: netns, host or auto (see run --help)")
+	fs.Var(&procs, "procedure", "`PROCEDURE` to compare, repeatable (default: "+strings.Join(harness.DefaultProcedures, ", ")+")")
+	fs.DurationVar(&timeout, "procedure-timeout", harness.DefaultProcedureTimeout, "how long a procedure may run before it is killed (a `DURATION`)")
+	fs.DurationVar(&audit, "audit", 3*time.Second, "how long the load goes on after a procedure ended (a `DURATION`)")
+	f.register(fs, "the good new `BUILD`",
+		"a new `BUILD` that cannot start with the configuration",
+		"the nginx.conf under test, a `FILE` (default: the harness's own, see README)",
+		"`N` long downloads in flight when the procedure starts",
+		"how the load reaches nginx, `auto|netns|host` (see run --help)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

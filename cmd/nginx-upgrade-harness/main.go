@@ -151,7 +151,10 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 		if isBool(f) {
 			name += "=true|false"
 		} else if kind != "" {
-			name += " " + strings.ToUpper(kind)
+			if kind == strings.ToLower(kind) && !strings.Contains(kind, "|") {
+				kind = strings.ToUpper(kind) // flag's own names: string, int, duration, value
+			}
+			name += " " + kind
 		}
 		fmt.Fprintf(w, "  %s\n", name)
 		if f.DefValue != "" && f.DefValue != "[]" && !strings.Contains(text, "(default") {

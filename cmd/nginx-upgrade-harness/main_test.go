@@ -87,7 +87,7 @@ func TestHelpOnStdoutOnce(t *testing.T) {
 	}
 	var stdout bytes.Buffer
 	realMain([]string{"run", "--help"}, &stdout, io.Discard)
-	for _, want := range []string{"--keepalive=true|false", "(default false)", "--rate INT", "(default 500)", "--repeat", "--baseline", "--junit"} {
+	for _, want := range []string{"--keepalive=true|false", "(default false)", "--rate N", "(default 500)", "--repeat", "--baseline", "--junit"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("run --help lacks %q", want)
 		}

@@ -75,32 +75,32 @@ type runFlags struct {
 // register declares the flags run and compare share; the texts that differ
 // between them are given.
 func (f *runFlags) register(fs *flag.FlagSet, toHelp, brokenHelp, configHelp, slowHelp, loadPathHelp string) {
-	fs.StringVar(&f.from, "from", harness.DefaultFrom, "the running (old) build")
+	fs.StringVar(&f.from, "from", harness.DefaultFrom, "the running (old) `BUILD`")
 	fs.StringVar(&f.to, "to", harness.DefaultTo, toHelp)
 	fs.StringVar(&f.broken, "broken", scenarios.DefaultBroken, brokenHelp)
 	fs.StringVar(&f.config, "config", "", configHelp)
-	fs.StringVar(&f.nginxCmd, "nginx-cmd", harness.DefaultBinary, "the command line that starts nginx in the container, daemonised or in the foreground, e.g. \"nginx -g 'daemon off;'\" (split as a shell would, run without one)")
+	fs.StringVar(&f.nginxCmd, "nginx-cmd", harness.DefaultBinary, "the `COMMAND` line that starts nginx in the container, daemonised or in the foreground, e.g. \"nginx -g 'daemon off;'\" (split as a shell would, run without one)")
 	fs.DurationVar(&f.maxStall, "max-stall", scenarios.DefaultMaxStall, "the longest a client may wait on a graceful path (a request, or a gap without any response); 0: no limit")
-	fs.IntVar(&f.rate, "rate", scenarios.DefaultLoad.Rate, "requests per second, constant")
-	fs.StringVar(&f.method, "method", scenarios.DefaultLoad.Method, "GET or POST")
+	fs.IntVar(&f.rate, "rate", scenarios.DefaultLoad.Rate, "requests per second, constant (`N`)")
+	fs.StringVar(&f.method, "method", scenarios.DefaultLoad.Method, "`GET|POST`")
 	fs.BoolVar(&f.keepalive, "keepalive", scenarios.DefaultLoad.KeepAlive, "reuse connections (true) or a new connection per request (false)")
 	fs.IntVar(&f.slow, "slow", scenarios.DefaultLoad.Slow, slowHelp)
-	fs.StringVar(&f.out, "out", "", "report directory (default: a new directory under ./reports-out/)")
+	fs.StringVar(&f.out, "out", "", "report `DIR` (default: a new directory under ./reports-out/)")
 	fs.StringVar(&f.loadPath, "load-path", scenarios.LoadPathAuto, loadPathHelp)
 }
 
 func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	var f runFlags
 	fs := newFlagSet("run", runUsage, stderr)
-	fs.Var(&f.scenarios, "scenario", "scenario to run, repeatable (default: the default suite; known: "+strings.Join(scenarios.Names(), ", ")+")")
-	f.register(fs, "the new build",
-		"a new build that cannot start with the configuration (broken-build scenario)",
-		"the nginx.conf under test (default: the harness's own, see README); must listen on 8080 and serve /slow/big.bin for --slow",
-		"long downloads in flight across the transitions",
-		"how the load reaches nginx: netns (from inside the container's network namespace, no proxy; needs root), host (the port published on 127.0.0.1, through Docker's port proxy), auto (netns when possible)")
-	fs.IntVar(&f.repeat, "repeat", 1, "run each scenario N times; the report aggregates drops per 10,000 requests with a 95% confidence interval and the spread of stalls")
-	fs.StringVar(&f.baseline, "baseline", "", "also run the baseline pair --from → BUILD (same scenarios, traffic, repeats); the gate: the candidate is not significantly worse")
-	fs.StringVar(&f.junit, "junit", "", "also write a JUnit XML file: one test case per scenario and repeat (and per comparison with --baseline)")
+	fs.Var(&f.scenarios, "scenario", "scenario `NAME` to run, repeatable (default: the default suite; known: "+strings.Join(scenarios.Names(), ", ")+")")
+	f.register(fs, "the new `BUILD`",
+		"a new `BUILD` that cannot start with the configuration (broken-build scenario)",
+		"the nginx.conf under test, a `FILE` (default: the harness's own, see README); must listen on 8080 and serve /slow/big.bin for --slow",
+		"`N` long downloads in flight across the transitions",
+		"how the load reaches nginx, `auto|netns|host`: netns (from inside the container's network namespace, no proxy; needs root), host (the port published on 127.0.0.1, through Docker's port proxy), auto (netns when possible)")
+	fs.IntVar(&f.repeat, "repeat", 1, "run each scenario `N` times; the report aggregates drops per 10,000 requests with a 95% confidence interval and the spread of stalls")
+	fs.StringVar(&f.baseline, "baseline", "", "also run the baseline pair --from → `BUILD` (same scenarios, traffic, repeats); the gate: the candidate is not significantly worse")
+	fs.StringVar(&f.junit, "junit", "", "also write a JUnit XML `FILE`: one test case per scenario and repeat (and per comparison with --baseline)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
