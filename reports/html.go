@@ -32,6 +32,7 @@ func WriteHTML(w io.Writer, r *Report) error {
 		"headline":   func(r *Report) string { return verdictHeadline(r, func(s string) string { return s }) },
 		"gate":       func(r *Report) string { return gateLine(r, func(s string) string { return s }) },
 		"summary":    newSummaryTable,
+		"sideBySide": sideBySide,
 		"cellClass":  summaryCellClass,
 		"allRuns":    allRuns,
 		"runName":    runName,
@@ -91,6 +92,7 @@ svg .verify { fill: #333; opacity: .15; } svg .phase-label { fill: #444; font-st
 details.run { margin-top: 1.2em; border-top: 1px solid #ccc; } details.run > summary { cursor: pointer; } details.run > summary h2 { display: inline; font-size: 1.2em; border: 0; }
 details.run > summary small { font-weight: normal; color: #555; font-size: 13px; }
 table.summary td.pass { color: #176f2c; } table.summary td.fail { color: #b3261e; } table.summary td.error { color: #a15c00; }
+table.side td { overflow-wrap: anywhere; max-width: 22em; }
 h1.pass { color: #176f2c; } h1.fail { color: #b3261e; } h1.error { color: #a15c00; }
 </style>
 </head>
@@ -101,6 +103,8 @@ h1.pass { color: #176f2c; } h1.fail { color: #b3261e; } h1.error { color: #a15c0
 <tr>{{range .Head}}<th>{{.}}</th>{{end}}</tr>
 {{range .Rows}}<tr>{{range $i, $c := .Cells}}<td class="{{cellClass $i $c}}">{{$c}}</td>{{end}}</tr>
 {{end}}</table>{{end}}
+{{with sideBySide .}}<table class="side"><tr><th>side by side</th><th>candidate</th><th>baseline</th></tr>
+{{range .}}<tr><td>{{index . 0}}</td><td>{{index . 1}}</td><td>{{index . 2}}</td></tr>{{end}}</table>{{end}}
 {{range .Comparisons}}<details{{if ne .Verdict "pass"}} open{{end}}><summary>{{.Scenario}} against the baseline: <span class="{{.Verdict}}">{{.Verdict}}</span></summary>
 <p>Test: {{.Test}}.</p><ul>{{range .Reasons}}<li>{{.}}</li>{{end}}</ul></details>
 {{end}}

@@ -15,6 +15,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	mw.printf("# %s\n\n", verdictHeadline(r, mdCode))
 	mw.printf("%s Load: %s.\n\n", gateLine(r, func(s string) string { return "`" + mdCode(s) + "`" }), loadLine(r.Load))
 	writeSummaryTable(mw, newSummaryTable(r))
+	writeSideBySide(mw, sideBySide(r))
 	if pv := r.Provenance; pv != nil {
 		mw.printf("\n<details><summary>Provenance</summary>\n\n")
 		mw.printf("- tool %s, commit `%s`\n- command: `%s`\n- started %s", mdCell(pv.Tool.Version), mdCode(pv.Tool.Commit),
@@ -115,10 +116,10 @@ func newSummaryTable(r *Report) summaryTable {
 			if c.PValue != nil {
 				p = fmtP(*c.PValue)
 			}
-			runs := runsCell(*c.Candidate)
+			runs := countRuns(*c.Candidate)
 			if c.Baseline != nil {
 				base, bstall = rateCell10k(c.Baseline), stallCell(c.Baseline.StallMs)
-				runs += " + " + runsCell(*c.Baseline)
+				runs += " + " + countRuns(*c.Baseline)
 			}
 			t.Rows = append(t.Rows, summaryRow{Verdict: c.Verdict, Cells: []string{c.Scenario, verdictMark(c.Verdict), test,
 				rateCell10k(c.Candidate), base, p, stallCell(c.Candidate.StallMs), bstall, runs}})
@@ -206,6 +207,18 @@ func runsCell(a Aggregate) string {
 	s := strings.Join(parts, " ")
 	if a.Runs < a.Planned {
 		s += fmt.Sprintf(" (%d of %d ran)", a.Runs, a.Planned)
+	}
+	return s
+}
+
+// countRuns is how many runs an aggregate has, and how many were invalid.
+func countRuns(a Aggregate) string {
+	s := fmt.Sprint(a.Runs)
+	if a.Runs < a.Planned {
+		s += fmt.Sprintf(" of %d", a.Planned)
+	}
+	if a.Counts.Error > 0 {
+		s += fmt.Sprintf(" (%d invalid)", a.Counts.Error)
 	}
 	return s
 }

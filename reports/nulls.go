@@ -65,3 +65,20 @@ func (s Stall) MarshalJSON() ([]byte, error) {
 	type plain Stall
 	return json.Marshal(plain(s))
 }
+
+// MarshalJSON writes null for what a scenario that sent no request, or
+// never started, does not have: its rate, load times, load path and start.
+func (s Scenario) MarshalJSON() ([]byte, error) {
+	type plain Scenario
+	none := s.Requests.Total == 0
+	return json.Marshal(struct {
+		plain
+		LoadPath    *string  `json:"load_path"`
+		StartWall   *string  `json:"start_wall"`
+		LoadStartMs *float64 `json:"load_start_ms"`
+		LoadEndMs   *float64 `json:"load_end_ms"`
+		EndMs       *float64 `json:"end_ms"`
+		Rate        *float64 `json:"rate"`
+	}{plain(s), nullIfZero(s.LoadPath), nullIfZero(s.StartWall), nullIf(s.LoadStartMs, none), nullIf(s.LoadEndMs, none),
+		nullIf(s.EndMs, none), nullIf(s.Rate, none)})
+}
