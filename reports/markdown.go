@@ -77,8 +77,8 @@ func verdictHeadline(r *Report, code func(string) string) string {
 
 func gateLine(r *Report, code func(string) string) string {
 	if r.Gate == GateBaseline && r.Baseline != nil {
-		return fmt.Sprintf("Gate: the candidate %s must drop no more than the baseline %s (one-sided exact test, α = %g), over %s each; "+
-			"positive controls and broken-build are judged by their own verdicts.",
+		return fmt.Sprintf("Gate: the candidate %s must drop no more than the baseline %s (one-sided exact rate test, α = %g), over %s each; "+
+			"positive controls must fail their own verdicts no more often than the baseline's; broken-build is judged by its own verdicts.",
 			code(r.From+" → "+r.To), code(r.Baseline.From+" → "+r.Baseline.To), Alpha, plural(r.Repeat, "run"))
 	}
 	if r.Repeat > 1 {
@@ -110,8 +110,14 @@ func newSummaryTable(r *Report) summaryTable {
 		}
 		for _, c := range r.Comparisons {
 			test, p, base, bstall := "own verdicts", "—", "—", "—"
-			if c.Test == TestExactRate {
-				test = "exact rate test"
+			switch c.Test {
+			case TestExactRate:
+				test = "rate test"
+				if c.Dispersion != nil && *c.Dispersion > 1 {
+					test += fmt.Sprintf(" (dispersion %.1f)", *c.Dispersion)
+				}
+			case TestFailRate:
+				test = "fail-rate test"
 			}
 			if c.PValue != nil {
 				p = fmtP(*c.PValue)

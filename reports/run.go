@@ -94,9 +94,14 @@ type Aggregate struct {
 	Requests int    `json:"requests"`
 	Dropped  int    `json:"dropped"`
 	// DropsPer10k is Dropped per 10,000 requests, pooled over the runs, with
-	// its 95% Wilson score interval (null without a request).
+	// its 95% Wilson score interval (null without a request), widened by
+	// Dispersion: how much more the runs' drop counts vary than a Poisson
+	// process's (Pearson's χ² per degree of freedom, at least 1; null with
+	// fewer than 2 runs). The counts are divided by it — drops that come in
+	// clusters are worth fewer independent observations.
 	DropsPer10k *float64  `json:"drops_per_10k"`
 	CI95        *Interval `json:"ci95_per_10k"`
+	Dispersion  *float64  `json:"dispersion"`
 	// PerRun are each run's figures, to see the spread the pooled rate hides.
 	PerRun []RunFigures `json:"per_run"`
 	// StallMs is the spread of each run's longest stall (null without a run).
@@ -136,14 +141,18 @@ type Comparison struct {
 	Test      string     `json:"test"`
 	Candidate *Aggregate `json:"candidate"`
 	Baseline  *Aggregate `json:"baseline"`
-	PValue    *float64   `json:"p_value"` // one-sided: the candidate drops more
+	PValue    *float64   `json:"p_value"` // one-sided: the candidate drops more (or fails more often)
 	Alpha     *float64   `json:"alpha"`
-	RateRatio *float64   `json:"rate_ratio"` // candidate's rate / baseline's (null when the baseline's is 0)
+	// Dispersion is the between-run dispersion of both pairs' drop counts
+	// the rate test divided the counts by (1: runs as alike as Poisson).
+	Dispersion *float64 `json:"dispersion"`
+	RateRatio  *float64 `json:"rate_ratio"` // candidate's rate / baseline's (null when the baseline's is 0)
 }
 
 // Tests a comparison can rest on.
 const (
-	TestExactRate   = "one-sided exact conditional binomial test of two Poisson rates"
+	TestExactRate   = "one-sided exact conditional test of two Poisson rates, counts divided by the between-run dispersion"
+	TestFailRate    = "one-sided Fisher exact test on how many runs failed their own verdict"
 	TestOwnVerdicts = "own-verdicts"
 )
 
@@ -324,9 +333,14 @@ func aggregate(runs []Scenario, pair string, planned int) []Aggregate {
 	out := make([]Aggregate, 0, len(order))
 	for _, name := range order {
 		a := by[name]
+		phi, ok := dispersion(runCounts(a.PerRun))
+		if ok {
+			v := round3(phi)
+			a.Dispersion = &v
+		}
 		if a.Requests > 0 {
 			rate := round3(float64(a.Dropped) / float64(a.Requests) * 1e4)
-			lo, hi := wilson(a.Dropped, a.Requests, z95)
+			lo, hi := wilsonReal(float64(a.Dropped)/phi, float64(a.Requests)/phi, z95)
 			a.DropsPer10k = &rate
 			a.CI95 = &Interval{Low: round3(lo * 1e4), High: round3(hi * 1e4)}
 		}
@@ -339,6 +353,15 @@ func aggregate(runs []Scenario, pair string, planned int) []Aggregate {
 			a.StallMs = &Spread{Min: st[0], Median: round3(med), Max: st[len(st)-1]}
 		}
 		out = append(out, *a)
+	}
+	return out
+}
+
+// runCounts are each run's drops and requests.
+func runCounts(runs []RunFigures) [][2]int {
+	out := make([][2]int, len(runs))
+	for i, r := range runs {
+		out[i] = [2]int{r.Dropped, r.Requests}
 	}
 	return out
 }
@@ -379,7 +402,7 @@ func compare(r *Report, plan *RunPlan, cand, base []Aggregate) []Comparison {
 		ca := &cand[i]
 		c := Comparison{Scenario: ca.Scenario, Candidate: ca, Reasons: []string{}}
 		cruns := runsOf(r.Scenarios, ca.Scenario)
-		own := candidateOnly[ca.Scenario] || (len(cruns) > 0 && cruns[0].Expect == ExpectDrops)
+		own := candidateOnly[ca.Scenario] || baseBy[ca.Scenario] == nil
 		if ca.Runs < ca.Planned {
 			c.Reasons = append(c.Reasons, fmt.Sprintf("only %d of %d candidate runs were recorded", ca.Runs, ca.Planned))
 		}
@@ -399,9 +422,13 @@ func compare(r *Report, plan *RunPlan, cand, base []Aggregate) []Comparison {
 			out = append(out, c)
 			continue
 		}
-		c.Test = TestExactRate
 		ba := baseBy[ca.Scenario]
 		c.Baseline = ba
+		c.Test = TestExactRate
+		control := len(cruns) > 0 && cruns[0].Expect == ExpectDrops
+		if control {
+			c.Test = TestFailRate
+		}
 		invalid := ca.Runs < ca.Planned
 		if ba == nil || ba.Runs < ba.Planned {
 			n := 0
@@ -422,20 +449,48 @@ func compare(r *Report, plan *RunPlan, cand, base []Aggregate) []Comparison {
 			out = append(out, c)
 			continue
 		}
+		if control {
+			// A positive control must drop where its step drops; under
+			// keep-alive the race of a graceful step may add drops
+			// elsewhere, on the baseline as on the candidate, and fail runs
+			// of both on their own: the gate is that the candidate fails
+			// no more often.
+			p := round6(hypergeometricUpperTail(ca.Counts.Fail, ca.Runs, ba.Counts.Fail, ba.Runs))
+			c.PValue, c.Alpha = &p, &alpha
+			measured := fmt.Sprintf("%d of %d candidate runs failed their own verdict, %d of %d baseline runs (one-sided p = %s, α = %g)",
+				ca.Counts.Fail, ca.Runs, ba.Counts.Fail, ba.Runs, fmtP(p), alpha)
+			if p < alpha {
+				c.Verdict = VerdictFail
+				c.Reasons = append(c.Reasons, "the candidate fails the control significantly more often: "+measured)
+			} else {
+				c.Verdict = VerdictPass
+				c.Reasons = append(c.Reasons, "no worse than the baseline: "+measured)
+			}
+			for _, s := range cruns {
+				for _, why := range s.Reasons {
+					c.Reasons = append(c.Reasons, fmt.Sprintf("candidate run %d: %s", s.Repeat, why))
+				}
+			}
+			out = append(out, c)
+			continue
+		}
 		var broke []string
 		for _, s := range cruns {
 			for _, why := range pathFailures(&s) {
 				broke = append(broke, fmt.Sprintf("candidate run %d: %s", s.Repeat, why))
 			}
 		}
-		p := round6(rateWorseP(ca.Dropped, ca.Requests, ba.Dropped, ba.Requests))
+		phi, _ := dispersion(runCounts(ca.PerRun), runCounts(ba.PerRun))
+		phiR := round3(phi)
+		c.Dispersion = &phiR
+		p := round6(rateWorsePDispersed(ca.Dropped, ca.Requests, ba.Dropped, ba.Requests, phi))
 		c.PValue, c.Alpha = &p, &alpha
 		if ba.Dropped > 0 && ba.Requests > 0 && ca.Requests > 0 {
 			ratio := round3((float64(ca.Dropped) / float64(ca.Requests)) / (float64(ba.Dropped) / float64(ba.Requests)))
 			c.RateRatio = &ratio
 		}
-		measured := fmt.Sprintf("candidate %s per 10,000 requests against baseline %s (one-sided p = %s, α = %g)",
-			rateWithCI(ca), rateWithCI(ba), fmtP(p), alpha)
+		measured := fmt.Sprintf("candidate %s per 10,000 requests against baseline %s (one-sided p = %s, α = %g, dispersion %.2f)",
+			rateWithCI(ca), rateWithCI(ba), fmtP(p), alpha, phi)
 		switch {
 		case len(broke) > 0:
 			c.Verdict = VerdictFail

@@ -62,3 +62,61 @@ func TestRateWorseP(t *testing.T) {
 		t.Errorf("same rate, twice the requests: p = %g, want large", p)
 	}
 }
+
+// The continued fraction agrees with the exact binomial sum at integers,
+// and with known values of I_x(a, b).
+func TestRegIncBeta(t *testing.T) {
+	for _, tc := range []struct {
+		k, n int
+		p    float64
+	}{{8, 10, 0.5}, {1, 3, 0.2}, {12, 14, 0.5}, {3, 40, 0.1}, {30, 40, 0.6}} {
+		want := binomialUpperTail(tc.k, tc.n, tc.p)
+		if got := binomialUpperTailReal(float64(tc.k), float64(tc.n), tc.p); !near(got, want, 1e-10) {
+			t.Errorf("P(X ≥ %d | %d, %g): incomplete beta %.12f, sum %.12f", tc.k, tc.n, tc.p, got, want)
+		}
+	}
+	if got := regIncBeta(0.5, 0.5, 0.5); !near(got, 0.5, 1e-12) { // symmetric arcsine law
+		t.Errorf("I_0.5(½, ½) = %v, want 0.5", got)
+	}
+	if got := regIncBeta(2, 3, 0.4); !near(got, 0.5248, 1e-12) { // 1 − Σ_{j<2} C(4,j) .4^j .6^(4−j) = 1 − .1296 − .3456
+		t.Errorf("I_0.4(2, 3) = %v, want 0.5248", got)
+	}
+}
+
+// Runs as alike as Poisson leave the test alone; one run with ten drops
+// among runs with none or one widens it.
+func TestDispersion(t *testing.T) {
+	even := [][2]int{{2, 5000}, {3, 5000}, {2, 5000}, {3, 5000}}
+	if phi, ok := dispersion(even); !ok || phi != 1 {
+		t.Errorf("even runs: φ = %v (%v), want 1", phi, ok)
+	}
+	// 0, 10, 0, 1, 4 drops in equal runs: mean 3, χ² = (9+49+9+4+1)/3 = 24 on 4 df.
+	clustered := [][2]int{{0, 5000}, {10, 5000}, {0, 5000}, {1, 5000}, {4, 5000}}
+	if phi, _ := dispersion(clustered); !near(phi, 6, 1e-9) {
+		t.Errorf("clustered runs: φ = %v, want 6", phi)
+	}
+	if _, ok := dispersion([][2]int{{3, 5000}}); ok {
+		t.Error("one run estimates no dispersion")
+	}
+	// 15 drops against 5 at equal exposure is significant as independent
+	// drops, and not when the runs show they come in clusters (φ = 3).
+	if p := rateWorsePDispersed(15, 25000, 5, 25000, 1); p >= Alpha {
+		t.Errorf("φ = 1: p = %v, want < %v", p, Alpha)
+	}
+	if p := rateWorsePDispersed(15, 25000, 5, 25000, 3); p < Alpha {
+		t.Errorf("φ = 3: p = %v, want ≥ %v", p, Alpha)
+	}
+}
+
+// Fisher's exact test, one-sided, against values counted by hand.
+func TestHypergeometricUpperTail(t *testing.T) {
+	if p := hypergeometricUpperTail(5, 5, 0, 5); !near(p, 1.0/252, 1e-12) { // C(5,5)C(5,0)/C(10,5)
+		t.Errorf("5/5 against 0/5: p = %v, want 1/252", p)
+	}
+	if p := hypergeometricUpperTail(4, 5, 3, 5); !near(p, (50.0+10.0)/120.0, 1e-12) { // (C(5,4)C(5,3)+C(5,5)C(5,2))/C(10,7)
+		t.Errorf("4/5 against 3/5: p = %v, want %v", p, 60.0/120)
+	}
+	if p := hypergeometricUpperTail(0, 5, 3, 5); !near(p, 1, 1e-12) {
+		t.Errorf("0/5 against 3/5: p = %v, want 1", p)
+	}
+}

@@ -43,8 +43,9 @@ With --repeat N each scenario runs N times; with --baseline BUILD the same
 scenarios, traffic and repeats also run against the baseline pair --from →
 BUILD (interleaved with the candidate's), and the gate becomes "the
 candidate --from → --to drops no more than the baseline": a one-sided exact
-test on drops per 10,000 requests at α = 0.05 (see README, "Gate on no
-worse than before"). Records: DIR/candidate/K/SCENARIO/ and
+test on drops per 10,000 requests at α = 0.05, the counts divided by how
+much more the runs vary than chance (see README, "Gate on no worse than
+before"). Records: DIR/candidate/K/SCENARIO/ and
 DIR/baseline/K/SCENARIO/; report.json's top-level verdict is the gate.
 
 Exit codes: 0 every scenario met its expectation; 1 a scenario ran and did
