@@ -127,6 +127,7 @@ h1.pass { color: #176f2c; } h1.fail { color: #b3261e; } h1.error { color: #a15c0
 {{if .Causes}}<p>Why (from the step that opened the phase and the load):</p><ul>{{range causeLines .Causes}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{if .Notes}}<p>Notes:</p><ul>{{range .Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{with plot .}}
+<p class="caption">Latency per {{ms .BucketMs}} (log scale), requests sent against the target rate, and losses; each loss also a point at its exact time, coloured by class. Hover for details.</p>
 <svg class="plot" viewBox="0 0 {{f1 .Width}} {{f1 .Height}}" preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg" role="img">
 <title>latency and losses over time, steps marked</title>
 {{$p := .}}
@@ -139,7 +140,6 @@ h1.pass { color: #176f2c; } h1.fail { color: #b3261e; } h1.error { color: #a15c0
 {{end}}
 {{range .ReqTicks}}<text x="{{f1 (sub $p.Left 4)}}" y="{{f1 (add .Y 4)}}" text-anchor="end">{{.Label}}</text>{{end}}
 {{range .DropTick}}<text x="{{f1 (sub $p.Left 4)}}" y="{{f1 (add .Y 4)}}" text-anchor="end">{{.Label}}</text>{{end}}
-<text x="{{f1 $p.Left}}" y="18">latency per {{ms .BucketMs}} (log scale); each loss a point at its time</text>
 <text x="{{f1 $p.Left}}" y="{{f1 (sub $p.ReqTop 6)}}">requests sent per {{ms .BucketMs}}</text>
 <text x="{{f1 $p.Left}}" y="{{f1 (sub $p.DropTop 6)}}">losses per {{ms .BucketMs}}</text>
 <rect class="frame" x="{{f1 $p.Left}}" y="{{f1 $p.LatTop}}" width="{{f1 $p.InnerW}}" height="{{f1 (sub $p.LatBottom $p.LatTop)}}"/>

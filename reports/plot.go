@@ -14,7 +14,7 @@ const (
 	plotWidth   = 760.0
 	plotLeft    = 58.0  // room for the y axes' labels
 	plotRight   = 12.0  //
-	plotTop     = 150.0 // room for the title and the steps' rotated labels
+	plotTop     = 162.0 // room for the steps' rotated labels
 	labelRow    = 15.0  // one row of phase labels
 	labelRows   = 3
 	latHeight   = 220.0 // latency panel (log scale)
@@ -30,7 +30,7 @@ const (
 	dropTop     = reqTop + reqHeight + panelGap
 	legendTop   = dropTop + dropHeight + axisHeight
 	minLatMs    = 0.01
-	stepLabelCh = 22  // longest step label drawn in full (the <title> has it all)
+	stepLabelCh = 22  // longest step label drawn in full (the <title> has it all): 22 × charWidth < plotTop
 	charWidth   = 6.8 // of 12-unit text, to place labels without overlap
 )
 
