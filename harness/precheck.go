@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"runtime"
 	"strings"
@@ -13,7 +14,8 @@ import (
 )
 
 // PrecheckPair finds, in seconds, what would otherwise fail only after
-// minutes of image building: a Debian version the mirror does not serve.
+// minutes of image building: a Debian version the mirror does not serve, an
+// upstream tarball it does not serve.
 // It does nothing when the pair's image is already cached. For each
 // debian: build it asks every Debian archive the host's apt sources name
 // (HEAD of nginx_VERSION_ARCH.deb in the archive's pool, and in the security
@@ -35,6 +37,14 @@ func PrecheckPair(ctx context.Context, pool *dockertest.Pool, from, to Build) er
 		}
 	}
 	for _, b := range []Build{from, to} {
+		if b.Kind == KindSource {
+			// The tarball is fetched now, into the cache the build reads:
+			// one that is not served is known in a second.
+			if _, err := sourceTarball(ctx, b, io.Discard); err != nil && strings.Contains(err.Error(), "tarball not served") {
+				return err
+			}
+			continue
+		}
 		if b.Kind != KindDebian {
 			continue
 		}
