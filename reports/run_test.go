@@ -175,3 +175,36 @@ func TestReportJSONTopLevelAndNulls(t *testing.T) {
 		t.Errorf("a step that never verified has verified_ms %v, want null", last["verified_ms"])
 	}
 }
+
+// Positive controls are compared on how often their runs fail their own
+// verdict; broken-build, run on the candidate side only, keeps its own.
+func TestBaselineGateForControls(t *testing.T) {
+	runs := func(pair, name, expect string, verdicts ...string) []Scenario {
+		var out []Scenario
+		for i, v := range verdicts {
+			out = append(out, Scenario{Name: name, Expect: expect, Verdict: v, Pair: pair, Repeat: i + 1,
+				Requests: Requests{Total: 2000}, Dropped: 5, Reasons: []string{"why " + v}})
+		}
+		return out
+	}
+	judge := func(cand, base []string) Comparison {
+		r := &Report{Scenarios: runs(PairCandidate, "term-fallback", ExpectDrops, cand...),
+			Baseline: &Baseline{Scenarios: runs(PairBaseline, "term-fallback", ExpectDrops, base...)}}
+		judgeRun(r, &RunPlan{Repeat: len(cand), Baseline: "b", Alpha: Alpha})
+		return r.Comparisons[0]
+	}
+	if c := judge([]string{"fail", "fail", "pass", "fail", "fail"}, []string{"fail", "pass", "fail", "pass", "fail"}); c.Verdict != VerdictPass || c.Test != TestFailRate {
+		t.Errorf("4/5 against 3/5: %s (%s), %q", c.Verdict, c.Test, c.Reasons)
+	}
+	if c := judge([]string{"fail", "fail", "fail", "fail", "fail"}, []string{"pass", "pass", "pass", "pass", "pass"}); c.Verdict != VerdictFail {
+		t.Errorf("5/5 against 0/5: %s, %q", c.Verdict, c.Reasons)
+	}
+	if c := judge([]string{"pass", "pass"}, []string{"pass", "error"}); c.Verdict != VerdictError {
+		t.Errorf("an invalid baseline run: %s, %q", c.Verdict, c.Reasons)
+	}
+	r := &Report{Scenarios: runs(PairCandidate, "broken-build", ExpectZeroDrops, "pass", "fail"), Baseline: &Baseline{}}
+	judgeRun(r, &RunPlan{Repeat: 2, Baseline: "b", CandidateOnly: []string{"broken-build"}})
+	if c := r.Comparisons[0]; c.Test != TestOwnVerdicts || c.Verdict != VerdictFail || r.Verdict != VerdictFail {
+		t.Errorf("broken-build with a failed run: %+v, report %s", c, r.Verdict)
+	}
+}
