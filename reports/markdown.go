@@ -105,7 +105,7 @@ func newSummaryTable(r *Report) summaryTable {
 	if r.Baseline != nil {
 		t := summaryTable{
 			Head: []string{"scenario", "verdict", "test", "candidate drops per 10k [95% CI]", "baseline drops per 10k [95% CI]",
-				"p (one-sided)", "candidate stall (ms)", "baseline stall (ms)", "runs (candidate + baseline)"},
+				"p (one-sided)", "candidate stall, ms: median (range)", "baseline stall, ms: median (range)", "runs"},
 			Right: []bool{false, false, false, true, true, true, true, true, true},
 		}
 		for _, c := range r.Comparisons {
@@ -134,7 +134,7 @@ func newSummaryTable(r *Report) summaryTable {
 	}
 	t := summaryTable{
 		Head: []string{"scenario", "builds", "expect", "verdict", "runs", "requests", "dropped", "drops per 10k [95% CI]",
-			"longest stall (ms)", "steps as expected"},
+			"longest stall, ms: median (range)", "steps as expected"},
 		Right: []bool{false, false, false, false, true, true, true, true, true, true},
 	}
 	for _, a := range r.Aggregates {
@@ -243,7 +243,7 @@ func stallCell(sp *Spread) string {
 	if sp.Min == sp.Max {
 		return fmt.Sprintf("%.0f", sp.Max)
 	}
-	return fmt.Sprintf("%.0f–%.0f (median %.0f)", sp.Min, sp.Max, sp.Median)
+	return fmt.Sprintf("%.0f (%.0f–%.0f)", sp.Median, sp.Min, sp.Max)
 }
 
 func writeMarkdownScenario(mw *mdWriter, s *Scenario) {

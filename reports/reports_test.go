@@ -646,7 +646,7 @@ func TestRenderersEscapeAndStayOffline(t *testing.T) {
 	if strings.Contains(string(md), "<script") || strings.Contains(string(md), "<img") {
 		t.Error("report.md lets HTML through")
 	}
-	if !strings.Contains(string(md), "| scenario | builds | expect | verdict | runs | requests | dropped | drops per 10k \\[95% CI\\] | longest stall (ms) | steps as expected |") {
+	if !strings.Contains(string(md), "| scenario | builds | expect | verdict | runs | requests | dropped | drops per 10k \\[95% CI\\] | longest stall, ms: median (range) | steps as expected |") {
 		t.Error("report.md lacks the summary table")
 	}
 	if !strings.Contains(string(md), "````\n[alert] 1#1: ``` <b>bold</b>\n````") {
