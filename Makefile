@@ -1,6 +1,10 @@
 # nginx-upgrade-harness — see README.md.
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN := bin/nginx-upgrade-harness
+# The tool's version and commit, printed by `version` and kept in report.json.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Extra flags for `make run`, e.g. make run ARGS='--scenario upgrade --rate 800'
 ARGS ?=
 JUNIT ?= $(CURDIR)/reports-out/junit.xml
@@ -14,7 +18,7 @@ deps:
 	@sh scripts/deps.sh
 
 build:
-	$(GO) build -o $(BIN) ./cmd/nginx-upgrade-harness
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/nginx-upgrade-harness
 
 # The default suite against the default builds; writes a report directory
 # under reports-out/ and exits 0 only if every scenario met its expectation.

@@ -142,6 +142,20 @@ func (b *bucketAcc) quantile(q float64) float64 {
 type timelineAcc struct {
 	width   time.Duration
 	buckets []bucketAcc
+	points  []FailPoint // the first maxFailPoints losses, at their exact time
+	nPoints int
+}
+
+// maxFailPoints bounds the losses report.json and the plot place one by one.
+const maxFailPoints = 5000
+
+// addPoint records one loss (a failed request by its start, a retry or a
+// cut download when it happened) with its class.
+func (tl *timelineAcc) addPoint(t, latency time.Duration, class string) {
+	tl.nPoints++
+	if len(tl.points) < maxFailPoints {
+		tl.points = append(tl.points, FailPoint{Ms: round3(durationToMs(t)), LatencyMs: round3(durationToMs(latency)), Class: class})
+	}
 }
 
 func newTimelineAcc() *timelineAcc { return &timelineAcc{width: bucketWidth} }
@@ -198,6 +212,12 @@ func (tl *timelineAcc) timeline() *Timeline {
 		SlowCut:  make([]int, len(tl.buckets)),
 		P99Ms:    make([]float64, len(tl.buckets)),
 		MaxMs:    make([]float64, len(tl.buckets)),
+		P50Ms:    make([]float64, len(tl.buckets)),
+		Points:   tl.points,
+		NPoints:  tl.nPoints,
+	}
+	if out.Points == nil {
+		out.Points = []FailPoint{}
 	}
 	for i := range tl.buckets {
 		b := &tl.buckets[i]
@@ -206,6 +226,7 @@ func (tl *timelineAcc) timeline() *Timeline {
 		out.Retried[i] = b.retried
 		out.SlowCut[i] = b.slowCut
 		out.P99Ms[i] = round3(b.quantile(0.99))
+		out.P50Ms[i] = round3(b.quantile(0.50))
 		out.MaxMs[i] = round3(durationToMs(b.max))
 	}
 	return out
@@ -286,6 +307,7 @@ func (a *resultsAcc) add(r *vegeta.Result) {
 		p.byClass[class]++
 		a.total.Failed++
 		sent.failed++
+		a.timeline.addPoint(t, r.Latency, class.String())
 	default:
 		p.ok++
 		a.total.OK++

@@ -68,6 +68,8 @@ func Build(dir string) (*Report, error) {
 		}
 		r.Scenarios = append(r.Scenarios, b.s)
 	}
+	r.Repeat = 1
+	judgeRun(r, nil)
 	return r, nil
 }
 
@@ -120,6 +122,7 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 		s.Expect, s.Load, s.LoadPath, s.StartWall = m.Expect, m.Load, m.LoadPath, m.StartWall
 		s.SteadyMs, s.PlannedSteps, s.MaxStallMs, s.ExpectDrops = m.SteadyMs, m.PlannedSteps, m.MaxStallMs, m.ExpectDrops
 		s.Notes = append(s.Notes, m.Notes...)
+		s.From, s.To, s.Thresholds = m.From, m.To, thresholdsOf(&m)
 	}
 
 	var events []Event
@@ -263,6 +266,7 @@ func readSideRecords(dir string, s *Scenario, meta *Meta, phases *phaseSet, tl *
 		t := msToDuration(r.Ms)
 		phases.at(t).retried++
 		tl.bucket(t).retried++
+		tl.addPoint(t, 0, CauseRetried)
 		s.Retried++
 	})
 
@@ -382,6 +386,7 @@ func readSideRecords(dir string, s *Scenario, meta *Meta, phases *phaseSet, tl *
 			s.Slow.Cut++
 			p.slowCut++
 			tl.bucket(t).slowCut++
+			tl.addPoint(t, 0, CauseSlowCut)
 		}
 	})
 	s.Held = held

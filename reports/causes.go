@@ -6,15 +6,71 @@ import (
 	"strings"
 )
 
+// Cause is one explained loss: in phase, count losses of class (a failure
+// class, "retried", "slow-cut", or "step-failed" for a step nginx refused),
+// and why, in words. The phase's losses of every class share one text.
+type Cause struct {
+	Phase string `json:"phase"`
+	Class string `json:"class"`
+	Count int    `json:"count"`
+	Text  string `json:"text"`
+}
+
+// Classes of a Cause beyond the failure classes.
+const (
+	CauseRetried    = "retried"
+	CauseSlowCut    = "slow-cut"
+	CauseStepFailed = "step-failed"
+)
+
+// causeLines turns records back into one sentence per phase and text, as a
+// person reads them: "phase (1 failed request, 3 retried requests): why".
+func causeLines(causes []Cause) []string {
+	var out []string
+	for i := 0; i < len(causes); {
+		j := i
+		var what []string
+		failed, retried, cut := 0, 0, 0
+		for ; j < len(causes) && causes[j].Phase == causes[i].Phase && causes[j].Text == causes[i].Text; j++ {
+			switch causes[j].Class {
+			case CauseRetried:
+				retried += causes[j].Count
+			case CauseSlowCut:
+				cut += causes[j].Count
+			case CauseStepFailed:
+			default:
+				failed += causes[j].Count
+			}
+		}
+		if causes[i].Class == CauseStepFailed {
+			out = append(out, causes[i].Text)
+			i = j
+			continue
+		}
+		if failed > 0 {
+			what = append(what, plural(failed, "failed request"))
+		}
+		if retried > 0 {
+			what = append(what, plural(retried, "retried request"))
+		}
+		if cut > 0 {
+			what = append(what, plural(cut, "cut download"))
+		}
+		out = append(out, fmt.Sprintf("%s (%s): %s", causes[i].Phase, strings.Join(what, ", "), causes[i].Text))
+		i = j
+	}
+	return out
+}
+
 // dropCauses explains the drops from what was measured: which step opened
 // the phase they happened in, and what the load was. It names nginx's
 // behaviour; it never changes the count or the verdict.
-func dropCauses(s *Scenario) []string {
+func dropCauses(s *Scenario) []Cause {
 	opener := map[string]Step{}
 	for _, st := range s.Steps {
 		opener[phaseOf(st)] = st
 	}
-	out := []string{}
+	out := []Cause{}
 	for _, p := range s.Phases {
 		if p.Dropped == 0 && p.Failed == 0 && p.Retried == 0 && p.SlowCut == 0 {
 			continue
@@ -41,17 +97,18 @@ func dropCauses(s *Scenario) []string {
 		default:
 			continue
 		}
-		what := []string{}
-		if n := p.Failed; n > 0 {
-			what = append(what, plural(n, "failed request"))
+		for _, c := range sortedClasses(p.ByClass) {
+			if c == ClassCancelled {
+				continue
+			}
+			out = append(out, Cause{Phase: p.Name, Class: c, Count: p.ByClass[c], Text: why})
 		}
 		if n := p.Retried; n > 0 {
-			what = append(what, plural(n, "retried request"))
+			out = append(out, Cause{Phase: p.Name, Class: CauseRetried, Count: n, Text: why})
 		}
 		if n := p.SlowCut; n > 0 {
-			what = append(what, plural(n, "cut download"))
+			out = append(out, Cause{Phase: p.Name, Class: CauseSlowCut, Count: n, Text: why})
 		}
-		out = append(out, fmt.Sprintf("%s (%s): %s", p.Name, strings.Join(what, ", "), why))
 	}
 	return out
 }
@@ -68,15 +125,15 @@ var knownStepFailures = []struct{ line, why string }{
 }
 
 // stepCauses explains failed steps from nginx's own log lines.
-func stepCauses(s *Scenario) []string {
-	var out []string
+func stepCauses(s *Scenario) []Cause {
+	var out []Cause
 	for _, st := range s.Steps {
 		if st.Verified {
 			continue
 		}
 		for _, k := range knownStepFailures {
 			if slices.ContainsFunc(st.LogLines, func(l string) bool { return strings.Contains(l, k.line) }) {
-				out = append(out, fmt.Sprintf("%s: %s", st.Name, k.why))
+				out = append(out, Cause{Phase: phaseOf(st), Class: CauseStepFailed, Count: 1, Text: fmt.Sprintf("%s: %s", st.Name, k.why)})
 				break
 			}
 		}

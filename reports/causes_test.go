@@ -22,7 +22,7 @@ func TestDropCauses(t *testing.T) {
 		{Name: "after-kill", Failed: 4, ByClass: map[string]int{ClassEOF: 4}, SlowCut: 4},
 	}
 	keepalive := &Scenario{Steps: steps, Phases: phases, Load: Load{Keepalive: true}}
-	got := dropCauses(keepalive)
+	got := causeLines(dropCauses(keepalive))
 	if len(got) != 3 {
 		t.Fatalf("want 3 causes (draining, term, kill), got %d: %q", len(got), got)
 	}
@@ -35,11 +35,23 @@ func TestDropCauses(t *testing.T) {
 			t.Errorf("cause %d = %q, want it to start with %q", i, got[i], want)
 		}
 	}
+	// The records name phase, class and count.
+	recs := dropCauses(keepalive)
+	want := []Cause{{Phase: "old-workers-draining", Class: ClassEOF, Count: 1}, {Phase: "old-workers-draining", Class: CauseRetried, Count: 3},
+		{Phase: "after-term", Class: CauseSlowCut, Count: 2}, {Phase: "after-kill", Class: ClassEOF, Count: 4}, {Phase: "after-kill", Class: CauseSlowCut, Count: 4}}
+	if len(recs) != len(want) {
+		t.Fatalf("records %+v, want %d", recs, len(want))
+	}
+	for i, w := range want {
+		if recs[i].Phase != w.Phase || recs[i].Class != w.Class || recs[i].Count != w.Count || recs[i].Text == "" {
+			t.Errorf("record %d = %+v, want %+v with a text", i, recs[i], w)
+		}
+	}
 	// Without keep-alive the race cannot be the cause: nothing is claimed.
 	perRequest := &Scenario{Steps: steps, Phases: phases, Load: Load{Keepalive: false}}
 	for _, c := range dropCauses(perRequest) {
-		if strings.Contains(c, "keep-alive") {
-			t.Errorf("keep-alive named as the cause of a load without keep-alive: %q", c)
+		if strings.Contains(c.Text, "keep-alive") {
+			t.Errorf("keep-alive named as the cause of a load without keep-alive: %+v", c)
 		}
 	}
 }

@@ -6,31 +6,254 @@ import (
 	"strings"
 )
 
-// WriteMarkdown writes report.md: the summary table first (it fits a CI job
-// summary), then each scenario's reasons, steps and phases, then how to read it.
+// WriteMarkdown writes report.md, made to be a CI job summary: the verdict
+// line first, one table, then each scenario run's detail folded in
+// <details>, then how to read it. Every time in a column is in the unit its
+// heading names.
 func WriteMarkdown(w io.Writer, r *Report) error {
 	mw := &mdWriter{w: w}
-	mw.printf("# nginx in-place upgrade: %s\n\n", verdictLine(r))
-	mw.printf("From `%s` to `%s`; load: %s.\n\n", mdCode(r.From), mdCode(r.To), loadLine(r.Load))
-	mw.printf("| scenario | expect | verdict | dropped | requests | failed | slow cut | steps |\n")
-	mw.printf("| --- | --- | --- | ---: | ---: | ---: | ---: | --- |\n")
-	for _, s := range r.Scenarios {
-		mw.printf("| %s | %s | %s | %d | %d | %d | %d/%d | %s |\n",
-			mdCell(s.Name), mdCell(s.Expect), verdictBadge(s.Verdict), s.Dropped, s.Requests.Total,
-			s.Requests.Failed, s.Slow.Cut, s.Slow.Started, stepsSummary(s.Steps))
+	mw.printf("# %s\n\n", verdictHeadline(r, mdCode))
+	mw.printf("%s Load: %s.\n\n", gateLine(r, func(s string) string { return "`" + mdCode(s) + "`" }), loadLine(r.Load))
+	writeSummaryTable(mw, newSummaryTable(r))
+	writeSideBySide(mw, sideBySide(r))
+	if pv := r.Provenance; pv != nil {
+		mw.printf("\n<details><summary>Provenance</summary>\n\n")
+		mw.printf("- tool %s, commit `%s`\n- command: `%s`\n- started %s", mdCell(pv.Tool.Version), mdCode(pv.Tool.Commit),
+			mdCode(strings.Join(pv.CommandLine, " ")), mdCell(pv.Start))
+		if pv.DurationS != nil {
+			mw.printf(", took %.0f s", *pv.DurationS)
+		}
+		docker := "unknown"
+		if pv.Docker != nil {
+			docker = *pv.Docker
+		}
+		mw.printf("\n- kernel %s, Docker %s\n- config sha256 `%s`\n", mdCell(pv.Kernel), mdCell(docker), mdCode(pv.ConfigSHA256))
+		for _, im := range pv.Images {
+			mw.printf("- image `%s` (%s → %s), id `%s`\n", mdCode(im.Ref), mdCell(im.From), mdCell(im.To), mdCode(im.ID))
+			for _, b := range []*BinaryIdentity{im.Old, im.New} {
+				if b != nil {
+					mw.printf("  - `%s` sha256 `%s`:\n\n    ```\n    %s\n    ```\n", mdCode(b.Path), mdCode(b.SHA256),
+						strings.ReplaceAll(strings.TrimSpace(b.V), "\n", "\n    "))
+				}
+			}
+		}
+		mw.printf("\n</details>\n")
 	}
-	for _, s := range r.Scenarios {
+	for _, c := range r.Comparisons {
+		mw.printf("\n<details><summary>%s against the baseline: %s</summary>\n\n", mdCell(c.Scenario), verdictBadge(c.Verdict))
+		mw.printf("Test: %s.\n\n", mdCell(c.Test))
+		for _, reason := range c.Reasons {
+			mw.printf("- %s\n", mdCell(reason))
+		}
+		mw.printf("\n</details>\n")
+	}
+	for _, s := range allRuns(r) {
 		writeMarkdownScenario(mw, &s)
 	}
-	mw.printf("\n## How to read this report\n\n")
+	mw.printf("\n<details><summary>How to read this report</summary>\n\n")
 	for _, item := range howToRead() {
 		mw.printf("- %s\n", mdCell(item))
 	}
+	mw.printf("\n</details>\n")
 	return mw.err
 }
 
+func allRuns(r *Report) []Scenario {
+	out := append([]Scenario{}, r.Scenarios...)
+	if r.Baseline != nil {
+		out = append(out, r.Baseline.Scenarios...)
+	}
+	return out
+}
+
+// verdictHeadline is the line a person reads first.
+func verdictHeadline(r *Report, code func(string) string) string {
+	mark := map[string]string{VerdictPass: "✓", VerdictFail: "✗", VerdictError: "⚠"}[r.Verdict]
+	if mark == "" {
+		mark = "?"
+	}
+	return fmt.Sprintf("%s %s — nginx in-place upgrade %s → %s (%s)", mark, strings.ToUpper(r.Verdict), code(r.From), code(r.To), verdictLine(r))
+}
+
+func gateLine(r *Report, code func(string) string) string {
+	if r.Gate == GateBaseline && r.Baseline != nil {
+		return fmt.Sprintf("Gate: the candidate %s must drop no more than the baseline %s (one-sided exact rate test, α = %g), over %s each; "+
+			"positive controls must fail their own verdicts no more often than the baseline's; broken-build is judged by its own verdicts.",
+			code(r.From+" → "+r.To), code(r.Baseline.From+" → "+r.Baseline.To), Alpha, plural(r.Repeat, "run"))
+	}
+	if r.Repeat > 1 {
+		return fmt.Sprintf("Gate: every run of every scenario meets its expectation (%s each).", plural(r.Repeat, "run"))
+	}
+	return "Gate: every scenario meets its expectation."
+}
+
+// summaryTable is the one table both renderers show: a row per scenario —
+// its runs aggregated —, or with a baseline a row per comparison. Right
+// marks the columns of numbers.
+type summaryTable struct {
+	Head  []string
+	Right []bool
+	Rows  []summaryRow
+}
+
+type summaryRow struct {
+	Verdict string // of the row, for colour
+	Cells   []string
+}
+
+func newSummaryTable(r *Report) summaryTable {
+	if r.Baseline != nil {
+		t := summaryTable{
+			Head: []string{"scenario", "verdict", "test", "candidate drops per 10k [95% CI]", "baseline drops per 10k [95% CI]",
+				"p (one-sided)", "candidate stall, ms: median (range)", "baseline stall, ms: median (range)", "runs"},
+			Right: []bool{false, false, false, true, true, true, true, true, true},
+		}
+		for _, c := range r.Comparisons {
+			test, p, base, bstall := "own verdicts", "—", "—", "—"
+			switch c.Test {
+			case TestExactRate:
+				test = "rate test"
+				if c.Dispersion != nil && *c.Dispersion > 1 {
+					test += fmt.Sprintf(" (dispersion %.1f)", *c.Dispersion)
+				}
+			case TestFailRate:
+				test = "fail-rate test"
+			}
+			if c.PValue != nil {
+				p = fmtP(*c.PValue)
+			}
+			runs := countRuns(*c.Candidate)
+			if c.Baseline != nil {
+				base, bstall = rateCell10k(c.Baseline), stallCell(c.Baseline.StallMs)
+				runs += " + " + countRuns(*c.Baseline)
+			}
+			t.Rows = append(t.Rows, summaryRow{Verdict: c.Verdict, Cells: []string{c.Scenario, verdictMark(c.Verdict), test,
+				rateCell10k(c.Candidate), base, p, stallCell(c.Candidate.StallMs), bstall, runs}})
+		}
+		return t
+	}
+	t := summaryTable{
+		Head: []string{"scenario", "builds", "expect", "verdict", "runs", "requests", "dropped", "drops per 10k [95% CI]",
+			"longest stall, ms: median (range)", "steps as expected"},
+		Right: []bool{false, false, false, false, true, true, true, true, true, true},
+	}
+	for _, a := range r.Aggregates {
+		runs := runsNamed(r.Scenarios, a.Scenario)
+		v, _ := worst(verdictsOf(runs))
+		expect := ""
+		if len(runs) > 0 {
+			expect = runs[0].Expect
+		}
+		ok, all := 0, 0
+		for _, s := range runs {
+			for _, st := range s.Steps {
+				all++
+				if stepAsExpected(st) {
+					ok++
+				}
+			}
+		}
+		t.Rows = append(t.Rows, summaryRow{Verdict: v, Cells: []string{a.Scenario, a.From + " → " + a.To, expect, verdictMark(v),
+			runsCell(a), fmt.Sprint(a.Requests), fmt.Sprint(a.Dropped), rateCell10k(&a), stallCell(a.StallMs), fmt.Sprintf("%d/%d", ok, all)}})
+	}
+	return t
+}
+
+func writeSummaryTable(mw *mdWriter, t summaryTable) {
+	mw.printf("|")
+	for _, h := range t.Head {
+		mw.printf(" %s |", mdCell(h))
+	}
+	mw.printf("\n|")
+	for _, right := range t.Right {
+		if right {
+			mw.printf(" ---: |")
+		} else {
+			mw.printf(" --- |")
+		}
+	}
+	mw.printf("\n")
+	for _, row := range t.Rows {
+		mw.printf("|")
+		for _, c := range row.Cells {
+			mw.printf(" %s |", mdCell(c))
+		}
+		mw.printf("\n")
+	}
+}
+
+func runsNamed(runs []Scenario, name string) []Scenario {
+	var out []Scenario
+	for _, s := range runs {
+		if s.Name == name {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func verdictsOf(runs []Scenario) []string {
+	out := make([]string, len(runs))
+	for i, s := range runs {
+		out[i] = s.Verdict
+	}
+	return out
+}
+
+func runsCell(a Aggregate) string {
+	parts := []string{}
+	for _, x := range []struct {
+		n    int
+		mark string
+	}{{a.Counts.Pass, "✓"}, {a.Counts.Fail, "✗"}, {a.Counts.Error, "⚠"}} {
+		if x.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d%s", x.n, x.mark))
+		}
+	}
+	s := strings.Join(parts, " ")
+	if a.Runs < a.Planned {
+		s += fmt.Sprintf(" (%d of %d ran)", a.Runs, a.Planned)
+	}
+	return s
+}
+
+// countRuns is how many runs an aggregate has, and how many were invalid.
+func countRuns(a Aggregate) string {
+	s := fmt.Sprint(a.Runs)
+	if a.Runs < a.Planned {
+		s += fmt.Sprintf(" of %d", a.Planned)
+	}
+	if a.Counts.Error > 0 {
+		s += fmt.Sprintf(" (%d invalid)", a.Counts.Error)
+	}
+	return s
+}
+
+func rateCell10k(a *Aggregate) string {
+	if a == nil || a.DropsPer10k == nil {
+		return "—"
+	}
+	return fmt.Sprintf("%s [%s, %s]", fmtRate(*a.DropsPer10k), fmtRate(a.CI95.Low), fmtRate(a.CI95.High))
+}
+
+func stallCell(sp *Spread) string {
+	if sp == nil {
+		return "—"
+	}
+	if sp.Min == sp.Max {
+		return fmt.Sprintf("%.0f", sp.Max)
+	}
+	return fmt.Sprintf("%.0f (%.0f–%.0f)", sp.Median, sp.Min, sp.Max)
+}
+
 func writeMarkdownScenario(mw *mdWriter, s *Scenario) {
-	mw.printf("\n## %s — %s\n\n", mdCell(s.Name), verdictBadge(s.Verdict))
+	name := s.Name
+	if s.Repeat > 0 {
+		name = fmt.Sprintf("%s %s #%d", s.Pair, s.Name, s.Repeat)
+	}
+	mw.printf("\n<details><summary>%s — %s — %s → %s, %s</summary>\n\n", mdCell(name), verdictBadge(s.Verdict),
+		mdCell(s.From), mdCell(s.To), plural(s.Dropped, "drop"))
+	defer mw.printf("\n</details>\n")
 	mw.printf("Expect **%s**. %s\n\n", mdCell(s.Expect), mdCell(scenarioFacts(s)))
 	if len(s.Reasons) > 0 {
 		mw.printf("Reasons:\n\n")
@@ -48,7 +271,7 @@ func writeMarkdownScenario(mw *mdWriter, s *Scenario) {
 	}
 	if len(s.Causes) > 0 {
 		mw.printf("Why (from the step that opened the phase and the load):\n\n")
-		for _, c := range s.Causes {
+		for _, c := range causeLines(s.Causes) {
 			mw.printf("- %s\n", mdCell(c))
 		}
 		mw.printf("\n")
@@ -61,11 +284,15 @@ func writeMarkdownScenario(mw *mdWriter, s *Scenario) {
 		mw.printf("\n")
 	}
 	if len(s.Steps) > 0 {
-		mw.printf("| step | signal | pid | sent | verified at | outcome | error |\n")
+		mw.printf("| step | signal | pid | sent (ms) | verified at (ms) | outcome | error |\n")
 		mw.printf("| --- | --- | ---: | ---: | ---: | --- | --- |\n")
 		for _, st := range s.Steps {
-			mw.printf("| %s | %s | %s | %s | %s | %s | %s |\n", mdCell(st.Name), mdCell(st.Signal), pidCell(st.PID),
-				fmtMs(st.SentMs), verifiedAt(st), mdCell(stepOutcome(st)), mdCell(st.Error))
+			verified := "—"
+			if st.Verified || st.VerifiedMs != 0 {
+				verified = fmt.Sprintf("%.0f", st.VerifiedMs)
+			}
+			mw.printf("| %s | %s | %s | %.0f | %s | %s | %s |\n", mdCell(st.Name), mdCell(st.Signal), pidCell(st.PID),
+				st.SentMs, verified, mdCell(stepOutcome(st)), mdCell(st.Error))
 		}
 		mw.printf("\n")
 		for _, st := range s.Steps {
@@ -80,13 +307,13 @@ func writeMarkdownScenario(mw *mdWriter, s *Scenario) {
 		}
 	}
 	if len(s.Phases) > 0 {
-		mw.printf("| phase | from | to | requests | failed | retried | slow cut | rate (req/s) | p50 | p99 | max | stall | failures |\n")
+		mw.printf("| phase | from (ms) | to (ms) | requests | failed | retried | slow cut | rate (req/s) | p50 (ms) | p99 (ms) | max (ms) | stall (ms) | failures |\n")
 		mw.printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 		for _, p := range s.Phases {
-			mw.printf("| %s | %s | %s | %d | %d | %d | %d | %s | %s | %s | %s | %s | %s |\n",
-				mdCell(p.Name), fmtMs(p.StartMs), fmtMs(p.EndMs), p.Requests, p.Failed, p.Retried, p.SlowCut,
-				rateCell(p), latencyCell(p.P50Ms, p.Requests), latencyCell(p.P99Ms, p.Requests),
-				latencyCell(p.MaxMs, p.Requests), latencyCell(p.StallMs, p.Requests), mdCell(classSummary(p.ByClass)))
+			mw.printf("| %s | %.0f | %.0f | %d | %d | %d | %d | %s | %s | %s | %s | %s | %s |\n",
+				mdCell(p.Name), p.StartMs, p.EndMs, p.Requests, p.Failed, p.Retried, p.SlowCut,
+				rateCell(p), msNum(p.P50Ms, p.Requests), msNum(p.P99Ms, p.Requests),
+				msNum(p.MaxMs, p.Requests), msNum(p.StallMs, p.Requests), mdCell(classSummary(p.ByClass)))
 		}
 		mw.printf("\n")
 		if s.Stall.Phase != "" {
@@ -100,6 +327,18 @@ func writeMarkdownScenario(mw *mdWriter, s *Scenario) {
 	if s.Final != nil {
 		mw.printf("Final state: %s\n", mdCell(finalLine(s.Final)))
 	}
+}
+
+// msNum writes milliseconds without a unit (the column names it), with
+// precision that suits the size; "—" when there was no request.
+func msNum(ms float64, requests int) string {
+	if requests == 0 {
+		return "—"
+	}
+	if ms >= 10 {
+		return fmt.Sprintf("%.0f", ms)
+	}
+	return fmt.Sprintf("%.2f", ms)
 }
 
 // howToRead explains the report in plain sentences (both renderers use it).
@@ -154,11 +393,31 @@ func mdCode(s string) string {
 }
 
 func verdictLine(r *Report) string {
+	if r.Verdict != "" {
+		what := "scenario runs"
+		if r.Gate == GateBaseline {
+			what = "comparisons"
+		}
+		return fmt.Sprintf("%d pass, %d fail, %d error over %s", r.Counts.Pass, r.Counts.Fail, r.Counts.Error, what)
+	}
 	counts := map[string]int{}
 	for _, s := range r.Scenarios {
 		counts[s.Verdict]++
 	}
 	return fmt.Sprintf("%d pass, %d fail, %d error", counts[VerdictPass], counts[VerdictFail], counts[VerdictError])
+}
+
+// verdictMark is a verdict with its mark, in characters any font has.
+func verdictMark(v string) string {
+	switch v {
+	case VerdictPass:
+		return "✓ pass"
+	case VerdictFail:
+		return "✗ fail"
+	case VerdictError:
+		return "⚠ error"
+	}
+	return v
 }
 
 func verdictBadge(v string) string {

@@ -7,48 +7,74 @@ import (
 	"strings"
 )
 
-// Geometry of a scenario's plot, in SVG user units.
+// Geometry of a scenario's plot, in SVG user units. It is drawn for a page
+// 800 px wide, where one unit is about one pixel: on a wider page the SVG
+// scales up, and its 12-unit text is never below 11 px.
 const (
-	plotWidth   = 1100.0
-	plotLeft    = 70.0  // room for the y axes' labels
-	plotRight   = 20.0  //
-	plotTop     = 150.0 // room for the title and the steps' rotated labels
+	plotWidth   = 760.0
+	plotLeft    = 58.0  // room for the y axes' labels
+	plotRight   = 12.0  //
+	plotTop     = 162.0 // room for the steps' rotated labels
+	labelRow    = 15.0  // one row of phase labels
+	labelRows   = 3
 	latHeight   = 220.0 // latency panel (log scale)
-	panelGap    = 26.0
+	panelGap    = 28.0
 	reqHeight   = 60.0 // requests sent per bucket
 	dropHeight  = 90.0 // drops per bucket
-	plotBottom  = 34.0 // x axis labels
+	axisHeight  = 30.0 // x axis labels
+	legendRow   = 18.0
 	plotInnerW  = plotWidth - plotLeft - plotRight
-	latTop      = plotTop
+	labelTop    = plotTop
+	latTop      = labelTop + labelRows*labelRow + 4
 	reqTop      = latTop + latHeight + panelGap
 	dropTop     = reqTop + reqHeight + panelGap
-	plotHeight  = dropTop + dropHeight + plotBottom
+	legendTop   = dropTop + dropHeight + axisHeight
 	minLatMs    = 0.01
-	stepLabelCh = 22 // longest step label drawn in full (the <title> has it all)
+	stepLabelCh = 22  // longest step label drawn in full (the <title> has it all): 22 × charWidth < plotTop
+	charWidth   = 6.8 // of 12-unit text, to place labels without overlap
 )
+
+// classColours colour each kind of loss, in the plot's points and legend.
+var classColours = map[string]string{
+	ClassRefused: "#d93025", ClassReset: "#12a4b8", ClassEOF: "#e37400", ClassTimeout: "#5f6368",
+	ClassStatus5xx: "#8c1007", ClassStatus3xx: "#e52592", ClassStatusOther: "#795548", ClassWrongBody: "#00897b",
+	ClassOther: "#202124", CauseRetried: "#f9ab00", CauseSlowCut: "#8e24aa",
+}
+
+func classColour(c string) string {
+	if col, ok := classColours[c]; ok {
+		return col
+	}
+	return "#202124"
+}
 
 // plotView is a scenario's plot, computed in Go so that the template only
 // places numbers and escaped text.
 type plotView struct {
-	Width, Height                float64
-	Left, Right, InnerW          float64
-	LatTop, LatBottom            float64
-	ReqTop, ReqBottom            float64
-	DropTop, DropBottom          float64
-	Phases                       []plotBand
-	Steps                        []plotStep
-	P99Path, MaxPath, ReqPath    string
-	LatTicks, ReqTicks, DropTick []plotTick
-	XTicks                       []plotTick
-	Bars                         []plotBar
-	BucketMs                     float64
-	Empty                        bool
+	Width, Height                      float64
+	Left, Right, InnerW                float64
+	LabelTop                           float64
+	LatTop, LatBottom                  float64
+	ReqTop, ReqBottom                  float64
+	DropTop, DropBottom                float64
+	Phases                             []plotBand
+	Steps                              []plotStep
+	P50Path, P99Path, MaxPath, ReqPath string
+	TargetY                            float64 // the target rate on the requests lane
+	TargetLabel                        string
+	LatTicks, ReqTicks, DropTick       []plotTick
+	XTicks                             []plotTick
+	Bars                               []plotBar
+	Points                             []plotPoint
+	PointsNote                         string
+	Legend                             []plotLegend
+	BucketMs                           float64
+	Empty                              bool
 }
 
 type plotBand struct {
-	X, W, LabelX float64
-	Name, Class  string
-	ShowLabel    bool
+	X, W, LabelX, LabelY float64
+	Name, Class          string
 }
 
 type plotStep struct {
@@ -70,9 +96,22 @@ type plotBar struct {
 	Class, Title string
 }
 
+type plotPoint struct {
+	X, Y          float64
+	Colour, Title string
+}
+
+// plotLegend is one entry of the legend: a swatch drawn as Kind ("line",
+// "dash", "box", "dot", "step", "step-expected", "step-bad") in Colour.
+type plotLegend struct {
+	X, Y         float64
+	Kind, Colour string
+	Label        string
+}
+
 func newPlotView(s *Scenario) *plotView {
 	v := &plotView{
-		Width: plotWidth, Height: plotHeight, Left: plotLeft, Right: plotWidth - plotRight, InnerW: plotInnerW,
+		Width: plotWidth, Left: plotLeft, Right: plotWidth - plotRight, InnerW: plotInnerW, LabelTop: labelTop,
 		LatTop: latTop, LatBottom: latTop + latHeight, ReqTop: reqTop, ReqBottom: reqTop + reqHeight,
 		DropTop: dropTop, DropBottom: dropTop + dropHeight,
 	}
@@ -92,19 +131,38 @@ func newPlotView(s *Scenario) *plotView {
 		xMax = 1000
 	}
 	x := func(ms float64) float64 { return plotLeft + plotInnerW*math.Max(0, math.Min(ms, xMax))/xMax }
-	tickMs := niceStep(xMax / 10)
+	tickMs := niceStep(xMax / 7)
 	for t := 0.0; t <= xMax+tickMs/1e6; t += tickMs {
 		v.XTicks = append(v.XTicks, plotTick{X: x(t), Label: tickLabel(t, tickMs)})
 	}
 
+	// Phase labels never vanish: each goes in the first of three rows where
+	// it does not run into the previous label, or else the row whose label
+	// ends first.
+	rowEnd := make([]float64, labelRows)
 	for i, p := range s.Phases {
 		b := plotBand{X: x(p.StartMs), Name: p.Name, Class: fmt.Sprintf("band%d", i%2)}
 		b.W = math.Max(0, x(p.EndMs)-b.X)
 		if i == len(s.Phases)-1 {
 			b.W = math.Max(b.W, v.Right-b.X)
 		}
-		b.LabelX = b.X + 3
-		b.ShowLabel = float64(len(p.Name))*6 < b.W-4
+		b.LabelX = b.X + 2
+		row := 0
+		for r := range rowEnd {
+			if rowEnd[r] <= b.LabelX {
+				row = r
+				break
+			}
+			if rowEnd[r] < rowEnd[row] {
+				row = r
+			}
+		}
+		w := float64(len(p.Name)) * charWidth
+		if b.LabelX+w > v.Right { // keep it on the canvas
+			b.LabelX = math.Max(plotLeft, v.Right-w)
+		}
+		rowEnd[row] = b.LabelX + w + 6
+		b.LabelY = labelTop + float64(row+1)*labelRow - 3
 		v.Phases = append(v.Phases, b)
 	}
 	for _, st := range s.Steps {
@@ -120,8 +178,11 @@ func newPlotView(s *Scenario) *plotView {
 			label = string([]rune(label)[:stepLabelCh-1]) + "…"
 		}
 		class := "step"
-		if !stepAsExpected(st) {
+		switch {
+		case !stepAsExpected(st):
 			class = "step bad"
+		case st.Expected == ExpectFail:
+			class = "step expected-fail"
 		}
 		ps := plotStep{X: x(st.SentMs), Label: label, Title: title, Class: class, LabelY: plotTop - 6}
 		if st.Verified && st.VerifiedMs > st.SentMs {
@@ -136,8 +197,17 @@ func newPlotView(s *Scenario) *plotView {
 	lo, hi := math.Inf(1), 0.0
 	for i, n := range tl.Requests {
 		if n > 0 {
-			lo = math.Min(lo, math.Max(tl.P99Ms[i], minLatMs))
+			p50 := 0.0
+			if i < len(tl.P50Ms) {
+				p50 = tl.P50Ms[i]
+			}
+			lo = math.Min(lo, math.Max(math.Min(p50, tl.P99Ms[i]), minLatMs))
 			hi = math.Max(hi, math.Max(tl.MaxMs[i], tl.P99Ms[i]))
+		}
+	}
+	for _, pt := range tl.Points {
+		if pt.LatencyMs > 0 {
+			lo, hi = math.Min(lo, math.Max(pt.LatencyMs, minLatMs)), math.Max(hi, pt.LatencyMs)
 		}
 	}
 	if math.IsInf(lo, 1) {
@@ -159,7 +229,8 @@ func newPlotView(s *Scenario) *plotView {
 		v.LatTicks = append(v.LatTicks, plotTick{Y: yLat(ms), Label: latencyTickLabel(ms)})
 	}
 
-	maxReq, maxDrop := 0, 0
+	target := float64(s.Load.Rate) * tl.BucketMs / 1000
+	maxReq, maxDrop := int(math.Ceil(target*1.1)), 0
 	for i, n := range tl.Requests {
 		maxReq = max(maxReq, n)
 		maxDrop = max(maxDrop, tl.Failed[i]+tl.Retried[i]+tl.SlowCut[i])
@@ -168,8 +239,12 @@ func newPlotView(s *Scenario) *plotView {
 	maxDrop = max(maxDrop, 1)
 	v.ReqTicks = []plotTick{{Y: reqTop, Label: strconv.Itoa(maxReq)}, {Y: reqTop + reqHeight, Label: "0"}}
 	v.DropTick = []plotTick{{Y: dropTop, Label: strconv.Itoa(maxDrop)}, {Y: dropTop + dropHeight, Label: "0"}}
+	if target > 0 {
+		v.TargetY = reqTop + reqHeight*(1-target/float64(maxReq))
+		v.TargetLabel = fmt.Sprintf("target %d req/s", s.Load.Rate)
+	}
 
-	var p99, mx, req strings.Builder
+	var p50, p99, mx, req strings.Builder
 	pen := false
 	barW := math.Max(1, plotInnerW*tl.BucketMs/xMax-0.5)
 	for i, n := range tl.Requests {
@@ -186,6 +261,9 @@ func newPlotView(s *Scenario) *plotView {
 			cmd := "L"
 			if !pen {
 				cmd = "M"
+			}
+			if i < len(tl.P50Ms) {
+				fmt.Fprintf(&p50, "%s%.1f %.1f ", cmd, mid, yLat(tl.P50Ms[i]))
 			}
 			fmt.Fprintf(&p99, "%s%.1f %.1f ", cmd, mid, yLat(tl.P99Ms[i]))
 			fmt.Fprintf(&mx, "%s%.1f %.1f ", cmd, mid, yLat(tl.MaxMs[i]))
@@ -211,7 +289,63 @@ func newPlotView(s *Scenario) *plotView {
 			})
 		}
 	}
-	v.P99Path, v.MaxPath, v.ReqPath = p99.String(), mx.String(), req.String()
+	v.P50Path, v.P99Path, v.MaxPath, v.ReqPath = p50.String(), p99.String(), mx.String(), req.String()
+
+	// Every loss at its exact time, coloured by class (as Jepsen plots
+	// operations): a failed request at the latency the client saw, a retry
+	// or a cut download on the drops lane.
+	seen := map[string]bool{}
+	var classes []string
+	for _, pt := range tl.Points {
+		y := yLat(pt.LatencyMs)
+		what := fmt.Sprintf("%s at %s", pt.Class, fmtMs(pt.Ms))
+		switch pt.Class {
+		case CauseRetried:
+			y, what = dropTop+dropHeight*0.2, "request retried after a server close at "+fmtMs(pt.Ms)
+		case CauseSlowCut:
+			y, what = dropTop+dropHeight*0.4, "long download cut at "+fmtMs(pt.Ms)
+		default:
+			what = fmt.Sprintf("failed request (%s) sent at %s, after %s", pt.Class, fmtMs(pt.Ms), msCell(pt.LatencyMs))
+		}
+		v.Points = append(v.Points, plotPoint{X: x(pt.Ms), Y: y, Colour: classColour(pt.Class), Title: what})
+		if !seen[pt.Class] {
+			seen[pt.Class] = true
+			classes = append(classes, pt.Class)
+		}
+	}
+	if tl.NPoints > len(tl.Points) {
+		v.PointsNote = fmt.Sprintf("the first %d of %d losses are drawn one by one; the bars count them all", len(tl.Points), tl.NPoints)
+	}
+
+	// The legend, in rows, under the x axis.
+	items := []plotLegend{
+		{Kind: "line", Colour: "#1f5fbf", Label: "p99 latency"},
+		{Kind: "line-thin", Colour: "#34a853", Label: "p50 latency"},
+		{Kind: "dash", Colour: "#1f5fbf", Label: "max latency"},
+		{Kind: "line-thin", Colour: "#777", Label: "requests sent"},
+		{Kind: "dash", Colour: "#222", Label: "target rate"},
+		{Kind: "box", Colour: "#d93025", Label: "failed"},
+		{Kind: "box", Colour: "#f29900", Label: "retried"},
+		{Kind: "box", Colour: "#8e24aa", Label: "downloads cut"},
+		{Kind: "step", Colour: "#333", Label: "step verified"},
+		{Kind: "step-expected", Colour: "#a15c00", Label: "step failed as expected"},
+		{Kind: "step-bad", Colour: "#d93025", Label: "step not as expected"},
+		{Kind: "box", Colour: "#bbb", Label: "until verified"},
+	}
+	for _, c := range classes {
+		items = append(items, plotLegend{Kind: "dot", Colour: classColour(c), Label: c})
+	}
+	lx, ly := plotLeft, legendTop
+	for _, it := range items {
+		w := 24 + float64(len([]rune(it.Label)))*charWidth + 14
+		if lx+w > v.Right && lx > plotLeft {
+			lx, ly = plotLeft, ly+legendRow
+		}
+		it.X, it.Y = lx, ly
+		v.Legend = append(v.Legend, it)
+		lx += w
+	}
+	v.Height = ly + legendRow + 6
 	return v
 }
 

@@ -16,12 +16,66 @@ type Report struct {
 	From      string     `json:"from"`
 	To        string     `json:"to"`
 	Load      Load       `json:"load"`
+	Scenarios []Scenario `json:"scenarios"` // with --repeat: every repeat of the candidate pair, in the order they ran
+
+	// Verdict is the one field a gate reads: the worst of the gates — each
+	// scenario's own verdict, or with a baseline, each comparison's.
+	Verdict string `json:"verdict"`
+	Counts  Counts `json:"counts"` // verdicts of the gates Verdict is the worst of
+	// Gate says what Verdict and Counts are over: "scenarios" (each run of
+	// each scenario must meet its expectation) or "baseline" (each scenario's
+	// candidate must be no worse than the baseline; see Comparisons).
+	Gate       string      `json:"gate"`
+	Provenance *Provenance `json:"provenance"` // null when the run did not record it
+	Repeat     int         `json:"repeat"`     // runs of each scenario per pair
+	// Aggregates sum each scenario's repeats per pair: drops per 10,000
+	// requests with a 95% confidence interval, spread of the stalls.
+	Aggregates []Aggregate `json:"aggregates"`
+	// Baseline is the baseline pair's runs (null without --baseline).
+	Baseline *Baseline `json:"baseline"`
+	// Comparisons judge each scenario's candidate against the baseline (null
+	// without --baseline).
+	Comparisons []Comparison `json:"comparisons"`
+}
+
+// Counts are verdicts counted.
+type Counts struct {
+	Pass  int `json:"pass"`
+	Fail  int `json:"fail"`
+	Error int `json:"error"`
+}
+
+// Gates (Report.Gate).
+const (
+	GateScenarios = "scenarios"
+	GateBaseline  = "baseline"
+)
+
+// Baseline is the baseline pair and its runs.
+type Baseline struct {
+	From      string     `json:"from"`
+	To        string     `json:"to"`
 	Scenarios []Scenario `json:"scenarios"`
+}
+
+// Thresholds are the limits a scenario was judged by.
+type Thresholds struct {
+	MaxStallMs      *float64  `json:"max_stall_ms"`      // null: no limit
+	MinRateFraction float64   `json:"min_rate_fraction"` // of the configured rate, in every phase of MinRatePhaseMs or more
+	MinRatePhaseMs  float64   `json:"min_rate_phase_ms"`
+	SilentWindowMs  float64   `json:"silent_window_ms"` // the load must send something in every such window
+	SteadyMs        float64   `json:"steady_ms"`        // load before the first step
+	ExpectDrops     *DropSpec `json:"expect_drops"`     // null for zero-drops
 }
 
 // Scenario is one scenario's record, metrics and verdict.
 type Scenario struct {
 	Name        string      `json:"name"`
+	From        string      `json:"from"` // the builds this scenario ran (broken-build: the broken one)
+	To          string      `json:"to"`
+	Pair        string      `json:"pair,omitempty"` // with --repeat or --baseline: candidate or baseline
+	Repeat      int         `json:"repeat,omitempty"`
+	Thresholds  Thresholds  `json:"thresholds"`
 	Expect      string      `json:"expect"`
 	Verdict     string      `json:"verdict"`
 	Reasons     []string    `json:"reasons"`
@@ -36,7 +90,7 @@ type Scenario struct {
 	// Extras, beyond the contract.
 	Retried     int       `json:"retried"`         // requests net/http replayed after a server close (each a drop)
 	Drops       []string  `json:"drops"`           // what was lost, phase by phase, in words
-	Causes      []string  `json:"causes"`          // why, from the step that opened the phase and the load: nginx's behaviour, not the harness's
+	Causes      []Cause   `json:"causes"`          // why, from the step that opened the phase and the load: nginx's behaviour, not the harness's
 	Problems    []string  `json:"problems"`        // what makes the record incomplete (each makes the verdict error)
 	Notes       []string  `json:"notes,omitempty"` // what a reader should know, no bearing on the verdict
 	Error       string    `json:"error,omitempty"` // error.txt: why the scenario could not run
@@ -48,14 +102,14 @@ type Scenario struct {
 	EndMs       float64   `json:"end_ms"`        // last response received
 	Rate        float64   `json:"rate"`          // requests per second achieved between the first and last request
 	Latency     Latency   `json:"latency"`
-	Final       *Final    `json:"final,omitempty"`
+	Final       *Final    `json:"final"`
 	Timeline    *Timeline `json:"timeline,omitempty"`
 
 	// The plan and the thresholds the scenario was judged by (from meta.json).
 	SteadyMs     float64       `json:"steady_ms"`
 	PlannedSteps []PlannedStep `json:"planned_steps"`
 	MaxStallMs   float64       `json:"max_stall_ms"`
-	ExpectDrops  *DropSpec     `json:"expect_drops,omitempty"`
+	ExpectDrops  *DropSpec     `json:"expect_drops"`
 	Ended        bool          `json:"ended"` // end.json was written: the run finished
 	// Stall is the longest a client waited in any phase, and where.
 	Stall Stall `json:"stall"`
@@ -199,4 +253,17 @@ type Timeline struct {
 	SlowCut  []int     `json:"slow_cut"`
 	P99Ms    []float64 `json:"p99_ms"` // 0 where the bucket has no request
 	MaxMs    []float64 `json:"max_ms"`
+	P50Ms    []float64 `json:"p50_ms"`
+	// Points are the losses one by one (the first few thousand of NPoints):
+	// a failed request at its start with its class, a retry ("retried") or a
+	// cut long download ("slow-cut") when it happened.
+	Points  []FailPoint `json:"points"`
+	NPoints int         `json:"points_count"`
+}
+
+// FailPoint is one loss on the run clock.
+type FailPoint struct {
+	Ms        float64 `json:"ms"`
+	LatencyMs float64 `json:"latency_ms"` // how long the client waited for a failed request (0 for the others)
+	Class     string  `json:"class"`
 }

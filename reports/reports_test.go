@@ -635,7 +635,7 @@ func TestRenderersEscapeAndStayOffline(t *testing.T) {
 			t.Errorf("report.html contains %q", bad)
 		}
 	}
-	for _, want := range []string{"<svg", "<path class=\"p99\"", "class=\"step bad\"", "spawn-new-master", "both-sets"} {
+	for _, want := range []string{"<svg", "<path class=\"p99\"", "<path class=\"p50\"", "class=\"step bad\"", "class=\"target\"", "class=\"legend-item\"", "spawn-new-master", "both-sets"} {
 		if want == "spawn-new-master" {
 			want = "stop-old-workers"
 		}
@@ -646,7 +646,7 @@ func TestRenderersEscapeAndStayOffline(t *testing.T) {
 	if strings.Contains(string(md), "<script") || strings.Contains(string(md), "<img") {
 		t.Error("report.md lets HTML through")
 	}
-	if !strings.Contains(string(md), "| scenario | expect | verdict | dropped | requests | failed | slow cut | steps |") {
+	if !strings.Contains(string(md), "| scenario | builds | expect | verdict | runs | requests | dropped | drops per 10k \\[95% CI\\] | longest stall, ms: median (range) | steps as expected |") {
 		t.Error("report.md lacks the summary table")
 	}
 	if !strings.Contains(string(md), "````\n[alert] 1#1: ``` <b>bold</b>\n````") {

@@ -284,8 +284,8 @@ func TestFailedStepWithNginxCauseFails(t *testing.T) {
 	f.results = steadyLoad(2500)
 	s := buildFixture(t, f)
 	wantVerdict(t, s, VerdictFail, `step spawn-new-master (USR2 to 9) failed: nginx logged`)
-	if !slices.ContainsFunc(s.Causes, func(c string) bool { return strings.Contains(c, "argv[0]") }) {
-		t.Errorf("causes = %q, want the relative argv[0] explained", s.Causes)
+	if !slices.ContainsFunc(s.Causes, func(c Cause) bool { return strings.Contains(c.Text, "argv[0]") && c.Class == CauseStepFailed }) {
+		t.Errorf("causes = %+v, want the relative argv[0] explained", s.Causes)
 	}
 
 	f.events[0].LogLines = nil

@@ -177,13 +177,13 @@ type Progress func(format string, args ...any)
 func (l Load) Validate() error {
 	switch {
 	case l.Rate <= 0:
-		return fmt.Errorf("rate %d: must be at least 1 request per second", l.Rate)
+		return fmt.Errorf("--rate: got %d, want at least 1 request per second", l.Rate)
 	case l.Rate > 20000:
-		return fmt.Errorf("rate %d: above 20000 requests per second this machine measures itself, not nginx", l.Rate)
+		return fmt.Errorf("--rate: got %d, want at most 20000 (above it this machine measures itself, not nginx)", l.Rate)
 	case l.Method != "GET" && l.Method != "POST":
-		return fmt.Errorf("method %q: want GET or POST", l.Method)
+		return fmt.Errorf("--method: got %q, want GET or POST", l.Method)
 	case l.Slow < 0 || l.Slow > 64:
-		return fmt.Errorf("slow %d: want 0 to 64 long downloads", l.Slow)
+		return fmt.Errorf("--slow: got %d, want 0 to 64 long downloads", l.Slow)
 	}
 	return nil
 }
@@ -580,7 +580,7 @@ func RunSuite(ctx context.Context, pool *dockertest.Pool, scs []Scenario, p Para
 
 // Render rebuilds report.json, report.md and report.html from the records in dir.
 func Render(dir string) (*reports.Report, error) {
-	r, err := reports.Build(dir)
+	r, err := reports.BuildRun(dir)
 	if err != nil {
 		return nil, fmt.Errorf("build report from %s: %w", dir, err)
 	}

@@ -1,10 +1,11 @@
 #!/bin/sh
-# Installs the host tools the harness needs to build its images: debootstrap
-# (for the Debian base image when no debian:bookworm image is present).
+# Installs the host tools the harness needs: debootstrap (to build the Debian
+# base image when no debian:bookworm image is present), and chromium with a
+# font (the test that renders report.html as a person sees it).
 # Idempotent; refreshes the package lists only when a first install fails.
 set -eu
 
-pkgs="debootstrap"
+pkgs="debootstrap chromium fonts-dejavu-core"
 
 missing=""
 for p in $pkgs; do

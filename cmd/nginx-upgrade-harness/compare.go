@@ -50,22 +50,22 @@ func compareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	var procs multiFlag
 	var timeout, audit time.Duration
 	fs := newFlagSet("compare", compareUsage, stderr)
-	fs.Var(&procs, "procedure", "procedure to compare, repeatable (default: "+strings.Join(harness.DefaultProcedures, ", ")+")")
-	fs.DurationVar(&timeout, "procedure-timeout", harness.DefaultProcedureTimeout, "how long a procedure may run before it is killed")
-	fs.DurationVar(&audit, "audit", 3*time.Second, "how long the load goes on after a procedure ended")
-	f.register(fs, "the good new build",
-		"a new build that cannot start with the configuration",
-		"the nginx.conf under test (default: the harness's own, see README)",
-		"long downloads in flight when the procedure starts",
-		"how the load reaches nginx: netns, host or auto (see run --help)")
+	fs.Var(&procs, "procedure", "`PROCEDURE` to compare, repeatable (default: "+strings.Join(harness.DefaultProcedures, ", ")+")")
+	fs.DurationVar(&timeout, "procedure-timeout", harness.DefaultProcedureTimeout, "how long a procedure may run before it is killed (a `DURATION`)")
+	fs.DurationVar(&audit, "audit", 3*time.Second, "how long the load goes on after a procedure ended (a `DURATION`)")
+	f.register(fs, "the good new `BUILD`",
+		"a new `BUILD` that cannot start with the configuration",
+		"the nginx.conf under test, a `FILE` (default: the harness's own, see README)",
+		"`N` long downloads in flight when the procedure starts",
+		"how the load reaches nginx, `auto|netns|host` (see run --help)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if timeout <= 0 {
-		return bad("--procedure-timeout %s: must be positive", timeout)
+		return bad("--procedure-timeout: got %s, want more than 0", timeout)
 	}
 	if audit < 0 {
-		return bad("--audit %s: must not be negative", audit)
+		return bad("--audit: got %s, want 0 or more", audit)
 	}
 	specs := []string(procs)
 	if len(specs) == 0 {

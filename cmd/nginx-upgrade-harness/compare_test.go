@@ -17,7 +17,7 @@ func TestCompareBadInput(t *testing.T) {
 		{"missing script", []string{"compare", "--procedure", "script:/nonexistent/up.sh"}, "script:/nonexistent/up.sh: no such file"},
 		{"unterminated cmd", []string{"compare", "--procedure", `cmd:"/bin/up`}, "unterminated double quote"},
 		{"zero timeout", []string{"compare", "--procedure-timeout", "0s"}, "--procedure-timeout"},
-		{"bad rate", []string{"compare", "--rate", "0"}, "rate 0"},
+		{"bad rate", []string{"compare", "--rate", "0"}, "--rate: got 0"},
 		{"unknown build", []string{"compare", "--broken", "rpm:1"}, `unknown build "rpm:1"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

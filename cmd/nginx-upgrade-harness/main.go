@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -44,12 +45,20 @@ type command struct {
 	run     func(ctx context.Context, args []string, stderr io.Writer) error
 }
 
+// helpRequested is --help on a subcommand: its usage goes to stdout and the
+// exit code is 0.
+type helpRequested struct{ fs *flag.FlagSet }
+
+func (h helpRequested) Error() string { return "help requested" }
+func (h helpRequested) Unwrap() error { return flag.ErrHelp }
+
 func commands() map[string]command {
 	return map[string]command{
 		"run":     {"run upgrade scenarios under load and write a report", runUsage, runCmd},
 		"compare": {"run upgrade procedures side by side with a good and a broken build", compareUsage, compareCmd},
 		"report":  {"re-render report.json, report.md and report.html from a run directory", reportUsage, reportCmd},
 		"prune":   {"remove containers the harness left behind (by label)", pruneUsage, pruneCmd},
+		"version": {"print the tool's version and commit", versionUsage, versionCmd},
 	}
 }
 
@@ -65,25 +74,34 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
 	}
-	fmt.Fprintf(w, "\nRun 'nginx-upgrade-harness COMMAND --help' for a command's flags.\n")
+	fmt.Fprintf(w, "\nRun 'nginx-upgrade-harness COMMAND --help' for a command's flags; --version prints the version.\n")
 	fmt.Fprintf(w, "Exit codes: 0 every scenario met its expectation, 1 a scenario ran and did not,\n"+
 		"2 bad input or the harness could not start, 3 the run finished but a measurement is invalid (an error verdict).\n")
 }
 
-func main() { os.Exit(realMain(os.Args[1:], os.Stderr)) }
+func main() { os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr)) }
 
-func realMain(args []string, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+// realMain runs one command: help asked for goes to stdout, everything else
+// (progress, summaries, errors) to stderr.
+func realMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
-			return exitBadInput
-		}
+		return exitBadInput
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		usage(stdout)
 		return exitPass
+	case "-version", "--version":
+		args = append([]string{"version"}, args[1:]...)
 	}
 	cmd, ok := commands()[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "nginx-upgrade-harness: unknown command %q (want run, compare, report or prune)\n", args[0])
+		fmt.Fprintf(stderr, "nginx-upgrade-harness: unknown command %q (want compare, prune, report, run or version; see --help)\n", args[0])
 		return exitBadInput
+	}
+	if args[0] == "version" {
+		stderr = stdout // what version prints is its answer, not progress
 	}
 	// The first Ctrl-C cancels: the load stops, containers are removed and
 	// the report of what was measured is still written. A second one exits.
@@ -94,10 +112,14 @@ func realMain(args []string, stderr io.Writer) int {
 		stop() // restore default handling: a second Ctrl-C kills
 	}()
 	err := cmd.run(ctx, args[1:], stderr)
+	var help helpRequested
 	switch {
 	case err == nil:
 		return exitPass
-	case errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &help):
+		fmt.Fprint(stdout, cmd.usage)
+		fmt.Fprintf(stdout, "\nFlags:\n")
+		printFlags(stdout, help.fs)
 		return exitPass
 	case errors.Is(err, errFailed):
 		return exitFail
@@ -111,32 +133,93 @@ func realMain(args []string, stderr io.Writer) int {
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-// newFlagSet makes a flag set that prints its usage text on --help.
+// newFlagSet makes a flag set that prints nothing itself: --help and flag
+// errors come back from parseFlags as errors, and realMain prints them once.
 func newFlagSet(name, text string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, text)
-		fmt.Fprintf(stderr, "\nFlags:\n")
-		fs.SetOutput(stderr)
-		fs.PrintDefaults()
-	}
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	return fs
 }
 
-// parseFlags turns a flag error into a one-line bad input.
+// printFlags lists a command's flags as they are typed (--name VALUE), each
+// with its default.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		kind, text := flag.UnquoteUsage(f)
+		name := "--" + f.Name
+		if isBool(f) {
+			name += "=true|false"
+		} else if kind != "" {
+			if kind == strings.ToLower(kind) && !strings.Contains(kind, "|") {
+				kind = strings.ToUpper(kind) // flag's own names: string, int, duration, value
+			}
+			name += " " + kind
+		}
+		fmt.Fprintf(w, "  %s\n", name)
+		if f.DefValue != "" && f.DefValue != "[]" && !strings.Contains(text, "(default") {
+			text += fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		for _, l := range wrap(text, 72) {
+			fmt.Fprintf(w, "        %s\n", l)
+		}
+	})
+}
+
+func isBool(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// wrap breaks text into lines of at most width characters, at spaces.
+func wrap(text string, width int) []string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(text) {
+		if line != "" && len(line)+1+len(w) > width {
+			lines = append(lines, line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += w
+	}
+	return append(lines, line)
+}
+
+// Go's flag package names a flag with one dash; the messages of this tool
+// name it as it is typed, with two.
+var (
+	reUndefined = regexp.MustCompile(`^flag provided but not defined: -+(.*)$`)
+	reBadValue  = regexp.MustCompile(`^invalid (?:boolean )?value (".*") for (?:flag )?-+([^:]+): (.*)$`)
+	reNoArg     = regexp.MustCompile(`^flag needs an argument: -+(.*)$`)
+)
+
+// parseFlags parses a command's flags: --help comes back as helpRequested
+// (realMain prints the usage once, on stdout), a bad flag as one line of bad
+// input naming the flag, with a hint.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	fs.SetOutput(io.Discard)
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fs.Usage()
-		return flag.ErrHelp
+		return helpRequested{fs}
 	}
+	hint := fmt.Sprintf(" (see %s --help)", fs.Name())
 	if err != nil {
-		return bad("%s: %v", fs.Name(), err)
+		msg := err.Error()
+		if m := reUndefined.FindStringSubmatch(msg); m != nil {
+			return bad("unknown flag --%s%s", m[1], hint)
+		}
+		if m := reBadValue.FindStringSubmatch(msg); m != nil {
+			return bad("--%s: invalid value %s: %s%s", m[2], m[1], m[3], hint)
+		}
+		if m := reNoArg.FindStringSubmatch(msg); m != nil {
+			return bad("--%s: needs a value%s", m[1], hint)
+		}
+		return bad("%s%s", msg, hint)
 	}
 	if fs.NArg() > 0 && fs.Name() != "report" {
-		return bad("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+		return bad("%s: unexpected argument %q%s", fs.Name(), fs.Arg(0), hint)
 	}
 	return nil
 }

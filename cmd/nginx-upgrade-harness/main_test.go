@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,7 +21,7 @@ import (
 func run(t *testing.T, args ...string) (int, string) {
 	t.Helper()
 	var stderr bytes.Buffer
-	code := realMain(args, &stderr)
+	code := realMain(args, io.Discard, &stderr)
 	return code, stderr.String()
 }
 
@@ -33,17 +35,20 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 	}{
 		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
 		{"unknown scenario", []string{"run", "--scenario", "nope"}, `unknown scenario "nope"`},
-		{"rate 0", []string{"run", "--rate", "0"}, "rate 0"},
-		{"bad method", []string{"run", "--method", "PUT"}, `method "PUT"`},
+		{"rate 0", []string{"run", "--rate", "0"}, "--rate: got 0"},
+		{"rate not a number", []string{"run", "--rate", "fast"}, `--rate: invalid value "fast"`},
+		{"unknown flag", []string{"run", "--frobnicate"}, "unknown flag --frobnicate (see run --help)"},
+		{"repeat 0", []string{"run", "--repeat", "0"}, "--repeat: got 0"},
+		{"bad method", []string{"run", "--method", "PUT"}, `--method: got "PUT"`},
 		{"unreadable config", []string{"run", "--config", unreadable}, "--config: open " + unreadable},
 		{"unknown build", []string{"run", "--to", "rpm:1.2"}, `unknown build "rpm:1.2"`},
 		{"missing binary", []string{"run", "--to", "binary:/nonexistent/nginx"}, "binary:/nonexistent/nginx"},
 		{"unbalanced quote in nginx-cmd", []string{"run", "--nginx-cmd", "nginx -g 'daemon off;"}, "--nginx-cmd"},
 		{"empty nginx-cmd", []string{"run", "--nginx-cmd", " "}, "--nginx-cmd"},
-		{"negative max-stall", []string{"run", "--max-stall", "-1s"}, "--max-stall -1s"},
+		{"negative max-stall", []string{"run", "--max-stall", "-1s"}, "--max-stall: got -1s"},
 		{"report of nothing", []string{"report", "/nonexistent-run-dir"}, "not a directory"},
 		{"stray argument", []string{"run", "upgrade"}, `unexpected argument "upgrade"`},
-		{"bad load path", []string{"run", "--load-path", "wifi"}, `--load-path "wifi"`},
+		{"bad load path", []string{"run", "--load-path", "wifi"}, `--load-path: got "wifi"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stderr := run(t, tc.args...)
@@ -60,11 +65,56 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 	}
 }
 
-func TestHelpExitsZero(t *testing.T) {
-	for _, c := range []string{"run", "report", "prune", "compare"} {
-		code, stderr := run(t, c, "--help")
-		if code != exitPass || !strings.Contains(stderr, "Usage: nginx-upgrade-harness "+c) {
-			t.Fatalf("%s --help: exit %d, %q", c, code, stderr)
+// --help prints the usage once, on stdout, with every flag as it is typed
+// and its default; nothing on stderr.
+func TestHelpOnStdoutOnce(t *testing.T) {
+	for _, c := range []string{"run", "report", "prune", "compare", "version"} {
+		var stdout, stderr bytes.Buffer
+		code := realMain([]string{c, "--help"}, &stdout, &stderr)
+		out := stdout.String()
+		if code != exitPass || stderr.Len() != 0 {
+			t.Fatalf("%s --help: exit %d, stderr %q", c, code, stderr.String())
+		}
+		if n := strings.Count(out, "Usage: nginx-upgrade-harness "+c); n != 1 {
+			t.Fatalf("%s --help: usage printed %d times:\n%s", c, n, out)
+		}
+		if !strings.Contains(out, "Exit codes") {
+			t.Errorf("%s --help does not state the exit codes", c)
+		}
+		if regexp.MustCompile(`(?m)^  -[a-z]`).MatchString(out) {
+			t.Errorf("%s --help shows a flag with one dash:\n%s", c, out)
+		}
+	}
+	var stdout bytes.Buffer
+	realMain([]string{"run", "--help"}, &stdout, io.Discard)
+	for _, want := range []string{"--keepalive=true|false", "(default false)", "--rate N", "(default 500)", "--repeat", "--baseline", "--junit"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("run --help lacks %q", want)
+		}
+	}
+}
+
+// A Debian version no archive serves is refused in seconds, by asking the
+// mirror, not after minutes of building the base image.
+func TestUnknownDebianVersionRefusedBeforeBuilding(t *testing.T) {
+	start := time.Now()
+	code, stderr := run(t, "run", "--scenario", "upgrade", "--to", "debian:1.22.1-9+deb12u77", "--out", t.TempDir())
+	if code != exitBadInput || !strings.Contains(stderr, "no nginx 1.22.1-9+deb12u77 in the Debian archives") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Fatalf("refused after %s: the check must come before any build", d)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		var stdout, stderr bytes.Buffer
+		if code := realMain(args, &stdout, &stderr); code != exitPass {
+			t.Fatalf("%v: exit %d, %s", args, code, stderr.String())
+		}
+		if !regexp.MustCompile(`^nginx-upgrade-harness \S+ \(commit \S+\)\n$`).MatchString(stdout.String()) {
+			t.Fatalf("%v: %q", args, stdout.String())
 		}
 	}
 }

@@ -18,6 +18,8 @@ a run that was killed hard (kill -9, a second Ctrl-C, a lost machine). With
 Examples:
   nginx-upgrade-harness prune
   nginx-upgrade-harness prune --all
+
+Exit codes: 0 done, 2 Docker unreachable.
 `
 
 func pruneCmd(ctx context.Context, args []string, stderr io.Writer) error {

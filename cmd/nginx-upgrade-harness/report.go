@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/releng-tools/nginx-upgrade-harness/reports"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
@@ -18,12 +19,20 @@ folder per scenario). Works on a run that was interrupted half-way, and on a com
 result written before the interruption is counted. The verdicts are
 recomputed from the records, not copied.
 
+A run with --repeat or --baseline is rebuilt whole: every repeat of
+DIR/candidate/K/ and DIR/baseline/K/, the aggregates and the comparison.
+
 Example:
   nginx-upgrade-harness report reports-out/2026-11-26T10-00-00
+  nginx-upgrade-harness report --junit junit.xml reports-out/2026-11-26T10-00-00
+
+Exit codes: as run's — 0 the gate passed, 1 it failed, 2 bad input, 3 a
+measurement is invalid.
 `
 
 func reportCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlagSet("report", reportUsage, stderr)
+	junit := fs.String("junit", "", "also write a JUnit XML file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -43,11 +52,28 @@ func reportCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "report: %s\n", filepath.Join(dir, "report.md"))
 		return nil
 	}
+	// A run with repeats or a baseline: each repeat's own reports first,
+	// then the whole.
+	for _, pair := range []string{reports.PairCandidate, reports.PairBaseline} {
+		subs, _ := filepath.Glob(filepath.Join(dir, pair, "*"))
+		for _, sub := range subs {
+			if st, err := os.Stat(sub); err == nil && st.IsDir() {
+				if _, err := scenarios.Render(sub); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	r, err := scenarios.Render(dir)
 	if err != nil {
 		return err
 	}
 	printSummary(stderr, r)
+	if *junit != "" {
+		if err := writeJUnit(*junit, r); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(stderr, "report: %s\n", filepath.Join(dir, "report.md"))
 	return verdictErr(r)
 }

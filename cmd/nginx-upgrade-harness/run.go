@@ -38,6 +38,16 @@ Examples:
   nginx-upgrade-harness run --scenario upgrade --from debian:1.22.1-9+deb12u9 --to source:1.26.3
   nginx-upgrade-harness run --scenario upgrade --config my.conf --rate 800 --method POST --keepalive=false
   nginx-upgrade-harness run --nginx-cmd "nginx -g 'daemon off;'"
+  nginx-upgrade-harness run --repeat 5 --keepalive=true --baseline debian:1.22.1-9+deb12u9 --junit junit.xml
+
+With --repeat N each scenario runs N times; with --baseline BUILD the same
+scenarios, traffic and repeats also run against the baseline pair --from →
+BUILD (interleaved with the candidate's), and the gate becomes "the
+candidate --from → --to drops no more than the baseline": a one-sided exact
+test on drops per 10,000 requests at α = 0.05, the counts divided by how
+much more the runs vary than chance (see README, "Gate on no worse than
+before"). Records: DIR/candidate/K/SCENARIO/ and
+DIR/baseline/K/SCENARIO/; report.json's top-level verdict is the gate.
 
 Exit codes: 0 every scenario met its expectation; 1 a scenario ran and did
 not; 2 bad input or the harness could not start; 3 the run finished but a
@@ -60,36 +70,43 @@ type runFlags struct {
 	out       string
 	loadPath  string
 	maxStall  time.Duration
+
+	repeat   int    // run only
+	baseline string // run only
+	junit    string // run only
 }
 
 // register declares the flags run and compare share; the texts that differ
 // between them are given.
 func (f *runFlags) register(fs *flag.FlagSet, toHelp, brokenHelp, configHelp, slowHelp, loadPathHelp string) {
-	fs.StringVar(&f.from, "from", harness.DefaultFrom, "the running (old) build")
+	fs.StringVar(&f.from, "from", harness.DefaultFrom, "the running (old) `BUILD`")
 	fs.StringVar(&f.to, "to", harness.DefaultTo, toHelp)
 	fs.StringVar(&f.broken, "broken", scenarios.DefaultBroken, brokenHelp)
 	fs.StringVar(&f.config, "config", "", configHelp)
-	fs.StringVar(&f.nginxCmd, "nginx-cmd", harness.DefaultBinary, "the command line that starts nginx in the container, daemonised or in the foreground, e.g. \"nginx -g 'daemon off;'\" (split as a shell would, run without one)")
+	fs.StringVar(&f.nginxCmd, "nginx-cmd", harness.DefaultBinary, "the `COMMAND` line that starts nginx in the container, daemonised or in the foreground, e.g. \"nginx -g 'daemon off;'\" (split as a shell would, run without one)")
 	fs.DurationVar(&f.maxStall, "max-stall", scenarios.DefaultMaxStall, "the longest a client may wait on a graceful path (a request, or a gap without any response); 0: no limit")
-	fs.IntVar(&f.rate, "rate", scenarios.DefaultLoad.Rate, "requests per second, constant")
-	fs.StringVar(&f.method, "method", scenarios.DefaultLoad.Method, "GET or POST")
+	fs.IntVar(&f.rate, "rate", scenarios.DefaultLoad.Rate, "requests per second, constant (`N`)")
+	fs.StringVar(&f.method, "method", scenarios.DefaultLoad.Method, "`GET|POST`")
 	fs.BoolVar(&f.keepalive, "keepalive", scenarios.DefaultLoad.KeepAlive, "reuse connections (true) or a new connection per request (false)")
 	fs.IntVar(&f.slow, "slow", scenarios.DefaultLoad.Slow, slowHelp)
-	fs.StringVar(&f.out, "out", "", "report directory (default: a new directory under ./reports-out/)")
+	fs.StringVar(&f.out, "out", "", "report `DIR` (default: a new directory under ./reports-out/)")
 	fs.StringVar(&f.loadPath, "load-path", scenarios.LoadPathAuto, loadPathHelp)
 }
 
 func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	var f runFlags
 	fs := newFlagSet("run", runUsage, stderr)
-	fs.Var(&f.scenarios, "scenario", "scenario to run, repeatable (default: the default suite; known: "+strings.Join(scenarios.Names(), ", ")+")")
-	fs.Var(&f.faults, "fault", "fault NAME[@STEP] to strike the chosen scenarios with, repeatable (without --scenario: every graceful scenario it applies to; run --list names them)")
+	fs.Var(&f.scenarios, "scenario", "scenario `NAME` to run, repeatable (default: the default suite; known: "+strings.Join(scenarios.Names(), ", ")+")")
+	fs.Var(&f.faults, "fault", "fault `NAME[@STEP]` to strike the chosen scenarios with, repeatable (without --scenario: every graceful scenario it applies to; run --list names them)")
 	fs.BoolVar(&f.list, "list", false, "list the scenarios, faults and procedures, a line each, and exit")
-	f.register(fs, "the new build",
-		"a new build that cannot start with the configuration (broken-build scenario)",
-		"the nginx.conf under test (default: the harness's own, see README); must listen on 8080 and serve /slow/big.bin for --slow",
-		"long downloads in flight across the transitions",
-		"how the load reaches nginx: netns (from inside the container's network namespace, no proxy; needs root), host (the port published on 127.0.0.1, through Docker's port proxy), auto (netns when possible)")
+	f.register(fs, "the new `BUILD`",
+		"a new `BUILD` that cannot start with the configuration (broken-build scenario)",
+		"the nginx.conf under test, a `FILE` (default: the harness's own, see README); must listen on 8080 and serve /slow/big.bin for --slow",
+		"`N` long downloads in flight across the transitions",
+		"how the load reaches nginx, `auto|netns|host`: netns (from inside the container's network namespace, no proxy; needs root), host (the port published on 127.0.0.1, through Docker's port proxy), auto (netns when possible)")
+	fs.IntVar(&f.repeat, "repeat", 1, "run each scenario `N` times; the report aggregates drops per 10,000 requests with a 95% confidence interval and the spread of stalls")
+	fs.StringVar(&f.baseline, "baseline", "", "also run the baseline pair --from → `BUILD` (same scenarios, traffic, repeats); the gate: the candidate is not significantly worse")
+	fs.StringVar(&f.junit, "junit", "", "also write a JUnit XML `FILE`: one test case per scenario and repeat (and per comparison with --baseline)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -101,29 +118,11 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ss, err := openSession(ctx, stderr, f.out, "")
+	plan, pb, err := f.plan(p, scs)
 	if err != nil {
 		return err
 	}
-	defer ss.close()
-	out, pool, pr := ss.out, ss.pool, ss.con.Line
-	p.Live = ss.con.Live()
-	im, err := scenarios.PrepareImages(ctx, pool, scs, p, pr)
-	if err != nil {
-		return err
-	}
-	if err := scenarios.CheckConfig(ctx, pool, im, p); err != nil {
-		return badInput{err}
-	}
-	r, err := scenarios.RunSuite(ctx, pool, scs, p, im, out, pr)
-	if err != nil {
-		return err
-	}
-	printSummary(stderr, r)
-	if err := ss.done(ctx); err != nil {
-		return err
-	}
-	return verdictErr(r)
+	return runPlanned(ctx, stderr, &f, p, pb, scs, plan, args)
 }
 
 // session is what run and compare share: the report directory, the
@@ -218,10 +217,10 @@ func (f *runFlags) params() (scenarios.Params, []scenarios.Scenario, error) {
 	// Split as a shell would (quotes kept together: -g 'daemon off;'), but
 	// run without one.
 	if p.Command, err = shlex.Split(f.nginxCmd); err != nil || len(p.Command) == 0 {
-		return p, nil, bad("--nginx-cmd %q: want a command line that starts nginx, e.g. \"nginx -g 'daemon off;'\"", f.nginxCmd)
+		return p, nil, bad("--nginx-cmd: got %q, want a command line that starts nginx, e.g. \"nginx -g 'daemon off;'\"", f.nginxCmd)
 	}
 	if f.maxStall < 0 {
-		return p, nil, bad("--max-stall %s: must not be negative (0: no limit)", f.maxStall)
+		return p, nil, bad("--max-stall: got %s, want 0 (no limit) or more", f.maxStall)
 	}
 	p.MaxStall = f.maxStall
 	if f.maxStall == 0 {
@@ -231,7 +230,7 @@ func (f *runFlags) params() (scenarios.Params, []scenarios.Scenario, error) {
 	case scenarios.LoadPathAuto, scenarios.LoadPathNetns, scenarios.LoadPathHost:
 		p.LoadPath = f.loadPath
 	default:
-		return p, nil, bad("--load-path %q: want auto, netns or host", f.loadPath)
+		return p, nil, bad("--load-path: got %q, want auto, netns or host", f.loadPath)
 	}
 	p.Load = scenarios.Load{Rate: f.rate, Method: strings.ToUpper(f.method), KeepAlive: f.keepalive, Slow: f.slow}
 	if err := p.Load.Validate(); err != nil {
@@ -244,40 +243,66 @@ func (f *runFlags) params() (scenarios.Params, []scenarios.Scenario, error) {
 // (exit 1: retrying will not help), else any error is an invalid
 // measurement (exit 3: retry on a quieter machine), else nil.
 func verdictErr(r *reports.Report) error {
-	if len(r.Scenarios) == 0 {
-		return errInvalid
+	switch r.Verdict {
+	case reports.VerdictPass:
+		return nil
+	case reports.VerdictFail:
+		return errFailed
 	}
-	invalid := false
-	for _, s := range r.Scenarios {
-		switch s.Verdict {
-		case reports.VerdictPass:
-		case reports.VerdictFail:
-			return errFailed
-		default:
-			invalid = true
-		}
-	}
-	if invalid {
-		return errInvalid
-	}
-	return nil
+	return errInvalid
 }
 
 func printSummary(w io.Writer, r *reports.Report) {
 	fmt.Fprintf(w, "\n%-16s %-11s %-8s %8s %9s %7s %9s  %s\n", "SCENARIO", "EXPECT", "VERDICT", "DROPPED", "REQUESTS", "FAILED", "SLOW CUT", "STEPS")
-	for _, s := range r.Scenarios {
+	for _, s := range append(append([]reports.Scenario{}, r.Scenarios...), baselineRuns(r)...) {
 		ok := 0 // steps whose outcome is what the scenario expects of them
 		for _, st := range s.Steps {
 			if st.Verified == (st.Expected != "fail") {
 				ok++
 			}
 		}
-		fmt.Fprintf(w, "%-16s %-11s %-8s %8d %9d %7d %9d  %d/%d as expected\n", s.Name, s.Expect, strings.ToUpper(s.Verdict),
+		name := s.Name
+		if s.Repeat > 0 {
+			name = fmt.Sprintf("%s #%d", s.Name, s.Repeat)
+			if s.Pair == reports.PairBaseline {
+				name = "base " + name
+			}
+		}
+		fmt.Fprintf(w, "%-16s %-11s %-8s %8d %9d %7d %9d  %d/%d as expected\n", name, s.Expect, strings.ToUpper(s.Verdict),
 			s.Dropped, s.Requests.Total, s.Requests.Failed, s.Slow.Cut, ok, len(s.Steps))
-		for _, reason := range s.Reasons {
+		if r.Gate != reports.GateBaseline {
+			for _, reason := range s.Reasons {
+				fmt.Fprintf(w, "    - %s\n", reason)
+			}
+		}
+	}
+	if r.Repeat > 1 || r.Baseline != nil {
+		fmt.Fprintf(w, "\n%-16s %-9s %5s %9s %8s %24s %22s\n", "SCENARIO", "PAIR", "RUNS", "REQUESTS", "DROPPED", "PER 10k [95% CI]", "STALL ms min/med/max")
+		for _, a := range r.Aggregates {
+			rate, stall := "—", "—"
+			if a.DropsPer10k != nil {
+				rate = fmt.Sprintf("%.2f [%.2f, %.2f]", *a.DropsPer10k, a.CI95.Low, a.CI95.High)
+			}
+			if a.StallMs != nil {
+				stall = fmt.Sprintf("%.0f/%.0f/%.0f", a.StallMs.Min, a.StallMs.Median, a.StallMs.Max)
+			}
+			fmt.Fprintf(w, "%-16s %-9s %2d/%-2d %9d %8d %24s %22s\n", a.Scenario, a.Pair, a.Runs, a.Planned, a.Requests, a.Dropped, rate, stall)
+		}
+	}
+	for _, c := range r.Comparisons {
+		fmt.Fprintf(w, "\n%s against the baseline: %s\n", c.Scenario, strings.ToUpper(c.Verdict))
+		for _, reason := range c.Reasons {
 			fmt.Fprintf(w, "    - %s\n", reason)
 		}
 	}
+	fmt.Fprintf(w, "\nverdict: %s (%d pass, %d fail, %d error; gate: %s)\n", strings.ToUpper(r.Verdict), r.Counts.Pass, r.Counts.Fail, r.Counts.Error, r.Gate)
+}
+
+func baselineRuns(r *reports.Report) []reports.Scenario {
+	if r.Baseline == nil {
+		return nil
+	}
+	return r.Baseline.Scenarios
 }
 
 // console prints progress on stderr: a time-stamped line per step, phase and

@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ory/dockertest/v3"
+
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
+)
+
+// maxRepeat bounds --repeat: each repeat of the default suite takes about
+// a minute and a half here.
+const maxRepeat = 100
+
+// plan checks --repeat, --baseline and --junit and states what the run
+// will do; pb is the baseline's parameters (the pair --from → --baseline).
+func (f *runFlags) plan(p scenarios.Params, scs []scenarios.Scenario) (reports.RunPlan, scenarios.Params, error) {
+	plan := reports.RunPlan{Repeat: f.repeat, From: p.From.Spec, To: p.To.Spec, Alpha: reports.Alpha}
+	pb := p
+	if f.repeat < 1 || f.repeat > maxRepeat {
+		return plan, pb, bad("--repeat: got %d, want 1 to %d", f.repeat, maxRepeat)
+	}
+	if f.baseline != "" {
+		b, err := harness.ParseBuild(f.baseline)
+		if err != nil {
+			return plan, pb, bad("--baseline: %v", err)
+		}
+		pb.To = b
+		plan.Baseline = b.Spec
+	}
+	if f.junit != "" {
+		if st, err := os.Stat(filepath.Dir(f.junit)); err != nil || !st.IsDir() {
+			return plan, pb, bad("--junit: %s: no such directory", filepath.Dir(f.junit))
+		}
+	}
+	for _, sc := range scs {
+		plan.Scenarios = append(plan.Scenarios, sc.Name)
+		if sc.Broken && plan.Baseline != "" {
+			plan.CandidateOnly = append(plan.CandidateOnly, sc.Name)
+		}
+	}
+	return plan, pb, nil
+}
+
+// runPlanned runs the plan: cheap checks first (the mirror, the config on
+// an image already there), then the images, the config on the pair, the
+// provenance, and the scenarios — each repeat of the candidate followed by
+// the same repeat of the baseline, so that a machine that slows down part
+// way weighs on both alike.
+func runPlanned(ctx context.Context, stderr io.Writer, f *runFlags, p, pb scenarios.Params, scs []scenarios.Scenario,
+	plan reports.RunPlan, args []string) error {
+	start := time.Now()
+	ss, err := openSession(ctx, stderr, f.out, "")
+	if err != nil {
+		return err
+	}
+	defer ss.close()
+	out, pool, pr := ss.out, ss.pool, ss.con.Line
+	p.Live, pb.Live = ss.con.Live(), ss.con.Live()
+	var bscs []scenarios.Scenario
+	for _, sc := range scs {
+		if !sc.Broken {
+			bscs = append(bscs, sc)
+		}
+	}
+	if err := precheck(ctx, pool, p, pb, scs, plan, pr); err != nil {
+		return err
+	}
+	if err := writeJSONFile(filepath.Join(out, reports.PlanFile), plan); err != nil {
+		return err
+	}
+	im, err := scenarios.PrepareImages(ctx, pool, scs, p, pr)
+	if err != nil {
+		return err
+	}
+	var imB scenarios.Images
+	if plan.Baseline != "" && len(bscs) > 0 {
+		if imB, err = scenarios.PrepareImages(ctx, pool, bscs, pb, pr); err != nil {
+			return err
+		}
+	}
+	if err := scenarios.CheckConfig(ctx, pool, im, p); err != nil {
+		return badInput{err}
+	}
+	prov := provenance(ctx, pool, start, args, f.config, p, pb, im, imB, pr)
+	provPath := filepath.Join(out, reports.ProvenanceFile)
+	if err := writeJSONFile(provPath, prov); err != nil {
+		return err
+	}
+	if !plan.Layout() {
+		if _, err := scenarios.RunSuite(ctx, pool, scs, p, im, out, pr); err != nil {
+			return err
+		}
+	} else {
+		for k := 1; k <= plan.Repeat && ctx.Err() == nil; k++ {
+			pr("candidate %s → %s: run %d of %d", plan.From, plan.To, k, plan.Repeat)
+			if _, err := scenarios.RunSuite(ctx, pool, scs, p, im, reports.RepeatDir(out, reports.PairCandidate, k), pr); err != nil {
+				return err
+			}
+			if plan.Baseline != "" && len(bscs) > 0 && ctx.Err() == nil {
+				pr("baseline %s → %s: run %d of %d", plan.From, plan.Baseline, k, plan.Repeat)
+				if _, err := scenarios.RunSuite(ctx, pool, bscs, pb, imB, reports.RepeatDir(out, reports.PairBaseline, k), pr); err != nil {
+					return err
+				}
+			}
+			if _, err := scenarios.Render(out); err != nil {
+				return err
+			}
+		}
+	}
+	if ctx.Err() == nil {
+		d := time.Since(start).Seconds()
+		prov.DurationS = &d
+		if err := writeJSONFile(provPath, prov); err != nil {
+			return err
+		}
+	}
+	r, err := scenarios.Render(out)
+	if err != nil {
+		return err
+	}
+	printSummary(stderr, r)
+	if f.junit != "" {
+		if err := writeJUnit(f.junit, r); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "junit: %s\n", f.junit)
+	}
+	if err := ss.done(ctx); err != nil {
+		return err
+	}
+	return verdictErr(r)
+}
+
+// precheck finds in seconds what would otherwise fail after minutes of
+// building: a Debian version no archive serves, and a configuration that
+// the old build rejects (tried on a cached image with the same old build,
+// when there is one).
+func precheck(ctx context.Context, pool *dockertest.Pool, p, pb scenarios.Params, scs []scenarios.Scenario, plan reports.RunPlan, pr scenarios.Progress) error {
+	pairs := [][2]harness.Build{{p.From, p.To}}
+	for _, sc := range scs {
+		if sc.Broken {
+			pairs = append(pairs, [2]harness.Build{p.From, p.Broken})
+			break
+		}
+	}
+	if plan.Baseline != "" {
+		pairs = append(pairs, [2]harness.Build{pb.From, pb.To})
+	}
+	for _, pair := range pairs {
+		if err := harness.PrecheckPair(ctx, pool, pair[0], pair[1]); err != nil {
+			return badInput{err}
+		}
+	}
+	// When the pair is cached the configuration is checked on it right away
+	// (after PrepareImages, which then costs nothing).
+	if p.Config != nil && !harness.PairCached(pool, p.From, p.To) {
+		if ref := harness.CachedPairWithOld(pool, p.From); ref != "" {
+			if err := scenarios.CheckConfig(ctx, pool, scenarios.Images{Good: ref}, p); err != nil {
+				return badInput{err}
+			}
+		}
+	}
+	return nil
+}
+
+// provenance records what this run is: the tool, the command line, the
+// machine, the images and binaries, the configuration. What cannot be read
+// is left null and said on the console; it never stops the run.
+func provenance(ctx context.Context, pool *dockertest.Pool, start time.Time, args []string, configFile string,
+	p, pb scenarios.Params, im, imB scenarios.Images, pr scenarios.Progress) *reports.Provenance {
+	ver, rev := buildVersion()
+	prov := &reports.Provenance{
+		Tool:         reports.Tool{Version: ver, Commit: rev},
+		CommandLine:  append([]string{os.Args[0], "run"}, args...),
+		Start:        start.UTC().Format(time.RFC3339Nano),
+		Kernel:       harness.KernelRelease(),
+		ConfigSHA256: harness.ConfigSHA256(p.Config),
+		Images:       []reports.ImageProvenance{},
+	}
+	if configFile != "" {
+		abs, err := filepath.Abs(configFile)
+		if err != nil {
+			abs = configFile
+		}
+		prov.ConfigFile = &abs
+	}
+	if v, err := harness.DockerVersion(pool); err == nil {
+		prov.Docker = &v
+	} else {
+		pr("provenance: docker version: %v", err)
+	}
+	for _, img := range []struct {
+		ref      string
+		from, to harness.Build
+	}{{im.Good, p.From, p.To}, {im.Broken, p.From, p.Broken}, {imB.Good, pb.From, pb.To}} {
+		if img.ref == "" {
+			continue
+		}
+		id, err := harness.DescribeImage(ctx, pool, img.ref)
+		if err != nil {
+			pr("provenance: %v", err)
+		}
+		ip := reports.ImageProvenance{From: img.from.Spec, To: img.to.Spec, Ref: img.ref, ID: id.ID}
+		if id.Old != nil {
+			ip.Old = &reports.BinaryIdentity{Path: id.Old.Path, SHA256: id.Old.SHA256, V: id.Old.V}
+		}
+		if id.New != nil {
+			ip.New = &reports.BinaryIdentity{Path: id.New.Path, SHA256: id.New.SHA256, V: id.New.V}
+		}
+		prov.Images = append(prov.Images, ip)
+	}
+	return prov
+}
+
+func writeJSONFile(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// writeJUnit writes the JUnit XML of a report to path.
+func writeJUnit(path string, r *reports.Report) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--junit: %w", err)
+	}
+	if err := reports.WriteJUnit(f, r); err != nil {
+		f.Close()
+		return fmt.Errorf("--junit: %w", err)
+	}
+	return f.Close()
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/releng-tools/nginx-upgrade-harness/reports"
+)
+
+// A repeat-and-compare run as a user runs it: two runs of upgrade per pair,
+// keep-alive, against the old build upgraded to itself. The records land in
+// DIR/<pair>/<repeat>/upgrade, report.json has the gate, its provenance and
+// the comparison, the JUnit file has a case per run and one for the
+// comparison, and `report DIR` rebuilds the same verdict from the records.
+func TestRepeatAgainstBaseline(t *testing.T) {
+	requireDocker(t)
+	out := t.TempDir()
+	junit := filepath.Join(out, "junit.xml")
+	code, stderr := run(t, "run", "--scenario", "upgrade", "--repeat", "2", "--keepalive=true",
+		"--baseline", "debian:1.22.1-9+deb12u9", "--out", out, "--junit", junit)
+	if code == exitBadInput {
+		t.Fatalf("exit 2: %s", stderr)
+	}
+	for _, d := range []string{"candidate/1/upgrade", "candidate/2/upgrade", "baseline/1/upgrade", "baseline/2/upgrade"} {
+		if _, err := os.Stat(filepath.Join(out, d, reports.MetaFile)); err != nil {
+			t.Errorf("no %s: %v", d, err)
+		}
+	}
+	r, err := reports.ReadReport(filepath.Join(out, reports.ReportJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Gate != reports.GateBaseline || r.Repeat != 2 || len(r.Scenarios) != 2 || r.Baseline == nil || len(r.Baseline.Scenarios) != 2 ||
+		len(r.Comparisons) != 1 || r.Comparisons[0].PValue == nil {
+		t.Fatalf("report.json: gate %q repeat %d, %d runs, baseline %v, comparisons %+v", r.Gate, r.Repeat, len(r.Scenarios), r.Baseline != nil, r.Comparisons)
+	}
+	want := map[string]int{reports.VerdictPass: exitPass, reports.VerdictFail: exitFail, reports.VerdictError: exitInvalid}[r.Verdict]
+	if code != want || r.Verdict != r.Comparisons[0].Verdict {
+		t.Fatalf("exit %d with verdict %s (comparison %s)", code, r.Verdict, r.Comparisons[0].Verdict)
+	}
+	p := r.Provenance
+	if p == nil || p.DurationS == nil || p.Docker == nil || p.Kernel == "" || len(p.Images) != 2 || p.ConfigSHA256 == "" ||
+		!strings.Contains(strings.Join(p.CommandLine, " "), "--baseline debian:1.22.1-9+deb12u9") {
+		t.Fatalf("provenance %+v", p)
+	}
+	for _, im := range p.Images {
+		if im.ID == "" || im.Old == nil || im.New == nil || !strings.Contains(im.New.V, "nginx version: nginx/") || len(im.New.SHA256) != 64 {
+			t.Fatalf("image provenance %+v", im)
+		}
+	}
+	if r.Scenarios[1].From != "debian:1.22.1-9+deb12u9" || r.Baseline.Scenarios[0].To != "debian:1.22.1-9+deb12u9" || r.Scenarios[0].To != "debian:1.22.1-9+deb12u11" {
+		t.Errorf("per-run builds: candidate %s → %s, baseline → %s", r.Scenarios[1].From, r.Scenarios[0].To, r.Baseline.Scenarios[0].To)
+	}
+	data, err := os.ReadFile(junit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Suites []struct {
+			Tests int `xml:"tests,attr"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(data, &doc); err != nil || len(doc.Suites) != 3 || doc.Suites[0].Tests != 2 || doc.Suites[2].Tests != 1 {
+		t.Fatalf("junit (%v): %s", err, data)
+	}
+	md, _ := os.ReadFile(filepath.Join(out, reports.ReportMarkdown))
+	if first, _, _ := strings.Cut(string(md), "\n"); !strings.HasPrefix(first, "# ✓ PASS") && !strings.HasPrefix(first, "# ✗ FAIL") && !strings.HasPrefix(first, "# ⚠ ERROR") {
+		t.Errorf("report.md does not open on its verdict: %q", first)
+	}
+
+	// report DIR: the same verdict and figures, recomputed.
+	before, _ := os.ReadFile(filepath.Join(out, reports.ReportJSON))
+	if code2 := realMain([]string{"report", out}, &bytes.Buffer{}, &bytes.Buffer{}); code2 != code {
+		t.Fatalf("report DIR exits %d, run exited %d", code2, code)
+	}
+	after, _ := os.ReadFile(filepath.Join(out, reports.ReportJSON))
+	var a, b map[string]any
+	json.Unmarshal(before, &a)
+	json.Unmarshal(after, &b)
+	for _, k := range []string{"verdict", "counts", "aggregates", "comparisons"} {
+		x, _ := json.Marshal(a[k])
+		y, _ := json.Marshal(b[k])
+		if !bytes.Equal(x, y) {
+			t.Errorf("report DIR changed %s:\n%s\n%s", k, x, y)
+		}
+	}
+	assertNoLeftovers(t)
+}

@@ -1,0 +1,100 @@
+package reports
+
+import (
+	"encoding/xml"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// WriteJUnit writes the report as JUnit XML, for pipelines that do not run
+// Go: one test case per scenario run (named "upgrade", or "upgrade #2" with
+// repeats; baseline runs in their own suite) and, with a baseline, one per
+// comparison. A fail is a <failure> and an error an <error>, each with the
+// reasons as message. With a baseline the comparisons are the gate: a run's
+// own verdict is in its output, and only an invalid run is an <error>.
+func WriteJUnit(w io.Writer, r *Report) error {
+	type failure struct {
+		Message string `xml:"message,attr"`
+		Type    string `xml:"type,attr"`
+		Text    string `xml:",chardata"`
+	}
+	type testcase struct {
+		Name      string   `xml:"name,attr"`
+		Classname string   `xml:"classname,attr"`
+		Time      float64  `xml:"time,attr"`
+		Failure   *failure `xml:"failure,omitempty"`
+		Error     *failure `xml:"error,omitempty"`
+		SystemOut string   `xml:"system-out,omitempty"`
+	}
+	type testsuite struct {
+		Name     string     `xml:"name,attr"`
+		Tests    int        `xml:"tests,attr"`
+		Failures int        `xml:"failures,attr"`
+		Errors   int        `xml:"errors,attr"`
+		Cases    []testcase `xml:"testcase"`
+	}
+	type testsuites struct {
+		XMLName xml.Name    `xml:"testsuites"`
+		Name    string      `xml:"name,attr"`
+		Suites  []testsuite `xml:"testsuite"`
+	}
+	gateOnRuns := r.Gate != GateBaseline
+	suite := func(name string, runs []Scenario) testsuite {
+		ts := testsuite{Name: name}
+		for _, s := range runs {
+			tc := testcase{Name: s.Name, Classname: name, Time: s.EndMs / 1000}
+			if s.Repeat > 0 {
+				tc.Name = fmt.Sprintf("%s #%d", s.Name, s.Repeat)
+			}
+			tc.SystemOut = fmt.Sprintf("%s → %s: verdict %s, %d requests, %d dropped", s.From, s.To, s.Verdict, s.Requests.Total, s.Dropped)
+			msg := strings.Join(s.Reasons, "; ")
+			switch {
+			case s.Verdict == VerdictError:
+				tc.Error = &failure{Message: msg, Type: "invalid-measurement", Text: strings.Join(s.Reasons, "\n")}
+				ts.Errors++
+			case s.Verdict == VerdictFail && gateOnRuns:
+				tc.Failure = &failure{Message: msg, Type: s.Expect, Text: strings.Join(s.Reasons, "\n")}
+				ts.Failures++
+			case s.Verdict == VerdictFail:
+				tc.SystemOut += "; judged against the baseline, not on its own: " + msg
+			}
+			ts.Cases = append(ts.Cases, tc)
+		}
+		ts.Tests = len(ts.Cases)
+		return ts
+	}
+	doc := testsuites{Name: "nginx-upgrade-harness " + r.From + " → " + r.To}
+	doc.Suites = append(doc.Suites, suite(fmt.Sprintf("%s → %s", r.From, r.To), r.Scenarios))
+	if r.Baseline != nil {
+		doc.Suites = append(doc.Suites, suite(fmt.Sprintf("baseline %s → %s", r.Baseline.From, r.Baseline.To), r.Baseline.Scenarios))
+		ts := testsuite{Name: "candidate against baseline"}
+		for _, c := range r.Comparisons {
+			tc := testcase{Name: c.Scenario + " no worse than baseline", Classname: ts.Name, SystemOut: c.Test}
+			msg := strings.Join(c.Reasons, "; ")
+			switch c.Verdict {
+			case VerdictFail:
+				tc.Failure = &failure{Message: msg, Type: "worse-than-baseline", Text: strings.Join(c.Reasons, "\n")}
+				ts.Failures++
+			case VerdictError:
+				tc.Error = &failure{Message: msg, Type: "invalid-measurement", Text: strings.Join(c.Reasons, "\n")}
+				ts.Errors++
+			default:
+				tc.SystemOut += ": " + msg
+			}
+			ts.Cases = append(ts.Cases, tc)
+		}
+		ts.Tests = len(ts.Cases)
+		doc.Suites = append(doc.Suites, ts)
+	}
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}
