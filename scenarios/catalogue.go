@@ -94,7 +94,7 @@ const NewMasterFailureCause = `\[(emerg|alert|crit)\]`
 
 // quitTimeout bounds a QUIT: the master exits only after its draining
 // workers finished their long downloads.
-const quitTimeout = 60 * time.Second
+const quitTimeout = 90 * time.Second
 
 var installNew = withPhase(harness.InstallBinary("install-new-binary", harness.NewBinaryStage), "new-binary-on-disk")
 var restoreOld = withPhase(harness.InstallBinary("restore-old-binary", harness.OldBinaryStage), "old-binary-on-disk")
