@@ -94,13 +94,15 @@ func PruneAll(ctx context.Context, pool *dockertest.Pool) (int, error) {
 }
 
 func prune(ctx context.Context, pool *dockertest.Pool, remove func(labels map[string]string) bool) (int, error) {
+	lctx, cancel := context.WithTimeout(ctx, callTimeout)
 	cs, err := pool.Client.ListContainers(dc.ListContainersOptions{
 		All:     true,
 		Filters: map[string][]string{"label": {Label + "=1"}},
-		Context: ctx,
+		Context: lctx,
 	})
+	cancel()
 	if err != nil {
-		return 0, fmt.Errorf("list harness containers: %s", oneLine(err.Error()))
+		return 0, fmt.Errorf("list harness containers at %s: %s", pool.Client.Endpoint(), oneLine(callErr(ctx, callTimeout, err).Error()))
 	}
 	removed := 0
 	var errs []string
@@ -108,16 +110,12 @@ func prune(ctx context.Context, pool *dockertest.Pool, remove func(labels map[st
 		if !remove(c.Labels) {
 			continue
 		}
-		err := pool.Client.RemoveContainer(dc.RemoveContainerOptions{ID: c.ID, Force: true, RemoveVolumes: true, Context: ctx})
-		var gone *dc.NoSuchContainer
-		switch {
-		case err == nil:
-			removed++
-		case errors.As(err, &gone):
-			// Removed meanwhile (AutoRemove, another sweep): nothing left to do.
-		default:
-			errs = append(errs, fmt.Sprintf("%.12s: %s", c.ID, oneLine(err.Error())))
+		// Paused or frozen containers are thawed first; every call has a deadline.
+		if err := removeContainer(ctx, pool, c.ID); err != nil {
+			errs = append(errs, oneLine(err.Error()))
+			continue
 		}
+		removed++
 	}
 	if len(errs) > 0 {
 		return removed, fmt.Errorf("remove harness containers: %s", strings.Join(errs, "; "))
