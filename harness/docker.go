@@ -87,6 +87,32 @@ func PruneOwn(ctx context.Context, pool *dockertest.Pool) (int, error) {
 	return prune(ctx, pool, func(l map[string]string) bool { return l[labelOwnerPID] == pid })
 }
 
+// OwnContainers names the containers this process created that are still
+// there ("id name: state"), through the engine of DOCKER_HOST, within ctx.
+func OwnContainers(ctx context.Context) ([]string, error) {
+	pool, err := dockertest.NewPool("")
+	if err != nil {
+		return nil, err
+	}
+	cs, err := pool.Client.ListContainers(dc.ListContainersOptions{
+		All:     true,
+		Filters: map[string][]string{"label": {labelOwnerPID + "=" + strconv.Itoa(os.Getpid())}},
+		Context: ctx,
+	})
+	if err != nil {
+		return nil, callErr(ctx, pingTimeout, err)
+	}
+	var out []string
+	for _, c := range cs {
+		name := ""
+		if len(c.Names) > 0 {
+			name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		out = append(out, fmt.Sprintf("%.12s %s: %s", c.ID, name, c.Status))
+	}
+	return out, nil
+}
+
 // PruneAll removes every container carrying the harness label, including
 // those of runs still under way and of this process.
 func PruneAll(ctx context.Context, pool *dockertest.Pool) (int, error) {

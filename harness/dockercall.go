@@ -45,6 +45,7 @@ type CallError struct {
 	Container string // the container's id
 	Err       error
 	State     string // ContainerState, "" when not read
+	Ended     bool   // the container has exited or is gone: retrying cannot help
 }
 
 func (e *CallError) Error() string {
@@ -60,6 +61,13 @@ func (e *CallError) Error() string {
 }
 
 func (e *CallError) Unwrap() error { return e.Err }
+
+// ContainerEnded tells whether err is a Docker call that failed because the
+// container has exited or is gone.
+func ContainerEnded(err error) bool {
+	var ce *CallError
+	return errors.As(err, &ce) && ce.Ended
+}
 
 // IsDockerFault tells whether err comes from a Docker call that failed or
 // hung (as opposed to nginx not doing what a step expected).
@@ -349,8 +357,9 @@ func oomKills(fullID string) int {
 // it, in one line, e.g. "docker: paused; kernel: freezer FROZEN",
 // "docker: exited (code 137), OOM-killed", "docker: gone (no such
 // container)", "docker: no answer within 2s; kernel: freezer FROZEN".
-// abnormal is false for a running, unfrozen container with no OOM kill.
-func ContainerState(ctx context.Context, pool *dockertest.Pool, id string) (state string, abnormal bool) {
+// abnormal is false for a running, unfrozen container with no OOM kill;
+// ended is true for a container that has exited or is gone.
+func ContainerState(ctx context.Context, pool *dockertest.Pool, id string) (state string, abnormal, ended bool) {
 	var parts []string
 	full := id
 	ictx, cancel := context.WithTimeout(ctx, stateTimeout)
@@ -359,7 +368,7 @@ func ContainerState(ctx context.Context, pool *dockertest.Pool, id string) (stat
 	var gone *dc.NoSuchContainer
 	switch {
 	case errors.As(err, &gone):
-		return "docker: gone (no such container)", true
+		return "docker: gone (no such container)", true, true
 	case err != nil && ctx.Err() != nil:
 		parts = append(parts, "docker: not asked (interrupted)")
 	case err != nil:
@@ -380,7 +389,7 @@ func ContainerState(ctx context.Context, pool *dockertest.Pool, id string) (stat
 		case st.Paused:
 			d, abnormal = "paused", true
 		case !st.Running:
-			d, abnormal = fmt.Sprintf("%s (code %d)", d, st.ExitCode), true
+			d, abnormal, ended = fmt.Sprintf("%s (code %d)", d, st.ExitCode), true, true
 		}
 		if st.OOMKilled {
 			d, abnormal = d+", OOM-killed", true
@@ -405,7 +414,7 @@ func ContainerState(ctx context.Context, pool *dockertest.Pool, id string) (stat
 	if len(kernel) > 0 {
 		parts = append(parts, "kernel: "+strings.Join(kernel, ", "))
 	}
-	return strings.Join(parts, "; "), abnormal
+	return strings.Join(parts, "; "), abnormal, ended
 }
 
 // Thaw unpauses a paused or frozen container: through Docker first, and,
@@ -467,6 +476,6 @@ func removeContainer(ctx context.Context, pool *dockertest.Pool, id string) erro
 			thawFreezer(id)
 		}
 	}
-	state, _ := ContainerState(context.Background(), pool, id)
-	return &CallError{Call: "docker rm -f", Container: id, Err: err, State: state}
+	state, _, ended := ContainerState(context.Background(), pool, id)
+	return &CallError{Call: "docker rm -f", Container: id, Err: err, State: state, Ended: ended}
 }

@@ -377,9 +377,9 @@ const closeTimeout = 40 * time.Second
 // State names the container's state as Docker and the kernel report it
 // (see ContainerState); abnormal is false for a running, unfrozen
 // container with no OOM kill.
-func (n *Node) State(ctx context.Context) (string, bool) {
+func (n *Node) State(ctx context.Context) (state string, abnormal, ended bool) {
 	if n.res == nil {
-		return "removed", true
+		return "removed", true, true
 	}
 	return ContainerState(ctx, n.pool, n.res.Container.ID)
 }
@@ -424,8 +424,8 @@ func (n *Node) execWithin(ctx context.Context, timeout time.Duration, env []stri
 		if ctx.Err() != nil {
 			return ExecResult{}, fmt.Errorf("exec %s: %w", argv[0], err)
 		}
-		state, _ := ContainerState(context.Background(), n.pool, id)
-		return ExecResult{}, &CallError{Call: "docker exec " + argv[0], Container: id, Err: err, State: state}
+		state, _, ended := ContainerState(context.Background(), n.pool, id)
+		return ExecResult{}, &CallError{Call: "docker exec " + argv[0], Container: id, Err: err, State: state, Ended: ended}
 	}
 	return ExecResult{Exit: exit, Stdout: out.String(), Stderr: errb.String()}, nil
 }
@@ -533,8 +533,8 @@ func (n *Node) WriteFile(ctx context.Context, path string, data []byte, mode int
 		return n.pool.Client.UploadToContainer(id, dc.UploadToContainerOptions{InputStream: &buf, Path: dir, Context: uctx})
 	})
 	if err != nil {
-		state, _ := ContainerState(context.Background(), n.pool, id)
-		return fmt.Errorf("write %s: %w", path, &CallError{Call: "docker cp (upload)", Container: id, Err: err, State: state})
+		state, _, ended := ContainerState(context.Background(), n.pool, id)
+		return fmt.Errorf("write %s: %w", path, &CallError{Call: "docker cp (upload)", Container: id, Err: err, State: state, Ended: ended})
 	}
 	return nil
 }

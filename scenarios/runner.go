@@ -182,7 +182,11 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	if err != nil {
 		return err
 	}
-	defer node.Close()
+	defer func() {
+		if cerr := node.Close(); cerr != nil {
+			progress("%s: container left behind (`nginx-upgrade-harness prune` removes it): %v", sc.Name, cerr)
+		}
+	}()
 	start, err := node.Snapshot(ctx)
 	if err != nil {
 		return err
@@ -206,7 +210,12 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	if sc.SlowOutlasts {
 		span *= 3
 	}
-	load, slow, err := p.startLoad(ctx, node, clock, sdir, span, &meta)
+	// The load never outlives its scenario: it is cut at the planned
+	// duration plus a margin, whatever the steps do.
+	hardStop := plannedDuration(sc, steady)
+	lctx, stopLoad := context.WithTimeout(ctx, hardStop)
+	defer stopLoad()
+	load, slow, err := p.startLoad(lctx, node, clock, sdir, span, &meta)
 	if err != nil {
 		return err
 	}
@@ -218,7 +227,7 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	}()
 	progress("%s: load %d req/s %s keepalive=%v, %d long downloads; steady for %s", sc.Name, p.Load.Rate, p.Load.Method, p.Load.KeepAlive, p.Load.Slow, steady)
 	phase := "steady"
-	if err := p.watch(ctx, steady, load, sc.Name, &phase); err != nil {
+	if err := p.watch(lctx, steady, load, sc.Name, &phase); err != nil && ctx.Err() != nil {
 		return err
 	}
 
@@ -229,8 +238,12 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	defer events.Close()
 	enc := json.NewEncoder(events)
 	driver := harness.NewDriver(node)
-	var stepErr error
+	var stepErr, faultErr error
 	for _, m := range sc.Moves {
+		if lctx.Err() != nil && ctx.Err() == nil {
+			faultErr = fmt.Errorf("the load was stopped at the scenario's planned duration (%s) before step %s", hardStop, m.Step.Name)
+			break
+		}
 		progress("%s: %s%s", sc.Name, m.Step.Name, signalNote(m.Step.Signal))
 		r := driver.Run(ctx, m.Step)
 		ev := reports.Event{Name: r.Name, Signal: r.Signal, SentMs: clock.Ms(r.Sent), Verified: r.OK,
@@ -261,6 +274,13 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 		default:
 			stepErr = fmt.Errorf("%s", r.Err)
 		}
+		if r.DockerFault {
+			// The environment failed (a Docker call, the container's
+			// state): the scenario could not run, whatever was expected.
+			faultErr = fmt.Errorf("%s", r.Err)
+			progress("%s: %s: %v", sc.Name, r.Name, faultErr)
+			break
+		}
 		if stepErr != nil {
 			progress("%s: %s: %v", sc.Name, r.Name, stepErr)
 			break
@@ -276,7 +296,7 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 		}
 		if m.Audit > 0 {
 			progress("%s: audit %s", sc.Name, m.Audit)
-			if p.watch(ctx, m.Audit, load, sc.Name, &phase) != nil {
+			if p.watch(lctx, m.Audit, load, sc.Name, &phase) != nil {
 				break
 			}
 		}
@@ -307,7 +327,26 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: %w", ctx.Err())
 	}
-	return nil
+	return faultErr
+}
+
+// loadMargin is what the load may run past the planned duration of its
+// scenario before it is cut.
+const loadMargin = 30 * time.Second
+
+// plannedDuration is the longest a scenario's load may run: the steady
+// phase, every step's timeout (plus the per-call deadlines a slow poll may
+// overrun it by) and audit, the wait for the long downloads, and a margin.
+func plannedDuration(sc Scenario, steady time.Duration) time.Duration {
+	d := steady + quitTimeout + loadMargin
+	for _, m := range sc.Moves {
+		t := m.Step.Timeout
+		if t == 0 {
+			t = 10 * time.Second
+		}
+		d += t + m.Audit + 10*time.Second
+	}
+	return d
 }
 
 // FinalState is final.json: what nginx looked like when the scenario ended,
@@ -332,6 +371,9 @@ func finalState(ctx context.Context, node *harness.Node, sc Scenario, start harn
 	for i := 0; i < 20; i++ {
 		if s, err = node.Snapshot(ctx); err == nil && len(s.Masters()) == 1 && len(s.Workers(s.PidFile)) > 0 {
 			break
+		}
+		if harness.IsDockerFault(err) {
+			break // the container's state will not improve by asking again
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -9,10 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"sort"
 	"strings"
-	"syscall"
 )
 
 // Exit codes (the CLI contract).
@@ -79,15 +77,16 @@ func realMain(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "nginx-upgrade-harness: unknown command %q (want run, compare, report or prune)\n", args[0])
 		return exitBadInput
 	}
-	// The first Ctrl-C cancels: the load stops, containers are removed and
-	// the report of what was measured is still written. A second one exits.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		stop() // restore default handling: a second Ctrl-C kills
-	}()
-	err := cmd.run(ctx, args[1:], stderr)
+	// The first Ctrl-C (or SIGTERM) cancels: the load stops, containers are
+	// removed and the report of what was measured is still written. A
+	// second one exits at once (see runInterruptible).
+	return runInterruptible(stderr, func(ctx context.Context) int {
+		return exitCode(cmd.run(ctx, args[1:], stderr), stderr)
+	})
+}
+
+// exitCode maps a command's error to the exit code, printing its cause.
+func exitCode(err error, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return exitPass
