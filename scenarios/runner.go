@@ -303,7 +303,11 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	}
 
 	load.StopAttack()
-	wctx, cancel := context.WithTimeout(ctx, quitTimeout)
+	wait := quitTimeout
+	if faultErr != nil {
+		wait = 0 // the environment failed: the downloads cannot finish, cut them now
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
 	load.WaitDownloads(wctx)
 	cancel()
 	sum, cerr := load.Close()
