@@ -364,6 +364,7 @@ func ContainerState(ctx context.Context, pool *dockertest.Pool, id string) (stat
 	full := id
 	ictx, cancel := context.WithTimeout(ctx, stateTimeout)
 	c, err := pool.Client.InspectContainerWithContext(id, ictx)
+	timedOut := ictx.Err() == context.DeadlineExceeded
 	cancel()
 	var gone *dc.NoSuchContainer
 	switch {
@@ -373,7 +374,7 @@ func ContainerState(ctx context.Context, pool *dockertest.Pool, id string) (stat
 		parts = append(parts, "docker: not asked (interrupted)")
 	case err != nil:
 		abnormal = true
-		if ictx.Err() != nil {
+		if timedOut {
 			parts = append(parts, fmt.Sprintf("docker: inspect gave no answer within %s", stateTimeout))
 		} else {
 			parts = append(parts, "docker: engine unreachable at "+pool.Client.Endpoint()+" ("+oneLine(err.Error())+")")

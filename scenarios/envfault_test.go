@@ -234,7 +234,7 @@ var _ = DescribeTable("faults of the harness's environment", Label("envfault"), 
 			out, err := docker(ctx, 20*time.Second, "update", "--memory", "64m", "--memory-swap", "64m", id)
 			GinkgoWriter.Printf("docker update: %v %s\n", err, out)
 			out, err = docker(ctx, 20*time.Second, "exec", id, "sh", "-c",
-				`for p in $(pgrep nginx); do echo 1000 > /proc/$p/oom_score_adj; done; head -c 1g /dev/zero | tail`)
+				`for p in $(pgrep nginx); do echo 1000 > /proc/$p/oom_score_adj; done; head -c 1000000000 /dev/zero | tail`)
 			GinkgoWriter.Printf("memory hog: %v %s\n", err, out)
 		},
 		want:   `OOM`,
