@@ -153,7 +153,7 @@ func (d *Driver) Run(ctx context.Context, s Step) StepResult {
 func (d *Driver) fail(res StepResult, err error) StepResult {
 	res.OK = false
 	res.DockerFault = IsDockerFault(err)
-	if res.LogLines == nil && !ContainerEnded(err) {
+	if res.LogLines == nil && !IsDockerFault(err) {
 		// ctx may be done: read the log with a short context of our own.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		res.LogLines = d.logLines(ctx, res.Before.LogSize)

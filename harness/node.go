@@ -398,9 +398,14 @@ func (n *Node) Exec(ctx context.Context, argv ...string) (ExecResult, error) {
 }
 
 // ExecEnv is Exec with environment variables and standard input. It is
-// bounded by execTimeout (or ctx's deadline if sooner).
+// bounded by ctx's deadline (a procedure's timeout), or by execTimeout
+// when ctx has none.
 func (n *Node) ExecEnv(ctx context.Context, env []string, stdin []byte, argv ...string) (ExecResult, error) {
-	return n.execWithin(ctx, execTimeout, env, stdin, argv...)
+	timeout := execTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl).Round(time.Millisecond)
+	}
+	return n.execWithin(ctx, timeout, env, stdin, argv...)
 }
 
 // execWithin runs argv in the container with every Docker call of it

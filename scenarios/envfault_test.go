@@ -3,7 +3,6 @@ package scenarios_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -311,6 +310,21 @@ var _ = DescribeTable("faults of the harness's environment", Label("envfault"), 
 		want:    `engine unreachable`,
 		within:  90 * time.Second,
 	}),
+	Entry("Docker engine hanging mid-run", SpecTimeout(4*time.Minute), envFault{
+		// The proxy keeps every connection open and accepts new ones, but
+		// forwards nothing any more: every call hangs until its deadline.
+		inject: func(ctx context.Context, f *faultRun) {
+			defer GinkgoRecover()
+			if !f.waitFor(ctx, "spawn-new-master verified") {
+				return
+			}
+			ctx.Value(proxyKey{}).(*engineProxy).Hang()
+			GinkgoWriter.Printf("engine proxy hanging\n")
+		},
+		proxied: true,
+		want:    `no answer within`,
+		within:  2 * time.Minute,
+	}),
 )
 
 type proxyKey struct{}
@@ -323,12 +337,45 @@ type engineProxy struct {
 	mu     sync.Mutex
 	conn   []net.Conn
 	closed bool
+	// Hang makes the engine hang instead: connections are accepted and
+	// requests read, but nothing is forwarded any more, either way.
+	hung    chan struct{}
+	release chan struct{}
+	hangOne sync.Once
+}
+
+// Hang stops forwarding, both ways, on every connection, old and new.
+func (px *engineProxy) Hang() { px.hangOne.Do(func() { close(px.hung) }) }
+
+// relay copies src to dst until Hang, then holds what it reads.
+func (px *engineProxy) relay(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		select {
+		case <-px.hung:
+			<-px.release
+			return
+		default:
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			if uc, ok := dst.(*net.UnixConn); ok {
+				uc.CloseWrite()
+			}
+			return
+		}
+	}
 }
 
 func startEngineProxy(target string) *engineProxy {
 	dir, err := os.MkdirTemp("", "nuh-proxy-")
 	Expect(err).NotTo(HaveOccurred())
-	px := &engineProxy{path: filepath.Join(dir, "docker.sock")}
+	px := &engineProxy{path: filepath.Join(dir, "docker.sock"), hung: make(chan struct{}), release: make(chan struct{})}
 	ln, err := net.Listen("unix", px.path)
 	Expect(err).NotTo(HaveOccurred())
 	px.ln = ln
@@ -346,8 +393,8 @@ func startEngineProxy(target string) *engineProxy {
 			if !px.track(c, up) {
 				return
 			}
-			go func() { io.Copy(up, c); up.(*net.UnixConn).CloseWrite() }()
-			go func() { io.Copy(c, up); c.(*net.UnixConn).CloseWrite() }()
+			go px.relay(up, c)
+			go px.relay(c, up)
 		}
 	}()
 	return px
@@ -373,6 +420,7 @@ func (px *engineProxy) Close() {
 		return
 	}
 	px.closed = true
+	close(px.release)
 	px.ln.Close()
 	for _, c := range px.conn {
 		c.Close()

@@ -240,8 +240,7 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	driver := harness.NewDriver(node)
 	var stepErr, faultErr error
 	for _, m := range sc.Moves {
-		if lctx.Err() != nil && ctx.Err() == nil {
-			faultErr = fmt.Errorf("the load was stopped at the scenario's planned duration (%s) before step %s", hardStop, m.Step.Name)
+		if lctx.Err() != nil {
 			break
 		}
 		progress("%s: %s%s", sc.Name, m.Step.Name, signalNote(m.Step.Signal))
@@ -302,6 +301,9 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 		}
 	}
 
+	if faultErr == nil && lctx.Err() != nil && ctx.Err() == nil {
+		faultErr = fmt.Errorf("the load was cut at the scenario's planned duration (%s) before its steps ended", hardStop)
+	}
 	load.StopAttack()
 	wait := quitTimeout
 	if faultErr != nil {
