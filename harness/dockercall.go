@@ -356,7 +356,8 @@ func oomKills(fullID string) int {
 // ContainerState names a container's state as Docker and the kernel report
 // it, in one line, e.g. "docker: paused; kernel: freezer FROZEN",
 // "docker: exited (code 137), OOM-killed", "docker: gone (no such
-// container)", "docker: no answer within 2s; kernel: freezer FROZEN".
+// container)", "docker: the engine at … gave no answer to inspect within
+// 2s; kernel: freezer FROZEN".
 // abnormal is false for a running, unfrozen container with no OOM kill;
 // ended is true for a container that has exited or is gone.
 func ContainerState(ctx context.Context, pool *dockertest.Pool, id string) (state string, abnormal, ended bool) {
@@ -375,7 +376,7 @@ func ContainerState(ctx context.Context, pool *dockertest.Pool, id string) (stat
 	case err != nil:
 		abnormal = true
 		if timedOut {
-			parts = append(parts, fmt.Sprintf("docker: inspect gave no answer within %s", stateTimeout))
+			parts = append(parts, fmt.Sprintf("docker: the engine at %s gave no answer to inspect within %s", pool.Client.Endpoint(), stateTimeout))
 		} else {
 			parts = append(parts, "docker: engine unreachable at "+pool.Client.Endpoint()+" ("+oneLine(err.Error())+")")
 		}

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ory/dockertest/v3"
@@ -382,6 +383,46 @@ func (n *Node) State(ctx context.Context) (state string, abnormal, ended bool) {
 		return "removed", true, true
 	}
 	return ContainerState(ctx, n.pool, n.res.Container.ID)
+}
+
+// WatchFrozen samples the kernel's freezer of the container every 100 ms
+// (a file read on the host, no Docker call) until stop is called; stop
+// returns for how long the container was seen frozen — paused from
+// outside, or its freezer cgroup set by hand — and when first. A freeze
+// stalls nginx and the harness's execs alike: a run that met one measured
+// its environment, not nginx.
+func (n *Node) WatchFrozen() (stop func() (frozen time.Duration, first time.Time)) {
+	if n.res == nil {
+		return func() (time.Duration, time.Time) { return 0, time.Time{} }
+	}
+	id := n.res.Container.ID
+	const every = 100 * time.Millisecond
+	quit, done := make(chan struct{}), make(chan struct{})
+	var frozen time.Duration
+	var first time.Time
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case now := <-t.C:
+				if st := freezerState(id); st == "FROZEN" || st == "FREEZING" {
+					if first.IsZero() {
+						first = now
+					}
+					frozen += every
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return func() (time.Duration, time.Time) {
+		once.Do(func() { close(quit); <-done })
+		return frozen, first
+	}
 }
 
 // ExecResult is the outcome of a command run in the container.

@@ -202,7 +202,7 @@ var _ = DescribeTable("faults of the harness's environment", Label("envfault"), 
 			out, err = docker(ctx, 60*time.Second, "unpause", id)
 			GinkgoWriter.Printf("docker unpause (from outside) returned after %s: %v %s\n", time.Since(t).Round(time.Millisecond), err, out)
 		},
-		want:   `paused|FROZEN|FREEZING`,
+		want:   `paused|FROZEN|FREEZING|frozen from outside`,
 		within: 90 * time.Second,
 	}),
 	Entry("container killed", SpecTimeout(2*time.Minute), envFault{

@@ -187,6 +187,8 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 			progress("%s: container left behind (`nginx-upgrade-harness prune` removes it): %v", sc.Name, cerr)
 		}
 	}()
+	stopFreezeWatch := node.WatchFrozen()
+	defer stopFreezeWatch()
 	start, err := node.Snapshot(ctx)
 	if err != nil {
 		return err
@@ -301,6 +303,9 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 		}
 	}
 
+	if frozen, first := stopFreezeWatch(); frozen > 0 && faultErr == nil {
+		faultErr = fmt.Errorf("the container was frozen from outside (docker pause, or its freezer cgroup) for about %s from %.0f ms into the run: nginx and the harness stood still, the measurement does not hold", frozen, clock.Ms(first))
+	}
 	if faultErr == nil && lctx.Err() != nil && ctx.Err() == nil {
 		faultErr = fmt.Errorf("the load was cut at the scenario's planned duration (%s) before its steps ended", hardStop)
 	}
