@@ -9,7 +9,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 ARGS ?=
 JUNIT ?= $(CURDIR)/reports-out/junit.xml
 
-.PHONY: all deps build run test unit scenarios leftovers bench prune clean
+.PHONY: all deps build run test unit scenarios leftovers bench soak prune clean
 
 all: build
 
@@ -46,6 +46,13 @@ leftovers:
 # Throughput, memory and render-time figures (benchmarks, not timed tests).
 bench: deps build
 	sh scripts/bench.sh
+
+# The default suite SOAK_N times back to back in one process; after each run,
+# its containers, goroutines, open fds and resident memory (nothing may grow).
+SOAK_N ?= 20
+soak: deps
+	$(GO) build -o bin/harness-soak ./cmd/harness-soak
+	./bin/harness-soak -n $(SOAK_N)
 
 prune: build
 	./$(BIN) prune

@@ -87,6 +87,32 @@ func PruneOwn(ctx context.Context, pool *dockertest.Pool) (int, error) {
 	return prune(ctx, pool, func(l map[string]string) bool { return l[labelOwnerPID] == pid })
 }
 
+// OwnContainers names the containers this process created that are still
+// there ("id name: state"), through the engine of DOCKER_HOST, within ctx.
+func OwnContainers(ctx context.Context) ([]string, error) {
+	pool, err := dockertest.NewPool("")
+	if err != nil {
+		return nil, err
+	}
+	cs, err := pool.Client.ListContainers(dc.ListContainersOptions{
+		All:     true,
+		Filters: map[string][]string{"label": {labelOwnerPID + "=" + strconv.Itoa(os.Getpid())}},
+		Context: ctx,
+	})
+	if err != nil {
+		return nil, callErr(ctx, pingTimeout, err)
+	}
+	var out []string
+	for _, c := range cs {
+		name := ""
+		if len(c.Names) > 0 {
+			name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		out = append(out, fmt.Sprintf("%.12s %s: %s", c.ID, name, c.Status))
+	}
+	return out, nil
+}
+
 // PruneAll removes every container carrying the harness label, including
 // those of runs still under way and of this process.
 func PruneAll(ctx context.Context, pool *dockertest.Pool) (int, error) {
@@ -94,13 +120,15 @@ func PruneAll(ctx context.Context, pool *dockertest.Pool) (int, error) {
 }
 
 func prune(ctx context.Context, pool *dockertest.Pool, remove func(labels map[string]string) bool) (int, error) {
+	lctx, cancel := context.WithTimeout(ctx, callTimeout)
 	cs, err := pool.Client.ListContainers(dc.ListContainersOptions{
 		All:     true,
 		Filters: map[string][]string{"label": {Label + "=1"}},
-		Context: ctx,
+		Context: lctx,
 	})
+	cancel()
 	if err != nil {
-		return 0, fmt.Errorf("list harness containers: %s", oneLine(err.Error()))
+		return 0, fmt.Errorf("list harness containers at %s: %s", pool.Client.Endpoint(), oneLine(callErr(ctx, callTimeout, err).Error()))
 	}
 	removed := 0
 	var errs []string
@@ -108,16 +136,12 @@ func prune(ctx context.Context, pool *dockertest.Pool, remove func(labels map[st
 		if !remove(c.Labels) {
 			continue
 		}
-		err := pool.Client.RemoveContainer(dc.RemoveContainerOptions{ID: c.ID, Force: true, RemoveVolumes: true, Context: ctx})
-		var gone *dc.NoSuchContainer
-		switch {
-		case err == nil:
-			removed++
-		case errors.As(err, &gone):
-			// Removed meanwhile (AutoRemove, another sweep): nothing left to do.
-		default:
-			errs = append(errs, fmt.Sprintf("%.12s: %s", c.ID, oneLine(err.Error())))
+		// Paused or frozen containers are thawed first; every call has a deadline.
+		if err := removeContainer(ctx, pool, c.ID); err != nil {
+			errs = append(errs, oneLine(err.Error()))
+			continue
 		}
+		removed++
 	}
 	if len(errs) > 0 {
 		return removed, fmt.Errorf("remove harness containers: %s", strings.Join(errs, "; "))

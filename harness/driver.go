@@ -77,6 +77,10 @@ type StepResult struct {
 	Before   Snapshot  `json:"-"`
 	After    Snapshot  `json:"after"`
 	Phase    string    `json:"phase,omitempty"`
+	// DockerFault is set when the step failed on a Docker call that failed
+	// or hung, or with the container in an abnormal state (paused, frozen,
+	// exited, OOM kills): the environment failed, not nginx.
+	DockerFault bool `json:"-"`
 }
 
 // Driver runs steps against one host.
@@ -151,6 +155,11 @@ func (d *Driver) Run(ctx context.Context, s Step) StepResult {
 		now, err := d.node.Snapshot(ctx)
 		if err != nil {
 			last = err
+			// A container that has exited or is gone will not come back:
+			// no use waiting out the timeout.
+			if ContainerEnded(err) {
+				return d.fail(res, fmt.Errorf("%s: %w", s.Name, err))
+			}
 		} else {
 			res.After = now
 			if last = s.Expect(before, now, pids); last == nil && s.ExpectLog != "" {
@@ -193,7 +202,8 @@ func (d *Driver) Run(ctx context.Context, s Step) StepResult {
 
 func (d *Driver) fail(res StepResult, err error) StepResult {
 	res.OK = false
-	if res.LogLines == nil {
+	res.DockerFault = IsDockerFault(err)
+	if res.LogLines == nil && !IsDockerFault(err) {
 		// ctx may be done: read the log with a short context of our own.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		res.LogLines = d.logLines(ctx, res.Before.LogSize)
@@ -203,8 +213,28 @@ func (d *Driver) fail(res StepResult, err error) StepResult {
 	if len(res.LogLines) > 0 && !strings.Contains(msg, "no new master: ") {
 		msg += "; error log: " + strings.Join(res.LogLines, " | ")
 	}
+	if !res.DockerFault {
+		// nginx did not do what was expected: say so when the container
+		// itself is in trouble (paused, frozen, OOM kills), or when no
+		// master is left at all (killed from outside).
+		if st, ok := d.node.(stater); ok {
+			if state, abnormal, _ := st.State(context.Background()); abnormal {
+				msg += "; container state: " + state
+				res.DockerFault = true
+			}
+		}
+		if !res.DockerFault && res.After.Procs != nil && len(res.After.Masters()) == 0 {
+			msg += "; no nginx master is left in the container"
+		}
+	}
 	res.Err = msg
 	return res
+}
+
+// stater is a host that can tell the state of its container (paused,
+// frozen, exited, OOM kills): a Node.
+type stater interface {
+	State(ctx context.Context) (state string, abnormal, ended bool)
 }
 
 // logMatches tells whether an error-log line since offset matches expr.

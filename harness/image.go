@@ -94,7 +94,7 @@ func EnsureImage(ctx context.Context, pool *dockertest.Pool, from, to Build, pro
 		return ImageInfo{}, err
 	}
 	ref := PairRepo + ":" + key[:16]
-	if img, err := pool.Client.InspectImage(ref); err == nil {
+	if img, err := inspectImage(ctx, pool, ref); err == nil {
 		info, err := readInfo(ctx, pool, ref, img)
 		if err != nil {
 			return ImageInfo{}, err
@@ -126,7 +126,7 @@ func cacheKey(pool *dockertest.Pool, from, to Build) (string, error) {
 			}
 			fmt.Fprintf(h, "file %s\x00", sum)
 		case b.Kind == KindImage:
-			img, err := pool.Client.InspectImage(b.Ref)
+			img, err := inspectImage(context.Background(), pool, b.Ref)
 			if err != nil {
 				return "", imageMissing(b, err)
 			}
@@ -535,7 +535,9 @@ func ensureBase(ctx context.Context, pool *dockertest.Pool, release string, prog
 		}
 		root = rootfs
 		// The base keeps the layers; the intermediate tag is not needed.
-		defer pool.Client.RemoveImageExtended(rootfs, dc.RemoveImageOptions{NoPrune: true})
+		defer bounded(context.Background(), callTimeout, func() error {
+			return pool.Client.RemoveImageExtended(rootfs, dc.RemoveImageOptions{NoPrune: true})
+		})
 	}
 	box, err := createBox(ctx, pool, root, true)
 	if err != nil {
@@ -619,8 +621,10 @@ func debootstrapImport(ctx context.Context, pool *dockertest.Pool, release, ref 
 		return fmt.Errorf("import root file system: tar: %s", oneLine(err.Error()))
 	}
 	repo, tag, _ := strings.Cut(ref, ":")
+	ictx, cancel := context.WithTimeout(ctx, BuildStepTimeout)
 	importErr := pool.Client.ImportImage(dc.ImportImageOptions{Repository: repo, Tag: tag, Source: "-",
-		InputStream: stream, OutputStream: io.Discard, Context: ctx})
+		InputStream: stream, OutputStream: io.Discard, Context: ictx})
+	cancel()
 	if importErr != nil {
 		io.Copy(io.Discard, stream)
 	}
@@ -807,7 +811,7 @@ func cacheDir() (string, error) {
 // binaryFromImage copies /usr/sbin/nginx out of a local image (following a
 // symbolic link or two).
 func binaryFromImage(ctx context.Context, pool *dockertest.Pool, b Build) ([]byte, error) {
-	if _, err := pool.Client.InspectImage(b.Ref); err != nil {
+	if _, err := inspectImage(ctx, pool, b.Ref); err != nil {
 		return nil, imageMissing(b, err)
 	}
 	box, err := createBox(ctx, pool, b.Ref, false)
@@ -1020,8 +1024,10 @@ type buildBox struct {
 
 // createBox creates (and if start, starts) a labelled container from image.
 func createBox(ctx context.Context, pool *dockertest.Pool, image string, start bool) (*buildBox, error) {
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
 	c, err := pool.Client.CreateContainer(dc.CreateContainerOptions{
-		Context: ctx,
+		Context: cctx,
 		Name:    buildBoxPrefix() + boxSuffix(),
 		Config: &dc.Config{
 			Image:      image,
@@ -1036,7 +1042,7 @@ func createBox(ctx context.Context, pool *dockertest.Pool, image string, start b
 	}
 	b := &buildBox{pool: pool, id: c.ID}
 	if start {
-		if err := pool.Client.StartContainerWithContext(c.ID, nil, ctx); err != nil {
+		if err := pool.Client.StartContainerWithContext(c.ID, nil, cctx); err != nil {
 			b.remove()
 			return nil, fmt.Errorf("start build container from %s: %s", image, oneLine(err.Error()))
 		}
@@ -1058,33 +1064,26 @@ func boxSuffix() string {
 // remove force-removes the container; it runs on every path out of a build,
 // so it does not use the (possibly cancelled) build context.
 func (b *buildBox) remove() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
-	b.pool.Client.RemoveContainer(dc.RemoveContainerOptions{ID: b.id, Force: true, RemoveVolumes: true, Context: ctx})
+	removeContainer(ctx, b.pool, b.id)
 }
 
 // run executes argv in the container and returns its combined output; a
 // non-zero exit is an error naming what and the tail of the output.
 func (b *buildBox) run(ctx context.Context, what string, env []string, argv ...string) (string, error) {
-	exe, err := b.pool.Client.CreateExec(dc.CreateExecOptions{
-		Container: b.id, Cmd: argv, Env: env, AttachStdout: true, AttachStderr: true, Context: ctx,
-	})
-	if err != nil {
-		return "", fmt.Errorf("%s: %s", what, oneLine(err.Error()))
-	}
 	var out tailBuffer
-	if err := b.pool.Client.StartExec(exe.ID, dc.StartExecOptions{OutputStream: &out, ErrorStream: &out, Context: ctx}); err != nil {
+	sctx, cancel := context.WithTimeout(ctx, BuildStepTimeout)
+	exit, err := execIn(sctx, b.pool.Client, b.id, env, nil, &out, &out, argv...)
+	cancel()
+	if err != nil {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("%s: %w", what, ctx.Err())
 		}
-		return "", fmt.Errorf("%s: %s", what, oneLine(err.Error()))
+		return "", fmt.Errorf("%s: %s", what, oneLine(callErr(ctx, BuildStepTimeout, err).Error()))
 	}
-	ins, err := b.pool.Client.InspectExec(exe.ID)
-	if err != nil {
-		return "", fmt.Errorf("%s: %s", what, oneLine(err.Error()))
-	}
-	if ins.ExitCode != 0 {
-		return out.String(), fmt.Errorf("%s: exit status %d: %s", what, ins.ExitCode, out.Tail(5))
+	if exit != 0 {
+		return out.String(), fmt.Errorf("%s: exit status %d: %s", what, exit, out.Tail(5))
 	}
 	return out.String(), nil
 }
@@ -1126,6 +1125,8 @@ func (b *buildBox) upload(ctx context.Context, dir string, entries []tarEntry) e
 	if err := tw.Close(); err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(ctx, BuildStepTimeout)
+	defer cancel()
 	if err := b.pool.Client.UploadToContainer(b.id, dc.UploadToContainerOptions{InputStream: &buf, Path: dir, Context: ctx}); err != nil {
 		return errors.New(oneLine(err.Error()))
 	}
@@ -1136,6 +1137,8 @@ func (b *buildBox) upload(ctx context.Context, dir string, entries []tarEntry) e
 // symbolic link at p.
 func (b *buildBox) readFile(ctx context.Context, p string) (data []byte, link string, err error) {
 	var buf bytes.Buffer
+	ctx, cancel := context.WithTimeout(ctx, BuildStepTimeout)
+	defer cancel()
 	if err := b.pool.Client.DownloadFromContainer(b.id, dc.DownloadFromContainerOptions{OutputStream: &buf, Path: p, Context: ctx}); err != nil {
 		return nil, "", fmt.Errorf("%s: %s", p, oneLine(err.Error()))
 	}
@@ -1158,6 +1161,8 @@ func (b *buildBox) readFile(ctx context.Context, p string) (data []byte, link st
 // lie under prefix.
 func (b *buildBox) readTree(ctx context.Context, dir, prefix string) ([]tarEntry, error) {
 	var buf bytes.Buffer
+	ctx, cancel := context.WithTimeout(ctx, BuildStepTimeout)
+	defer cancel()
 	if err := b.pool.Client.DownloadFromContainer(b.id, dc.DownloadFromContainerOptions{OutputStream: &buf, Path: dir, Context: ctx}); err != nil {
 		return nil, errors.New(oneLine(err.Error()))
 	}
@@ -1190,6 +1195,8 @@ func (b *buildBox) readTree(ctx context.Context, dir, prefix string) ([]tarEntry
 // commit saves the container as repo:tag with the harness's default command
 // and the given labels.
 func (b *buildBox) commit(ctx context.Context, repo, tag string, labels map[string]string) error {
+	ctx, cancel := context.WithTimeout(ctx, BuildStepTimeout)
+	defer cancel()
 	_, err := b.pool.Client.CommitContainer(dc.CommitContainerOptions{
 		Container: b.id, Repository: repo, Tag: tag, Context: ctx,
 		Run: &dc.Config{
@@ -1205,7 +1212,7 @@ func (b *buildBox) commit(ctx context.Context, repo, tag string, labels map[stri
 }
 
 func imagePresent(pool *dockertest.Pool, ref string) bool {
-	_, err := pool.Client.InspectImage(ref)
+	_, err := inspectImage(context.Background(), pool, ref)
 	return err == nil
 }
 
@@ -1280,4 +1287,15 @@ func (t *tailBuffer) Tail(n int) string {
 		return "(no output)"
 	}
 	return strings.Join(keep, " | ")
+}
+
+// inspectImage is InspectImage (which takes no context) under a deadline.
+func inspectImage(ctx context.Context, pool *dockertest.Pool, ref string) (*dc.Image, error) {
+	var img *dc.Image
+	err := bounded(ctx, callTimeout, func() error {
+		var err error
+		img, err = pool.Client.InspectImage(ref)
+		return err
+	})
+	return img, err
 }

@@ -9,10 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ory/dockertest/v3"
@@ -83,16 +86,19 @@ http {
 // Node is one nginx under test in a container: Docker's init as PID 1,
 // nginx daemonised under it, its port published on 127.0.0.1 only.
 type Node struct {
-	pool    *dockertest.Pool
-	res     *dockertest.Resource
-	id      string
-	url     string
-	cmd     []string
-	config  []byte // nginx.conf on disk
-	binary  string // the absolute path nginx runs from (cmd[0], looked up in PATH when relative)
-	pidFile string
-	errLog  string
-	builds  BuildsInfo
+	pool *dockertest.Pool
+	res  *dockertest.Resource
+	id   string
+	url  string
+	cmd  []string
+	// selfFrozen is set while a fault of the harness's own holds the
+	// container frozen: that freeze is the experiment, not the environment.
+	selfFrozen atomic.Bool
+	config     []byte // nginx.conf on disk
+	binary     string // the absolute path nginx runs from (cmd[0], looked up in PATH when relative)
+	pidFile    string
+	errLog     string
+	builds     BuildsInfo
 }
 
 // BuildsInfo is /opt/nginx-upgrade-harness/builds.json in the pair image
@@ -114,6 +120,7 @@ type nodeConfig struct {
 	sysctls map[string]string
 	caps    []string
 	tmpfs   map[string]string
+	memory  int64
 	start   bool
 }
 
@@ -139,6 +146,10 @@ func WithSysctl(k, v string) NodeOption { return func(c *nodeConfig) { c.sysctls
 func WithCapability(name string) NodeOption {
 	return func(c *nodeConfig) { c.caps = append(c.caps, name) }
 }
+
+// WithMemoryLimit caps the container's memory (and memory+swap) at bytes:
+// past it, the kernel's OOM killer kills processes in the container.
+func WithMemoryLimit(bytes int64) NodeOption { return func(c *nodeConfig) { c.memory = bytes } }
 
 // WithoutStart leaves nginx stopped (a procedure starts it itself).
 func WithoutStart() NodeOption { return func(c *nodeConfig) { c.start = false } }
@@ -169,27 +180,35 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 	}
 	repo, tag := splitRef(c.image)
 	port := dc.Port(strconv.Itoa(ListenPort) + "/tcp")
-	res, err := pool.RunWithOptions(&dockertest.RunOptions{
-		Repository:   repo,
-		Tag:          tag,
-		Cmd:          []string{"sleep", "infinity"},
-		Labels:       labels,
-		ExposedPorts: []string{string(port)},
-		PortBindings: map[dc.Port][]dc.PortBinding{port: {{HostIP: "127.0.0.1", HostPort: ""}}},
-		SecurityOpt:  []string{"no-new-privileges"},
-	}, func(hc *dc.HostConfig) {
-		hc.Init = true
-		hc.AutoRemove = false
-		hc.PublishAllPorts = false
-		hc.CapDrop = []string{"ALL"}
-		hc.CapAdd = append(append([]string{}, baseCaps...), c.caps...)
-		if len(c.sysctls) > 0 {
-			hc.Sysctls = c.sysctls
-		}
-		if len(c.tmpfs) > 0 {
-			hc.Tmpfs = c.tmpfs
-		}
-		hc.RestartPolicy = dc.RestartPolicy{Name: "no"}
+	var res *dockertest.Resource
+	err := bounded(ctx, runTimeout, func() error {
+		var err error
+		res, err = pool.RunWithOptions(&dockertest.RunOptions{
+			Repository:   repo,
+			Tag:          tag,
+			Cmd:          []string{"sleep", "infinity"},
+			Labels:       labels,
+			ExposedPorts: []string{string(port)},
+			PortBindings: map[dc.Port][]dc.PortBinding{port: {{HostIP: "127.0.0.1", HostPort: ""}}},
+			SecurityOpt:  []string{"no-new-privileges"},
+		}, func(hc *dc.HostConfig) {
+			hc.Init = true
+			hc.AutoRemove = false
+			hc.PublishAllPorts = false
+			hc.CapDrop = []string{"ALL"}
+			hc.CapAdd = append(append([]string{}, baseCaps...), c.caps...)
+			if len(c.sysctls) > 0 {
+				hc.Sysctls = c.sysctls
+			}
+			if len(c.tmpfs) > 0 {
+				hc.Tmpfs = c.tmpfs
+			}
+			hc.RestartPolicy = dc.RestartPolicy{Name: "no"}
+			if c.memory > 0 {
+				hc.Memory, hc.MemorySwap = c.memory, c.memory
+			}
+		})
+		return err
 	})
 	if err != nil {
 		// A container that was created but not started still carries our label.
@@ -410,17 +429,71 @@ func (n *Node) Binary() string { return n.binary }
 func (n *Node) Command() []string { return append([]string(nil), n.cmd...) }
 
 // Close removes the container (force: never `docker stop`, whose SIGWINCH
-// would make nginx stop its workers).
+// would make nginx stop its workers), thawing it first if it is paused or
+// frozen, every call under a deadline. The error names a container that
+// could not be removed (`nginx-upgrade-harness prune` removes it later).
 func (n *Node) Close() error {
 	if n == nil || n.res == nil {
 		return nil
 	}
-	err := n.pool.Purge(n.res)
+	id := n.res.Container.ID
 	n.res = nil
-	if err != nil {
-		removeByLabel(n.pool, Label+".node", n.id)
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	return removeContainer(ctx, n.pool, id)
+}
+
+// closeTimeout bounds a node's removal, thaw included.
+const closeTimeout = 40 * time.Second
+
+// State names the container's state as Docker and the kernel report it
+// (see ContainerState); abnormal is false for a running, unfrozen
+// container with no OOM kill.
+func (n *Node) State(ctx context.Context) (state string, abnormal, ended bool) {
+	if n.res == nil {
+		return "removed", true, true
 	}
-	return err
+	return ContainerState(ctx, n.pool, n.res.Container.ID)
+}
+
+// WatchFrozen samples the kernel's freezer of the container every 100 ms
+// (a file read on the host, no Docker call) until stop is called; stop
+// returns for how long the container was seen frozen — paused from
+// outside, or its freezer cgroup set by hand — and when first. A freeze
+// stalls nginx and the harness's execs alike: a run that met one measured
+// its environment, not nginx.
+func (n *Node) WatchFrozen() (stop func() (frozen time.Duration, first time.Time)) {
+	if n.res == nil {
+		return func() (time.Duration, time.Time) { return 0, time.Time{} }
+	}
+	id := n.res.Container.ID
+	const every = 100 * time.Millisecond
+	quit, done := make(chan struct{}), make(chan struct{})
+	var frozen time.Duration
+	var first time.Time
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case now := <-t.C:
+				if st := freezerState(id); (st == "FROZEN" || st == "FREEZING") && !n.selfFrozen.Load() {
+					if first.IsZero() {
+						first = now
+					}
+					frozen += every
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return func() (time.Duration, time.Time) {
+		once.Do(func() { close(quit); <-done })
+		return frozen, first
+	}
 }
 
 // ExecResult is the outcome of a command run in the container.
@@ -436,38 +509,47 @@ func (n *Node) Exec(ctx context.Context, argv ...string) (ExecResult, error) {
 	return n.ExecEnv(ctx, nil, nil, argv...)
 }
 
-// ExecEnv is Exec with environment variables and standard input.
+// ExecEnv is Exec with environment variables and standard input. It is
+// bounded by ctx's deadline (a procedure's timeout), or by execTimeout
+// when ctx has none.
 func (n *Node) ExecEnv(ctx context.Context, env []string, stdin []byte, argv ...string) (ExecResult, error) {
+	timeout := execTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl).Round(time.Millisecond)
+	}
+	return n.execWithin(ctx, timeout, env, stdin, argv...)
+}
+
+// execWithin runs argv in the container with every Docker call of it
+// bounded by timeout. A call that fails or is abandoned is a *CallError
+// naming the container's state.
+func (n *Node) execWithin(ctx context.Context, timeout time.Duration, env []string, stdin []byte, argv ...string) (ExecResult, error) {
 	if n.res == nil {
 		return ExecResult{}, errors.New("node closed")
 	}
+	id := n.res.Container.ID
 	var out, errb bytes.Buffer
-	opts := dc.CreateExecOptions{Container: n.res.Container.ID, Cmd: argv, Env: env,
-		AttachStdout: true, AttachStderr: true, AttachStdin: stdin != nil, Context: ctx}
-	ex, err := n.pool.Client.CreateExec(opts)
-	if err != nil {
-		return ExecResult{}, fmt.Errorf("exec %s: %w", argv[0], err)
-	}
-	so := dc.StartExecOptions{OutputStream: &out, ErrorStream: &errb, Context: ctx}
+	var in io.Reader
 	if stdin != nil {
-		so.InputStream = bytes.NewReader(stdin)
+		in = bytes.NewReader(stdin)
 	}
-	if err := n.pool.Client.StartExec(ex.ID, so); err != nil {
-		return ExecResult{}, fmt.Errorf("exec %s: %w", argv[0], err)
-	}
-	ins, err := n.pool.Client.InspectExec(ex.ID)
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	exit, err := execIn(cctx, n.pool.Client, id, env, in, &out, &errb, argv...)
+	cancel()
 	if err != nil {
-		return ExecResult{}, fmt.Errorf("exec %s: %w", argv[0], err)
+		err = callErr(ctx, timeout, err)
+		if ctx.Err() != nil {
+			return ExecResult{}, fmt.Errorf("exec %s: %w", argv[0], err)
+		}
+		state, _, ended := ContainerState(context.Background(), n.pool, id)
+		return ExecResult{}, &CallError{Call: "docker exec " + argv[0], Container: id, Err: err, State: state, Ended: ended}
 	}
-	if ins.Running {
-		return ExecResult{}, fmt.Errorf("exec %s: still running after its streams closed", argv[0])
-	}
-	return ExecResult{Exit: ins.ExitCode, Stdout: out.String(), Stderr: errb.String()}, nil
+	return ExecResult{Exit: exit, Stdout: out.String(), Stderr: errb.String()}, nil
 }
 
 // Snapshot reads the process table, the pid files and the error log size.
 func (n *Node) Snapshot(ctx context.Context) (Snapshot, error) {
-	r, err := n.Exec(ctx, "sh", "-c", snapshotScript, "sh", n.pidFile, n.errLog)
+	r, err := n.execWithin(ctx, probeTimeout, nil, nil, "sh", "-c", snapshotScript, "sh", n.pidFile, n.errLog)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("read process table: %w", err)
 	}
@@ -514,7 +596,7 @@ func (n *Node) Signal(ctx context.Context, sig string, pids ...int) error {
 	if len(pids) == 0 {
 		return fmt.Errorf("signal %s: no pid", sig)
 	}
-	r, err := n.Exec(ctx, argv...)
+	r, err := n.execWithin(ctx, probeTimeout, nil, nil, argv...)
 	if err != nil {
 		return fmt.Errorf("signal %s to %v: %w", sig, pids, err)
 	}
@@ -526,7 +608,7 @@ func (n *Node) Signal(ctx context.Context, sig string, pids ...int) error {
 
 // LogSince returns the error log's lines after offset bytes.
 func (n *Node) LogSince(ctx context.Context, offset int64) ([]string, error) {
-	r, err := n.Exec(ctx, "tail", "-c", "+"+strconv.FormatInt(offset+1, 10), n.errLog)
+	r, err := n.execWithin(ctx, probeTimeout, nil, nil, "tail", "-c", "+"+strconv.FormatInt(offset+1, 10), n.errLog)
 	if err != nil {
 		return nil, err
 	}
@@ -561,10 +643,18 @@ func (n *Node) WriteFile(ctx context.Context, path string, data []byte, mode int
 	}
 	tw.Write(data)
 	tw.Close()
-	err := n.pool.Client.UploadToContainer(n.res.Container.ID, dc.UploadToContainerOptions{
-		InputStream: &buf, Path: dir, Context: ctx})
+	if n.res == nil {
+		return errors.New("node closed")
+	}
+	id := n.res.Container.ID
+	err := bounded(ctx, callTimeout, func() error {
+		uctx, cancel := context.WithTimeout(ctx, callTimeout)
+		defer cancel()
+		return n.pool.Client.UploadToContainer(id, dc.UploadToContainerOptions{InputStream: &buf, Path: dir, Context: uctx})
+	})
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		state, _, ended := ContainerState(context.Background(), n.pool, id)
+		return fmt.Errorf("write %s: %w", path, &CallError{Call: "docker cp (upload)", Container: id, Err: err, State: state, Ended: ended})
 	}
 	return nil
 }

@@ -28,10 +28,19 @@ func freezerPaths(fullID string) []string {
 // as `docker pause` does — but without Docker, so that no `docker exec` in
 // flight can hang on it: an exec that lands meanwhile is frozen with the
 // rest and goes on at the thaw.
-func (n *Node) Freeze(ctx context.Context) error { return n.setFrozen(ctx, true) }
+func (n *Node) Freeze(ctx context.Context) error {
+	n.selfFrozen.Store(true)
+	return n.setFrozen(ctx, true)
+}
 
 // Thaw resumes the processes Freeze stopped.
-func (n *Node) Thaw(ctx context.Context) error { return n.setFrozen(ctx, false) }
+func (n *Node) Thaw(ctx context.Context) error {
+	err := n.setFrozen(ctx, false)
+	if err == nil {
+		n.selfFrozen.Store(false)
+	}
+	return err
+}
 
 func (n *Node) setFrozen(ctx context.Context, frozen bool) error {
 	if n.res == nil {

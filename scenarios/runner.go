@@ -250,7 +250,7 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	}
 	phase := "steady"
 	t.progress("%s: steady for %s", sc.Name, steady)
-	if err := p.watch(ctx, steady, t.load, sc.Name, &phase); err != nil {
+	if err := p.watch(t.loadCtx, steady, t.load, sc.Name, &phase); err != nil && ctx.Err() != nil {
 		return err
 	}
 
@@ -259,7 +259,11 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 		return err
 	}
 	driver := harness.NewDriver(t.node)
+	var faultErr error
 	for _, m := range sc.Moves {
+		if t.loadCtx.Err() != nil {
+			break
+		}
 		t.progress("%s: %s%s", sc.Name, m.Step.Name, signalNote(m.Step.Signal))
 		r := driver.Run(ctx, m.Step)
 		ev := t.stepEvent(r)
@@ -283,6 +287,13 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 		default:
 			stepErr = fmt.Errorf("%s", r.Err)
 		}
+		if r.DockerFault {
+			// The environment failed (a Docker call, the container's
+			// state): the scenario could not run, whatever was expected.
+			faultErr = fmt.Errorf("%s", r.Err)
+			t.progress("%s: %s: %v", sc.Name, r.Name, faultErr)
+			break
+		}
 		if stepErr != nil {
 			t.progress("%s: %s: %v", sc.Name, r.Name, stepErr)
 			break
@@ -299,20 +310,31 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 		}
 		if m.Audit > 0 {
 			t.progress("%s: audit %s", sc.Name, m.Audit)
-			if p.watch(ctx, m.Audit, t.load, sc.Name, &phase) != nil {
+			if p.watch(t.loadCtx, m.Audit, t.load, sc.Name, &phase) != nil {
 				break
 			}
 		}
 	}
 
-	_, lerr := t.finishLoad(ctx, quitTimeout)
 	faults.healAll(context.WithoutCancel(ctx), sc)
-	if lerr != nil {
-		return lerr
+	if faultErr == nil {
+		faultErr = t.envFault(ctx)
+	}
+	wait := quitTimeout
+	if faultErr != nil {
+		wait = 0 // the environment failed: the downloads cannot finish, cut them now
+	}
+	if _, err := t.finishLoad(ctx, wait); err != nil {
+		return err
 	}
 	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer fcancel()
-	return t.end(ctx, finalState(fctx, t.node, sc, t.start))
+	final := finalState(fctx, t.node, sc, t.start)
+	if faultErr != nil {
+		writeJSON(t.path(reports.FinalFile), final)
+		return faultErr
+	}
+	return t.end(ctx, final)
 }
 
 // loadMargin is what the load may run past the planned duration of its
@@ -395,6 +417,9 @@ func finalState(ctx context.Context, node *harness.Node, sc Scenario, start harn
 	for i := 0; i < 20; i++ {
 		if s, err = node.Snapshot(ctx); err == nil && len(s.Masters()) == 1 && len(s.Workers(s.PidFile)) > 0 {
 			break
+		}
+		if harness.IsDockerFault(err) {
+			break // the container's state will not improve by asking again
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

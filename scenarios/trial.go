@@ -36,6 +36,10 @@ type trial struct {
 	slow     loadgen.Slow
 	loadCtx  context.Context // ends at the hard stop: the load never outlives the trial
 	stopLoad context.CancelFunc
+	hardStop time.Duration
+	// stopFreezeWatch ends the watch for a freeze from outside and says
+	// how long the container was frozen by someone else.
+	stopFreezeWatch func() (time.Duration, time.Time)
 
 	evMu     sync.Mutex
 	events   *os.File
@@ -70,6 +74,7 @@ func newTrial(ctx context.Context, pool *dockertest.Pool, name, dir string, p Pa
 			t.close()
 		}
 	}()
+	t.stopFreezeWatch = t.node.WatchFrozen()
 	if t.start, err = t.node.Snapshot(ctx); err != nil {
 		return nil, err
 	}
@@ -89,6 +94,7 @@ func (t *trial) writeMeta() error { return writeJSON(t.path(reports.MetaFile), t
 func (t *trial) startLoad(ctx context.Context, span, hardStop time.Duration) error {
 	t.clock = loadgen.NewClock()
 	t.meta.StartWall = t.clock.Start().Format(time.RFC3339Nano)
+	t.hardStop = hardStop
 	t.loadCtx, t.stopLoad = context.WithTimeout(ctx, hardStop)
 	load, slow, err := t.p.startLoad(t.loadCtx, t.node, t.clock, t.dir, span, &t.meta)
 	if err != nil {
@@ -122,6 +128,20 @@ func (t *trial) stepEvent(r harness.StepResult) reports.Event {
 		ev.VerifiedMs = t.clock.Ms(r.Verified)
 	}
 	return ev
+}
+
+// envFault is why the environment, not nginx, spoiled the trial: a freeze
+// from outside, or the load cut at its hard stop; nil when neither.
+func (t *trial) envFault(ctx context.Context) error {
+	if t.stopFreezeWatch != nil {
+		if frozen, first := t.stopFreezeWatch(); frozen > 0 {
+			return fmt.Errorf("the container was frozen from outside (docker pause, or its freezer cgroup) for about %s from %.0f ms into the run: nginx and the harness stood still, the measurement does not hold", frozen, t.clock.Ms(first))
+		}
+	}
+	if t.loadCtx != nil && t.loadCtx.Err() != nil && ctx.Err() == nil {
+		return fmt.Errorf("the load was cut at the trial's planned duration (%s) before its steps ended", t.hardStop)
+	}
+	return nil
 }
 
 // finishLoad stops the requests, waits (at most wait) for the long
@@ -169,8 +189,13 @@ func (t *trial) close() {
 	if t.events != nil {
 		t.events.Close()
 	}
+	if t.stopFreezeWatch != nil {
+		t.stopFreezeWatch()
+	}
 	if t.node != nil {
-		t.node.Close()
+		if err := t.node.Close(); err != nil {
+			t.progress("%s: container left behind (`nginx-upgrade-harness prune` removes it): %v", t.name, err)
+		}
 	}
 }
 

@@ -9,11 +9,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"regexp"
 	"sort"
 	"strings"
-	"syscall"
 )
 
 // Exit codes (the CLI contract).
@@ -103,15 +101,17 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	if args[0] == "version" {
 		stderr = stdout // what version prints is its answer, not progress
 	}
-	// The first Ctrl-C cancels: the load stops, containers are removed and
-	// the report of what was measured is still written. A second one exits.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		stop() // restore default handling: a second Ctrl-C kills
-	}()
-	err := cmd.run(ctx, args[1:], stderr)
+	// The first Ctrl-C (or SIGTERM) cancels: the load stops, containers are
+	// removed and the report of what was measured is still written. A
+	// second one exits at once (see runInterruptible).
+	return runInterruptible(stderr, func(ctx context.Context) int {
+		return exitCode(cmd, cmd.run(ctx, args[1:], stderr), stdout, stderr)
+	})
+}
+
+// exitCode maps a command's error to the exit code, printing its cause (or
+// the help asked for).
+func exitCode(cmd command, err error, stdout, stderr io.Writer) int {
 	var help helpRequested
 	switch {
 	case err == nil:

@@ -143,6 +143,7 @@ func openSession(ctx context.Context, stderr io.Writer, out, prefix string) (*se
 		return nil, bad("--out %s: %v", out, err)
 	}
 	ss := &session{out: out, con: newConsole(stderr), stderr: stderr}
+	reportDirOnExit(ctx, out)
 	pool, err := harness.Connect()
 	if err != nil {
 		return nil, err
@@ -154,7 +155,16 @@ func openSession(ctx context.Context, stderr io.Writer, out, prefix string) (*se
 	return ss, nil
 }
 
-func (ss *session) close() { harness.PruneOwn(context.Background(), ss.pool) }
+// close removes what this process left (a scenario removes its own
+// container; this is the safety net), under deadlines, and names on stderr
+// what could not be removed.
+func (ss *session) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout/2)
+	defer cancel()
+	if _, err := harness.PruneOwn(ctx, ss.pool); err != nil {
+		fmt.Fprintf(ss.stderr, "nginx-upgrade-harness: %s; remove them with `nginx-upgrade-harness prune`\n", oneLine(err.Error()))
+	}
+}
 
 // done names the report and turns an interruption into the run's error.
 func (ss *session) done(ctx context.Context) error {
