@@ -30,7 +30,7 @@ func Connect() (*dockertest.Pool, error) {
 	}
 	pool, err := dockertest.NewPool("")
 	if err != nil {
-		return nil, fmt.Errorf("docker unreachable at %s: %s (is the Docker engine running?)", endpoint, oneLine(err.Error()))
+		return nil, fmt.Errorf("docker unreachable at %s: %s (is the Docker engine running?)", endpoint, OneLine(err.Error()))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
 	defer cancel()
@@ -39,7 +39,7 @@ func Connect() (*dockertest.Pool, error) {
 		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 			cause = fmt.Sprintf("no answer within %s", pingTimeout)
 		}
-		return nil, fmt.Errorf("docker unreachable at %s: %s (is the Docker engine running?)", endpoint, oneLine(cause))
+		return nil, fmt.Errorf("docker unreachable at %s: %s (is the Docker engine running?)", endpoint, OneLine(cause))
 	}
 	return pool, nil
 }
@@ -52,8 +52,8 @@ const (
 	labelOwnerHost = Label + ".owner-host"
 )
 
-// ownerLabels are the labels every container the harness creates carries.
-func ownerLabels() map[string]string {
+// OwnerLabels are the labels every container the harness creates carries.
+func OwnerLabels() map[string]string {
 	host, _ := os.Hostname()
 	return map[string]string{Label: "1", labelOwnerPID: strconv.Itoa(os.Getpid()), labelOwnerHost: host}
 }
@@ -77,14 +77,14 @@ func ownerAlive(labels map[string]string) bool {
 // anonymous volumes, and returns how many it removed. Containers of a run
 // still under way (another process) are left alone.
 func Prune(ctx context.Context, pool *dockertest.Pool) (int, error) {
-	return prune(ctx, pool, func(l map[string]string) bool { return !ownerAlive(l) })
+	return PruneWhere(ctx, pool, func(l map[string]string) bool { return !ownerAlive(l) })
 }
 
 // PruneOwn removes the containers this process created and has not removed
 // yet: the safety net at the end of a run, whatever happened in it.
 func PruneOwn(ctx context.Context, pool *dockertest.Pool) (int, error) {
 	pid := strconv.Itoa(os.Getpid())
-	return prune(ctx, pool, func(l map[string]string) bool { return l[labelOwnerPID] == pid })
+	return PruneWhere(ctx, pool, func(l map[string]string) bool { return l[labelOwnerPID] == pid })
 }
 
 // OwnContainers names the containers this process created that are still
@@ -100,7 +100,7 @@ func OwnContainers(ctx context.Context) ([]string, error) {
 		Context: ctx,
 	})
 	if err != nil {
-		return nil, callErr(ctx, pingTimeout, err)
+		return nil, CallErr(ctx, pingTimeout, err)
 	}
 	var out []string
 	for _, c := range cs {
@@ -116,11 +116,11 @@ func OwnContainers(ctx context.Context) ([]string, error) {
 // PruneAll removes every container carrying the harness label, including
 // those of runs still under way and of this process.
 func PruneAll(ctx context.Context, pool *dockertest.Pool) (int, error) {
-	return prune(ctx, pool, func(map[string]string) bool { return true })
+	return PruneWhere(ctx, pool, func(map[string]string) bool { return true })
 }
 
-func prune(ctx context.Context, pool *dockertest.Pool, remove func(labels map[string]string) bool) (int, error) {
-	lctx, cancel := context.WithTimeout(ctx, callTimeout)
+func PruneWhere(ctx context.Context, pool *dockertest.Pool, remove func(labels map[string]string) bool) (int, error) {
+	lctx, cancel := context.WithTimeout(ctx, CallTimeout)
 	cs, err := pool.Client.ListContainers(dc.ListContainersOptions{
 		All:     true,
 		Filters: map[string][]string{"label": {Label + "=1"}},
@@ -128,7 +128,7 @@ func prune(ctx context.Context, pool *dockertest.Pool, remove func(labels map[st
 	})
 	cancel()
 	if err != nil {
-		return 0, fmt.Errorf("list harness containers at %s: %s", pool.Client.Endpoint(), oneLine(callErr(ctx, callTimeout, err).Error()))
+		return 0, fmt.Errorf("list harness containers at %s: %s", pool.Client.Endpoint(), OneLine(CallErr(ctx, CallTimeout, err).Error()))
 	}
 	removed := 0
 	var errs []string
@@ -137,8 +137,8 @@ func prune(ctx context.Context, pool *dockertest.Pool, remove func(labels map[st
 			continue
 		}
 		// Paused or frozen containers are thawed first; every call has a deadline.
-		if err := removeContainer(ctx, pool, c.ID); err != nil {
-			errs = append(errs, oneLine(err.Error()))
+		if err := RemoveContainer(ctx, pool, c.ID); err != nil {
+			errs = append(errs, OneLine(err.Error()))
 			continue
 		}
 		removed++
@@ -149,8 +149,20 @@ func prune(ctx context.Context, pool *dockertest.Pool, remove func(labels map[st
 	return removed, nil
 }
 
-// oneLine folds a multi-line message onto one line, so that every error the
+// OneLine folds a multi-line message onto one line, so that every error the
 // harness reports reads as a single line on stderr.
-func oneLine(s string) string {
+func OneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// LastLine is the last non-empty line of a command's output: the one that
+// names the cause in a one-line error.
+func LastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" {
+			return l
+		}
+	}
+	return "(no output)"
 }

@@ -27,12 +27,14 @@ import (
 // unpause, hanging; an engine can stop answering altogether. Nothing may
 // wait on either for ever.
 const (
-	callTimeout  = 10 * time.Second // inspect, pause, unpause, remove, upload, list
-	probeTimeout = 5 * time.Second  // one exec that reads the process table, a log or sends a signal
-	execTimeout  = 2 * time.Minute  // any other exec, unless its context ends sooner
+	CallTimeout  = 10 * time.Second // inspect, pause, unpause, remove, upload, list
+	ProbeTimeout = 5 * time.Second  // one exec that reads the process table, a log or sends a signal
+	ExecTimeout  = 2 * time.Minute  // any other exec, unless its context ends sooner
 	stateTimeout = 2 * time.Second  // docker inspect, to name a container's state in an error
 	thawTimeout  = 3 * time.Second  // docker unpause, before the freezer cgroup is thawed by hand
-	runTimeout   = 2 * time.Minute  // create and start a container
+	RunTimeout   = 2 * time.Minute  // create and start a container
+	// CloseTimeout bounds the removal of a container, thaw included.
+	CloseTimeout = 40 * time.Second
 	// BuildStepTimeout bounds one step of an image build (a package
 	// install, a compile, a commit): generous, builds take minutes.
 	BuildStepTimeout = 20 * time.Minute
@@ -53,7 +55,7 @@ func (e *CallError) Error() string {
 	if e.Container != "" {
 		msg += fmt.Sprintf(" [container %.12s]", e.Container)
 	}
-	msg += ": " + oneLine(e.Err.Error())
+	msg += ": " + OneLine(e.Err.Error())
 	if e.State != "" {
 		msg += "; container state: " + e.State
 	}
@@ -84,10 +86,10 @@ func (e errNoAnswer) Error() string {
 }
 func (e errNoAnswer) Is(target error) bool { return target == context.DeadlineExceeded }
 
-// callErr turns the end of a call's context into the error it names: the
+// CallErr turns the end of a call's context into the error it names: the
 // caller's own cancellation (an interruption) stays what it is; the call's
 // deadline becomes errNoAnswer.
-func callErr(parent context.Context, timeout time.Duration, err error) error {
+func CallErr(parent context.Context, timeout time.Duration, err error) error {
 	if parent.Err() != nil {
 		return parent.Err()
 	}
@@ -98,10 +100,10 @@ func callErr(parent context.Context, timeout time.Duration, err error) error {
 	return err
 }
 
-// bounded runs fn, a library call that takes no context, and returns at its
+// Bounded runs fn, a library call that takes no context, and returns at its
 // deadline whatever fn does: the call is abandoned (its goroutine ends when
 // Docker answers, if ever).
-func bounded(ctx context.Context, timeout time.Duration, fn func() error) error {
+func Bounded(ctx context.Context, timeout time.Duration, fn func() error) error {
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	done := make(chan error, 1)
@@ -110,7 +112,7 @@ func bounded(ctx context.Context, timeout time.Duration, fn func() error) error 
 	case err := <-done:
 		return err
 	case <-cctx.Done():
-		return callErr(ctx, timeout, nil)
+		return CallErr(ctx, timeout, nil)
 	}
 }
 
@@ -255,10 +257,10 @@ func startExec(ctx context.Context, c *dc.Client, id string, stdin io.Reader, st
 	return err
 }
 
-// execIn runs argv in container id (no shell) under ctx and returns its
+// ExecIn runs argv in container id (no shell) under ctx and returns its
 // exit status; every Docker call of it (create, start and its streams,
 // inspect) ends when ctx does.
-func execIn(ctx context.Context, c *dc.Client, id string, env []string, stdin io.Reader, stdout, stderr io.Writer, argv ...string) (int, error) {
+func ExecIn(ctx context.Context, c *dc.Client, id string, env []string, stdin io.Reader, stdout, stderr io.Writer, argv ...string) (int, error) {
 	ex, err := c.CreateExec(dc.CreateExecOptions{Container: id, Cmd: argv, Env: env,
 		AttachStdout: true, AttachStderr: true, AttachStdin: stdin != nil, Context: ctx})
 	if err != nil {
@@ -293,9 +295,9 @@ func cgroupFile(controller, v1name, v2name, fullID string) string {
 	return ""
 }
 
-// freezerState is the kernel's view of whether the container is frozen:
+// FreezerState is the kernel's view of whether the container is frozen:
 // FROZEN, FREEZING, THAWED, or "unknown" where the file is absent.
-func freezerState(fullID string) string {
+func FreezerState(fullID string) string {
 	p := cgroupFile("freezer", "freezer.state", "cgroup.freeze", fullID)
 	if p == "" {
 		return "unknown"
@@ -378,7 +380,7 @@ func ContainerState(ctx context.Context, pool *dockertest.Pool, id string) (stat
 		if timedOut {
 			parts = append(parts, fmt.Sprintf("docker: the engine at %s gave no answer to inspect within %s", pool.Client.Endpoint(), stateTimeout))
 		} else {
-			parts = append(parts, "docker: engine unreachable at "+pool.Client.Endpoint()+" ("+oneLine(err.Error())+")")
+			parts = append(parts, "docker: engine unreachable at "+pool.Client.Endpoint()+" ("+OneLine(err.Error())+")")
 		}
 	default:
 		full = c.ID
@@ -397,12 +399,12 @@ func ContainerState(ctx context.Context, pool *dockertest.Pool, id string) (stat
 			d, abnormal = d+", OOM-killed", true
 		}
 		if st.Error != "" {
-			d += ", error: " + oneLine(st.Error)
+			d += ", error: " + OneLine(st.Error)
 		}
 		parts = append(parts, "docker: "+d)
 	}
 	var kernel []string
-	fz := freezerState(full)
+	fz := FreezerState(full)
 	if fz != "THAWED" {
 		kernel = append(kernel, "freezer "+fz)
 		if fz == "FROZEN" || fz == "FREEZING" {
@@ -424,7 +426,7 @@ func ContainerState(ctx context.Context, pool *dockertest.Pool, id string) (stat
 // the cgroup frozen), through its freezer cgroup. It returns what it did,
 // "" when the container was not frozen.
 func Thaw(ctx context.Context, pool *dockertest.Pool, fullID string) (string, error) {
-	fz := freezerState(fullID)
+	fz := FreezerState(fullID)
 	paused := fz == "FROZEN" || fz == "FREEZING"
 	if !paused {
 		ictx, cancel := context.WithTimeout(ctx, stateTimeout)
@@ -438,8 +440,8 @@ func Thaw(ctx context.Context, pool *dockertest.Pool, fullID string) (string, er
 	uctx, cancel := context.WithTimeout(ctx, thawTimeout)
 	uerr := apiDo(uctx, pool.Client, http.MethodPost, "/containers/"+fullID+"/unpause", nil)
 	cancel()
-	uerr = callErr(ctx, thawTimeout, uerr)
-	if uerr == nil && freezerState(fullID) != "FROZEN" {
+	uerr = CallErr(ctx, thawTimeout, uerr)
+	if uerr == nil && FreezerState(fullID) != "FROZEN" {
 		return "unpaused through docker", nil
 	}
 	if ctx.Err() != nil {
@@ -449,32 +451,32 @@ func Thaw(ctx context.Context, pool *dockertest.Pool, fullID string) (string, er
 		return "", fmt.Errorf("docker unpause: %v; %w", uerr, err)
 	}
 	// Docker notices the thaw (its hung unpause returns); give it a moment.
-	for i := 0; i < 20 && freezerState(fullID) == "FROZEN"; i++ {
+	for i := 0; i < 20 && FreezerState(fullID) == "FROZEN"; i++ {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Sprintf("docker unpause: %v; thawed through the freezer cgroup", uerr), nil
 }
 
-// removeContainer force-removes a container under deadlines, thawing it
+// RemoveContainer force-removes a container under deadlines, thawing it
 // first if it is paused or frozen (Docker cannot remove it otherwise). A
 // container that is already gone is not an error.
-func removeContainer(ctx context.Context, pool *dockertest.Pool, id string) error {
+func RemoveContainer(ctx context.Context, pool *dockertest.Pool, id string) error {
 	Thaw(ctx, pool, id)
 	var err error
 	for attempt := 0; attempt < 2; attempt++ {
-		rctx, cancel := context.WithTimeout(ctx, callTimeout)
+		rctx, cancel := context.WithTimeout(ctx, CallTimeout)
 		err = pool.Client.RemoveContainer(dc.RemoveContainerOptions{ID: id, Force: true, RemoveVolumes: true, Context: rctx})
 		cancel()
 		var gone *dc.NoSuchContainer
 		if err == nil || errors.As(err, &gone) {
 			return nil
 		}
-		err = callErr(ctx, callTimeout, err)
+		err = CallErr(ctx, CallTimeout, err)
 		if ctx.Err() != nil {
 			break
 		}
 		// A removal that hung may have met a freeze that came meanwhile.
-		if freezerState(id) == "FROZEN" {
+		if FreezerState(id) == "FROZEN" {
 			thawFreezer(id)
 		}
 	}

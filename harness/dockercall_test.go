@@ -14,19 +14,19 @@ func TestBoundedAbandonsAHungCall(t *testing.T) {
 	block := make(chan struct{})
 	defer close(block)
 	start := time.Now()
-	err := bounded(context.Background(), 100*time.Millisecond, func() error { <-block; return nil })
+	err := Bounded(context.Background(), 100*time.Millisecond, func() error { <-block; return nil })
 	if took := time.Since(start); took > time.Second {
-		t.Fatalf("bounded returned after %s", took)
+		t.Fatalf("Bounded returned after %s", took)
 	}
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no answer within 100ms") {
 		t.Fatalf("err = %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := bounded(ctx, time.Minute, func() error { <-block; return nil }); !errors.Is(err, context.Canceled) {
+	if err := Bounded(ctx, time.Minute, func() error { <-block; return nil }); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled caller: err = %v", err)
 	}
-	if err := bounded(context.Background(), time.Minute, func() error { return errors.New("refused") }); err == nil || err.Error() != "refused" {
+	if err := Bounded(context.Background(), time.Minute, func() error { return errors.New("refused") }); err == nil || err.Error() != "refused" {
 		t.Fatalf("a call's own error must come through: %v", err)
 	}
 }
@@ -50,7 +50,7 @@ func TestCallErrorNamesCallContainerAndState(t *testing.T) {
 // Where the kernel's files are absent, the state is "unknown", never a guess.
 func TestKernelViewOfAnAbsentContainer(t *testing.T) {
 	const id = "0000000000000000000000000000000000000000000000000000000000000000"
-	if got := freezerState(id); got != "unknown" {
+	if got := FreezerState(id); got != "unknown" {
 		t.Fatalf("freezer of an absent container: %q", got)
 	}
 	if got := oomKills(id); got != -1 {

@@ -69,3 +69,15 @@ func writeFileAtomic(path string, write func(io.Writer) error) error {
 	}
 	return os.Rename(tmp.Name(), path)
 }
+
+// Render rebuilds report.json, report.md and report.html from the records in dir.
+func Render(dir string) (*Report, error) {
+	r, err := BuildRun(dir)
+	if err != nil {
+		return nil, fmt.Errorf("build report from %s: %w", dir, err)
+	}
+	if err := WriteAll(dir, r); err != nil {
+		return nil, fmt.Errorf("write report to %s: %w", dir, err)
+	}
+	return r, nil
+}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
+
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/fault"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
@@ -22,7 +24,7 @@ const (
 // Move is one step of a scenario and the audit window that follows it: the
 // time the load keeps running against the state the step produced.
 type Move struct {
-	Step       harness.Step
+	Step       nginx.Step
 	Audit      time.Duration
 	ExpectFail bool // the step must fail to verify (a broken new build)
 	// ExpectCause is, for a step that must fail, a regular expression its
@@ -96,10 +98,10 @@ const NewMasterFailureCause = `\[(emerg|alert|crit)\]`
 // workers finished their long downloads.
 const quitTimeout = 90 * time.Second
 
-var installNew = withPhase(harness.InstallBinary("install-new-binary", harness.NewBinaryStage), "new-binary-on-disk")
-var restoreOld = withPhase(harness.InstallBinary("restore-old-binary", harness.OldBinaryStage), "old-binary-on-disk")
+var installNew = withPhase(nginx.InstallBinary("install-new-binary", harness.NewBinaryStage), "new-binary-on-disk")
+var restoreOld = withPhase(nginx.InstallBinary("restore-old-binary", harness.OldBinaryStage), "old-binary-on-disk")
 
-func withPhase(s harness.Step, phase string) harness.Step {
+func withPhase(s nginx.Step, phase string) nginx.Step {
 	s.Phase = phase
 	return s
 }
@@ -112,9 +114,9 @@ func Catalogue() []Scenario {
 			Why: "USR2, WINCH and QUIT are the graceful path: nothing may be lost.",
 			Moves: []Move{
 				{Step: installNew},
-				{Step: harness.SpawnNewMaster(), Audit: audit},
-				{Step: harness.StopOldWorkers(), Audit: audit},
-				{Step: harness.QuitOldMaster(quitTimeout), Audit: audit},
+				{Step: nginx.SpawnNewMaster(), Audit: audit},
+				{Step: nginx.StopOldWorkers(), Audit: audit},
+				{Step: nginx.QuitOldMaster(quitTimeout), Audit: audit},
 			},
 			Final: Final{Binary: "new"},
 		},
@@ -123,10 +125,10 @@ func Catalogue() []Scenario {
 			Why: "HUP to the old master and QUIT to the new one are graceful: nothing may be lost.",
 			Moves: []Move{
 				{Step: installNew},
-				{Step: harness.SpawnNewMaster(), Audit: audit},
-				{Step: harness.StopOldWorkers(), Audit: audit},
-				{Step: harness.RestoreOldWorkers(), Audit: audit},
-				{Step: harness.QuitNewMaster(quitTimeout), Audit: audit},
+				{Step: nginx.SpawnNewMaster(), Audit: audit},
+				{Step: nginx.StopOldWorkers(), Audit: audit},
+				{Step: nginx.RestoreOldWorkers(), Audit: audit},
+				{Step: nginx.QuitNewMaster(quitTimeout), Audit: audit},
 				{Step: restoreOld},
 			},
 			Final: Final{Binary: "old", PidFileOld: true},
@@ -139,11 +141,11 @@ func Catalogue() []Scenario {
 				"workers hold complete. Expect drops: a TERM that lost nothing would mean it did not act as TERM.",
 			Moves: []Move{
 				{Step: installNew},
-				{Step: harness.SpawnNewMaster(), Audit: audit},
+				{Step: nginx.SpawnNewMaster(), Audit: audit},
 				// After WINCH only the new workers accept: downloads started
 				// now are theirs, in flight when TERM arrives.
-				{Step: harness.StopOldWorkers(), Audit: audit, StartSlow: 2},
-				{Step: harness.TerminateNewMaster(), Audit: audit},
+				{Step: nginx.StopOldWorkers(), Audit: audit, StartSlow: 2},
+				{Step: nginx.TerminateNewMaster(), Audit: audit},
 				{Step: restoreOld},
 			},
 			Final: Final{Binary: "old", PidFileOld: true},
@@ -158,7 +160,7 @@ func Catalogue() []Scenario {
 			Why: "KILL of the workers that hold the long downloads cuts them: the positive control of the detector. " +
 				"If it reports no drop, the harness itself is broken.",
 			Moves: []Move{
-				{Step: harness.KillWorkers(), Audit: audit},
+				{Step: nginx.KillWorkers(), Audit: audit},
 			},
 			Final: Final{Binary: "old", PidFileOld: true},
 			// The drops are the connections the killed workers held: every
@@ -170,9 +172,9 @@ func Catalogue() []Scenario {
 			Why: "HUP with a changed configuration: a new generation of workers serves it (its responses carry the new " +
 				"generation header) and the old one drains. Nothing may be lost.",
 			Moves: []Move{
-				{Step: harness.EditConfig("change-config", generation(2))},
-				{Step: harness.Reload("reload-config", "reloaded", 0, 2), Audit: audit},
-				{Step: harness.OldGenerationDrained(quitTimeout), Audit: audit / 2},
+				{Step: nginx.EditConfig("change-config", generation(2))},
+				{Step: nginx.Reload("reload-config", "reloaded", 0, 2), Audit: audit},
+				{Step: nginx.OldGenerationDrained(quitTimeout), Audit: audit / 2},
 			},
 			Final: Final{Binary: "old", PidFileOld: true},
 		},
@@ -181,9 +183,9 @@ func Catalogue() []Scenario {
 			Why: "HUP with an invalid configuration on disk: the master logs the [emerg] and keeps its workers; " +
 				"nothing may be lost.",
 			Moves: []Move{
-				{Step: harness.EditConfig("break-config", harness.BreakConfig)},
-				{Step: harness.ReloadRejected("reload-broken-config", "rejected"), Audit: audit},
-				{Step: harness.EditConfig("restore-config", unbreak), Audit: audit / 2},
+				{Step: nginx.EditConfig("break-config", nginx.BreakConfig)},
+				{Step: nginx.ReloadRejected("reload-broken-config", "rejected"), Audit: audit},
+				{Step: nginx.EditConfig("restore-config", unbreak), Audit: audit / 2},
 			},
 			Final: Final{Binary: "old", PidFileOld: true},
 		},
@@ -192,11 +194,11 @@ func Catalogue() []Scenario {
 			Why: "HUP changing worker_processes up (2 to 4) and down (4 to 1): the new generation has that many " +
 				"workers and nothing may be lost.",
 			Moves: []Move{
-				{Step: harness.EditConfig("more-workers", workers(4))},
-				{Step: harness.Reload("reload-up", "four-workers", 4, 0), Audit: audit},
-				{Step: harness.EditConfig("fewer-workers", workers(1))},
-				{Step: harness.Reload("reload-down", "one-worker", 1, 0), Audit: audit},
-				{Step: harness.OldGenerationDrained(quitTimeout), Audit: audit / 2},
+				{Step: nginx.EditConfig("more-workers", workers(4))},
+				{Step: nginx.Reload("reload-up", "four-workers", 4, 0), Audit: audit},
+				{Step: nginx.EditConfig("fewer-workers", workers(1))},
+				{Step: nginx.Reload("reload-down", "one-worker", 1, 0), Audit: audit},
+				{Step: nginx.OldGenerationDrained(quitTimeout), Audit: audit / 2},
 			},
 			Final: Final{Binary: "old", PidFileOld: true},
 		},
@@ -208,13 +210,13 @@ func Catalogue() []Scenario {
 				"USR2 to it must work as to the first one (here back to the old build). Nothing may be lost.",
 			Moves: []Move{
 				{Step: installNew},
-				{Step: harness.SpawnNewMaster(), Audit: audit},
-				{Step: harness.StopOldWorkers(), Audit: audit},
-				{Step: harness.QuitOldMaster(quitTimeout), Audit: audit},
-				{Step: again(withPhase(harness.InstallBinary("install-old-binary", harness.OldBinaryStage), "old-binary-on-disk"))},
-				{Step: again(harness.SpawnNewMaster()), Audit: audit},
-				{Step: again(harness.StopOldWorkers()), Audit: audit},
-				{Step: again(harness.QuitOldMaster(quitTimeout)), Audit: audit},
+				{Step: nginx.SpawnNewMaster(), Audit: audit},
+				{Step: nginx.StopOldWorkers(), Audit: audit},
+				{Step: nginx.QuitOldMaster(quitTimeout), Audit: audit},
+				{Step: again(withPhase(nginx.InstallBinary("install-old-binary", harness.OldBinaryStage), "old-binary-on-disk"))},
+				{Step: again(nginx.SpawnNewMaster()), Audit: audit},
+				{Step: again(nginx.StopOldWorkers()), Audit: audit},
+				{Step: again(nginx.QuitOldMaster(quitTimeout)), Audit: audit},
 			},
 			Final: Final{Binary: "old"},
 		},
@@ -224,7 +226,7 @@ func Catalogue() []Scenario {
 				"from the error log while the old set keeps serving, and nothing may be lost.",
 			Moves: []Move{
 				{Step: installNew},
-				{Step: harness.SpawnNewMaster(), Audit: audit, ExpectFail: true, ExpectCause: NewMasterFailureCause},
+				{Step: nginx.SpawnNewMaster(), Audit: audit, ExpectFail: true, ExpectCause: NewMasterFailureCause},
 				{Step: restoreOld, Audit: audit},
 			},
 			Final: Final{Binary: "old", PidFileOld: true},
@@ -241,22 +243,22 @@ func reuseport(name, migrate string) Scenario {
 		Why: "listen … reuseport gives each worker a listening socket of its own; when a worker stops accepting, " +
 			"the connections in its queue are reset unless net.ipv4.tcp_migrate_req (here " + migrate + ") moves them to another. " +
 			"The upgrade and a reload down to one worker.",
-		ConfigEdit: harness.AddReuseport, ConfigNote: "the harness added reuseport to every listen directive",
+		ConfigEdit: nginx.AddReuseport, ConfigNote: "the harness added reuseport to every listen directive",
 		Sysctls: map[string]string{"net.ipv4.tcp_migrate_req": migrate},
 		Moves: []Move{
 			{Step: installNew},
-			{Step: harness.SpawnNewMaster(), Audit: audit},
-			{Step: harness.StopOldWorkers(), Audit: audit},
-			{Step: harness.QuitOldMaster(quitTimeout), Audit: audit},
-			{Step: harness.EditConfig("fewer-workers", workers(1))},
-			{Step: harness.Reload("reload-down", "one-worker", 1, 0), Audit: audit},
+			{Step: nginx.SpawnNewMaster(), Audit: audit},
+			{Step: nginx.StopOldWorkers(), Audit: audit},
+			{Step: nginx.QuitOldMaster(quitTimeout), Audit: audit},
+			{Step: nginx.EditConfig("fewer-workers", workers(1))},
+			{Step: nginx.Reload("reload-down", "one-worker", 1, 0), Audit: audit},
 		},
 		Final: Final{Binary: "new"},
 	}
 }
 
 // again names a step of a second round (its name and phase get "-again").
-func again(s harness.Step) harness.Step {
+func again(s nginx.Step) nginx.Step {
 	s.Name += "-again"
 	if s.Phase != "" {
 		s.Phase += "-again"
@@ -265,11 +267,11 @@ func again(s harness.Step) harness.Step {
 }
 
 func generation(n int) func([]byte) ([]byte, error) {
-	return func(c []byte) ([]byte, error) { return harness.SetGeneration(c, n) }
+	return func(c []byte) ([]byte, error) { return nginx.SetGeneration(c, n) }
 }
 
 func workers(n int) func([]byte) ([]byte, error) {
-	return func(c []byte) ([]byte, error) { return harness.SetWorkers(c, n) }
+	return func(c []byte) ([]byte, error) { return nginx.SetWorkers(c, n) }
 }
 
 // unbreak removes what BreakConfig added.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/releng-tools/nginx-upgrade-harness/harness/procedure"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	dc "github.com/ory/dockertest/v3/docker"
@@ -34,11 +36,11 @@ type procedureCase struct {
 // compareOnce runs one procedure with one build through RunCompare into
 // its own directory and reads its row back from the report.json written.
 func compareOnce(ctx SpecContext, spec, build string, timeout time.Duration) reports.Procedure {
-	proc, err := harness.ParseProcedure(spec)
+	proc, err := procedure.Parse(spec)
 	Expect(err).NotTo(HaveOccurred())
 	dir := filepath.Join(outDir, "compare", proc.Name()+"-"+build)
 	Expect(os.RemoveAll(dir)).To(Succeed())
-	c := scenarios.Compare{Procedures: []harness.Procedure{proc}, Builds: []string{build}, Timeout: timeout, Audit: 2 * time.Second}
+	c := scenarios.Compare{Procedures: []procedure.Procedure{proc}, Builds: []string{build}, Timeout: timeout, Audit: 2 * time.Second}
 	_, err = scenarios.RunCompare(ctx, pool, c, params, images, dir, progress)
 	Expect(err).NotTo(HaveOccurred())
 
@@ -124,7 +126,7 @@ var _ = Describe("upgrade procedures compared", Label("compare"), func() {
 			Expect(row.TimedOut).To(BeFalse())
 			Expect(row.Outcome).To(Equal(reports.OutcomeKeptOld))
 			Expect(row.Reasons).To(ContainElement(ContainSubstring("refusing to upgrade")))
-			Expect(os.ReadFile(filepath.Join(outDir, "compare", row.Dir, row.Dir, scenarios.ProcedureStderr))).To(ContainSubstring("refusing to upgrade"))
+			Expect(os.ReadFile(filepath.Join(outDir, "compare", row.Dir, row.Dir, reports.ProcedureStderr))).To(ContainSubstring("refusing to upgrade"))
 		}, SpecTimeout(3*time.Minute))
 
 		It("that hangs is killed at its timeout and nothing of it survives", func(ctx SpecContext) {
@@ -137,7 +139,7 @@ var _ = Describe("upgrade procedures compared", Label("compare"), func() {
 			Expect(row.DurationMs).To(BeNumerically("<", 20000))
 			Expect(row.Notes).To(ContainElement(ContainSubstring("hung")))
 			Expect(row.Outcome).To(Equal(reports.OutcomeKeptOld))
-			after, err := os.ReadFile(filepath.Join(outDir, "compare", row.Dir, row.Dir, scenarios.ProcessesAfter))
+			after, err := os.ReadFile(filepath.Join(outDir, "compare", row.Dir, row.Dir, reports.ProcessesAfter))
 			Expect(err).NotTo(HaveOccurred())
 			Expect(string(after)).NotTo(ContainSubstring("sleep 1000"), "the hung procedure's processes are gone")
 			Expect(string(after)).NotTo(ContainSubstring("hang.sh"))

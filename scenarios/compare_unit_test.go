@@ -3,31 +3,31 @@ package scenarios_test
 import (
 	"testing"
 
-	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/proc"
+
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
-	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
 func TestRestartEvidence(t *testing.T) {
-	before := harness.Snapshot{PidFile: 10, Procs: []harness.Process{{PID: 10, PPID: 1, State: "S", Role: harness.RoleMaster}}}
-	m := func(ms float64, ms2 ...scenarios.SampledMaster) scenarios.MasterSample {
-		return scenarios.MasterSample{Ms: ms, Masters: ms2}
+	before := proc.Snapshot{PidFile: 10, Procs: []proc.Process{{PID: 10, PPID: 1, State: "S", Role: proc.RoleMaster}}}
+	m := func(ms float64, ms2 ...reports.SampledMaster) reports.MasterSample {
+		return reports.MasterSample{Ms: ms, Masters: ms2}
 	}
-	master := func(pid, ppid int) scenarios.SampledMaster { return scenarios.SampledMaster{PID: pid, PPID: ppid} }
+	master := func(pid, ppid int) reports.SampledMaster { return reports.SampledMaster{PID: pid, PPID: ppid} }
 	tl := &reports.Timeline{StartMs: 0, BucketMs: 100, Failed: make([]int, 100)}
 	tl.Failed[25] = 7
 	for _, tc := range []struct {
 		name    string
-		samples []scenarios.MasterSample
+		samples []reports.MasterSample
 		want    bool
 	}{
-		{"usr2 upgrade", []scenarios.MasterSample{m(1000, master(10, 1)), m(1100, master(10, 1), master(20, 10)), m(1500, master(20, 1))}, false},
-		{"unchanged", []scenarios.MasterSample{m(1000, master(10, 1)), m(1100, master(10, 1))}, false},
-		{"stop then start", []scenarios.MasterSample{m(1000, master(10, 1)), m(2200), m(2600), m(3000, master(30, 1))}, true},
-		{"pid change with no overlap", []scenarios.MasterSample{m(1000, master(10, 1)), m(1100, master(30, 1))}, true},
-		{"down at the end", []scenarios.MasterSample{m(1000, master(10, 1)), m(1100)}, false},
+		{"usr2 upgrade", []reports.MasterSample{m(1000, master(10, 1)), m(1100, master(10, 1), master(20, 10)), m(1500, master(20, 1))}, false},
+		{"unchanged", []reports.MasterSample{m(1000, master(10, 1)), m(1100, master(10, 1))}, false},
+		{"stop then start", []reports.MasterSample{m(1000, master(10, 1)), m(2200), m(2600), m(3000, master(30, 1))}, true},
+		{"pid change with no overlap", []reports.MasterSample{m(1000, master(10, 1)), m(1100, master(30, 1))}, true},
+		{"down at the end", []reports.MasterSample{m(1000, master(10, 1)), m(1100)}, false},
 	} {
-		got, ev := scenarios.RestartEvidence(before, tc.samples, tl)
+		got, ev := reports.RestartEvidence(before, tc.samples, tl)
 		if got != tc.want {
 			t.Errorf("%s: wentDown = %t (%v), want %t", tc.name, got, ev, tc.want)
 		}

@@ -10,7 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
+
 	"github.com/releng-tools/nginx-upgrade-harness/harness/fault"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
 )
@@ -101,15 +102,15 @@ func phaseOfMove(m Move) string {
 }
 
 // faultNodeOptions grant the container what the faults need, and only that.
-func faultNodeOptions(faults []fault.Chosen) []harness.NodeOption {
-	var opts []harness.NodeOption
+func faultNodeOptions(faults []fault.Chosen) []nginx.NodeOption {
+	var opts []nginx.NodeOption
 	for _, f := range faults {
 		n := f.Needs()
 		for _, c := range n.Caps {
-			opts = append(opts, harness.WithCapability(c))
+			opts = append(opts, nginx.WithCapability(c))
 		}
 		for dir, o := range n.Tmpfs {
-			opts = append(opts, harness.WithTmpfs(dir, o))
+			opts = append(opts, nginx.WithTmpfs(dir, o))
 		}
 	}
 	return opts
@@ -210,7 +211,7 @@ func (l *faultLog) heal(ctx context.Context, sc Scenario, f fault.Chosen, rec re
 	}
 	if lines, err := l.t.node.LogSince(hctx, logFrom); err == nil {
 		for _, ln := range lines {
-			if harness.FailureLevel(ln) != "" && len(rec.LogLines) < 10 {
+			if nginx.FailureLevel(ln) != "" && len(rec.LogLines) < 10 {
 				rec.LogLines = append(rec.LogLines, ln)
 			}
 		}

@@ -10,6 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/proc"
+
 	"github.com/ory/dockertest/v3"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
@@ -30,8 +34,8 @@ var DefaultLoad = Load{Rate: 500, Method: "GET", KeepAlive: false, Slow: 4}
 
 // Params are what a run of scenarios is pointed at.
 type Params struct {
-	From, To, Broken harness.Build
-	Config           []byte   // nginx.conf under test (nil: harness.DefaultConfig)
+	From, To, Broken image.Build
+	Config           []byte   // nginx.conf under test (nil: nginx.DefaultConfig)
 	Command          []string // argv that starts nginx (nil: the absolute path)
 	Load             Load
 	Steady           time.Duration // load before the first step
@@ -59,7 +63,7 @@ const (
 // startLoad starts the run's load on node — the main profile, and long
 // downloads sized to last span — by the chosen path, and records in meta
 // (rewritten on disk) which path it took.
-func (p Params) startLoad(ctx context.Context, node *harness.Node, clock loadgen.Clock, dir string,
+func (p Params) startLoad(ctx context.Context, node *nginx.Node, clock loadgen.Clock, dir string,
 	span time.Duration, meta *reports.Meta) (*loadgen.Load, loadgen.Slow, error) {
 	profiles := []loadgen.Profile{{Name: "main", Rate: p.Load.Rate, Method: p.Load.Method, KeepAlive: p.Load.KeepAlive}}
 	if p.Load.Method == "POST" {
@@ -147,7 +151,7 @@ func (p Params) steady() time.Duration {
 }
 
 // newMeta describes a run of name against the pair from → to, on clock.
-func (p Params) newMeta(name, expect string, to harness.Build, clock loadgen.Clock) reports.Meta {
+func (p Params) newMeta(name, expect string, to image.Build, clock loadgen.Clock) reports.Meta {
 	meta := reports.Meta{Scenario: name, Expect: expect, From: p.From.Spec, To: to.Spec,
 		Load:      reports.Load{Rate: p.Load.Rate, Method: p.Load.Method, Keepalive: p.Load.KeepAlive, Slow: p.Load.Slow},
 		StartWall: clock.Start().Format(time.RFC3339Nano)}
@@ -159,13 +163,13 @@ func (p Params) newMeta(name, expect string, to harness.Build, clock loadgen.Clo
 
 // nodeOptions start a node of image with the configuration and command
 // line under test, plus extra options.
-func (p Params) nodeOptions(image string, extra ...harness.NodeOption) []harness.NodeOption {
-	opts := []harness.NodeOption{harness.WithImage(image)}
+func (p Params) nodeOptions(image string, extra ...nginx.NodeOption) []nginx.NodeOption {
+	opts := []nginx.NodeOption{nginx.WithImage(image)}
 	if p.Config != nil {
-		opts = append(opts, harness.WithConfig(p.Config))
+		opts = append(opts, nginx.WithConfig(p.Config))
 	}
 	if p.Command != nil {
-		opts = append(opts, harness.WithCommand(p.Command))
+		opts = append(opts, nginx.WithCommand(p.Command))
 	}
 	return append(opts, extra...)
 }
@@ -202,21 +206,21 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	steady := p.steady()
 	meta := p.newMeta(sc.Name, sc.Expect, to, loadgen.NewClock())
 	p.plan(&meta, sc)
-	extra := append(faultNodeOptions(sc.Faults), harness.WithLabel(harness.Label+".scenario", sc.Name))
+	extra := append(faultNodeOptions(sc.Faults), nginx.WithLabel(harness.Label+".scenario", sc.Name))
 	if sc.ConfigEdit != nil {
 		base := p.Config
 		if base == nil {
-			base = []byte(harness.DefaultConfig)
+			base = []byte(nginx.DefaultConfig)
 		}
 		conf, err := sc.ConfigEdit(base)
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc.Name, err)
 		}
-		extra = append(extra, harness.WithConfig(conf))
+		extra = append(extra, nginx.WithConfig(conf))
 		meta.Notes = append(meta.Notes, sc.ConfigNote)
 	}
 	for k, v := range sc.Sysctls {
-		extra = append(extra, harness.WithSysctl(k, v))
+		extra = append(extra, nginx.WithSysctl(k, v))
 		meta.Notes = append(meta.Notes, fmt.Sprintf("sysctl %s=%s in this scenario's container", k, v))
 	}
 	t, err := newTrial(ctx, pool, sc.Name, sdir, p, meta, progress, p.nodeOptions(image, extra...)...)
@@ -258,7 +262,7 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	if err != nil {
 		return err
 	}
-	driver := harness.NewDriver(t.node)
+	driver := nginx.NewDriver(t.node)
 	var faultErr error
 	for _, m := range sc.Moves {
 		if t.loadCtx.Err() != nil {
@@ -360,18 +364,18 @@ func plannedDuration(sc Scenario, steady time.Duration) time.Duration {
 // process with its binary (a worker's is its master's: nginx forks its
 // workers and never execs them), the masters, the pid files; and judges
 // it (orphans, lingering masters, .oldbin, several binaries serving).
-func finalFrom(s harness.Snapshot) reports.Final {
+func finalFrom(s proc.Snapshot) reports.Final {
 	f := reports.Final{CheckErrors: []string{}, ServingBinary: "none", Processes: []reports.FinalProcess{}}
 	binaryOf := map[int]string{}
 	for _, m := range s.Masters() {
 		binaryOf[m.PID] = m.Binary
 	}
 	for _, p := range s.Procs {
-		if p.Role == harness.RoleOther || !p.Alive() {
+		if p.Role == proc.RoleOther || !p.Alive() {
 			continue
 		}
 		fp := reports.FinalProcess{PID: p.PID, PPID: p.PPID, Role: string(p.Role), State: p.State, Binary: p.Binary}
-		if p.Role != harness.RoleMaster {
+		if p.Role != proc.RoleMaster {
 			fp.Binary = "unknown"
 			if b, ok := binaryOf[p.PPID]; ok {
 				fp.Binary = b
@@ -401,8 +405,8 @@ func finalFrom(s harness.Snapshot) reports.Final {
 }
 
 // servingBinary is the binary of the master nginx.pid names.
-func servingBinary(s harness.Snapshot) string {
-	if p, ok := s.Proc(s.PidFile); ok && p.Role == harness.RoleMaster {
+func servingBinary(s proc.Snapshot) string {
+	if p, ok := s.Proc(s.PidFile); ok && p.Role == proc.RoleMaster {
 		return p.Binary
 	}
 	return "none"
@@ -410,8 +414,8 @@ func servingBinary(s harness.Snapshot) string {
 
 // finalState reads the end state and checks it against what the scenario
 // must end on.
-func finalState(ctx context.Context, node *harness.Node, sc Scenario, start harness.Snapshot) reports.Final {
-	var s harness.Snapshot
+func finalState(ctx context.Context, node *nginx.Node, sc Scenario, start proc.Snapshot) reports.Final {
+	var s proc.Snapshot
 	var err error
 	// A master that just respawned workers may need a moment.
 	for i := 0; i < 20; i++ {
@@ -468,7 +472,7 @@ func finalState(ctx context.Context, node *harness.Node, sc Scenario, start harn
 	return f
 }
 
-func phaseName(r harness.StepResult) string {
+func phaseName(r nginx.StepResult) string {
 	if r.Phase == "" {
 		return "unchanged"
 	}
@@ -550,14 +554,14 @@ func PrepareImages(ctx context.Context, pool *dockertest.Pool, scs []Scenario, p
 	}
 	w := progressWriter{progress}
 	if needGood {
-		info, err := harness.EnsureImage(ctx, pool, p.From, p.To, w)
+		info, err := image.EnsureImage(ctx, pool, p.From, p.To, w)
 		if err != nil {
 			return im, err
 		}
 		im.Good = info.Ref
 	}
 	if needBroken {
-		info, err := harness.EnsureImage(ctx, pool, p.From, p.Broken, w)
+		info, err := image.EnsureImage(ctx, pool, p.From, p.Broken, w)
 		if err != nil {
 			return im, err
 		}
@@ -603,17 +607,9 @@ func RunSuite(ctx context.Context, pool *dockertest.Pool, scs []Scenario, p Para
 	return Render(dir)
 }
 
-// Render rebuilds report.json, report.md and report.html from the records in dir.
-func Render(dir string) (*reports.Report, error) {
-	r, err := reports.BuildRun(dir)
-	if err != nil {
-		return nil, fmt.Errorf("build report from %s: %w", dir, err)
-	}
-	if err := reports.WriteAll(dir, r); err != nil {
-		return nil, fmt.Errorf("write report to %s: %w", dir, err)
-	}
-	return r, nil
-}
+// Render rebuilds report.json, report.md and report.html from the records
+// in dir (reports.Render).
+func Render(dir string) (*reports.Report, error) { return reports.Render(dir) }
 
 // DefaultBroken is the default broken new build: nginx compiled without the
 // gzip module, which the default nginx.conf uses, so its master exits with
@@ -631,13 +627,13 @@ func CheckConfig(ctx context.Context, pool *dockertest.Pool, im Images, p Params
 	if image == "" {
 		image = im.Broken
 	}
-	n, err := harness.StartNode(ctx, pool, p.nodeOptions(image, harness.WithoutStart())...)
+	n, err := nginx.StartNode(ctx, pool, p.nodeOptions(image, nginx.WithoutStart())...)
 	if err != nil {
 		return fmt.Errorf("--config: %w", err)
 	}
 	defer n.Close()
 	if err := n.StartNginx(ctx); err != nil {
-		return fmt.Errorf("--config: %w (does it listen on port %d?)", err, harness.ListenPort)
+		return fmt.Errorf("--config: %w (does it listen on port %d?)", err, nginx.ListenPort)
 	}
 	check := func(method, path string, body string, wantLen int64) error {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)

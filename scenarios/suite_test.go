@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/ory/dockertest/v3"
@@ -44,13 +46,13 @@ func env(name, def string) string {
 func suiteParams() (scenarios.Params, error) {
 	var p scenarios.Params
 	var err error
-	if p.From, err = harness.ParseBuild(env("NUH_FROM", harness.DefaultFrom)); err != nil {
+	if p.From, err = image.ParseBuild(env("NUH_FROM", image.DefaultFrom)); err != nil {
 		return p, err
 	}
-	if p.To, err = harness.ParseBuild(env("NUH_TO", harness.DefaultTo)); err != nil {
+	if p.To, err = image.ParseBuild(env("NUH_TO", image.DefaultTo)); err != nil {
 		return p, err
 	}
-	if p.Broken, err = harness.ParseBuild(env("NUH_BROKEN", scenarios.DefaultBroken)); err != nil {
+	if p.Broken, err = image.ParseBuild(env("NUH_BROKEN", scenarios.DefaultBroken)); err != nil {
 		return p, err
 	}
 	if c := os.Getenv("NUH_CONFIG"); c != "" {

@@ -9,9 +9,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/proc"
+
 	"github.com/ory/dockertest/v3"
 
-	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
 )
@@ -28,8 +30,8 @@ type trial struct {
 	meta     reports.Meta
 	progress Progress
 
-	node  *harness.Node
-	start harness.Snapshot
+	node  *nginx.Node
+	start proc.Snapshot
 	clock loadgen.Clock
 
 	load     *loadgen.Load
@@ -51,7 +53,7 @@ type trial struct {
 // may mix in), writes meta.json, starts the node and reads the process
 // table it starts from. On error, whatever was started is closed.
 func newTrial(ctx context.Context, pool *dockertest.Pool, name, dir string, p Params, meta reports.Meta,
-	progress Progress, opts ...harness.NodeOption) (_ *trial, err error) {
+	progress Progress, opts ...nginx.NodeOption) (_ *trial, err error) {
 	if progress == nil {
 		progress = func(string, ...any) {}
 	}
@@ -66,7 +68,7 @@ func newTrial(ctx context.Context, pool *dockertest.Pool, name, dir string, p Pa
 		return nil, err
 	}
 	progress("%s: starting nginx (%s) in a container", name, p.From.Spec)
-	if t.node, err = harness.StartNode(ctx, pool, opts...); err != nil {
+	if t.node, err = nginx.StartNode(ctx, pool, opts...); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -118,7 +120,7 @@ func (t *trial) event(ev reports.Event) error {
 }
 
 // stepEvent turns a driver's step result into its event on the trial's clock.
-func (t *trial) stepEvent(r harness.StepResult) reports.Event {
+func (t *trial) stepEvent(r nginx.StepResult) reports.Event {
 	ev := reports.Event{Name: r.Name, Signal: r.Signal, SentMs: t.clock.Ms(r.Sent), Verified: r.OK,
 		Error: r.Err, Phase: r.Phase, LogLines: r.LogLines}
 	if len(r.PIDs) > 0 {

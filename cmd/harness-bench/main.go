@@ -21,6 +21,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
+
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
@@ -71,13 +74,13 @@ func run(ctx context.Context, mode string, workers uint64, d time.Duration, requ
 	if err != nil {
 		return err
 	}
-	from, _ := harness.ParseBuild(harness.DefaultFrom)
-	to, _ := harness.ParseBuild(harness.DefaultTo)
-	info, err := harness.EnsureImage(ctx, pool, from, to, os.Stderr)
+	from, _ := image.ParseBuild(image.DefaultFrom)
+	to, _ := image.ParseBuild(image.DefaultTo)
+	info, err := image.EnsureImage(ctx, pool, from, to, os.Stderr)
 	if err != nil {
 		return err
 	}
-	node, err := harness.StartNode(ctx, pool, harness.WithImage(info.Ref))
+	node, err := nginx.StartNode(ctx, pool, nginx.WithImage(info.Ref))
 	if err != nil {
 		return err
 	}
@@ -181,7 +184,7 @@ func memory(ctx context.Context, tg target, workers, requests uint64, out string
 	os.RemoveAll(dir)
 	sdir := filepath.Join(dir, "memory")
 	clock := loadgen.NewClock()
-	meta := reports.Meta{Scenario: "memory", Expect: scenarios.ExpectZeroDrops, From: harness.DefaultFrom, To: harness.DefaultFrom,
+	meta := reports.Meta{Scenario: "memory", Expect: scenarios.ExpectZeroDrops, From: image.DefaultFrom, To: image.DefaultFrom,
 		Load: reports.Load{Rate: 0, Method: "GET", Keepalive: true}, StartWall: clock.Start().Format(time.RFC3339Nano),
 		LoadPath: "benchmark: " + tg.String()}
 	os.MkdirAll(sdir, 0o755)

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
+
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
@@ -45,13 +47,13 @@ func soak(ctx context.Context, n int, out string) error {
 		return err
 	}
 	var p scenarios.Params
-	if p.From, err = harness.ParseBuild(harness.DefaultFrom); err != nil {
+	if p.From, err = image.ParseBuild(image.DefaultFrom); err != nil {
 		return err
 	}
-	if p.To, err = harness.ParseBuild(harness.DefaultTo); err != nil {
+	if p.To, err = image.ParseBuild(image.DefaultTo); err != nil {
 		return err
 	}
-	if p.Broken, err = harness.ParseBuild(scenarios.DefaultBroken); err != nil {
+	if p.Broken, err = image.ParseBuild(scenarios.DefaultBroken); err != nil {
 		return err
 	}
 	p.Load = scenarios.DefaultLoad

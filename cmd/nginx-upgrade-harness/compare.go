@@ -7,12 +7,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/procedure"
+
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
-const compareUsage = `Usage: nginx-upgrade-harness compare [--procedure NAME …] [flags]
+var compareUsage = fmt.Sprintf(`Usage: nginx-upgrade-harness compare [--procedure NAME …] [flags]
 
 Runs upgrade procedures side by side: each in a fresh container from the
 same starting state, under the same load, once with the good new build
@@ -23,18 +24,9 @@ and writes one report (report.json, report.md, report.html) with a row per
 procedure and build, plus a directory per row with the records, the
 process table before and after, and the procedure's own output.
 
-PROCEDURE is one of:
-  manual             the verified signal steps: install by rename, USR2, WINCH, audit, QUIT
-                     (on a failed USR2 it stops and puts the old binary back)
-  debian-initd       install by rename, then Debian's /etc/init.d/nginx upgrade
-  debian-package     dpkg -i the new .debs: the maintainer scripts do what they do
-                     (in a container, invoke-rc.d may refuse to act: the report says so)
-  debian-package-host  the same, with a policy-rc.d that allows every action, as on a
-                     host with an init system (the report says it was put there)
-  script:PATH        your script, copied in and run with NGINX_PID_FILE, NGINX_BINARY,
-                     NGINX_NEW_BINARY and NGINX_OLD_BINARY in its environment
-  cmd:"COMMAND"      a command line, split into words like a shell would, run without one
-Default: manual, debian-initd, debian-package.
+PROCEDURE is one of (the registry of harness/procedure):
+%s
+Default: %s.
 
 Exit codes: 0 every procedure ran (whatever it did: compare has no
 expectation of its own), 2 bad input or some procedure could not be run.
@@ -43,15 +35,15 @@ Examples:
   nginx-upgrade-harness compare
   nginx-upgrade-harness compare --procedure manual --procedure script:./upgrade.sh
   nginx-upgrade-harness compare --procedure 'cmd:"/usr/sbin/service" nginx upgrade' --procedure-timeout 30s
-`
+`, procedureLines(), strings.Join(procedure.Defaults(), ", "))
 
 func compareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	var f runFlags
 	var procs multiFlag
 	var timeout, audit time.Duration
 	fs := newFlagSet("compare", compareUsage, stderr)
-	fs.Var(&procs, "procedure", "`PROCEDURE` to compare, repeatable (default: "+strings.Join(harness.DefaultProcedures, ", ")+")")
-	fs.DurationVar(&timeout, "procedure-timeout", harness.DefaultProcedureTimeout, "how long a procedure may run before it is killed (a `DURATION`)")
+	fs.Var(&procs, "procedure", "`PROCEDURE` to compare, repeatable (default: "+strings.Join(procedure.Defaults(), ", ")+")")
+	fs.DurationVar(&timeout, "procedure-timeout", procedure.DefaultTimeout, "how long a procedure may run before it is killed (a `DURATION`)")
 	fs.DurationVar(&audit, "audit", 3*time.Second, "how long the load goes on after a procedure ended (a `DURATION`)")
 	f.register(fs, "the good new `BUILD`",
 		"a new `BUILD` that cannot start with the configuration",
@@ -69,11 +61,11 @@ func compareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	specs := []string(procs)
 	if len(specs) == 0 {
-		specs = harness.DefaultProcedures
+		specs = procedure.Defaults()
 	}
 	c := scenarios.Compare{Timeout: timeout, Audit: audit}
 	for _, s := range specs {
-		p, err := harness.ParseProcedure(s)
+		p, err := procedure.Parse(s)
 		if err != nil {
 			return bad("--procedure: %v", err)
 		}
@@ -129,4 +121,13 @@ func printCompare(w io.Writer, r *reports.CompareReport) {
 			fmt.Fprintf(w, "    - error: %s\n", p.Error)
 		}
 	}
+}
+
+// procedureLines is the registry's help, indented for the usage text.
+func procedureLines() string {
+	var b strings.Builder
+	for _, l := range procedure.Help() {
+		b.WriteString("  " + l + "\n")
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }

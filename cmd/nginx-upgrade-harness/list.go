@@ -5,7 +5,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/procedure"
+
 	"github.com/releng-tools/nginx-upgrade-harness/harness/fault"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
@@ -23,7 +24,7 @@ func printList(w io.Writer) {
 		fmt.Fprintf(w, "  %-22s after %-19s %s\n", f.Name(), f.At(), f.What())
 	}
 	fmt.Fprintln(w, "\nProcedures (compare --procedure NAME):")
-	for _, p := range harness.ProcedureHelp() {
+	for _, p := range procedure.Help() {
 		fmt.Fprintf(w, "  %s\n", p)
 	}
 }

@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
+
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
 )
@@ -171,8 +174,8 @@ func TestConfigThatCannotServeTheLoadExitsTwo(t *testing.T) {
 	requireDocker(t)
 	dir := t.TempDir()
 	for _, tc := range []struct{ name, conf, want string }{
-		{"other port", strings.Replace(harness.DefaultConfig, "listen 8080", "listen 9090", 1), "does it listen on port 8080?"},
-		{"no page", strings.Replace(harness.DefaultConfig, "index index.html;", "return 404;", 1), "GET / answered 404 Not Found"},
+		{"other port", strings.Replace(nginx.DefaultConfig, "listen 8080", "listen 9090", 1), "does it listen on port 8080?"},
+		{"no page", strings.Replace(nginx.DefaultConfig, "index index.html;", "return 404;", 1), "GET / answered 404 Not Found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			conf := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".conf")
@@ -191,9 +194,9 @@ func TestConfigThatCannotServeTheLoadExitsTwo(t *testing.T) {
 func TestRunUpgradeWithUserConfigAndPOST(t *testing.T) {
 	requireDocker(t)
 	conf := filepath.Join(t.TempDir(), "my.conf")
-	os.WriteFile(conf, []byte(harness.DefaultConfig), 0o644)
+	os.WriteFile(conf, []byte(nginx.DefaultConfig), 0o644)
 	out := t.TempDir()
-	code, stderr := run(t, "run", "--scenario", "upgrade", "--from", harness.DefaultFrom, "--to", harness.DefaultTo,
+	code, stderr := run(t, "run", "--scenario", "upgrade", "--from", image.DefaultFrom, "--to", image.DefaultTo,
 		"--config", conf, "--rate", "300", "--method", "POST", "--keepalive=false", "--slow", "2", "--load-path", "host", "--out", out)
 	t.Log(stderr)
 	if code != exitPass {

@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
+
 	"github.com/ory/dockertest/v3"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
@@ -29,7 +32,7 @@ func (f *runFlags) plan(p scenarios.Params, scs []scenarios.Scenario) (reports.R
 		return plan, pb, bad("--repeat: got %d, want 1 to %d", f.repeat, maxRepeat)
 	}
 	if f.baseline != "" {
-		b, err := harness.ParseBuild(f.baseline)
+		b, err := image.ParseBuild(f.baseline)
 		if err != nil {
 			return plan, pb, bad("--baseline: %v", err)
 		}
@@ -145,25 +148,25 @@ func runPlanned(ctx context.Context, stderr io.Writer, f *runFlags, p, pb scenar
 // the old build rejects (tried on a cached image with the same old build,
 // when there is one).
 func precheck(ctx context.Context, pool *dockertest.Pool, p, pb scenarios.Params, scs []scenarios.Scenario, plan reports.RunPlan, pr scenarios.Progress) error {
-	pairs := [][2]harness.Build{{p.From, p.To}}
+	pairs := [][2]image.Build{{p.From, p.To}}
 	for _, sc := range scs {
 		if sc.Broken {
-			pairs = append(pairs, [2]harness.Build{p.From, p.Broken})
+			pairs = append(pairs, [2]image.Build{p.From, p.Broken})
 			break
 		}
 	}
 	if plan.Baseline != "" {
-		pairs = append(pairs, [2]harness.Build{pb.From, pb.To})
+		pairs = append(pairs, [2]image.Build{pb.From, pb.To})
 	}
 	for _, pair := range pairs {
-		if err := harness.PrecheckPair(ctx, pool, pair[0], pair[1]); err != nil {
+		if err := image.PrecheckPair(ctx, pool, pair[0], pair[1]); err != nil {
 			return badInput{err}
 		}
 	}
 	// When the pair is cached the configuration is checked on it right away
 	// (after PrepareImages, which then costs nothing).
-	if p.Config != nil && !harness.PairCached(pool, p.From, p.To) {
-		if ref := harness.CachedPairWithOld(pool, p.From); ref != "" {
+	if p.Config != nil && !image.PairCached(pool, p.From, p.To) {
+		if ref := image.CachedPairWithOld(pool, p.From); ref != "" {
 			if err := scenarios.CheckConfig(ctx, pool, scenarios.Images{Good: ref}, p); err != nil {
 				return badInput{err}
 			}
@@ -183,7 +186,7 @@ func provenance(ctx context.Context, pool *dockertest.Pool, start time.Time, arg
 		CommandLine:  append([]string{os.Args[0], "run"}, args...),
 		Start:        start.UTC().Format(time.RFC3339Nano),
 		Kernel:       harness.KernelRelease(),
-		ConfigSHA256: harness.ConfigSHA256(p.Config),
+		ConfigSHA256: nginx.ConfigSHA256(p.Config),
 		Images:       []reports.ImageProvenance{},
 	}
 	if configFile != "" {
@@ -200,12 +203,12 @@ func provenance(ctx context.Context, pool *dockertest.Pool, start time.Time, arg
 	}
 	for _, img := range []struct {
 		ref      string
-		from, to harness.Build
+		from, to image.Build
 	}{{im.Good, p.From, p.To}, {im.Broken, p.From, p.Broken}, {imB.Good, pb.From, pb.To}} {
 		if img.ref == "" {
 			continue
 		}
-		id, err := harness.DescribeImage(ctx, pool, img.ref)
+		id, err := nginx.DescribeImage(ctx, pool, img.ref)
 		if err != nil {
 			pr("provenance: %v", err)
 		}

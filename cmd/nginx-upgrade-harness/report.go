@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
-	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
 const reportUsage = `Usage: nginx-upgrade-harness report DIR
@@ -43,8 +42,8 @@ func reportCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return bad("report: %s is not a directory", dir)
 	}
-	if _, err := os.Stat(filepath.Join(dir, scenarios.CompareFile)); err == nil {
-		c, err := scenarios.RenderCompare(dir)
+	if _, err := os.Stat(filepath.Join(dir, reports.CompareFile)); err == nil {
+		c, err := reports.RenderCompare(dir)
 		if err != nil {
 			return err
 		}
@@ -58,13 +57,13 @@ func reportCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		subs, _ := filepath.Glob(filepath.Join(dir, pair, "*"))
 		for _, sub := range subs {
 			if st, err := os.Stat(sub); err == nil && st.IsDir() {
-				if _, err := scenarios.Render(sub); err != nil {
+				if _, err := reports.Render(sub); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	r, err := scenarios.Render(dir)
+	r, err := reports.Render(dir)
 	if err != nil {
 		return err
 	}

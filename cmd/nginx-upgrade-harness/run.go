@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
+
 	"github.com/google/shlex"
 	"github.com/ory/dockertest/v3"
 
@@ -79,8 +81,8 @@ type runFlags struct {
 // register declares the flags run and compare share; the texts that differ
 // between them are given.
 func (f *runFlags) register(fs *flag.FlagSet, toHelp, brokenHelp, configHelp, slowHelp, loadPathHelp string) {
-	fs.StringVar(&f.from, "from", harness.DefaultFrom, "the running (old) `BUILD`")
-	fs.StringVar(&f.to, "to", harness.DefaultTo, toHelp)
+	fs.StringVar(&f.from, "from", image.DefaultFrom, "the running (old) `BUILD`")
+	fs.StringVar(&f.to, "to", image.DefaultTo, toHelp)
 	fs.StringVar(&f.broken, "broken", scenarios.DefaultBroken, brokenHelp)
 	fs.StringVar(&f.config, "config", "", configHelp)
 	fs.StringVar(&f.nginxCmd, "nginx-cmd", harness.DefaultBinary, "the `COMMAND` line that starts nginx in the container, daemonised or in the foreground, e.g. \"nginx -g 'daemon off;'\" (split as a shell would, run without one)")
@@ -211,9 +213,9 @@ func (f *runFlags) params() (scenarios.Params, []scenarios.Scenario, error) {
 	}
 	for _, b := range []struct {
 		name, spec string
-		dst        *harness.Build
+		dst        *image.Build
 	}{{"--from", f.from, &p.From}, {"--to", f.to, &p.To}, {"--broken", f.broken, &p.Broken}} {
-		if *b.dst, err = harness.ParseBuild(b.spec); err != nil {
+		if *b.dst, err = image.ParseBuild(b.spec); err != nil {
 			return p, nil, bad("%s: %v", b.name, err)
 		}
 	}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
-	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
+	"github.com/releng-tools/nginx-upgrade-harness/reports"
 )
 
 // cleanupTimeout bounds what the first Ctrl-C (or SIGTERM) sets off: the
@@ -86,10 +86,10 @@ func runInterruptible(stderr io.Writer, fn func(ctx context.Context) int) int {
 
 // renderAny re-renders a run or a compare directory from its records.
 func renderAny(dir string) (any, error) {
-	if _, err := os.Stat(filepath.Join(dir, scenarios.CompareFile)); err == nil {
-		return scenarios.RenderCompare(dir)
+	if _, err := os.Stat(filepath.Join(dir, reports.CompareFile)); err == nil {
+		return reports.RenderCompare(dir)
 	}
-	return scenarios.Render(dir)
+	return reports.Render(dir)
 }
 
 // printLeftBehind names this process's containers that are still there,

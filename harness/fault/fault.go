@@ -13,14 +13,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/proc"
+
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 )
 
 // Target is what a fault acts on: the nginx under test and its container.
 type Target interface {
-	harness.Host
+	nginx.Host
 	// Exec runs argv in the container (no shell).
-	Exec(ctx context.Context, argv ...string) (harness.ExecResult, error)
+	Exec(ctx context.Context, argv ...string) (nginx.ExecResult, error)
 	// WriteFile puts a file into the container.
 	WriteFile(ctx context.Context, path string, data []byte, mode int64) error
 	// ReadFile reads a file in the container.
@@ -152,7 +155,7 @@ func exec(ctx context.Context, t Target, argv ...string) (string, error) {
 
 // newMaster is the master of an upgrade under way (nginx.pid while
 // nginx.pid.oldbin exists), oldMaster the one in nginx.pid.oldbin.
-func masters(ctx context.Context, t Target) (oldMaster, newMaster int, snap harness.Snapshot, err error) {
+func masters(ctx context.Context, t Target) (oldMaster, newMaster int, snap proc.Snapshot, err error) {
 	snap, err = t.Snapshot(ctx)
 	if err != nil {
 		return 0, 0, snap, err

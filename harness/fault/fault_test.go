@@ -7,27 +7,30 @@ import (
 	"testing"
 	"time"
 
+	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/proc"
+
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 )
 
 // The fault logic against the simulated nginx: what each signal-based fault
 // does to the upgrade's step list, as measured live (see README).
 
-func upgradeSteps() []harness.Step {
-	return []harness.Step{harness.InstallBinary("install-new-binary", harness.NewBinaryStage), harness.SpawnNewMaster(),
-		harness.StopOldWorkers(), harness.QuitOldMaster(time.Second)}
+func upgradeSteps() []nginx.Step {
+	return []nginx.Step{nginx.InstallBinary("install-new-binary", harness.NewBinaryStage), nginx.SpawnNewMaster(),
+		nginx.StopOldWorkers(), nginx.QuitOldMaster(time.Second)}
 }
 
 // runWithFault plays the upgrade's steps on a simulation, injecting f after
 // its step; it heals when HealAfter passed (polling) or at the end, and
 // returns the step results.
-func runWithFault(t *testing.T, f Fault) (*harness.Sim, []harness.StepResult) {
+func runWithFault(t *testing.T, f Fault) (*nginx.Sim, []nginx.StepResult) {
 	t.Helper()
-	sim := harness.NewSim(2)
-	d := harness.NewDriver(sim).WithPoll(time.Millisecond)
+	sim := nginx.NewSim(2)
+	d := nginx.NewDriver(sim).WithPoll(time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var out []harness.StepResult
+	var out []nginx.StepResult
 	var healAt time.Time
 	healed := false
 	for _, st := range upgradeSteps() {
@@ -63,7 +66,7 @@ func runWithFault(t *testing.T, f Fault) (*harness.Sim, []harness.StepResult) {
 }
 
 // checkExpectation holds a run on the simulation to the fault's expectation.
-func checkExpectation(t *testing.T, f Fault, sim *harness.Sim, rs []harness.StepResult) {
+func checkExpectation(t *testing.T, f Fault, sim *nginx.Sim, rs []nginx.StepResult) {
 	t.Helper()
 	e := f.Expect("upgrade")
 	last := rs[len(rs)-1]
@@ -80,7 +83,7 @@ func checkExpectation(t *testing.T, f Fault, sim *harness.Sim, rs []harness.Step
 		}
 	}
 	snap, _ := sim.Snapshot(context.Background())
-	var live []harness.Process
+	var live []proc.Process
 	for _, m := range snap.Masters() {
 		live = append(live, m)
 	}
@@ -89,7 +92,7 @@ func checkExpectation(t *testing.T, f Fault, sim *harness.Sim, rs []harness.Step
 	}
 	orphans := 0
 	for _, p := range snap.Procs {
-		if p.Role != harness.RoleMaster && !snap.IsMaster(p.PPID) {
+		if p.Role != proc.RoleMaster && !snap.IsMaster(p.PPID) {
 			orphans++
 		}
 	}

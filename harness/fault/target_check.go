@@ -1,6 +1,8 @@
 package fault
 
-import "github.com/releng-tools/nginx-upgrade-harness/harness"
+import (
+	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
+)
 
-var _ Target = (*harness.Node)(nil)
-var _ Target = (*harness.Sim)(nil)
+var _ Target = (*nginx.Node)(nil)
+var _ Target = (*nginx.Sim)(nil)

@@ -1,4 +1,4 @@
-package harness
+package nginx
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 )
 
 // What a fault does to the node's container from outside: freeze it, starve
-// it of CPU. Every call is bounded.
+// it of CPU. Every call is harness.Bounded.
 
 // freezerPaths are where a container's freezer state lives on the host,
 // cgroup v1 (cgroupfs driver) first, then v2 (systemd driver).

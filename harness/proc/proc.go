@@ -1,4 +1,4 @@
-package harness
+package proc
 
 import (
 	"bufio"
@@ -44,10 +44,10 @@ type Snapshot struct {
 	OldbinSet bool      `json:"oldbin_set"` // nginx.pid.oldbin exists
 }
 
-// snapshotScript prints the pid files, the error log size and the process
+// Script prints the pid files, the error log size and the process
 // table. It is a constant: the paths arrive as positional parameters, never
 // spliced into the script text.
-const snapshotScript = `pf="$1"; el="$2"
+const Script = `pf="$1"; el="$2"
 if [ -e "$pf" ]; then printf 'pidfile\t%s\n' "$(cat "$pf" 2>/dev/null)"; fi
 if [ -e "$pf.oldbin" ]; then printf 'oldbin\t%s\n' "$(cat "$pf.oldbin" 2>/dev/null)"; fi
 printf 'logsize\t%s\n' "$(stat -c %s "$el" 2>/dev/null || echo 0)"
@@ -63,8 +63,8 @@ for d in /proc/[0-9]*; do
 done
 `
 
-// parseSnapshot reads snapshotScript's output.
-func parseSnapshot(out string) (Snapshot, error) {
+// Parse reads Script's output.
+func Parse(out string) (Snapshot, error) {
 	var s Snapshot
 	sawLogSize := false
 	sc := bufio.NewScanner(strings.NewReader(out))

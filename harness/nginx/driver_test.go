@@ -1,12 +1,16 @@
-package harness
+package nginx
 
 import (
 	"context"
+	"io"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/ory/dockertest/v3"
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/proc"
 )
 
 // driverTestImage is the pair image the driver tests run: the default pair,
@@ -16,7 +20,21 @@ func driverTestImage(t *testing.T, pool *dockertest.Pool) string {
 	if ref := os.Getenv("NUH_TEST_IMAGE"); ref != "" {
 		return ref
 	}
-	return defaultPairImage(t, pool)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	from, err := image.ParseBuild(image.DefaultFrom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, err := image.ParseBuild(image.DefaultTo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := image.EnsureImage(ctx, pool, from, to, io.Discard)
+	if err != nil {
+		t.Fatalf("default pair image: %v", err)
+	}
+	return info.Ref
 }
 
 func driverPool(t *testing.T) *dockertest.Pool {
@@ -52,7 +70,7 @@ func runStep(t *testing.T, ctx context.Context, d *Driver, s Step) StepResult {
 	return r
 }
 
-func masterBinary(t *testing.T, s Snapshot) string {
+func masterBinary(t *testing.T, s proc.Snapshot) string {
 	t.Helper()
 	m := s.Masters()
 	if len(m) != 1 {
@@ -73,7 +91,7 @@ func TestDriverUpgrade(t *testing.T) {
 	if got := masterBinary(t, s0); got != "old" {
 		t.Fatalf("before the upgrade the master runs the %s binary, want old (%s)", got, s0)
 	}
-	runStep(t, ctx, d, InstallBinary("install-new-binary", NewBinaryStage))
+	runStep(t, ctx, d, InstallBinary("install-new-binary", harness.NewBinaryStage))
 	r := runStep(t, ctx, d, SpawnNewMaster())
 	if r.After.PidFile == s0.PidFile || r.After.Oldbin != s0.PidFile {
 		t.Fatalf("pid files after USR2: %s", r.After)
@@ -98,12 +116,12 @@ func TestDriverRollback(t *testing.T) {
 	n := startTestNode(t, ctx)
 	d := NewDriver(n)
 	s0, _ := n.Snapshot(ctx)
-	runStep(t, ctx, d, InstallBinary("install-new-binary", NewBinaryStage))
+	runStep(t, ctx, d, InstallBinary("install-new-binary", harness.NewBinaryStage))
 	runStep(t, ctx, d, SpawnNewMaster())
 	runStep(t, ctx, d, StopOldWorkers())
 	runStep(t, ctx, d, RestoreOldWorkers())
 	runStep(t, ctx, d, QuitNewMaster(30*time.Second))
-	runStep(t, ctx, d, InstallBinary("restore-old-binary", OldBinaryStage))
+	runStep(t, ctx, d, InstallBinary("restore-old-binary", harness.OldBinaryStage))
 	s1, _ := n.Snapshot(ctx)
 	if got := masterBinary(t, s1); got != "old" {
 		t.Fatalf("after the rollback the master runs the %s binary, want old (%s)", got, s1)
@@ -122,7 +140,7 @@ func TestDriverTermFallback(t *testing.T) {
 	n := startTestNode(t, ctx)
 	d := NewDriver(n)
 	s0, _ := n.Snapshot(ctx)
-	runStep(t, ctx, d, InstallBinary("install-new-binary", NewBinaryStage))
+	runStep(t, ctx, d, InstallBinary("install-new-binary", harness.NewBinaryStage))
 	runStep(t, ctx, d, SpawnNewMaster())
 	runStep(t, ctx, d, StopOldWorkers())
 	r := runStep(t, ctx, d, TerminateNewMaster())
@@ -189,7 +207,14 @@ func indexOf(s, sub string) int {
 
 func pairImage(t *testing.T, ctx context.Context, pool *dockertest.Pool, from, to string) string {
 	t.Helper()
-	info, err := EnsureImage(ctx, pool, mustParse(t, from), mustParse(t, to), testLog{t})
+	parse := func(spec string) image.Build {
+		b, err := image.ParseBuild(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	info, err := image.EnsureImage(ctx, pool, parse(from), parse(to), io.Discard)
 	if err != nil {
 		t.Fatalf("image %s -> %s: %v", from, to, err)
 	}
@@ -202,14 +227,14 @@ func TestDriverUpgradeToSourceBuild(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	pool := driverPool(t)
-	image := pairImage(t, ctx, pool, DefaultFrom, "source:1.26.3")
-	n, err := StartNode(ctx, pool, WithImage(image))
+	ref := pairImage(t, ctx, pool, image.DefaultFrom, "source:1.26.3")
+	n, err := StartNode(ctx, pool, WithImage(ref))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
 	d := NewDriver(n)
-	runStep(t, ctx, d, InstallBinary("install-new-binary", NewBinaryStage))
+	runStep(t, ctx, d, InstallBinary("install-new-binary", harness.NewBinaryStage))
 	runStep(t, ctx, d, SpawnNewMaster())
 	runStep(t, ctx, d, StopOldWorkers())
 	runStep(t, ctx, d, QuitOldMaster(30*time.Second))
@@ -233,15 +258,15 @@ func TestDriverBrokenNewBinary(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	pool := driverPool(t)
-	image := pairImage(t, ctx, pool, DefaultFrom, "source:1.26.3:--without-http_gzip_module")
-	n, err := StartNode(ctx, pool, WithImage(image))
+	ref := pairImage(t, ctx, pool, image.DefaultFrom, "source:1.26.3:--without-http_gzip_module")
+	n, err := StartNode(ctx, pool, WithImage(ref))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
 	d := NewDriver(n)
 	s0, _ := n.Snapshot(ctx)
-	runStep(t, ctx, d, InstallBinary("install-new-binary", NewBinaryStage))
+	runStep(t, ctx, d, InstallBinary("install-new-binary", harness.NewBinaryStage))
 	r := d.Run(ctx, SpawnNewMaster())
 	t.Logf("USR2 step: verified=%v err=%s log=%v", r.OK, r.Err, r.LogLines)
 	if r.OK {

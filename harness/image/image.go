@@ -1,4 +1,4 @@
-package harness
+package image
 
 import (
 	"archive/tar"
@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"io"
 	"net/http"
 	"os"
@@ -37,8 +38,8 @@ const (
 	// so that cached pairs built by an older recipe are not reused.
 	recipeVersion = "pair-recipe-2"
 
-	labelBuilds = Label + ".builds" // builds.json, so that a cached pair is read without a container
-	labelKey    = Label + ".key"
+	labelBuilds = harness.Label + ".builds" // builds.json, so that a cached pair is read without a container
+	labelKey    = harness.Label + ".key"
 
 	rootfsRepo    = "nginx-upgrade-harness/rootfs" // tagged with the release, while a base is built
 	suite         = "bookworm"                     // the configured release: the host's suites
@@ -122,7 +123,7 @@ func cacheKey(pool *dockertest.Pool, from, to Build) (string, error) {
 		case b.Path != "":
 			sum, err := fileSHA256(b.Path)
 			if err != nil {
-				return "", fmt.Errorf("%s: %s", b.Spec, oneLine(err.Error()))
+				return "", fmt.Errorf("%s: %s", b.Spec, harness.OneLine(err.Error()))
 			}
 			fmt.Fprintf(h, "file %s\x00", sum)
 		case b.Kind == KindImage:
@@ -142,7 +143,7 @@ func imageMissing(b Build, err error) error {
 	if errors.Is(err, dc.ErrNoSuchImage) {
 		return fmt.Errorf("%s: not present locally and no registry is reachable", b.Spec)
 	}
-	return fmt.Errorf("%s: inspect image: %s", b.Spec, oneLine(err.Error()))
+	return fmt.Errorf("%s: inspect image: %s", b.Spec, harness.OneLine(err.Error()))
 }
 
 // readInfo reads builds.json of a cached pair from its label, or from the
@@ -157,13 +158,13 @@ func readInfo(ctx context.Context, pool *dockertest.Pool, ref string, img *dc.Im
 			return ImageInfo{}, err
 		}
 		defer b.remove()
-		if raw, _, err = b.readFile(ctx, BuildsFile); err != nil {
-			return ImageInfo{}, fmt.Errorf("read %s from %s: %w", BuildsFile, ref, err)
+		if raw, _, err = b.readFile(ctx, harness.BuildsFile); err != nil {
+			return ImageInfo{}, fmt.Errorf("read %s from %s: %w", harness.BuildsFile, ref, err)
 		}
 	}
-	var bj BuildsInfo
+	var bj harness.BuildsInfo
 	if err := json.Unmarshal(raw, &bj); err != nil {
-		return ImageInfo{}, fmt.Errorf("%s: bad builds.json: %s", ref, oneLine(err.Error()))
+		return ImageInfo{}, fmt.Errorf("%s: bad builds.json: %s", ref, harness.OneLine(err.Error()))
 	}
 	return ImageInfo{Ref: ref, OldSHA256: bj.OldSHA256, NewSHA256: bj.NewSHA256,
 		OldVersion: bj.OldVersion, NewVersion: bj.NewVersion}, nil
@@ -192,7 +193,7 @@ func buildPair(ctx context.Context, pool *dockertest.Pool, from, to Build, ref, 
 		case KindBinary:
 			exe, err := os.ReadFile(b.Path)
 			if err != nil {
-				return ImageInfo{}, fmt.Errorf("%s: %s", b.Spec, oneLine(err.Error()))
+				return ImageInfo{}, fmt.Errorf("%s: %s", b.Spec, harness.OneLine(err.Error()))
 			}
 			artifacts[b.Spec] = &binaryArtifact{exe: exe}
 		case KindImage:
@@ -282,7 +283,7 @@ mkdir -p /opt/nginx-upgrade-harness/old /opt/nginx-upgrade-harness/new`); err !=
 		if err != nil {
 			return ImageInfo{}, fmt.Errorf("%s: %w", from.Spec, err)
 		}
-		env := []string{"DEBS=" + StageDir + "/old/debs", "TARGET=" + OldBinaryStage, "SUITE_APT_CONFIG=" + aptConfigOf(aptFor[from.Spec])}
+		env := []string{"DEBS=" + harness.StageDir + "/old/debs", "TARGET=" + harness.OldBinaryStage, "SUITE_APT_CONFIG=" + aptConfigOf(aptFor[from.Spec])}
 		if _, err := box.script(ctx, "install "+from.Spec, env, installOldScript, pkgs...); err != nil {
 			return ImageInfo{}, fmt.Errorf("%s: %w", from.Spec, err)
 		}
@@ -293,7 +294,7 @@ mkdir -p /opt/nginx-upgrade-harness/old /opt/nginx-upgrade-harness/new`); err !=
 		a := artifacts[from.Spec]
 		entries := []tarEntry{
 			{name: "usr/sbin/nginx", mode: 0o755, data: a.exe},
-			{name: strings.TrimPrefix(OldBinaryStage, "/"), mode: 0o755, data: a.exe},
+			{name: strings.TrimPrefix(harness.OldBinaryStage, "/"), mode: 0o755, data: a.exe},
 		}
 		if err := box.upload(ctx, "/", entries); err != nil {
 			return ImageInfo{}, fmt.Errorf("%s: copy in: %w", from.Spec, err)
@@ -312,13 +313,13 @@ mkdir -p /opt/nginx-upgrade-harness/old /opt/nginx-upgrade-harness/new`); err !=
 		if err != nil {
 			return ImageInfo{}, fmt.Errorf("%s: %w", to.Spec, err)
 		}
-		env := []string{"DEBS=" + StageDir + "/new/debs", "TARGET=" + NewBinaryStage, "SUITE_APT_CONFIG=" + aptConfigOf(aptFor[to.Spec])}
+		env := []string{"DEBS=" + harness.StageDir + "/new/debs", "TARGET=" + harness.NewBinaryStage, "SUITE_APT_CONFIG=" + aptConfigOf(aptFor[to.Spec])}
 		if _, err := box.script(ctx, "stage "+to.Spec, env, stageNewScript, pkgs...); err != nil {
 			return ImageInfo{}, fmt.Errorf("%s: %w", to.Spec, err)
 		}
 	} else {
 		a := artifacts[to.Spec]
-		if err := box.upload(ctx, "/", []tarEntry{{name: strings.TrimPrefix(NewBinaryStage, "/"), mode: 0o755, data: a.exe}}); err != nil {
+		if err := box.upload(ctx, "/", []tarEntry{{name: strings.TrimPrefix(harness.NewBinaryStage, "/"), mode: 0o755, data: a.exe}}); err != nil {
 			return ImageInfo{}, fmt.Errorf("%s: copy in: %w", to.Spec, err)
 		}
 	}
@@ -330,13 +331,13 @@ mkdir -p /opt/nginx-upgrade-harness/old /opt/nginx-upgrade-harness/new`); err !=
 		return ImageInfo{}, fmt.Errorf("copy site in: %w", err)
 	}
 
-	bj := BuildsInfo{From: from.Spec, To: to.Spec}
+	bj := harness.BuildsInfo{From: from.Spec, To: to.Spec}
 	for _, side := range []struct {
 		build   Build
 		path    string
 		sum     *string
 		version *string
-	}{{from, OldBinaryStage, &bj.OldSHA256, &bj.OldVersion}, {to, NewBinaryStage, &bj.NewSHA256, &bj.NewVersion}} {
+	}{{from, harness.OldBinaryStage, &bj.OldSHA256, &bj.OldVersion}, {to, harness.NewBinaryStage, &bj.NewSHA256, &bj.NewVersion}} {
 		exe, _, err := box.readFile(ctx, side.path)
 		if err != nil {
 			return ImageInfo{}, fmt.Errorf("%s: read %s back: %w", side.build.Spec, side.path, err)
@@ -352,14 +353,14 @@ mkdir -p /opt/nginx-upgrade-harness/old /opt/nginx-upgrade-harness/new`); err !=
 		*side.version = strings.TrimSpace(out)
 	}
 	raw, _ := json.MarshalIndent(bj, "", "  ")
-	if err := box.upload(ctx, "/", []tarEntry{{name: strings.TrimPrefix(BuildsFile, "/"), mode: 0o644, data: append(raw, '\n')}}); err != nil {
+	if err := box.upload(ctx, "/", []tarEntry{{name: strings.TrimPrefix(harness.BuildsFile, "/"), mode: 0o644, data: append(raw, '\n')}}); err != nil {
 		return ImageInfo{}, fmt.Errorf("write builds.json: %w", err)
 	}
 
 	repo, tag, _ := strings.Cut(ref, ":")
 	compact, _ := json.Marshal(bj)
 	if err := box.commit(ctx, repo, tag, map[string]string{
-		Label: "1", labelKey: key, labelBuilds: string(compact),
+		harness.Label: "1", labelKey: key, labelBuilds: string(compact),
 	}); err != nil {
 		return ImageInfo{}, err
 	}
@@ -535,7 +536,7 @@ func ensureBase(ctx context.Context, pool *dockertest.Pool, release string, prog
 		}
 		root = rootfs
 		// The base keeps the layers; the intermediate tag is not needed.
-		defer bounded(context.Background(), callTimeout, func() error {
+		defer harness.Bounded(context.Background(), harness.CallTimeout, func() error {
 			return pool.Client.RemoveImageExtended(rootfs, dc.RemoveImageOptions{NoPrune: true})
 		})
 	}
@@ -572,7 +573,7 @@ chmod 0755 /usr/sbin/policy-rc.d`); err != nil {
 		return "", err
 	}
 	repo, tag, _ := strings.Cut(image, ":")
-	if err := box.commit(ctx, repo, tag, map[string]string{Label: "1"}); err != nil {
+	if err := box.commit(ctx, repo, tag, map[string]string{harness.Label: "1"}); err != nil {
 		return "", err
 	}
 	fmt.Fprintf(progress, "base image %s ready (%s)\n", image, since(start))
@@ -596,7 +597,7 @@ func debootstrapImport(ctx context.Context, pool *dockertest.Pool, release, ref 
 	}
 	tmp, err := os.MkdirTemp(tmpBase, "nginx-upgrade-harness-rootfs-")
 	if err != nil {
-		return fmt.Errorf("debootstrap: %s", oneLine(err.Error()))
+		return fmt.Errorf("debootstrap: %s", harness.OneLine(err.Error()))
 	}
 	defer removeRoot(tmp)
 	dir := filepath.Join(tmp, "root")
@@ -607,7 +608,7 @@ func debootstrapImport(ctx context.Context, pool *dockertest.Pool, release, ref 
 		if ctx.Err() != nil {
 			return fmt.Errorf("debootstrap %s: %w", release, ctx.Err())
 		}
-		return fmt.Errorf("debootstrap --variant=minbase %s %s: %s: %s", release, mirror, oneLine(err.Error()), out.Tail(5))
+		return fmt.Errorf("debootstrap --variant=minbase %s %s: %s: %s", release, mirror, harness.OneLine(err.Error()), out.Tail(5))
 	}
 	fmt.Fprintf(progress, "importing the %s root file system…\n", release)
 	tarCmd := exec.CommandContext(ctx, "tar", "--numeric-owner", "-C", dir, "-cf", "-", ".")
@@ -615,13 +616,13 @@ func debootstrapImport(ctx context.Context, pool *dockertest.Pool, release, ref 
 	tarCmd.Stderr = &tarErr
 	stream, err := tarCmd.StdoutPipe()
 	if err != nil {
-		return fmt.Errorf("import root file system: %s", oneLine(err.Error()))
+		return fmt.Errorf("import root file system: %s", harness.OneLine(err.Error()))
 	}
 	if err := tarCmd.Start(); err != nil {
-		return fmt.Errorf("import root file system: tar: %s", oneLine(err.Error()))
+		return fmt.Errorf("import root file system: tar: %s", harness.OneLine(err.Error()))
 	}
 	repo, tag, _ := strings.Cut(ref, ":")
-	ictx, cancel := context.WithTimeout(ctx, BuildStepTimeout)
+	ictx, cancel := context.WithTimeout(ctx, harness.BuildStepTimeout)
 	importErr := pool.Client.ImportImage(dc.ImportImageOptions{Repository: repo, Tag: tag, Source: "-",
 		InputStream: stream, OutputStream: io.Discard, Context: ictx})
 	cancel()
@@ -630,10 +631,10 @@ func debootstrapImport(ctx context.Context, pool *dockertest.Pool, release, ref 
 	}
 	waitErr := tarCmd.Wait()
 	if importErr != nil {
-		return fmt.Errorf("import root file system: %s", oneLine(importErr.Error()))
+		return fmt.Errorf("import root file system: %s", harness.OneLine(importErr.Error()))
 	}
 	if waitErr != nil {
-		return fmt.Errorf("import root file system: tar: %s: %s", oneLine(waitErr.Error()), tarErr.Tail(5))
+		return fmt.Errorf("import root file system: tar: %s: %s", harness.OneLine(waitErr.Error()), tarErr.Tail(5))
 	}
 	return nil
 }
@@ -685,7 +686,7 @@ func ensureBuilder(ctx context.Context, pool *dockertest.Pool, progress io.Write
 		return "", err
 	}
 	repo, tag, _ := strings.Cut(BuilderImage, ":")
-	if err := box.commit(ctx, repo, tag, map[string]string{Label: "1"}); err != nil {
+	if err := box.commit(ctx, repo, tag, map[string]string{harness.Label: "1"}); err != nil {
 		return "", err
 	}
 	fmt.Fprintf(progress, "builder image %s ready (%s)\n", BuilderImage, since(start))
@@ -705,7 +706,7 @@ func compileSources(ctx context.Context, pool *dockertest.Pool, builds []Build, 
 		}
 		data, err := os.ReadFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %s", b.Spec, oneLine(err.Error()))
+			return nil, fmt.Errorf("%s: %s", b.Spec, harness.OneLine(err.Error()))
 		}
 		tarballs[b.Spec] = data
 	}
@@ -766,33 +767,33 @@ func sourceTarball(ctx context.Context, b Build, progress io.Writer) (string, er
 	fmt.Fprintf(progress, "downloading %s…\n", url)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return "", fmt.Errorf("%s: %s", b.Spec, oneLine(err.Error()))
+		return "", fmt.Errorf("%s: %s", b.Spec, harness.OneLine(err.Error()))
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("%s: fetch %s: %s", b.Spec, url, oneLine(err.Error()))
+		return "", fmt.Errorf("%s: fetch %s: %s", b.Spec, url, harness.OneLine(err.Error()))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("%s: tarball not served by %s (%d)", b.Spec, url, resp.StatusCode)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("%s: %s", b.Spec, oneLine(err.Error()))
+		return "", fmt.Errorf("%s: %s", b.Spec, harness.OneLine(err.Error()))
 	}
 	f, err := os.CreateTemp(dir, name+".part-*")
 	if err != nil {
-		return "", fmt.Errorf("%s: %s", b.Spec, oneLine(err.Error()))
+		return "", fmt.Errorf("%s: %s", b.Spec, harness.OneLine(err.Error()))
 	}
 	defer os.Remove(f.Name())
 	if _, err := io.Copy(f, resp.Body); err != nil {
 		f.Close()
-		return "", fmt.Errorf("%s: fetch %s: %s", b.Spec, url, oneLine(err.Error()))
+		return "", fmt.Errorf("%s: fetch %s: %s", b.Spec, url, harness.OneLine(err.Error()))
 	}
 	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("%s: %s", b.Spec, oneLine(err.Error()))
+		return "", fmt.Errorf("%s: %s", b.Spec, harness.OneLine(err.Error()))
 	}
 	if err := os.Rename(f.Name(), cached); err != nil {
-		return "", fmt.Errorf("%s: %s", b.Spec, oneLine(err.Error()))
+		return "", fmt.Errorf("%s: %s", b.Spec, harness.OneLine(err.Error()))
 	}
 	return cached, nil
 }
@@ -819,7 +820,7 @@ func binaryFromImage(ctx context.Context, pool *dockertest.Pool, b Build) ([]byt
 		return nil, fmt.Errorf("%s: %w", b.Spec, err)
 	}
 	defer box.remove()
-	p := DefaultBinary
+	p := harness.DefaultBinary
 	for hop := 0; hop < 8; hop++ {
 		data, link, err := box.readFile(ctx, p)
 		if err != nil {
@@ -833,7 +834,7 @@ func binaryFromImage(ctx context.Context, pool *dockertest.Pool, b Build) ([]byt
 		}
 		p = link
 	}
-	return nil, fmt.Errorf("%s: %s: too many symbolic links", b.Spec, DefaultBinary)
+	return nil, fmt.Errorf("%s: %s: too many symbolic links", b.Spec, harness.DefaultBinary)
 }
 
 // ---- host apt sources ----
@@ -1024,7 +1025,7 @@ type buildBox struct {
 
 // createBox creates (and if start, starts) a labelled container from image.
 func createBox(ctx context.Context, pool *dockertest.Pool, image string, start bool) (*buildBox, error) {
-	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	cctx, cancel := context.WithTimeout(ctx, harness.CallTimeout)
 	defer cancel()
 	c, err := pool.Client.CreateContainer(dc.CreateContainerOptions{
 		Context: cctx,
@@ -1034,17 +1035,17 @@ func createBox(ctx context.Context, pool *dockertest.Pool, image string, start b
 			Entrypoint: []string{},
 			Cmd:        []string{"sleep", "infinity"},
 			Env:        []string{"PATH=" + containerPath},
-			Labels:     ownerLabels(),
+			Labels:     harness.OwnerLabels(),
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create build container from %s: %s", image, oneLine(err.Error()))
+		return nil, fmt.Errorf("create build container from %s: %s", image, harness.OneLine(err.Error()))
 	}
 	b := &buildBox{pool: pool, id: c.ID}
 	if start {
 		if err := pool.Client.StartContainerWithContext(c.ID, nil, cctx); err != nil {
 			b.remove()
-			return nil, fmt.Errorf("start build container from %s: %s", image, oneLine(err.Error()))
+			return nil, fmt.Errorf("start build container from %s: %s", image, harness.OneLine(err.Error()))
 		}
 	}
 	return b, nil
@@ -1064,23 +1065,23 @@ func boxSuffix() string {
 // remove force-removes the container; it runs on every path out of a build,
 // so it does not use the (possibly cancelled) build context.
 func (b *buildBox) remove() {
-	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), harness.CloseTimeout)
 	defer cancel()
-	removeContainer(ctx, b.pool, b.id)
+	harness.RemoveContainer(ctx, b.pool, b.id)
 }
 
 // run executes argv in the container and returns its combined output; a
 // non-zero exit is an error naming what and the tail of the output.
 func (b *buildBox) run(ctx context.Context, what string, env []string, argv ...string) (string, error) {
 	var out tailBuffer
-	sctx, cancel := context.WithTimeout(ctx, BuildStepTimeout)
-	exit, err := execIn(sctx, b.pool.Client, b.id, env, nil, &out, &out, argv...)
+	sctx, cancel := context.WithTimeout(ctx, harness.BuildStepTimeout)
+	exit, err := harness.ExecIn(sctx, b.pool.Client, b.id, env, nil, &out, &out, argv...)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("%s: %w", what, ctx.Err())
 		}
-		return "", fmt.Errorf("%s: %s", what, oneLine(callErr(ctx, BuildStepTimeout, err).Error()))
+		return "", fmt.Errorf("%s: %s", what, harness.OneLine(harness.CallErr(ctx, harness.BuildStepTimeout, err).Error()))
 	}
 	if exit != 0 {
 		return out.String(), fmt.Errorf("%s: exit status %d: %s", what, exit, out.Tail(5))
@@ -1125,10 +1126,10 @@ func (b *buildBox) upload(ctx context.Context, dir string, entries []tarEntry) e
 	if err := tw.Close(); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, BuildStepTimeout)
+	ctx, cancel := context.WithTimeout(ctx, harness.BuildStepTimeout)
 	defer cancel()
 	if err := b.pool.Client.UploadToContainer(b.id, dc.UploadToContainerOptions{InputStream: &buf, Path: dir, Context: ctx}); err != nil {
-		return errors.New(oneLine(err.Error()))
+		return errors.New(harness.OneLine(err.Error()))
 	}
 	return nil
 }
@@ -1137,15 +1138,15 @@ func (b *buildBox) upload(ctx context.Context, dir string, entries []tarEntry) e
 // symbolic link at p.
 func (b *buildBox) readFile(ctx context.Context, p string) (data []byte, link string, err error) {
 	var buf bytes.Buffer
-	ctx, cancel := context.WithTimeout(ctx, BuildStepTimeout)
+	ctx, cancel := context.WithTimeout(ctx, harness.BuildStepTimeout)
 	defer cancel()
 	if err := b.pool.Client.DownloadFromContainer(b.id, dc.DownloadFromContainerOptions{OutputStream: &buf, Path: p, Context: ctx}); err != nil {
-		return nil, "", fmt.Errorf("%s: %s", p, oneLine(err.Error()))
+		return nil, "", fmt.Errorf("%s: %s", p, harness.OneLine(err.Error()))
 	}
 	tr := tar.NewReader(&buf)
 	h, err := tr.Next()
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %s", p, oneLine(err.Error()))
+		return nil, "", fmt.Errorf("%s: %s", p, harness.OneLine(err.Error()))
 	}
 	switch h.Typeflag {
 	case tar.TypeSymlink:
@@ -1161,10 +1162,10 @@ func (b *buildBox) readFile(ctx context.Context, p string) (data []byte, link st
 // lie under prefix.
 func (b *buildBox) readTree(ctx context.Context, dir, prefix string) ([]tarEntry, error) {
 	var buf bytes.Buffer
-	ctx, cancel := context.WithTimeout(ctx, BuildStepTimeout)
+	ctx, cancel := context.WithTimeout(ctx, harness.BuildStepTimeout)
 	defer cancel()
 	if err := b.pool.Client.DownloadFromContainer(b.id, dc.DownloadFromContainerOptions{OutputStream: &buf, Path: dir, Context: ctx}); err != nil {
-		return nil, errors.New(oneLine(err.Error()))
+		return nil, errors.New(harness.OneLine(err.Error()))
 	}
 	var out []tarEntry
 	tr := tar.NewReader(&buf)
@@ -1195,7 +1196,7 @@ func (b *buildBox) readTree(ctx context.Context, dir, prefix string) ([]tarEntry
 // commit saves the container as repo:tag with the harness's default command
 // and the given labels.
 func (b *buildBox) commit(ctx context.Context, repo, tag string, labels map[string]string) error {
-	ctx, cancel := context.WithTimeout(ctx, BuildStepTimeout)
+	ctx, cancel := context.WithTimeout(ctx, harness.BuildStepTimeout)
 	defer cancel()
 	_, err := b.pool.Client.CommitContainer(dc.CommitContainerOptions{
 		Container: b.id, Repository: repo, Tag: tag, Context: ctx,
@@ -1206,7 +1207,7 @@ func (b *buildBox) commit(ctx context.Context, repo, tag string, labels map[stri
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("commit %s:%s: %s", repo, tag, oneLine(err.Error()))
+		return fmt.Errorf("commit %s:%s: %s", repo, tag, harness.OneLine(err.Error()))
 	}
 	return nil
 }
@@ -1292,7 +1293,7 @@ func (t *tailBuffer) Tail(n int) string {
 // inspectImage is InspectImage (which takes no context) under a deadline.
 func inspectImage(ctx context.Context, pool *dockertest.Pool, ref string) (*dc.Image, error) {
 	var img *dc.Image
-	err := bounded(ctx, callTimeout, func() error {
+	err := harness.Bounded(ctx, harness.CallTimeout, func() error {
 		var err error
 		img, err = pool.Client.InspectImage(ref)
 		return err

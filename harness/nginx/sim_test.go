@@ -1,4 +1,4 @@
-package harness
+package nginx
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
 )
 
 // simDriver runs steps against a simulated nginx, polling every millisecond.
@@ -35,7 +37,7 @@ func mustVerify(t *testing.T, d *Driver, steps ...Step) []StepResult {
 func TestSimUpgradeEndsOnTheNewBinary(t *testing.T) {
 	sim, d := simDriver(2)
 	sim.DrainPolls = 3
-	mustVerify(t, d, InstallBinary("install-new-binary", NewBinaryStage), SpawnNewMaster(), StopOldWorkers(), QuitOldMaster(time.Second))
+	mustVerify(t, d, InstallBinary("install-new-binary", harness.NewBinaryStage), SpawnNewMaster(), StopOldWorkers(), QuitOldMaster(time.Second))
 	snap, _ := sim.Snapshot(context.Background())
 	if m := snap.Masters(); len(m) != 1 || m[0].Binary != "new" || snap.PidFile != m[0].PID || snap.OldbinSet {
 		t.Fatalf("after the upgrade: %s", snap)
@@ -46,11 +48,11 @@ func TestSimRollbackAndTermFallbackEndOnTheOldMaster(t *testing.T) {
 	for name, last := range map[string]Step{"rollback": QuitNewMaster(time.Second), "term": TerminateNewMaster()} {
 		t.Run(name, func(t *testing.T) {
 			sim, d := simDriver(2)
-			steps := []Step{InstallBinary("install-new-binary", NewBinaryStage), SpawnNewMaster(), StopOldWorkers()}
+			steps := []Step{InstallBinary("install-new-binary", harness.NewBinaryStage), SpawnNewMaster(), StopOldWorkers()}
 			if name == "rollback" {
 				steps = append(steps, RestoreOldWorkers())
 			}
-			mustVerify(t, d, append(steps, last, InstallBinary("restore-old-binary", OldBinaryStage))...)
+			mustVerify(t, d, append(steps, last, InstallBinary("restore-old-binary", harness.OldBinaryStage))...)
 			snap, _ := sim.Snapshot(context.Background())
 			if m := snap.Masters(); len(m) != 1 || m[0].PID != 10 || snap.PidFile != 10 || len(snap.Workers(10)) != 2 {
 				t.Fatalf("after %s: %s", name, snap)
@@ -87,7 +89,7 @@ func TestSimFailedUSR2QuotesTheLog(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sim, d := simDriver(1)
 			tc.setup(sim)
-			mustVerify(t, d, InstallBinary("install-new-binary", NewBinaryStage))
+			mustVerify(t, d, InstallBinary("install-new-binary", harness.NewBinaryStage))
 			start := time.Now()
 			r := d.Run(context.Background(), SpawnNewMaster())
 			if r.OK || !strings.Contains(r.Err, tc.want) || !strings.Contains(FirstFailure(r.LogLines), tc.want) {
@@ -120,7 +122,7 @@ func TestSimUndeliveredSignal(t *testing.T) {
 func TestSimQuitWaitsForTheDrain(t *testing.T) {
 	sim, d := simDriver(2)
 	sim.DrainPolls = 1 << 30 // workers that never finish
-	mustVerify(t, d, InstallBinary("install-new-binary", NewBinaryStage), SpawnNewMaster(), StopOldWorkers())
+	mustVerify(t, d, InstallBinary("install-new-binary", harness.NewBinaryStage), SpawnNewMaster(), StopOldWorkers())
 	q := QuitOldMaster(100 * time.Millisecond)
 	r := d.Run(context.Background(), q)
 	if r.OK || !strings.Contains(r.Err, "old master 10 to exit (2 workers still draining)") {
@@ -132,7 +134,7 @@ func TestSimQuitWaitsForTheDrain(t *testing.T) {
 // stop its workers on WINCH until it is continued.
 func TestSimStoppedMasterDefersSignals(t *testing.T) {
 	sim, d := simDriver(2)
-	mustVerify(t, d, InstallBinary("install-new-binary", NewBinaryStage), SpawnNewMaster())
+	mustVerify(t, d, InstallBinary("install-new-binary", harness.NewBinaryStage), SpawnNewMaster())
 	ctx := context.Background()
 	sim.Signal(ctx, "STOP", 10)
 	w := StopOldWorkers()

@@ -1,4 +1,4 @@
-package harness
+package nginx
 
 import (
 	"context"
@@ -7,6 +7,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/proc"
 )
 
 // Sim is a simulated nginx: a process table, pid files and an error log
@@ -42,7 +45,7 @@ type Sim struct {
 
 type simProc struct {
 	pid, ppid  int
-	role       Role
+	role       proc.Role
 	binary     string
 	drainLeft  int
 	quitting   bool     // a master told to QUIT: it exits once its workers have
@@ -56,13 +59,13 @@ type simProc struct {
 func NewSim(workers int) *Sim {
 	s := &Sim{procs: map[int]*simProc{}, nextPID: 10, disk: "old", workers: workers, gen: map[int]int{},
 		config: []byte(fmt.Sprintf("worker_processes %d;\nhttp {\n    server {\n    }\n}\n", workers))}
-	m := s.spawn(1, RoleMaster, "old")
+	m := s.spawn(1, proc.RoleMaster, "old")
 	s.pidFile = m.pid
 	s.startWorkers(m)
 	return s
 }
 
-func (s *Sim) spawn(ppid int, role Role, binary string) *simProc {
+func (s *Sim) spawn(ppid int, role proc.Role, binary string) *simProc {
 	p := &simProc{pid: s.nextPID, ppid: ppid, role: role, binary: binary}
 	s.nextPID++
 	s.procs[p.pid] = p
@@ -71,7 +74,7 @@ func (s *Sim) spawn(ppid int, role Role, binary string) *simProc {
 
 func (s *Sim) startWorkers(m *simProc) {
 	for range s.workers {
-		s.spawn(m.pid, RoleWorker, m.binary)
+		s.spawn(m.pid, proc.RoleWorker, m.binary)
 	}
 }
 
@@ -86,11 +89,11 @@ func (s *Sim) InstallBinary(ctx context.Context, staged string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch staged {
-	case NewBinaryStage:
+	case harness.NewBinaryStage:
 		if s.disk != "broken" {
 			s.disk = "new"
 		}
-	case OldBinaryStage:
+	case harness.OldBinaryStage:
 		s.disk = "old"
 	default:
 		return fmt.Errorf("install %s: no such staged binary", staged)
@@ -123,37 +126,37 @@ func (s *Sim) LogSince(ctx context.Context, offset int64) ([]string, error) {
 
 // Snapshot lets time pass (draining workers finish, quitting masters exit)
 // and returns the process table.
-func (s *Sim) Snapshot(ctx context.Context) (Snapshot, error) {
+func (s *Sim) Snapshot(ctx context.Context) (proc.Snapshot, error) {
 	if err := ctx.Err(); err != nil {
-		return Snapshot{}, err
+		return proc.Snapshot{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.frozen {
 		// As Docker does: an exec into a frozen container is refused.
-		return Snapshot{}, fmt.Errorf("read process table: exit 126: cannot exec in a paused container")
+		return proc.Snapshot{}, fmt.Errorf("read process table: exit 126: cannot exec in a paused container")
 	}
 	s.tick()
-	snap := Snapshot{PidFile: s.pidFile, Oldbin: s.oldbin, OldbinSet: s.oldbin != 0, LogSize: s.logSize}
+	snap := proc.Snapshot{PidFile: s.pidFile, Oldbin: s.oldbin, OldbinSet: s.oldbin != 0, LogSize: s.logSize}
 	for _, p := range s.procs {
 		state := "S"
 		if p.stopped {
 			state = "T"
 		}
-		snap.Procs = append(snap.Procs, Process{PID: p.pid, PPID: p.ppid, State: state, Role: p.role,
+		snap.Procs = append(snap.Procs, proc.Process{PID: p.pid, PPID: p.ppid, State: state, Role: p.role,
 			Cmdline: cmdlineOf(p.role), Binary: p.binary})
 	}
 	sort.Slice(snap.Procs, func(i, j int) bool { return snap.Procs[i].PID < snap.Procs[j].PID })
 	return snap, nil
 }
 
-func cmdlineOf(r Role) string {
+func cmdlineOf(r proc.Role) string {
 	switch r {
-	case RoleMaster:
+	case proc.RoleMaster:
 		return "nginx: master process /usr/sbin/nginx"
-	case RoleShuttingDown:
+	case proc.RoleShuttingDown:
 		return "nginx: worker process is shutting down"
-	case RoleWorker:
+	case proc.RoleWorker:
 		return "nginx: worker process"
 	}
 	return string(r)
@@ -161,7 +164,7 @@ func cmdlineOf(r Role) string {
 
 func (s *Sim) tick() {
 	for _, p := range s.procs {
-		if p.role == RoleShuttingDown && !p.stopped {
+		if p.role == proc.RoleShuttingDown && !p.stopped {
 			if p.drainLeft <= 0 {
 				s.exit(p)
 			} else {
@@ -170,7 +173,7 @@ func (s *Sim) tick() {
 		}
 	}
 	for _, p := range s.procs {
-		if p.role == RoleMaster && p.quitting && !p.stopped && len(s.children(p.pid)) == 0 {
+		if p.role == proc.RoleMaster && p.quitting && !p.stopped && len(s.children(p.pid)) == 0 {
 			s.exit(p)
 		}
 	}
@@ -179,7 +182,7 @@ func (s *Sim) tick() {
 func (s *Sim) children(pid int) []*simProc {
 	var out []*simProc
 	for _, p := range s.procs {
-		if p.ppid == pid && p.role != RoleMaster {
+		if p.ppid == pid && p.role != proc.RoleMaster {
 			out = append(out, p)
 		}
 	}
@@ -190,7 +193,7 @@ func (s *Sim) children(pid int) []*simProc {
 func (s *Sim) accepting(pid int) int {
 	n := 0
 	for _, c := range s.children(pid) {
-		if c.role == RoleWorker {
+		if c.role == proc.RoleWorker {
 			n++
 		}
 	}
@@ -237,7 +240,7 @@ func (s *Sim) deliver(p *simProc, sig string) {
 		p.pending = append(p.pending, sig)
 		return
 	}
-	if p.role != RoleMaster {
+	if p.role != proc.RoleMaster {
 		if sig == "TERM" || sig == "QUIT" {
 			s.exit(p)
 		}
@@ -279,8 +282,8 @@ func (s *Sim) deliver(p *simProc, sig string) {
 }
 
 func (s *Sim) shutDown(w *simProc) {
-	if w.role == RoleWorker {
-		w.role, w.drainLeft = RoleShuttingDown, s.DrainPolls
+	if w.role == proc.RoleWorker {
+		w.role, w.drainLeft = proc.RoleShuttingDown, s.DrainPolls
 	}
 }
 
@@ -292,12 +295,12 @@ func (s *Sim) changeBinary(m *simProc) {
 	}
 	// A new master whose parent (the old master) still runs ignores it, as
 	// does an old master whose new one runs.
-	if parent, ok := s.procs[m.ppid]; ok && parent.role == RoleMaster {
+	if parent, ok := s.procs[m.ppid]; ok && parent.role == proc.RoleMaster {
 		s.logf("crit", "the changing binary signal is ignored: you should shutdown or terminate before either old or new binary's process")
 		return
 	}
 	for _, p := range s.procs {
-		if p.role == RoleMaster && p.ppid == m.pid {
+		if p.role == proc.RoleMaster && p.ppid == m.pid {
 			s.logf("crit", "the changing binary signal is ignored: you should shutdown or terminate before either old or new binary's process")
 			return
 		}
@@ -313,7 +316,7 @@ func (s *Sim) changeBinary(m *simProc) {
 		s.pidFile, s.oldbin = m.pid, 0
 		return
 	}
-	n := s.spawn(m.pid, RoleMaster, s.disk)
+	n := s.spawn(m.pid, proc.RoleMaster, s.disk)
 	s.pidFile = n.pid
 	s.startWorkers(n)
 }
@@ -321,7 +324,7 @@ func (s *Sim) changeBinary(m *simProc) {
 // exit ends p as a process that exits on its own (QUIT, TERM, drained).
 func (s *Sim) exit(p *simProc) {
 	delete(s.procs, p.pid)
-	if p.role != RoleMaster {
+	if p.role != proc.RoleMaster {
 		return
 	}
 	switch {
@@ -348,12 +351,12 @@ func (s *Sim) exit(p *simProc) {
 func (s *Sim) kill(p *simProc) {
 	delete(s.procs, p.pid)
 	switch p.role {
-	case RoleWorker, RoleShuttingDown:
-		if m, ok := s.procs[p.ppid]; ok && p.role == RoleWorker && !m.quitting {
+	case proc.RoleWorker, proc.RoleShuttingDown:
+		if m, ok := s.procs[p.ppid]; ok && p.role == proc.RoleWorker && !m.quitting {
 			s.logf("alert", "worker process %d exited on signal 9", p.pid)
-			s.spawn(m.pid, RoleWorker, m.binary)
+			s.spawn(m.pid, proc.RoleWorker, m.binary)
 		}
-	case RoleMaster:
+	case proc.RoleMaster:
 		s.reparent(p.pid)
 		if s.oldbin != 0 && p.ppid == s.oldbin {
 			// The old master reaps its new binary's master: nginx.pid back.

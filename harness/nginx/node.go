@@ -1,4 +1,4 @@
-package harness
+package nginx
 
 import (
 	"archive/tar"
@@ -20,16 +20,11 @@ import (
 
 	"github.com/ory/dockertest/v3"
 	dc "github.com/ory/dockertest/v3/docker"
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/proc"
 )
 
-// Paths inside the pair image (see image.go, which builds it).
 const (
-	StageDir       = "/opt/nginx-upgrade-harness"
-	OldBinaryStage = StageDir + "/old/nginx"
-	NewBinaryStage = StageDir + "/new/nginx"
-	BuildsFile     = StageDir + "/builds.json"
-	DefaultBinary  = "/usr/sbin/nginx"
-	ConfigPath     = "/etc/nginx/nginx.conf"
 	// ListenPort is the port the nginx.conf under test listens on inside the
 	// container; the node publishes it on 127.0.0.1 only.
 	ListenPort     = 8080
@@ -98,18 +93,7 @@ type Node struct {
 	binary     string // the absolute path nginx runs from (cmd[0], looked up in PATH when relative)
 	pidFile    string
 	errLog     string
-	builds     BuildsInfo
-}
-
-// BuildsInfo is /opt/nginx-upgrade-harness/builds.json in the pair image
-// (a contract): which binary is which.
-type BuildsInfo struct {
-	From       string `json:"from"`
-	To         string `json:"to"`
-	OldSHA256  string `json:"old_sha256"`
-	NewSHA256  string `json:"new_sha256"`
-	OldVersion string `json:"old_version"`
-	NewVersion string `json:"new_version"`
+	builds     harness.BuildsInfo
 }
 
 type nodeConfig struct {
@@ -161,7 +145,7 @@ var baseCaps = []string{"CHOWN", "SETUID", "SETGID", "KILL", "DAC_OVERRIDE", "FO
 // StartNode runs the container, installs the nginx.conf, checks it with the
 // old binary (`nginx -t`), starts nginx and waits until it serves.
 func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (*Node, error) {
-	c := nodeConfig{cmd: []string{DefaultBinary}, config: []byte(DefaultConfig),
+	c := nodeConfig{cmd: []string{harness.DefaultBinary}, config: []byte(DefaultConfig),
 		labels: map[string]string{}, sysctls: map[string]string{}, start: true}
 	for _, o := range opts {
 		o(&c)
@@ -173,15 +157,15 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 		return nil, errors.New("start node: empty nginx command")
 	}
 	id := randomID()
-	labels := ownerLabels()
-	labels[Label+".node"] = id
+	labels := harness.OwnerLabels()
+	labels[harness.Label+".node"] = id
 	for k, v := range c.labels {
 		labels[k] = v
 	}
 	repo, tag := splitRef(c.image)
 	port := dc.Port(strconv.Itoa(ListenPort) + "/tcp")
 	var res *dockertest.Resource
-	err := bounded(ctx, runTimeout, func() error {
+	err := harness.Bounded(ctx, harness.RunTimeout, func() error {
 		var err error
 		res, err = pool.RunWithOptions(&dockertest.RunOptions{
 			Repository:   repo,
@@ -212,7 +196,7 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 	})
 	if err != nil {
 		// A container that was created but not started still carries our label.
-		removeByLabel(pool, Label+".node", id)
+		removeByLabel(pool, harness.Label+".node", id)
 		return nil, fmt.Errorf("start node from %s: %w", c.image, err)
 	}
 	n := &Node{pool: pool, res: res, id: id, cmd: c.cmd, binary: c.cmd[0], config: c.config,
@@ -232,7 +216,7 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 }
 
 func (n *Node) setup(ctx context.Context, c nodeConfig) error {
-	if err := n.WriteFile(ctx, ConfigPath, c.config, 0o644); err != nil {
+	if err := n.WriteFile(ctx, harness.ConfigPath, c.config, 0o644); err != nil {
 		return err
 	}
 	if !strings.HasPrefix(n.binary, "/") {
@@ -249,19 +233,19 @@ func (n *Node) setup(ctx context.Context, c nodeConfig) error {
 		}
 		n.binary = path
 	}
-	if out, err := n.ReadFile(ctx, BuildsFile); err == nil {
+	if out, err := n.ReadFile(ctx, harness.BuildsFile); err == nil {
 		if err := json.Unmarshal(out, &n.builds); err != nil {
-			return fmt.Errorf("start node: %s: %w", BuildsFile, err)
+			return fmt.Errorf("start node: %s: %w", harness.BuildsFile, err)
 		}
 	}
 	// The binary identity comes from the staged files themselves, so that
 	// old and new are told apart by content, not by what builds.json claims.
-	if r, err := n.Exec(ctx, "sha256sum", OldBinaryStage, NewBinaryStage); err == nil && r.Exit == 0 {
+	if r, err := n.Exec(ctx, "sha256sum", harness.OldBinaryStage, harness.NewBinaryStage); err == nil && r.Exit == 0 {
 		for _, l := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
 			f := strings.Fields(l)
-			if len(f) == 2 && f[1] == OldBinaryStage {
+			if len(f) == 2 && f[1] == harness.OldBinaryStage {
 				n.builds.OldSHA256 = f[0]
-			} else if len(f) == 2 && f[1] == NewBinaryStage {
+			} else if len(f) == 2 && f[1] == harness.NewBinaryStage {
 				n.builds.NewSHA256 = f[0]
 			}
 		}
@@ -415,7 +399,7 @@ func (n *Node) ID() string { return n.id }
 func (n *Node) ContainerID() string { return n.res.Container.ID }
 
 // Builds tells which binary is which in this node's image.
-func (n *Node) Builds() BuildsInfo { return n.builds }
+func (n *Node) Builds() harness.BuildsInfo { return n.builds }
 
 // PidFile and ErrorLog are the paths nginx uses in the container.
 func (n *Node) PidFile() string  { return n.pidFile }
@@ -438,22 +422,19 @@ func (n *Node) Close() error {
 	}
 	id := n.res.Container.ID
 	n.res = nil
-	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), harness.CloseTimeout)
 	defer cancel()
-	return removeContainer(ctx, n.pool, id)
+	return harness.RemoveContainer(ctx, n.pool, id)
 }
 
-// closeTimeout bounds a node's removal, thaw included.
-const closeTimeout = 40 * time.Second
-
 // State names the container's state as Docker and the kernel report it
-// (see ContainerState); abnormal is false for a running, unfrozen
+// (see harness.ContainerState); abnormal is false for a running, unfrozen
 // container with no OOM kill.
 func (n *Node) State(ctx context.Context) (state string, abnormal, ended bool) {
 	if n.res == nil {
 		return "removed", true, true
 	}
-	return ContainerState(ctx, n.pool, n.res.Container.ID)
+	return harness.ContainerState(ctx, n.pool, n.res.Container.ID)
 }
 
 // WatchFrozen samples the kernel's freezer of the container every 100 ms
@@ -480,7 +461,7 @@ func (n *Node) WatchFrozen() (stop func() (frozen time.Duration, first time.Time
 			case <-quit:
 				return
 			case now := <-t.C:
-				if st := freezerState(id); (st == "FROZEN" || st == "FREEZING") && !n.selfFrozen.Load() {
+				if st := harness.FreezerState(id); (st == "FROZEN" || st == "FREEZING") && !n.selfFrozen.Load() {
 					if first.IsZero() {
 						first = now
 					}
@@ -510,10 +491,10 @@ func (n *Node) Exec(ctx context.Context, argv ...string) (ExecResult, error) {
 }
 
 // ExecEnv is Exec with environment variables and standard input. It is
-// bounded by ctx's deadline (a procedure's timeout), or by execTimeout
+// Bounded by ctx's deadline (a procedure's timeout), or by harness.ExecTimeout
 // when ctx has none.
 func (n *Node) ExecEnv(ctx context.Context, env []string, stdin []byte, argv ...string) (ExecResult, error) {
-	timeout := execTimeout
+	timeout := harness.ExecTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl).Round(time.Millisecond)
 	}
@@ -521,7 +502,7 @@ func (n *Node) ExecEnv(ctx context.Context, env []string, stdin []byte, argv ...
 }
 
 // execWithin runs argv in the container with every Docker call of it
-// bounded by timeout. A call that fails or is abandoned is a *CallError
+// Bounded by timeout. A call that fails or is abandoned is a *harness.CallError
 // naming the container's state.
 func (n *Node) execWithin(ctx context.Context, timeout time.Duration, env []string, stdin []byte, argv ...string) (ExecResult, error) {
 	if n.res == nil {
@@ -534,34 +515,34 @@ func (n *Node) execWithin(ctx context.Context, timeout time.Duration, env []stri
 		in = bytes.NewReader(stdin)
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
-	exit, err := execIn(cctx, n.pool.Client, id, env, in, &out, &errb, argv...)
+	exit, err := harness.ExecIn(cctx, n.pool.Client, id, env, in, &out, &errb, argv...)
 	cancel()
 	if err != nil {
-		err = callErr(ctx, timeout, err)
+		err = harness.CallErr(ctx, timeout, err)
 		if ctx.Err() != nil {
 			return ExecResult{}, fmt.Errorf("exec %s: %w", argv[0], err)
 		}
-		state, _, ended := ContainerState(context.Background(), n.pool, id)
-		return ExecResult{}, &CallError{Call: "docker exec " + argv[0], Container: id, Err: err, State: state, Ended: ended}
+		state, _, ended := harness.ContainerState(context.Background(), n.pool, id)
+		return ExecResult{}, &harness.CallError{Call: "docker exec " + argv[0], Container: id, Err: err, State: state, Ended: ended}
 	}
 	return ExecResult{Exit: exit, Stdout: out.String(), Stderr: errb.String()}, nil
 }
 
 // Snapshot reads the process table, the pid files and the error log size.
-func (n *Node) Snapshot(ctx context.Context) (Snapshot, error) {
-	r, err := n.execWithin(ctx, probeTimeout, nil, nil, "sh", "-c", snapshotScript, "sh", n.pidFile, n.errLog)
+func (n *Node) Snapshot(ctx context.Context) (proc.Snapshot, error) {
+	r, err := n.execWithin(ctx, harness.ProbeTimeout, nil, nil, "sh", "-c", proc.Script, "sh", n.pidFile, n.errLog)
 	if err != nil {
-		return Snapshot{}, fmt.Errorf("read process table: %w", err)
+		return proc.Snapshot{}, fmt.Errorf("read process table: %w", err)
 	}
 	if r.Exit != 0 {
-		return Snapshot{}, fmt.Errorf("read process table: exit %d: %s", r.Exit, LastLine(r.Stderr+r.Stdout))
+		return proc.Snapshot{}, fmt.Errorf("read process table: exit %d: %s", r.Exit, harness.LastLine(r.Stderr+r.Stdout))
 	}
-	s, err := parseSnapshot(r.Stdout)
+	s, err := proc.Parse(r.Stdout)
 	if err != nil {
 		return s, err
 	}
 	for i := range s.Procs {
-		if s.Procs[i].Role == RoleMaster {
+		if s.Procs[i].Role == proc.RoleMaster {
 			s.Procs[i].Binary = n.identify(s.Procs[i].SHA256)
 		}
 	}
@@ -596,19 +577,19 @@ func (n *Node) Signal(ctx context.Context, sig string, pids ...int) error {
 	if len(pids) == 0 {
 		return fmt.Errorf("signal %s: no pid", sig)
 	}
-	r, err := n.execWithin(ctx, probeTimeout, nil, nil, argv...)
+	r, err := n.execWithin(ctx, harness.ProbeTimeout, nil, nil, argv...)
 	if err != nil {
 		return fmt.Errorf("signal %s to %v: %w", sig, pids, err)
 	}
 	if r.Exit != 0 {
-		return fmt.Errorf("signal %s to %v: %s", sig, pids, LastLine(r.Stderr))
+		return fmt.Errorf("signal %s to %v: %s", sig, pids, harness.LastLine(r.Stderr))
 	}
 	return nil
 }
 
 // LogSince returns the error log's lines after offset bytes.
 func (n *Node) LogSince(ctx context.Context, offset int64) ([]string, error) {
-	r, err := n.execWithin(ctx, probeTimeout, nil, nil, "tail", "-c", "+"+strconv.FormatInt(offset+1, 10), n.errLog)
+	r, err := n.execWithin(ctx, harness.ProbeTimeout, nil, nil, "tail", "-c", "+"+strconv.FormatInt(offset+1, 10), n.errLog)
 	if err != nil {
 		return nil, err
 	}
@@ -628,7 +609,7 @@ func (n *Node) ReadFile(ctx context.Context, path string) ([]byte, error) {
 		return nil, err
 	}
 	if r.Exit != 0 {
-		return nil, fmt.Errorf("read %s: %s", path, LastLine(r.Stderr))
+		return nil, fmt.Errorf("read %s: %s", path, harness.LastLine(r.Stderr))
 	}
 	return []byte(r.Stdout), nil
 }
@@ -647,14 +628,14 @@ func (n *Node) WriteFile(ctx context.Context, path string, data []byte, mode int
 		return errors.New("node closed")
 	}
 	id := n.res.Container.ID
-	err := bounded(ctx, callTimeout, func() error {
-		uctx, cancel := context.WithTimeout(ctx, callTimeout)
+	err := harness.Bounded(ctx, harness.CallTimeout, func() error {
+		uctx, cancel := context.WithTimeout(ctx, harness.CallTimeout)
 		defer cancel()
 		return n.pool.Client.UploadToContainer(id, dc.UploadToContainerOptions{InputStream: &buf, Path: dir, Context: uctx})
 	})
 	if err != nil {
-		state, _, ended := ContainerState(context.Background(), n.pool, id)
-		return fmt.Errorf("write %s: %w", path, &CallError{Call: "docker cp (upload)", Container: id, Err: err, State: state, Ended: ended})
+		state, _, ended := harness.ContainerState(context.Background(), n.pool, id)
+		return fmt.Errorf("write %s: %w", path, &harness.CallError{Call: "docker cp (upload)", Container: id, Err: err, State: state, Ended: ended})
 	}
 	return nil
 }
@@ -696,22 +677,10 @@ func causeLine(out string) string {
 			return strings.TrimSpace(l)
 		}
 	}
-	return LastLine(out)
-}
-
-// LastLine is the last non-empty line of a command's output: the one that
-// names the cause in a one-line error.
-func LastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	for i := len(lines) - 1; i >= 0; i-- {
-		if l := strings.TrimSpace(lines[i]); l != "" {
-			return l
-		}
-	}
-	return "(no output)"
+	return harness.LastLine(out)
 }
 
 // removeByLabel force-removes the containers carrying label k=v.
 func removeByLabel(pool *dockertest.Pool, k, v string) {
-	prune(context.Background(), pool, func(l map[string]string) bool { return l[k] == v })
+	harness.PruneWhere(context.Background(), pool, func(l map[string]string) bool { return l[k] == v })
 }

@@ -1,4 +1,4 @@
-package harness
+package image
 
 import (
 	"context"
@@ -11,14 +11,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/proc"
+
 	"github.com/ory/dockertest/v3"
 	dc "github.com/ory/dockertest/v3/docker"
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
 )
 
 // These tests build real images: the first run on a machine takes minutes
 // (debootstrap, apt, two compiles). Run them with a long -timeout, e.g.
 //
-//	go test ./harness -run 'EnsureImage|Connect' -timeout 40m -v
+//	go test ./harness -run 'EnsureImage|harness.Connect' -timeout 40m -v
 
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -36,7 +40,7 @@ func sweepBuildBoxes() {
 		return
 	}
 	cs, err := pool.Client.ListContainers(dc.ListContainersOptions{All: true,
-		Filters: map[string][]string{"label": {Label + "=1"}, "name": {buildBoxPrefix()}}})
+		Filters: map[string][]string{"label": {harness.Label + "=1"}, "name": {buildBoxPrefix()}}})
 	if err != nil {
 		return
 	}
@@ -49,7 +53,7 @@ func sweepBuildBoxes() {
 // pass silently on a machine that cannot run them.
 func imageTestPool(t *testing.T) *dockertest.Pool {
 	t.Helper()
-	pool, err := Connect()
+	pool, err := harness.Connect()
 	if err != nil {
 		t.Fatalf("image tests need the Docker engine: %v", err)
 	}
@@ -132,14 +136,14 @@ func defaultPairImage(t *testing.T, pool *dockertest.Pool) string {
 
 func TestConnectUnreachable(t *testing.T) {
 	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-	_, err := Connect()
+	_, err := harness.Connect()
 	if err == nil {
-		t.Fatal("Connect to a missing socket succeeded")
+		t.Fatal("harness.Connect to a missing socket succeeded")
 	}
 	msg := err.Error()
 	if !strings.HasPrefix(msg, "docker unreachable at unix:///nonexistent/docker.sock: ") ||
 		!strings.HasSuffix(msg, "(is the Docker engine running?)") || strings.Contains(msg, "\n") {
-		t.Fatalf("Connect error = %q, want one line naming the endpoint and the cause", msg)
+		t.Fatalf("harness.Connect error = %q, want one line naming the endpoint and the cause", msg)
 	}
 	t.Log(msg)
 }
@@ -167,7 +171,7 @@ func TestEnsureImageDefaultPair(t *testing.T) {
 
 	b := inspectBox(t, ctx, pool, info.Ref)
 	for path, want := range map[string]string{
-		DefaultBinary: info.OldSHA256, OldBinaryStage: info.OldSHA256, NewBinaryStage: info.NewSHA256,
+		harness.DefaultBinary: info.OldSHA256, harness.OldBinaryStage: info.OldSHA256, harness.NewBinaryStage: info.NewSHA256,
 	} {
 		data, _, err := b.readFile(ctx, path)
 		if err != nil {
@@ -177,11 +181,11 @@ func TestEnsureImageDefaultPair(t *testing.T) {
 			t.Errorf("%s: sha256 %x, want %s", path, s, want)
 		}
 	}
-	raw, _, err := b.readFile(ctx, BuildsFile)
+	raw, _, err := b.readFile(ctx, harness.BuildsFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var bj BuildsInfo
+	var bj harness.BuildsInfo
 	if err := json.Unmarshal(raw, &bj); err != nil {
 		t.Fatalf("builds.json: %v", err)
 	}
@@ -215,7 +219,7 @@ ps -e -o comm=`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if img.Config.Labels[Label] != "1" || strings.Join(img.Config.Cmd, " ") != "sleep infinity" {
+	if img.Config.Labels[harness.Label] != "1" || strings.Join(img.Config.Cmd, " ") != "sleep infinity" {
 		t.Errorf("image config: labels %v cmd %v", img.Config.Labels, img.Config.Cmd)
 	}
 
@@ -258,12 +262,12 @@ func TestEnsureImageSource(t *testing.T) {
 	if err := b.upload(ctx, "/tmp", []tarEntry{{name: "gzip.conf", mode: 0o644, data: []byte(conf)}}); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := b.run(ctx, "old nginx -t", nil, OldBinaryStage, "-t", "-c", "/tmp/gzip.conf"); err != nil {
+	if out, err := b.run(ctx, "old nginx -t", nil, harness.OldBinaryStage, "-t", "-c", "/tmp/gzip.conf"); err != nil {
 		t.Errorf("old build rejects gzip: %v", err)
 	} else {
 		t.Log(out)
 	}
-	out, err := b.run(ctx, "new nginx -t", nil, NewBinaryStage, "-t", "-c", "/tmp/gzip.conf")
+	out, err := b.run(ctx, "new nginx -t", nil, harness.NewBinaryStage, "-t", "-c", "/tmp/gzip.conf")
 	if err == nil || !strings.Contains(out, `unknown directive "gzip"`) {
 		t.Errorf("new build (--without-http_gzip_module) accepted gzip on: err %v, output %q", err, out)
 	}
@@ -341,7 +345,7 @@ func TestEnsureImageBinaryAndImage(t *testing.T) {
 		t.Fatalf("defaultPairImage = %s, want %s", ref, def.Ref)
 	}
 	b := inspectBox(t, ctx, pool, def.Ref)
-	exe, _, err := b.readFile(ctx, NewBinaryStage)
+	exe, _, err := b.readFile(ctx, harness.NewBinaryStage)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,8 +363,8 @@ func TestEnsureImageBinaryAndImage(t *testing.T) {
 		t.Errorf("image:/binary: pair = %+v, want the binaries of %+v", info, def)
 	}
 	pb := inspectBox(t, ctx, pool, info.Ref)
-	if out := mustRun(t, ctx, pb, "sha256sum", DefaultBinary); !strings.HasPrefix(out, def.OldSHA256) {
-		t.Errorf("%s in the image:/binary: pair: %s, want %s", DefaultBinary, out, def.OldSHA256)
+	if out := mustRun(t, ctx, pb, "sha256sum", harness.DefaultBinary); !strings.HasPrefix(out, def.OldSHA256) {
+		t.Errorf("%s in the image:/binary: pair: %s, want %s", harness.DefaultBinary, out, def.OldSHA256)
 	}
 }
 
@@ -426,7 +430,7 @@ func TestEnsureImageCrossSuite(t *testing.T) {
 
 	b := inspectBox(t, ctx, pool, info.Ref)
 	for path, want := range map[string]string{
-		DefaultBinary: info.OldSHA256, OldBinaryStage: info.OldSHA256, NewBinaryStage: info.NewSHA256,
+		harness.DefaultBinary: info.OldSHA256, harness.OldBinaryStage: info.OldSHA256, harness.NewBinaryStage: info.NewSHA256,
 	} {
 		data, _, err := b.readFile(ctx, path)
 		if err != nil {
@@ -436,7 +440,7 @@ func TestEnsureImageCrossSuite(t *testing.T) {
 			t.Errorf("%s: sha256 %x, want %s", path, s, want)
 		}
 	}
-	if err := b.upload(ctx, "/etc/nginx", []tarEntry{{name: "nginx.conf", mode: 0o644, data: []byte(DefaultConfig)}}); err != nil {
+	if err := b.upload(ctx, "/etc/nginx", []tarEntry{{name: "nginx.conf", mode: 0o644, data: []byte(nginx.DefaultConfig)}}); err != nil {
 		t.Fatal(err)
 	}
 	out := mustRun(t, ctx, b, "sh", "-c", `set -e
@@ -469,7 +473,7 @@ echo nginx-running: $(pgrep -c -x nginx || true)`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if img.Config.Labels[Label] != "1" || strings.Join(img.Config.Cmd, " ") != "sleep infinity" {
+	if img.Config.Labels[harness.Label] != "1" || strings.Join(img.Config.Cmd, " ") != "sleep infinity" {
 		t.Errorf("image config: labels %v cmd %v", img.Config.Labels, img.Config.Cmd)
 	}
 
@@ -477,12 +481,12 @@ echo nginx-running: $(pgrep -c -x nginx || true)`)
 	// newer release's, and serves.
 	uctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	n, err := StartNode(uctx, pool, WithImage(info.Ref))
+	n, err := nginx.StartNode(uctx, pool, nginx.WithImage(info.Ref))
 	if err != nil {
 		t.Fatalf("start node: %v", err)
 	}
 	t.Cleanup(func() { n.Close() })
-	d := NewDriver(n)
+	d := nginx.NewDriver(n)
 	s0, err := n.Snapshot(uctx)
 	if err != nil {
 		t.Fatal(err)
@@ -490,10 +494,10 @@ echo nginx-running: $(pgrep -c -x nginx || true)`)
 	if got := masterBinary(t, s0); got != "old" {
 		t.Fatalf("before the upgrade the master runs the %s binary, want old (%s)", got, s0)
 	}
-	runStep(t, uctx, d, InstallBinary("install-new-binary", NewBinaryStage))
-	runStep(t, uctx, d, SpawnNewMaster())
-	runStep(t, uctx, d, StopOldWorkers())
-	runStep(t, uctx, d, QuitOldMaster(30*time.Second))
+	runStep(t, uctx, d, nginx.InstallBinary("install-new-binary", harness.NewBinaryStage))
+	runStep(t, uctx, d, nginx.SpawnNewMaster())
+	runStep(t, uctx, d, nginx.StopOldWorkers())
+	runStep(t, uctx, d, nginx.QuitOldMaster(30*time.Second))
 	s1, _ := n.Snapshot(uctx)
 	if got := masterBinary(t, s1); got != "new" {
 		t.Fatalf("after the upgrade the master runs the %s binary, want new (%s)", got, s1)
@@ -534,4 +538,22 @@ func TestParseMadisonSuites(t *testing.T) {
 	if aptConfigOf([]string{"X=1", "APT_CONFIG=/a.conf"}) != "/a.conf" || aptConfigOf(nil) != "" {
 		t.Error("aptConfigOf")
 	}
+}
+
+func runStep(t *testing.T, ctx context.Context, d *nginx.Driver, s nginx.Step) nginx.StepResult {
+	t.Helper()
+	r := d.Run(ctx, s)
+	if !r.OK {
+		t.Fatalf("step %s failed: %s", r.Name, r.Err)
+	}
+	return r
+}
+
+func masterBinary(t *testing.T, s proc.Snapshot) string {
+	t.Helper()
+	m := s.Masters()
+	if len(m) != 1 {
+		t.Fatalf("want one master, saw %s", s)
+	}
+	return m[0].Binary
 }

@@ -1,4 +1,4 @@
-package harness
+package nginx
 
 import (
 	"context"
@@ -9,6 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/proc"
 )
 
 // Reloads: HUP to the master with a configuration changed on disk. The
@@ -50,7 +53,7 @@ func EditConfig(name string, edit func([]byte) ([]byte, error)) Step {
 			}
 			return c.WriteConfig(ctx, conf)
 		},
-		Expect: func(before, now Snapshot, pids []int) error { return nil }}
+		Expect: func(before, now proc.Snapshot, pids []int) error { return nil }}
 }
 
 // SetGeneration adds (or replaces) `add_header X-Nuh-Generation N always;`
@@ -113,7 +116,7 @@ func WorkerCount(conf []byte) int {
 // before), and — when gen > 0 — the responses carrying generation gen.
 func Reload(name, phase string, want, gen int) Step {
 	return Step{Name: name, Signal: "HUP", Target: TargetMaster, Phase: phase,
-		Expect: func(before, now Snapshot, pids []int) error {
+		Expect: func(before, now proc.Snapshot, pids []int) error {
 			m := pids[0]
 			if !now.IsMaster(m) || now.PidFile != m {
 				return fmt.Errorf("master %d to stay, named by nginx.pid", m)
@@ -170,7 +173,7 @@ func generationServed(gen int) func(ctx context.Context, h Host) error {
 func ReloadRejected(name, phase string) Step {
 	return Step{Name: name, Signal: "HUP", Target: TargetMaster, Phase: phase,
 		ExpectLog: `\[emerg\]`,
-		Expect: func(before, now Snapshot, pids []int) error {
+		Expect: func(before, now proc.Snapshot, pids []int) error {
 			m := pids[0]
 			if !now.IsMaster(m) {
 				return fmt.Errorf("master %d to stay", m)
@@ -192,7 +195,7 @@ func ReloadRejected(name, phase string) Step {
 // down: the previous generation finished what it held and exited.
 func OldGenerationDrained(timeout time.Duration) Step {
 	return Step{Name: "old-generation-drained", Target: TargetMaster, Timeout: timeout,
-		Expect: func(before, now Snapshot, pids []int) error {
+		Expect: func(before, now proc.Snapshot, pids []int) error {
 			if d := now.Draining(pids[0]); len(d) > 0 {
 				return fmt.Errorf("the previous generation to exit (%d workers still shutting down)", len(d))
 			}
@@ -220,7 +223,7 @@ func (n *Node) Config() []byte { return append([]byte(nil), n.config...) }
 
 // WriteConfig replaces nginx.conf in the container.
 func (n *Node) WriteConfig(ctx context.Context, conf []byte) error {
-	if err := n.WriteFile(ctx, ConfigPath, conf, 0o644); err != nil {
+	if err := n.WriteFile(ctx, harness.ConfigPath, conf, 0o644); err != nil {
 		return err
 	}
 	n.config = append([]byte(nil), conf...)

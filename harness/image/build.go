@@ -1,4 +1,4 @@
-package harness
+package image
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
 )
 
 // Default builds: the bookworm point release and its security update, the
@@ -113,13 +115,13 @@ func localFile(spec, path string) (string, error) {
 	case os.IsNotExist(err):
 		return "", fmt.Errorf("%s: no such file", spec)
 	case err != nil:
-		return "", fmt.Errorf("%s: %s", spec, oneLine(err.Error()))
+		return "", fmt.Errorf("%s: %s", spec, harness.OneLine(err.Error()))
 	case !fi.Mode().IsRegular():
 		return "", fmt.Errorf("%s: not a regular file", spec)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return "", fmt.Errorf("%s: %s", spec, oneLine(err.Error()))
+		return "", fmt.Errorf("%s: %s", spec, harness.OneLine(err.Error()))
 	}
 	return abs, nil
 }

@@ -1,4 +1,4 @@
-package harness
+package nginx
 
 import (
 	"context"
@@ -7,6 +7,9 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/proc"
 )
 
 // Target says which process a step signals, resolved from the pid files
@@ -31,8 +34,8 @@ const (
 // Host is what the driver needs of the machine nginx runs on: a live
 // container (Node) or a simulated nginx (Sim) for unit tests.
 type Host interface {
-	// Snapshot reads the process table, the pid files and the error log size.
-	Snapshot(ctx context.Context) (Snapshot, error)
+	// proc.Snapshot reads the process table, the pid files and the error log size.
+	Snapshot(ctx context.Context) (proc.Snapshot, error)
 	// Signal sends sig (e.g. "USR2") to the pids.
 	Signal(ctx context.Context, sig string, pids ...int) error
 	// LogSince returns the error log's lines after offset bytes.
@@ -62,21 +65,21 @@ type Step struct {
 // Expectation checks a snapshot taken after the step against the one taken
 // before; it returns nil once the effect is there and otherwise says what it
 // expected.
-type Expectation func(before, now Snapshot, pids []int) error
+type Expectation func(before, now proc.Snapshot, pids []int) error
 
 // StepResult is what the driver records of one step.
 type StepResult struct {
-	Name     string    `json:"name"`
-	Signal   string    `json:"signal,omitempty"`
-	PIDs     []int     `json:"pids,omitempty"`
-	Sent     time.Time `json:"-"`
-	Verified time.Time `json:"-"` // zero when not verified
-	OK       bool      `json:"verified"`
-	Err      string    `json:"error,omitempty"`
-	LogLines []string  `json:"log_lines,omitempty"` // failure lines ([error] to [emerg]) since the step was sent
-	Before   Snapshot  `json:"-"`
-	After    Snapshot  `json:"after"`
-	Phase    string    `json:"phase,omitempty"`
+	Name     string        `json:"name"`
+	Signal   string        `json:"signal,omitempty"`
+	PIDs     []int         `json:"pids,omitempty"`
+	Sent     time.Time     `json:"-"`
+	Verified time.Time     `json:"-"` // zero when not verified
+	OK       bool          `json:"verified"`
+	Err      string        `json:"error,omitempty"`
+	LogLines []string      `json:"log_lines,omitempty"` // failure lines ([error] to [emerg]) since the step was sent
+	Before   proc.Snapshot `json:"-"`
+	After    proc.Snapshot `json:"after"`
+	Phase    string        `json:"phase,omitempty"`
 	// DockerFault is set when the step failed on a Docker call that failed
 	// or hung, or with the container in an abnormal state (paused, frozen,
 	// exited, OOM kills): the environment failed, not nginx.
@@ -114,7 +117,7 @@ func (d *Driver) Run(ctx context.Context, s Step) StepResult {
 	// The process table as it was before: read it again until the step's
 	// timeout if it cannot be read now (a container frozen for a moment
 	// refuses execs).
-	var before Snapshot
+	var before proc.Snapshot
 	var err error
 	for {
 		if before, err = d.node.Snapshot(ctx); err == nil {
@@ -157,7 +160,7 @@ func (d *Driver) Run(ctx context.Context, s Step) StepResult {
 			last = err
 			// A container that has exited or is gone will not come back:
 			// no use waiting out the timeout.
-			if ContainerEnded(err) {
+			if harness.ContainerEnded(err) {
 				return d.fail(res, fmt.Errorf("%s: %w", s.Name, err))
 			}
 		} else {
@@ -202,8 +205,8 @@ func (d *Driver) Run(ctx context.Context, s Step) StepResult {
 
 func (d *Driver) fail(res StepResult, err error) StepResult {
 	res.OK = false
-	res.DockerFault = IsDockerFault(err)
-	if res.LogLines == nil && !IsDockerFault(err) {
+	res.DockerFault = harness.IsDockerFault(err)
+	if res.LogLines == nil && !harness.IsDockerFault(err) {
 		// ctx may be done: read the log with a short context of our own.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		res.LogLines = d.logLines(ctx, res.Before.LogSize)
@@ -300,7 +303,7 @@ func FirstFailure(lines []string) string {
 	return ""
 }
 
-func resolve(s Snapshot, t Target) ([]int, error) {
+func resolve(s proc.Snapshot, t Target) ([]int, error) {
 	switch t {
 	case TargetNone:
 		return nil, nil
@@ -344,7 +347,7 @@ func resolve(s Snapshot, t Target) ([]int, error) {
 // NewMasterSpawned: two masters; nginx.pid.oldbin holds the old pid and
 // nginx.pid the new one; the new master is a child of the old and has as
 // many workers as the old had.
-func NewMasterSpawned(before, now Snapshot, pids []int) error {
+func NewMasterSpawned(before, now proc.Snapshot, pids []int) error {
 	old := before.PidFile
 	switch {
 	case !now.OldbinSet || now.Oldbin != old:
@@ -369,7 +372,7 @@ func NewMasterSpawned(before, now Snapshot, pids []int) error {
 
 // OldWorkersStopped: the old master is alive with no accepting workers
 // (some may linger as "shutting down" while their requests drain).
-func OldWorkersStopped(before, now Snapshot, pids []int) error {
+func OldWorkersStopped(before, now proc.Snapshot, pids []int) error {
 	old := pids[0]
 	if !now.IsMaster(old) {
 		return fmt.Errorf("old master %d to stay alive", old)
@@ -382,7 +385,7 @@ func OldWorkersStopped(before, now Snapshot, pids []int) error {
 
 // OldWorkersRestored: the old master runs as many accepting workers as the
 // new master has.
-func OldWorkersRestored(before, now Snapshot, pids []int) error {
+func OldWorkersRestored(before, now proc.Snapshot, pids []int) error {
 	old := pids[0]
 	want := len(before.Workers(before.PidFile))
 	if want == 0 {
@@ -396,7 +399,7 @@ func OldWorkersRestored(before, now Snapshot, pids []int) error {
 
 // OldMasterGone: the old master has exited, one master is left, nginx.pid
 // names it and nginx.pid.oldbin is gone.
-func OldMasterGone(before, now Snapshot, pids []int) error {
+func OldMasterGone(before, now proc.Snapshot, pids []int) error {
 	old := pids[0]
 	if _, alive := now.Proc(old); alive {
 		return fmt.Errorf("old master %d to exit (%d workers still draining)", old, len(now.Draining(old)))
@@ -408,7 +411,7 @@ func OldMasterGone(before, now Snapshot, pids []int) error {
 // only one again, with nginx.pid back on it and accepting workers. Both a
 // rollback's QUIT and the TERM fallback end here; after TERM the old master
 // must have restarted its workers unaided.
-func NewMasterGoneOldBack(before, now Snapshot, pids []int) error {
+func NewMasterGoneOldBack(before, now proc.Snapshot, pids []int) error {
 	newPID, old := pids[0], before.Oldbin
 	if _, alive := now.Proc(newPID); alive {
 		return fmt.Errorf("new master %d to exit", newPID)
@@ -423,7 +426,7 @@ func NewMasterGoneOldBack(before, now Snapshot, pids []int) error {
 }
 
 // MasterGone: the master has exited and no nginx process is left.
-func MasterGone(before, now Snapshot, pids []int) error {
+func MasterGone(before, now proc.Snapshot, pids []int) error {
 	if _, alive := now.Proc(pids[0]); alive {
 		return fmt.Errorf("master %d to exit", pids[0])
 	}
@@ -435,7 +438,7 @@ func MasterGone(before, now Snapshot, pids []int) error {
 
 // WorkersKilled: every signalled worker is gone (the master may respawn
 // others; a zombie counts as gone).
-func WorkersKilled(before, now Snapshot, pids []int) error {
+func WorkersKilled(before, now proc.Snapshot, pids []int) error {
 	for _, pid := range pids {
 		if _, alive := now.Proc(pid); alive {
 			return fmt.Errorf("worker %d to be gone", pid)
@@ -444,7 +447,7 @@ func WorkersKilled(before, now Snapshot, pids []int) error {
 	return nil
 }
 
-func oneMaster(now Snapshot, want int) error {
+func oneMaster(now proc.Snapshot, want int) error {
 	switch {
 	case len(now.Masters()) != 1:
 		return fmt.Errorf("one master (saw %d)", len(now.Masters()))
@@ -465,7 +468,7 @@ func oneMaster(now Snapshot, want int) error {
 func InstallBinary(name, staged string) Step {
 	return Step{Name: name, Target: TargetNone, Timeout: 10 * time.Second,
 		Action: func(ctx context.Context, h Host) error { return h.InstallBinary(ctx, staged) },
-		Expect: func(before, now Snapshot, pids []int) error { return nil }}
+		Expect: func(before, now proc.Snapshot, pids []int) error { return nil }}
 }
 
 // SpawnNewMaster sends USR2 to the running master.
@@ -521,7 +524,7 @@ func (n *Node) InstallBinary(ctx context.Context, staged string) error {
 			return fmt.Errorf("install %s at %s: %w", staged, dst, err)
 		}
 		if r.Exit != 0 {
-			return fmt.Errorf("install %s at %s: %s: %s", staged, dst, argv[0], LastLine(r.Stderr))
+			return fmt.Errorf("install %s at %s: %s: %s", staged, dst, argv[0], harness.LastLine(r.Stderr))
 		}
 	}
 	return nil

@@ -1,4 +1,4 @@
-package harness
+package procedure
 
 import (
 	"os"
@@ -37,7 +37,7 @@ func TestSplitWords(t *testing.T) {
 	}
 }
 
-func TestParseProcedure(t *testing.T) {
+func TestParse(t *testing.T) {
 	script := filepath.Join(t.TempDir(), "up.sh")
 	if err := os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755); err != nil {
 		t.Fatal(err)
@@ -45,27 +45,27 @@ func TestParseProcedure(t *testing.T) {
 	for _, tc := range []struct {
 		spec, kind, name, err string
 	}{
-		{spec: "manual", kind: ProcManual, name: "manual"},
-		{spec: "debian-initd", kind: ProcDebianInitd, name: "debian-initd"},
-		{spec: "debian-package", kind: ProcDebianPackage, name: "debian-package"},
-		{spec: "debian-package-host", kind: ProcDebianPackageHost, name: "debian-package-host"},
-		{spec: "script:" + script, kind: ProcScript, name: "script-up.sh"},
-		{spec: `cmd:"/usr/local/bin/up grade" --now`, kind: ProcCommand, name: "cmd-up grade"},
+		{spec: "manual", kind: "manual", name: "manual"},
+		{spec: "debian-initd", kind: "debian-initd", name: "debian-initd"},
+		{spec: "debian-package", kind: "debian-package", name: "debian-package"},
+		{spec: "debian-package-host", kind: "debian-package-host", name: "debian-package-host"},
+		{spec: "script:" + script, kind: "script", name: "script-up.sh"},
+		{spec: `cmd:"/usr/local/bin/up grade" --now`, kind: "cmd", name: "cmd-up grade"},
 		{spec: "script:/no/such/file.sh", err: "no such file"},
 		{spec: "script:", err: "want script:PATH"},
 		{spec: "cmd:", err: "empty command line"},
 		{spec: "manual:x", err: "takes no argument"},
 		{spec: "yum", err: `unknown procedure "yum"`},
 	} {
-		p, err := ParseProcedure(tc.spec)
+		p, err := Parse(tc.spec)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) || strings.Contains(err.Error(), "\n") {
-				t.Errorf("ParseProcedure(%q) error = %v, want one line with %q", tc.spec, err, tc.err)
+				t.Errorf("Parse(%q) error = %v, want one line with %q", tc.spec, err, tc.err)
 			}
 			continue
 		}
 		if err != nil || p.Kind != tc.kind || p.Name() != tc.name {
-			t.Errorf("ParseProcedure(%q) = %+v (name %q), %v; want kind %s name %s", tc.spec, p, p.Name(), err, tc.kind, tc.name)
+			t.Errorf("Parse(%q) = %+v (name %q), %v; want kind %s name %s", tc.spec, p, p.Name(), err, tc.kind, tc.name)
 		}
 	}
 }

@@ -1,0 +1,267 @@
+package reports
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/releng-tools/nginx-upgrade-harness/harness/proc"
+)
+
+// Reading a compare run's records into its report: what `report DIR`
+// needs, without the package that runs Docker.
+
+// Files of a compare run. The top level holds CompareFile and the rendered
+// report; each procedure×build has a directory laid out like a scenario's
+// (meta.json, events.jsonl, results.gob, connections.jsonl, final.json, …)
+// plus the files below, so that RenderCompare can rebuild the report from
+// the records alone.
+// MasterSampleMs is how often masters.jsonl samples the masters.
+const MasterSampleMs = 100
+
+const (
+	CompareFile     = "compare.json"          // CompareRecord
+	ProcedureFile   = "procedure.json"        // ProcedureRecord
+	MastersFile     = "masters.jsonl"         // one MasterSample per line, while the procedure runs and after
+	ProcessesBefore = "processes-before.json" // proc.Snapshot before the procedure
+	ProcessesAfter  = "processes-after.json"  // proc.Snapshot at the end
+	ProcedureStdout = "procedure.stdout"
+	ProcedureStderr = "procedure.stderr"
+)
+
+// CompareRecord is compare.json: what was compared, in the order it ran.
+type CompareRecord struct {
+	From   string       `json:"from"`
+	To     string       `json:"to"`
+	Broken string       `json:"broken"`
+	Load   Load         `json:"load"`
+	Runs   []CompareRun `json:"runs"`
+}
+
+// CompareRun names one procedure×build directory.
+type CompareRun struct {
+	Dir       string `json:"dir"`
+	Procedure string `json:"procedure"`
+	Spec      string `json:"spec"`
+	Build     string `json:"build"`
+}
+
+// ProcedureRecord is procedure.json: what the procedure did, as its runner saw it.
+type ProcedureRecord struct {
+	Procedure    string   `json:"procedure"`
+	Spec         string   `json:"spec"`
+	Build        string   `json:"build"`
+	Argv         []string `json:"argv,omitempty"`
+	ExitCode     int      `json:"exit_code"`
+	TimedOut     bool     `json:"timed_out"`
+	TimeoutMs    float64  `json:"timeout_ms"`
+	StartMs      float64  `json:"start_ms"` // on the run's clock
+	EndMs        float64  `json:"end_ms"`
+	DurationMs   float64  `json:"duration_ms"`
+	Notes        []string `json:"notes,omitempty"`
+	Error        string   `json:"error,omitempty"` // the procedure could not be run
+	BinaryOnDisk string   `json:"binary_on_disk"`  // old, new or unknown: what a restart would run
+}
+
+// MasterSample is one line of masters.jsonl: the masters at one moment.
+type MasterSample struct {
+	Ms      float64         `json:"ms"`
+	PidFile int             `json:"pid_file"`
+	Oldbin  int             `json:"oldbin"`
+	Masters []SampledMaster `json:"masters"`
+}
+
+// SampledMaster is one master in a sample.
+type SampledMaster struct {
+	PID     int    `json:"pid"`
+	PPID    int    `json:"ppid"`
+	Binary  string `json:"binary"`
+	Workers int    `json:"workers"`
+}
+
+// RenderCompare rebuilds the compare report from the records in dir and
+// writes report.json, report.md and report.html.
+func RenderCompare(dir string) (*CompareReport, error) {
+	c, err := BuildCompare(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := WriteCompareAll(dir, c); err != nil {
+		return nil, fmt.Errorf("write compare report to %s: %w", dir, err)
+	}
+	return c, nil
+}
+
+// BuildCompare reads a compare run's records into its report; runs that
+// have not happened (an interrupted compare) are left out.
+func BuildCompare(dir string) (*CompareReport, error) {
+	var rec CompareRecord
+	if err := readJSONFile(filepath.Join(dir, CompareFile), &rec); err != nil {
+		return nil, fmt.Errorf("read compare run %s: %w", dir, err)
+	}
+	c := &CompareReport{Schema: Schema, From: rec.From, To: rec.To, Broken: rec.Broken,
+		Load: rec.Load, Procedures: []Procedure{}}
+	for _, run := range rec.Runs {
+		sdir := filepath.Join(dir, run.Dir)
+		if _, err := os.Stat(sdir); err != nil {
+			continue
+		}
+		row, err := BuildProcedure(sdir)
+		if err != nil {
+			return nil, err
+		}
+		if row.Name == "" {
+			row.Name, row.Build = run.Procedure, run.Build
+		}
+		c.Procedures = append(c.Procedures, row)
+	}
+	return c, nil
+}
+
+// BuildProcedure reads one procedure×build directory into its row.
+func BuildProcedure(sdir string) (Procedure, error) {
+	s, _, err := BuildScenario(sdir)
+	if err != nil {
+		return Procedure{}, err
+	}
+	var rec ProcedureRecord
+	recErr := readJSONFile(filepath.Join(sdir, ProcedureFile), &rec)
+	row := NewProcedure(rec.Procedure, s)
+	row.Build, row.ExitCode, row.DurationMs = rec.Build, rec.ExitCode, rec.DurationMs
+	row.Dir, row.TimedOut, row.BinaryOnDisk = filepath.Base(sdir), rec.TimedOut, rec.BinaryOnDisk
+	row.Notes = append(row.Notes, rec.Notes...)
+	if rec.TimedOut {
+		row.Notes = append(row.Notes, fmt.Sprintf("the procedure hung: killed after its timeout of %s", fmtMs(rec.TimeoutMs)))
+	}
+	if recErr != nil {
+		row.Error = strings.TrimSpace(strings.Join([]string{row.Error, recErr.Error()}, "; "))
+	} else if rec.Error != "" {
+		row.Error = rec.Error
+	}
+	var before proc.Snapshot
+	readJSONFile(filepath.Join(sdir, ProcessesBefore), &before)
+	var samples []MasterSample
+	readJSONLFile(filepath.Join(sdir, MastersFile), func(m MasterSample) { samples = append(samples, m) })
+	wentDown, evidence := RestartEvidence(before, samples, s.Timeline)
+	row.Restart = evidence
+	ran := recErr == nil && rec.Error == "" && s.Error == "" && s.Final != nil
+	row.Outcome = OutcomeOf(s.Final, ran, wentDown)
+	return row, nil
+}
+
+// RestartEvidence tells, from the masters sampled while the procedure ran
+// and the requests that failed, whether the service went down and came
+// back: a moment with no master followed by one, or a change of master
+// that no USR2 explains (a USR2 always shows two masters at once, the new
+// one a child of the old). It says what it saw, in words.
+func RestartEvidence(before proc.Snapshot, samples []MasterSample, tl *Timeline) (bool, []string) {
+	var evidence []string
+	wentDown := false
+	downFrom := -1.0
+	sawTwo := false
+	known := map[int]bool{}
+	for _, m := range before.Masters() {
+		known[m.PID] = true
+	}
+	var firstMaster, lastMaster int
+	if ms := before.Masters(); len(ms) == 1 {
+		firstMaster = ms[0].PID
+	}
+	var foreign []string
+	for _, s := range samples {
+		if len(s.Masters) == 0 {
+			if downFrom < 0 {
+				downFrom = s.Ms
+			}
+			continue
+		}
+		if downFrom >= 0 {
+			wentDown = true
+			w := fmt.Sprintf("no nginx master from %s to %s", fmtMs(downFrom), fmtMs(s.Ms))
+			if n := failedBetween(tl, downFrom-MasterSampleMs, s.Ms); n > 0 {
+				w += fmt.Sprintf(", %d requests failed meanwhile", n)
+			}
+			evidence = append(evidence, w)
+			downFrom = -1
+		}
+		if len(s.Masters) >= 2 {
+			sawTwo = true
+		}
+		for _, m := range s.Masters {
+			if !known[m.PID] && !known[m.PPID] {
+				foreign = append(foreign, fmt.Sprintf("master %d appeared at %s with parent %d, not a master", m.PID, fmtMs(s.Ms), m.PPID))
+			}
+		}
+		for _, m := range s.Masters {
+			known[m.PID] = true
+		}
+		if len(s.Masters) == 1 {
+			lastMaster = s.Masters[0].PID
+		}
+	}
+	if !sawTwo && firstMaster != 0 && lastMaster != 0 && lastMaster != firstMaster {
+		wentDown = true
+		e := fmt.Sprintf("the master changed from %d to %d with never two masters at once: not a USR2 upgrade", firstMaster, lastMaster)
+		if len(foreign) > 0 {
+			e += " (" + strings.Join(foreign, "; ") + ")"
+		}
+		evidence = append(evidence, e)
+	}
+	return wentDown, evidence
+}
+
+func failedBetween(tl *Timeline, from, to float64) int {
+	if tl == nil || tl.BucketMs <= 0 {
+		return 0
+	}
+	n := 0
+	for i, f := range tl.Failed {
+		start := tl.StartMs + float64(i)*tl.BucketMs
+		if start+tl.BucketMs > from && start < to {
+			n += f
+		}
+	}
+	return n
+}
+
+func readJSONFile(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s missing", filepath.Base(path))
+		}
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+// readJSONLFile reads a JSON-lines file, stopping quietly at a line cut
+// short (a run killed half-way).
+func readJSONLFile[T any](path string, each func(T)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	dec := json.NewDecoder(bufio.NewReader(f))
+	for {
+		var v T
+		if err := dec.Decode(&v); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+		each(v)
+	}
+}
+
+func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
