@@ -101,7 +101,7 @@ func Applies(f Fault, at string, steps []string) error {
 // Catalogue lists every fault, ordered by name.
 func Catalogue() []Fault {
 	all := []Fault{
-		killNewWorker{}, killNewMaster{}, killOldMaster{}, stopOldMaster{}, freeze{}, pidDirFull,
+		killNewWorker{}, killNewMaster{}, killOldMaster{}, killOldWorker{}, stopOldMaster{}, freeze{}, pidDirFull,
 		logDirFull, repeatUSR2{}, brokenConfigOnDisk{}, cpuStarve{}, netem{}, slowClients{},
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].Name() < all[j].Name() })

@@ -137,7 +137,7 @@ func TestParseAndApplies(t *testing.T) {
 		}
 		seen[f.Name()] = true
 	}
-	if len(seen) != 12 {
-		t.Errorf("%d faults in the catalogue, want the 12 of the design", len(seen))
+	if len(seen) != 13 {
+		t.Errorf("%d faults in the catalogue, want the 12 of the design and kill-old-worker", len(seen))
 	}
 }
