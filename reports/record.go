@@ -67,6 +67,18 @@ type Meta struct {
 	MaxStallMs float64 `json:"max_stall_ms"`
 	// ExpectDrops says where and what a "drops" expectation must see.
 	ExpectDrops *DropSpec `json:"expect_drops,omitempty"`
+	// Traffic is how the load ran each traffic kind; empty in a record
+	// made before traffic kinds (one HTTP/1.1 profile).
+	Traffic []TrafficPlan `json:"traffic,omitempty"`
+}
+
+// TrafficPlan is one traffic kind as the load ran it.
+type TrafficPlan struct {
+	Kind        string `json:"kind"`
+	Profile     string `json:"profile"`               // the profile name its records carry
+	Rate        int    `json:"rate,omitempty"`        // requests per second (a request kind)
+	Connections int    `json:"connections,omitempty"` // WebSockets, or uploads at once
+	Bytes       int64  `json:"bytes,omitempty"`       // per upload
 }
 
 // PlannedStep is one step a scenario means to run, in order.
@@ -115,6 +127,9 @@ type Load struct {
 	Method    string `json:"method"`
 	Keepalive bool   `json:"keepalive"`
 	Slow      int    `json:"slow"`
+	// Traffic lists the traffic kinds the load ran (empty: http1, or
+	// http1-keepalive with Keepalive).
+	Traffic []string `json:"traffic,omitempty"`
 }
 
 // Event is one signal step (or a marker such as load start/stop) on the
