@@ -231,7 +231,7 @@ func trafficEntries() []TableEntry {
 	var out []TableEntry
 	for _, name := range []string{"upgrade", "rollback"} {
 		for _, k := range scenarios.TrafficNames() {
-			out = append(out, Entry(name+" × "+k, Label("traffic", "traffic-"+k, name), SpecTimeout(3*time.Minute), trafficCase{name, k}))
+			out = append(out, Entry(name+" × "+k, Label("traffic", "traffic-"+k), SpecTimeout(3*time.Minute), trafficCase{name, k}))
 		}
 	}
 	return out
