@@ -32,6 +32,11 @@ type phaseAcc struct {
 	slowCancelled int
 	cancelled     int
 	conns         map[string]int
+	// Drops of the traffic kinds beyond plain requests (readTraffic).
+	streamsUnsafe int
+	wsDropped     int
+	wsLost        int
+	uploadsCut    int
 }
 
 // phaseSet holds the phases in order of their start; phase i covers
@@ -287,6 +292,9 @@ type resultsAcc struct {
 	last       time.Duration // latest request start
 	end        time.Duration // latest response end
 	seenResult bool
+	// Per profile (vegeta's Attack field: the traffic kind's profile).
+	byProfile       map[string]*profileAcc
+	failedByProfile map[string]map[string]int // profile → phase → failed requests
 }
 
 func (a *resultsAcc) add(r *vegeta.Result) {
@@ -313,6 +321,7 @@ func (a *resultsAcc) add(r *vegeta.Result) {
 		a.total.OK++
 		sent.ok++
 	}
+	a.addProfile(r.Attack, p.name, failed, failed && class == classCancelled, r.Latency)
 	a.fine.bin(t+r.Latency).done++
 	p.latency.Add(r.Latency)
 	a.latency.Add(r.Latency)
@@ -331,4 +340,29 @@ func (a *resultsAcc) add(r *vegeta.Result) {
 
 func quantileMs(l *vegeta.LatencyMetrics, q float64) float64 {
 	return round3(durationToMs(l.Quantile(q)))
+}
+
+func (a *resultsAcc) addProfile(name, phase string, failed, cancelled bool, latency time.Duration) {
+	if a.byProfile == nil {
+		a.byProfile, a.failedByProfile = map[string]*profileAcc{}, map[string]map[string]int{}
+	}
+	pa := a.byProfile[name]
+	if pa == nil {
+		pa = &profileAcc{}
+		a.byProfile[name] = pa
+	}
+	pa.requests++
+	switch {
+	case cancelled:
+		pa.cancelled++
+	case failed:
+		pa.failed++
+		if a.failedByProfile[name] == nil {
+			a.failedByProfile[name] = map[string]int{}
+		}
+		a.failedByProfile[name][phase]++
+	default:
+		pa.ok++
+	}
+	pa.maxMs = max(pa.maxMs, durationToMs(latency))
 }

@@ -97,6 +97,7 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 		Failures: []Failure{},
 		Drops:    []string{},
 		Problems: []string{},
+		Traffic:  []TrafficRow{},
 	}
 	problem := func(format string, args ...any) { s.Problems = append(s.Problems, fmt.Sprintf(format, args...)) }
 	note := func(format string, args ...any) { s.Notes = append(s.Notes, fmt.Sprintf(format, args...)) }
@@ -208,6 +209,7 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 			acc.start = start
 			readResults(path(loadgen.ResultsFile), acc, problem)
 			readSideRecords(dir, s, meta, phases, tl, problem, note)
+			readTraffic(dir, s, meta, phases, acc, problem)
 		}
 	}
 
@@ -460,7 +462,9 @@ func finishScenario(s *Scenario, acc *resultsAcc, phases *phaseSet, tl *timeline
 			Name: p.name, StartMs: round3(durationToMs(p.start)), EndMs: round3(durationToMs(pEnd)),
 			Requests: p.requests, Failed: p.failed, OK: p.ok,
 			ByClass: map[string]int{}, Retried: p.retried, SlowCompleted: p.slowDone, SlowCut: p.slowCut,
-			Dropped: p.failed + p.retried + p.slowCut, Connections: p.conns, Cancelled: p.cancelled,
+			Dropped:     p.failed + p.retried + p.slowCut + p.streamsUnsafe + p.wsDropped + p.wsLost + p.uploadsCut,
+			Connections: p.conns, Cancelled: p.cancelled,
+			StreamsRetriedUnsafe: p.streamsUnsafe, WebSocketsDropped: p.wsDropped, MessagesLost: p.wsLost, UploadsCut: p.uploadsCut,
 		}
 		if p.requests > 0 {
 			out.P50Ms = quantileMs(&p.latency, 0.50)
@@ -497,7 +501,13 @@ func finishScenario(s *Scenario, acc *resultsAcc, phases *phaseSet, tl *timeline
 	// either its request failed (a failed result) or it was retried (a
 	// retries.jsonl line) — so Connections.ClosedUnderRequest is not added too.
 	// Idle keep-alive closes are not drops.
+	// The traffic kinds beyond plain requests add what results.gob does
+	// not show (loadgen/DROPS.md): unsafe HTTP/2 replays that succeeded,
+	// WebSockets ended as a drop and their messages lost, failed uploads.
 	s.Dropped = s.Requests.Failed + s.Retried + s.Slow.Cut
+	for _, p := range s.Phases {
+		s.Dropped += p.StreamsRetriedUnsafe + p.WebSocketsDropped + p.MessagesLost + p.UploadsCut
+	}
 	s.Drops = dropReasons(s)
 	s.Causes = append(dropCauses(s), stepCauses(s)...)
 	s.Timeline = tl.timeline()

@@ -75,6 +75,12 @@ func dropCauses(s *Scenario) []Cause {
 		if p.Dropped == 0 && p.Failed == 0 && p.Retried == 0 && p.SlowCut == 0 {
 			continue
 		}
+		if p.WebSocketsDropped > 0 {
+			out = append(out, Cause{Phase: p.Name, Class: "websocket", Count: p.WebSocketsDropped,
+				Text: fmt.Sprintf("%s (%s): nginx relays a WebSocket without reading it and keeps it until it ends, so a worker that is shutting down (since WINCH or QUIT) holds it, and its master with it; "+
+					"it closes it without a close frame (1006) only when it is made to — worker_shutdown_timeout expiring, TERM, KILL. A graceful upgrade under WebSocket traffic therefore ends either by cutting them or not at all",
+					p.Name, plural(p.WebSocketsDropped, "WebSocket")+" ended abnormally")})
+		}
 		st, ok := opener[p.Name]
 		sig := ""
 		if ok {

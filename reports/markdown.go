@@ -324,6 +324,7 @@ func writeMarkdownScenario(mw *mdWriter, s *Scenario) {
 			mw.printf("Longest stall: %s in %s (%s).\n\n", fmtMs(s.Stall.Ms), mdCell(s.Stall.Phase), limit)
 		}
 	}
+	writeMarkdownTraffic(mw, s)
 	if s.Final != nil {
 		mw.printf("Final state: %s\n", mdCell(finalLine(s.Final)))
 	}

@@ -70,6 +70,18 @@ type Meta struct {
 	// Notes are what the harness changed for the scenario (a listen
 	// parameter, a sysctl), for the report to say.
 	Notes []string `json:"notes,omitempty"`
+	// Traffic is how the load ran each traffic kind; empty in a record
+	// made before traffic kinds (one HTTP/1.1 profile).
+	Traffic []TrafficPlan `json:"traffic,omitempty"`
+}
+
+// TrafficPlan is one traffic kind as the load ran it.
+type TrafficPlan struct {
+	Kind        string `json:"kind"`
+	Profile     string `json:"profile"`               // the profile name its records carry
+	Rate        int    `json:"rate,omitempty"`        // requests per second (a request kind)
+	Connections int    `json:"connections,omitempty"` // WebSockets, or uploads at once
+	Bytes       int64  `json:"bytes,omitempty"`       // per upload
 }
 
 // PlannedStep is one step a scenario means to run, in order.
@@ -118,6 +130,9 @@ type Load struct {
 	Method    string `json:"method"`
 	Keepalive bool   `json:"keepalive"`
 	Slow      int    `json:"slow"`
+	// Traffic lists the traffic kinds the load ran (empty: http1, or
+	// http1-keepalive with Keepalive).
+	Traffic []string `json:"traffic,omitempty"`
 }
 
 // Event is one signal step (or a marker such as load start/stop) on the

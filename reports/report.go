@@ -121,6 +121,10 @@ type Scenario struct {
 	SilentCount int      `json:"silent_windows_count"`
 	// Faults are the faults injected during the run (faults.jsonl).
 	Faults []FaultRecord `json:"faults"`
+	// Traffic is one row per traffic kind (meta.json's plan), each
+	// accounted on its own from the records; Dropped is their sum plus the
+	// long downloads cut.
+	Traffic []TrafficRow `json:"traffic"`
 }
 
 // Stall names the phase with the longest stall and its length.
@@ -224,6 +228,16 @@ type Phase struct {
 	// OutageMs is the longest span in which requests failed and none
 	// succeeded (10 ms resolution).
 	OutageMs float64 `json:"outage_ms"`
+
+	// Drops of the traffic kinds that results.gob does not show (each also
+	// in Dropped): HTTP/2 streams replayed without the never-processed
+	// guarantee that then succeeded, WebSockets ended as a drop, WebSocket
+	// messages never echoed (or echoed wrong), uploads that failed — by
+	// when the stream started, or the connection or upload ended.
+	StreamsRetriedUnsafe int `json:"streams_retried_unsafe,omitempty"`
+	WebSocketsDropped    int `json:"websockets_dropped,omitempty"`
+	MessagesLost         int `json:"websocket_messages_lost,omitempty"`
+	UploadsCut           int `json:"uploads_failed,omitempty"`
 }
 
 // Failure counts failed requests of one class in one phase.

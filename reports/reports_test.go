@@ -24,9 +24,13 @@ type fixture struct {
 	conns     []loadgen.ConnRecord
 	retries   []RetryRecord
 	downloads []loadgen.DownloadRecord
-	final     *Final
-	end       *End // nil: an end marker is written (omit EndFile for none)
-	errorTxt  string
+	// Records of the traffic kinds, written when not nil.
+	streams    []loadgen.StreamRecord
+	websockets []loadgen.WebSocketRecord
+	uploads    []loadgen.UploadRecord
+	final      *Final
+	end        *End // nil: an end marker is written (omit EndFile for none)
+	errorTxt   string
 	// omit lists files not to write at all.
 	omit []string
 }
@@ -136,6 +140,15 @@ func writeFixture(t testing.TB, runDir, name string, f fixture) string {
 	}
 	if !skip(loadgen.DownloadsFile) {
 		writeJSONLFile(t, filepath.Join(dir, loadgen.DownloadsFile), f.downloads)
+	}
+	if f.streams != nil && !skip(loadgen.StreamsFile) {
+		writeJSONLFile(t, filepath.Join(dir, loadgen.StreamsFile), f.streams)
+	}
+	if f.websockets != nil && !skip(loadgen.WebSocketsFile) {
+		writeJSONLFile(t, filepath.Join(dir, loadgen.WebSocketsFile), f.websockets)
+	}
+	if f.uploads != nil && !skip(loadgen.UploadsFile) {
+		writeJSONLFile(t, filepath.Join(dir, loadgen.UploadsFile), f.uploads)
 	}
 	if f.final != nil {
 		data, _ := json.Marshal(f.final)

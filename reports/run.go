@@ -193,7 +193,7 @@ func BuildRun(dir string) (*Report, error) {
 			r.Baseline = &Baseline{From: plan.From, To: plan.Baseline, Scenarios: base}
 		}
 		for _, s := range append(append([]Scenario{}, r.Scenarios...), baselineScenarios(r)...) {
-			if s.Load != (Load{}) {
+			if s.Load.Rate != 0 || s.Load.Method != "" || len(s.Load.Traffic) > 0 {
 				r.Load = s.Load
 				break
 			}

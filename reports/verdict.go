@@ -317,7 +317,7 @@ func phaseDropWords(p Phase) []string {
 	if p.SlowCut > 0 {
 		w = append(w, plural(p.SlowCut, "cut download"))
 	}
-	return w
+	return append(w, trafficDropWords(p)...)
 }
 
 // dropReasons says what was lost, phase by phase.
@@ -333,6 +333,9 @@ func dropReasons(s *Scenario) []string {
 		}
 		if p.SlowCut > 0 {
 			out = append(out, fmt.Sprintf("%s cut in %s", plural(p.SlowCut, "long download"), p.Name))
+		}
+		for _, w := range trafficDropWords(p) {
+			out = append(out, w+" in "+p.Name)
 		}
 	}
 	return out

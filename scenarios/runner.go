@@ -27,6 +27,8 @@ type Load struct {
 	Method    string // GET or POST
 	KeepAlive bool
 	Slow      int // long downloads in flight across the transitions
+	// Traffic are the traffic kinds (--traffic; see Kinds for the default).
+	Traffic []string
 }
 
 // DefaultLoad is the default suite's traffic; README says why.
@@ -65,11 +67,6 @@ const (
 // (rewritten on disk) which path it took.
 func (p Params) startLoad(ctx context.Context, node *nginx.Node, clock loadgen.Clock, dir string,
 	span time.Duration, meta *reports.Meta) (*loadgen.Load, loadgen.Slow, error) {
-	profiles := []loadgen.Profile{{Name: "main", Rate: p.Load.Rate, Method: p.Load.Method, KeepAlive: p.Load.KeepAlive}}
-	if p.Load.Method == "POST" {
-		profiles[0].Path = "/post"
-		profiles[0].Body = []byte(strings.Repeat("x", 512))
-	}
 	slow := loadgen.Slow{Count: p.Load.Slow, BytesPerSec: int64(float64(loadgen.DefaultSlowBytes) / span.Seconds())}
 	path := p.LoadPath
 	if path == "" || path == LoadPathAuto {
@@ -82,12 +79,23 @@ func (p Params) startLoad(ctx context.Context, node *nginx.Node, clock loadgen.C
 	var err error
 	switch path {
 	case LoadPathNetns:
-		load, err = loadgen.RunWithOptions(ctx, node.InnerURL(), clock, dir, profiles, slow, loadgen.InNetns(node.NetnsPath()))
-		meta.LoadPath = "inside the container's network namespace, to 127.0.0.1:8080: straight to nginx, no proxy between"
+		profiles, opts, perr := p.Load.profiles(loadTargets{http: node.InnerURL(), https: node.InnerTLSURL()}, node.Certificate())
+		if perr != nil {
+			return nil, slow, perr
+		}
+		load, err = loadgen.RunWithOptions(ctx, node.InnerURL(), clock, dir, profiles, slow, append(opts, loadgen.InNetns(node.NetnsPath()))...)
+		meta.LoadPath = "inside the container's network namespace, to 127.0.0.1:8080 (and 8443 for TLS): straight to nginx, no proxy between"
 	case LoadPathHost:
-		load, err = loadgen.Run(ctx, node.URL(), clock, dir, profiles, slow)
+		profiles, opts, perr := p.Load.profiles(loadTargets{http: node.URL(), https: node.TLSURL()}, node.Certificate())
+		if perr != nil {
+			return nil, slow, perr
+		}
+		load, err = loadgen.RunWithOptions(ctx, node.URL(), clock, dir, profiles, slow, opts...)
 		meta.LoadPath = "from the host to " + strings.TrimPrefix(node.URL(), "http://") +
 			", through Docker's port proxy, to nginx on port 8080 in the container (a reset may reach the client as eof)"
+		if contains(p.Load.Kinds(), TrafficHTTP2) {
+			meta.LoadPath += "; HTTP/2 to " + strings.TrimPrefix(node.TLSURL(), "https://") + ", port 8443 in the container"
+		}
 	default:
 		return nil, slow, fmt.Errorf("load path %q: want auto, netns or host", p.LoadPath)
 	}
@@ -154,7 +162,10 @@ func (p Params) steady() time.Duration {
 func (p Params) newMeta(name, expect string, to image.Build, clock loadgen.Clock) reports.Meta {
 	meta := reports.Meta{Scenario: name, Expect: expect, From: p.From.Spec, To: to.Spec,
 		Load:      reports.Load{Rate: p.Load.Rate, Method: p.Load.Method, Keepalive: p.Load.KeepAlive, Slow: p.Load.Slow},
-		StartWall: clock.Start().Format(time.RFC3339Nano)}
+		StartWall: clock.Start().Format(time.RFC3339Nano), Traffic: p.Load.plan()}
+	if len(p.Load.Traffic) > 0 {
+		meta.Load.Traffic = p.Load.Kinds()
+	}
 	if p.Load.Slow > 0 {
 		meta.SlowBytes = loadgen.DefaultSlowBytes
 	}
@@ -188,6 +199,14 @@ func (l Load) Validate() error {
 		return fmt.Errorf("--method: got %q, want GET or POST", l.Method)
 	case l.Slow < 0 || l.Slow > 64:
 		return fmt.Errorf("--slow: got %d, want 0 to 64 long downloads", l.Slow)
+	}
+	if _, err := ParseTraffic(l.Traffic); err != nil {
+		return err
+	}
+	for _, tp := range l.plan() {
+		if tk, _ := trafficKind(tp.Kind); tk.Requests && tp.Rate < 1 {
+			return fmt.Errorf("rate %d: the request kinds share it, and %s gets none: give at least 1 per kind", l.Rate, tp.Kind)
+		}
 	}
 	return nil
 }
@@ -665,6 +684,9 @@ func CheckConfig(ctx context.Context, pool *dockertest.Pool, im Images, p Params
 		if err := check("HEAD", loadgen.DefaultSlowPath+"?rate=1000000", "", loadgen.DefaultSlowBytes); err != nil {
 			return err
 		}
+	}
+	if err := p.Load.checkTraffic(ctx, n); err != nil {
+		return fmt.Errorf("--config: %w", err)
 	}
 	return nil
 }

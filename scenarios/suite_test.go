@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,7 +29,8 @@ func TestScenarios(t *testing.T) {
 // The suite is pointed at builds, a configuration and a load through the
 // environment, so that CI can gate another pair without code changes:
 // NUH_FROM, NUH_TO, NUH_BROKEN, NUH_CONFIG, NUH_RATE, NUH_METHOD,
-// NUH_KEEPALIVE, NUH_SLOW, and NUH_OUT for the report directory.
+// NUH_KEEPALIVE, NUH_SLOW, NUH_TRAFFIC (kinds, comma-separated) for the
+// default table, and NUH_OUT for the report directory.
 var (
 	pool   *dockertest.Pool
 	params scenarios.Params
@@ -75,6 +77,11 @@ func suiteParams() (scenarios.Params, error) {
 	if v := os.Getenv("NUH_SLOW"); v != "" {
 		if p.Load.Slow, err = strconv.Atoi(v); err != nil {
 			return p, fmt.Errorf("NUH_SLOW: %w", err)
+		}
+	}
+	if v := os.Getenv("NUH_TRAFFIC"); v != "" {
+		if p.Load.Traffic, err = scenarios.ParseTraffic(strings.Split(v, ",")); err != nil {
+			return p, fmt.Errorf("NUH_TRAFFIC: %w", err)
 		}
 	}
 	return p, p.Load.Validate()
@@ -185,3 +192,149 @@ var _ = DescribeTable("upgrade paths under load", func(ctx SpecContext, sc scena
 	Expect(s.Final.Serving).To(BeTrue())
 	Expect(s.Verdict).To(Equal(reports.VerdictPass), "reasons: %v", s.Reasons)
 }, entries())
+
+// trafficExpect is what one traffic kind was measured to do on the graceful
+// paths of stock nginx (README: "Traffic kinds"). The drop count is never
+// loosened: an entry that expects losses names which, where and why, and
+// asserts exactly that.
+type trafficExpect struct {
+	// closeRace: the keep-alive close race may lose requests (replayed or
+	// failed with eof/reset) in the phases a worker shut down in, and
+	// nothing else; zero is a pass.
+	closeRace bool
+	// cutWebSockets: on upgrade, every WebSocket (all opened on the old
+	// workers) is cut without a close frame (1006) when
+	// worker_shutdown_timeout ends the draining workers, after QUIT; at
+	// most the one message each had in flight is lost (a drop each), and
+	// nothing else drops. The verdict is fail.
+	cutWebSockets bool
+}
+
+// measuredTraffic is, per kind and scenario, what was measured here.
+func measuredTraffic(kind, scenario string) trafficExpect {
+	switch {
+	case kind == scenarios.TrafficHTTP1KeepAlive, kind == scenarios.TrafficProxy:
+		return trafficExpect{closeRace: true}
+	case kind == scenarios.TrafficWebSocket && scenario == "upgrade":
+		return trafficExpect{cutWebSockets: true}
+	}
+	return trafficExpect{}
+}
+
+// closeRacePhases are the phases that open with a worker shutting down.
+var closeRacePhases = map[string]bool{"old-workers-draining": true, "after-quit": true, "rolled-back": true}
+
+type trafficCase struct {
+	scenario string
+	kind     string
+}
+
+func trafficEntries() []TableEntry {
+	var out []TableEntry
+	for _, name := range []string{"upgrade", "rollback"} {
+		for _, k := range scenarios.TrafficNames() {
+			out = append(out, Entry(name+" × "+k, Label("traffic", "traffic-"+k), SpecTimeout(3*time.Minute), trafficCase{name, k}))
+		}
+	}
+	return out
+}
+
+var _ = DescribeTable("traffic kinds on the graceful paths", func(ctx SpecContext, tc trafficCase) {
+	scs, err := scenarios.Lookup([]string{tc.scenario})
+	Expect(err).NotTo(HaveOccurred())
+	sc := scs[0]
+	p := params
+	p.Load.Traffic = []string{tc.kind}
+	Expect(p.Load.Validate()).To(Succeed())
+	dir := filepath.Join(outDir, "traffic-"+tc.kind)
+	By(fmt.Sprintf("running %s under %s traffic", sc.Name, strings.Join(p.Load.Kinds(), " + ")))
+	start := time.Now()
+	err = scenarios.Run(ctx, pool, sc, p, images.Good, dir, progress)
+	_, rerr := scenarios.Render(dir)
+	Expect(rerr).NotTo(HaveOccurred())
+	Expect(err).NotTo(HaveOccurred(), "the scenario could not run")
+
+	By("reading the kind's row back from report.json")
+	s := reportIn(dir, sc.Name)
+	var row *reports.TrafficRow
+	total := 0
+	for i := range s.Traffic {
+		total += s.Traffic[i].Dropped
+		if s.Traffic[i].Kind == tc.kind {
+			row = &s.Traffic[i]
+		}
+	}
+	Expect(row).NotTo(BeNil(), "report.json has a row for %s", tc.kind)
+	AddReportEntry(sc.Name+" × "+tc.kind, fmt.Sprintf("verdict=%s dropped=%d (%s: %d, %v) stall=%.0f ms in %s, took %s, reasons=%v",
+		s.Verdict, s.Dropped, tc.kind, row.Dropped, row.Drops, s.Stall.Ms, s.Stall.Phase, time.Since(start).Round(time.Second), s.Reasons))
+	Expect(s.Problems).To(BeEmpty(), "the record is incomplete")
+	Expect(s.Ended).To(BeTrue())
+	Expect(s.SilentCount).To(BeZero(), "the load never fell silent")
+	for _, st := range s.Steps {
+		Expect(st.Verified).To(BeTrue(), "step %s: %s", st.Name, st.Error)
+	}
+	Expect(s.Steps).To(HaveLen(len(sc.Moves)))
+	Expect(s.Final).NotTo(BeNil())
+	Expect(s.Final.CheckErrors).To(BeEmpty())
+	Expect(s.Final.ServingBinary).To(Equal(sc.Final.Binary))
+	Expect(s.Dropped).To(Equal(total+s.Slow.Cut), "dropped is the kinds' drops and the cut downloads, nothing hidden")
+	Expect(s.Slow.Cut).To(BeZero())
+	switch {
+	case tc.kind == scenarios.TrafficHTTP2:
+		Expect(row.HandshakesFull+row.HandshakesResumed).To(BeNumerically(">", 0), "TLS handshakes are counted")
+	case tc.kind == scenarios.TrafficWebSocket:
+		Expect(row.WebSockets).NotTo(BeNil())
+		Expect(row.WebSockets.Opened).To(Equal(scenarios.WebSocketCount))
+		Expect(row.WebSockets.Sent).To(BeNumerically(">", 0))
+	case tc.kind == scenarios.TrafficUpload:
+		Expect(row.Uploads).NotTo(BeNil())
+		Expect(row.Uploads.Started).To(BeNumerically(">=", 2*scenarios.UploadCount), "uploads were on the wire across the steps")
+	}
+
+	exp := measuredTraffic(tc.kind, sc.Name)
+	switch {
+	case exp.cutWebSockets:
+		ws := row.WebSockets
+		Expect(ws.Dropped).To(Equal(scenarios.WebSocketCount), "every WebSocket the old workers held is cut")
+		Expect(ws.ClosedByCode).To(Equal(map[string]int{"1006": scenarios.WebSocketCount}), "without a close frame")
+		Expect(ws.Mismatched).To(BeZero())
+		Expect(ws.LostMessages).To(BeNumerically("<=", scenarios.WebSocketCount), "at most the message in flight on each")
+		Expect(row.Drops).To(Equal([]string{fmt.Sprintf("%d in after-quit", row.Dropped)}))
+		Expect(row.Dropped).To(Equal(ws.Dropped + ws.LostMessages))
+		Expect(s.Dropped).To(Equal(row.Dropped), "nothing else drops")
+		Expect(s.Verdict).To(Equal(reports.VerdictFail))
+	case exp.closeRace:
+		for _, p := range s.Phases {
+			if p.Dropped == 0 {
+				continue
+			}
+			Expect(closeRacePhases).To(HaveKey(p.Name), "drops only where a worker shut down, not in %s", p.Name)
+			for c := range p.ByClass {
+				Expect([]string{reports.ClassEOF, reports.ClassReset, reports.ClassCancelled}).To(ContainElement(c), "the close race fails with eof or reset, not %s", c)
+			}
+		}
+		Expect(s.Dropped).To(Equal(row.Dropped), "only this kind drops")
+		if s.Dropped == 0 {
+			Expect(s.Verdict).To(Equal(reports.VerdictPass), "reasons: %v", s.Reasons)
+		} else {
+			Expect(s.Verdict).To(Equal(reports.VerdictFail))
+		}
+	default:
+		Expect(s.Dropped).To(BeZero(), "drops: %v", s.Drops)
+		Expect(s.Stall.Ms).To(BeNumerically("<=", s.MaxStallMs), "stalled in %s", s.Stall.Phase)
+		Expect(s.Verdict).To(Equal(reports.VerdictPass), "reasons: %v", s.Reasons)
+	}
+}, trafficEntries())
+
+// reportIn reads a scenario's entry from dir/report.json.
+func reportIn(dir, name string) reports.Scenario {
+	r, err := reports.ReadReport(filepath.Join(dir, "report.json"))
+	Expect(err).NotTo(HaveOccurred())
+	for _, s := range r.Scenarios {
+		if s.Name == name {
+			return s
+		}
+	}
+	Fail("report.json has no scenario " + name)
+	return reports.Scenario{}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/ory/dockertest/v3"
 
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
+	"github.com/releng-tools/nginx-upgrade-harness/loadgen/backend"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
 )
 
@@ -36,6 +38,7 @@ type trial struct {
 
 	load     *loadgen.Load
 	slow     loadgen.Slow
+	backend  *backend.Server // the upstream of the proxy, WebSocket and upload traffic (nil: none)
 	loadCtx  context.Context // ends at the hard stop: the load never outlives the trial
 	stopLoad context.CancelFunc
 	hardStop time.Duration
@@ -98,12 +101,21 @@ func (t *trial) startLoad(ctx context.Context, span, hardStop time.Duration) err
 	t.meta.StartWall = t.clock.Start().Format(time.RFC3339Nano)
 	t.hardStop = hardStop
 	t.loadCtx, t.stopLoad = context.WithTimeout(ctx, hardStop)
+	// The backend lives as long as the load: it starts first and stops
+	// after the load closed (finishLoad), so that every WebSocket is ended
+	// by the client, never by the backend going away.
+	srv, err := t.p.Load.startBackend(t.loadCtx, t.node)
+	if err != nil {
+		return err
+	}
+	t.backend = srv
 	load, slow, err := t.p.startLoad(t.loadCtx, t.node, t.clock, t.dir, span, &t.meta)
 	if err != nil {
 		return err
 	}
 	t.load, t.slow = load, slow
-	t.progress("%s: load %d req/s %s keepalive=%v, %d long downloads", t.name, t.p.Load.Rate, t.p.Load.Method, t.p.Load.KeepAlive, t.p.Load.Slow)
+	t.progress("%s: load %d req/s %s keepalive=%v, %d long downloads, traffic %s", t.name, t.p.Load.Rate, t.p.Load.Method, t.p.Load.KeepAlive, t.p.Load.Slow,
+		strings.Join(t.p.Load.Kinds(), " + "))
 	return nil
 }
 
@@ -158,6 +170,7 @@ func (t *trial) finishLoad(ctx context.Context, wait time.Duration) (loadgen.Sum
 	cancel()
 	sum, err := t.load.Close()
 	t.load = nil
+	t.closeBackend()
 	var requests, failed int64
 	for _, ps := range sum.Profiles {
 		requests, failed = requests+ps.Requests, failed+ps.Failed
@@ -179,12 +192,23 @@ func (t *trial) end(ctx context.Context, final any) error {
 	return writeJSON(t.path(reports.EndFile), reports.End{EndMs: t.clock.Now(), StepsRun: t.stepsRun})
 }
 
+// closeBackend stops the backend, if one runs.
+func (t *trial) closeBackend() {
+	if t.backend != nil {
+		if err := t.backend.Close(); err != nil {
+			t.progress("%s: backend: %v", t.name, err)
+		}
+		t.backend = nil
+	}
+}
+
 // close stops what is still running and removes the container.
 func (t *trial) close() {
 	if t.load != nil {
 		t.load.Close()
 		t.load = nil
 	}
+	t.closeBackend()
 	if t.stopLoad != nil {
 		t.stopLoad()
 	}

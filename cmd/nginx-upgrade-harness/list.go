@@ -19,6 +19,10 @@ func printList(w io.Writer) {
 		why, _, _ := strings.Cut(s.Why, ". ")
 		fmt.Fprintf(w, "  %-22s %-9s expect %-10s %s\n", s.Name, s.Kind, s.Expect, strings.TrimSuffix(why, ".")+".")
 	}
+	fmt.Fprintln(w, "\nTraffic kinds (--traffic KIND, repeatable; several run together, each accounted on its own):")
+	for _, k := range scenarios.TrafficKinds() {
+		fmt.Fprintf(w, "  %-22s %s\n", k.Name, k.What)
+	}
 	fmt.Fprintln(w, "\nFaults (--fault NAME[@STEP]; they strike the graceful scenarios):")
 	for _, f := range fault.Catalogue() {
 		fmt.Fprintf(w, "  %-22s after %-19s %s\n", f.Name(), f.At(), f.What())

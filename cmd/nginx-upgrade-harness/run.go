@@ -50,6 +50,12 @@ test on drops per 10,000 requests at α = 0.05, the counts divided by how
 much more the runs vary than chance (see README, "Gate on no worse than
 before"). Records: DIR/candidate/K/SCENARIO/ and
 DIR/baseline/K/SCENARIO/; report.json's top-level verdict is the gate.
+  nginx-upgrade-harness run --scenario upgrade --traffic http2 --traffic websocket
+
+Traffic kinds (--traffic, repeatable; run --list describes them):
+  http1 (default), http1-keepalive, http2, websocket, proxy, upload.
+A kind the nginx.conf cannot serve is named before any scenario starts
+(exit 2). The default nginx.conf serves them all.
 
 Exit codes: 0 every scenario met its expectation; 1 a scenario ran and did
 not; 2 bad input or the harness could not start; 3 the run finished but a
@@ -76,6 +82,7 @@ type runFlags struct {
 	repeat   int    // run only
 	baseline string // run only
 	junit    string // run only
+	traffic   multiFlag
 }
 
 // register declares the flags run and compare share; the texts that differ
@@ -93,6 +100,8 @@ func (f *runFlags) register(fs *flag.FlagSet, toHelp, brokenHelp, configHelp, sl
 	fs.IntVar(&f.slow, "slow", scenarios.DefaultLoad.Slow, slowHelp)
 	fs.StringVar(&f.out, "out", "", "report `DIR` (default: a new directory under ./reports-out/)")
 	fs.StringVar(&f.loadPath, "load-path", scenarios.LoadPathAuto, loadPathHelp)
+	fs.Var(&f.traffic, "traffic", "traffic KIND, repeatable: several run together, --rate shared between the request kinds, each accounted on its own (default: http1, or http1-keepalive with --keepalive=true; known: "+
+		strings.Join(scenarios.TrafficNames(), ", ")+"; run --list says what each is)")
 }
 
 func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
@@ -245,6 +254,9 @@ func (f *runFlags) params() (scenarios.Params, []scenarios.Scenario, error) {
 		return p, nil, bad("--load-path: got %q, want auto, netns or host", f.loadPath)
 	}
 	p.Load = scenarios.Load{Rate: f.rate, Method: strings.ToUpper(f.method), KeepAlive: f.keepalive, Slow: f.slow}
+	if p.Load.Traffic, err = scenarios.ParseTraffic(f.traffic); err != nil {
+		return p, nil, bad("--traffic: %v", err)
+	}
 	if err := p.Load.Validate(); err != nil {
 		return p, nil, bad("%v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -34,12 +35,22 @@ const (
 
 // DefaultConfig is the nginx.conf the harness uses when the user gives none:
 // a small page on / and a slowly served file under /slow/ (the rate comes
-// from the query, so each long download can be sized to span the scenario).
+// from the query, so each long download can be sized to span the scenario)
+// on 8080; the same page over HTTP/2 with TLS on 8443 (the node writes a
+// certificate generated for it under TLSDir before nginx -t); and, for the
+// proxy, WebSocket and upload traffic, an upstream on 127.0.0.2:9000 in the
+// container's network namespace (loadgen/backend, started by the scenario
+// when the traffic needs it). nginx 1.22 spells HTTP/2 on the listen line;
+// 1.25.1 and later accept it with a warning.
 const DefaultConfig = `# nginx.conf used by nginx-upgrade-harness when no --config is given.
 user www-data;
 worker_processes 2;
 pid /run/nginx.pid;
 error_log /var/log/nginx/error.log notice;
+# Bounds how long a draining worker keeps connections that never end by
+# themselves (WebSockets): without it the old master outlives QUIT for as
+# long as its clients stay (README: "Traffic kinds").
+worker_shutdown_timeout 20s;
 
 events {
     worker_connections 4096;
@@ -57,8 +68,24 @@ http {
     keepalive_requests 100000;
     gzip on;
 
+    upstream nuh_backend {
+        server 127.0.0.2:9000;
+        keepalive 32;
+    }
+
+    map $http_upgrade $nuh_connection {
+        default upgrade;
+        ""      "";
+    }
+
     server {
         listen 8080 backlog=4096;
+        listen 8443 ssl http2 backlog=4096;
+        ssl_certificate     /etc/nginx/nuh-tls/cert.pem;
+        ssl_certificate_key /etc/nginx/nuh-tls/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:nuh_tls:1m;
+        ssl_session_timeout 10m;
         root /srv/www;
 
         location / {
@@ -73,6 +100,33 @@ http {
 
         location /slow/ {
             limit_rate $arg_rate;
+        }
+
+        # Reverse proxy with upstream keep-alive.
+        location /backend/ {
+            proxy_pass http://nuh_backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+
+        location /ws {
+            proxy_pass http://nuh_backend;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $nuh_connection;
+            proxy_read_timeout 1h;
+            proxy_send_timeout 1h;
+        }
+
+        # Large bodies stream through to the backend as they arrive
+        # (proxy_request_buffering off): an upload is still on the wire,
+        # client to upstream, when a signal lands.
+        location = /upload {
+            client_max_body_size 64m;
+            proxy_request_buffering off;
+            proxy_pass http://nuh_backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
         }
     }
 }
@@ -94,6 +148,8 @@ type Node struct {
 	pidFile    string
 	errLog     string
 	builds     harness.BuildsInfo
+	tlsURL     string            // the published TLSPort, https://127.0.0.1:PORT
+	cert       *x509.Certificate // generated for this node when its config names TLSDir
 }
 
 type nodeConfig struct {
@@ -164,6 +220,7 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 	}
 	repo, tag := splitRef(c.image)
 	port := dc.Port(strconv.Itoa(ListenPort) + "/tcp")
+	tlsPort := dc.Port(strconv.Itoa(TLSPort) + "/tcp")
 	var res *dockertest.Resource
 	err := harness.Bounded(ctx, harness.RunTimeout, func() error {
 		var err error
@@ -172,9 +229,12 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 			Tag:          tag,
 			Cmd:          []string{"sleep", "infinity"},
 			Labels:       labels,
-			ExposedPorts: []string{string(port)},
-			PortBindings: map[dc.Port][]dc.PortBinding{port: {{HostIP: "127.0.0.1", HostPort: ""}}},
-			SecurityOpt:  []string{"no-new-privileges"},
+			ExposedPorts: []string{string(port), string(tlsPort)},
+			PortBindings: map[dc.Port][]dc.PortBinding{
+				port:    {{HostIP: "127.0.0.1", HostPort: ""}},
+				tlsPort: {{HostIP: "127.0.0.1", HostPort: ""}},
+			},
+			SecurityOpt: []string{"no-new-privileges"},
 		}, func(hc *dc.HostConfig) {
 			hc.Init = true
 			hc.AutoRemove = false
@@ -208,6 +268,9 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 		return nil, fmt.Errorf("start node: port %s not published on 127.0.0.1 (got %q)", port, hostPort)
 	}
 	n.url = "http://" + hostPort
+	if hp := res.GetHostPort(string(tlsPort)); strings.HasPrefix(hp, "127.0.0.1:") {
+		n.tlsURL = "https://" + hp
+	}
 	if err := n.setup(ctx, c); err != nil {
 		n.Close()
 		return nil, err
@@ -218,6 +281,11 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 func (n *Node) setup(ctx context.Context, c nodeConfig) error {
 	if err := n.WriteFile(ctx, harness.ConfigPath, c.config, 0o644); err != nil {
 		return err
+	}
+	if usesTLSDir(c.config) {
+		if err := n.installCertificate(ctx); err != nil {
+			return fmt.Errorf("start node: %w", err)
+		}
 	}
 	if !strings.HasPrefix(n.binary, "/") {
 		// A command such as `nginx -g 'daemon off;'` is found in PATH; the
@@ -385,6 +453,14 @@ func (n *Node) URL() string { return n.url }
 // InnerURL is the base URL of nginx on the loopback of the container's own
 // network namespace (see NetnsPath).
 func (n *Node) InnerURL() string { return fmt.Sprintf("http://127.0.0.1:%d", ListenPort) }
+
+// TLSURL is the base URL of the published TLSPort on the host's loopback
+// ("" when Docker did not publish it).
+func (n *Node) TLSURL() string { return n.tlsURL }
+
+// InnerTLSURL is the base URL of TLSPort inside the container's network
+// namespace.
+func (n *Node) InnerTLSURL() string { return fmt.Sprintf("https://127.0.0.1:%d", TLSPort) }
 
 // NetnsPath is the container's network namespace as the host sees it, for a
 // load that connects from inside it (loadgen.InNetns).

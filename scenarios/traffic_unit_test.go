@@ -1,0 +1,57 @@
+package scenarios
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestTrafficKindsAndRates(t *testing.T) {
+	cases := []struct {
+		load  Load
+		kinds []string
+		rates map[string]int
+	}{
+		{Load{Rate: 500}, []string{"http1"}, map[string]int{"http1": 500}},
+		{Load{Rate: 500, KeepAlive: true}, []string{"http1-keepalive"}, map[string]int{"http1-keepalive": 500}},
+		{Load{Rate: 500, Traffic: []string{"http2", "websocket"}}, []string{"http2", "websocket"}, map[string]int{"http2": 500}},
+		// No request kind: the default one runs beside, at the full rate.
+		{Load{Rate: 500, Traffic: []string{"upload"}}, []string{"http1", "upload"}, map[string]int{"http1": 500}},
+		{Load{Rate: 500, Traffic: []string{"websocket"}, KeepAlive: true}, []string{"websocket", "http1-keepalive"}, map[string]int{"http1-keepalive": 500}},
+		// The rate is shared; the remainder goes to the first kind.
+		{Load{Rate: 500, Traffic: []string{"http1", "http2", "proxy"}}, []string{"http1", "http2", "proxy"},
+			map[string]int{"http1": 168, "http2": 166, "proxy": 166}},
+	}
+	for _, c := range cases {
+		if got := c.load.Kinds(); !reflect.DeepEqual(got, c.kinds) {
+			t.Errorf("%+v: kinds %v, want %v", c.load, got, c.kinds)
+		}
+		rates := map[string]int{}
+		total := 0
+		for _, tp := range c.load.plan() {
+			if tp.Rate > 0 {
+				rates[tp.Kind] = tp.Rate
+				total += tp.Rate
+			}
+		}
+		if !reflect.DeepEqual(rates, c.rates) || total != c.load.Rate {
+			t.Errorf("%+v: rates %v (total %d), want %v", c.load, rates, total, c.rates)
+		}
+	}
+}
+
+func TestTrafficValidation(t *testing.T) {
+	if _, err := ParseTraffic([]string{"http3"}); err == nil || !strings.Contains(err.Error(), `unknown traffic kind "http3"`) {
+		t.Errorf("unknown kind: %v", err)
+	}
+	if got, _ := ParseTraffic([]string{"http2", "http2", "proxy"}); !reflect.DeepEqual(got, []string{"http2", "proxy"}) {
+		t.Errorf("duplicates: %v", got)
+	}
+	l := Load{Rate: 2, Method: "GET", Traffic: []string{"http1", "http2", "proxy"}}
+	if err := l.Validate(); err == nil || !strings.Contains(err.Error(), "gets none") {
+		t.Errorf("a rate too small to share: %v", err)
+	}
+	if !(Load{Traffic: []string{"upload"}}).needsBackend() || (Load{Traffic: []string{"http2"}}).needsBackend() {
+		t.Error("needsBackend")
+	}
+}
