@@ -29,7 +29,8 @@ func (slowClients) Heal(context.Context, Target) (string, error) {
 
 func (slowClients) Expect(scenario string) Expectation {
 	return Expectation{Final: finalOf(scenario),
-		Why: "a worker that is shutting down keeps a connection whose request it is still reading: the old set lingers until " +
-			"client_header_timeout (60 s by default) closes the slow clients, and QUIT to the old master waited 55 s for it; " +
-			"nothing is lost — worker_shutdown_timeout bounds the wait"}
+		Why: "a worker that is shutting down keeps a connection whose request header is still arriving: the old set lingers until " +
+			"client_header_timeout (60 s by default) closes the slow clients, and QUIT to the old master waited 55 s for it — " +
+			"worker_shutdown_timeout (20 s in the default config) did not cut them: it does not close a connection mid-header. " +
+			"Nothing is lost"}
 }
