@@ -88,6 +88,7 @@ svg .pt { stroke: #fff; stroke-width: .8; }
 svg .step line { stroke: #333; stroke-width: 1.5; }
 svg .step.expected-fail line { stroke: #a15c00; stroke-width: 2; stroke-dasharray: 3 2; } svg .step.expected-fail text { fill: #a15c00; }
 svg .step.bad line { stroke: #d93025; stroke-width: 2.5; } svg .step.bad text { fill: #d93025; font-weight: bold; }
+svg .fault rect { fill: #d93025; opacity: .12; } svg .fault text { fill: #b3261e; font-weight: bold; }
 svg .verify { fill: #333; opacity: .15; } svg .phase-label { fill: #444; font-style: italic; }
 details.run { margin-top: 1.2em; border-top: 1px solid #ccc; } details.run > summary { cursor: pointer; } details.run > summary h2 { display: inline; font-size: 1.2em; border: 0; }
 details.run > summary small { font-weight: normal; color: #555; font-size: 13px; }
@@ -152,7 +153,8 @@ h1.pass { color: #176f2c; } h1.fail { color: #b3261e; } h1.error { color: #a15c0
 {{if .TargetLabel}}<line class="target" x1="{{f1 $p.Left}}" x2="{{f1 $p.Right}}" y1="{{f1 .TargetY}}" y2="{{f1 .TargetY}}"><title>{{.TargetLabel}}</title></line>{{end}}
 {{range .Bars}}<rect class="{{.Class}}" x="{{f1 .X}}" y="{{f1 .Y}}" width="{{f1 .W}}" height="{{f1 .H}}"><title>{{.Title}}</title></rect>
 {{end}}
-{{range .Steps}}<g class="{{.Class}}"><title>{{.Title}}</title>
+{{range .Faults}}<g class="fault"><title>{{.Title}}</title><rect x="{{f1 .X}}" y="{{f1 $p.LatTop}}" width="{{f1 .W}}" height="{{f1 (sub $p.DropBottom $p.LatTop)}}"/><text x="{{f1 (add .X 3)}}" y="{{f1 .LabelY}}">{{.Label}}</text></g>
+{{end}}{{range .Steps}}<g class="{{.Class}}"><title>{{.Title}}</title>
 {{if .ShowVerified}}<rect class="verify" x="{{f1 .X}}" y="{{f1 $p.LatTop}}" width="{{f1 .VerifiedWidth}}" height="{{f1 (sub $p.DropBottom $p.LatTop)}}"/>{{end}}
 <line x1="{{f1 .X}}" x2="{{f1 .X}}" y1="{{f1 (sub $p.LabelTop 2)}}" y2="{{f1 $p.DropBottom}}"/>
 <text transform="translate({{f1 (add .X 4)}} {{f1 .LabelY}}) rotate(-90)">{{.Label}}</text></g>

@@ -276,6 +276,27 @@ func writeMarkdownScenario(mw *mdWriter, s *Scenario) {
 		}
 		mw.printf("\n")
 	}
+	if len(s.Faults) > 0 {
+		mw.printf("Faults:\n\n")
+		for _, f := range s.Faults {
+			healed := "not healed"
+			if f.HealedMs != nil {
+				healed = "healed at " + fmtMs(*f.HealedMs)
+			}
+			line := fmt.Sprintf("%s after %s: injected at %s, %s — %s", f.Name, f.Step, fmtMs(f.InjectedMs), healed, f.Outcome)
+			if f.Error != "" {
+				line += "; error: " + f.Error
+			}
+			if len(f.LogLines) > 0 {
+				line += "; error log: " + strings.Join(f.LogLines, " | ")
+			}
+			if f.Expected != "" {
+				line += ". Measured before: " + f.Expected
+			}
+			mw.printf("- %s\n", mdCell(line))
+		}
+		mw.printf("\n")
+	}
 	if len(s.Notes) > 0 {
 		mw.printf("Notes:\n\n")
 		for _, n := range s.Notes {

@@ -59,6 +59,7 @@ type plotView struct {
 	DropTop, DropBottom                float64
 	Phases                             []plotBand
 	Steps                              []plotStep
+	Faults                             []plotFault
 	P50Path, P99Path, MaxPath, ReqPath string
 	TargetY                            float64 // the target rate on the requests lane
 	TargetLabel                        string
@@ -84,6 +85,13 @@ type plotStep struct {
 	ShowVerified  bool
 	LabelY        float64
 	VerifiedWidth float64
+}
+
+// plotFault is a fault's span on the time axis, from its injection to its
+// heal (or the end of the run).
+type plotFault struct {
+	X, W, LabelY float64
+	Label, Title string
 }
 
 type plotTick struct {
@@ -191,6 +199,18 @@ func newPlotView(s *Scenario) *plotView {
 			ps.VerifiedWidth = math.Max(1, ps.XVerified-ps.X)
 		}
 		v.Steps = append(v.Steps, ps)
+	}
+
+	for _, f := range s.Faults {
+		end := xMax
+		healed := "not healed"
+		if f.HealedMs != nil {
+			end, healed = *f.HealedMs, "healed at "+fmtMs(*f.HealedMs)
+		}
+		pf := plotFault{X: x(f.InjectedMs), Label: "fault " + f.Name, LabelY: v.DropTop + 11,
+			Title: fmt.Sprintf("fault %s after %s: injected at %s, %s — %s", f.Name, f.Step, fmtMs(f.InjectedMs), healed, f.Outcome)}
+		pf.W = math.Max(2, x(end)-pf.X)
+		v.Faults = append(v.Faults, pf)
 	}
 
 	// Latency on a log scale: a stall of seconds and a steady millisecond both show.
@@ -331,6 +351,9 @@ func newPlotView(s *Scenario) *plotView {
 		{Kind: "step-expected", Colour: "#a15c00", Label: "step failed as expected"},
 		{Kind: "step-bad", Colour: "#d93025", Label: "step not as expected"},
 		{Kind: "box", Colour: "#bbb", Label: "until verified"},
+	}
+	if len(s.Faults) > 0 {
+		items = append(items, plotLegend{Kind: "box", Colour: "#f6c7c0", Label: "fault, injected to healed"})
 	}
 	for _, c := range classes {
 		items = append(items, plotLegend{Kind: "dot", Colour: classColour(c), Label: c})
