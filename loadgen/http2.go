@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
@@ -221,17 +220,7 @@ func (rt *h2RoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	st.status = resp.StatusCode
-	if resp.Body == nil || resp.Body == http.NoBody {
-		st.finish(attemptComplete, nil)
-		release()
-		return resp, nil
-	}
-	tb := &trackedBody{rc: resp.Body, st: st, release: release}
-	if rt.check != nil && resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		tb.check, tb.key, tb.hash = rt.check, req.Method+" "+req.URL.String(), sha256.New()
-	}
-	resp.Body = tb
-	return resp, nil
+	return trackBody(req, resp, st, release, rt.check), nil
 }
 
 // streamTrace is one request's streams: one per connection the transport

@@ -79,17 +79,24 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		release()
 		return nil, err
 	}
+	return trackBody(req, resp, st, release, rt.check), nil
+}
+
+// trackBody hands resp back with its body followed to its end — the
+// attempt settled when it is read whole, a 2xx body checked against the
+// reference — or settles the attempt at once when there is no body.
+func trackBody(req *http.Request, resp *http.Response, st settler, release func(), check *bodyCheck) *http.Response {
 	if resp.Body == nil || resp.Body == http.NoBody {
 		st.finish(attemptComplete, nil)
 		release()
-		return resp, nil
+		return resp
 	}
 	tb := &trackedBody{rc: resp.Body, st: st, release: release}
-	if rt.check != nil && resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		tb.check, tb.key, tb.hash = rt.check, req.Method+" "+req.URL.String(), sha256.New()
+	if check != nil && resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		tb.check, tb.key, tb.hash = check, req.Method+" "+req.URL.String(), sha256.New()
 	}
 	resp.Body = tb
-	return resp, nil
+	return resp
 }
 
 // reqTrace is one request's path through the connections.
