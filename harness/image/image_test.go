@@ -440,7 +440,14 @@ func TestEnsureImageCrossSuite(t *testing.T) {
 			t.Errorf("%s: sha256 %x, want %s", path, s, want)
 		}
 	}
-	if err := b.upload(ctx, "/etc/nginx", []tarEntry{{name: "nginx.conf", mode: 0o644, data: []byte(nginx.DefaultConfig)}}); err != nil {
+	// The default configuration names a certificate the node writes for
+	// itself: put one in place as the node does.
+	cert, err := nginx.NewCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.upload(ctx, "/etc/nginx", []tarEntry{{name: "nginx.conf", mode: 0o644, data: []byte(nginx.DefaultConfig)},
+		{name: "nuh-tls/cert.pem", mode: 0o644, data: cert.CertPEM}, {name: "nuh-tls/key.pem", mode: 0o600, data: cert.KeyPEM}}); err != nil {
 		t.Fatal(err)
 	}
 	out := mustRun(t, ctx, b, "sh", "-c", `set -e
