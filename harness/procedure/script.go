@@ -2,7 +2,9 @@ package procedure
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -20,8 +22,10 @@ var scriptKind = Kind{Name: "script", Arg: "PATH",
 		if err != nil {
 			return fmt.Errorf("procedure %q: %v", p.Spec, err)
 		}
-		if st, err := os.Stat(abs); err != nil {
-			return fmt.Errorf("procedure %q: %v", p.Spec, err)
+		if st, err := os.Stat(abs); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("procedure %s: no such file", p.Spec)
+		} else if err != nil {
+			return fmt.Errorf("procedure %s: %v", p.Spec, err)
 		} else if st.IsDir() {
 			return fmt.Errorf("procedure %q: %s is a directory", p.Spec, abs)
 		}
