@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,7 +57,7 @@ func compareOnce(ctx SpecContext, spec, build string, timeout time.Duration) rep
 
 	By("checking that its container is gone")
 	cs, err := pool.Client.ListContainers(dc.ListContainersOptions{All: true,
-		Filters: map[string][]string{"label": {harness.Label + ".procedure"}}})
+		Filters: map[string][]string{"label": {harness.Label + ".procedure", harness.Label + ".owner-pid=" + strconv.Itoa(os.Getpid())}}})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(cs).To(BeEmpty(), "a compare run leaves no container behind")
 	return row
