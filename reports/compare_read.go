@@ -66,6 +66,7 @@ type ProcedureRecord struct {
 	Notes        []string `json:"notes,omitempty"`
 	Error        string   `json:"error,omitempty"` // the procedure could not be run
 	BinaryOnDisk string   `json:"binary_on_disk"`  // old, new or unknown: what a restart would run
+	Init         string   `json:"init,omitempty"`  // the container's PID 1: docker-init or systemd
 }
 
 // MasterSample is one line of masters.jsonl: the masters at one moment.
@@ -135,6 +136,10 @@ func BuildProcedure(sdir string) (Procedure, error) {
 	row.Build, row.ExitCode, row.DurationMs = rec.Build, rec.ExitCode, rec.DurationMs
 	row.Dir, row.TimedOut, row.BinaryOnDisk = filepath.Base(sdir), rec.TimedOut, rec.BinaryOnDisk
 	row.Notes = append(row.Notes, rec.Notes...)
+	row.Init = rec.Init
+	if row.Init == "" {
+		row.Init = InitDocker
+	}
 	if rec.TimedOut {
 		row.Notes = append(row.Notes, fmt.Sprintf("the procedure hung: killed after its timeout of %s", fmtMs(rec.TimeoutMs)))
 	}

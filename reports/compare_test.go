@@ -32,7 +32,7 @@ func TestCompareReport(t *testing.T) {
 	f.results = append(f.results, failedWith(2500, 0, "EOF"))
 	s := buildFixture(t, f)
 	p := NewProcedure("debian-initd", s)
-	p.Build, p.ExitCode, p.DurationMs = BuildGood, 0, 1234
+	p.Build, p.ExitCode, p.DurationMs, p.Init = BuildGood, 0, 1234, InitDocker
 	p.Outcome = OutcomeOf(s.Final, true, false)
 	broken := NewProcedure("manual-<signals>", s)
 	broken.Build, broken.ExitCode, broken.Outcome = BuildBroken, 1, OutcomeKeptOld
@@ -51,7 +51,7 @@ func TestCompareReport(t *testing.T) {
 	}
 	for path, keys := range map[string][]string{
 		"":                   {"schema", "from", "to", "broken", "load", "procedures"},
-		"procedures[]":       {"name", "build", "exit_code", "duration_ms", "dropped", "requests", "final", "outcome"},
+		"procedures[]":       {"name", "build", "init", "exit_code", "duration_ms", "dropped", "requests", "final", "outcome"},
 		"procedures[].final": {"masters", "serving_binary", "pid_file_pid", "serving"},
 	} {
 		obj := lookup(t, doc, path)
@@ -62,11 +62,36 @@ func TestCompareReport(t *testing.T) {
 		}
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, ReportMarkdown))
-	if !strings.Contains(string(md), "| debian-initd | good | upgraded | 1 | 801 | 1 | eof: 1 | 1234 ms | 0 |") {
+	if !strings.Contains(string(md), "| debian-initd | good | docker-init | upgraded | 1 | 801 | 1 | eof: 1 | 1234 ms | 0 |") {
 		t.Errorf("report.md:\n%s", md)
 	}
 	html, _ := os.ReadFile(filepath.Join(dir, ReportHTML))
 	if strings.Contains(string(html), "<signals>") || !strings.Contains(string(html), "manual-&lt;signals&gt;") {
 		t.Error("report.html does not escape the procedure name")
+	}
+}
+
+func TestJudgeSystemd(t *testing.T) {
+	procs := []FinalProcess{{PID: 40, PPID: 1, Role: "master", Binary: "new"}, {PID: 41, PPID: 40, Role: "worker", Binary: "new"},
+		{PID: 30, PPID: 1, Role: "worker", Binary: "unknown"}}
+	for _, tc := range []struct {
+		name  string
+		v     SystemdView
+		serve bool
+		want  []string
+	}{
+		{"agree", SystemdView{MainPID: 40, ActiveState: "active", SubState: "running", CgroupPIDs: []int{30, 40, 41}}, true, nil},
+		{"dead while serving", SystemdView{ActiveState: "failed", SubState: "failed", CgroupPIDs: []int{30, 40, 41}}, true,
+			[]string{"systemd believes nginx.service failed/failed while nginx serves"}},
+		{"main pid gone", SystemdView{MainPID: 20, ActiveState: "active", SubState: "running", CgroupPIDs: []int{30, 40, 41}}, true,
+			[]string{"systemd's Main PID 20 is not a live nginx master"}},
+		{"outside the cgroup", SystemdView{MainPID: 40, ActiveState: "active", SubState: "running", CgroupPIDs: []int{40, 41}}, true,
+			[]string{"1 nginx process(es) outside nginx.service's cgroup: 30"}},
+	} {
+		f := Final{Processes: procs, Serving: tc.serve, Systemd: &tc.v}
+		f.JudgeSystemd()
+		if strings.Join(f.Wrong, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("%s: Wrong = %q, want %q", tc.name, f.Wrong, tc.want)
+		}
 	}
 }
