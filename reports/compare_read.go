@@ -178,11 +178,17 @@ func RestartEvidence(before proc.Snapshot, samples []MasterSample, tl *Timeline)
 		firstMaster = ms[0].PID
 	}
 	var foreign []string
+	swapped := false
+	prev := make([]SampledMaster, 0, len(before.Masters()))
+	for _, m := range before.Masters() {
+		prev = append(prev, SampledMaster{PID: m.PID, PPID: m.PPID})
+	}
 	for _, s := range samples {
 		if len(s.Masters) == 0 {
 			if downFrom < 0 {
 				downFrom = s.Ms
 			}
+			prev = nil // the gap is the evidence
 			continue
 		}
 		if downFrom >= 0 {
@@ -200,8 +206,17 @@ func RestartEvidence(before proc.Snapshot, samples []MasterSample, tl *Timeline)
 		for _, m := range s.Masters {
 			if !known[m.PID] && !known[m.PPID] {
 				foreign = append(foreign, fmt.Sprintf("master %d appeared at %s with parent %d, not a master", m.PID, fmtMs(s.Ms), m.PPID))
+				// A master no master forked, while every master of the
+				// sample before is gone: a stop and a start between two
+				// samples, whatever USR2 came after.
+				if len(prev) > 0 && !anyIn(prev, s.Masters) {
+					wentDown, swapped = true, true
+					evidence = append(evidence, fmt.Sprintf("the master changed from %d to %d between two samples (at %s), the new one with parent %d, not a master: a stop and a start, not a USR2",
+						prev[0].PID, m.PID, fmtMs(s.Ms), m.PPID))
+				}
 			}
 		}
+		prev = s.Masters
 		for _, m := range s.Masters {
 			known[m.PID] = true
 		}
@@ -209,7 +224,7 @@ func RestartEvidence(before proc.Snapshot, samples []MasterSample, tl *Timeline)
 			lastMaster = s.Masters[0].PID
 		}
 	}
-	if !sawTwo && firstMaster != 0 && lastMaster != 0 && lastMaster != firstMaster {
+	if !sawTwo && !swapped && firstMaster != 0 && lastMaster != 0 && lastMaster != firstMaster {
 		wentDown = true
 		e := fmt.Sprintf("the master changed from %d to %d with never two masters at once: not a USR2 upgrade", firstMaster, lastMaster)
 		if len(foreign) > 0 {
@@ -218,6 +233,18 @@ func RestartEvidence(before proc.Snapshot, samples []MasterSample, tl *Timeline)
 		evidence = append(evidence, e)
 	}
 	return wentDown, evidence
+}
+
+// anyIn tells whether one of the masters of a is in b.
+func anyIn(a, b []SampledMaster) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x.PID == y.PID {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func failedBetween(tl *Timeline, from, to float64) int {

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"encoding/json"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/proc"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,5 +94,30 @@ func TestJudgeSystemd(t *testing.T) {
 		if strings.Join(f.Wrong, "|") != strings.Join(tc.want, "|") {
 			t.Errorf("%s: Wrong = %q, want %q", tc.name, f.Wrong, tc.want)
 		}
+	}
+}
+
+// A restart caught between two samples, then the postinst's own USR2 of
+// the restarted master (measured: systemd-package under systemd).
+func TestRestartEvidenceBetweenSamples(t *testing.T) {
+	before := proc.Snapshot{Procs: []proc.Process{{PID: 79, PPID: 1, Role: proc.RoleMaster}}}
+	samples := []MasterSample{
+		{Ms: 1871, Masters: []SampledMaster{{PID: 79, PPID: 1}}},
+		{Ms: 5230, Masters: []SampledMaster{{PID: 1050, PPID: 1}}},
+		{Ms: 5500, Masters: []SampledMaster{{PID: 1050, PPID: 1}, {PID: 1124, PPID: 1050}}},
+		{Ms: 6644, Masters: []SampledMaster{{PID: 1124, PPID: 1}}},
+	}
+	down, ev := RestartEvidence(before, samples, nil)
+	if !down || len(ev) != 1 || !strings.Contains(ev[0], "from 79 to 1050") {
+		t.Errorf("RestartEvidence = %t %q, want one restart from 79 to 1050", down, ev)
+	}
+	// The manual upgrade: the new master is the old one's child.
+	samples = []MasterSample{
+		{Ms: 1871, Masters: []SampledMaster{{PID: 79, PPID: 1}}},
+		{Ms: 2000, Masters: []SampledMaster{{PID: 79, PPID: 1}, {PID: 400, PPID: 79}}},
+		{Ms: 4000, Masters: []SampledMaster{{PID: 400, PPID: 1}}},
+	}
+	if down, ev := RestartEvidence(before, samples, nil); down {
+		t.Errorf("a USR2 upgrade taken for a restart: %q", ev)
 	}
 }
