@@ -39,6 +39,7 @@ type CompareReport struct {
 type Procedure struct {
 	Name       string   `json:"name"`
 	Build      string   `json:"build"`
+	Init       string   `json:"init"` // the init system it ran under: docker-init or systemd
 	ExitCode   int      `json:"exit_code"`
 	DurationMs float64  `json:"duration_ms"`
 	Dropped    int      `json:"dropped"`
@@ -120,11 +121,11 @@ func WriteCompareMarkdown(w io.Writer, c *CompareReport) error {
 	mw := &mdWriter{w: w}
 	mw.printf("# nginx upgrade procedures compared\n\n")
 	mw.printf("From `%s` to `%s` (good) and `%s` (broken); load: %s.\n\n", mdCode(c.From), mdCode(c.To), mdCode(c.Broken), loadLine(c.Load))
-	mw.printf("| procedure | build | outcome | dropped | requests | failed | failures | duration | exit | final state |\n")
-	mw.printf("| --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |\n")
+	mw.printf("| procedure | build | init | outcome | dropped | requests | failed | failures | duration | exit | final state |\n")
+	mw.printf("| --- | --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |\n")
 	for _, p := range c.Procedures {
-		mw.printf("| %s | %s | %s | %d | %d | %d | %s | %s | %d | %s |\n",
-			mdCell(p.Name), mdCell(p.Build), mdCell(p.Outcome), p.Dropped, p.Requests.Total, p.Requests.Failed,
+		mw.printf("| %s | %s | %s | %s | %d | %d | %d | %s | %s | %d | %s |\n",
+			mdCell(p.Name), mdCell(p.Build), mdCell(p.Init), mdCell(p.Outcome), p.Dropped, p.Requests.Total, p.Requests.Failed,
 			mdCell(procedureFailures(p)), fmtMs(p.DurationMs), p.ExitCode, mdCell(compactFinal(p.Final)))
 	}
 	for _, p := range c.Procedures {
@@ -133,10 +134,16 @@ func WriteCompareMarkdown(w io.Writer, c *CompareReport) error {
 		}
 	}
 	for _, p := range c.Procedures {
-		if len(p.Notes) > 0 || len(p.Restart) > 0 || p.BinaryOnDisk != "" {
+		if len(p.Notes) > 0 || len(p.Restart) > 0 || p.BinaryOnDisk != "" || p.Final.Systemd != nil {
 			mw.printf("\n**%s (%s build)** — notes:\n", mdCell(p.Name), mdCell(p.Build))
 			if p.BinaryOnDisk != "" {
 				mw.printf("- binary on disk at the end: %s\n", mdCell(p.BinaryOnDisk))
+			}
+			if v := p.Final.Systemd; v != nil {
+				mw.printf("- systemd at the end: %s\n", mdCell(v.String()))
+			}
+			for _, w := range p.Final.Wrong {
+				mw.printf("- wrong: %s\n", mdCell(w))
 			}
 			for _, e := range p.Restart {
 				mw.printf("- restart: %s\n", mdCell(e))
@@ -179,12 +186,12 @@ th { background: #f4f4f4; } td.n { text-align: right; font-variant-numeric: tabu
 <h1>nginx upgrade procedures compared</h1>
 <p>From <code>{{.From}}</code> to <code>{{.To}}</code> (good) and <code>{{.Broken}}</code> (broken); load: {{load .Load}}.</p>
 <table>
-<tr><th>procedure</th><th>build</th><th>outcome</th><th>dropped</th><th>requests</th><th>failed</th><th>failures</th><th>duration</th><th>exit</th><th>final state</th></tr>
-{{range .Procedures}}<tr><td>{{.Name}}</td><td>{{.Build}}</td><td class="{{.Outcome}}">{{.Outcome}}</td><td class="n">{{.Dropped}}</td>
+<tr><th>procedure</th><th>build</th><th>init</th><th>outcome</th><th>dropped</th><th>requests</th><th>failed</th><th>failures</th><th>duration</th><th>exit</th><th>final state</th></tr>
+{{range .Procedures}}<tr><td>{{.Name}}</td><td>{{.Build}}</td><td>{{.Init}}</td><td class="{{.Outcome}}">{{.Outcome}}</td><td class="n">{{.Dropped}}</td>
 <td class="n">{{.Requests.Total}}</td><td class="n">{{.Requests.Failed}}</td><td>{{failures .}}</td><td class="n">{{ms .DurationMs}}</td>
 <td class="n">{{.ExitCode}}</td><td>{{final .Final}}</td></tr>
-{{if or .Error .Reasons}}<tr><td colspan="10">{{with .Error}}{{.}}; {{end}}{{range .Reasons}}{{.}}; {{end}}</td></tr>{{end}}
-{{if or .Notes .Restart}}<tr><td colspan="10">{{with .BinaryOnDisk}}binary on disk: {{.}}; {{end}}{{range .Restart}}restart: {{.}}; {{end}}{{range .Notes}}{{.}}; {{end}}</td></tr>{{end}}
+{{if or .Error .Reasons}}<tr><td colspan="11">{{with .Error}}{{.}}; {{end}}{{range .Reasons}}{{.}}; {{end}}</td></tr>{{end}}
+{{if or .Notes .Restart .Final.Systemd}}<tr><td colspan="11">{{with .BinaryOnDisk}}binary on disk: {{.}}; {{end}}{{with .Final.Systemd}}systemd at the end: {{.String}}; {{end}}{{range .Restart}}restart: {{.}}; {{end}}{{range .Notes}}{{.}}; {{end}}</td></tr>{{end}}
 {{end}}</table>
 <p>{{howToRead}}</p>
 </body></html>

@@ -66,6 +66,7 @@ type ProcedureRecord struct {
 	Notes        []string `json:"notes,omitempty"`
 	Error        string   `json:"error,omitempty"` // the procedure could not be run
 	BinaryOnDisk string   `json:"binary_on_disk"`  // old, new or unknown: what a restart would run
+	Init         string   `json:"init,omitempty"`  // the container's PID 1: docker-init or systemd
 }
 
 // MasterSample is one line of masters.jsonl: the masters at one moment.
@@ -135,6 +136,10 @@ func BuildProcedure(sdir string) (Procedure, error) {
 	row.Build, row.ExitCode, row.DurationMs = rec.Build, rec.ExitCode, rec.DurationMs
 	row.Dir, row.TimedOut, row.BinaryOnDisk = filepath.Base(sdir), rec.TimedOut, rec.BinaryOnDisk
 	row.Notes = append(row.Notes, rec.Notes...)
+	row.Init = rec.Init
+	if row.Init == "" {
+		row.Init = InitDocker
+	}
 	if rec.TimedOut {
 		row.Notes = append(row.Notes, fmt.Sprintf("the procedure hung: killed after its timeout of %s", fmtMs(rec.TimeoutMs)))
 	}
@@ -173,11 +178,17 @@ func RestartEvidence(before proc.Snapshot, samples []MasterSample, tl *Timeline)
 		firstMaster = ms[0].PID
 	}
 	var foreign []string
+	swapped := false
+	prev := make([]SampledMaster, 0, len(before.Masters()))
+	for _, m := range before.Masters() {
+		prev = append(prev, SampledMaster{PID: m.PID, PPID: m.PPID})
+	}
 	for _, s := range samples {
 		if len(s.Masters) == 0 {
 			if downFrom < 0 {
 				downFrom = s.Ms
 			}
+			prev = nil // the gap is the evidence
 			continue
 		}
 		if downFrom >= 0 {
@@ -195,8 +206,17 @@ func RestartEvidence(before proc.Snapshot, samples []MasterSample, tl *Timeline)
 		for _, m := range s.Masters {
 			if !known[m.PID] && !known[m.PPID] {
 				foreign = append(foreign, fmt.Sprintf("master %d appeared at %s with parent %d, not a master", m.PID, fmtMs(s.Ms), m.PPID))
+				// A master no master forked, while every master of the
+				// sample before is gone: a stop and a start between two
+				// samples, whatever USR2 came after.
+				if len(prev) > 0 && !anyIn(prev, s.Masters) {
+					wentDown, swapped = true, true
+					evidence = append(evidence, fmt.Sprintf("the master changed from %d to %d between two samples (at %s), the new one with parent %d, not a master: a stop and a start, not a USR2",
+						prev[0].PID, m.PID, fmtMs(s.Ms), m.PPID))
+				}
 			}
 		}
+		prev = s.Masters
 		for _, m := range s.Masters {
 			known[m.PID] = true
 		}
@@ -204,7 +224,7 @@ func RestartEvidence(before proc.Snapshot, samples []MasterSample, tl *Timeline)
 			lastMaster = s.Masters[0].PID
 		}
 	}
-	if !sawTwo && firstMaster != 0 && lastMaster != 0 && lastMaster != firstMaster {
+	if !sawTwo && !swapped && firstMaster != 0 && lastMaster != 0 && lastMaster != firstMaster {
 		wentDown = true
 		e := fmt.Sprintf("the master changed from %d to %d with never two masters at once: not a USR2 upgrade", firstMaster, lastMaster)
 		if len(foreign) > 0 {
@@ -213,6 +233,18 @@ func RestartEvidence(before proc.Snapshot, samples []MasterSample, tl *Timeline)
 		evidence = append(evidence, e)
 	}
 	return wentDown, evidence
+}
+
+// anyIn tells whether one of the masters of a is in b.
+func anyIn(a, b []SampledMaster) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x.PID == y.PID {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func failedBetween(tl *Timeline, from, to float64) int {

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"encoding/json"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/proc"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,7 +33,7 @@ func TestCompareReport(t *testing.T) {
 	f.results = append(f.results, failedWith(2500, 0, "EOF"))
 	s := buildFixture(t, f)
 	p := NewProcedure("debian-initd", s)
-	p.Build, p.ExitCode, p.DurationMs = BuildGood, 0, 1234
+	p.Build, p.ExitCode, p.DurationMs, p.Init = BuildGood, 0, 1234, InitDocker
 	p.Outcome = OutcomeOf(s.Final, true, false)
 	broken := NewProcedure("manual-<signals>", s)
 	broken.Build, broken.ExitCode, broken.Outcome = BuildBroken, 1, OutcomeKeptOld
@@ -51,7 +52,7 @@ func TestCompareReport(t *testing.T) {
 	}
 	for path, keys := range map[string][]string{
 		"":                   {"schema", "from", "to", "broken", "load", "procedures"},
-		"procedures[]":       {"name", "build", "exit_code", "duration_ms", "dropped", "requests", "final", "outcome"},
+		"procedures[]":       {"name", "build", "init", "exit_code", "duration_ms", "dropped", "requests", "final", "outcome"},
 		"procedures[].final": {"masters", "serving_binary", "pid_file_pid", "serving"},
 	} {
 		obj := lookup(t, doc, path)
@@ -62,11 +63,61 @@ func TestCompareReport(t *testing.T) {
 		}
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, ReportMarkdown))
-	if !strings.Contains(string(md), "| debian-initd | good | upgraded | 1 | 801 | 1 | eof: 1 | 1234 ms | 0 |") {
+	if !strings.Contains(string(md), "| debian-initd | good | docker-init | upgraded | 1 | 801 | 1 | eof: 1 | 1234 ms | 0 |") {
 		t.Errorf("report.md:\n%s", md)
 	}
 	html, _ := os.ReadFile(filepath.Join(dir, ReportHTML))
 	if strings.Contains(string(html), "<signals>") || !strings.Contains(string(html), "manual-&lt;signals&gt;") {
 		t.Error("report.html does not escape the procedure name")
+	}
+}
+
+func TestJudgeSystemd(t *testing.T) {
+	procs := []FinalProcess{{PID: 40, PPID: 1, Role: "master", Binary: "new"}, {PID: 41, PPID: 40, Role: "worker", Binary: "new"},
+		{PID: 30, PPID: 1, Role: "worker", Binary: "unknown"}}
+	for _, tc := range []struct {
+		name  string
+		v     SystemdView
+		serve bool
+		want  []string
+	}{
+		{"agree", SystemdView{MainPID: 40, ActiveState: "active", SubState: "running", CgroupPIDs: []int{30, 40, 41}}, true, nil},
+		{"dead while serving", SystemdView{ActiveState: "failed", SubState: "failed", CgroupPIDs: []int{30, 40, 41}}, true,
+			[]string{"systemd believes nginx.service failed/failed while nginx serves"}},
+		{"main pid gone", SystemdView{MainPID: 20, ActiveState: "active", SubState: "running", CgroupPIDs: []int{30, 40, 41}}, true,
+			[]string{"systemd's Main PID 20 is not a live nginx master"}},
+		{"outside the cgroup", SystemdView{MainPID: 40, ActiveState: "active", SubState: "running", CgroupPIDs: []int{40, 41}}, true,
+			[]string{"1 nginx process(es) outside nginx.service's cgroup: 30"}},
+	} {
+		f := Final{Processes: procs, Serving: tc.serve, Systemd: &tc.v}
+		f.JudgeSystemd()
+		if strings.Join(f.Wrong, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("%s: Wrong = %q, want %q", tc.name, f.Wrong, tc.want)
+		}
+	}
+}
+
+// A restart caught between two samples, then the postinst's own USR2 of
+// the restarted master (measured: systemd-package under systemd).
+func TestRestartEvidenceBetweenSamples(t *testing.T) {
+	before := proc.Snapshot{Procs: []proc.Process{{PID: 79, PPID: 1, Role: proc.RoleMaster}}}
+	samples := []MasterSample{
+		{Ms: 1871, Masters: []SampledMaster{{PID: 79, PPID: 1}}},
+		{Ms: 5230, Masters: []SampledMaster{{PID: 1050, PPID: 1}}},
+		{Ms: 5500, Masters: []SampledMaster{{PID: 1050, PPID: 1}, {PID: 1124, PPID: 1050}}},
+		{Ms: 6644, Masters: []SampledMaster{{PID: 1124, PPID: 1}}},
+	}
+	down, ev := RestartEvidence(before, samples, nil)
+	if !down || len(ev) != 1 || !strings.Contains(ev[0], "from 79 to 1050") {
+		t.Errorf("RestartEvidence = %t %q, want one restart from 79 to 1050", down, ev)
+	}
+	// The manual upgrade: the new master is the old one's child.
+	samples = []MasterSample{
+		{Ms: 1871, Masters: []SampledMaster{{PID: 79, PPID: 1}}},
+		{Ms: 2000, Masters: []SampledMaster{{PID: 79, PPID: 1}, {PID: 400, PPID: 79}}},
+		{Ms: 4000, Masters: []SampledMaster{{PID: 400, PPID: 1}}},
+	}
+	if down, ev := RestartEvidence(before, samples, nil); down {
+		t.Errorf("a USR2 upgrade taken for a restart: %q", ev)
 	}
 }

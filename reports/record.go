@@ -191,6 +191,10 @@ type Final struct {
 	Processes []FinalProcess `json:"processes"`
 	Orphans   []FinalProcess `json:"orphans"`
 	Wrong     []string       `json:"wrong"`
+
+	// Systemd is systemd's view of nginx.service (nil when systemd was not
+	// PID 1); its disagreements with the processes are in Wrong.
+	Systemd *SystemdView `json:"systemd,omitempty"`
 }
 
 // FinalProcess is one nginx process at the end.

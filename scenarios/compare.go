@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/proc"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/procedure"
@@ -46,6 +47,34 @@ type Compare struct {
 // PrepareCompareImages builds (or finds) the pair images old→new and old→broken.
 func PrepareCompareImages(ctx context.Context, pool *dockertest.Pool, p Params, progress Progress) (Images, error) {
 	return PrepareImages(ctx, pool, []Scenario{{Name: "good"}, {Name: "broken", Broken: true}}, p, progress)
+}
+
+// PrepareSystemdImages builds (or finds) the systemd variants of im's
+// pair images, after checking that this Docker can run systemd as PID 1.
+func PrepareSystemdImages(ctx context.Context, pool *dockertest.Pool, im Images, progress Progress) (Images, error) {
+	w := progressWriter{progress}
+	var err error
+	if im.Good != "" {
+		if im.GoodSystemd, err = image.EnsureSystemdImage(ctx, pool, im.Good, w); err != nil {
+			return im, err
+		}
+	}
+	if im.Broken != "" {
+		if im.BrokenSystemd, err = image.EnsureSystemdImage(ctx, pool, im.Broken, w); err != nil {
+			return im, err
+		}
+	}
+	return im, nil
+}
+
+// NeedsSystemd tells whether some procedure runs under systemd.
+func (c Compare) NeedsSystemd() bool {
+	for _, p := range c.Procedures {
+		if p.Systemd() {
+			return true
+		}
+	}
+	return false
 }
 
 // RunCompare runs every procedure with each build, one container at a
@@ -91,6 +120,12 @@ func RunCompare(ctx context.Context, pool *dockertest.Pool, c Compare, p Params,
 			if b == reports.BuildBroken {
 				image = im.Broken
 			}
+			if proc.Systemd() {
+				image = im.GoodSystemd
+				if b == reports.BuildBroken {
+					image = im.BrokenSystemd
+				}
+			}
 			if err := RunProcedure(ctx, pool, proc, b, p, image, filepath.Join(dir, run.Dir), c, progress); err != nil {
 				progress("%s: could not run: %v", run.Dir, err)
 			}
@@ -122,12 +157,20 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc procedure.Pro
 		to = p.Broken
 	}
 	rec := reports.ProcedureRecord{Procedure: proc.Name(), Spec: proc.Spec, Build: build, ExitCode: -1,
-		TimeoutMs: float64(timeout.Milliseconds()), BinaryOnDisk: "unknown"}
+		TimeoutMs: float64(timeout.Milliseconds()), BinaryOnDisk: "unknown", Init: reports.InitDocker}
+	nodeOpts := []nginx.NodeOption{nginx.WithLabel(harness.Label+".procedure", name)}
+	if proc.Systemd() {
+		if image == "" {
+			return fmt.Errorf("%s: no systemd image prepared (PrepareSystemdImages)", name)
+		}
+		rec.Init = reports.InitSystemd
+		nodeOpts = append(nodeOpts, nginx.WithSystemd())
+	}
 	meta := p.newMeta(name, compareExpect, to, loadgen.NewClock())
 	// A procedure's steps are its own business: none is planned here.
 	meta.SteadyMs = float64(steady.Milliseconds())
 	t, err := newTrial(ctx, pool, name, sdir, p, meta, progress,
-		p.nodeOptions(image, nginx.WithLabel(harness.Label+".procedure", name))...)
+		p.nodeOptions(image, nodeOpts...)...)
 	if err != nil {
 		rec.Error = oneLine(err.Error())
 		os.WriteFile(filepath.Join(sdir, reports.ErrorFile), []byte(rec.Error+"\n"), 0o644)
@@ -281,6 +324,16 @@ func compareFinal(ctx context.Context, node *nginx.Node) (reports.Final, proc.Sn
 	}
 	f := finalFrom(s)
 	f.Serving = node.Probe(ctx) == nil
+	if node.Systemd() {
+		v, err := node.SystemdView(ctx)
+		if err != nil {
+			f.CheckErrors = append(f.CheckErrors, "could not read systemd's view: "+err.Error())
+		} else {
+			f.Systemd = &reports.SystemdView{MainPID: v.MainPID, ActiveState: v.ActiveState, SubState: v.SubState,
+				Result: v.Result, NRestarts: v.NRestarts, ControlGroup: v.ControlGroup, CgroupPIDs: v.CgroupPIDs}
+			f.JudgeSystemd()
+		}
+	}
 	return f, s
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/procedure"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -37,12 +38,17 @@ type procedureCase struct {
 // compareOnce runs one procedure with one build through RunCompare into
 // its own directory and reads its row back from the report.json written.
 func compareOnce(ctx SpecContext, spec, build string, timeout time.Duration) reports.Procedure {
+	return compareOnceWith(ctx, images, spec, build, timeout)
+}
+
+// compareOnceWith is compareOnce with the images to use.
+func compareOnceWith(ctx SpecContext, im scenarios.Images, spec, build string, timeout time.Duration) reports.Procedure {
 	proc, err := procedure.Parse(spec)
 	Expect(err).NotTo(HaveOccurred())
 	dir := filepath.Join(outDir, "compare", proc.Name()+"-"+build)
 	Expect(os.RemoveAll(dir)).To(Succeed())
 	c := scenarios.Compare{Procedures: []procedure.Procedure{proc}, Builds: []string{build}, Timeout: timeout, Audit: 2 * time.Second}
-	_, err = scenarios.RunCompare(ctx, pool, c, params, images, dir, progress)
+	_, err = scenarios.RunCompare(ctx, pool, c, params, im, dir, progress)
 	Expect(err).NotTo(HaveOccurred())
 
 	By("reading its row back from report.json")
@@ -160,6 +166,103 @@ kill -s USR2 "$(cat "$NGINX_PID_FILE")"
 			Expect(row.Dropped).To(BeZero())
 		}, SpecTimeout(3*time.Minute))
 	})
+})
+
+// systemdCase is what a procedure under systemd was measured to do with
+// one build, systemd's view at the end included: a change in the unit file
+// or a maintainer script fails the gate.
+type systemdCase struct {
+	Spec    string
+	Build   string
+	Outcome string
+	Exit    int
+	OnDisk  string
+	Drops   bool   // measured to drop (connection refused while nothing listens)
+	Active  string // nginx.service's ActiveState at the end
+	Serving bool
+}
+
+// systemdImages are the systemd variants of the suite's pair images,
+// built once, by the first systemd entry.
+var systemdImages scenarios.Images
+
+func ensureSystemdImages(ctx SpecContext) scenarios.Images {
+	if systemdImages.GoodSystemd == "" {
+		Expect(nginx.CheckSystemdHost(nginx.CgroupRoot)).To(Succeed(), "this machine cannot run systemd as PID 1 in a container")
+		im, err := scenarios.PrepareSystemdImages(ctx, pool, images, progress)
+		Expect(err).NotTo(HaveOccurred())
+		systemdImages = im
+	}
+	return systemdImages
+}
+
+var _ = Describe("upgrade procedures under systemd", Label("compare", "systemd"), func() {
+	DescribeTable("what each procedure is observed to do with systemd as PID 1", func(ctx SpecContext, sc systemdCase) {
+		im := ensureSystemdImages(ctx)
+		By(fmt.Sprintf("running %s with the %s build under load, systemd as PID 1", sc.Spec, sc.Build))
+		row := compareOnceWith(ctx, im, sc.Spec, sc.Build, 0)
+		Expect(row.Error).To(BeEmpty())
+		Expect(row.Init).To(Equal(reports.InitSystemd))
+		Expect(row.Requests.Total).To(BeNumerically(">", 0))
+		Expect(row.Outcome).To(Equal(sc.Outcome), "restart evidence: %v; notes: %v", row.Restart, row.Notes)
+		Expect(row.ExitCode).To(Equal(sc.Exit))
+		Expect(row.BinaryOnDisk).To(Equal(sc.OnDisk))
+		Expect(row.TimedOut).To(BeFalse())
+		Expect(row.Final.Serving).To(Equal(sc.Serving))
+		if sc.Drops {
+			Expect(row.Dropped).To(BeNumerically(">", 0), "a stop then start refuses connections")
+			Expect(row.Failures).To(HaveKey("refused"))
+		} else {
+			Expect(row.Dropped).To(BeZero(), "failures: %v, retried %d, downloads cut %d", row.Failures, row.Retried, row.SlowCut)
+		}
+		By("comparing systemd's view with the process table")
+		Expect(row.Final.Systemd).NotTo(BeNil())
+		Expect(row.Final.Systemd.ActiveState).To(Equal(sc.Active))
+		Expect(row.Final.Wrong).To(BeEmpty(), "systemd and the processes agree: %+v", row.Final.Systemd)
+		if sc.Serving {
+			Expect(row.Final.Masters).To(Equal(1))
+			Expect(row.Final.Systemd.MainPID).To(Equal(row.Final.PIDFilePID), "systemd follows the master nginx.pid names")
+			Expect(row.Final.Systemd.CgroupPIDs).To(HaveLen(len(row.Final.Processes)))
+		} else {
+			Expect(row.Final.Masters).To(BeZero())
+			Expect(row.Final.Systemd.MainPID).To(BeZero())
+		}
+	},
+		// nginx-common's postinst (dh_installsystemd) restarts nginx.service
+		// on an upgrade when /run/systemd/system exists; nginx's postinst's
+		// init-script upgrade then finds the new binary already serving.
+		Entry("systemd-package, good build: nginx-common's postinst restarts nginx.service", SpecTimeout(4*time.Minute),
+			systemdCase{Spec: "systemd-package", Build: reports.BuildGood, Outcome: reports.OutcomeRestarted, Exit: 0, OnDisk: "new",
+				Drops: true, Active: "active", Serving: true}),
+		// The (repackaged) nginx postinst's `upgrade || restart`: upgrade
+		// fails, restart stops nginx, the start's config test fails: down.
+		Entry("systemd-package, broken build: upgrade fails, the restart fallback takes nginx down", SpecTimeout(4*time.Minute),
+			systemdCase{Spec: "systemd-package", Build: reports.BuildBroken, Outcome: reports.OutcomeDown, Exit: 1, OnDisk: "new",
+				Drops: true, Active: "failed", Serving: false}),
+		// systemd re-reads PIDFile when its main process exits: Main PID
+		// moves to the new master, the unit stays active.
+		Entry("systemd-manual, good build: systemd follows the new master", SpecTimeout(4*time.Minute),
+			systemdCase{Spec: "systemd-manual", Build: reports.BuildGood, Outcome: reports.OutcomeUpgraded, Exit: 0, OnDisk: "new",
+				Active: "active", Serving: true}),
+		Entry("systemd-manual, broken build: USR2 fails, the old binary is put back", SpecTimeout(4*time.Minute),
+			systemdCase{Spec: "systemd-manual", Build: reports.BuildBroken, Outcome: reports.OutcomeKeptOld, Exit: 1, OnDisk: "old",
+				Active: "active", Serving: true}),
+		// HUP re-reads the config; the running binary stays.
+		Entry("systemctl-reload, good build: the old binary keeps serving, the new one waits on disk", SpecTimeout(4*time.Minute),
+			systemdCase{Spec: "systemctl-reload", Build: reports.BuildGood, Outcome: reports.OutcomeKeptOld, Exit: 0, OnDisk: "new",
+				Active: "active", Serving: true}),
+		// ExecReload runs the binary on disk (`nginx -s reload`), whose
+		// config parse fails: nothing is signalled.
+		Entry("systemctl-reload, broken build: ExecReload fails, nothing is signalled", SpecTimeout(4*time.Minute),
+			systemdCase{Spec: "systemctl-reload", Build: reports.BuildBroken, Outcome: reports.OutcomeKeptOld, Exit: 1, OnDisk: "new",
+				Active: "active", Serving: true}),
+		Entry("systemctl-restart, good build: stop then start, refused meanwhile", SpecTimeout(4*time.Minute),
+			systemdCase{Spec: "systemctl-restart", Build: reports.BuildGood, Outcome: reports.OutcomeRestarted, Exit: 0, OnDisk: "new",
+				Drops: true, Active: "active", Serving: true}),
+		Entry("systemctl-restart, broken build: stopped, the start fails, down", SpecTimeout(4*time.Minute),
+			systemdCase{Spec: "systemctl-restart", Build: reports.BuildBroken, Outcome: reports.OutcomeDown, Exit: 1, OnDisk: "new",
+				Drops: true, Active: "failed", Serving: false}),
+	)
 })
 
 func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }

@@ -558,6 +558,9 @@ const stepCost = 500 * time.Millisecond
 // scenario runs against the broken build.
 type Images struct {
 	Good, Broken string
+	// GoodSystemd and BrokenSystemd are their systemd variants (empty
+	// until PrepareSystemdImages), for procedures that run under systemd.
+	GoodSystemd, BrokenSystemd string
 }
 
 // PrepareImages builds (or finds in the cache) the images the scenarios need.

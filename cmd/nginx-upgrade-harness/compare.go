@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/procedure"
 
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
@@ -75,6 +76,11 @@ func compareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if c.NeedsSystemd() {
+		if err := nginx.CheckSystemdHost(nginx.CgroupRoot); err != nil {
+			return badInput{err}
+		}
+	}
 	ss, err := openSession(ctx, stderr, f.out, "compare-")
 	if err != nil {
 		return err
@@ -84,6 +90,11 @@ func compareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	im, err := scenarios.PrepareCompareImages(ctx, pool, p, pr)
 	if err != nil {
 		return err
+	}
+	if c.NeedsSystemd() {
+		if im, err = scenarios.PrepareSystemdImages(ctx, pool, im, pr); err != nil {
+			return err
+		}
 	}
 	if err := scenarios.CheckConfig(ctx, pool, im, p); err != nil {
 		return badInput{err}
@@ -112,13 +123,19 @@ func compareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 func printCompare(w io.Writer, r *reports.CompareReport) {
-	fmt.Fprintf(w, "\n%-24s %-7s %-12s %8s %9s %7s %10s %5s  %s\n", "PROCEDURE", "BUILD", "OUTCOME", "DROPPED", "REQUESTS", "FAILED", "DURATION", "EXIT", "FINAL")
+	fmt.Fprintf(w, "\n%-24s %-7s %-11s %-12s %8s %9s %7s %10s %5s  %s\n", "PROCEDURE", "BUILD", "INIT", "OUTCOME", "DROPPED", "REQUESTS", "FAILED", "DURATION", "EXIT", "FINAL")
 	for _, p := range r.Procedures {
-		fmt.Fprintf(w, "%-24s %-7s %-12s %8d %9d %7d %9.0fms %5d  %d master(s), %s binary, pid file %d, serving %t\n",
-			p.Name, p.Build, p.Outcome, p.Dropped, p.Requests.Total, p.Requests.Failed, p.DurationMs, p.ExitCode,
+		fmt.Fprintf(w, "%-24s %-7s %-11s %-12s %8d %9d %7d %9.0fms %5d  %d master(s), %s binary, pid file %d, serving %t\n",
+			p.Name, p.Build, p.Init, p.Outcome, p.Dropped, p.Requests.Total, p.Requests.Failed, p.DurationMs, p.ExitCode,
 			p.Final.Masters, p.Final.ServingBinary, p.Final.PIDFilePID, p.Final.Serving)
 		if p.Error != "" {
 			fmt.Fprintf(w, "    - error: %s\n", p.Error)
+		}
+		if v := p.Final.Systemd; v != nil {
+			fmt.Fprintf(w, "    - systemd: %s\n", v)
+		}
+		for _, wr := range p.Final.Wrong {
+			fmt.Fprintf(w, "    - wrong: %s\n", wr)
 		}
 	}
 }

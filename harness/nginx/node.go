@@ -150,6 +150,7 @@ type Node struct {
 	builds     harness.BuildsInfo
 	tlsURL     string            // the published TLSPort, https://127.0.0.1:PORT
 	cert       *x509.Certificate // generated for this node when its config names TLSDir
+	systemd    bool              // systemd is PID 1 and nginx its nginx.service
 }
 
 type nodeConfig struct {
@@ -162,6 +163,7 @@ type nodeConfig struct {
 	tmpfs   map[string]string
 	memory  int64
 	start   bool
+	systemd bool
 }
 
 // NodeOption configures StartNode.
@@ -194,6 +196,23 @@ func WithMemoryLimit(bytes int64) NodeOption { return func(c *nodeConfig) { c.me
 // WithoutStart leaves nginx stopped (a procedure starts it itself).
 func WithoutStart() NodeOption { return func(c *nodeConfig) { c.start = false } }
 
+// WithSystemd runs systemd as the container's PID 1 (the image must be a
+// systemd variant, image.EnsureSystemdImage) and nginx as its nginx.service:
+// started with `systemctl restart nginx` once the config under test is
+// written, signalled and stopped by whoever the procedure says. The
+// command (WithCommand) is then only used for `nginx -t`.
+func WithSystemd() NodeOption { return func(c *nodeConfig) { c.systemd = true } }
+
+// systemdCaps are what systemd needs on top of baseCaps: SETPCAP, because
+// the units of systemd-journald and others narrow their capability
+// bounding set (without it they fail with 218/CAPABILITIES, and the
+// journal, so `journalctl -u nginx`, is lost). nginx.service needs nothing
+// more than nginx itself.
+var systemdCaps = []string{"SETPCAP"}
+
+// systemdBoot bounds the wait for `systemctl is-system-running`.
+const systemdBoot = 30 * time.Second
+
 // nginx's master needs to switch to the worker user, own its files and
 // signal its workers; nothing else is granted.
 var baseCaps = []string{"CHOWN", "SETUID", "SETGID", "KILL", "DAC_OVERRIDE", "FOWNER"}
@@ -221,13 +240,29 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 	repo, tag := splitRef(c.image)
 	port := dc.Port(strconv.Itoa(ListenPort) + "/tcp")
 	tlsPort := dc.Port(strconv.Itoa(TLSPort) + "/tcp")
+	cmd := []string{"sleep", "infinity"}
+	caps := append(append([]string{}, baseCaps...), c.caps...)
+	var mounts []string
+	if c.systemd {
+		// systemd as PID 1: its own /run, and the host's cgroup tree
+		// read-only (systemd writes only its own name=systemd hierarchy,
+		// which Docker delegates to the container).
+		cmd = []string{"/lib/systemd/systemd"}
+		caps = append(caps, systemdCaps...)
+		if c.tmpfs == nil {
+			c.tmpfs = map[string]string{}
+		}
+		c.tmpfs["/run"], c.tmpfs["/run/lock"] = "", ""
+		mounts = []string{"/sys/fs/cgroup:/sys/fs/cgroup:ro"}
+	}
 	var res *dockertest.Resource
 	err := harness.Bounded(ctx, harness.RunTimeout, func() error {
 		var err error
 		res, err = pool.RunWithOptions(&dockertest.RunOptions{
 			Repository:   repo,
 			Tag:          tag,
-			Cmd:          []string{"sleep", "infinity"},
+			Cmd:          cmd,
+			Mounts:       mounts,
 			Labels:       labels,
 			ExposedPorts: []string{string(port), string(tlsPort)},
 			PortBindings: map[dc.Port][]dc.PortBinding{
@@ -236,11 +271,11 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 			},
 			SecurityOpt: []string{"no-new-privileges"},
 		}, func(hc *dc.HostConfig) {
-			hc.Init = true
+			hc.Init = !c.systemd // systemd is its own init
 			hc.AutoRemove = false
 			hc.PublishAllPorts = false
 			hc.CapDrop = []string{"ALL"}
-			hc.CapAdd = append(append([]string{}, baseCaps...), c.caps...)
+			hc.CapAdd = caps
 			if len(c.sysctls) > 0 {
 				hc.Sysctls = c.sysctls
 			}
@@ -259,7 +294,7 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 		removeByLabel(pool, harness.Label+".node", id)
 		return nil, fmt.Errorf("start node from %s: %w", c.image, err)
 	}
-	n := &Node{pool: pool, res: res, id: id, cmd: c.cmd, binary: c.cmd[0], config: c.config,
+	n := &Node{pool: pool, res: res, id: id, cmd: c.cmd, binary: c.cmd[0], config: c.config, systemd: c.systemd,
 		pidFile: directive(c.config, "pid", defaultPidFile),
 		errLog:  directive(c.config, "error_log", defaultErrLog)}
 	hostPort := res.GetHostPort(string(port))
@@ -279,6 +314,11 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 }
 
 func (n *Node) setup(ctx context.Context, c nodeConfig) error {
+	if c.systemd {
+		if err := n.waitSystemd(ctx); err != nil {
+			return err
+		}
+	}
 	if err := n.WriteFile(ctx, harness.ConfigPath, c.config, 0o644); err != nil {
 		return err
 	}
@@ -358,6 +398,9 @@ const startScript = `log="$1"; st="$2"; shift 2; rm -f "$st"; "$@" >"$log" 2>&1 
 // serves on the published port. A command that exits with an error fails at
 // once, with its cause.
 func (n *Node) StartNginx(ctx context.Context) error {
+	if n.systemd {
+		return n.startUnit(ctx)
+	}
 	argv := append([]string{"sh", "-c", startScript, "sh", startLog, startStatus}, n.cmd...)
 	if err := n.execDetached(ctx, argv...); err != nil {
 		return fmt.Errorf("start nginx: %w", err)

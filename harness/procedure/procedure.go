@@ -24,6 +24,9 @@ type Kind struct {
 	Help string // one line for compare --help and run --list
 	// Default: compare runs it when no procedure is named.
 	Default bool
+	// Systemd: it runs in a node with systemd as PID 1 and nginx as its
+	// nginx.service (nginx.WithSystemd), not under Docker's init.
+	Systemd bool
 	// parse reads the argument into p (kinds with an Arg).
 	parse func(p *Procedure, arg string) error
 	// prepare makes it ready in pr's node (argv, environment, notes); nil:
@@ -39,7 +42,8 @@ type Kind struct {
 
 // registry lists every procedure, in the order help shows them. Adding a
 // procedure is a file that defines its Kind and an entry here.
-var registry = []Kind{manualKind, debianInitdKind, debianPackageKind, debianPackageHostKind, scriptKind, commandKind}
+var registry = []Kind{manualKind, debianInitdKind, debianPackageKind, debianPackageHostKind,
+	systemdPackageKind, systemdManualKind, systemctlReloadKind, systemctlRestartKind, scriptKind, commandKind}
 
 // Kinds returns the registered procedures.
 func Kinds() []Kind { return append([]Kind(nil), registry...) }
@@ -383,6 +387,12 @@ func SplitWords(s string) ([]string, error) {
 		out = append(out, cur.String())
 	}
 	return out, nil
+}
+
+// Systemd tells whether the procedure runs under systemd as PID 1.
+func (p Procedure) Systemd() bool {
+	k, ok := kindOf(p.Kind)
+	return ok && k.Systemd
 }
 
 // External tells whether the procedure runs a program of its own (its
