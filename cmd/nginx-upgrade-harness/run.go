@@ -82,7 +82,7 @@ type runFlags struct {
 	repeat   int    // run only
 	baseline string // run only
 	junit    string // run only
-	traffic   multiFlag
+	traffic  multiFlag
 }
 
 // register declares the flags run and compare share; the texts that differ
