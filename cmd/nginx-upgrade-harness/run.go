@@ -26,8 +26,8 @@ const runUsage = `Usage: nginx-upgrade-harness run [flags]
 
 Runs upgrade scenarios, each in its own container under sustained load,
 and writes report.json, report.md and report.html to the output directory.
-With no flags it runs the default suite (upgrade, rollback, term-fallback,
-kill-fallback, broken-build) against the default builds.
+With no flags it runs the default suite — every scenario of the catalogue
+(run --list names them) — against the default builds.
 
 BUILD is one of:
   debian:VERSION                 Debian's nginx package at VERSION
