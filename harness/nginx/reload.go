@@ -230,23 +230,6 @@ func (n *Node) WriteConfig(ctx context.Context, conf []byte) error {
 	return nil
 }
 
-// hasDirective tells whether conf uses a directive (a word at the start of
-// a statement).
-func hasDirective(conf []byte, name string) bool {
-	return regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(name) + `\b`).Match(conf)
-}
-
-// HasReuseport tells whether a listen directive of conf has reuseport.
-func HasReuseport(conf []byte) bool {
-	for _, l := range strings.Split(string(conf), "\n") {
-		l = strings.TrimSpace(l)
-		if strings.HasPrefix(l, "listen") && strings.Contains(l, "reuseport") {
-			return true
-		}
-	}
-	return false
-}
-
 // AddReuseport adds reuseport to every listen directive of conf.
 func AddReuseport(conf []byte) ([]byte, error) {
 	re := regexp.MustCompile(`(?m)^(\s*listen\s+[^;]*?)\s*;`)
