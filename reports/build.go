@@ -66,6 +66,9 @@ func Build(dir string) (*Report, error) {
 		if b.meta != nil && r.From == "" && r.To == "" {
 			r.From, r.To, r.Load = b.meta.From, b.meta.To, b.meta.Load
 		}
+		if r.Site == nil && b.s.Site != nil {
+			r.Site = b.s.Site
+		}
 		r.Scenarios = append(r.Scenarios, b.s)
 	}
 	r.Repeat = 1
@@ -123,6 +126,7 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 		s.Expect, s.Load, s.LoadPath, s.StartWall = m.Expect, m.Load, m.LoadPath, m.StartWall
 		s.SteadyMs, s.PlannedSteps, s.MaxStallMs, s.ExpectDrops = m.SteadyMs, m.PlannedSteps, m.MaxStallMs, m.ExpectDrops
 		s.Notes = append(s.Notes, m.Notes...)
+		s.Site = m.Site
 		s.From, s.To, s.Thresholds = m.From, m.To, thresholdsOf(&m)
 	}
 

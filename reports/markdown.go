@@ -16,6 +16,9 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	mw.printf("%s Load: %s.\n\n", gateLine(r, func(s string) string { return "`" + mdCode(s) + "`" }), loadLine(r.Load))
 	writeSummaryTable(mw, newSummaryTable(r))
 	writeSideBySide(mw, sideBySide(r))
+	if r.Site != nil {
+		writeMarkdownSite(mw, r.Site)
+	}
 	if pv := r.Provenance; pv != nil {
 		mw.printf("\n<details><summary>Provenance</summary>\n\n")
 		mw.printf("- tool %s, commit `%s`\n- command: `%s`\n- started %s", mdCell(pv.Tool.Version), mdCode(pv.Tool.Commit),

@@ -73,6 +73,9 @@ type Meta struct {
 	// Traffic is how the load ran each traffic kind; empty in a record
 	// made before traffic kinds (one HTTP/1.1 profile).
 	Traffic []TrafficPlan `json:"traffic,omitempty"`
+	// Site is the user's configuration tree (run --config-dir); nil with
+	// one nginx.conf.
+	Site *Site `json:"site,omitempty"`
 }
 
 // TrafficPlan is one traffic kind as the load ran it.

@@ -36,6 +36,10 @@ type Report struct {
 	// Comparisons judge each scenario's candidate against the baseline (null
 	// without --baseline).
 	Comparisons []Comparison `json:"comparisons"`
+	// Site is the user's configuration tree the run was pointed at (run
+	// --config-dir): listeners, upstreams, what was added, what was not
+	// run; absent with one nginx.conf.
+	Site *Site `json:"site,omitempty"`
 }
 
 // Counts are verdicts counted.
@@ -74,6 +78,7 @@ type Scenario struct {
 	From        string      `json:"from"` // the builds this scenario ran (broken-build: the broken one)
 	To          string      `json:"to"`
 	Pair        string      `json:"pair,omitempty"` // with --repeat or --baseline: candidate or baseline
+	Site        *Site       `json:"site,omitempty"` // the listeners as this scenario's container published them (run --config-dir)
 	Repeat      int         `json:"repeat,omitempty"`
 	Thresholds  Thresholds  `json:"thresholds"`
 	Expect      string      `json:"expect"`

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -39,8 +40,11 @@ type Params struct {
 	From, To, Broken image.Build
 	Config           []byte   // nginx.conf under test (nil: nginx.DefaultConfig)
 	Command          []string // argv that starts nginx (nil: the absolute path)
-	Load             Load
-	Steady           time.Duration // load before the first step
+	// Site is a configuration tree under test (--config-dir) in place of
+	// Config; CheckSite fills in what it declares before any scenario.
+	Site   *Site
+	Load   Load
+	Steady time.Duration // load before the first step
 	// MaxStall is the longest a client may wait on a graceful path (0:
 	// DefaultMaxStall; negative: no limit).
 	MaxStall time.Duration
@@ -84,7 +88,8 @@ func (p Params) startLoad(ctx context.Context, node *nginx.Node, clock loadgen.C
 			return nil, slow, perr
 		}
 		load, err = loadgen.RunWithOptions(ctx, node.InnerURL(), clock, dir, profiles, slow, append(opts, loadgen.InNetns(node.NetnsPath()))...)
-		meta.LoadPath = "inside the container's network namespace, to 127.0.0.1:8080 (and 8443 for TLS): straight to nginx, no proxy between"
+		meta.LoadPath = fmt.Sprintf("inside the container's network namespace, to %s (and %s for TLS): straight to nginx, no proxy between",
+			strings.TrimPrefix(node.InnerURL(), "http://"), strings.TrimPrefix(node.InnerTLSURL(), "https://"))
 	case LoadPathHost:
 		profiles, opts, perr := p.Load.profiles(loadTargets{http: node.URL(), https: node.TLSURL()}, node.Certificate())
 		if perr != nil {
@@ -92,15 +97,20 @@ func (p Params) startLoad(ctx context.Context, node *nginx.Node, clock loadgen.C
 		}
 		load, err = loadgen.RunWithOptions(ctx, node.URL(), clock, dir, profiles, slow, opts...)
 		meta.LoadPath = "from the host to " + strings.TrimPrefix(node.URL(), "http://") +
-			", through Docker's port proxy, to nginx on port 8080 in the container (a reset may reach the client as eof)"
+			", through Docker's port proxy, to nginx on port " + strings.TrimPrefix(node.InnerURL(), "http://127.0.0.1:") +
+			" in the container (a reset may reach the client as eof)"
 		if contains(p.Load.Kinds(), TrafficHTTP2) {
-			meta.LoadPath += "; HTTP/2 to " + strings.TrimPrefix(node.TLSURL(), "https://") + ", port 8443 in the container"
+			meta.LoadPath += "; HTTP/2 to " + strings.TrimPrefix(node.TLSURL(), "https://") + ", port " +
+				strings.TrimPrefix(node.InnerTLSURL(), "https://127.0.0.1:") + " in the container"
 		}
 	default:
 		return nil, slow, fmt.Errorf("load path %q: want auto, netns or host", p.LoadPath)
 	}
 	if err != nil {
 		return nil, slow, err
+	}
+	if p.Site != nil {
+		meta.Site = p.Site.siteMeta(node, p.Load)
 	}
 	if err := writeJSON(filepath.Join(dir, reports.MetaFile), meta); err != nil {
 		load.Close()
@@ -169,6 +179,9 @@ func (p Params) newMeta(name, expect string, to image.Build, clock loadgen.Clock
 	if p.Load.Slow > 0 {
 		meta.SlowBytes = loadgen.DefaultSlowBytes
 	}
+	if p.Site != nil {
+		meta.Site = p.Site.siteMeta(nil, p.Load)
+	}
 	return meta
 }
 
@@ -176,7 +189,9 @@ func (p Params) newMeta(name, expect string, to image.Build, clock loadgen.Clock
 // line under test, plus extra options.
 func (p Params) nodeOptions(image string, extra ...nginx.NodeOption) []nginx.NodeOption {
 	opts := []nginx.NodeOption{nginx.WithImage(image)}
-	if p.Config != nil {
+	if p.Site != nil {
+		opts = append(opts, p.Site.nodeOptions()...)
+	} else if p.Config != nil {
 		opts = append(opts, nginx.WithConfig(p.Config))
 	}
 	if p.Command != nil {
@@ -226,6 +241,15 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	meta := p.newMeta(sc.Name, sc.Expect, to, loadgen.NewClock())
 	p.plan(&meta, sc)
 	extra := append(faultNodeOptions(sc.Faults), nginx.WithLabel(harness.Label+".scenario", sc.Name))
+	if p.Site != nil {
+		var opts []nginx.NodeOption
+		var notes []string
+		if sc, opts, notes, err = siteScenario(sc, p.Site); err != nil {
+			return err
+		}
+		extra = append(extra, opts...)
+		meta.Notes = append(meta.Notes, notes...)
+	}
 	if sc.ConfigEdit != nil {
 		base := p.Config
 		if base == nil {
@@ -645,6 +669,9 @@ const DefaultBroken = "source:1.26.3:--without-http_gzip_module"
 // config that cannot serve the load is bad input (one line), not a failed
 // scenario.
 func CheckConfig(ctx context.Context, pool *dockertest.Pool, im Images, p Params) error {
+	if p.Site != nil {
+		return errors.New("a configuration tree is checked by CheckSite")
+	}
 	image := im.Good
 	if image == "" {
 		image = im.Broken

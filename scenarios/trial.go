@@ -36,12 +36,14 @@ type trial struct {
 	start proc.Snapshot
 	clock loadgen.Clock
 
-	load     *loadgen.Load
-	slow     loadgen.Slow
-	backend  *backend.Server // the upstream of the proxy, WebSocket and upload traffic (nil: none)
-	loadCtx  context.Context // ends at the hard stop: the load never outlives the trial
-	stopLoad context.CancelFunc
-	hardStop time.Duration
+	load    *loadgen.Load
+	slow    loadgen.Slow
+	backend *backend.Server // the upstream of the proxy, WebSocket and upload traffic (nil: none)
+	// stopStandIns stops the stand-ins on a site's upstream addresses (nil: none).
+	stopStandIns func()
+	loadCtx      context.Context // ends at the hard stop: the load never outlives the trial
+	stopLoad     context.CancelFunc
+	hardStop     time.Duration
 	// stopFreezeWatch ends the watch for a freeze from outside and says
 	// how long the container was frozen by someone else.
 	stopFreezeWatch func() (time.Duration, time.Time)
@@ -109,6 +111,11 @@ func (t *trial) startLoad(ctx context.Context, span, hardStop time.Duration) err
 		return err
 	}
 	t.backend = srv
+	if t.p.Site != nil {
+		if t.stopStandIns, err = t.p.Site.startBackends(t.loadCtx, t.node, t.p.Load); err != nil {
+			return err
+		}
+	}
 	load, slow, err := t.p.startLoad(t.loadCtx, t.node, t.clock, t.dir, span, &t.meta)
 	if err != nil {
 		return err
@@ -199,6 +206,10 @@ func (t *trial) closeBackend() {
 			t.progress("%s: backend: %v", t.name, err)
 		}
 		t.backend = nil
+	}
+	if t.stopStandIns != nil {
+		t.stopStandIns()
+		t.stopStandIns = nil
 	}
 }
 

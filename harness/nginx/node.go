@@ -151,6 +151,13 @@ type Node struct {
 	tlsURL     string            // the published TLSPort, https://127.0.0.1:PORT
 	cert       *x509.Certificate // generated for this node when its config names TLSDir
 	systemd    bool              // systemd is PID 1 and nginx its nginx.service
+	// With a configuration tree (WithTree, WithSite): the listeners it
+	// declares, the published 127.0.0.1:PORT of each port, and the ports
+	// the harness probes and loads through (plain HTTP and TLS).
+	tree              *Tree
+	listeners         []Listener
+	hostAddrs         map[int]string
+	mainPort, tlsPort int
 }
 
 type nodeConfig struct {
@@ -164,6 +171,10 @@ type nodeConfig struct {
 	memory  int64
 	start   bool
 	systemd bool
+	tree    *Tree
+	site    *Site
+	mounts  []Mount
+	hosts   []string
 }
 
 // NodeOption configures StartNode.
@@ -192,6 +203,26 @@ func WithCapability(name string) NodeOption {
 // WithMemoryLimit caps the container's memory (and memory+swap) at bytes:
 // past it, the kernel's OOM killer kills processes in the container.
 func WithMemoryLimit(bytes int64) NodeOption { return func(c *nodeConfig) { c.memory = bytes } }
+
+// WithTree places a configuration tree at TreeDir (replacing what the
+// image has there) instead of writing one nginx.conf.
+func WithTree(t *Tree) NodeOption { return func(c *nodeConfig) { c.tree = t } }
+
+// WithSite publishes every port the site's listeners declare (instead of
+// ListenPort and TLSPort) on 127.0.0.1; the node probes and loads through
+// the first plain-HTTP listener on a wildcard IPv4 address, and the first
+// TLS one. Ports below 1024 get the NET_BIND_SERVICE capability.
+func WithSite(s *Site) NodeOption { return func(c *nodeConfig) { c.site = s } }
+
+// WithMounts bind-mounts host paths read-only into the container.
+func WithMounts(ms ...Mount) NodeOption {
+	return func(c *nodeConfig) { c.mounts = append(c.mounts, ms...) }
+}
+
+// WithExtraHosts adds NAME:IP lines to the container's /etc/hosts.
+func WithExtraHosts(hosts ...string) NodeOption {
+	return func(c *nodeConfig) { c.hosts = append(c.hosts, hosts...) }
+}
 
 // WithoutStart leaves nginx stopped (a procedure starts it itself).
 func WithoutStart() NodeOption { return func(c *nodeConfig) { c.start = false } }
@@ -238,11 +269,35 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 		labels[k] = v
 	}
 	repo, tag := splitRef(c.image)
-	port := dc.Port(strconv.Itoa(ListenPort) + "/tcp")
-	tlsPort := dc.Port(strconv.Itoa(TLSPort) + "/tcp")
+	if c.tree != nil {
+		c.config = c.tree.Main()
+	}
+	mainPort, tlsPortN := ListenPort, TLSPort
+	ports := []int{ListenPort, TLSPort}
+	if c.site != nil {
+		ports = c.site.Ports()
+		mainPort, tlsPortN = SiteMainPorts(c.site)
+	}
+	port := dc.Port(strconv.Itoa(mainPort) + "/tcp")
+	exposed := []string{}
+	bindings := map[dc.Port][]dc.PortBinding{}
+	for _, p := range ports {
+		dp := dc.Port(strconv.Itoa(p) + "/tcp")
+		exposed = append(exposed, string(dp))
+		bindings[dp] = []dc.PortBinding{{HostIP: "127.0.0.1", HostPort: ""}}
+	}
 	cmd := []string{"sleep", "infinity"}
 	caps := append(append([]string{}, baseCaps...), c.caps...)
+	for _, p := range ports {
+		if p < 1024 {
+			caps = append(caps, "NET_BIND_SERVICE") // the master binds the configuration's port below 1024
+			break
+		}
+	}
 	var mounts []string
+	for _, m := range c.mounts {
+		mounts = append(mounts, m.Src+":"+m.Dst+":ro")
+	}
 	if c.systemd {
 		// systemd as PID 1: its own /run, and the host's cgroup tree
 		// read-only (systemd writes only its own name=systemd hierarchy,
@@ -253,7 +308,7 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 			c.tmpfs = map[string]string{}
 		}
 		c.tmpfs["/run"], c.tmpfs["/run/lock"] = "", ""
-		mounts = []string{"/sys/fs/cgroup:/sys/fs/cgroup:ro"}
+		mounts = append(mounts, "/sys/fs/cgroup:/sys/fs/cgroup:ro")
 	}
 	var res *dockertest.Resource
 	err := harness.Bounded(ctx, harness.RunTimeout, func() error {
@@ -264,12 +319,9 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 			Cmd:          cmd,
 			Mounts:       mounts,
 			Labels:       labels,
-			ExposedPorts: []string{string(port), string(tlsPort)},
-			PortBindings: map[dc.Port][]dc.PortBinding{
-				port:    {{HostIP: "127.0.0.1", HostPort: ""}},
-				tlsPort: {{HostIP: "127.0.0.1", HostPort: ""}},
-			},
-			SecurityOpt: []string{"no-new-privileges"},
+			ExposedPorts: exposed,
+			PortBindings: bindings,
+			SecurityOpt:  []string{"no-new-privileges"},
 		}, func(hc *dc.HostConfig) {
 			hc.Init = !c.systemd // systemd is its own init
 			hc.AutoRemove = false
@@ -283,6 +335,9 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 				hc.Tmpfs = c.tmpfs
 			}
 			hc.RestartPolicy = dc.RestartPolicy{Name: "no"}
+			if len(c.hosts) > 0 {
+				hc.ExtraHosts = c.hosts
+			}
 			if c.memory > 0 {
 				hc.Memory, hc.MemorySwap = c.memory, c.memory
 			}
@@ -296,14 +351,26 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 	}
 	n := &Node{pool: pool, res: res, id: id, cmd: c.cmd, binary: c.cmd[0], config: c.config, systemd: c.systemd,
 		pidFile: directive(c.config, "pid", defaultPidFile),
-		errLog:  directive(c.config, "error_log", defaultErrLog)}
-	hostPort := res.GetHostPort(string(port))
-	if hostPort == "" || !strings.HasPrefix(hostPort, "127.0.0.1:") {
+		errLog:  directive(c.config, "error_log", defaultErrLog),
+		tree:    c.tree, mainPort: mainPort, tlsPort: tlsPortN, hostAddrs: map[int]string{}}
+	for _, p := range ports {
+		if hp := res.GetHostPort(strconv.Itoa(p) + "/tcp"); strings.HasPrefix(hp, "127.0.0.1:") {
+			n.hostAddrs[p] = hp
+		}
+	}
+	if c.site != nil {
+		n.listeners = append([]Listener(nil), c.site.Listeners...)
+		for i := range n.listeners {
+			n.listeners[i].HostAddr = n.hostAddrs[n.listeners[i].Port]
+		}
+	}
+	hostPort := n.hostAddrs[mainPort]
+	if hostPort == "" {
 		n.Close()
-		return nil, fmt.Errorf("start node: port %s not published on 127.0.0.1 (got %q)", port, hostPort)
+		return nil, fmt.Errorf("start node: port %s not published on 127.0.0.1 (got %q)", port, res.GetHostPort(string(port)))
 	}
 	n.url = "http://" + hostPort
-	if hp := res.GetHostPort(string(tlsPort)); strings.HasPrefix(hp, "127.0.0.1:") {
+	if hp := n.hostAddrs[tlsPortN]; hp != "" {
 		n.tlsURL = "https://" + hp
 	}
 	if err := n.setup(ctx, c); err != nil {
@@ -319,7 +386,11 @@ func (n *Node) setup(ctx context.Context, c nodeConfig) error {
 			return err
 		}
 	}
-	if err := n.WriteFile(ctx, harness.ConfigPath, c.config, 0o644); err != nil {
+	if c.tree != nil {
+		if err := n.placeTree(ctx, c.tree); err != nil {
+			return fmt.Errorf("start node: %w", err)
+		}
+	} else if err := n.WriteFile(ctx, harness.ConfigPath, c.config, 0o644); err != nil {
 		return err
 	}
 	if usesTLSDir(c.config) {
@@ -495,7 +566,7 @@ func (n *Node) URL() string { return n.url }
 
 // InnerURL is the base URL of nginx on the loopback of the container's own
 // network namespace (see NetnsPath).
-func (n *Node) InnerURL() string { return fmt.Sprintf("http://127.0.0.1:%d", ListenPort) }
+func (n *Node) InnerURL() string { return fmt.Sprintf("http://127.0.0.1:%d", n.mainPort) }
 
 // TLSURL is the base URL of the published TLSPort on the host's loopback
 // ("" when Docker did not publish it).
@@ -503,7 +574,7 @@ func (n *Node) TLSURL() string { return n.tlsURL }
 
 // InnerTLSURL is the base URL of TLSPort inside the container's network
 // namespace.
-func (n *Node) InnerTLSURL() string { return fmt.Sprintf("https://127.0.0.1:%d", TLSPort) }
+func (n *Node) InnerTLSURL() string { return fmt.Sprintf("https://127.0.0.1:%d", n.tlsPort) }
 
 // NetnsPath is the container's network namespace as the host sees it, for a
 // load that connects from inside it (loadgen.InNetns).
@@ -743,6 +814,15 @@ func (n *Node) WriteFile(ctx context.Context, path string, data []byte, mode int
 	}
 	tw.Write(data)
 	tw.Close()
+	if err := n.upload(ctx, dir, &buf); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// upload extracts a tar stream into dir in the container (the archive
+// API, no shell), under a deadline.
+func (n *Node) upload(ctx context.Context, dir string, buf *bytes.Buffer) error {
 	if n.res == nil {
 		return errors.New("node closed")
 	}
@@ -750,11 +830,11 @@ func (n *Node) WriteFile(ctx context.Context, path string, data []byte, mode int
 	err := harness.Bounded(ctx, harness.CallTimeout, func() error {
 		uctx, cancel := context.WithTimeout(ctx, harness.CallTimeout)
 		defer cancel()
-		return n.pool.Client.UploadToContainer(id, dc.UploadToContainerOptions{InputStream: &buf, Path: dir, Context: uctx})
+		return n.pool.Client.UploadToContainer(id, dc.UploadToContainerOptions{InputStream: buf, Path: dir, Context: uctx})
 	})
 	if err != nil {
 		state, _, ended := harness.ContainerState(context.Background(), n.pool, id)
-		return fmt.Errorf("write %s: %w", path, &harness.CallError{Call: "docker cp (upload)", Container: id, Err: err, State: state, Ended: ended})
+		return &harness.CallError{Call: "docker cp (upload)", Container: id, Err: err, State: state, Ended: ended}
 	}
 	return nil
 }

@@ -501,3 +501,7 @@ func hasString(list []string, s string) bool {
 	}
 	return false
 }
+
+// ParseListenArgs reads a listen directive's arguments (as parseListen):
+// the listener, or why the load cannot use it.
+func ParseListenArgs(args []string) (Listener, string) { return parseListen(args) }

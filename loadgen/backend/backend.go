@@ -68,6 +68,10 @@ type Config struct {
 	Netns string
 	// Name is sent in the X-Backend header and the body. Default "backend".
 	Name string
+	// AnyPath answers the known body on every path but /ws and /upload (a
+	// stand-in for a user's upstream, whatever location proxies to it);
+	// otherwise only / and /backend/… are answered, anything else is 404.
+	AnyPath bool
 }
 
 // UploadAnswer is the body of an answer to /upload.
@@ -78,10 +82,11 @@ type UploadAnswer struct {
 
 // Server is a running backend.
 type Server struct {
-	name string
-	ln   net.Listener
-	srv  *http.Server
-	body []byte
+	name    string
+	anyPath bool
+	ln      net.Listener
+	srv     *http.Server
+	body    []byte
 
 	stop     context.Context // ends the WebSocket sessions (with 1001)
 	stopNow  context.CancelFunc
@@ -122,7 +127,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("backend: listen on %s: %w", cfg.Addr, err)
 	}
 	stop, stopNow := context.WithCancel(context.Background())
-	s := &Server{name: cfg.Name, ln: ln, body: Body(cfg.Name), stop: stop, stopNow: stopNow, served: make(chan struct{})}
+	s := &Server{name: cfg.Name, anyPath: cfg.AnyPath, ln: ln, body: Body(cfg.Name), stop: stop, stopNow: stopNow, served: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", s.serveWebSocket)
 	mux.HandleFunc("/upload", s.serveUpload)
@@ -176,7 +181,7 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) serveBody(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/" && r.URL.Path != "/backend" && !strings.HasPrefix(r.URL.Path, "/backend/") {
+	if !s.anyPath && r.URL.Path != "/" && r.URL.Path != "/backend" && !strings.HasPrefix(r.URL.Path, "/backend/") {
 		http.NotFound(w, r)
 		return
 	}
