@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -90,7 +91,25 @@ func runPlanned(ctx context.Context, stderr io.Writer, f *runFlags, p, pb scenar
 			return err
 		}
 	}
-	if err := scenarios.CheckConfig(ctx, pool, im, p); err != nil {
+	if p.Site != nil {
+		// The tree's own pre-check: what it listens on decides what every
+		// container publishes, and what it cannot serve is left out of the load.
+		pr("checking the configuration tree %s with both builds", p.Site.Tree.Dir)
+		var rejects *scenarios.NewBuildRejectsError
+		if err := scenarios.CheckSite(ctx, pool, im, &p); errors.As(err, &rejects) {
+			fmt.Fprintf(stderr, "nginx-upgrade-harness: %s\n", oneLine(err.Error()))
+			return errFailed
+		} else if err != nil {
+			return badInput{err}
+		}
+		pb.Load, pb.Site = p.Load, p.Site
+		for _, l := range p.Site.Declared.Listeners {
+			pr("listener %s", l)
+		}
+		for _, sk := range p.Site.Skipped {
+			pr("not run against this configuration: %s: %s", sk.Profile, sk.Reason)
+		}
+	} else if err := scenarios.CheckConfig(ctx, pool, im, p); err != nil {
 		return badInput{err}
 	}
 	prov := provenance(ctx, pool, start, args, f.config, p, pb, im, imB, pr)
@@ -188,6 +207,10 @@ func provenance(ctx context.Context, pool *dockertest.Pool, start time.Time, arg
 		Kernel:       harness.KernelRelease(),
 		ConfigSHA256: nginx.ConfigSHA256(p.Config),
 		Images:       []reports.ImageProvenance{},
+	}
+	if p.Site != nil {
+		prov.ConfigSHA256 = p.Site.Tree.SHA256()
+		configFile = p.Site.Tree.Dir
 	}
 	if configFile != "" {
 		abs, err := filepath.Abs(configFile)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/fault"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
@@ -83,6 +84,11 @@ type runFlags struct {
 	baseline string // run only
 	junit    string // run only
 	traffic  multiFlag
+
+	// The user's own site (run only).
+	configDir string
+	mounts    multiFlag
+	addHosts  multiFlag
 }
 
 // register declares the flags run and compare share; the texts that differ
@@ -117,6 +123,9 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		"how the load reaches nginx, `auto|netns|host`: netns (from inside the container's network namespace, no proxy; needs root), host (the port published on 127.0.0.1, through Docker's port proxy), auto (netns when possible)")
 	fs.IntVar(&f.repeat, "repeat", 1, "run each scenario `N` times; the report aggregates drops per 10,000 requests with a 95% confidence interval and the spread of stalls")
 	fs.StringVar(&f.baseline, "baseline", "", "also run the baseline pair --from → `BUILD` (same scenarios, traffic, repeats); the gate: the candidate is not significantly worse")
+	fs.StringVar(&f.configDir, "config-dir", "", "a configuration tree `DIR` (as /etc/nginx: nginx.conf, includes, certificates) placed at /etc/nginx in every container, unchanged; its listeners are read from nginx -T and published on 127.0.0.1 (README: \"Test your own site\")")
+	fs.Var(&f.mounts, "mount", "`SRC:DST` bind-mounted read-only into every container (document roots, certificates kept elsewhere), repeatable")
+	fs.Var(&f.addHosts, "add-host", "`NAME:127.0.0.x` in the containers' /etc/hosts, repeatable: an upstream host name the configuration proxies to gets a stand-in backend there")
 	fs.StringVar(&f.junit, "junit", "", "also write a JUnit XML `FILE`: one test case per scenario and repeat (and per comparison with --baseline)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -234,6 +243,9 @@ func (f *runFlags) params() (scenarios.Params, []scenarios.Scenario, error) {
 			return p, nil, bad("--config: %v", err)
 		}
 		p.Config = conf
+	}
+	if err := f.site(&p); err != nil {
+		return p, nil, err
 	}
 	// Split as a shell would (quotes kept together: -g 'daemon off;'), but
 	// run without one.
@@ -372,4 +384,38 @@ func (c *console) Live() func(string) {
 		fmt.Fprintf(c.w, "\r\033[K[%6.1fs] %s", time.Since(c.start).Seconds(), line)
 		c.drawn = true
 	}
+}
+
+// site reads --config-dir, --mount and --add-host into p.Site.
+func (f *runFlags) site(p *scenarios.Params) error {
+	if f.configDir == "" {
+		if len(f.mounts) > 0 || len(f.addHosts) > 0 {
+			return bad("--mount and --add-host go with --config-dir DIR")
+		}
+		return nil
+	}
+	if f.config != "" {
+		return bad("--config and --config-dir: give one (a tree's nginx.conf is DIR/nginx.conf)")
+	}
+	tree, err := nginx.ReadTree(f.configDir)
+	if err != nil {
+		return bad("--config-dir: %v", err)
+	}
+	s := &scenarios.Site{Tree: tree}
+	for _, m := range f.mounts {
+		mt, err := nginx.ParseMount(m)
+		if err != nil {
+			return bad("--mount %v", err)
+		}
+		s.Mounts = append(s.Mounts, mt)
+	}
+	for _, h := range f.addHosts {
+		hl, err := scenarios.ParseAddHost(h)
+		if err != nil {
+			return bad("--add-host %v", err)
+		}
+		s.Hosts = append(s.Hosts, hl)
+	}
+	p.Site = s
+	return nil
 }

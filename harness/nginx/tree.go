@@ -7,6 +7,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"os"
@@ -249,4 +251,15 @@ func (n *Node) Dump(ctx context.Context, binary string) (string, error) {
 		return "", fmt.Errorf("%s", causeLine(r.Stderr+r.Stdout))
 	}
 	return r.Stdout, nil
+}
+
+// SHA256 identifies the tree's content: every entry's path, mode, link
+// and data, in path order.
+func (t *Tree) SHA256() string {
+	h := sha256.New()
+	for _, f := range t.Files {
+		fmt.Fprintf(h, "%s\x00%o\x00%t\x00%s\x00%d\x00", f.Path, f.Mode, f.Dir, f.Link, len(f.Data))
+		h.Write(f.Data)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
