@@ -33,6 +33,9 @@ type Site struct {
 	// Hosts are NAME:IP lines for the containers' /etc/hosts (--add-host),
 	// loopback addresses only.
 	Hosts []string
+	// UpstreamCmd is the user's own backend (--upstream-cmd), an argv run
+	// in each container once nginx serves, in place of the stand-ins.
+	UpstreamCmd []string
 
 	// Set by CheckSite:
 	Declared *nginx.Site // what nginx -T of the old build says
@@ -134,8 +137,11 @@ func CheckSite(ctx context.Context, pool *dockertest.Pool, im Images, p *Params)
 	if err := reachable(s.Declared, path); err != nil {
 		return fmt.Errorf("--config-dir %s: %w", s.Tree.Dir, err)
 	}
-	if s.Backends, err = standIns(s.Declared, s.Hosts); err != nil {
+	if s.Backends, err = standIns(s.Declared, s.Hosts); err != nil && s.UpstreamCmd == nil {
 		return fmt.Errorf("--config-dir %s: %w", s.Tree.Dir, err)
+	}
+	if s.UpstreamCmd != nil {
+		s.Backends = nil // the user's own backend answers for them
 	}
 	if len(s.Backends) > 0 && loadgen.CheckNetns("/proc/self/ns/net") != nil {
 		return fmt.Errorf("--config-dir %s: the stand-in backends for %s run in the container's network namespace, which needs root", s.Tree.Dir, strings.Join(s.Backends, ", "))
@@ -245,6 +251,29 @@ func hasStr(list []string, s string) bool {
 	return false
 }
 
+// Where the user's backend (--upstream-cmd) writes its output and, when it
+// ends, its exit status, in the container; upstreamSettle is how long it
+// is given to fail at once.
+const (
+	UpstreamLog    = "/tmp/nginx-upgrade-harness-upstream.log"
+	UpstreamStatus = "/tmp/nginx-upgrade-harness-upstream.status"
+	upstreamSettle = 500 * time.Millisecond
+)
+
+// upstreamRecord keeps the user's backend's output and exit (still
+// running: no exit) in the scenario's directory.
+func (s *Site) upstreamRecord(ctx context.Context, n *nginx.Node) string {
+	if s == nil || s.UpstreamCmd == nil || n == nil {
+		return ""
+	}
+	out, _ := n.ReadFile(ctx, UpstreamLog)
+	status := "still running at the end"
+	if r, err := n.Exec(ctx, "cat", UpstreamStatus); err == nil && r.Exit == 0 && strings.TrimSpace(r.Stdout) != "" {
+		status = "exited " + strings.TrimSpace(r.Stdout)
+	}
+	return fmt.Sprintf("--upstream-cmd %q: %s\n%s", strings.Join(s.UpstreamCmd, " "), status, out)
+}
+
 // siteBackendName is what the stand-ins say they are (X-Backend and the body).
 const siteBackendName = "stand-in"
 
@@ -256,6 +285,19 @@ func (s *Site) startBackends(ctx context.Context, n *nginx.Node, l Load) (stop f
 		for _, srv := range srvs {
 			srv.Close()
 		}
+	}
+	if s.UpstreamCmd != nil {
+		if err := n.StartCommand(ctx, UpstreamLog, UpstreamStatus, s.UpstreamCmd...); err != nil {
+			return nil, fmt.Errorf("--upstream-cmd: %w", err)
+		}
+		// A command that cannot run at all ends at once: say so now.
+		time.Sleep(upstreamSettle)
+		if r, err := n.Exec(ctx, "cat", UpstreamStatus); err == nil && r.Exit == 0 && strings.TrimSpace(r.Stdout) != "" {
+			out, _ := n.ReadFile(ctx, UpstreamLog)
+			return nil, fmt.Errorf("--upstream-cmd %q exited %s within %s: %s", strings.Join(s.UpstreamCmd, " "),
+				strings.TrimSpace(r.Stdout), upstreamSettle, harness.LastLine(string(out)))
+		}
+		return stop, nil
 	}
 	for _, a := range s.Backends {
 		if a == BackendAddr && l.needsBackend() {
@@ -428,6 +470,9 @@ func (s *Site) siteMeta(n *nginx.Node, l Load) *reports.Site {
 	}
 	rs := &reports.Site{Dir: s.Tree.Dir, Files: s.Declared.Files, SkippedListeners: s.Declared.Skipped,
 		Added: []string{}, Backends: []string{}, SkippedProfiles: append([]reports.SkippedProfile{}, s.Skipped...)}
+	if s.UpstreamCmd != nil {
+		rs.Backends = append(rs.Backends, fmt.Sprintf("the user's own backend, --upstream-cmd %q, run in each container (output and exit in upstream.log)", strings.Join(s.UpstreamCmd, " ")))
+	}
 	for _, b := range s.Backends {
 		rs.Backends = append(rs.Backends, fmt.Sprintf("stand-in backend on %s in the container (answers %q on any path, header %s: %s)",
 			b, strings.TrimSpace(string(backend.Body(siteBackendName))), backend.HeaderBackend, siteBackendName))

@@ -9,7 +9,9 @@ import (
 )
 
 func TestReachable(t *testing.T) {
-	l := func(addr string, port int, ssl bool) nginx.Listener { return nginx.Listener{Addr: addr, Port: port, SSL: ssl} }
+	l := func(addr string, port int, ssl bool) nginx.Listener {
+		return nginx.Listener{Addr: addr, Port: port, SSL: ssl}
+	}
 	for _, tc := range []struct {
 		name      string
 		listeners []nginx.Listener

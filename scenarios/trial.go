@@ -210,6 +210,9 @@ func (t *trial) closeBackend() {
 	if t.stopStandIns != nil {
 		t.stopStandIns()
 		t.stopStandIns = nil
+		if rec := t.p.Site.upstreamRecord(context.Background(), t.node); rec != "" {
+			os.WriteFile(t.path("upstream.log"), []byte(rec), 0o644)
+		}
 	}
 }
 

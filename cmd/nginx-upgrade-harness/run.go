@@ -86,9 +86,10 @@ type runFlags struct {
 	traffic  multiFlag
 
 	// The user's own site (run only).
-	configDir string
-	mounts    multiFlag
-	addHosts  multiFlag
+	configDir   string
+	mounts      multiFlag
+	addHosts    multiFlag
+	upstreamCmd string
 }
 
 // register declares the flags run and compare share; the texts that differ
@@ -126,6 +127,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&f.configDir, "config-dir", "", "a configuration tree `DIR` (as /etc/nginx: nginx.conf, includes, certificates) placed at /etc/nginx in every container, unchanged; its listeners are read from nginx -T and published on 127.0.0.1 (README: \"Test your own site\")")
 	fs.Var(&f.mounts, "mount", "`SRC:DST` bind-mounted read-only into every container (document roots, certificates kept elsewhere), repeatable")
 	fs.Var(&f.addHosts, "add-host", "`NAME:127.0.0.x` in the containers' /etc/hosts, repeatable: an upstream host name the configuration proxies to gets a stand-in backend there")
+	fs.StringVar(&f.upstreamCmd, "upstream-cmd", "", "your own backend: a `COMMAND` line run in each container once nginx serves (split as a shell would, run without one; mount it with --mount), in place of the stand-in backends; its output and exit are kept in upstream.log")
 	fs.StringVar(&f.junit, "junit", "", "also write a JUnit XML `FILE`: one test case per scenario and repeat (and per comparison with --baseline)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -389,8 +391,8 @@ func (c *console) Live() func(string) {
 // site reads --config-dir, --mount and --add-host into p.Site.
 func (f *runFlags) site(p *scenarios.Params) error {
 	if f.configDir == "" {
-		if len(f.mounts) > 0 || len(f.addHosts) > 0 {
-			return bad("--mount and --add-host go with --config-dir DIR")
+		if len(f.mounts) > 0 || len(f.addHosts) > 0 || f.upstreamCmd != "" {
+			return bad("--mount, --add-host and --upstream-cmd go with --config-dir DIR")
 		}
 		return nil
 	}
@@ -415,6 +417,13 @@ func (f *runFlags) site(p *scenarios.Params) error {
 			return bad("--add-host %v", err)
 		}
 		s.Hosts = append(s.Hosts, hl)
+	}
+	if f.upstreamCmd != "" {
+		argv, err := shlex.Split(f.upstreamCmd)
+		if err != nil || len(argv) == 0 {
+			return bad("--upstream-cmd: got %q, want a command line, e.g. \"/srv/app/server --listen 127.0.0.3:9000\"", f.upstreamCmd)
+		}
+		s.UpstreamCmd = argv
 	}
 	p.Site = s
 	return nil

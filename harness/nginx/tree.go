@@ -263,3 +263,14 @@ func (t *Tree) SHA256() string {
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// StartCommand starts argv in the container and returns without waiting
+// (as the nginx start command is run: its argv after the two paths of a
+// fixed script, never spliced into it, no shell of the user's): its
+// output goes to logPath, its exit status to statusPath when it ends.
+func (n *Node) StartCommand(ctx context.Context, logPath, statusPath string, argv ...string) error {
+	if len(argv) == 0 {
+		return fmt.Errorf("start command: empty argv")
+	}
+	return n.execDetached(ctx, append([]string{"sh", "-c", startScript, "sh", logPath, statusPath}, argv...)...)
+}
