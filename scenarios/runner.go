@@ -88,8 +88,12 @@ func (p Params) startLoad(ctx context.Context, node *nginx.Node, clock loadgen.C
 			return nil, slow, perr
 		}
 		load, err = loadgen.RunWithOptions(ctx, node.InnerURL(), clock, dir, profiles, slow, append(opts, loadgen.InNetns(node.NetnsPath()))...)
-		meta.LoadPath = fmt.Sprintf("inside the container's network namespace, to %s (and %s for TLS): straight to nginx, no proxy between",
-			strings.TrimPrefix(node.InnerURL(), "http://"), strings.TrimPrefix(node.InnerTLSURL(), "https://"))
+		tlsNote := ""
+		if node.TLSURL() != "" {
+			tlsNote = " (and " + strings.TrimPrefix(node.InnerTLSURL(), "https://") + " for TLS)"
+		}
+		meta.LoadPath = fmt.Sprintf("inside the container's network namespace, to %s%s: straight to nginx, no proxy between",
+			strings.TrimPrefix(node.InnerURL(), "http://"), tlsNote)
 	case LoadPathHost:
 		profiles, opts, perr := p.Load.profiles(loadTargets{http: node.URL(), https: node.TLSURL()}, node.Certificate())
 		if perr != nil {

@@ -493,6 +493,8 @@ func (s *Site) siteMeta(n *nginx.Node, l Load) *reports.Site {
 			sl.Load = "the harness's request profiles (" + strings.Join(requestKindsOn(l, false), ", ") + ")"
 		case x.Addr == "*" && x.Port == tls && contains(l.Kinds(), TrafficHTTP2):
 			sl.Load = "http2"
+		case x.IPv6() && (x.Port == plain || x.Port == tls && contains(l.Kinds(), TrafficHTTP2)):
+			sl.Load = fmt.Sprintf("port %d is loaded through its IPv4 listener (127.0.0.1), not this IPv6 socket", x.Port)
 		default:
 			sl.Load = "not loaded by the harness's own profiles (a --targets file can)"
 		}
