@@ -391,6 +391,26 @@ func (s *Site) probeProfiles(ctx context.Context, n *nginx.Node, p *Params) erro
 	return p.Load.Validate()
 }
 
+// SiteScenarios leaves out the scenarios this configuration cannot
+// prove: a positive control (expect drops) is measured on the long
+// downloads the killed or stopped workers hold, so without long downloads
+// it could only fail. Each one left out is named in p.Site.Skipped.
+func SiteScenarios(scs []Scenario, p *Params) []Scenario {
+	if p.Site == nil || p.Load.Slow > 0 {
+		return scs
+	}
+	var keep []Scenario
+	for _, sc := range scs {
+		if sc.Expect == ExpectDrops {
+			p.Site.Skipped = append(p.Site.Skipped, reports.SkippedProfile{Profile: "scenario " + sc.Name,
+				Reason: "its positive control is measured on the long downloads the workers hold, and this configuration serves none"})
+			continue
+		}
+		keep = append(keep, sc)
+	}
+	return keep
+}
+
 func status(resp *http.Response, err error) string {
 	if err != nil {
 		return oneLine(err.Error())

@@ -102,13 +102,25 @@ func runPlanned(ctx context.Context, stderr io.Writer, f *runFlags, p, pb scenar
 		} else if err != nil {
 			return badInput{err}
 		}
-		pb.Load, pb.Site = p.Load, p.Site
+		scs = scenarios.SiteScenarios(scs, &p)
 		for _, l := range p.Site.Declared.Listeners {
 			pr("listener %s", l)
 		}
 		for _, sk := range p.Site.Skipped {
 			pr("not run against this configuration: %s: %s", sk.Profile, sk.Reason)
 		}
+		if len(scs) == 0 {
+			return bad("--config-dir %s: no scenario chosen can run against it (see above)", p.Site.Tree.Dir)
+		}
+		bscs = scenarios.SiteScenarios(bscs, &scenarios.Params{Site: &scenarios.Site{}, Load: p.Load})
+		plan.Scenarios = plan.Scenarios[:0]
+		for _, sc := range scs {
+			plan.Scenarios = append(plan.Scenarios, sc.Name)
+		}
+		if err := writeJSONFile(filepath.Join(out, reports.PlanFile), plan); err != nil {
+			return err
+		}
+		pb.Load, pb.Site = p.Load, p.Site
 	} else if err := scenarios.CheckConfig(ctx, pool, im, p); err != nil {
 		return badInput{err}
 	}
