@@ -40,9 +40,9 @@ var _ = Describe("a user's configuration tree", Label("site"), func() {
 		Expect(errors.As(err, &rejects)).To(BeFalse(), "the old build's rejection is bad input, not the broken-build finding")
 	},
 		Entry("a missing include", "testdata/bad-trees/missing-include",
-			`\[emerg\] open\(\) "/etc/nginx/snippets/site-defaults.conf" failed \(2: No such file or directory\) in /etc/nginx/nginx.conf:4`, SpecTimeout(time.Minute)),
+			`\[emerg\] \d+#\d+: open\(\) "/etc/nginx/snippets/site-defaults.conf" failed \(2: No such file or directory\) in /etc/nginx/nginx.conf:4`, SpecTimeout(time.Minute)),
 		Entry("a certificate nginx cannot read", "testdata/bad-trees/unreadable-certificate",
-			`\[emerg\] cannot load certificate "/etc/nginx/tls/site.crt"`, SpecTimeout(time.Minute)),
+			`\[emerg\] \d+#\d+: cannot load certificate "/etc/nginx/tls/site.crt"`, SpecTimeout(time.Minute)),
 		Entry("a listener the load cannot reach", "testdata/bad-trees/unreachable-listener",
 			`no listener the load can reach: its only listeners are listen unix:/run/nginx-site.sock: a unix socket`, SpecTimeout(time.Minute)),
 	)
