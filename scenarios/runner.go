@@ -686,7 +686,7 @@ func CheckConfig(ctx context.Context, pool *dockertest.Pool, im Images, p Params
 	}
 	defer n.Close()
 	if err := n.StartNginx(ctx); err != nil {
-		return fmt.Errorf("--config: %w (does it listen on port %d?)", err, nginx.ListenPort)
+		return fmt.Errorf("--config: %w (does it listen on port %d? a configuration on its own ports goes in a tree: --config-dir)", err, nginx.ListenPort)
 	}
 	check := func(method, path string, body string, wantLen int64) error {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)

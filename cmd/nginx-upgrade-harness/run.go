@@ -41,6 +41,7 @@ Examples:
   nginx-upgrade-harness run --scenario upgrade --from debian:1.22.1-9+deb12u9 --to source:1.26.3
   nginx-upgrade-harness run --scenario upgrade --config my.conf --rate 800 --method POST --keepalive=false
   nginx-upgrade-harness run --nginx-cmd "nginx -g 'daemon off;'"
+  nginx-upgrade-harness run --config-dir /etc/nginx --mount /var/www:/var/www --add-host app.internal:127.0.0.3
   nginx-upgrade-harness run --repeat 5 --keepalive=true --baseline debian:1.22.1-9+deb12u9 --junit junit.xml
 
 With --repeat N each scenario runs N times; with --baseline BUILD the same
@@ -119,7 +120,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.BoolVar(&f.list, "list", false, "list the scenarios, faults and procedures, a line each, and exit")
 	f.register(fs, "the new `BUILD`",
 		"a new `BUILD` that cannot start with the configuration (broken-build scenario)",
-		"the nginx.conf under test, a `FILE` (default: the harness's own, see README); must listen on 8080 and serve /slow/big.bin for --slow",
+		"the nginx.conf under test, a `FILE` (default: the harness's own, see README); must listen on 8080 and serve /slow/big.bin for --slow (a whole tree on its own ports: --config-dir)",
 		"`N` long downloads in flight across the transitions",
 		"how the load reaches nginx, `auto|netns|host`: netns (from inside the container's network namespace, no proxy; needs root), host (the port published on 127.0.0.1, through Docker's port proxy), auto (netns when possible)")
 	fs.IntVar(&f.repeat, "repeat", 1, "run each scenario `N` times; the report aggregates drops per 10,000 requests with a 95% confidence interval and the spread of stalls")
