@@ -360,9 +360,13 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 	}
 	if c.site != nil {
 		n.listeners = append([]Listener(nil), c.site.Listeners...)
-		for i := range n.listeners {
-			n.listeners[i].HostAddr = n.hostAddrs[n.listeners[i].Port]
-		}
+	} else {
+		// One nginx.conf: the ports the harness's own configuration
+		// listens on (and a --config must): 8080, and 8443 with TLS.
+		n.listeners = []Listener{{Addr: "*", Port: ListenPort}, {Addr: "*", Port: TLSPort, SSL: true, HTTP2: true}}
+	}
+	for i := range n.listeners {
+		n.listeners[i].HostAddr = n.hostAddrs[n.listeners[i].Port]
 	}
 	hostPort := n.hostAddrs[mainPort]
 	if hostPort == "" {

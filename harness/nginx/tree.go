@@ -218,8 +218,9 @@ func (n *Node) placeTree(ctx context.Context, t *Tree) error {
 }
 
 // Listeners are the listening sockets the configuration tree declares,
-// each with the 127.0.0.1:PORT Docker published its port on (nil without
-// a tree: the harness's own nginx.conf listens on ListenPort and TLSPort).
+// each with the 127.0.0.1:PORT Docker published its port on; without a
+// tree, the two the harness's own nginx.conf has (ListenPort, and TLSPort
+// with TLS and HTTP/2), which a --config must keep.
 func (n *Node) Listeners() []Listener { return append([]Listener(nil), n.listeners...) }
 
 // HostAddr is the 127.0.0.1:PORT Docker published the container's port
