@@ -193,6 +193,11 @@ func BuildRun(dir string) (*Report, error) {
 			r.Baseline = &Baseline{From: plan.From, To: plan.Baseline, Scenarios: base}
 		}
 		for _, s := range append(append([]Scenario{}, r.Scenarios...), baselineScenarios(r)...) {
+			if r.Site == nil && s.Site != nil {
+				r.Site = s.Site
+			}
+		}
+		for _, s := range append(append([]Scenario{}, r.Scenarios...), baselineScenarios(r)...) {
 			if s.Load.Rate != 0 || s.Load.Method != "" || len(s.Load.Traffic) > 0 {
 				r.Load = s.Load
 				break
