@@ -292,3 +292,38 @@ func assertNoLeftovers(t *testing.T, pid ...int) {
 		t.Fatalf("containers left behind: %s", s)
 	}
 }
+
+// A configuration tree that cannot run is named in one line before any
+// scenario starts: exit 2 when the old build or the load cannot use it,
+// exit 1 when only the new build rejects it (the broken-build finding).
+func TestBadConfigTreeExitsBeforeAnyScenario(t *testing.T) {
+	requireDocker(t)
+	trees := filepath.Join("..", "..", "scenarios", "testdata")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"missing include", []string{"--config-dir", filepath.Join(trees, "bad-trees", "missing-include")}, exitBadInput,
+			`open() "/etc/nginx/snippets/site-defaults.conf" failed (2: No such file or directory) in /etc/nginx/nginx.conf:4`},
+		{"unreadable certificate", []string{"--config-dir", filepath.Join(trees, "bad-trees", "unreadable-certificate")}, exitBadInput,
+			`cannot load certificate "/etc/nginx/tls/site.crt"`},
+		{"unreachable listener", []string{"--config-dir", filepath.Join(trees, "bad-trees", "unreachable-listener")}, exitBadInput,
+			"no listener the load can reach: its only listeners are listen unix:/run/nginx-site.sock"},
+		{"new build rejects the tree", []string{"--config-dir", filepath.Join(trees, "debian-etc-nginx"), "--to", "source:1.26.3:--without-http_gzip_module"}, exitFail,
+			`broken build: the new build rejects the configuration tree the old build serves ([emerg] unknown directive "gzip" in /etc/nginx/nginx.conf:46)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			code, stderr := run(t, append([]string{"run", "--scenario", "upgrade", "--out", out}, tc.args...)...)
+			if code != tc.code || !strings.Contains(stderr, tc.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+				t.Fatalf("exit %d, stderr %q, want exit %d and one line with %q", code, stderr, tc.code, tc.want)
+			}
+			if _, err := os.Stat(filepath.Join(out, "upgrade")); err == nil {
+				t.Fatal("a scenario started")
+			}
+		})
+	}
+	assertNoLeftovers(t)
+}

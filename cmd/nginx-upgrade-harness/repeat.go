@@ -94,7 +94,6 @@ func runPlanned(ctx context.Context, stderr io.Writer, f *runFlags, p, pb scenar
 	if p.Site != nil {
 		// The tree's own pre-check: what it listens on decides what every
 		// container publishes, and what it cannot serve is left out of the load.
-		pr("checking the configuration tree %s with both builds", p.Site.Tree.Dir)
 		var rejects *scenarios.NewBuildRejectsError
 		if err := scenarios.CheckSite(ctx, pool, im, &p); errors.As(err, &rejects) {
 			fmt.Fprintf(stderr, "nginx-upgrade-harness: %s\n", oneLine(err.Error()))
