@@ -214,7 +214,7 @@ func standIns(site *nginx.Site, hosts []string) ([]string, error) {
 	}
 	own := map[string]bool{}
 	for _, l := range site.Listeners {
-		own[strconv.Itoa(l.Port)] = l.Wildcard() || l.Loopback()
+		own[strconv.Itoa(l.Port)] = own[strconv.Itoa(l.Port)] || l.Wildcard() || l.Loopback()
 	}
 	var out []string
 	for _, u := range site.Upstreams {
