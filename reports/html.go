@@ -114,7 +114,7 @@ h1.pass { color: #176f2c; } h1.fail { color: #b3261e; } h1.error { color: #a15c0
 {{range .Listeners}}<tr><td>{{.Address}}:{{.Port}}{{if .DefaultServer}} default_server{{end}}</td><td>{{.SSL}}</td><td>{{.HTTP2}}</td><td>{{.Reuseport}}</td><td>{{join .ServerNames " "}}</td><td>{{.HostAddress}}</td><td>{{.Load}}</td></tr>
 {{end}}</table><ul>{{range .SkippedListeners}}<li>listener {{.}}</li>{{end}}
 {{if not .Added}}<li>The harness added nothing to this configuration.</li>{{end}}{{range .Added}}<li>Added by the harness: {{.}}</li>{{end}}
-{{range .Backends}}<li>Upstream: {{.}}</li>{{end}}{{range .Mounts}}<li>Mounted read-only: <code>{{.}}</code></li>{{end}}
+{{range .Backends}}<li>Upstream: {{.}}</li>{{end}}{{range .Proxied}}<li>Proxied location: {{.}}</li>{{end}}{{range .Mounts}}<li>Mounted read-only: <code>{{.}}</code></li>{{end}}
 {{range .SkippedProfiles}}<li>Not run against this configuration: <b>{{.Profile}}</b> — {{.Reason}}</li>{{end}}</ul></details>{{end}}
 {{with .Provenance}}<details><summary>Provenance</summary><ul>
 <li>tool {{.Tool.Version}}, commit <code>{{.Tool.Commit}}</code></li>

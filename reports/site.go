@@ -24,6 +24,10 @@ type Site struct {
 	Added []string `json:"added"`
 	// Mounts are the read-only bind mounts (SRC:DST).
 	Mounts []string `json:"mounts,omitempty"`
+	// Proxied says, for each location that proxies, what asking for it
+	// through nginx answered before the scenarios (who answered: the
+	// stand-in, or not).
+	Proxied []string `json:"proxied,omitempty"`
 	// SkippedProfiles are the load profiles that cannot run against this
 	// configuration, each with the reason; the rest ran.
 	SkippedProfiles []SkippedProfile `json:"skipped_profiles"`
@@ -102,6 +106,9 @@ func writeMarkdownSite(mw *mdWriter, s *Site) {
 	}
 	for _, m := range s.Mounts {
 		mw.printf("- Mounted read-only: `%s`\n", mdCode(m))
+	}
+	for _, p := range s.Proxied {
+		mw.printf("- Proxied location: %s\n", mdCell(p))
 	}
 	for _, p := range s.SkippedProfiles {
 		mw.printf("- Not run against this configuration: **%s** — %s\n", mdCell(p.Profile), mdCell(p.Reason))

@@ -44,6 +44,9 @@ type Site struct {
 	Backends []string
 	// Skipped are the load profiles this configuration cannot serve.
 	Skipped []reports.SkippedProfile
+	// Proxied says, for each proxied location, what asking for it through
+	// nginx answered in the pre-check.
+	Proxied []string
 }
 
 // ParseAddHost reads --add-host NAME:ADDR; ADDR must be a loopback IPv4
@@ -159,7 +162,54 @@ func CheckSite(ctx context.Context, pool *dockertest.Pool, im Images, p *Params)
 		return fmt.Errorf("--config-dir %s: %w", s.Tree.Dir, err)
 	}
 	defer stop()
+	s.probeProxied(ctx, n)
 	return s.probeProfiles(ctx, n, p)
+}
+
+// probeProxied asks nginx, once, for each location that proxies (on a
+// plain listener, a path not a regular expression, with its server's
+// name as Host), and records who answered: the stand-in says so in its
+// header. It stops nothing: a site may rewrite or guard its locations.
+func (s *Site) probeProxied(ctx context.Context, n *nginx.Node) {
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, px := range s.Declared.Proxied {
+		if px.Location == "" || len(px.Ports) == 0 {
+			continue
+		}
+		addr, ok := n.HostAddr(px.Ports[0])
+		if !ok {
+			continue
+		}
+		host := px.ServerName
+		what := fmt.Sprintf("GET %s (Host %s) on port %d, proxied to %s", px.Location, orDefault(host), px.Ports[0], strings.Join(px.Upstreams, " "))
+		req, err := http.NewRequestWithContext(ctx, "GET", "http://"+addr+px.Location, nil)
+		if err != nil {
+			continue
+		}
+		if host != "" {
+			req.Host = host
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			s.Proxied = append(s.Proxied, what+": "+oneLine(err.Error()))
+			continue
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		by := "not by a stand-in"
+		if resp.Header.Get(backend.HeaderBackend) == siteBackendName {
+			by = "by the stand-in"
+		}
+		s.Proxied = append(s.Proxied, fmt.Sprintf("%s: answered %s %s", what, resp.Status, by))
+	}
+}
+
+func orDefault(host string) string {
+	if host == "" {
+		return "the default server's"
+	}
+	return host
 }
 
 // reachable says why the load cannot reach a listener: the harness's load
@@ -500,6 +550,7 @@ func (s *Site) siteMeta(n *nginx.Node, l Load) *reports.Site {
 	for _, m := range s.Mounts {
 		rs.Mounts = append(rs.Mounts, m.Src+":"+m.Dst)
 	}
+	rs.Proxied = append(rs.Proxied, s.Proxied...)
 	listeners := s.Declared.Listeners
 	if n != nil {
 		listeners = n.Listeners()

@@ -78,6 +78,9 @@ var _ = Describe("a user's configuration tree", Label("site"), func() {
 			Expect(byAddr["*:443"].SSL).To(BeTrue())
 			Expect(byAddr["*:443"].HTTP2).To(BeTrue())
 			Expect(byAddr["*:443"].ServerNames).To(Equal([]string{"secure.example.test"}))
+			Expect(r.Site.Proxied).To(ConsistOf(
+				ContainSubstring("GET /app/ (Host www.example.test) on port 80, proxied to 127.0.0.3:9000: answered 200 OK by the stand-in"),
+				ContainSubstring("GET / (Host api.example.test) on port 80, proxied to 127.0.0.3:9000: answered 200 OK by the stand-in")))
 			md, err := readFile(filepath.Join(dir, "report.md"))
 			Expect(err).NotTo(HaveOccurred())
 			Expect(md).To(ContainSubstring("*:443 ssl http2"))

@@ -71,6 +71,19 @@ type Site struct {
 	Upstreams []string `json:"upstreams,omitempty"`
 	// Files are the configuration files nginx read, in the order it dumped them.
 	Files []string `json:"files"`
+	// Proxied are the locations that proxy to an upstream, with where they
+	// are served.
+	Proxied []Proxied `json:"proxied,omitempty"`
+}
+
+// Proxied is a location that proxies (proxy_pass, grpc_pass) to addresses.
+type Proxied struct {
+	Location string `json:"location"` // its path; "" for a regular expression
+	// Ports are its server's plain-HTTP listeners' ports on every IPv4
+	// address (where it can be asked for over HTTP/1.1 without TLS).
+	Ports      []int    `json:"ports"`
+	ServerName string   `json:"server_name"` // its server's first name ("" when none is a plain name)
+	Upstreams  []string `json:"upstreams"`   // HOST:PORT, an upstream block's servers
 }
 
 // Ports are the TCP ports of the listeners, each once, in order.
@@ -130,7 +143,7 @@ func ParseDump(dump string) (*Site, error) {
 		return nil, err
 	}
 	site := &Site{Files: order}
-	w := &siteWalker{site: site, index: map[string]int{}, upstreamNames: map[string]bool{}, seenUp: map[string]bool{}}
+	w := &siteWalker{site: site, index: map[string]int{}, upstreamNames: map[string]bool{}, upstreamAddrs: map[string][]string{}, seenUp: map[string]bool{}}
 	w.collectUpstreamNames(stmts)
 	w.walk(stmts, nil)
 	return site, nil
@@ -294,13 +307,22 @@ type siteWalker struct {
 	site          *Site
 	index         map[string]int // ADDR:PORT → Listeners index
 	upstreamNames map[string]bool
+	upstreamAddrs map[string][]string // an upstream block's servers, HOST:PORT
 	seenUp        map[string]bool
+	// Where the walk is: the server (nil outside one) and the location.
+	srv *Proxied
+	loc string
 }
 
 func (w *siteWalker) collectUpstreamNames(stmts []stmt) {
 	for _, s := range stmts {
 		if s.isBlk && s.name == "upstream" && len(s.args) == 1 {
 			w.upstreamNames[s.args[0]] = true
+			for _, u := range s.block {
+				if u.name == "server" && len(u.args) > 0 && !strings.HasPrefix(u.args[0], "unix:") {
+					w.upstreamAddrs[s.args[0]] = append(w.upstreamAddrs[s.args[0]], withPort(u.args[0], "80"))
+				}
+			}
 		}
 		if s.isBlk {
 			w.collectUpstreamNames(s.block)
@@ -312,8 +334,21 @@ func (w *siteWalker) walk(stmts []stmt, ctx []string) {
 	for _, s := range stmts {
 		switch {
 		case s.isBlk && s.name == "server" && len(ctx) > 0 && ctx[len(ctx)-1] == "http":
-			w.server(s)
+			w.srv = w.server(s)
 			w.walk(s.block, append(ctx, "server"))
+			w.srv, w.loc = nil, ""
+		case s.isBlk && s.name == "location" && len(s.args) > 0:
+			outer := w.loc
+			switch {
+			case len(s.args) == 1:
+				w.loc = s.args[0]
+			case s.args[0] == "=" || s.args[0] == "^~":
+				w.loc = s.args[1]
+			default:
+				w.loc = "" // a regular expression: no path to ask for
+			}
+			w.walk(s.block, append(ctx, "location"))
+			w.loc = outer
 		case s.isBlk && s.name == "upstream":
 			for _, u := range s.block {
 				if u.name == "server" && len(u.args) > 0 {
@@ -325,13 +360,19 @@ func (w *siteWalker) walk(stmts []stmt, ctx []string) {
 		case s.isBlk:
 			w.walk(s.block, append(ctx, s.name))
 		case (s.name == "proxy_pass" || s.name == "grpc_pass") && len(s.args) == 1:
-			w.passURL(s.args[0])
+			addrs := w.passURL(s.args[0])
+			if w.srv != nil && len(addrs) > 0 {
+				p := *w.srv
+				p.Location, p.Upstreams = w.loc, addrs
+				w.site.Proxied = append(w.site.Proxied, p)
+			}
 		}
 	}
 }
 
-// server reads one http server block's listeners.
-func (w *siteWalker) server(s stmt) {
+// server reads one http server block's listeners; it returns where the
+// block's locations are served (for Proxied).
+func (w *siteWalker) server(s stmt) *Proxied {
 	var names []string
 	http2 := false
 	var listens [][]string
@@ -353,6 +394,7 @@ func (w *siteWalker) server(s stmt) {
 	if len(listens) == 0 {
 		listens = [][]string{{"80"}} // nginx's default: *:80
 	}
+	where := &Proxied{}
 	for _, args := range listens {
 		l, skip := parseListen(args)
 		if skip != "" {
@@ -377,7 +419,26 @@ func (w *siteWalker) server(s stmt) {
 				m.ServerNames = append(m.ServerNames, n)
 			}
 		}
+		if l.Addr == "*" && !l.SSL && !hasInt(where.Ports, l.Port) {
+			where.Ports = append(where.Ports, l.Port)
+		}
 	}
+	for _, n := range names {
+		if n != "_" && !strings.ContainsAny(n, "*~") && !strings.HasPrefix(n, ".") {
+			where.ServerName = n
+			break
+		}
+	}
+	return where
+}
+
+func hasInt(list []int, n int) bool {
+	for _, v := range list {
+		if v == n {
+			return true
+		}
+	}
+	return false
 }
 
 // parseListen reads a listen directive's arguments; skip says why one the
@@ -442,10 +503,11 @@ func parseListen(args []string) (l Listener, skip string) {
 }
 
 // passURL records the address a proxy_pass or grpc_pass URL names (not
-// an upstream block's name, not one built from variables).
-func (w *siteWalker) passURL(u string) {
+// an upstream block's name, not one built from variables) and returns
+// the addresses it goes to (an upstream block's servers for its name).
+func (w *siteWalker) passURL(u string) []string {
 	if strings.Contains(u, "$") {
-		return
+		return nil
 	}
 	def := "80"
 	switch {
@@ -458,10 +520,22 @@ func (w *siteWalker) passURL(u string) {
 	if i := strings.IndexByte(u, '/'); i >= 0 {
 		u = u[:i]
 	}
-	if strings.HasPrefix(u, "unix:") || w.upstreamNames[u] {
-		return
+	if strings.HasPrefix(u, "unix:") {
+		return nil
+	}
+	if w.upstreamNames[u] {
+		return w.upstreamAddrs[u]
 	}
 	w.upstream(u, def)
+	return []string{withPort(u, def)}
+}
+
+// withPort is HOST:PORT, with port def when a has none.
+func withPort(a, def string) string {
+	if _, _, err := net.SplitHostPort(a); err != nil {
+		return net.JoinHostPort(strings.Trim(a, "[]"), def)
+	}
+	return a
 }
 
 // upstream records HOST[:PORT] (port def, or 80, when absent).

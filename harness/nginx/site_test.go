@@ -104,6 +104,14 @@ func TestParseDump(t *testing.T) {
 	if len(s.Files) != 4 || s.Files[0] != "/etc/nginx/nginx.conf" {
 		t.Errorf("files %v", s.Files)
 	}
+	wantProxied := []Proxied{
+		{Location: "/api/", ServerName: "secure.example.test", Upstreams: []string{"127.0.0.3:9000"}},
+		{Location: "/direct/", ServerName: "secure.example.test", Upstreams: []string{"127.0.0.2:8081"}},
+		{Location: "/other", Ports: []int{80}, ServerName: "a.example.test", Upstreams: []string{"backend.internal:80"}},
+	}
+	if !reflect.DeepEqual(s.Proxied, wantProxied) {
+		t.Errorf("proxied %+v, want %+v", s.Proxied, wantProxied)
+	}
 	if p := s.Ports(); !reflect.DeepEqual(p, []int{443, 80, 8081, 8443}) {
 		t.Errorf("ports %v", p)
 	}
