@@ -118,8 +118,12 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&f.repeat, "repeat", 1, "run each scenario `N` times; the report aggregates drops per 10,000 requests with a 95% confidence interval and the spread of stalls")
 	fs.StringVar(&f.baseline, "baseline", "", "also run the baseline pair --from → `BUILD` (same scenarios, traffic, repeats); the gate: the candidate is not significantly worse")
 	fs.StringVar(&f.junit, "junit", "", "also write a JUnit XML `FILE`: one test case per scenario and repeat (and per comparison with --baseline)")
+	mf := registerMatrixFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if mf.active() {
+		return runMatrix(ctx, stderr, fs, &f, mf, args)
 	}
 	if f.list {
 		printList(os.Stdout)
