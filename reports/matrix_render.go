@@ -121,7 +121,7 @@ func WriteMatrixHTML(w io.Writer, r *MatrixReport) error {
 		"stall":    StallCell,
 		"duration": DurationCell,
 		"scope":    matrixScope,
-		"html":     func(c CellResult) string { return strings.TrimSuffix(c.Report, ReportMarkdown) + ReportHTML },
+		"cellHTML": func(c CellResult) string { return strings.TrimSuffix(c.Report, ReportMarkdown) + ReportHTML },
 		"join":     strings.Join,
 	}).Parse(matrixHTML)
 	if err != nil {
@@ -141,7 +141,7 @@ td.n{text-align:right}.pass{background:#e6f4e6}.fail{background:#fbe3e3}.error{b
 <p>{{scope .}} ({{.Counts.Pass}} pass, {{.Counts.Fail}} fail, {{.Counts.Error}} error); {{.Matrix.Excluded}} combinations excluded by the file.
 {{if .Matrix.Engines}}Docker engines: {{join .Matrix.Engines ", "}}.{{end}}</p>
 <table><tr><th>cell</th><th>builds</th><th>config</th><th>traffic</th><th>faults</th><th>scenarios</th><th>verdict</th><th>dropped</th><th>stall ms</th><th>duration</th><th>engine</th></tr>
-{{range .Cells}}<tr class="{{.Verdict}}"><td>{{if .Report}}<a href="{{html .}}">{{.ID}}</a>{{else}}{{.ID}}{{end}}</td>
+{{range .Cells}}<tr class="{{.Verdict}}"><td>{{if .Report}}<a href="{{cellHTML .}}">{{.ID}}</a>{{else}}{{.ID}}{{end}}</td>
 {{range combo .}}<td>{{.}}</td>{{end}}<td>{{upper .Verdict}}</td><td class="n">{{.Dropped}}</td><td class="n">{{stall .StallMs}}</td><td class="n">{{duration .DurationS}}</td><td>{{.Engine}}</td></tr>
 {{if ne .Verdict "pass"}}<tr class="{{.Verdict}}"><td></td><td colspan="10">{{range .Reasons}}{{.}}<br>{{end}}</td></tr>{{end}}
 {{end}}</table>
