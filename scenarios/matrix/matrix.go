@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -182,6 +183,9 @@ func decode(data []byte, f *File) error {
 	if _, ok := doc.(map[string]any); !ok {
 		return fmt.Errorf("want a mapping of keys (from, to, configs, traffic, faults, scenarios, exclude, rate, method, keepalive, slow) at the top")
 	}
+	if err := checkKeys(doc.(map[string]any)); err != nil {
+		return err
+	}
 	js, err := json.Marshal(doc)
 	if err != nil {
 		return fmt.Errorf("%s", oneLine(err.Error()))
@@ -202,6 +206,42 @@ func decode(data []byte, f *File) error {
 			return fmt.Errorf("%s: want %s, got %s", te.Field, kindOf(te.Type.Kind().String()), kindOf(te.Value))
 		}
 		return fmt.Errorf("%s", oneLine(strings.TrimPrefix(msg, "json: ")))
+	}
+	return nil
+}
+
+// Keys a matrix file may use, where. encoding/json matches keys without
+// regard to case; a matrix file's keys are matched exactly.
+var (
+	topKeys     = []string{"from", "to", "configs", "traffic", "faults", "scenarios", "exclude", "rate", "method", "keepalive", "slow"}
+	configKeys  = []string{"name", "path"}
+	excludeKeys = []string{"from", "to", "config", "traffic", "fault", "faults", "scenario"}
+)
+
+func checkKeys(doc map[string]any) error {
+	check := func(m map[string]any, known []string, where string) error {
+		for k := range m {
+			if !slices.Contains(known, k) {
+				return fmt.Errorf("unknown key %q %s (known there: %s)", k, where, strings.Join(known, ", "))
+			}
+		}
+		return nil
+	}
+	if err := check(doc, topKeys, "at the top"); err != nil {
+		return err
+	}
+	for _, list := range []struct {
+		key   string
+		known []string
+	}{{"configs", configKeys}, {"exclude", excludeKeys}} {
+		items, _ := doc[list.key].([]any)
+		for _, it := range items {
+			if m, ok := it.(map[string]any); ok {
+				if err := check(m, list.known, "in "+list.key); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	return nil
 }
