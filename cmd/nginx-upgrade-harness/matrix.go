@@ -9,15 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/ory/dockertest/v3"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
-	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios/matrix"
 )
 
@@ -42,15 +38,6 @@ func (mf *matrixFlags) active() bool { return mf.file != "" || len(mf.hosts) > 0
 var matrixExcludes = map[string]string{
 	"scenario": "scenarios", "fault": "faults", "from": "from", "to": "to", "config": "configs", "traffic": "traffic",
 	"repeat": "", "baseline": "", "junit": "", "list": "",
-}
-
-// engine is one Docker engine a worker runs cells on; the same URL given
-// twice is two workers on one engine, which share its image builds.
-type engine struct {
-	url    string
-	pool   *dockertest.Pool // nil: unreachable
-	err    error
-	images *sync.Mutex // image builds on this engine, one at a time
 }
 
 func runMatrix(ctx context.Context, stderr io.Writer, fs *flag.FlagSet, f *runFlags, mf *matrixFlags, args []string) error {
@@ -83,7 +70,7 @@ func runMatrix(ctx context.Context, stderr io.Writer, fs *flag.FlagSet, f *runFl
 	}
 	base.Load = m.Load
 	for _, c := range m.Cells {
-		if _, err := cellParams(base, c); err != nil {
+		if _, err := matrix.CellParams(base, c); err != nil {
 			return bad("%s: %v", mf.file, err)
 		}
 	}
@@ -123,29 +110,18 @@ func runMatrix(ctx context.Context, stderr io.Writer, fs *flag.FlagSet, f *runFl
 	con := newConsole(stderr)
 	pr := con.Line
 
-	// Connect each engine once; the same URL twice shares the pool.
-	engines := make([]*engine, len(hosts))
-	byURL := map[string]*engine{}
-	var reachable []*engine
-	for i, h := range hosts {
-		if e, ok := byURL[h]; ok {
-			engines[i] = &engine{url: h, pool: e.pool, err: e.err, images: e.images}
-			continue
+	engines, err := matrix.Connect(ctx, hosts)
+	if err != nil {
+		return badInput{err}
+	}
+	reachable := matrix.Reachable(engines)
+	for _, e := range engines {
+		if e.Err != nil {
+			pr("engine %s: %v: the cells it takes are error cells", e.URL, e.Err)
 		}
-		e := &engine{url: h, images: &sync.Mutex{}}
-		e.pool, e.err = harness.ConnectTo(ctx, h)
-		if e.err == nil {
-			if err := harness.CheckLocal(ctx, e.pool, h); err != nil {
-				return badInput{err}
-			}
-			reachable = append(reachable, e)
-		} else {
-			pr("engine %s: %v: the cells it takes are error cells", h, e.err)
-		}
-		byURL[h], engines[i] = e, e
 	}
 	if len(reachable) == 0 {
-		return fmt.Errorf("no Docker engine answers: %v", engines[0].err)
+		return fmt.Errorf("no Docker engine answers: %v", engines[0].Err)
 	}
 	// What takes seconds to find is found before any cell starts: a Debian
 	// version no archive serves.
@@ -156,73 +132,31 @@ func runMatrix(ctx context.Context, stderr io.Writer, fs *flag.FlagSet, f *runFl
 			continue
 		}
 		pairs[k] = true
-		if err := image.PrecheckPair(ctx, reachable[0].pool, c.FromBuild, c.ToBuild); err != nil {
+		if err := image.PrecheckPair(ctx, reachable[0].Pool, c.FromBuild, c.ToBuild); err != nil {
 			return badInput{err}
 		}
 	}
 	for _, e := range reachable {
-		if n, err := harness.Prune(ctx, e.pool); err == nil && n > 0 {
-			pr("engine %s: removed %d container(s) left behind by an earlier run", e.url, n)
+		if n, err := harness.Prune(ctx, e.Pool); err == nil && n > 0 {
+			pr("engine %s: removed %d container(s) left behind by an earlier run", e.URL, n)
 		}
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout/2)
 		defer cancel()
 		for _, e := range reachable {
-			if _, err := harness.PruneOwn(cctx, e.pool); err != nil {
+			if _, err := harness.PruneOwn(cctx, e.Pool); err != nil {
 				fmt.Fprintf(stderr, "nginx-upgrade-harness: %s; remove them with `nginx-upgrade-harness prune`\n", oneLine(err.Error()))
 			}
 		}
 	}()
-
-	plan := m.Plan(shard)
-	plan.Engines = hosts
-	if err := reports.WriteMatrixPlan(out, plan); err != nil {
-		return err
-	}
 	reportDirOnExit(ctx, out)
 	scope := "the whole matrix"
 	if shard != nil {
 		scope = "shard " + shard.String()
 	}
 	pr("matrix %s: %d cells (%d excluded), %s: %d cells on %d worker(s)", mf.file, len(m.Cells), len(m.Excluded), scope, len(cells), len(engines))
-
-	queue := make(chan matrix.Cell, len(cells))
-	for _, c := range cells {
-		queue <- c
-	}
-	close(queue)
-	var renderMu sync.Mutex
-	render := func() {
-		renderMu.Lock()
-		defer renderMu.Unlock()
-		if _, err := reports.RenderMatrix(out, reports.MatrixOptions{Finished: true}); err != nil {
-			pr("report: %v", err)
-		}
-	}
-	var wg sync.WaitGroup
-	for w, e := range engines {
-		wg.Add(1)
-		go func(w int, e *engine) {
-			defer wg.Done()
-			for c := range queue {
-				if ctx.Err() != nil {
-					return
-				}
-				alive := runCell(ctx, e, c, base, out, pr)
-				render()
-				if !alive {
-					pr("worker %d (%s): the engine does not answer: it takes no more cells", w+1, e.url)
-					return
-				}
-			}
-		}(w, e)
-	}
-	wg.Wait()
-	if left := len(queue); left > 0 && ctx.Err() == nil {
-		pr("%d cell(s) not run: no engine left that answers", left)
-	}
-	r, err := reports.RenderMatrix(out, reports.MatrixOptions{Write: true})
+	r, err := m.Run(ctx, engines, shard, base, out, pr)
 	if err != nil {
 		return err
 	}
@@ -233,95 +167,6 @@ func runMatrix(ctx context.Context, stderr io.Writer, fs *flag.FlagSet, f *runFl
 		return fmt.Errorf("interrupted: the report holds what was measured until then")
 	}
 	return matrixVerdictErr(r.Verdict)
-}
-
-// cellParams are the run's parameters for one cell.
-func cellParams(base scenarios.Params, c matrix.Cell) (scenarios.Params, error) {
-	p := base
-	p.From, p.To = c.FromBuild, c.ToBuild
-	if c.ConfigDir {
-		// The seam for --config-dir: a whole /etc/nginx tree goes where
-		// that flag puts it, once Params carries it.
-		return p, fmt.Errorf("configs: %s is a directory: config trees come with --config-dir, which this matrix runner does not pass yet; give an nginx.conf file", c.MatrixCell.ConfigPath)
-	}
-	p.Config = c.ConfigData
-	p.Load.Traffic = c.Traffic
-	p.Live = nil
-	return p, p.Load.Validate()
-}
-
-// runCell runs one cell on engine e into out/cells/ID and tells whether the
-// engine still answers. A cell that cannot run (the engine is unreachable,
-// its images cannot be built, its configuration does not serve) leaves an
-// error.txt in each of its scenarios' folders: an error cell with the cause.
-func runCell(ctx context.Context, e *engine, c matrix.Cell, base scenarios.Params, out string, pr func(string, ...any)) (alive bool) {
-	cdir := reports.CellDir(out, c.ID)
-	start := time.Now()
-	progress := func(format string, args ...any) { pr("%s: %s", c.ID, fmt.Sprintf(format, args...)) }
-	if err := reports.CellRecordStart(cdir, c.ID, e.url, start); err != nil {
-		progress("%v", err)
-	}
-	scs, err := c.ScenarioList()
-	cause := ""
-	defer func() {
-		if err := reports.CellRecordEnd(cdir, c.ID, e.url, start, cause); err != nil {
-			progress("%v", err)
-		}
-	}()
-	failAll := func(why string) {
-		cause = why
-		progress("error cell: %s", why)
-		for _, sc := range scs {
-			sdir := filepath.Join(cdir, sc.Name)
-			os.MkdirAll(sdir, 0o755)
-			os.WriteFile(filepath.Join(sdir, reports.ErrorFile), []byte(oneLine(why)+"\n"), 0o644)
-		}
-	}
-	if err != nil {
-		failAll(err.Error())
-		return true
-	}
-	if e.pool == nil {
-		failAll(fmt.Sprintf("engine %s: %v", e.url, e.err))
-		return false
-	}
-	engineAlive := func() bool {
-		_, err := harness.ConnectTo(context.WithoutCancel(ctx), e.url)
-		return err == nil
-	}
-	p, err := cellParams(base, c)
-	if err != nil {
-		failAll(err.Error())
-		return true
-	}
-	faults := "none"
-	if len(c.Faults) > 0 {
-		faults = strings.Join(c.Faults, "+")
-	}
-	progress("starting on %s: %s → %s, config %s, traffic %s, faults %s", e.url, c.From, c.To, c.MatrixCell.Config,
-		strings.Join(p.Load.Kinds(), "+"), faults)
-	e.images.Lock()
-	im, err := scenarios.PrepareImages(ctx, e.pool, scs, p, progress)
-	e.images.Unlock()
-	if err != nil {
-		failAll("images on " + e.url + ": " + err.Error())
-		return engineAlive()
-	}
-	if p.Config != nil || len(p.Load.Traffic) > 0 {
-		if err := scenarios.CheckConfig(ctx, e.pool, im, p); err != nil {
-			failAll(err.Error())
-			return engineAlive()
-		}
-	}
-	if _, err := scenarios.RunSuite(ctx, e.pool, scs, p, im, cdir, progress); err != nil {
-		cause = err.Error()
-		progress("%v", err)
-	}
-	if ctx.Err() != nil {
-		cause = "interrupted"
-		return true
-	}
-	return engineAlive()
 }
 
 func matrixVerdictErr(v string) error {
