@@ -130,7 +130,7 @@ type CellScenario struct {
 
 // Causes of an error cell that has no records.
 const (
-	NotRunInterrupted = "not run: the run ended before this cell started"
+	NotRunInterrupted = "not run: the run ended before this cell started (interrupted, or no engine left that answers)"
 	NotRunByShard     = "not run by any shard"
 	NotFinished       = "running: the cell has not finished"
 )

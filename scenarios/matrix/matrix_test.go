@@ -196,3 +196,44 @@ func TestShardsOfAMatrix(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// An engine that does not answer turns the cell its worker took into an
+// error cell naming it; the worker retires, and what no worker ran is an
+// error cell too. (No container starts: the only engine is unreachable.)
+func TestUnreachableEngineMakesErrorCells(t *testing.T) {
+	m, err := load(t, small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := "unix://" + filepath.Join(t.TempDir(), "no-docker.sock")
+	engines, err := Connect(t.Context(), []string{sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(Reachable(engines)) != 0 || engines[0].Err == nil {
+		t.Fatalf("the engine at %s answered", sock)
+	}
+	out := t.TempDir()
+	r, err := m.Run(t.Context(), engines, &reports.Shard{Index: 1, Count: 2}, scenarios.Params{Load: m.Load}, out, func(string, ...any) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Cells) != 4 {
+		t.Fatalf("shard 1/2 has %d cells, want 4", len(r.Cells))
+	}
+	first := r.Cells[0]
+	if first.Verdict != reports.VerdictError || !strings.Contains(first.Error, "no-docker.sock") || !strings.Contains(first.Error, "unreachable") {
+		t.Errorf("the cell the worker took: %s %q, want an error naming the engine", first.Verdict, first.Error)
+	}
+	for _, c := range r.Cells[1:] {
+		if c.Verdict != reports.VerdictError || c.Error != reports.NotRunInterrupted {
+			t.Errorf("cell %s: %s %q, want error %q", c.ID, c.Verdict, c.Error, reports.NotRunInterrupted)
+		}
+	}
+	if r.Verdict != reports.VerdictError {
+		t.Errorf("verdict %s, want error", r.Verdict)
+	}
+	if _, err := Connect(t.Context(), []string{"tcp://203.0.113.7:2375"}); err == nil {
+		t.Errorf("an engine on another machine was accepted")
+	}
+}
