@@ -82,14 +82,18 @@ type CellRecord struct {
 // MatrixReport is a matrix directory's report.json: a row per cell, each
 // verdict recomputed from the cell's records.
 type MatrixReport struct {
-	Schema  int          `json:"schema"`
-	Kind    string       `json:"kind"` // "matrix"
-	Verdict string       `json:"verdict"`
-	Counts  Counts       `json:"counts"`
-	Gate    string       `json:"gate"`
-	Matrix  MatrixInfo   `json:"matrix"`
-	Load    Load         `json:"load"`
-	Cells   []CellResult `json:"cells"`
+	Schema  int        `json:"schema"`
+	Kind    string     `json:"kind"` // "matrix"
+	Verdict string     `json:"verdict"`
+	Counts  Counts     `json:"counts"`
+	Gate    string     `json:"gate"`
+	Matrix  MatrixInfo `json:"matrix"`
+	Load    Load       `json:"load"`
+	// Provenance is the run's (DIR/provenance.json: tool, command line,
+	// start, duration, kernel, Docker); null when not recorded — a merged
+	// report's shards each keep their own.
+	Provenance *Provenance  `json:"provenance"`
+	Cells      []CellResult `json:"cells"`
 }
 
 // MatrixInfo says which matrix, and which part of it, a report covers.
@@ -185,6 +189,10 @@ func BuildMatrix(dir string, opt MatrixOptions) (*MatrixReport, error) {
 	r := &MatrixReport{Schema: Schema, Kind: "matrix", Gate: GateMatrix, Load: plan.Load, Cells: []CellResult{},
 		Matrix: MatrixInfo{File: plan.File, Digest: plan.Digest, Cells: len(plan.Cells), Excluded: len(plan.Excluded),
 			Shard: plan.Shard, MergedFrom: plan.MergedFrom, Engines: plan.Engines}}
+	var prov Provenance
+	if err := readJSON(filepath.Join(dir, ProvenanceFile), &prov); err == nil {
+		r.Provenance = &prov
+	}
 	var verdicts []string
 	var total float64
 	timed := false

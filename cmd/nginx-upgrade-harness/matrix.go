@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ory/dockertest/v3"
+
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
@@ -156,9 +158,24 @@ func runMatrix(ctx context.Context, stderr io.Writer, fs *flag.FlagSet, f *runFl
 		scope = "shard " + shard.String()
 	}
 	pr("matrix %s: %d cells (%d excluded), %s: %d cells on %d worker(s)", mf.file, len(m.Cells), len(m.Excluded), scope, len(cells), len(engines))
+	prov := matrixProvenance(start, args, reachable[0].Pool)
+	provPath := filepath.Join(out, reports.ProvenanceFile)
+	if err := writeJSONFile(provPath, prov); err != nil {
+		return err
+	}
 	r, err := m.Run(ctx, engines, shard, base, out, pr)
 	if err != nil {
 		return err
+	}
+	if ctx.Err() == nil {
+		d := time.Since(start).Seconds()
+		prov.DurationS = &d
+		if err := writeJSONFile(provPath, prov); err != nil {
+			return err
+		}
+		if r, err = reports.RenderMatrix(out, reports.MatrixOptions{}); err != nil {
+			return err
+		}
 	}
 	printMatrixSummary(stderr, r)
 	pr("matrix took %s", time.Since(start).Round(time.Second))
@@ -167,6 +184,20 @@ func runMatrix(ctx context.Context, stderr io.Writer, fs *flag.FlagSet, f *runFl
 		return fmt.Errorf("interrupted: the report holds what was measured until then")
 	}
 	return matrixVerdictErr(r.Verdict)
+}
+
+// matrixProvenance is what a matrix run is: the tool, the command line, the
+// machine and the first engine's version; each cell's images are in its
+// own records.
+func matrixProvenance(start time.Time, args []string, pool *dockertest.Pool) *reports.Provenance {
+	ver, rev := buildVersion()
+	prov := &reports.Provenance{Tool: reports.Tool{Version: ver, Commit: rev},
+		CommandLine: append([]string{os.Args[0], "run"}, args...), Start: start.UTC().Format(time.RFC3339Nano),
+		Kernel: harness.KernelRelease(), Images: []reports.ImageProvenance{}}
+	if v, err := harness.DockerVersion(pool); err == nil {
+		prov.Docker = &v
+	}
+	return prov
 }
 
 func matrixVerdictErr(v string) error {
