@@ -31,7 +31,7 @@ test: deps unit scenarios leftovers
 
 unit:
 	$(GO) vet ./...
-	$(GO) test -count=1 -p 1 -timeout 60m ./harness/... ./loadgen/... ./reports/... ./cmd/...
+	$(GO) test -count=1 -p 1 -timeout 60m ./harness/... ./loadgen/... ./reports/... ./cmd/... ./scenarios/matrix/
 
 scenarios:
 	@mkdir -p $(dir $(JUNIT))

@@ -16,14 +16,22 @@ import (
 // chaosPaths are the graceful paths every fault strikes.
 var chaosPaths = []string{"upgrade", "rollback"}
 
+// sharedFaults strike beyond their container — the machine's CPU, the
+// engine's freezer, the scheduling of every process — and would make a
+// spec running beside them stall: under `ginkgo -p` they run alone.
+var sharedFaults = map[string]bool{"cpu-starve": true, "freeze": true, "netem": true}
+
 // chaosEntries is the matrix path × fault, generated from the catalogues:
 // a new fault is a new row with nothing to add here.
 func chaosEntries() []TableEntry {
 	var out []TableEntry
 	for _, path := range chaosPaths {
 		for _, f := range fault.Catalogue() {
-			out = append(out, Entry(path+"+"+f.Name(), Label("chaos", path, "fault-"+f.Name()),
-				SpecTimeout(5*time.Minute), path, f.Name()))
+			args := []any{Label("chaos", path, "fault-"+f.Name()), SpecTimeout(5 * time.Minute)}
+			if sharedFaults[f.Name()] {
+				args = append(args, Serial)
+			}
+			out = append(out, Entry(path+"+"+f.Name(), append(args, path, f.Name())...))
 		}
 	}
 	return out

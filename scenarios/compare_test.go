@@ -196,7 +196,9 @@ func ensureSystemdImages(ctx SpecContext) scenarios.Images {
 	return systemdImages
 }
 
-var _ = Describe("upgrade procedures under systemd", Label("compare", "systemd"), func() {
+// Serial: the systemd images are built by the first entry that needs them;
+// two processes would build them twice, side by side.
+var _ = Describe("upgrade procedures under systemd", Label("compare", "systemd"), Serial, func() {
 	DescribeTable("what each procedure is observed to do with systemd as PID 1", func(ctx SpecContext, sc systemdCase) {
 		im := ensureSystemdImages(ctx)
 		By(fmt.Sprintf("running %s with the %s build under load, systemd as PID 1", sc.Spec, sc.Build))

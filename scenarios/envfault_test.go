@@ -111,7 +111,9 @@ type envFault struct {
 	check func(f *faultRun)
 }
 
-var _ = DescribeTable("faults of the harness's environment", Label("envfault"), func(ctx SpecContext, ef envFault) {
+// Serial: these faults freeze, hang or starve what every spec shares (the
+// engine, the CPU); under `ginkgo -p` they run alone, after the rest.
+var _ = DescribeTable("faults of the harness's environment", Label("envfault"), Serial, func(ctx SpecContext, ef envFault) {
 	sc, err := scenarios.Lookup([]string{"upgrade"})
 	Expect(err).NotTo(HaveOccurred())
 	f := &faultRun{lines: make(chan string, 256), pool: pool,

@@ -91,17 +91,30 @@ func progress(format string, args ...any) {
 	GinkgoWriter.Printf("[%s] %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
 }
 
-var _ = BeforeSuite(func(ctx SpecContext) {
+// Under `ginkgo -p` the first process builds the images (once, for all)
+// and picks the report directory; every process then connects on its own,
+// finds the images cached, and writes into its own folder of that
+// directory (pN), so that no two processes render one report. Containers
+// carry their process's pid: each process sweeps and checks only its own.
+var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
+	p, err := harness.Connect()
+	Expect(err).NotTo(HaveOccurred(), "the scenario suite runs nginx in containers: it needs a Docker engine")
+	_, err = harness.Prune(ctx, p)
+	Expect(err).NotTo(HaveOccurred())
+	sp, err := suiteParams()
+	Expect(err).NotTo(HaveOccurred())
+	By("building (or finding in the cache) the images of " + sp.From.Spec + " -> " + sp.To.Spec + " and -> " + sp.Broken.Spec)
+	_, err = scenarios.PrepareImages(ctx, p, scenarios.Catalogue(), sp, progress)
+	Expect(err).NotTo(HaveOccurred())
+	return []byte(env("NUH_OUT", filepath.Join("..", "reports-out", "suite-"+time.Now().Format("2006-01-02T15-04-05"))))
+}, func(ctx SpecContext, dir []byte) {
 	var err error
 	pool, err = harness.Connect()
 	Expect(err).NotTo(HaveOccurred(), "the scenario suite runs nginx in containers: it needs a Docker engine")
-	_, err = harness.Prune(ctx, pool)
-	Expect(err).NotTo(HaveOccurred())
 	params, err = suiteParams()
 	Expect(err).NotTo(HaveOccurred())
-	outDir = env("NUH_OUT", filepath.Join("..", "reports-out", "suite-"+time.Now().Format("2006-01-02T15-04-05")))
+	outDir = processDir(string(dir))
 	Expect(os.MkdirAll(outDir, 0o755)).To(Succeed())
-	By("building (or finding in the cache) the images of " + params.From.Spec + " -> " + params.To.Spec + " and -> " + params.Broken.Spec)
 	images, err = scenarios.PrepareImages(ctx, pool, scenarios.Catalogue(), params, progress)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() {
@@ -110,6 +123,15 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		Expect(n).To(BeZero(), "every scenario removes its own container")
 	})
 }, NodeTimeout(30*time.Minute))
+
+// processDir is this process's report directory: dir itself in a serial
+// run, dir/pN under `ginkgo -p`.
+func processDir(dir string) string {
+	if cfg, _ := GinkgoConfiguration(); cfg.ParallelTotal > 1 {
+		return filepath.Join(dir, "p"+strconv.Itoa(GinkgoParallelProcess()))
+	}
+	return dir
+}
 
 // reportOf reads the scenario's entry back from the report.json that was
 // written: what CI archives is what is asserted.

@@ -21,6 +21,11 @@ recomputed from the records, not copied.
 A run with --repeat or --baseline is rebuilt whole: every repeat of
 DIR/candidate/K/ and DIR/baseline/K/, the aggregates and the comparison.
 
+A matrix run (run --matrix) is rebuilt cell by cell: DIR/cells/ID/ each,
+then the matrix table. Two more forms, for matrices (see their --help):
+  nginx-upgrade-harness report merge [--out DIR] SHARD-DIR…   shards into one report
+  nginx-upgrade-harness report trend DIR…                     runs side by side, per cell
+
 Example:
   nginx-upgrade-harness report reports-out/2026-11-26T10-00-00
   nginx-upgrade-harness report --junit junit.xml reports-out/2026-11-26T10-00-00
@@ -30,6 +35,12 @@ measurement is invalid.
 `
 
 func reportCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "merge" {
+		return reportMerge(ctx, args[1:], stderr)
+	}
+	if len(args) > 0 && args[0] == "trend" {
+		return reportTrend(ctx, args[1:], stderr)
+	}
 	fs := newFlagSet("report", reportUsage, stderr)
 	junit := fs.String("junit", "", "also write a JUnit XML file")
 	if err := parseFlags(fs, args); err != nil {
@@ -41,6 +52,9 @@ func reportCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	dir := fs.Arg(0)
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return bad("report: %s is not a directory", dir)
+	}
+	if reports.IsMatrixDir(dir) {
+		return reportMatrix(dir, stderr)
 	}
 	if _, err := os.Stat(filepath.Join(dir, reports.CompareFile)); err == nil {
 		c, err := reports.RenderCompare(dir)

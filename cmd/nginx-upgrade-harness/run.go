@@ -130,8 +130,12 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Var(&f.addHosts, "add-host", "`NAME:127.0.0.x` in the containers' /etc/hosts, repeatable: an upstream host name the configuration proxies to gets a stand-in backend there")
 	fs.StringVar(&f.upstreamCmd, "upstream-cmd", "", "your own backend: a `COMMAND` line run in each container once nginx serves (split as a shell would, run without one; mount it with --mount), in place of the stand-in backends; its output and exit are kept in upstream.log")
 	fs.StringVar(&f.junit, "junit", "", "also write a JUnit XML `FILE`: one test case per scenario and repeat (and per comparison with --baseline)")
+	mf := registerMatrixFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if mf.active() {
+		return runMatrix(ctx, stderr, fs, &f, mf, args)
 	}
 	if f.list {
 		printList(os.Stdout)

@@ -86,6 +86,9 @@ func runInterruptible(stderr io.Writer, fn func(ctx context.Context) int) int {
 
 // renderAny re-renders a run or a compare directory from its records.
 func renderAny(dir string) (any, error) {
+	if reports.IsMatrixDir(dir) {
+		return reports.RenderMatrix(dir, reports.MatrixOptions{Write: true})
+	}
 	if _, err := os.Stat(filepath.Join(dir, reports.CompareFile)); err == nil {
 		return reports.RenderCompare(dir)
 	}

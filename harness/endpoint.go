@@ -1,0 +1,104 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ory/dockertest/v3"
+)
+
+// ConnectTo returns a pool on the Docker engine at endpoint
+// (unix:///var/run/docker.sock, tcp://127.0.0.1:2375, …), after checking
+// that the engine answers within the ping deadline.
+func ConnectTo(ctx context.Context, endpoint string) (*dockertest.Pool, error) {
+	pool, err := dockertest.NewPool(endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("docker unreachable at %s: %s", endpoint, OneLine(err.Error()))
+	}
+	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	if err := pool.Client.PingWithContext(pctx); err != nil {
+		cause := err.Error()
+		if errors.Is(err, context.DeadlineExceeded) || pctx.Err() != nil {
+			cause = fmt.Sprintf("no answer within %s", pingTimeout)
+		}
+		return nil, fmt.Errorf("docker unreachable at %s: %s", endpoint, OneLine(cause))
+	}
+	return pool, nil
+}
+
+// CheckEndpoint refuses, before anything connects, an engine whose address
+// says it is on another machine: the load goes only to 127.0.0.1 (a
+// container's published port, or its network namespace on this host), and
+// neither reaches a container another machine runs.
+func CheckEndpoint(endpoint string) error {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Scheme == "" {
+		return fmt.Errorf("--docker-host %q: want unix:///PATH or tcp://127.0.0.1:PORT", endpoint)
+	}
+	switch u.Scheme {
+	case "unix":
+		if u.Path == "" {
+			return fmt.Errorf("--docker-host %q: want unix:///PATH", endpoint)
+		}
+		return nil
+	case "tcp", "http", "https":
+		host := u.Hostname()
+		if host == "localhost" {
+			return nil
+		}
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			return nil
+		}
+		return fmt.Errorf("--docker-host %s: an engine on another machine: the load goes only to 127.0.0.1, which does not reach its containers — run that engine's cells on its own machine (--shard I/N there, then report merge)", endpoint)
+	}
+	return fmt.Errorf("--docker-host %s: scheme %q not supported (want unix:// or tcp:// to this machine; an ssh:// engine is on another machine: run its cells there with --shard)", endpoint, u.Scheme)
+}
+
+// CheckLocal checks that the engine behind pool runs on this machine (its
+// name is this host's name, and it sees this host's kernel): a socket
+// forwarded from another machine looks local by its address alone. The
+// load's 127.0.0.1 and network namespaces are this machine's.
+func CheckLocal(ctx context.Context, pool *dockertest.Pool, endpoint string) error {
+	type answer struct {
+		name, kernel string
+		err          error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		info, err := pool.Client.Info()
+		if err != nil {
+			ch <- answer{err: err}
+			return
+		}
+		ch <- answer{name: info.Name, kernel: info.KernelVersion}
+	}()
+	var a answer
+	select {
+	case a = <-ch:
+	case <-time.After(CallTimeout):
+		return fmt.Errorf("docker info at %s: no answer within %s", endpoint, CallTimeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if a.err != nil {
+		return fmt.Errorf("docker info at %s: %s", endpoint, OneLine(a.err.Error()))
+	}
+	host, _ := os.Hostname()
+	if a.name != host || (a.kernel != "" && a.kernel != KernelRelease()) {
+		return fmt.Errorf("--docker-host %s: the engine runs on %q (kernel %s), not on this machine %q: the load goes only to 127.0.0.1, which does not reach its containers — run its cells there (--shard I/N), then report merge",
+			endpoint, a.name, a.kernel, host)
+	}
+	return nil
+}
+
+// EndpointOf names the engine a pool talks to.
+func EndpointOf(pool *dockertest.Pool) string {
+	return strings.TrimSpace(pool.Client.Endpoint())
+}

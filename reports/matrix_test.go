@@ -1,0 +1,224 @@
+package reports
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// testMatrix is a four-cell matrix: two builds × two traffic kinds.
+func testMatrix() *MatrixPlan {
+	p := &MatrixPlan{Schema: Schema, File: "m.yaml", Digest: "d1", Load: Load{Rate: 100, Method: "GET"}, Excluded: []string{}}
+	for i, c := range []struct{ to, traffic string }{{"b1", "http1"}, {"b1", "http2"}, {"b2", "http1"}, {"b2", "http2"}} {
+		p.Cells = append(p.Cells, MatrixCell{Index: i, ID: c.to + "_" + c.traffic, Key: "to#" + c.to + " " + c.traffic,
+			From: "a", To: c.to, Config: "default", Traffic: []string{c.traffic}, Faults: []string{}, Scenarios: []string{"upgrade"}})
+	}
+	return p
+}
+
+// writeCell writes cell id's records under dir: a clean upgrade, or one
+// that lost drops requests.
+func writeCell(t *testing.T, dir, id string, drops int) {
+	t.Helper()
+	f := upgradeFixture()
+	for i := range drops {
+		f.results = append(f.results, failedWith(4100+float64(i)*10+5, 0, "EOF"))
+	}
+	writeFixture(t, CellDir(dir, id), "upgrade", f)
+}
+
+// writeShard writes shard i of n of testMatrix into dir with the given drops
+// per cell id.
+func writeShard(t *testing.T, dir string, shard *Shard, drops map[string]int) {
+	t.Helper()
+	p := testMatrix()
+	p.Shard, p.Run = shard, []string{}
+	for _, c := range p.Cells {
+		if shard.Owns(c.Index) {
+			p.Run = append(p.Run, c.ID)
+			writeCell(t, dir, c.ID, drops[c.ID])
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteMatrixPlan(dir, p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestShardsPartitionTheMatrix(t *testing.T) {
+	for n := 1; n <= 5; n++ {
+		seen := map[int]int{}
+		for i := 1; i <= n; i++ {
+			s := &Shard{Index: i, Count: n}
+			for c := 0; c < 11; c++ {
+				if s.Owns(c) {
+					seen[c]++
+				}
+			}
+		}
+		for c := 0; c < 11; c++ {
+			if seen[c] != 1 {
+				t.Errorf("%d shards: cell %d is run by %d shards, want exactly 1", n, c, seen[c])
+			}
+		}
+	}
+}
+
+func TestMatrixReportRecomputesEachCell(t *testing.T) {
+	dir := t.TempDir()
+	writeShard(t, dir, nil, map[string]int{"b2_http1": 3})
+	// The cell b2_http2 never ran: no folder.
+	if err := os.RemoveAll(CellDir(dir, "b2_http2")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := RenderMatrix(dir, MatrixOptions{Write: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"b1_http1": VerdictPass, "b1_http2": VerdictPass, "b2_http1": VerdictFail, "b2_http2": VerdictError}
+	if len(r.Cells) != 4 {
+		t.Fatalf("got %d cells, want 4", len(r.Cells))
+	}
+	for _, c := range r.Cells {
+		if c.Verdict != want[c.ID] {
+			t.Errorf("cell %s: verdict %s, want %s (%v)", c.ID, c.Verdict, want[c.ID], c.Reasons)
+		}
+	}
+	if r.Cells[2].Dropped != 3 {
+		t.Errorf("b2_http1 dropped %d, want 3", r.Cells[2].Dropped)
+	}
+	if r.Cells[3].Error != NotRunInterrupted {
+		t.Errorf("the cell that never ran says %q, want %q", r.Cells[3].Error, NotRunInterrupted)
+	}
+	if r.Verdict != VerdictFail || r.Counts != (Counts{Pass: 2, Fail: 1, Error: 1}) {
+		t.Errorf("verdict %s %+v, want fail {2 1 1}", r.Verdict, r.Counts)
+	}
+	if r.Cells[0].StallMs == nil || r.Cells[0].Report != "cells/b1_http1/report.md" {
+		t.Errorf("cell 0: stall %v report %q", r.Cells[0].StallMs, r.Cells[0].Report)
+	}
+	// The drill-down exists and the top-level table links it.
+	if _, err := os.Stat(filepath.Join(dir, "cells", "b1_http1", ReportJSON)); err != nil {
+		t.Errorf("the cell's own report was not written: %v", err)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, ReportMarkdown))
+	if !strings.Contains(string(md), "(cells/b1_http1/report.md)") {
+		t.Errorf("report.md does not link the cell's report:\n%s", md)
+	}
+	html, _ := os.ReadFile(filepath.Join(dir, ReportHTML))
+	if !strings.Contains(string(html), `href="cells/b1_http1/report.html"`) {
+		t.Errorf("report.html does not link the cell's report")
+	}
+}
+
+func TestMergeRecomputesAndAgreesWithOneRun(t *testing.T) {
+	root := t.TempDir()
+	drops := map[string]int{"b1_http2": 2}
+	whole := filepath.Join(root, "whole")
+	writeShard(t, whole, nil, drops)
+	one, err := RenderMatrix(whole, MatrixOptions{Write: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, s2 := filepath.Join(root, "s1"), filepath.Join(root, "s2")
+	writeShard(t, s1, &Shard{Index: 1, Count: 2}, drops)
+	writeShard(t, s2, &Shard{Index: 2, Count: 2}, drops)
+	if _, err := RenderMatrix(s1, MatrixOptions{Write: true}); err != nil {
+		t.Fatal(err)
+	}
+	// Tamper with a stored verdict: shard 2 claims its failing cell passed,
+	// in the cell's report.json and in the shard's own.
+	for _, p := range []string{filepath.Join(CellDir(s2, "b1_http2"), ReportJSON), filepath.Join(s2, ReportJSON)} {
+		if err := os.WriteFile(p, []byte(`{"schema":1,"verdict":"pass","cells":[{"id":"b1_http2","verdict":"pass"}]}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	merged, err := MergeMatrix(filepath.Join(root, "merged"), []string{s1, s2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(merged.Cells) != len(one.Cells) {
+		t.Fatalf("merged has %d cells, the single run %d", len(merged.Cells), len(one.Cells))
+	}
+	for i := range one.Cells {
+		a, b := one.Cells[i], merged.Cells[i]
+		if a.ID != b.ID || a.Verdict != b.Verdict || a.Dropped != b.Dropped {
+			t.Errorf("cell %d: single run %s %s dropped %d, merged %s %s dropped %d", i, a.ID, a.Verdict, a.Dropped, b.ID, b.Verdict, b.Dropped)
+		}
+	}
+	if merged.Cells[1].Verdict != VerdictFail {
+		t.Errorf("the tampered verdict was copied: merged cell b1_http2 is %s, its records say fail", merged.Cells[1].Verdict)
+	}
+	if merged.Verdict != VerdictFail || merged.Matrix.Shard != nil || len(merged.Matrix.MergedFrom) != 2 {
+		t.Errorf("merged: verdict %s shard %v from %v", merged.Verdict, merged.Matrix.Shard, merged.Matrix.MergedFrom)
+	}
+}
+
+func TestMergeNamesMissingCellsAndRefusesOtherMatrices(t *testing.T) {
+	root := t.TempDir()
+	s1 := filepath.Join(root, "s1")
+	writeShard(t, s1, &Shard{Index: 1, Count: 2}, nil)
+	merged, err := MergeMatrix(filepath.Join(root, "merged"), []string{s1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range merged.Cells {
+		if c.Index%2 == 1 && (c.Verdict != VerdictError || c.Error != NotRunByShard) {
+			t.Errorf("cell %s no shard ran: %s %q, want error %q", c.ID, c.Verdict, c.Error, NotRunByShard)
+		}
+	}
+	if merged.Verdict != VerdictError {
+		t.Errorf("verdict %s, want error: half the matrix did not run", merged.Verdict)
+	}
+
+	other := filepath.Join(root, "other")
+	writeShard(t, other, &Shard{Index: 2, Count: 2}, nil)
+	p, _, _ := ReadMatrixPlan(other)
+	p.Digest = "d2"
+	if err := WriteMatrixPlan(other, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := MergeMatrix(filepath.Join(root, "m2"), []string{s1, other}); err == nil || !strings.Contains(err.Error(), "another matrix") {
+		t.Errorf("shards of two matrices merged: %v", err)
+	}
+	if _, err := MergeMatrix(filepath.Join(root, "m3"), []string{s1, s1}); err == nil || !strings.Contains(err.Error(), "run by both") {
+		t.Errorf("the same shard twice merged: %v", err)
+	}
+}
+
+func TestTrendFlagsWhatGotWorse(t *testing.T) {
+	root := t.TempDir()
+	var dirs []string
+	var runs []*MatrixReport
+	for i, drops := range []map[string]int{{}, {}, {"b2_http1": 4}} {
+		dir := filepath.Join(root, string(rune('a'+i)))
+		writeShard(t, dir, nil, drops)
+		r, err := BuildMatrix(dir, MatrixOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dirs, runs = append(dirs, dir), append(runs, r)
+	}
+	tr, err := BuildTrend(dirs, runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Worse != 1 {
+		t.Errorf("worse %d, want 1", tr.Worse)
+	}
+	var b strings.Builder
+	if err := WriteTrendMarkdown(&b, tr); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "FAIL ▲, 4 ▲") {
+		t.Errorf("the worse cell is not marked:\n%s", b.String())
+	}
+	if strings.Count(b.String(), "▲") != 2+1 { // the legend's, and the cell's two
+		t.Errorf("want only the one cell marked:\n%s", b.String())
+	}
+	if _, err := BuildTrend(dirs[:1], runs[:1]); err == nil {
+		t.Errorf("a trend of one run: want an error")
+	}
+}

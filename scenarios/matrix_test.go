@@ -1,0 +1,76 @@
+package scenarios_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
+	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/scenarios/matrix"
+)
+
+// A matrix of 2 builds × 2 configurations × 2 traffic kinds of the upgrade
+// scenario runs whole, then as two shards merged: the two reports agree
+// cell by cell, each verdict recomputed from the cell's records. Serial:
+// it runs sixteen scenarios back to back and is the suite's longest spec.
+var _ = Describe("a matrix that shards", Label("matrix"), Serial, func() {
+	It("gives the same verdicts whole and as two shards merged", func(ctx SpecContext) {
+		m, err := matrix.Load(filepath.Join("testdata", "matrix", "small.yaml"), params.Load)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(m.Cells).To(HaveLen(8), "2 builds × 2 configs × 2 traffic kinds")
+		engines, err := matrix.Connect(ctx, []string{pool.Client.Endpoint()})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(matrix.Reachable(engines)).To(HaveLen(1))
+		base := params
+		base.Load = m.Load
+		dir := filepath.Join(outDir, "matrix")
+		Expect(os.RemoveAll(dir)).To(Succeed())
+
+		By("running the whole matrix")
+		start := time.Now()
+		whole, err := m.Run(ctx, engines, nil, base, filepath.Join(dir, "whole"), progress)
+		Expect(err).NotTo(HaveOccurred())
+		took := time.Since(start)
+
+		var shards []string
+		for i := 1; i <= 2; i++ {
+			By(fmt.Sprintf("running shard %d/2", i))
+			sdir := filepath.Join(dir, fmt.Sprintf("shard-%d", i))
+			r, err := m.Run(ctx, engines, &reports.Shard{Index: i, Count: 2}, base, sdir, progress)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(r.Cells).To(HaveLen(4), "shard %d/2 runs half the cells", i)
+			shards = append(shards, sdir)
+		}
+		By("merging the shards")
+		merged, err := reports.MergeMatrix(filepath.Join(dir, "merged"), shards)
+		Expect(err).NotTo(HaveOccurred())
+		AddReportEntry("matrix", fmt.Sprintf("whole: %s in %s (%.0f cells/hour on one engine); merged: %s",
+			whole.Verdict, took.Round(time.Second), float64(len(whole.Cells))/took.Hours(), merged.Verdict))
+
+		By("comparing the two reports cell by cell")
+		Expect(merged.Cells).To(HaveLen(len(whole.Cells)))
+		Expect(merged.Matrix.Digest).To(Equal(whole.Matrix.Digest))
+		for i, w := range whole.Cells {
+			mc := merged.Cells[i]
+			AddReportEntry(w.ID, fmt.Sprintf("whole %s dropped=%d stall=%s; merged %s dropped=%d stall=%s",
+				w.Verdict, w.Dropped, reports.StallCell(w.StallMs), mc.Verdict, mc.Dropped, reports.StallCell(mc.StallMs)))
+			Expect(mc.ID).To(Equal(w.ID))
+			Expect(w.Verdict).NotTo(Equal(reports.VerdictError), "cell %s was measured whole: %v", w.ID, w.Reasons)
+			Expect(mc.Verdict).NotTo(Equal(reports.VerdictError), "cell %s was measured in its shard: %v", mc.ID, mc.Reasons)
+			Expect(mc.Verdict).To(Equal(w.Verdict), "cell %s: whole %v, merged %v", w.ID, w.Reasons, mc.Reasons)
+			for _, d := range []string{filepath.Join(dir, "whole"), filepath.Join(dir, "merged")} {
+				cdir := reports.CellDir(d, w.ID)
+				Expect(filepath.Join(cdir, "upgrade", loadgen.ResultsFile)).To(BeARegularFile(), "the cell's records are on disk")
+				Expect(filepath.Join(cdir, "upgrade", reports.EndFile)).To(BeARegularFile())
+				Expect(filepath.Join(cdir, reports.ReportJSON)).To(BeARegularFile(), "the drill-down report")
+			}
+		}
+		Expect(merged.Verdict).To(Equal(whole.Verdict))
+		Expect(merged.Counts).To(Equal(whole.Counts))
+	}, SpecTimeout(12*time.Minute))
+})
