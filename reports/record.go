@@ -73,6 +73,9 @@ type Meta struct {
 	// Traffic is how the load ran each traffic kind; empty in a record
 	// made before traffic kinds (one HTTP/1.1 profile).
 	Traffic []TrafficPlan `json:"traffic,omitempty"`
+	// Targets are the requests of a user's targets file (--targets) the
+	// request kinds sent instead of the harness's own.
+	Targets []TargetPlan `json:"targets,omitempty"`
 }
 
 // TrafficPlan is one traffic kind as the load ran it.

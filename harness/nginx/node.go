@@ -505,6 +505,27 @@ func (n *Node) TLSURL() string { return n.tlsURL }
 // namespace.
 func (n *Node) InnerTLSURL() string { return fmt.Sprintf("https://127.0.0.1:%d", TLSPort) }
 
+// HostAddr is the address on the host's loopback (127.0.0.1:NNNN) Docker
+// published for the container's port, and whether it published one (today
+// ListenPort and TLSPort).
+func (n *Node) HostAddr(port int) (string, bool) {
+	var base string
+	switch port {
+	case ListenPort:
+		base = strings.TrimPrefix(n.url, "http://")
+	case TLSPort:
+		base = strings.TrimPrefix(n.tlsURL, "https://")
+	}
+	if !strings.HasPrefix(base, "127.0.0.1:") {
+		return "", false
+	}
+	return base, true
+}
+
+// InnerAddr is port on the loopback of the container's own network
+// namespace (see NetnsPath), "127.0.0.1:PORT".
+func (n *Node) InnerAddr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+
 // NetnsPath is the container's network namespace as the host sees it, for a
 // load that connects from inside it (loadgen.InNetns).
 func (n *Node) NetnsPath() string {
