@@ -29,6 +29,8 @@ type Load struct {
 	Slow      int // long downloads in flight across the transitions
 	// Traffic are the traffic kinds (--traffic; see Kinds for the default).
 	Traffic []string
+	// Targets, when set (--targets), are the requests of the request kinds.
+	Targets *Targets
 }
 
 // DefaultLoad is the default suite's traffic; README says why.
@@ -79,14 +81,14 @@ func (p Params) startLoad(ctx context.Context, node *nginx.Node, clock loadgen.C
 	var err error
 	switch path {
 	case LoadPathNetns:
-		profiles, opts, perr := p.Load.profiles(loadTargets{http: node.InnerURL(), https: node.InnerTLSURL()}, node.Certificate())
+		profiles, opts, perr := p.Load.profiles(loadTargets{http: node.InnerURL(), https: node.InnerTLSURL(), addr: innerAddr(node)}, node.Certificate())
 		if perr != nil {
 			return nil, slow, perr
 		}
 		load, err = loadgen.RunWithOptions(ctx, node.InnerURL(), clock, dir, profiles, slow, append(opts, loadgen.InNetns(node.NetnsPath()))...)
 		meta.LoadPath = "inside the container's network namespace, to 127.0.0.1:8080 (and 8443 for TLS): straight to nginx, no proxy between"
 	case LoadPathHost:
-		profiles, opts, perr := p.Load.profiles(loadTargets{http: node.URL(), https: node.TLSURL()}, node.Certificate())
+		profiles, opts, perr := p.Load.profiles(loadTargets{http: node.URL(), https: node.TLSURL(), addr: node.HostAddr}, node.Certificate())
 		if perr != nil {
 			return nil, slow, perr
 		}
@@ -169,6 +171,7 @@ func (p Params) newMeta(name, expect string, to image.Build, clock loadgen.Clock
 	if p.Load.Slow > 0 {
 		meta.SlowBytes = loadgen.DefaultSlowBytes
 	}
+	p.Load.describeTargets(&meta)
 	return meta
 }
 
@@ -208,7 +211,7 @@ func (l Load) Validate() error {
 			return fmt.Errorf("rate %d: the request kinds share it, and %s gets none: give at least 1 per kind", l.Rate, tp.Kind)
 		}
 	}
-	return nil
+	return l.validateTargets()
 }
 
 // Run plays one scenario in its own container under load and writes every
@@ -691,5 +694,5 @@ func CheckConfig(ctx context.Context, pool *dockertest.Pool, im Images, p Params
 	if err := p.Load.checkTraffic(ctx, n); err != nil {
 		return fmt.Errorf("--config: %w", err)
 	}
-	return nil
+	return p.Load.checkTargets(ctx, n)
 }

@@ -51,6 +51,7 @@ much more the runs vary than chance (see README, "Gate on no worse than
 before"). Records: DIR/candidate/K/SCENARIO/ and
 DIR/baseline/K/SCENARIO/; report.json's top-level verdict is the gate.
   nginx-upgrade-harness run --scenario upgrade --traffic http2 --traffic websocket
+  nginx-upgrade-harness run --scenario upgrade --targets targets.txt --traffic http1-keepalive --traffic http2
 
 Traffic kinds (--traffic, repeatable; run --list describes them):
   http1 (default), http1-keepalive, http2, websocket, proxy, upload.
@@ -83,6 +84,10 @@ type runFlags struct {
 	baseline string // run only
 	junit    string // run only
 	traffic  multiFlag
+
+	targets       string // run only: --targets FILE
+	targetsFormat string
+	ca            string
 }
 
 // register declares the flags run and compare share; the texts that differ
@@ -118,6 +123,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&f.repeat, "repeat", 1, "run each scenario `N` times; the report aggregates drops per 10,000 requests with a 95% confidence interval and the spread of stalls")
 	fs.StringVar(&f.baseline, "baseline", "", "also run the baseline pair --from → `BUILD` (same scenarios, traffic, repeats); the gate: the candidate is not significantly worse")
 	fs.StringVar(&f.junit, "junit", "", "also write a JUnit XML `FILE`: one test case per scenario and repeat (and per comparison with --baseline)")
+	f.registerTargets(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -256,6 +262,9 @@ func (f *runFlags) params() (scenarios.Params, []scenarios.Scenario, error) {
 	p.Load = scenarios.Load{Rate: f.rate, Method: strings.ToUpper(f.method), KeepAlive: f.keepalive, Slow: f.slow}
 	if p.Load.Traffic, err = scenarios.ParseTraffic(f.traffic); err != nil {
 		return p, nil, bad("--traffic: %v", err)
+	}
+	if p.Load.Targets, err = f.readTargets(); err != nil {
+		return p, nil, bad("%v", err)
 	}
 	if err := p.Load.Validate(); err != nil {
 		return p, nil, bad("%v", err)
