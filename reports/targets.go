@@ -151,37 +151,60 @@ func readTargets(dir string, s *Scenario, meta *Meta, acc *resultsAcc, problem f
 	}
 }
 
-// maxTargetRows bounds the targets report.md lists one by one (report.json
-// has them all): those that dropped first, then the others in file order.
+// maxTargetRows bounds the targets report.md and report.html list one by
+// one (report.json has them all): those that dropped first, then the
+// others in file order.
 const maxTargetRows = 50
 
-func writeMarkdownTargets(mw *mdWriter, s *Scenario) {
-	if len(s.Targets) == 0 {
-		return
+// targetTable is the targets as the reports list them.
+type targetTable struct {
+	Rows []TargetRow
+	More int // targets left out (none of them dropped)
+}
+
+// shownTargets orders the rows for people: those that dropped first; nil
+// without targets.
+func shownTargets(all []TargetRow) *targetTable {
+	if len(all) == 0 {
+		return nil
 	}
-	rows := make([]TargetRow, 0, len(s.Targets))
-	for _, r := range s.Targets {
+	rows := make([]TargetRow, 0, len(all))
+	for _, r := range all {
 		if r.Dropped > 0 {
 			rows = append(rows, r)
 		}
 	}
-	for _, r := range s.Targets {
+	for _, r := range all {
 		if r.Dropped == 0 {
 			rows = append(rows, r)
 		}
 	}
+	t := &targetTable{Rows: rows}
+	if len(rows) > maxTargetRows && rows[maxTargetRows].Dropped == 0 {
+		t.Rows, t.More = rows[:maxTargetRows], len(rows)-maxTargetRows
+	}
+	return t
+}
+
+func classesOrDash(byClass map[string]int) string {
+	if c := classSummary(byClass); c != "" {
+		return c
+	}
+	return "—"
+}
+
+func writeMarkdownTargets(mw *mdWriter, s *Scenario) {
+	t := shownTargets(s.Targets)
+	if t == nil {
+		return
+	}
 	mw.printf("| target | line | requests | ok | dropped | failed by class | p50 (ms) | p99 (ms) |\n| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |\n")
-	for i, r := range rows {
-		if i == maxTargetRows {
-			mw.printf("\n%d more targets in report.json (none of them dropped a request).\n", len(rows)-maxTargetRows)
-			break
-		}
-		classes := classSummary(r.ByClass)
-		if classes == "" {
-			classes = "—"
-		}
+	for _, r := range t.Rows {
 		mw.printf("| %s | %d | %d | %d | %d | %s | %s | %s |\n", mdCell(r.Target), r.Line, r.Requests, r.OK, r.Dropped,
-			mdCell(classes), msNum(r.P50Ms, r.Requests), msNum(r.P99Ms, r.Requests))
+			mdCell(classesOrDash(r.ByClass)), msNum(r.P50Ms, r.Requests), msNum(r.P99Ms, r.Requests))
+	}
+	if t.More > 0 {
+		mw.printf("\n%d more targets in report.json (none of them dropped a request).\n", t.More)
 	}
 	mw.printf("\n")
 }

@@ -88,6 +88,13 @@ func TestTargetRows(t *testing.T) {
 			t.Errorf("report.md lacks %q:\n%s", want, md.String())
 		}
 	}
+	var page bytes.Buffer
+	if err := WriteHTML(&page, &Report{Schema: Schema, Scenarios: []Scenario{*s}}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(page.String(), "<td>POST http://b.test:8080/post</td><td class=\"n\">3</td><td class=\"n\">267</td>") {
+		t.Errorf("report.html has no row for target 1")
+	}
 	// The targets that dropped first.
 	if strings.Index(md.String(), "never.test") < strings.Index(md.String(), "site.test") {
 		t.Error("report.md does not list the targets that dropped first")
@@ -98,5 +105,23 @@ func TestTargetRowsAbsentWithoutTargets(t *testing.T) {
 	s := buildFixture(t, upgradeFixture())
 	if s.Targets != nil {
 		t.Errorf("targets %+v without a targets file", s.Targets)
+	}
+}
+
+func TestShownTargetsBounded(t *testing.T) {
+	rows := make([]TargetRow, 60)
+	for i := range rows {
+		rows[i] = TargetRow{Index: i}
+	}
+	rows[55].Dropped = 1
+	tt := shownTargets(rows)
+	if len(tt.Rows) != maxTargetRows || tt.More != 10 || tt.Rows[0].Index != 55 {
+		t.Errorf("shown %d (first %d), more %d", len(tt.Rows), tt.Rows[0].Index, tt.More)
+	}
+	for i := range rows {
+		rows[i].Dropped = 1
+	}
+	if tt := shownTargets(rows); len(tt.Rows) != 60 || tt.More != 0 {
+		t.Errorf("every target that dropped is shown: %d, more %d", len(tt.Rows), tt.More)
 	}
 }
