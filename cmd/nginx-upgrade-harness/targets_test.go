@@ -55,14 +55,26 @@ func TestBadTargetsExitTwo(t *testing.T) {
 func TestTargetsNginxCannotServeExitTwo(t *testing.T) {
 	requireDocker(t)
 	dir := t.TempDir()
-	for _, tc := range []struct{ name, text, want string }{
-		{"port", "GET http://a.test:8080/\n\nGET https://site.test/\n", ":3: target URL https://site.test/ port 443: nginx does not listen there"},
-		{"404", "GET http://a.test:8080/\nGET http://a.test:8080/missing\n", ":2: GET http://a.test:8080/missing over HTTP/1.1: answered 404 Not Found"},
+	twoNames := filepath.Join("..", "..", "scenarios", "testdata", "targets", "two-names.conf")
+	for _, tc := range []struct{ name, conf, text, want string }{
+		{"port", "", "GET http://a.test:8080/\n\nGET https://site.test/\n", ":3: target URL https://site.test/ port 443: nginx does not listen there"},
+		{"404", "", "GET http://a.test:8080/\nGET http://a.test:8080/missing\n", ":2: GET http://a.test:8080/missing over HTTP/1.1: answered 404 Not Found"},
+		// two-names.conf serves /only-site to the server name site.test
+		// only: another SNI and Host reach the default server.
+		{"other server name", twoNames, "GET https://site.test:8443/only-site\n\nGET https://other.test:8443/only-site\n",
+			":3: GET https://other.test:8443/only-site over HTTP/1.1: answered 404 Not Found"},
+		// A Host header wins over the URL's host.
+		{"host header", twoNames, "GET http://api.site.test:8080/only-api\nHost: www.site.test\n",
+			":1: GET http://api.site.test:8080/only-api over HTTP/1.1: answered 404 Not Found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(dir, tc.name+".txt")
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".txt")
 			os.WriteFile(path, []byte(tc.text), 0o644)
-			code, stderr := run(t, "run", "--scenario", "upgrade", "--targets", path, "--out", t.TempDir())
+			args := []string{"run", "--scenario", "upgrade", "--targets", path, "--out", t.TempDir()}
+			if tc.conf != "" {
+				args = append(args, "--config", tc.conf)
+			}
+			code, stderr := run(t, args...)
 			if code != exitBadInput || !strings.Contains(stderr, "--targets "+path+tc.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 				t.Fatalf("exit %d, stderr %q, want one line with %q", code, stderr, tc.want)
 			}
