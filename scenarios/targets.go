@@ -174,6 +174,10 @@ func (l Load) describeTargets(meta *reports.Meta) {
 		t.File, len(t.List), t.Format, verify))
 }
 
+// targetsError is a target nginx cannot serve, named as such (not as the
+// config's fault).
+type targetsError struct{ error }
+
 // maxTargetChecks bounds the targets CheckConfig sends one by one.
 const maxTargetChecks = 200
 

@@ -286,6 +286,11 @@ func (l Load) checkTraffic(ctx context.Context, n *nginx.Node) error {
 			return fmt.Errorf("--traffic %s: %w", k, err)
 		}
 	}
+	// The targets too, while the backend runs: a target may be a proxied
+	// location.
+	if err := l.checkTargets(ctx, n); err != nil {
+		return targetsError{err}
+	}
 	return nil
 }
 
