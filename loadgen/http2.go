@@ -166,7 +166,7 @@ func retryReason(before, now evidence) string {
 // only, every connection dialed through the tracker, every stream followed.
 func (t *tracker) newH2Client(cfg clientConfig, host string) (*http.Client, *http2.Transport) {
 	tcfg := tlsConfig(cfg.tls, host, []string{http2.NextProtoTLS})
-	dialTLS := t.tlsDialer(cfg.profile, tcfg, cfg.tlsStats)
+	dialTLS := t.tlsDialer(t.dialFor(cfg), tcfg, cfg.tlsStats, cfg.route != nil)
 	base := &http2.Transport{
 		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
 			nc, err := dialTLS(ctx, network, addr)
@@ -187,7 +187,7 @@ func (t *tracker) newH2Client(cfg clientConfig, host string) (*http.Client, *htt
 	if stop == nil {
 		stop = context.Background()
 	}
-	rt := &h2RoundTripper{t: t, base: base, profile: cfg.profile, stop: stop, stats: cfg.h2Stats, streams: cfg.streams}
+	rt := &h2RoundTripper{t: t, base: base, profile: cfg.profile, stop: stop, stats: cfg.h2Stats, streams: cfg.streams, withURL: cfg.recordURL}
 	if cfg.checkBodies {
 		rt.check = &bodyCheck{}
 	}
@@ -205,10 +205,14 @@ type h2RoundTripper struct {
 	check   *bodyCheck
 	stats   *h2Stats
 	streams *jsonl // streams.jsonl (nil: not written)
+	withURL bool   // stream records carry the request's URL
 }
 
 func (rt *h2RoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	st := &streamTrace{rt: rt, method: req.Method, startMs: rt.t.clock.Now()}
+	if rt.withURL {
+		st.url = req.URL.String()
+	}
 	ctx, cancel := context.WithCancel(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{GotConn: st.gotConn}))
 	unhook := context.AfterFunc(rt.stop, cancel)
 	release := func() { unhook(); cancel() }
@@ -228,6 +232,7 @@ func (rt *h2RoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 type streamTrace struct {
 	rt      *h2RoundTripper
 	method  string
+	url     string // "" unless the profile records it
 	startMs float64
 	status  int
 
@@ -272,7 +277,7 @@ func (s *streamTrace) finish(st attemptState, err error) {
 	s.done = true
 	cur := s.cur
 	s.cur = nil
-	rec := StreamRecord{Ms: s.startMs, EndMs: s.rt.t.clock.Now(), Profile: s.rt.profile, Method: s.method,
+	rec := StreamRecord{Ms: s.startMs, EndMs: s.rt.t.clock.Now(), Profile: s.rt.profile, Method: s.method, URL: s.url,
 		Conns: s.conns, Retries: s.retries, Status: s.status}
 	s.mu.Unlock()
 	if cur != nil {

@@ -272,6 +272,7 @@ func RunWithOptions(ctx context.Context, target string, clock Clock, dir string,
 			u, _ := url.Parse(p.Target) // checked by withDefaults
 			cc.https, cc.host = u.Scheme == "https", u.Hostname()
 		}
+		cc = p.targetsClient(cc)
 		var client *http.Client
 		if p.HTTP2 {
 			var transport *http2.Transport
@@ -301,9 +302,12 @@ func RunWithOptions(ctx context.Context, target string, clock Clock, dir string,
 		if pr.p.Target != "" {
 			pbase, _ = checkTarget(pr.p.Target, true)
 		}
-		tgt := vegeta.Target{Method: pr.p.Method, URL: pbase + pr.p.Path, Body: pr.p.Body}
+		tgts := []vegeta.Target{{Method: pr.p.Method, URL: pbase + pr.p.Path, Body: pr.p.Body}}
+		if len(pr.p.Targets) > 0 {
+			tgts = vegetaTargets(pr.p.Targets, pr.p.targetIndexes())
+		}
 		pacer := boundedPacer{ConstantPacer: vegeta.ConstantPacer{Freq: pr.p.Rate, Per: time.Second}, max: pr.p.maxHits()}
-		ch := pr.attacker.Attack(vegeta.NewStaticTargeter(tgt), pacer, pr.p.Duration, pr.p.Name)
+		ch := pr.attacker.Attack(vegeta.NewStaticTargeter(tgts...), pacer, pr.p.Duration, pr.p.Name)
 		l.fwdWG.Add(1)
 		go l.forward(pr, ch)
 	}

@@ -51,6 +51,16 @@ type Profile struct {
 	HTTP2 bool
 	// TLS says how to speak TLS to an https Target.
 	TLS TLSOptions
+	// Targets, when set, are the requests this profile sends round-robin
+	// instead of Method, Path and Body on the load's base URL (a user's
+	// targets file, ReadTargets). Their URLs may name any host: every
+	// connection is dialed to Route's address for the URL's port, the
+	// URL's host kept as Host and TLS server name. TargetIndex gives each
+	// target's index in the whole list (default: its position), which its
+	// results carry (TargetIndex).
+	Targets     []Target
+	TargetIndex []int
+	Route       Route
 }
 
 // Slow is a set of long downloads of a file of known size, fetched at a
@@ -114,7 +124,10 @@ func (p Profile) withDefaults(i int) (Profile, error) {
 			return p, fmt.Errorf("profile %s: %w", p.Name, err)
 		}
 	}
-	if p.HTTP2 && !strings.HasPrefix(p.Target, "https://") {
+	if err := p.checkTargets(); err != nil {
+		return p, fmt.Errorf("profile %s: %w", p.Name, err)
+	}
+	if p.HTTP2 && len(p.Targets) == 0 && !strings.HasPrefix(p.Target, "https://") {
 		return p, fmt.Errorf("profile %s: HTTP/2 needs an https target (HTTP/2 over TLS, ALPN h2)", p.Name)
 	}
 	return p, nil

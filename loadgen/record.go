@@ -97,6 +97,7 @@ type RetryRecord struct {
 	EndMs    float64  `json:"end_ms"`          // when it ended (response read, or failed)
 	Profile  string   `json:"profile"`         // the profile (or "slow") that sent it
 	Method   string   `json:"method"`          // request method
+	URL      string   `json:"url,omitempty"`   // request URL (a targets profile's, with its target's fragment)
 	Attempts int      `json:"attempts"`        // connections the request was given (>= 2)
 	Conns    []uint64 `json:"conns"`           // their ConnRecord ids, in order
 	Error    string   `json:"error"`           // what ended the first connection (the server's EOF or reset)
@@ -121,6 +122,7 @@ type StreamRecord struct {
 	EndMs   float64  `json:"end_ms"`
 	Profile string   `json:"profile"`
 	Method  string   `json:"method"`
+	URL     string   `json:"url,omitempty"`     // request URL (a targets profile's, with its target's fragment)
 	Conns   []uint64 `json:"conns"`             // ConnRecord ids of its streams, in order
 	Retries []string `json:"retries,omitempty"` // why each earlier stream was replayed
 	Status  int      `json:"status,omitempty"`

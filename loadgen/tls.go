@@ -55,14 +55,25 @@ func tlsConfig(o TLSOptions, host string, alpn []string) *tls.Config {
 // tlsDialer dials through the tracker (so the TCP connection is accounted
 // as any other) and runs the TLS handshake on the tracked connection,
 // recording whether it resumed a session.
-func (t *tracker) tlsDialer(profile string, cfg *tls.Config, stats *tlsStats) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	dial := t.dialer(profile)
+//
+// With sniByHost (a targets profile, whose URLs name the user's hosts), the
+// server name is the host of addr, the URL's, unless cfg names one.
+func (t *tracker) tlsDialer(dial dialFunc, cfg *tls.Config, stats *tlsStats, sniByHost bool) dialFunc {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conf := cfg
+		if sniByHost && cfg.ServerName == "" {
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, fmt.Errorf("loadgen: dial %s: %w", addr, err)
+			}
+			conf = cfg.Clone() // shares the session cache
+			conf.ServerName = host
+		}
 		nc, err := dial(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
-		tc := tls.Client(nc, cfg)
+		tc := tls.Client(nc, conf)
 		c := nc.(*trackedConn)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			stats.failed.Add(1)
@@ -95,4 +106,24 @@ func connOf(c net.Conn) *trackedConn {
 		return connOf(v.Conn)
 	}
 	return nil
+}
+
+type dialFunc = func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// dialFor is the dialer of one client: the tracker's, through the client's
+// route when it has one (the address asked for names the user's host; the
+// address dialed is 127.0.0.1, which the tracker's dialer checks again).
+func (t *tracker) dialFor(cfg clientConfig) dialFunc {
+	dial := t.dialer(cfg.profile)
+	if cfg.route == nil {
+		return dial
+	}
+	route := cfg.route
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		to, err := route.resolve(addr)
+		if err != nil {
+			return nil, err
+		}
+		return dial(ctx, network, to)
+	}
 }

@@ -24,6 +24,13 @@ type clientConfig struct {
 	tlsStats    *tlsStats
 	h2Stats     *h2Stats
 	streams     *jsonl // streams.jsonl
+	// route, when set, dials every address to the 127.0.0.1 address of
+	// its port (a targets profile: URLs name the user's hosts), with the
+	// TLS server name of each URL's host.
+	route Route
+	// recordURL puts each request's URL in its retry and stream records
+	// (a targets profile: they say which target they were).
+	recordURL bool
 	// checkBodies compares every 2xx body with the first one served for the
 	// same method and URL (see bodyCheck); off for the long downloads,
 	// which are checked to the byte by their own count.
@@ -40,7 +47,7 @@ func (t *tracker) newTransport(cfg clientConfig) *http.Transport {
 	}
 	tr := &http.Transport{
 		Proxy:               nil,
-		DialContext:         t.dialer(cfg.profile),
+		DialContext:         t.dialFor(cfg),
 		DisableKeepAlives:   !cfg.keepAlive,
 		DisableCompression:  true,
 		MaxIdleConnsPerHost: idle, // the default (2) would close connections under load
@@ -51,7 +58,7 @@ func (t *tracker) newTransport(cfg clientConfig) *http.Transport {
 		// HTTP/1.1 over TLS: the handshake on the tracked connection, so
 		// that resumption is counted; ALPN offers http/1.1 only.
 		tr.TLSClientConfig = tlsConfig(cfg.tls, cfg.host, []string{"http/1.1"})
-		tr.DialTLSContext = t.tlsDialer(cfg.profile, tr.TLSClientConfig, cfg.tlsStats)
+		tr.DialTLSContext = t.tlsDialer(t.dialFor(cfg), tr.TLSClientConfig, cfg.tlsStats, cfg.route != nil)
 	}
 	return tr
 }
@@ -65,10 +72,14 @@ type roundTripper struct {
 	profile string
 	stop    context.Context // ends in-flight requests when the run's context ends
 	check   *bodyCheck      // nil: bodies are not compared
+	withURL bool            // retry records carry the request's URL
 }
 
 func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	st := &reqTrace{t: rt.t, profile: rt.profile, method: req.Method, startMs: rt.t.clock.Now()}
+	if rt.withURL {
+		st.url = req.URL.String()
+	}
 	ctx, cancel := context.WithCancel(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{GotConn: st.gotConn}))
 	unhook := context.AfterFunc(rt.stop, cancel)
 	release := func() { unhook(); cancel() }
@@ -104,6 +115,7 @@ type reqTrace struct {
 	t       *tracker
 	profile string
 	method  string
+	url     string // "" unless the profile records it
 	startMs float64
 
 	mu       sync.Mutex
@@ -182,7 +194,7 @@ func (s *reqTrace) finish(st attemptState, err error) {
 	} else {
 		s.t.retriedUnwritten.Add(1)
 	}
-	rec := RetryRecord{Ms: s.startMs, EndMs: s.t.clock.Now(), Profile: s.profile, Method: s.method,
+	rec := RetryRecord{Ms: s.startMs, EndMs: s.t.clock.Now(), Profile: s.profile, Method: s.method, URL: s.url,
 		Attempts: attempts, Conns: conns, Error: firstErr, Written: written, OK: st == attemptComplete}
 	if err != nil {
 		rec.Final = err.Error()
@@ -277,7 +289,7 @@ func (t *tracker) newClient(cfg clientConfig) (*http.Client, *http.Transport) {
 	if stop == nil {
 		stop = context.Background()
 	}
-	rt := &roundTripper{t: t, base: base, profile: cfg.profile, stop: stop}
+	rt := &roundTripper{t: t, base: base, profile: cfg.profile, stop: stop, withURL: cfg.recordURL}
 	if cfg.checkBodies {
 		rt.check = &bodyCheck{}
 	}

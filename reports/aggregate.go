@@ -295,6 +295,8 @@ type resultsAcc struct {
 	// Per profile (vegeta's Attack field: the traffic kind's profile).
 	byProfile       map[string]*profileAcc
 	failedByProfile map[string]map[string]int // profile → phase → failed requests
+	// Per target of a user's targets file (by index).
+	targets map[int]*targetAcc
 }
 
 func (a *resultsAcc) add(r *vegeta.Result) {
@@ -322,6 +324,7 @@ func (a *resultsAcc) add(r *vegeta.Result) {
 		sent.ok++
 	}
 	a.addProfile(r.Attack, p.name, failed, failed && class == classCancelled, r.Latency)
+	a.addTarget(r, class, failed)
 	a.fine.bin(t+r.Latency).done++
 	p.latency.Add(r.Latency)
 	a.latency.Add(r.Latency)

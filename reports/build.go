@@ -214,6 +214,7 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 			readResults(path(loadgen.ResultsFile), acc, problem)
 			readSideRecords(dir, s, meta, phases, tl, problem, note)
 			readTraffic(dir, s, meta, phases, acc, problem)
+			readTargets(dir, s, meta, acc, problem)
 		}
 	}
 

@@ -46,10 +46,12 @@ func WriteHTML(w io.Writer, r *Report) error {
 			}
 			return fmt.Sprintf("%.0f", st.VerifiedMs)
 		},
-		"plot": newPlotView,
-		"f1":   func(v float64) string { return fmt.Sprintf("%.1f", v) },
-		"add":  func(a, b float64) float64 { return a + b },
-		"sub":  func(a, b float64) float64 { return a - b },
+		"targets":       shownTargets,
+		"classesOrDash": classesOrDash,
+		"plot":          newPlotView,
+		"f1":            func(v float64) string { return fmt.Sprintf("%.1f", v) },
+		"add":           func(a, b float64) float64 { return a + b },
+		"sub":           func(a, b float64) float64 { return a - b },
 	}).Parse(htmlTemplate)
 	if err != nil {
 		return fmt.Errorf("parse html template: %w", err)
@@ -187,6 +189,11 @@ h1.pass { color: #176f2c; } h1.fail { color: #b3261e; } h1.error { color: #a15c0
 <td class="n">{{.Failed}}</td><td class="n">{{.Retried}}</td><td class="n">{{.SlowCut}}</td><td class="n">{{rate .}}</td>
 <td class="n">{{msNum .P50Ms .Requests}}</td><td class="n">{{msNum .P99Ms .Requests}}</td><td class="n">{{msNum .MaxMs .Requests}}</td><td class="n">{{msNum .StallMs .Requests}}</td><td>{{classes .ByClass}}</td></tr>
 {{end}}</table>{{end}}
+{{with targets .Targets}}<table>
+<tr><th>target</th><th>line</th><th>requests</th><th>ok</th><th>dropped</th><th>failed by class</th><th>p50 (ms)</th><th>p99 (ms)</th></tr>
+{{range .Rows}}<tr><td>{{.Target}}</td><td class="n">{{.Line}}</td><td class="n">{{.Requests}}</td><td class="n">{{.OK}}</td><td class="n">{{.Dropped}}</td>
+<td>{{classesOrDash .ByClass}}</td><td class="n">{{msNum .P50Ms .Requests}}</td><td class="n">{{msNum .P99Ms .Requests}}</td></tr>
+{{end}}</table>{{if .More}}<p>{{.More}} more targets in report.json (none of them dropped a request).</p>{{end}}{{end}}
 {{with .Final}}<p>Final state: {{final .}}</p>{{end}}
 </details>
 {{end}}

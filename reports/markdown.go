@@ -349,6 +349,7 @@ func writeMarkdownScenario(mw *mdWriter, s *Scenario) {
 		}
 	}
 	writeMarkdownTraffic(mw, s)
+	writeMarkdownTargets(mw, s)
 	if s.Final != nil {
 		mw.printf("Final state: %s\n", mdCell(finalLine(s.Final)))
 	}

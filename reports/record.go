@@ -76,6 +76,9 @@ type Meta struct {
 	// Site is the user's configuration tree (run --config-dir); nil with
 	// one nginx.conf.
 	Site *Site `json:"site,omitempty"`
+	// Targets are the requests of a user's targets file (--targets) the
+	// request kinds sent instead of the harness's own.
+	Targets []TargetPlan `json:"targets,omitempty"`
 }
 
 // TrafficPlan is one traffic kind as the load ran it.

@@ -130,6 +130,9 @@ type Scenario struct {
 	// accounted on its own from the records; Dropped is their sum plus the
 	// long downloads cut.
 	Traffic []TrafficRow `json:"traffic"`
+	// Targets is one row per target of a user's targets file (--targets),
+	// in the file's order.
+	Targets []TargetRow `json:"targets,omitempty"`
 }
 
 // Stall names the phase with the longest stall and its length.

@@ -30,6 +30,8 @@ type Load struct {
 	Slow      int // long downloads in flight across the transitions
 	// Traffic are the traffic kinds (--traffic; see Kinds for the default).
 	Traffic []string
+	// Targets, when set (--targets), are the requests of the request kinds.
+	Targets *Targets
 }
 
 // DefaultLoad is the default suite's traffic; README says why.
@@ -83,7 +85,7 @@ func (p Params) startLoad(ctx context.Context, node *nginx.Node, clock loadgen.C
 	var err error
 	switch path {
 	case LoadPathNetns:
-		profiles, opts, perr := p.Load.profiles(loadTargets{http: node.InnerURL(), https: node.InnerTLSURL()}, node.Certificate())
+		profiles, opts, perr := p.Load.profiles(loadTargets{http: node.InnerURL(), https: node.InnerTLSURL(), addr: innerAddr(node)}, node.Certificate())
 		if perr != nil {
 			return nil, slow, perr
 		}
@@ -95,7 +97,7 @@ func (p Params) startLoad(ctx context.Context, node *nginx.Node, clock loadgen.C
 		meta.LoadPath = fmt.Sprintf("inside the container's network namespace, to %s%s: straight to nginx, no proxy between",
 			strings.TrimPrefix(node.InnerURL(), "http://"), tlsNote)
 	case LoadPathHost:
-		profiles, opts, perr := p.Load.profiles(loadTargets{http: node.URL(), https: node.TLSURL()}, node.Certificate())
+		profiles, opts, perr := p.Load.profiles(loadTargets{http: node.URL(), https: node.TLSURL(), addr: node.HostAddr}, node.Certificate())
 		if perr != nil {
 			return nil, slow, perr
 		}
@@ -186,6 +188,7 @@ func (p Params) newMeta(name, expect string, to image.Build, clock loadgen.Clock
 	if p.Site != nil {
 		meta.Site = p.Site.siteMeta(nil, p.Load)
 	}
+	p.Load.describeTargets(&meta)
 	return meta
 }
 
@@ -227,7 +230,7 @@ func (l Load) Validate() error {
 			return fmt.Errorf("rate %d: the request kinds share it, and %s gets none: give at least 1 per kind", l.Rate, tp.Kind)
 		}
 	}
-	return nil
+	return l.validateTargets()
 }
 
 // Run plays one scenario in its own container under load and writes every
@@ -720,6 +723,9 @@ func CheckConfig(ctx context.Context, pool *dockertest.Pool, im Images, p Params
 		}
 	}
 	if err := p.Load.checkTraffic(ctx, n); err != nil {
+		if te, ok := err.(targetsError); ok {
+			return te.error
+		}
 		return fmt.Errorf("--config: %w", err)
 	}
 	return nil

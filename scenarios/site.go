@@ -438,7 +438,12 @@ func (s *Site) probeProfiles(ctx context.Context, n *nginx.Node, p *Params) erro
 	if len(keep) == 0 {
 		p.Load.Traffic = nil
 	}
-	return p.Load.Validate()
+	if err := p.Load.Validate(); err != nil {
+		return err
+	}
+	// The targets too, while the stand-ins run: a target may be a proxied
+	// location of the tree.
+	return p.Load.checkTargets(ctx, n)
 }
 
 // SiteScenarios leaves out the scenarios this configuration cannot

@@ -189,6 +189,8 @@ func (l Load) plan() []reports.TrafficPlan {
 // loadTargets are the base URLs the load uses on its path.
 type loadTargets struct {
 	http, https string
+	// addr is where nginx listens for a port on this path (for --targets).
+	addr func(port int) (string, bool)
 }
 
 // profiles builds the request profiles and the options of the connection
@@ -203,6 +205,13 @@ func (l Load) profiles(tg loadTargets, cert *x509.Certificate) ([]loadgen.Profil
 		pool.AddCert(cert)
 		tlsOpts = loadgen.TLSOptions{RootCAs: pool, ServerName: "127.0.0.1"}
 	}
+	var route loadgen.Route
+	if l.Targets != nil {
+		var err error
+		if route, err = l.Targets.route(tg.addr); err != nil {
+			return nil, nil, err
+		}
+	}
 	for _, tp := range l.plan() {
 		switch tp.Kind {
 		case TrafficHTTP1, TrafficHTTP1KeepAlive:
@@ -210,8 +219,15 @@ func (l Load) profiles(tg loadTargets, cert *x509.Certificate) ([]loadgen.Profil
 			if l.Method == "POST" {
 				p.Path, p.Body = "/post", []byte(strings.Repeat("x", 512))
 			}
+			if l.Targets != nil {
+				p = l.Targets.targetsProfile(p, route)
+			}
 			profiles = append(profiles, p)
 		case TrafficHTTP2:
+			if l.Targets != nil {
+				profiles = append(profiles, l.Targets.targetsProfile(loadgen.Profile{Name: tp.Profile, Rate: tp.Rate, HTTP2: true}, route))
+				continue
+			}
 			if tg.https == "" {
 				return nil, nil, fmt.Errorf("--traffic http2: port %d is not published on this load path", nginx.TLSPort)
 			}
@@ -269,6 +285,11 @@ func (l Load) checkTraffic(ctx context.Context, n *nginx.Node) error {
 		if err != nil {
 			return fmt.Errorf("--traffic %s: %w", k, err)
 		}
+	}
+	// The targets too, while the backend runs: a target may be a proxied
+	// location.
+	if err := l.checkTargets(ctx, n); err != nil {
+		return targetsError{err}
 	}
 	return nil
 }

@@ -53,6 +53,7 @@ much more the runs vary than chance (see README, "Gate on no worse than
 before"). Records: DIR/candidate/K/SCENARIO/ and
 DIR/baseline/K/SCENARIO/; report.json's top-level verdict is the gate.
   nginx-upgrade-harness run --scenario upgrade --traffic http2 --traffic websocket
+  nginx-upgrade-harness run --scenario upgrade --targets targets.txt --traffic http1-keepalive --traffic http2
 
 Traffic kinds (--traffic, repeatable; run --list describes them):
   http1 (default), http1-keepalive, http2, websocket, proxy, upload.
@@ -87,10 +88,13 @@ type runFlags struct {
 	traffic  multiFlag
 
 	// The user's own site (run only).
-	configDir   string
-	mounts      multiFlag
-	addHosts    multiFlag
-	upstreamCmd string
+	configDir     string
+	mounts        multiFlag
+	addHosts      multiFlag
+	upstreamCmd   string
+	targets       string // run only: --targets FILE
+	targetsFormat string
+	ca            string
 }
 
 // register declares the flags run and compare share; the texts that differ
@@ -131,6 +135,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&f.upstreamCmd, "upstream-cmd", "", "your own backend: a `COMMAND` line run in each container once nginx serves (split as a shell would, run without one; mount it with --mount), in place of the stand-in backends; its output and exit are kept in upstream.log")
 	fs.StringVar(&f.junit, "junit", "", "also write a JUnit XML `FILE`: one test case per scenario and repeat (and per comparison with --baseline)")
 	mf := registerMatrixFlags(fs)
+	f.registerTargets(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -275,6 +280,9 @@ func (f *runFlags) params() (scenarios.Params, []scenarios.Scenario, error) {
 	p.Load = scenarios.Load{Rate: f.rate, Method: strings.ToUpper(f.method), KeepAlive: f.keepalive, Slow: f.slow}
 	if p.Load.Traffic, err = scenarios.ParseTraffic(f.traffic); err != nil {
 		return p, nil, bad("--traffic: %v", err)
+	}
+	if p.Load.Targets, err = f.readTargets(); err != nil {
+		return p, nil, bad("%v", err)
 	}
 	if err := p.Load.Validate(); err != nil {
 		return p, nil, bad("%v", err)
