@@ -52,6 +52,9 @@ var _ = Describe("a user's configuration tree", Label("site"), func() {
 			p := siteParams("testdata/site-tree")
 			p.Load.Traffic = []string{scenarios.TrafficHTTP1, scenarios.TrafficHTTP2}
 			p.Load.Slow = 2
+			targets, terr := scenarios.LoadTargets(filepath.Join("testdata", "targets", "site-tree.txt"), "", "")
+			Expect(terr).NotTo(HaveOccurred())
+			p.Load.Targets = targets
 			By("checking the tree with both builds and reading its listeners from nginx -T")
 			Expect(scenarios.CheckSite(ctx, pool, images, &p)).To(Succeed())
 			Expect(p.Site.Skipped).To(BeEmpty(), "the site serves / and the long downloads, and HTTP/2 on 443")
@@ -90,7 +93,19 @@ var _ = Describe("a user's configuration tree", Label("site"), func() {
 			for _, s := range r.Scenarios {
 				AddReportEntry("site-tree "+s.Name, "verdict="+s.Verdict+" reasons="+strings.Join(s.Reasons, "; "))
 				Expect(s.Verdict).To(Equal(reports.VerdictPass), "%s: %v", s.Name, s.Reasons)
+				By("reading " + s.Name + "'s results per target")
+				Expect(s.Targets).To(HaveLen(6), "%s: a row per target of site-tree.txt", s.Name)
+				seen := map[string]bool{}
+				for _, t := range s.Targets {
+					seen[t.Target] = true
+					Expect(t.Requests).To(BeNumerically(">", 0), "%s: %s was sent", s.Name, t.Target)
+					Expect(t.OK).To(BeNumerically(">", 0), "%s: %s was answered", s.Name, t.Target)
+				}
+				Expect(seen).To(HaveKey("GET https://secure.example.test/"), "the TLS server on 443")
+				Expect(seen).To(HaveKey("GET http://api.example.test/v1/items"), "the second name on 80, proxied")
+				Expect(seen).To(HaveKey("POST http://api.example.test/v1/items"), "a POST with a body")
 			}
+			Expect(md).To(ContainSubstring("| GET http://www.example.test/app/orders |"), "report.md names each target's results")
 		}, SpecTimeout(8*time.Minute))
 
 	// The default suite (the catalogue), less what a site without long
