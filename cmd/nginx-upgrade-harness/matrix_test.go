@@ -36,7 +36,7 @@ func TestMatrixBadInputExitsTwo(t *testing.T) {
 		{"unknown traffic kind", []string{"run", "--matrix", file("t.yaml", "to: [debian:1.22.1-9+deb12u11]\ntraffic: [http3]\n")}, `unknown traffic kind "http3"`},
 		{"unknown fault", []string{"run", "--matrix", file("f.yaml", "to: [debian:1.22.1-9+deb12u11]\nfaults: [gremlins]\n")}, `unknown fault "gremlins"`},
 		{"build that does not parse", []string{"run", "--matrix", file("b.yaml", "to: [debian:latest]\n")}, `"latest" is not a Debian package version`},
-		{"a config tree", []string{"run", "--matrix", file("d.yaml", "to: [debian:1.22.1-9+deb12u11]\nconfigs: [etc-nginx]\n")}, "config trees come with --config-dir"},
+		{"a config tree without nginx.conf", []string{"run", "--matrix", file("d.yaml", "to: [debian:1.22.1-9+deb12u11]\nconfigs: [etc-nginx]\n")}, "configs: etc-nginx: " + filepath.Join(dir, "etc-nginx") + " has no nginx.conf"},
 		{"missing file", []string{"run", "--matrix", filepath.Join(dir, "none.yaml")}, "none.yaml"},
 		{"scenario flag with a matrix", []string{"run", "--matrix", good, "--scenario", "upgrade"}, "--scenario: with --matrix the matrix file says which"},
 		{"repeat with a matrix", []string{"run", "--matrix", good, "--repeat", "2"}, "--repeat does not go with --matrix"},

@@ -22,6 +22,7 @@ import (
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness/fault"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
@@ -137,8 +138,9 @@ type Matrix struct {
 type Cell struct {
 	reports.MatrixCell
 	FromBuild, ToBuild image.Build
-	ConfigData         []byte // nil: the harness's own
-	ConfigDir          bool   // the configuration is a directory (a whole /etc/nginx tree)
+	ConfigData         []byte      // nil: the harness's own
+	ConfigDir          bool        // the configuration is a directory (a whole /etc/nginx tree)
+	Tree               *nginx.Tree // the tree read, when ConfigDir
 	Chosen             []fault.Chosen
 }
 
@@ -360,7 +362,7 @@ func (f *File) expand(path string, base scenarios.Load) (*Matrix, error) {
 				for _, tr := range traffic {
 					for fa, fs := range faults {
 						for _, sc := range scs {
-							c := Cell{FromBuild: from, ToBuild: to, ConfigData: conf.data, ConfigDir: conf.dir, Chosen: chosen[fa]}
+							c := Cell{FromBuild: from, ToBuild: to, ConfigData: conf.data, ConfigDir: conf.dir, Tree: conf.tree, Chosen: chosen[fa]}
 							c.From, c.To, c.MatrixCell.Config, c.ConfigPath, c.ConfigSHA256 = from.Spec, to.Spec, conf.Name, conf.Path, conf.sha
 							c.Traffic, c.Faults, c.Scenarios = nonNil(tr), nonNil(fs), nonNil(sc)
 							c.Key = fmt.Sprintf("from#%d to#%d config=%s traffic=%s faults=%s scenarios=%s", fi+1, ti+1, conf.Name,
@@ -397,6 +399,7 @@ type namedConfig struct {
 	Config
 	data []byte
 	dir  bool
+	tree *nginx.Tree
 	sha  string
 }
 
@@ -428,11 +431,18 @@ func readConfigs(path string, confs []Config) ([]namedConfig, error) {
 				return nil, bad(path, "configs: %s: no such file", c.Path)
 			}
 			if st.IsDir() {
-				// A whole /etc/nginx tree is --config-dir's; the cell
-				// runner says whether this build of the harness has it.
+				// A whole /etc/nginx tree, as --config-dir places it; its
+				// digest covers every file's path, mode, link and content.
 				nc.dir = true
-				h := sha256.Sum256([]byte("dir:" + c.Path))
-				nc.sha = hex.EncodeToString(h[:])
+				if nc.tree, err = nginx.ReadTree(p); err != nil {
+					return nil, bad(path, "configs: %s: %v", c.Path, err)
+				}
+				h := sha256.New()
+				for _, f := range nc.tree.Files {
+					fmt.Fprintf(h, "%s\x00%o\x00%s\x00%d\x00", f.Path, f.Mode, f.Link, len(f.Data))
+					h.Write(f.Data)
+				}
+				nc.sha = hex.EncodeToString(h.Sum(nil))
 			} else {
 				if nc.data, err = os.ReadFile(p); err != nil {
 					return nil, bad(path, "configs: %s: %v", c.Path, err)

@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -72,12 +73,16 @@ func Reachable(engines []*Engine) []*Engine {
 func CellParams(base scenarios.Params, c Cell) (scenarios.Params, error) {
 	p := base
 	p.From, p.To = c.FromBuild, c.ToBuild
+	p.Config, p.Site = c.ConfigData, nil
 	if c.ConfigDir {
-		// The seam for --config-dir: a whole /etc/nginx tree goes where
-		// that flag puts it, once Params carries it.
-		return p, fmt.Errorf("configs: %s is a directory: config trees come with --config-dir, which this matrix runner does not pass yet; give an nginx.conf file", c.ConfigPath)
+		// A whole /etc/nginx tree, as --config-dir runs it: the cell's
+		// pre-check (scenarios.CheckSite) reads its listeners.
+		p.Config = nil
+		p.Site = &scenarios.Site{Tree: c.Tree}
+		if base.Site != nil {
+			p.Site.Mounts, p.Site.Hosts, p.Site.UpstreamCmd = base.Site.Mounts, base.Site.Hosts, base.Site.UpstreamCmd
+		}
 	}
-	p.Config = c.ConfigData
 	p.Load.Traffic = c.Traffic
 	p.Live = nil
 	return p, p.Load.Validate()
@@ -196,7 +201,20 @@ func runCell(ctx context.Context, e *Engine, c Cell, base scenarios.Params, out 
 		failAll("images on " + e.URL + ": " + err.Error())
 		return engineAlive()
 	}
-	if p.Config != nil || len(p.Load.Traffic) > 0 {
+	if p.Site != nil {
+		// The tree's pre-check: its listeners decide what the cell's
+		// containers publish, what it cannot serve is left out (and
+		// named in the cell's report).
+		if err := scenarios.CheckSite(ctx, e.Pool, im, &p); err != nil {
+			var rejects *scenarios.NewBuildRejectsError
+			if errors.As(err, &rejects) {
+				err = fmt.Errorf("the new build rejects the tree (the broken-build finding, no scenario run): %s", rejects.Cause)
+			}
+			failAll(err.Error())
+			return engineAlive()
+		}
+		scs = scenarios.SiteScenarios(scs, &p)
+	} else if p.Config != nil || len(p.Load.Traffic) > 0 {
 		if err := scenarios.CheckConfig(ctx, e.Pool, im, p); err != nil {
 			failAll(err.Error())
 			return engineAlive()
