@@ -183,7 +183,7 @@ func runMatrix(ctx context.Context, stderr io.Writer, fs *flag.FlagSet, f *runFl
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: the report holds what was measured until then")
 	}
-	return matrixVerdictErr(r.Verdict)
+	return verdictExit(r.Verdict)
 }
 
 // matrixProvenance is what a matrix run is: the tool, the command line, the
@@ -198,16 +198,6 @@ func matrixProvenance(start time.Time, args []string, pool *dockertest.Pool) *re
 		prov.Docker = &v
 	}
 	return prov
-}
-
-func matrixVerdictErr(v string) error {
-	switch v {
-	case reports.VerdictPass:
-		return nil
-	case reports.VerdictFail:
-		return errFailed
-	}
-	return errInvalid
 }
 
 func printMatrixSummary(w io.Writer, r *reports.MatrixReport) {
@@ -231,7 +221,7 @@ func reportMatrix(dir string, stderr io.Writer) error {
 	}
 	printMatrixSummary(stderr, r)
 	fmt.Fprintf(stderr, "report: %s\n", filepath.Join(dir, "report.md"))
-	return matrixVerdictErr(r.Verdict)
+	return verdictExit(r.Verdict)
 }
 
 const reportMergeUsage = `Usage: nginx-upgrade-harness report merge [--out DIR] SHARD-DIR…
@@ -316,7 +306,7 @@ func reportMerge(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	printMatrixSummary(stderr, r)
 	fmt.Fprintf(stderr, "report: %s\n", filepath.Join(*out, "report.md"))
-	return matrixVerdictErr(r.Verdict)
+	return verdictExit(r.Verdict)
 }
 
 func same(a, b string) bool {

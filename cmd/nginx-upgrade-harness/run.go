@@ -293,8 +293,11 @@ func (f *runFlags) params() (scenarios.Params, []scenarios.Scenario, error) {
 // verdictErr turns the verdicts into the run's error: any fail is a fail
 // (exit 1: retrying will not help), else any error is an invalid
 // measurement (exit 3: retry on a quieter machine), else nil.
-func verdictErr(r *reports.Report) error {
-	switch r.Verdict {
+func verdictErr(r *reports.Report) error { return verdictExit(r.Verdict) }
+
+// verdictExit is the run's error for an overall verdict v.
+func verdictExit(v string) error {
+	switch v {
 	case reports.VerdictPass:
 		return nil
 	case reports.VerdictFail:
