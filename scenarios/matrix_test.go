@@ -73,4 +73,32 @@ var _ = Describe("a matrix that shards", Label("matrix"), Serial, func() {
 		Expect(merged.Verdict).To(Equal(whole.Verdict))
 		Expect(merged.Counts).To(Equal(whole.Counts))
 	}, SpecTimeout(12*time.Minute))
+
+	It("runs a configuration that is a directory as a whole /etc/nginx tree", func(ctx SpecContext) {
+		m, err := matrix.Load(filepath.Join("testdata", "matrix", "trees.yaml"), params.Load)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(m.Cells).To(HaveLen(2), "the harness's config and Debian's stock tree")
+		engines, err := matrix.Connect(ctx, []string{pool.Client.Endpoint()})
+		Expect(err).NotTo(HaveOccurred())
+		base := params
+		base.Load = m.Load
+		dir := filepath.Join(outDir, "matrix-trees")
+		Expect(os.RemoveAll(dir)).To(Succeed())
+		r, err := m.Run(ctx, engines, nil, base, dir, progress)
+		Expect(err).NotTo(HaveOccurred())
+		for _, c := range r.Cells {
+			Expect(c.Verdict).To(Equal(reports.VerdictPass), "cell %s: %v", c.ID, c.Reasons)
+		}
+		tree := m.Cells[1]
+		Expect(tree.MatrixCell.Config).To(Equal("debian-stock"))
+		cr, err := reports.ReadReport(filepath.Join(reports.CellDir(dir, tree.ID), reports.ReportJSON))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cr.Site).NotTo(BeNil(), "the cell ran the tree, not one nginx.conf")
+		var ports []int
+		for _, l := range cr.Site.Listeners {
+			ports = append(ports, l.Port)
+		}
+		Expect(ports).To(ContainElement(80), "the stock tree's listener, read from nginx -T")
+		Expect(cr.Site.SkippedProfiles).NotTo(BeEmpty(), "what the stock site cannot serve is named in the cell's report")
+	}, SpecTimeout(4*time.Minute))
 })
