@@ -77,6 +77,13 @@ type CellRecord struct {
 	Start     string   `json:"start"`      // RFC 3339
 	DurationS *float64 `json:"duration_s"` // null: the cell did not finish
 	Error     string   `json:"error,omitempty"`
+	// Finding is nginx's own refusal that ended the cell before any
+	// scenario: a new build that rejects the configuration tree the old
+	// build serves ([emerg] …). A cell with a finding fails.
+	Finding string `json:"finding,omitempty"`
+	// NotRun are the scenarios of the cell its configuration cannot prove
+	// ("NAME: why"), left out before it started and named.
+	NotRun []string `json:"not_run,omitempty"`
 }
 
 // MatrixReport is a matrix directory's report.json: a row per cell, each
@@ -121,6 +128,9 @@ type CellResult struct {
 	Report    string         `json:"report,omitempty"` // the cell's report.md, relative to the matrix directory
 	Error     string         `json:"error,omitempty"`  // why the cell has no measurement
 	Scenarios []CellScenario `json:"scenarios"`
+	// NotRun are the scenarios its configuration cannot prove, each with
+	// why (a configuration tree without long downloads, say).
+	NotRun []string `json:"not_run,omitempty"`
 }
 
 // CellScenario is one scenario of a cell.
@@ -228,10 +238,21 @@ func buildCell(dir string, c MatrixCell, missing string, opt MatrixOptions) Cell
 	}
 	var rec CellRecord
 	if err := readJSON(filepath.Join(cdir, CellFile), &rec); err == nil {
-		cr.Engine, cr.DurationS = rec.Engine, rec.DurationS
+		cr.Engine, cr.DurationS, cr.NotRun = rec.Engine, rec.DurationS, rec.NotRun
 		if rec.DurationS == nil && opt.Finished {
 			return fail(NotFinished)
 		}
+	}
+	if rec.Finding != "" {
+		// nginx refused before any scenario: the finding is the record.
+		cr.Verdict = VerdictFail
+		cr.Reasons = append(cr.Reasons, rec.Finding)
+		return cr
+	}
+	notRun := map[string]bool{}
+	for _, nr := range rec.NotRun {
+		name, _, _ := strings.Cut(nr, ":")
+		notRun[name] = true
 	}
 	build := BuildRun
 	if opt.Write {
@@ -275,7 +296,7 @@ func buildCell(dir string, c MatrixCell, missing string, opt MatrixOptions) Cell
 		have[s.Name] = true
 	}
 	for _, name := range c.Scenarios {
-		if !have[name] && !haveFaulted(have, name) {
+		if !have[name] && !haveFaulted(have, name) && !notRun[name] {
 			cr.Verdict = VerdictError
 			cr.Reasons = append(cr.Reasons, name+": no record (the cell ended before it ran)")
 		}
@@ -324,9 +345,16 @@ func CellRecordStart(cdir, id, engine string, start time.Time) error {
 // CellRecordEnd rewrites a cell's cell.json with its duration and, when it
 // could not run, why.
 func CellRecordEnd(cdir, id, engine string, start time.Time, cause string) error {
+	return CellRecordEndWith(cdir, CellRecord{ID: id, Engine: engine, Error: cause}, start)
+}
+
+// CellRecordEndWith writes DIR/cell.json at the end of a cell: rec (its
+// id, engine, error, finding, scenarios not run) with its start and
+// duration.
+func CellRecordEndWith(cdir string, rec CellRecord, start time.Time) error {
 	d := time.Since(start).Seconds()
-	return writeJSONAtomic(filepath.Join(cdir, CellFile), CellRecord{ID: id, Engine: engine,
-		Start: start.UTC().Format(time.RFC3339Nano), DurationS: &d, Error: cause})
+	rec.Start, rec.DurationS = start.UTC().Format(time.RFC3339Nano), &d
+	return writeJSONAtomic(filepath.Join(cdir, CellFile), rec)
 }
 
 // WriteMatrixPlan writes DIR/matrix.json.

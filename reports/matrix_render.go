@@ -104,6 +104,15 @@ func WriteMatrixMarkdown(w io.Writer, r *MatrixReport) error {
 	if len(why) > 0 {
 		fmt.Fprintf(b, "\n## Why\n\n%s\n", strings.Join(why, "\n"))
 	}
+	var notRun []string
+	for _, c := range r.Cells {
+		for _, nr := range c.NotRun {
+			notRun = append(notRun, fmt.Sprintf("- `%s`: %s", c.ID, mdCell(nr)))
+		}
+	}
+	if len(notRun) > 0 {
+		fmt.Fprintf(b, "\n## Not run against the cell's configuration\n\n%s\n", strings.Join(notRun, "\n"))
+	}
 	fmt.Fprintf(b, "\nEach cell's folder (`cells/ID/`) is a run directory: `nginx-upgrade-harness report cells/ID` rebuilds its report.\n")
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // testMatrix is a four-cell matrix: two builds × two traffic kinds.
@@ -220,5 +221,66 @@ func TestTrendFlagsWhatGotWorse(t *testing.T) {
 	}
 	if _, err := BuildTrend(dirs[:1], runs[:1]); err == nil {
 		t.Errorf("a trend of one run: want an error")
+	}
+}
+
+// A cell whose new build rejects its configuration tree fails with nginx's
+// line (no scenario ran); a scenario its tree cannot prove, recorded as not
+// run, is named and does not make the cell an error — one that simply left
+// no record still does.
+func TestMatrixCellFindingAndNotRun(t *testing.T) {
+	dir := t.TempDir()
+	p := testMatrix()
+	p.Cells[1].Scenarios = []string{"upgrade", "term-fallback"}
+	p.Cells[3].Scenarios = []string{"upgrade", "term-fallback"}
+	p.Run = []string{}
+	for _, c := range p.Cells {
+		p.Run = append(p.Run, c.ID)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteMatrixPlan(dir, p); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"b1_http1", "b1_http2", "b2_http2"} {
+		writeCell(t, dir, id, 0)
+	}
+	start := time.Now()
+	finding := `broken build: the new build rejects the configuration tree the old build serves ([emerg] unknown directive "gzip" in /etc/nginx/nginx.conf:46); no scenario run`
+	for _, rec := range []CellRecord{
+		{ID: "b1_http1", Engine: "e"},
+		{ID: "b1_http2", Engine: "e", NotRun: []string{"term-fallback: its positive control is measured on long downloads"}},
+		{ID: "b2_http1", Engine: "e", Finding: finding},
+		{ID: "b2_http2", Engine: "e"},
+	} {
+		if err := os.MkdirAll(CellDir(dir, rec.ID), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := CellRecordEndWith(CellDir(dir, rec.ID), rec, start); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := RenderMatrix(dir, MatrixOptions{Write: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"b1_http1": VerdictPass, "b1_http2": VerdictPass, "b2_http1": VerdictFail, "b2_http2": VerdictError}
+	for _, c := range r.Cells {
+		if c.Verdict != want[c.ID] {
+			t.Errorf("cell %s: verdict %s, want %s (%v)", c.ID, c.Verdict, want[c.ID], c.Reasons)
+		}
+	}
+	if got := r.Cells[2].Reasons; len(got) != 1 || got[0] != finding {
+		t.Errorf("the finding cell's reasons are %q, want nginx's line", got)
+	}
+	if len(r.Cells[1].NotRun) != 1 {
+		t.Errorf("the cell with a scenario not run names it: %v", r.Cells[1].NotRun)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, ReportMarkdown))
+	for _, s := range []string{"## Not run against the cell's configuration", "`b1_http2`: term-fallback", `unknown directive "gzip"`} {
+		if !strings.Contains(string(md), s) {
+			t.Errorf("report.md lacks %q:\n%s", s, md)
+		}
 	}
 }

@@ -157,8 +157,10 @@ func runCell(ctx context.Context, e *Engine, c Cell, base scenarios.Params, out 
 	}
 	scs, err := c.ScenarioList()
 	cause := ""
+	rec := reports.CellRecord{ID: c.ID, Engine: e.URL}
 	defer func() {
-		if err := reports.CellRecordEnd(cdir, c.ID, e.URL, start, cause); err != nil {
+		rec.Error = cause
+		if err := reports.CellRecordEndWith(cdir, rec, start); err != nil {
 			progress("%v", err)
 		}
 	}()
@@ -208,12 +210,21 @@ func runCell(ctx context.Context, e *Engine, c Cell, base scenarios.Params, out 
 		if err := scenarios.CheckSite(ctx, e.Pool, im, &p); err != nil {
 			var rejects *scenarios.NewBuildRejectsError
 			if errors.As(err, &rejects) {
-				err = fmt.Errorf("the new build rejects the tree (the broken-build finding, no scenario run): %s", rejects.Cause)
+				// The broken-build finding: a fail cell, nginx's line its record.
+				rec.Finding = oneLine("broken build: the new build rejects the configuration tree the old build serves (" + rejects.Cause + "); no scenario run")
+				progress("%s", rec.Finding)
+				return engineAlive()
 			}
 			failAll(err.Error())
 			return engineAlive()
 		}
-		scs = scenarios.SiteScenarios(scs, &p)
+		kept := scenarios.SiteScenarios(scs, &p)
+		for _, sk := range p.Site.Skipped {
+			if name, ok := strings.CutPrefix(sk.Profile, "scenario "); ok {
+				rec.NotRun = append(rec.NotRun, name+": "+sk.Reason)
+			}
+		}
+		scs = kept
 	} else if p.Config != nil || len(p.Load.Traffic) > 0 {
 		if err := scenarios.CheckConfig(ctx, e.Pool, im, p); err != nil {
 			failAll(err.Error())
