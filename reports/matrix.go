@@ -258,6 +258,15 @@ func buildCell(dir string, c MatrixCell, missing string, opt MatrixOptions) Cell
 	if opt.Write {
 		build = Render
 	}
+	allNotRun := len(c.Scenarios) > 0
+	for _, name := range c.Scenarios {
+		allNotRun = allNotRun && notRun[name]
+	}
+	if allNotRun {
+		// Nothing was measured: the combination cannot be proven here.
+		return fail("not run against this configuration: " + strings.Join(rec.NotRun, "; ") +
+			" (exclude the combination in the matrix file)")
+	}
 	rr, err := build(cdir)
 	if err != nil {
 		if rec.Error != "" {

@@ -233,6 +233,8 @@ func TestMatrixCellFindingAndNotRun(t *testing.T) {
 	p := testMatrix()
 	p.Cells[1].Scenarios = []string{"upgrade", "term-fallback"}
 	p.Cells[3].Scenarios = []string{"upgrade", "term-fallback"}
+	p.Cells = append(p.Cells, MatrixCell{Index: 4, ID: "b1_only", Key: "to#b1 http1 kill", From: "a", To: "b1", Config: "tree",
+		Traffic: []string{"http1"}, Faults: []string{}, Scenarios: []string{"kill-fallback"}})
 	p.Run = []string{}
 	for _, c := range p.Cells {
 		p.Run = append(p.Run, c.ID)
@@ -253,6 +255,7 @@ func TestMatrixCellFindingAndNotRun(t *testing.T) {
 		{ID: "b1_http2", Engine: "e", NotRun: []string{"term-fallback: its positive control is measured on long downloads"}},
 		{ID: "b2_http1", Engine: "e", Finding: finding},
 		{ID: "b2_http2", Engine: "e"},
+		{ID: "b1_only", Engine: "e", NotRun: []string{"kill-fallback: no long downloads"}},
 	} {
 		if err := os.MkdirAll(CellDir(dir, rec.ID), 0o755); err != nil {
 			t.Fatal(err)
@@ -265,11 +268,14 @@ func TestMatrixCellFindingAndNotRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"b1_http1": VerdictPass, "b1_http2": VerdictPass, "b2_http1": VerdictFail, "b2_http2": VerdictError}
+	want := map[string]string{"b1_http1": VerdictPass, "b1_http2": VerdictPass, "b2_http1": VerdictFail, "b2_http2": VerdictError, "b1_only": VerdictError}
 	for _, c := range r.Cells {
 		if c.Verdict != want[c.ID] {
 			t.Errorf("cell %s: verdict %s, want %s (%v)", c.ID, c.Verdict, want[c.ID], c.Reasons)
 		}
+	}
+	if got := r.Cells[4].Error; !strings.HasPrefix(got, "not run against this configuration: kill-fallback: no long downloads") {
+		t.Errorf("a cell with nothing it could run says %q", got)
 	}
 	if got := r.Cells[2].Reasons; len(got) != 1 || got[0] != finding {
 		t.Errorf("the finding cell's reasons are %q, want nginx's line", got)
