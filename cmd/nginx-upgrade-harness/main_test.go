@@ -53,18 +53,7 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		{"stray argument", []string{"run", "upgrade"}, `unexpected argument "upgrade"`},
 		{"bad load path", []string{"run", "--load-path", "wifi"}, `--load-path: got "wifi"`},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			code, stderr := run(t, tc.args...)
-			if code != exitBadInput {
-				t.Fatalf("exit %d, want %d; stderr: %s", code, exitBadInput, stderr)
-			}
-			if !strings.Contains(stderr, tc.want) {
-				t.Fatalf("stderr %q does not name the cause %q", stderr, tc.want)
-			}
-			if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 {
-				t.Fatalf("want one line, got %d: %q", n+1, stderr)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { expectBadInput(t, tc.args, tc.want) })
 	}
 }
 
@@ -326,4 +315,20 @@ func TestBadConfigTreeExitsBeforeAnyScenario(t *testing.T) {
 		})
 	}
 	assertNoLeftovers(t)
+}
+
+// expectBadInput runs the CLI with args and wants bad input: exit 2 and one
+// line on stderr naming the cause want.
+func expectBadInput(t *testing.T, args []string, want string) {
+	t.Helper()
+	code, stderr := run(t, args...)
+	if code != exitBadInput {
+		t.Fatalf("exit %d, want %d; stderr: %s", code, exitBadInput, stderr)
+	}
+	if !strings.Contains(stderr, want) {
+		t.Fatalf("stderr %q does not name the cause %q", stderr, want)
+	}
+	if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 {
+		t.Fatalf("want one line, got %d: %q", n+1, stderr)
+	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -48,17 +47,6 @@ func TestMatrixBadInputExitsTwo(t *testing.T) {
 		{"merge of a plain directory", []string{"report", "merge", dir}, "is not a matrix run directory"},
 		{"trend of one run", []string{"report", "trend", dir}, "want two or more"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			code, stderr := run(t, tc.args...)
-			if code != exitBadInput {
-				t.Fatalf("exit %d, want %d; stderr: %s", code, exitBadInput, stderr)
-			}
-			if !strings.Contains(stderr, tc.want) {
-				t.Fatalf("stderr %q does not name the cause %q", stderr, tc.want)
-			}
-			if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 {
-				t.Fatalf("want one line, got %d: %q", n+1, stderr)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { expectBadInput(t, tc.args, tc.want) })
 	}
 }

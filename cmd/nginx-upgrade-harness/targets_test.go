@@ -34,18 +34,7 @@ func TestBadTargetsExitTwo(t *testing.T) {
 		{"ca not PEM", []string{"run", "--targets", good, "--ca", notPEM}, "--ca " + notPEM + ": no PEM certificate in it"},
 		{"http2 without https", []string{"run", "--targets", plain, "--traffic", "http2"}, "--traffic http2 sends the https targets as HTTP/2 streams, and " + plain + " has none"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			code, stderr := run(t, tc.args...)
-			if code != exitBadInput {
-				t.Fatalf("exit %d, want %d; stderr: %s", code, exitBadInput, stderr)
-			}
-			if !strings.Contains(stderr, tc.want) {
-				t.Fatalf("stderr %q does not name the cause %q", stderr, tc.want)
-			}
-			if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 {
-				t.Fatalf("want one line, got %d: %q", n+1, stderr)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { expectBadInput(t, tc.args, tc.want) })
 	}
 }
 
