@@ -405,6 +405,15 @@ func (s *Site) probeProfiles(ctx context.Context, n *nginx.Node, p *Params) erro
 			p.Load.Slow = 0
 		}
 	}
+	// The upstream of the proxy, WebSocket and upload kinds, once for all
+	// of them, as the scenarios run it.
+	srv, err := p.Load.startBackend(ctx, n)
+	if err != nil {
+		return err
+	}
+	if srv != nil {
+		defer srv.Close()
+	}
 	var keep []string
 	for _, k := range p.Load.Traffic {
 		if k == TrafficHTTP1 || k == TrafficHTTP1KeepAlive {
@@ -415,18 +424,9 @@ func (s *Site) probeProfiles(ctx context.Context, n *nginx.Node, p *Params) erro
 		if k == TrafficHTTP2 && n.TLSURL() == "" {
 			err = errors.New("no TLS listener on every IPv4 address")
 		} else {
-			var srv *backend.Server
-			if tk, _ := trafficKind(k); tk.Backend {
-				if srv, err = backend.Start(ctx, backend.Config{Netns: n.NetnsPath(), Addr: BackendAddr, Name: "nuh"}); err != nil {
-					return fmt.Errorf("--traffic %s: %w", k, err)
-				}
-			}
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			err = checkKind(cctx, k, n)
 			cancel()
-			if srv != nil {
-				srv.Close()
-			}
 		}
 		if err != nil {
 			skip("--traffic "+k, oneLine(err.Error()))
