@@ -65,6 +65,7 @@ func Build(dir string) (*Report, error) {
 	for _, b := range all {
 		if b.meta != nil && r.From == "" && r.To == "" {
 			r.From, r.To, r.Load = b.meta.From, b.meta.To, b.meta.Load
+			r.FromBuild, r.ToBuild = b.meta.FromBuild, b.meta.ToBuild
 		}
 		if r.Site == nil && b.s.Site != nil {
 			r.Site = b.s.Site
@@ -128,6 +129,7 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 		s.Notes = append(s.Notes, m.Notes...)
 		s.Site = m.Site
 		s.From, s.To, s.Thresholds = m.From, m.To, thresholdsOf(&m)
+		s.FromBuild, s.ToBuild = m.FromBuild, m.ToBuild
 	}
 
 	var events []Event

@@ -35,6 +35,7 @@ func WriteHTML(w io.Writer, r *Report) error {
 		"sideBySide": sideBySide,
 		"cellClass":  summaryCellClass,
 		"allRuns":    allRuns,
+		"buildLabel": buildLabel,
 		"runName":    runName,
 		"join":       strings.Join,
 		"binaries":   imageBinaries,
@@ -124,13 +125,14 @@ h1.pass { color: #176f2c; } h1.fail { color: #b3261e; } h1.error { color: #a15c0
 <li>started {{.Start}}{{with .DurationS}}, took {{f1 .}} s{{end}}</li>
 <li>kernel {{.Kernel}}, Docker {{with .Docker}}{{.}}{{else}}unknown{{end}}</li>
 <li>config sha256 <code>{{.ConfigSHA256}}</code>{{with .ConfigFile}} ({{.}}){{end}}</li>
+{{range .Builds}}<li>{{.Spec}} = <code>{{.Exact}}</code>{{with .Suite}} from {{.}}{{end}}{{with .SHA256}}, sha256 <code>{{.}}</code>{{end}}{{with .Note}} ({{.}}){{end}}</li>{{end}}
 {{range .Images}}<li>image <code>{{.Ref}}</code> ({{.From}} → {{.To}}), id <code>{{.ID}}</code>
 {{range $b := binaries .}}<br><code>{{$b.Path}}</code> sha256 <code>{{$b.SHA256}}</code><pre>{{$b.V}}</pre>{{end}}</li>{{end}}
 </ul></details>{{end}}
 {{$gate := .Gate}}
 {{range allRuns .}}
 <details class="run"{{if and (ne .Verdict "pass") (ne $gate "baseline")}} open{{end}} id="s-{{.Pair}}{{.Name}}{{.Repeat}}">
-<summary><h2>{{runName .}} — <span class="{{.Verdict}}">{{.Verdict}}</span> <small>{{.From}} → {{.To}}, {{.Dropped}} dropped</small></h2></summary>
+<summary><h2>{{runName .}} — <span class="{{.Verdict}}">{{.Verdict}}</span> <small>{{buildLabel .From .FromBuild}} → {{buildLabel .To .ToBuild}}, {{.Dropped}} dropped</small></h2></summary>
 <p>Expect <b>{{.Expect}}</b>. {{facts .}}</p>
 {{if .Reasons}}<p>Reasons:</p><ul>{{range .Reasons}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{if and .Drops (ne .Verdict "fail")}}<p>Dropped:</p><ul>{{range .Drops}}<li>{{.}}</li>{{end}}</ul>{{end}}

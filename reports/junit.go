@@ -27,8 +27,13 @@ func WriteJUnit(w io.Writer, r *Report) error {
 		Error     *failure `xml:"error,omitempty"`
 		SystemOut string   `xml:"system-out,omitempty"`
 	}
+	type property struct {
+		Name  string `xml:"name,attr"`
+		Value string `xml:"value,attr"`
+	}
 	type testsuite struct {
-		Name     string     `xml:"name,attr"`
+		Name       string     `xml:"name,attr"`
+		Properties []property `xml:"properties>property,omitempty"`
 		Tests    int        `xml:"tests,attr"`
 		Failures int        `xml:"failures,attr"`
 		Errors   int        `xml:"errors,attr"`
@@ -65,7 +70,21 @@ func WriteJUnit(w io.Writer, r *Report) error {
 		return ts
 	}
 	doc := testsuites{Name: "nginx-upgrade-harness " + r.From + " → " + r.To}
-	doc.Suites = append(doc.Suites, suite(fmt.Sprintf("%s → %s", r.From, r.To), r.Scenarios))
+	main := suite(fmt.Sprintf("%s → %s", r.From, r.To), r.Scenarios)
+	// What the specs resolved to, so that a CI archive names the binaries.
+	for _, b := range []struct {
+		side string
+		ref  *BuildRef
+	}{{"from", r.FromBuild}, {"to", r.ToBuild}} {
+		if b.ref == nil {
+			continue
+		}
+		main.Properties = append(main.Properties, property{b.side, b.ref.Spec}, property{b.side + ".exact", b.ref.Exact})
+		if b.ref.SHA256 != "" {
+			main.Properties = append(main.Properties, property{b.side + ".sha256", b.ref.SHA256})
+		}
+	}
+	doc.Suites = append(doc.Suites, main)
 	if r.Baseline != nil {
 		doc.Suites = append(doc.Suites, suite(fmt.Sprintf("baseline %s → %s", r.Baseline.From, r.Baseline.To), r.Baseline.Scenarios))
 		ts := testsuite{Name: "candidate against baseline"}

@@ -14,6 +14,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	mw := &mdWriter{w: w}
 	mw.printf("# %s\n\n", verdictHeadline(r, mdCode))
 	mw.printf("%s Load: %s.\n\n", gateLine(r, func(s string) string { return "`" + mdCode(s) + "`" }), loadLine(r.Load))
+	writeMarkdownBuilds(mw, r)
 	writeSummaryTable(mw, newSummaryTable(r))
 	writeSideBySide(mw, sideBySide(r))
 	if r.Site != nil {
@@ -31,6 +32,13 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			docker = *pv.Docker
 		}
 		mw.printf("\n- kernel %s, Docker %s\n- config sha256 `%s`\n", mdCell(pv.Kernel), mdCell(docker), mdCode(pv.ConfigSHA256))
+		for _, b := range pv.Builds {
+			mw.printf("- build `%s` = `%s`", mdCode(b.Spec), mdCode(b.Exact))
+			if b.SHA256 != "" {
+				mw.printf(", sha256 `%s`", mdCode(b.SHA256))
+			}
+			mw.printf("\n")
+		}
 		for _, im := range pv.Images {
 			mw.printf("- image `%s` (%s → %s), id `%s`\n", mdCode(im.Ref), mdCell(im.From), mdCell(im.To), mdCode(im.ID))
 			for _, b := range []*BinaryIdentity{im.Old, im.New} {
@@ -75,7 +83,7 @@ func verdictHeadline(r *Report, code func(string) string) string {
 	if mark == "" {
 		mark = "?"
 	}
-	return fmt.Sprintf("%s %s — nginx in-place upgrade %s → %s (%s)", mark, strings.ToUpper(r.Verdict), code(r.From), code(r.To), verdictLine(r))
+	return fmt.Sprintf("%s %s — nginx in-place upgrade %s → %s (%s)", mark, strings.ToUpper(r.Verdict), code(buildLabel(r.From, r.FromBuild)), code(buildLabel(r.To, r.ToBuild)), verdictLine(r))
 }
 
 func gateLine(r *Report, code func(string) string) string {
@@ -567,4 +575,33 @@ func finalLine(f *Final) string {
 		line += "; check errors: " + strings.Join(f.CheckErrors, "; ")
 	}
 	return line + "."
+}
+
+// writeMarkdownBuilds says what each spec resolved to, with the hash of
+// the file it came from.
+func writeMarkdownBuilds(mw *mdWriter, r *Report) {
+	for _, b := range []struct {
+		side string
+		ref  *BuildRef
+	}{{"old", r.FromBuild}, {"new", r.ToBuild}} {
+		if b.ref == nil {
+			continue
+		}
+		mw.printf("- %s build `%s`: `%s`", b.side, mdCode(b.ref.Spec), mdCode(b.ref.Exact))
+		if b.ref.Suite != "" {
+			mw.printf(" from %s", mdCell(b.ref.Suite))
+		} else if b.ref.Origin != "" {
+			mw.printf(" from the %s", mdCell(b.ref.Origin))
+		}
+		if b.ref.SHA256 != "" {
+			mw.printf(", sha256 `%s`", mdCode(b.ref.SHA256))
+		}
+		if b.ref.Note != "" {
+			mw.printf(" (%s)", mdCell(b.ref.Note))
+		}
+		mw.printf("\n")
+	}
+	if r.FromBuild != nil || r.ToBuild != nil {
+		mw.printf("\n")
+	}
 }

@@ -17,6 +17,10 @@ type Report struct {
 	To        string     `json:"to"`
 	Load      Load       `json:"load"`
 	Scenarios []Scenario `json:"scenarios"` // with --repeat: every repeat of the candidate pair, in the order they ran
+	// FromBuild and ToBuild say what the specs resolved to: exact version,
+	// suite, sha256 (null in records written before builds were resolved).
+	FromBuild *BuildRef `json:"from_build"`
+	ToBuild   *BuildRef `json:"to_build"`
 
 	// Verdict is the one field a gate reads: the worst of the gates — each
 	// scenario's own verdict, or with a baseline, each comparison's.
@@ -40,6 +44,38 @@ type Report struct {
 	// --config-dir): listeners, upstreams, what was added, what was not
 	// run; absent with one nginx.conf.
 	Site *Site `json:"site,omitempty"`
+}
+
+// BuildRef is a build spec and what it resolved to when the run started.
+type BuildRef struct {
+	Spec    string `json:"spec"`              // as given: debian:bookworm-security
+	Exact   string `json:"exact"`             // the spec of exactly that build: debian:1.22.1-9+deb12u12
+	Version string `json:"version,omitempty"` // the package or upstream version
+	Suite   string `json:"suite,omitempty"`   // the suite that served it ("" from the cache, a file, an image)
+	Origin  string `json:"origin,omitempty"`  // archive, cache (no suite serves it now), file
+	// SHA256 is the nginx package file's (debian:), the tarball's
+	// (source:), or empty (binary:, image: — the binary's is in provenance).
+	SHA256 string `json:"sha256,omitempty"`
+	Note   string `json:"note,omitempty"`
+}
+
+// Label is "SPEC = EXACT" when the spec named a suite or channel, else the spec.
+func (b *BuildRef) Label() string {
+	if b == nil {
+		return ""
+	}
+	if b.Exact != "" && b.Exact != b.Spec && b.Version != "" {
+		return b.Spec + " = " + b.Version
+	}
+	return b.Spec
+}
+
+// buildLabel labels a spec with what it resolved to, when known.
+func buildLabel(spec string, ref *BuildRef) string {
+	if ref == nil || ref.Spec != spec {
+		return spec
+	}
+	return ref.Label()
 }
 
 // Counts are verdicts counted.
@@ -77,6 +113,8 @@ type Scenario struct {
 	Name        string      `json:"name"`
 	From        string      `json:"from"` // the builds this scenario ran (broken-build: the broken one)
 	To          string      `json:"to"`
+	FromBuild   *BuildRef   `json:"from_build"` // what From and To resolved to
+	ToBuild     *BuildRef   `json:"to_build"`
 	Pair        string      `json:"pair,omitempty"` // with --repeat or --baseline: candidate or baseline
 	Site        *Site       `json:"site,omitempty"` // the listeners as this scenario's container published them (run --config-dir)
 	Repeat      int         `json:"repeat,omitempty"`

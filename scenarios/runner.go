@@ -174,9 +174,30 @@ func (p Params) steady() time.Duration {
 	return p.Steady
 }
 
+// ResolveBuilds resolves the run's builds (From, To, Broken) in place with
+// one resolver: what debian:SUITE and source:stable name today, their
+// files fetched into the cache. Each resolution is a progress line.
+func ResolveBuilds(ctx context.Context, p *Params, progress Progress, opts ...image.ResolverOption) error {
+	r, err := image.NewResolver(append([]image.ResolverOption{image.WithProgress(progressWriter{progress})}, opts...)...)
+	if err != nil {
+		return err
+	}
+	return r.Resolve(ctx, &p.From, &p.To, &p.Broken)
+}
+
+// BuildRef is what the report says of a build: its spec and what it
+// resolved to.
+func BuildRef(b image.Build) *reports.BuildRef {
+	ref := &reports.BuildRef{Spec: b.Spec, Exact: b.Exact()}
+	if b.Res != nil {
+		ref.Version, ref.Suite, ref.Origin, ref.SHA256, ref.Note = b.Res.Version, b.Res.Suite, b.Res.Origin, b.Res.SHA256, b.Res.Note
+	}
+	return ref
+}
+
 // newMeta describes a run of name against the pair from → to, on clock.
 func (p Params) newMeta(name, expect string, to image.Build, clock loadgen.Clock) reports.Meta {
-	meta := reports.Meta{Scenario: name, Expect: expect, From: p.From.Spec, To: to.Spec,
+	meta := reports.Meta{Scenario: name, Expect: expect, From: p.From.Spec, To: to.Spec, FromBuild: BuildRef(p.From), ToBuild: BuildRef(to),
 		Load:      reports.Load{Rate: p.Load.Rate, Method: p.Load.Method, Keepalive: p.Load.KeepAlive, Slow: p.Load.Slow},
 		StartWall: clock.Start().Format(time.RFC3339Nano), Traffic: p.Load.plan()}
 	if len(p.Load.Traffic) > 0 {
@@ -667,7 +688,7 @@ func Render(dir string) (*reports.Report, error) { return reports.Render(dir) }
 // DefaultBroken is the default broken new build: nginx compiled without the
 // gzip module, which the default nginx.conf uses, so its master exits with
 // `[emerg] unknown directive "gzip"`.
-const DefaultBroken = "source:1.26.3:--without-http_gzip_module"
+const DefaultBroken = "source:stable:--without-http_gzip_module"
 
 // CheckConfig tries the configuration under test in a throwaway container
 // before any scenario starts: the old binary's `nginx -t`, then nginx started

@@ -57,6 +57,9 @@ func soak(ctx context.Context, n int, out string) error {
 		return err
 	}
 	p.Load = scenarios.DefaultLoad
+	if err := scenarios.ResolveBuilds(ctx, &p, func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }); err != nil {
+		return err
+	}
 	scs, err := scenarios.Lookup(nil)
 	if err != nil {
 		return err

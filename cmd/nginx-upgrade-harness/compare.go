@@ -87,6 +87,9 @@ func compareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer ss.close()
 	out, pool, pr := ss.out, ss.pool, ss.con.Line
+	if err := resolveBuilds(ctx, f.lock, pr, &p.From, &p.To, &p.Broken); err != nil {
+		return err
+	}
 	im, err := scenarios.PrepareCompareImages(ctx, pool, p, pr)
 	if err != nil {
 		return err

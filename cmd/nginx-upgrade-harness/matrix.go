@@ -125,18 +125,14 @@ func runMatrix(ctx context.Context, stderr io.Writer, fs *flag.FlagSet, f *runFl
 	if len(reachable) == 0 {
 		return fmt.Errorf("no Docker engine answers: %v", engines[0].Err)
 	}
-	// What takes seconds to find is found before any cell starts: a Debian
-	// version no archive serves.
-	pairs := map[[2]string]bool{}
-	for _, c := range cells {
-		k := [2]string{c.From, c.To}
-		if pairs[k] {
-			continue
-		}
-		pairs[k] = true
-		if err := image.PrecheckPair(ctx, reachable[0].Pool, c.FromBuild, c.ToBuild); err != nil {
-			return badInput{err}
-		}
+	// What takes seconds to find is found before any cell starts: every
+	// build resolved to an exact version the archive or the cache holds.
+	var builds []*image.Build
+	for i := range cells {
+		builds = append(builds, &cells[i].FromBuild, &cells[i].ToBuild)
+	}
+	if err := resolveBuilds(ctx, f.lock, pr, builds...); err != nil {
+		return err
 	}
 	for _, e := range reachable {
 		if n, err := harness.Prune(ctx, e.Pool); err == nil && n > 0 {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
@@ -75,7 +76,7 @@ func runPlanned(ctx context.Context, stderr io.Writer, f *runFlags, p, pb scenar
 			bscs = append(bscs, sc)
 		}
 	}
-	if err := precheck(ctx, pool, p, pb, scs, plan, pr); err != nil {
+	if err := precheck(ctx, pool, f, &p, &pb, scs, plan, pr); err != nil {
 		return err
 	}
 	if err := writeJSONFile(filepath.Join(out, reports.PlanFile), plan); err != nil {
@@ -174,30 +175,33 @@ func runPlanned(ctx context.Context, stderr io.Writer, f *runFlags, p, pb scenar
 }
 
 // precheck finds in seconds what would otherwise fail after minutes of
-// building: a Debian version no archive serves, and a configuration that
-// the old build rejects (tried on a cached image with the same old build,
-// when there is one).
-func precheck(ctx context.Context, pool *dockertest.Pool, p, pb scenarios.Params, scs []scenarios.Scenario, plan reports.RunPlan, pr scenarios.Progress) error {
-	pairs := [][2]image.Build{{p.From, p.To}}
+// building: every build resolved to an exact version the archive (or the
+// cache) holds, its files fetched, and a configuration that the old build
+// rejects (tried on a cached image with the same old build, when there is
+// one).
+func precheck(ctx context.Context, pool *dockertest.Pool, f *runFlags, p, pb *scenarios.Params, scs []scenarios.Scenario, plan reports.RunPlan, pr scenarios.Progress) error {
+	builds := []*image.Build{&p.From, &p.To}
 	for _, sc := range scs {
 		if sc.Broken {
-			pairs = append(pairs, [2]image.Build{p.From, p.Broken})
+			builds = append(builds, &p.Broken)
 			break
 		}
 	}
 	if plan.Baseline != "" {
-		pairs = append(pairs, [2]image.Build{pb.From, pb.To})
+		builds = append(builds, &pb.To)
 	}
-	for _, pair := range pairs {
-		if err := image.PrecheckPair(ctx, pool, pair[0], pair[1]); err != nil {
-			return badInput{err}
-		}
+	if err := resolveBuilds(ctx, f.lock, pr, builds...); err != nil {
+		return err
+	}
+	pb.From = p.From
+	if p.From.Res != nil && p.From.Exact() == p.To.Exact() {
+		pr("%s and %s both resolve to %s: a same-binary upgrade (still a valid test of the procedure)", p.From.Spec, p.To.Spec, p.From.Exact())
 	}
 	// When the pair is cached the configuration is checked on it right away
 	// (after PrepareImages, which then costs nothing).
 	if p.Config != nil && !image.PairCached(pool, p.From, p.To) {
 		if ref := image.CachedPairWithOld(pool, p.From); ref != "" {
-			if err := scenarios.CheckConfig(ctx, pool, scenarios.Images{Good: ref}, p); err != nil {
+			if err := scenarios.CheckConfig(ctx, pool, scenarios.Images{Good: ref}, *p); err != nil {
 				return badInput{err}
 			}
 		}
@@ -218,6 +222,13 @@ func provenance(ctx context.Context, pool *dockertest.Pool, start time.Time, arg
 		Kernel:       harness.KernelRelease(),
 		ConfigSHA256: nginx.ConfigSHA256(p.Config),
 		Images:       []reports.ImageProvenance{},
+	}
+	seen := map[string]bool{}
+	for _, b := range []image.Build{p.From, p.To, p.Broken, pb.To} {
+		if b.Spec != "" && !seen[b.Spec] && (b.Res != nil || b.Kind == image.KindBinary || b.Kind == image.KindImage) {
+			seen[b.Spec] = true
+			prov.Builds = append(prov.Builds, *scenarios.BuildRef(b))
+		}
 	}
 	if p.Site != nil {
 		prov.ConfigSHA256 = p.Site.Tree.SHA256()
@@ -246,7 +257,7 @@ func provenance(ctx context.Context, pool *dockertest.Pool, start time.Time, arg
 		if err != nil {
 			pr("provenance: %v", err)
 		}
-		ip := reports.ImageProvenance{From: img.from.Spec, To: img.to.Spec, Ref: img.ref, ID: id.ID}
+		ip := reports.ImageProvenance{From: img.from.Exact(), To: img.to.Exact(), Ref: img.ref, ID: id.ID}
 		if id.Old != nil {
 			ip.Old = &reports.BinaryIdentity{Path: id.Old.Path, SHA256: id.Old.SHA256, V: id.Old.V}
 		}
@@ -281,4 +292,35 @@ func writeJUnit(path string, r *reports.Report) error {
 		return fmt.Errorf("--junit: %w", err)
 	}
 	return f.Close()
+}
+
+// resolveBuilds resolves builds in place (what debian:SUITE and
+// source:stable name today, files fetched into the cache), obeying or
+// writing the lock file when one is given; each resolution is one console
+// line. A build that resolves to nothing is bad input.
+func resolveBuilds(ctx context.Context, lock string, pr scenarios.Progress, builds ...*image.Build) error {
+	opts := []image.ResolverOption{image.WithProgress(lineWriter{pr})}
+	if lock != "" {
+		opts = append(opts, image.WithLock(lock))
+	}
+	r, err := image.NewResolver(opts...)
+	if err != nil {
+		return badInput{err}
+	}
+	if err := r.Resolve(ctx, builds...); err != nil {
+		return badInput{err}
+	}
+	return nil
+}
+
+// lineWriter turns written lines into console lines.
+type lineWriter struct{ pr scenarios.Progress }
+
+func (w lineWriter) Write(b []byte) (int, error) {
+	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if strings.TrimSpace(l) != "" {
+			w.pr("%s", l)
+		}
+	}
+	return len(b), nil
 }

@@ -81,6 +81,7 @@ type runFlags struct {
 	out       string
 	loadPath  string
 	maxStall  time.Duration
+	lock      string // --lock FILE: the resolution of the builds, written or obeyed
 
 	repeat   int    // run only
 	baseline string // run only
@@ -112,6 +113,7 @@ func (f *runFlags) register(fs *flag.FlagSet, toHelp, brokenHelp, configHelp, sl
 	fs.IntVar(&f.slow, "slow", scenarios.DefaultLoad.Slow, slowHelp)
 	fs.StringVar(&f.out, "out", "", "report `DIR` (default: a new directory under ./reports-out/)")
 	fs.StringVar(&f.loadPath, "load-path", scenarios.LoadPathAuto, loadPathHelp)
+	fs.StringVar(&f.lock, "lock", "", "a lock `FILE`: written with what each build resolved to (spec → exact version → sha256) when absent, obeyed when present, so a later run uses the very same binaries")
 	fs.Var(&f.traffic, "traffic", "traffic KIND, repeatable: several run together, --rate shared between the request kinds, each accounted on its own (default: http1, or http1-keepalive with --keepalive=true; known: "+
 		strings.Join(scenarios.TrafficNames(), ", ")+"; run --list says what each is)")
 }

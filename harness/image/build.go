@@ -10,11 +10,13 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 )
 
-// Default builds: the bookworm point release and its security update, the
-// upgrade a bookworm host actually performs.
+// Default builds: what bookworm's point release serves today, upgraded to
+// what its security suite serves today — the upgrade a bookworm host
+// actually performs. Both are resolved at run time: a security suite keeps
+// only its newest upload, so an exact version would stop being served.
 const (
-	DefaultFrom = "debian:1.22.1-9+deb12u9"
-	DefaultTo   = "debian:1.22.1-9+deb12u11"
+	DefaultFrom = "debian:bookworm"
+	DefaultTo   = "debian:bookworm-security"
 )
 
 // Kinds of build.
@@ -32,33 +34,45 @@ type Build struct {
 	Flags   string // source: extra configure flags, split on white space
 	Path    string // binary: the executable; source: a local tarball (absolute paths)
 	Ref     string // image: the image reference
-	Spec    string // the spec as given, which names the build in reports and cache keys
+	Suite   string // debian: the suite named instead of a version (debian:bookworm-security)
+	Channel string // source: "stable" or "mainline", named instead of a version
+	Spec    string // the spec as given, which names the build in reports
+	// Res is what the spec resolved to (Resolver.Resolve): the exact
+	// version and its files. Image caches are keyed by it, never by Spec.
+	Res *Resolution
 }
 
 func (b Build) String() string { return b.Spec }
 
 var (
-	debianVersionRE = regexp.MustCompile(`^[0-9][A-Za-z0-9.+~-]*$`)
+	debianVersionRE = regexp.MustCompile(`^[0-9][A-Za-z0-9.+~:-]*$`)
+	debianSuiteRE   = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 	sourceVersionRE = regexp.MustCompile(`^[0-9]+(\.[0-9]+)+$`)
 	tarballVersion  = regexp.MustCompile(`nginx[-_]([0-9]+(?:\.[0-9]+)+)(?:\.orig)?\.tar\.gz$`)
 )
 
-// ParseBuild parses a build spec: debian:VERSION, source:VERSION,
-// source:VERSION:CONFIGURE-FLAGS (VERSION may be a local .tar.gz), binary:PATH
-// or image:REF. Local files must exist.
+// ParseBuild parses a build spec: debian:SUITE, debian:VERSION,
+// source:stable, source:mainline, source:VERSION, each source spec with
+// :CONFIGURE-FLAGS (VERSION may be a local .tar.gz), binary:PATH or
+// image:REF. Local files must exist. Suites and channels are resolved to
+// exact versions later, by a Resolver.
 func ParseBuild(spec string) (Build, error) {
 	kind, rest, ok := strings.Cut(spec, ":")
-	usage := fmt.Errorf("unknown build %q: want debian:VERSION, source:VERSION[:CONFIGURE-FLAGS], binary:PATH or image:REF", spec)
+	usage := fmt.Errorf("unknown build %q: want debian:SUITE|VERSION, source:stable|mainline|VERSION[:CONFIGURE-FLAGS], binary:PATH or image:REF", spec)
 	if !ok {
 		return Build{}, usage
 	}
 	b := Build{Kind: kind, Spec: spec}
 	switch kind {
 	case KindDebian:
-		if !debianVersionRE.MatchString(rest) {
-			return Build{}, fmt.Errorf("%s: %q is not a Debian package version (e.g. %s)", spec, rest, strings.TrimPrefix(DefaultFrom, "debian:"))
+		switch {
+		case debianSuiteRE.MatchString(rest):
+			b.Suite = rest
+		case debianVersionRE.MatchString(rest):
+			b.Version = rest
+		default:
+			return Build{}, fmt.Errorf("%s: %q is neither a Debian suite (e.g. bookworm-security) nor a package version (e.g. 1.22.1-9)", spec, rest)
 		}
-		b.Version = rest
 	case KindSource:
 		// A tarball path may itself hold a colon: split after ".tar.gz" when
 		// there is one, else at the first colon.
@@ -84,8 +98,12 @@ func ParseBuild(spec string) (Build, error) {
 			}
 			break
 		}
+		if version == "stable" || version == "mainline" {
+			b.Channel = version
+			break
+		}
 		if !sourceVersionRE.MatchString(version) {
-			return Build{}, fmt.Errorf("%s: %q is neither an upstream version (e.g. 1.26.3) nor a .tar.gz file", spec, version)
+			return Build{}, fmt.Errorf("%s: %q is neither stable, mainline, an upstream version (e.g. 1.26.3) nor a .tar.gz file", spec, version)
 		}
 		b.Version = version
 	case KindBinary:

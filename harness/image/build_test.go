@@ -22,8 +22,12 @@ func TestParseBuild(t *testing.T) {
 		want    Build
 		wantErr string // substring of the error; "" means success
 	}{
-		{spec: DefaultFrom, want: Build{Kind: "debian", Version: "1.22.1-9+deb12u9", Spec: DefaultFrom}},
-		{spec: DefaultTo, want: Build{Kind: "debian", Version: "1.22.1-9+deb12u11", Spec: DefaultTo}},
+		{spec: DefaultFrom, want: Build{Kind: "debian", Suite: "bookworm", Spec: DefaultFrom}},
+		{spec: DefaultTo, want: Build{Kind: "debian", Suite: "bookworm-security", Spec: DefaultTo}},
+		{spec: "debian:1.22.1-9+deb12u9", want: Build{Kind: "debian", Version: "1.22.1-9+deb12u9", Spec: "debian:1.22.1-9+deb12u9"}},
+		{spec: "debian:1:1.2-3", want: Build{Kind: "debian", Version: "1:1.2-3", Spec: "debian:1:1.2-3"}},
+		{spec: "source:stable", want: Build{Kind: "source", Channel: "stable", Spec: "source:stable"}},
+		{spec: "source:mainline:--with-debug", want: Build{Kind: "source", Channel: "mainline", Flags: "--with-debug", Spec: "source:mainline:--with-debug"}},
 		{spec: "source:1.26.3", want: Build{Kind: "source", Version: "1.26.3", Spec: "source:1.26.3"}},
 		{spec: "source:1.26.3:--without-http_gzip_module  --with-debug",
 			want: Build{Kind: "source", Version: "1.26.3", Flags: "--without-http_gzip_module --with-debug", Spec: "source:1.26.3:--without-http_gzip_module  --with-debug"}},
@@ -34,11 +38,11 @@ func TestParseBuild(t *testing.T) {
 		{spec: "binary:" + bin, want: Build{Kind: "binary", Path: bin, Spec: "binary:" + bin}},
 		{spec: "image:nginx:1.27", want: Build{Kind: "image", Ref: "nginx:1.27", Spec: "image:nginx:1.27"}},
 
-		{spec: "x", wantErr: `unknown build "x": want debian:VERSION, source:VERSION[:CONFIGURE-FLAGS], binary:PATH or image:REF`},
+		{spec: "x", wantErr: `unknown build "x": want debian:SUITE|VERSION, source:stable|mainline|VERSION[:CONFIGURE-FLAGS], binary:PATH or image:REF`},
 		{spec: "rpm:1.0", wantErr: `unknown build "rpm:1.0"`},
 		{spec: "", wantErr: `unknown build ""`},
-		{spec: "debian:", wantErr: "debian:: \"\" is not a Debian package version"},
-		{spec: "debian:latest", wantErr: "is not a Debian package version"},
+		{spec: "debian:", wantErr: "debian:: \"\" is neither a Debian suite"},
+		{spec: "debian:Bookworm!", wantErr: "is neither a Debian suite"},
 		{spec: "source:", wantErr: "neither an upstream version"},
 		{spec: "source:main", wantErr: "neither an upstream version"},
 		{spec: "source:/nope/nginx-1.2.3.tar.gz", wantErr: "source:/nope/nginx-1.2.3.tar.gz: no such file"},
@@ -83,18 +87,6 @@ Depends: other (= 1.22.1-9+deb12u11)
 	want := []string{"nginx=1.22.1-9+deb12u11", "nginx-common=1.22.1-9+deb12u11"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("packagesPinnedTo = %v, want %v", got, want)
-	}
-}
-
-func TestParseMadison(t *testing.T) {
-	out := `     nginx | 1.22.1-9+deb12u11 | http://deb.debian.org/debian-security bookworm-security/main amd64 Packages
-     nginx | 1.22.1-9+deb12u9 | http://deb.debian.org/debian bookworm/main amd64 Packages
-     nginx | 1.22.1-9+deb12u9 | http://deb.debian.org/debian bookworm/main Sources
-`
-	got := parseMadison(out)
-	want := []string{"1.22.1-9+deb12u9", "1.22.1-9+deb12u11"}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("parseMadison = %v, want %v", got, want)
 	}
 }
 

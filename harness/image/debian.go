@@ -11,29 +11,27 @@ import (
 // Constant scripts run in build containers; user values reach them as
 // arguments or environment, never as script text.
 const (
-	// installOldScript downloads the named package versions into $DEBS,
-	// installs exactly those files (their dependencies come from apt) and
-	// copies the installed executable to $TARGET.
-	// $SUITE_APT_CONFIG, when set, is the apt configuration to download
-	// with (a suite of another release); the install uses the root's own.
+	// installOldScript installs exactly the package files in $DEBS (put
+	// there from the cache) and copies the installed executable to $TARGET.
+	// Their dependencies are in the base image; when one is not, apt's
+	// lists are read and it comes from the root's own suites.
 	installOldScript = `set -eu
-mkdir -p "$DEBS"
 cd "$DEBS"
-if [ -n "${SUITE_APT_CONFIG:-}" ]; then APT_CONFIG=$SUITE_APT_CONFIG apt-get download "$@"; else apt-get download "$@"; fi
 set --
 for f in ./*.deb; do set -- "$@" "$f"; done
-apt-get install -y --no-install-recommends "$@"
+if ! apt-get install -y --no-install-recommends "$@"; then
+	apt-get update
+	apt-get install -y --no-install-recommends "$@"
+fi
 install -m 0755 /usr/sbin/nginx "$TARGET"`
 
-	// stageNewScript downloads the named package versions into $DEBS and
-	// extracts the nginx executable they ship to $TARGET.
+	// stageNewScript extracts the nginx executable that the package files
+	// in $DEBS ship to $TARGET.
 	stageNewScript = `set -eu
-mkdir -p "$DEBS"
 cd "$DEBS"
-if [ -n "${SUITE_APT_CONFIG:-}" ]; then APT_CONFIG=$SUITE_APT_CONFIG apt-get download "$@"; else apt-get download "$@"; fi
 x=$(mktemp -d)
 for f in ./*.deb; do dpkg-deb -x "$f" "$x"; done
-if [ ! -f "$x/usr/sbin/nginx" ]; then echo "none of the packages $* ships /usr/sbin/nginx" >&2; exit 1; fi
+if [ ! -f "$x/usr/sbin/nginx" ]; then echo "none of the packages in $DEBS ships /usr/sbin/nginx" >&2; exit 1; fi
 install -m 0755 "$x/usr/sbin/nginx" "$TARGET"
 rm -rf "$x"`
 
@@ -65,40 +63,6 @@ tar -xzf /tmp/src.tar.gz --strip-components=1
 ./configure "$@"
 make -j2`
 )
-
-// parseMadison returns the versions in `apt-cache madison` output, oldest
-// first as apt lists them newest first.
-func parseMadison(out string) []string {
-	var vs []string
-	seen := map[string]bool{}
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Split(line, "|")
-		if len(f) < 3 || strings.TrimSpace(f[0]) != "nginx" || !strings.Contains(f[2], "Packages") {
-			continue
-		}
-		v := strings.TrimSpace(f[1])
-		if !seen[v] {
-			seen[v] = true
-			vs = append(vs, v)
-		}
-	}
-	for i, j := 0, len(vs)-1; i < j; i, j = i+1, j-1 {
-		vs[i], vs[j] = vs[j], vs[i]
-	}
-	return vs
-}
-
-// debianPackages returns the package set that yields nginx at version:
-// nginx itself and every package it pins to its own version (nginx-common in
-// bookworm, where the executable lives in nginx and nginx-core is only a
-// transitional package).
-func debianPackages(ctx context.Context, box *buildBox, env []string, version string) ([]string, error) {
-	out, err := box.run(ctx, "apt-cache show nginx="+version, env, "apt-cache", "show", "nginx="+version)
-	if err != nil {
-		return nil, err
-	}
-	return packagesPinnedTo(out, version), nil
-}
 
 func packagesPinnedTo(show, version string) []string {
 	pkgs := []string{"nginx=" + version}

@@ -81,6 +81,15 @@ func EnsureImage(ctx context.Context, pool *dockertest.Pool, from, to Build, pro
 	if progress == nil {
 		progress = io.Discard
 	}
+	if from.Res == nil || to.Res == nil {
+		r, err := NewResolver(WithProgress(progress))
+		if err != nil {
+			return ImageInfo{}, err
+		}
+		if err := r.Resolve(ctx, &from, &to); err != nil {
+			return ImageInfo{}, err
+		}
+	}
 	key, err := cacheKey(pool, from, to)
 	if err != nil {
 		return ImageInfo{}, err
@@ -95,7 +104,7 @@ func EnsureImage(ctx context.Context, pool *dockertest.Pool, from, to Build, pro
 		return info, nil
 	}
 	start := time.Now()
-	fmt.Fprintf(progress, "building pair image %s (%s → %s)…\n", ref, from.Spec, to.Spec)
+	fmt.Fprintf(progress, "building pair image %s (%s → %s)…\n", ref, from.Exact(), to.Exact())
 	info, err := buildPair(ctx, pool, from, to, ref, key, progress)
 	if err != nil {
 		return ImageInfo{}, err
@@ -109,15 +118,27 @@ func cacheKey(pool *dockertest.Pool, from, to Build) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00", recipeVersion)
 	for _, b := range []Build{from, to} {
-		fmt.Fprintf(h, "%s\x00", b.Spec)
 		switch {
+		case b.Kind == KindDebian || b.Kind == KindSource:
+			// What the spec resolved to, never the spec: debian:bookworm
+			// names another version once the suite moves on.
+			if b.Res == nil {
+				return "", fmt.Errorf("%s: not resolved", b.Spec)
+			}
+			fmt.Fprintf(h, "%s %s %s\x00", b.Kind, b.Res.Version, b.Flags)
+			for _, d := range b.Res.Debs {
+				fmt.Fprintf(h, "deb %s\x00", d.SHA256)
+			}
+			fmt.Fprintf(h, "sha256 %s\x00", b.Res.SHA256)
 		case b.Path != "":
+			fmt.Fprintf(h, "%s\x00", b.Spec)
 			sum, err := fileSHA256(b.Path)
 			if err != nil {
 				return "", fmt.Errorf("%s: %s", b.Spec, harness.OneLine(err.Error()))
 			}
 			fmt.Fprintf(h, "file %s\x00", sum)
 		case b.Kind == KindImage:
+			fmt.Fprintf(h, "%s\x00", b.Spec)
 			img, err := inspectImage(context.Background(), pool, b.Ref)
 			if err != nil {
 				return "", imageMissing(b, err)
@@ -208,58 +229,25 @@ func buildPair(ctx context.Context, pool *dockertest.Pool, from, to Build, ref, 
 		}
 	}
 
-	box, err := createBox(ctx, pool, BaseImage, true)
+	// The pair is built on the root of the newer release of its Debian
+	// builds (the older binary runs there with the newer libraries).
+	root := suite
+	for _, b := range []Build{from, to} {
+		if b.Kind == KindDebian && releaseRank[b.Res.Release] > releaseRank[root] {
+			root = b.Res.Release
+		}
+	}
+	if root != suite {
+		fmt.Fprintf(progress, "building the pair on a %s root (the newer release of the pair)…\n", root)
+		if _, err := ensureBase(ctx, pool, root, progress); err != nil {
+			return ImageInfo{}, err
+		}
+	}
+	box, err := createBox(ctx, pool, baseImageFor(root), true)
 	if err != nil {
 		return ImageInfo{}, err
 	}
-	defer func() { box.remove() }()
-
-	// Where each Debian build is served decides the root the pair is built
-	// on: the configured release's unless a build comes from a newer one.
-	plan := debianPlan{root: suite}
-	if from.Kind == KindDebian || to.Kind == KindDebian {
-		if plan, err = lookupDebian(ctx, box, []Build{from, to}, progress); err != nil {
-			return ImageInfo{}, err
-		}
-	}
-	// aptFor[spec] selects the apt configuration that serves a Debian build:
-	// nil for the root's own suites, a side configuration otherwise.
-	aptFor := map[string][]string{}
-	if plan.root != suite {
-		fmt.Fprintf(progress, "building the pair on a %s root (the newer release of the pair)…\n", plan.root)
-		box.remove()
-		if _, err := ensureBase(ctx, pool, plan.root, progress); err != nil {
-			return ImageInfo{}, err
-		}
-		rootBox, err := createBox(ctx, pool, baseImageFor(plan.root), true)
-		if err != nil {
-			return ImageInfo{}, err
-		}
-		box = rootBox
-		if _, err := box.run(ctx, "apt-get update", aptEnv, "apt-get", "update"); err != nil {
-			return ImageInfo{}, err
-		}
-		for _, b := range []Build{from, to} {
-			r, ok := plan.release[b.Spec]
-			if !ok || r == plan.root || aptFor[b.Spec] != nil {
-				continue
-			}
-			files, err := releaseSourceFiles(r)
-			if err != nil {
-				return ImageInfo{}, fmt.Errorf("%s: %w", b.Spec, err)
-			}
-			fmt.Fprintf(progress, "%s: fetching from %s's suites on the %s root…\n", b.Spec, r, plan.root)
-			env, err := sideApt(ctx, box, "release-"+r, files)
-			if err != nil {
-				return ImageInfo{}, fmt.Errorf("%s: %w", b.Spec, err)
-			}
-			for _, o := range []Build{from, to} {
-				if plan.release[o.Spec] == r {
-					aptFor[o.Spec] = env
-				}
-			}
-		}
-	}
+	defer box.remove()
 	if _, err := box.script(ctx, "prepare directories", nil, `set -eu
 mkdir -p /opt/nginx-upgrade-harness/old /opt/nginx-upgrade-harness/new`); err != nil {
 		return ImageInfo{}, err
@@ -269,16 +257,15 @@ mkdir -p /opt/nginx-upgrade-harness/old /opt/nginx-upgrade-harness/new`); err !=
 	// Its .debs come from its own suite; apt installs them with the
 	// dependencies the root's suites offer.
 	if from.Kind == KindDebian {
-		fmt.Fprintf(progress, "installing %s (old build)…\n", from.Spec)
-		pkgs, err := debianPackages(ctx, box, aptFor[from.Spec], from.Version)
-		if err != nil {
+		fmt.Fprintf(progress, "installing %s (old build)…\n", from.Exact())
+		if err := uploadDebs(ctx, box, from, harness.StageDir+"/old/debs"); err != nil {
+			return ImageInfo{}, err
+		}
+		env := []string{"DEBS=" + harness.StageDir + "/old/debs", "TARGET=" + harness.OldBinaryStage}
+		if _, err := box.script(ctx, "install "+from.Exact(), append(env, aptEnv...), installOldScript); err != nil {
 			return ImageInfo{}, fmt.Errorf("%s: %w", from.Spec, err)
 		}
-		env := []string{"DEBS=" + harness.StageDir + "/old/debs", "TARGET=" + harness.OldBinaryStage, "SUITE_APT_CONFIG=" + aptConfigOf(aptFor[from.Spec])}
-		if _, err := box.script(ctx, "install "+from.Spec, env, installOldScript, pkgs...); err != nil {
-			return ImageInfo{}, fmt.Errorf("%s: %w", from.Spec, err)
-		}
-		if err := checkInstalled(ctx, box, from.Version); err != nil {
+		if err := checkInstalled(ctx, box, from.Res.Version); err != nil {
 			return ImageInfo{}, fmt.Errorf("%s: %w", from.Spec, err)
 		}
 	} else {
@@ -299,13 +286,12 @@ mkdir -p /opt/nginx-upgrade-harness/old /opt/nginx-upgrade-harness/new`); err !=
 
 	// The new build: staged only.
 	if to.Kind == KindDebian {
-		fmt.Fprintf(progress, "staging %s (new build)…\n", to.Spec)
-		pkgs, err := debianPackages(ctx, box, aptFor[to.Spec], to.Version)
-		if err != nil {
-			return ImageInfo{}, fmt.Errorf("%s: %w", to.Spec, err)
+		fmt.Fprintf(progress, "staging %s (new build)…\n", to.Exact())
+		if err := uploadDebs(ctx, box, to, harness.StageDir+"/new/debs"); err != nil {
+			return ImageInfo{}, err
 		}
-		env := []string{"DEBS=" + harness.StageDir + "/new/debs", "TARGET=" + harness.NewBinaryStage, "SUITE_APT_CONFIG=" + aptConfigOf(aptFor[to.Spec])}
-		if _, err := box.script(ctx, "stage "+to.Spec, env, stageNewScript, pkgs...); err != nil {
+		env := []string{"DEBS=" + harness.StageDir + "/new/debs", "TARGET=" + harness.NewBinaryStage}
+		if _, err := box.script(ctx, "stage "+to.Exact(), env, stageNewScript); err != nil {
 			return ImageInfo{}, fmt.Errorf("%s: %w", to.Spec, err)
 		}
 	} else {
@@ -322,7 +308,7 @@ mkdir -p /opt/nginx-upgrade-harness/old /opt/nginx-upgrade-harness/new`); err !=
 		return ImageInfo{}, fmt.Errorf("copy site in: %w", err)
 	}
 
-	bj := harness.BuildsInfo{From: from.Spec, To: to.Spec}
+	bj := harness.BuildsInfo{From: from.Exact(), To: to.Exact()}
 	for _, side := range []struct {
 		build   Build
 		path    string
@@ -357,4 +343,21 @@ mkdir -p /opt/nginx-upgrade-harness/old /opt/nginx-upgrade-harness/new`); err !=
 	}
 	return ImageInfo{Ref: ref, From: from, To: to, OldSHA256: bj.OldSHA256, NewSHA256: bj.NewSHA256,
 		OldVersion: bj.OldVersion, NewVersion: bj.NewVersion}, nil
+}
+
+// uploadDebs copies a resolved Debian build's package files from the cache
+// into dir in the box.
+func uploadDebs(ctx context.Context, box *buildBox, b Build, dir string) error {
+	files, err := DebFiles(b)
+	if err != nil {
+		return err
+	}
+	entries := []tarEntry{{name: strings.TrimPrefix(dir, "/"), mode: 0o755, dir: true}}
+	for name, data := range files {
+		entries = append(entries, tarEntry{name: strings.TrimPrefix(dir, "/") + "/" + name, mode: 0o644, data: data})
+	}
+	if err := box.upload(ctx, "/", entries); err != nil {
+		return fmt.Errorf("%s: copy packages in: %w", b.Spec, err)
+	}
+	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -56,16 +55,17 @@ func ensureBuilder(ctx context.Context, pool *dockertest.Pool, progress io.Write
 
 // compileSources compiles each source build in one builder container.
 func compileSources(ctx context.Context, pool *dockertest.Pool, builds []Build, progress io.Writer) (map[string]*binaryArtifact, error) {
-	// Fetch first: a tarball that is not served is reported before any build.
 	tarballs := map[string][]byte{}
 	for _, b := range builds {
-		p, err := sourceTarball(ctx, b, progress)
-		if err != nil {
-			return nil, err
+		if b.Res == nil || b.Res.tarball == "" {
+			return nil, fmt.Errorf("%s: not resolved", b.Spec)
 		}
-		data, err := os.ReadFile(p)
+		data, err := os.ReadFile(b.Res.tarball)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s", b.Spec, harness.OneLine(err.Error()))
+		}
+		if sha256Hex(data) != b.Res.SHA256 {
+			return nil, fmt.Errorf("%s: %s does not match its sha256 %s", b.Spec, b.Res.tarball, short(b.Res.SHA256))
 		}
 		tarballs[b.Spec] = data
 	}
@@ -100,61 +100,6 @@ func compileSources(ctx context.Context, pool *dockertest.Pool, builds []Build, 
 		fmt.Fprintf(progress, "compiled %s (%s)\n", b.Spec, since(start))
 	}
 	return out, nil
-}
-
-// sourceTarball returns a local path of the build's upstream tarball,
-// downloading it from the Debian pool of the configured mirror into the
-// user's cache when needed.
-func sourceTarball(ctx context.Context, b Build, progress io.Writer) (string, error) {
-	if b.Path != "" {
-		return b.Path, nil
-	}
-	name := "nginx_" + b.Version + ".orig.tar.gz"
-	dir, err := cacheDir()
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", b.Spec, err)
-	}
-	cached := filepath.Join(dir, name)
-	if fi, err := os.Stat(cached); err == nil && fi.Size() > 0 {
-		return cached, nil
-	}
-	mirror, err := hostDebianMirror()
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", b.Spec, err)
-	}
-	url := strings.TrimRight(mirror, "/") + "/pool/main/n/nginx/" + name
-	fmt.Fprintf(progress, "downloading %s…\n", url)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return "", fmt.Errorf("%s: %s", b.Spec, harness.OneLine(err.Error()))
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("%s: fetch %s: %s", b.Spec, url, harness.OneLine(err.Error()))
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("%s: tarball not served by %s (%d)", b.Spec, url, resp.StatusCode)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("%s: %s", b.Spec, harness.OneLine(err.Error()))
-	}
-	f, err := os.CreateTemp(dir, name+".part-*")
-	if err != nil {
-		return "", fmt.Errorf("%s: %s", b.Spec, harness.OneLine(err.Error()))
-	}
-	defer os.Remove(f.Name())
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		f.Close()
-		return "", fmt.Errorf("%s: fetch %s: %s", b.Spec, url, harness.OneLine(err.Error()))
-	}
-	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("%s: %s", b.Spec, harness.OneLine(err.Error()))
-	}
-	if err := os.Rename(f.Name(), cached); err != nil {
-		return "", fmt.Errorf("%s: %s", b.Spec, harness.OneLine(err.Error()))
-	}
-	return cached, nil
 }
 
 func cacheDir() (string, error) {
