@@ -34,10 +34,10 @@ func WriteJUnit(w io.Writer, r *Report) error {
 	type testsuite struct {
 		Name       string     `xml:"name,attr"`
 		Properties []property `xml:"properties>property,omitempty"`
-		Tests    int        `xml:"tests,attr"`
-		Failures int        `xml:"failures,attr"`
-		Errors   int        `xml:"errors,attr"`
-		Cases    []testcase `xml:"testcase"`
+		Tests      int        `xml:"tests,attr"`
+		Failures   int        `xml:"failures,attr"`
+		Errors     int        `xml:"errors,attr"`
+		Cases      []testcase `xml:"testcase"`
 	}
 	type testsuites struct {
 		XMLName xml.Name    `xml:"testsuites"`

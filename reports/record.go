@@ -48,15 +48,15 @@ const (
 
 // Meta describes one scenario run; it is written before the load starts.
 type Meta struct {
-	Scenario  string `json:"scenario"`
-	Expect    string `json:"expect"` // "zero-drops" or "drops"
+	Scenario  string    `json:"scenario"`
+	Expect    string    `json:"expect"` // "zero-drops" or "drops"
 	From      string    `json:"from"`
 	To        string    `json:"to"`
 	FromBuild *BuildRef `json:"from_build,omitempty"` // what From and To resolved to
 	ToBuild   *BuildRef `json:"to_build,omitempty"`
-	Load      Load   `json:"load"`
-	LoadPath  string `json:"load_path"`  // how the load reached nginx, e.g. "host 127.0.0.1:PORT via Docker's port proxy"
-	StartWall string `json:"start_wall"` // RFC3339Nano anchor of the run's clock (loadgen.Clock.Start)
+	Load      Load      `json:"load"`
+	LoadPath  string    `json:"load_path"`  // how the load reached nginx, e.g. "host 127.0.0.1:PORT via Docker's port proxy"
+	StartWall string    `json:"start_wall"` // RFC3339Nano anchor of the run's clock (loadgen.Clock.Start)
 	// Expected long-download size in bytes (0 when there are none).
 	SlowBytes int64 `json:"slow_bytes"`
 

@@ -54,7 +54,7 @@ type Provenance struct {
 	Kernel       string            `json:"kernel"`
 	Docker       *string           `json:"docker"` // the engine's version
 	Images       []ImageProvenance `json:"images"`
-	Builds       []BuildRef        `json:"builds"` // each spec the run named and what it resolved to
+	Builds       []BuildRef        `json:"builds"`      // each spec the run named and what it resolved to
 	ConfigFile   *string           `json:"config_file"` // null: the harness's own
 	ConfigSHA256 string            `json:"config_sha256"`
 }
