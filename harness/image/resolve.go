@@ -139,12 +139,16 @@ func NewResolver(opts ...ResolverOption) (*Resolver, error) {
 		return nil, err
 	}
 	ar := newArchiveReader(dir)
-	r := &Resolver{cache: dir, progress: io.Discard, suites: suites, src: ar, fetch: ar.get,
+	return newResolver(dir, suites, ar, ar.get, opts...), nil
+}
+
+func newResolver(cache string, suites []suiteRef, src indexSource, fetch func(context.Context, string, int64) ([]byte, error), opts ...ResolverOption) *Resolver {
+	r := &Resolver{cache: cache, progress: io.Discard, suites: suites, src: src, fetch: fetch,
 		indexes: map[string]*suiteIndex{}, failed: map[string]error{}, done: map[string]*Resolution{}}
 	for _, o := range opts {
 		o(r)
 	}
-	return r, nil
+	return r
 }
 
 // Resolve resolves every build in place (b.Res), fetching what it names
@@ -441,12 +445,17 @@ func (r *Resolver) debsPresent(m Resolution) bool {
 // DebFiles returns the cached package files of a resolved Debian build:
 // file name (as the archive names it) → content.
 func DebFiles(b Build) (map[string][]byte, error) {
-	if b.Res == nil || b.Kind != KindDebian {
-		return nil, fmt.Errorf("%s: not a resolved Debian build", b.Spec)
-	}
 	dir, err := cacheDir()
 	if err != nil {
 		return nil, err
+	}
+	return DebFilesIn(dir, b)
+}
+
+// DebFilesIn is DebFiles from the cache at dir.
+func DebFilesIn(dir string, b Build) (map[string][]byte, error) {
+	if b.Res == nil || b.Kind != KindDebian {
+		return nil, fmt.Errorf("%s: not a resolved Debian build", b.Spec)
 	}
 	out := map[string][]byte{}
 	for _, d := range b.Res.Debs {
