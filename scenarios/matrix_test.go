@@ -1,6 +1,7 @@
 package scenarios_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios/matrix"
@@ -22,6 +24,7 @@ var _ = Describe("a matrix that shards", Label("matrix"), Serial, func() {
 	It("gives the same verdicts whole and as two shards merged", func(ctx SpecContext) {
 		m, err := matrix.Load(filepath.Join("testdata", "matrix", "small.yaml"), params.Load)
 		Expect(err).NotTo(HaveOccurred())
+		Expect(resolveMatrix(ctx, m)).To(Succeed())
 		Expect(m.Cells).To(HaveLen(8), "2 builds × 2 configs × 2 traffic kinds")
 		engines, err := matrix.Connect(ctx, []string{pool.Client.Endpoint()})
 		Expect(err).NotTo(HaveOccurred())
@@ -77,6 +80,7 @@ var _ = Describe("a matrix that shards", Label("matrix"), Serial, func() {
 	It("runs a configuration that is a directory as a whole /etc/nginx tree", func(ctx SpecContext) {
 		m, err := matrix.Load(filepath.Join("testdata", "matrix", "trees.yaml"), params.Load)
 		Expect(err).NotTo(HaveOccurred())
+		Expect(resolveMatrix(ctx, m)).To(Succeed())
 		Expect(m.Cells).To(HaveLen(2), "the harness's config and Debian's stock tree")
 		engines, err := matrix.Connect(ctx, []string{pool.Client.Endpoint()})
 		Expect(err).NotTo(HaveOccurred())
@@ -102,3 +106,12 @@ var _ = Describe("a matrix that shards", Label("matrix"), Serial, func() {
 		Expect(cr.Site.SkippedProfiles).NotTo(BeEmpty(), "what the stock site cannot serve is named in the cell's report")
 	}, SpecTimeout(4*time.Minute))
 })
+
+// resolveMatrix resolves the cells' builds as the CLI does.
+func resolveMatrix(ctx context.Context, m *matrix.Matrix) error {
+	r, err := image.NewResolver(image.WithProgress(GinkgoWriter))
+	if err != nil {
+		return err
+	}
+	return m.Resolve(ctx, r)
+}

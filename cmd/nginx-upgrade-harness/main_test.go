@@ -86,16 +86,66 @@ func TestHelpOnStdoutOnce(t *testing.T) {
 	}
 }
 
-// A Debian version no archive serves is refused in seconds, by asking the
-// mirror, not after minutes of building the base image.
+// A Debian version no archive serves is refused in seconds, by reading the
+// archive's index, not after minutes of building the base image.
 func TestUnknownDebianVersionRefusedBeforeBuilding(t *testing.T) {
 	start := time.Now()
-	code, stderr := run(t, "run", "--scenario", "upgrade", "--to", "debian:1.22.1-9+deb12u77", "--out", t.TempDir())
-	if code != exitBadInput || !strings.Contains(stderr, "no nginx 1.22.1-9+deb12u77 in the Debian archives") {
+	code, stderr := run(t, "run", "--scenario", "upgrade", "--to", "debian:0.0.1-1", "--out", t.TempDir())
+	if code != exitBadInput || !strings.Contains(stderr, "debian:0.0.1-1: version 0.0.1-1 is neither served (served: bookworm: ") {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 	if d := time.Since(start); d > 30*time.Second {
 		t.Fatalf("refused after %s: the check must come before any build", d)
+	}
+}
+
+// With the archive out of reach after a first run, the same pair runs
+// again: the lock names the exact builds, the cache holds their files, and
+// the suite specs fall back on their last resolution. The archive is cut
+// by pointing the harness's HTTP client at a proxy that refuses (a closed
+// port on 127.0.0.1).
+func TestArchiveCutRunsFromCacheAndLock(t *testing.T) {
+	requireDocker(t)
+	bin := filepath.Join(t.TempDir(), "nginx-upgrade-harness")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	lock := filepath.Join(t.TempDir(), "nuh.lock")
+	runOnce := func(env []string, args ...string) (*reports.Report, string) {
+		t.Helper()
+		out := t.TempDir()
+		cmd := exec.Command(bin, append([]string{"run", "--scenario", "upgrade", "--rate", "200", "--out", out}, args...)...)
+		cmd.Env = append(os.Environ(), env...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		if err != nil {
+			t.Fatalf("run %v (%v): %v\n%s", args, env, err, stderr.String())
+		}
+		r, err := reports.ReadReport(filepath.Join(out, reports.ReportJSON))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, stderr.String()
+	}
+	first, _ := runOnce(nil, "--lock", lock)
+	if first.ToBuild == nil || first.ToBuild.Origin != image.OriginArchive || len(first.ToBuild.SHA256) != 64 {
+		t.Fatalf("first run's to_build: %+v", first.ToBuild)
+	}
+	cut := []string{"HTTP_PROXY=http://127.0.0.1:9", "http_proxy=http://127.0.0.1:9", "NO_PROXY=", "no_proxy="}
+	locked, stderr := runOnce(cut, "--lock", lock)
+	for _, side := range [][2]*reports.BuildRef{{first.FromBuild, locked.FromBuild}, {first.ToBuild, locked.ToBuild}} {
+		if side[1] == nil || side[1].Exact != side[0].Exact || side[1].SHA256 != side[0].SHA256 || side[1].Origin != image.OriginCache {
+			t.Errorf("locked run without the archive: %+v, first run %+v", side[1], side[0])
+		}
+	}
+	if !strings.Contains(stderr, "warning: suite bookworm cannot be read") || locked.Verdict != reports.VerdictPass {
+		t.Errorf("verdict %s; stderr:\n%s", locked.Verdict, stderr)
+	}
+	unlocked, stderr := runOnce(cut)
+	if unlocked.ToBuild == nil || unlocked.ToBuild.Exact != first.ToBuild.Exact ||
+		!strings.Contains(unlocked.ToBuild.Note, "the last resolution") {
+		t.Errorf("unlocked run without the archive: %+v\n%s", unlocked.ToBuild, stderr)
 	}
 }
 
@@ -300,7 +350,7 @@ func TestBadConfigTreeExitsBeforeAnyScenario(t *testing.T) {
 			`cannot load certificate "/etc/nginx/tls/site.crt"`},
 		{"unreachable listener", []string{"--config-dir", filepath.Join(trees, "bad-trees", "unreachable-listener")}, exitBadInput,
 			"no listener the load can reach: its only listeners are listen unix:/run/nginx-site.sock"},
-		{"new build rejects the tree", []string{"--config-dir", filepath.Join(trees, "debian-etc-nginx"), "--to", "source:1.26.3:--without-http_gzip_module"}, exitFail,
+		{"new build rejects the tree", []string{"--config-dir", filepath.Join(trees, "debian-etc-nginx"), "--to", "source:stable:--without-http_gzip_module"}, exitFail,
 			`broken build: the new build rejects the configuration tree the old build serves ([emerg] unknown directive "gzip" in /etc/nginx/nginx.conf:46)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

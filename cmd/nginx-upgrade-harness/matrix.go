@@ -14,7 +14,6 @@ import (
 	"github.com/ory/dockertest/v3"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
-	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios/matrix"
 )
@@ -127,12 +126,15 @@ func runMatrix(ctx context.Context, stderr io.Writer, fs *flag.FlagSet, f *runFl
 	}
 	// What takes seconds to find is found before any cell starts: every
 	// build resolved to an exact version the archive or the cache holds.
-	var builds []*image.Build
-	for i := range cells {
-		builds = append(builds, &cells[i].FromBuild, &cells[i].ToBuild)
-	}
-	if err := resolveBuilds(ctx, f.lock, pr, builds...); err != nil {
+	res, err := newResolver(f.lock, pr)
+	if err != nil {
 		return err
+	}
+	if err := m.Resolve(ctx, res); err != nil {
+		return badInput{err}
+	}
+	if err := res.Resolve(ctx, &base.Broken); err != nil {
+		return badInput{err}
 	}
 	for _, e := range reachable {
 		if n, err := harness.Prune(ctx, e.Pool); err == nil && n > 0 {

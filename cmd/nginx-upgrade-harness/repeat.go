@@ -299,18 +299,28 @@ func writeJUnit(path string, r *reports.Report) error {
 // writing the lock file when one is given; each resolution is one console
 // line. A build that resolves to nothing is bad input.
 func resolveBuilds(ctx context.Context, lock string, pr scenarios.Progress, builds ...*image.Build) error {
+	r, err := newResolver(lock, pr)
+	if err != nil {
+		return err
+	}
+	if err := r.Resolve(ctx, builds...); err != nil {
+		return badInput{err}
+	}
+	return nil
+}
+
+// newResolver is a resolver whose lines go to the console, with the lock
+// file when one is given.
+func newResolver(lock string, pr scenarios.Progress) (*image.Resolver, error) {
 	opts := []image.ResolverOption{image.WithProgress(lineWriter{pr})}
 	if lock != "" {
 		opts = append(opts, image.WithLock(lock))
 	}
 	r, err := image.NewResolver(opts...)
 	if err != nil {
-		return badInput{err}
+		return nil, badInput{err}
 	}
-	if err := r.Resolve(ctx, builds...); err != nil {
-		return badInput{err}
-	}
-	return nil
+	return r, nil
 }
 
 // lineWriter turns written lines into console lines.

@@ -30,19 +30,30 @@ and writes report.json, report.md and report.html to the output directory.
 With no flags it runs the default suite — every scenario of the catalogue
 (run --list names them) — against the default builds.
 
-BUILD is one of:
-  debian:VERSION                 Debian's nginx package at VERSION
+BUILD is one of (suites and channels are resolved when the run starts,
+and the exact version and sha256 each resolved to are in the report):
+  debian:SUITE                   the nginx a Debian suite serves today: bookworm,
+                                 bookworm-security, trixie, … (default: --from
+                                 debian:bookworm --to debian:bookworm-security)
+  debian:VERSION                 Debian's nginx package at VERSION (from the
+                                 cache once the archive has withdrawn it)
+  source:stable|mainline[:FLAGS] the newest upstream tarball of that branch the
+                                 Debian mirror serves, built with configure FLAGS
   source:VERSION[:FLAGS]         upstream tarball (or a local .tar.gz) built with configure FLAGS
   binary:PATH                    a local nginx executable
   image:REF                      /usr/sbin/nginx from a local image
+With --lock FILE the first run writes what each spec resolved to (spec →
+version → sha256) and later runs obey it: the very same binaries, from the
+cache when the archive no longer serves them.
 
 Examples:
   nginx-upgrade-harness run
-  nginx-upgrade-harness run --scenario upgrade --from debian:1.22.1-9+deb12u9 --to source:1.26.3
+  nginx-upgrade-harness run --scenario upgrade --to source:stable
+  nginx-upgrade-harness run --lock nuh.lock   # CI: the same binaries on every re-run
   nginx-upgrade-harness run --scenario upgrade --config my.conf --rate 800 --method POST --keepalive=false
   nginx-upgrade-harness run --nginx-cmd "nginx -g 'daemon off;'"
   nginx-upgrade-harness run --config-dir /etc/nginx --mount /var/www:/var/www --add-host app.internal:127.0.0.3
-  nginx-upgrade-harness run --repeat 5 --keepalive=true --baseline debian:1.22.1-9+deb12u9 --junit junit.xml
+  nginx-upgrade-harness run --repeat 5 --keepalive=true --baseline debian:bookworm --junit junit.xml
 
 With --repeat N each scenario runs N times; with --baseline BUILD the same
 scenarios, traffic and repeats also run against the baseline pair --from →

@@ -5,6 +5,7 @@ package matrix
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -30,8 +31,8 @@ import (
 // File is a matrix file as written (YAML or JSON; the same keys). Every key
 // is optional but `to`.
 //
-//	from: debian:1.22.1-9+deb12u9          # one build, or a list
-//	to: [source:1.26.3, debian:1.22.1-9+deb12u11]
+//	from: debian:bookworm          # one build, or a list
+//	to: [source:stable, debian:bookworm-security]
 //	configs:                                # "default" is the harness's own nginx.conf
 //	  - default
 //	  - {name: small-buffers, path: small.conf}
@@ -39,7 +40,7 @@ import (
 //	faults: [none, kill-new-worker]         # "none" (or ""): no fault
 //	scenarios: [upgrade]                    # a scenario, or a list run in one cell
 //	exclude:
-//	  - {to: source:1.26.3, traffic: http1-keepalive}
+//	  - {to: source:stable, traffic: http1-keepalive}
 //	rate: 300                               # load settings, for every cell
 type File struct {
 	From      stringList `json:"from"`
@@ -632,6 +633,17 @@ func (m *Matrix) Plan(shard *reports.Shard) *reports.MatrixPlan {
 }
 
 // Shard returns the cells of shard (all when nil), in the matrix's order.
+// Resolve resolves every cell's builds in place (what debian:SUITE and
+// source:stable name today), so that each cell's report names the exact
+// builds it ran.
+func (m *Matrix) Resolve(ctx context.Context, r *image.Resolver) error {
+	var builds []*image.Build
+	for i := range m.Cells {
+		builds = append(builds, &m.Cells[i].FromBuild, &m.Cells[i].ToBuild)
+	}
+	return r.Resolve(ctx, builds...)
+}
+
 func (m *Matrix) Shard(shard *reports.Shard) []Cell {
 	var out []Cell
 	for _, c := range m.Cells {
