@@ -72,7 +72,7 @@ func newTrial(ctx context.Context, pool *dockertest.Pool, name, dir string, p Pa
 	if err := t.writeMeta(); err != nil {
 		return nil, err
 	}
-	progress("%s: starting nginx (%s) in a container", name, p.From.Spec)
+	progress("%s: starting nginx (%s) in a container", name, p.From.Exact())
 	if t.node, err = nginx.StartNode(ctx, pool, opts...); err != nil {
 		return nil, err
 	}

@@ -70,14 +70,16 @@ chmod 0755 /usr/sbin/policy-rc.d`); err != nil {
 	if err := box.upload(ctx, "/etc/apt", entries); err != nil {
 		return "", fmt.Errorf("copy apt sources in: %w", err)
 	}
-	fmt.Fprintf(progress, "installing procps ca-certificates and nginx's run-time libraries in the base image…\n")
+	fmt.Fprintf(progress, "installing procps ca-certificates iproute2 and nginx's run-time libraries in the base image…\n")
 	if _, err := box.run(ctx, "apt-get update", aptEnv, "apt-get", "update"); err != nil {
 		return "", err
 	}
 	// libssl3 is virtual from trixie on (libssl3t64 provides it): apt
-	// picks its only provider.
+	// picks its only provider. With iproute2 (which nginx depends on) every
+	// dependency of nginx's packages is in the base, so that a pair is
+	// built from the cached package files without reading the archive.
 	if _, err := box.run(ctx, "apt-get install", aptEnv, "apt-get", "install", "-y", "--no-install-recommends",
-		"procps", "ca-certificates", "libssl3", "libpcre2-8-0", "zlib1g", "libcrypt1"); err != nil {
+		"procps", "ca-certificates", "libssl3", "libpcre2-8-0", "zlib1g", "libcrypt1", "iproute2"); err != nil {
 		return "", err
 	}
 	if _, err := box.run(ctx, "apt-get clean", nil, "apt-get", "clean"); err != nil {

@@ -790,3 +790,23 @@ func compareVersionPart(a, b string) int {
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// ClearCache removes the build cache and says where it was and how many
+// files it held.
+func ClearCache() (string, int, error) {
+	dir, err := cacheDir()
+	if err != nil {
+		return "", 0, err
+	}
+	n := 0
+	filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			n++
+		}
+		return nil
+	})
+	if err := os.RemoveAll(dir); err != nil {
+		return dir, 0, fmt.Errorf("remove the build cache %s: %s", dir, harness.OneLine(err.Error()))
+	}
+	return dir, n, nil
+}
