@@ -25,7 +25,7 @@ func TestCompareBadInput(t *testing.T) {
 			if code != exitBadInput || !strings.Contains(stderr, tc.want) {
 				t.Fatalf("exit %d, stderr %q; want %d naming %q", code, stderr, exitBadInput, tc.want)
 			}
-			if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 {
+			if n := strings.Count(errorText(stderr), "\n"); n != 0 {
 				t.Fatalf("want one line, got %d: %q", n+1, stderr)
 			}
 		})

@@ -199,7 +199,7 @@ func TestNginxCmdThatCannotStartExitsTwo(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stderr := run(t, "run", "--scenario", "upgrade", "--nginx-cmd", tc.cmd, "--out", t.TempDir())
-			if code != exitBadInput || !strings.Contains(stderr, tc.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			if code != exitBadInput || !strings.Contains(stderr, tc.want) || strings.Count(errorText(stderr), "\n") != 0 {
 				t.Fatalf("exit %d, stderr %q, want one line with %q", code, stderr, tc.want)
 			}
 		})
@@ -220,7 +220,7 @@ func TestConfigThatCannotServeTheLoadExitsTwo(t *testing.T) {
 			conf := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".conf")
 			os.WriteFile(conf, []byte(tc.conf), 0o644)
 			code, stderr := run(t, "run", "--scenario", "upgrade", "--config", conf, "--out", t.TempDir())
-			if code != exitBadInput || !strings.Contains(stderr, tc.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			if code != exitBadInput || !strings.Contains(stderr, tc.want) || strings.Count(errorText(stderr), "\n") != 0 {
 				t.Fatalf("exit %d, stderr %q, want one line with %q", code, stderr, tc.want)
 			}
 		})
@@ -356,7 +356,7 @@ func TestBadConfigTreeExitsBeforeAnyScenario(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			out := t.TempDir()
 			code, stderr := run(t, append([]string{"run", "--scenario", "upgrade", "--out", out}, tc.args...)...)
-			if code != tc.code || !strings.Contains(stderr, tc.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			if code != tc.code || !strings.Contains(stderr, tc.want) || strings.Count(errorText(stderr), "\n") != 0 {
 				t.Fatalf("exit %d, stderr %q, want exit %d and one line with %q", code, stderr, tc.code, tc.want)
 			}
 			if _, err := os.Stat(filepath.Join(out, "upgrade")); err == nil {
@@ -378,7 +378,23 @@ func expectBadInput(t *testing.T, args []string, want string) {
 	if !strings.Contains(stderr, want) {
 		t.Fatalf("stderr %q does not name the cause %q", stderr, want)
 	}
-	if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 {
+	if n := strings.Count(errorText(stderr), "\n"); n != 0 {
 		t.Fatalf("want one line, got %d: %q", n+1, stderr)
 	}
+}
+
+// progressLine is a console line ("[   0.1s] debian:bookworm = …"): what
+// the run said before it failed, not the error.
+var progressLine = regexp.MustCompile(`^\[\s*[0-9.]+s\] `)
+
+// errorText is stderr without the console's progress lines: the error,
+// which must be one line.
+func errorText(stderr string) string {
+	var keep []string
+	for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		if !progressLine.MatchString(l) {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
 }

@@ -111,6 +111,18 @@ func runMatrix(ctx context.Context, stderr io.Writer, fs *flag.FlagSet, f *runFl
 	con := newConsole(stderr)
 	pr := con.Line
 
+	// What takes seconds to find is found before any cell starts: every
+	// build resolved to an exact version the archive or the cache holds.
+	res, err := newResolver(f.lock, pr)
+	if err != nil {
+		return err
+	}
+	if err := m.Resolve(ctx, res); err != nil {
+		return badInput{err}
+	}
+	if err := res.Resolve(ctx, &base.Broken); err != nil {
+		return badInput{err}
+	}
 	engines, err := matrix.Connect(ctx, hosts)
 	if err != nil {
 		return badInput{err}
@@ -123,18 +135,6 @@ func runMatrix(ctx context.Context, stderr io.Writer, fs *flag.FlagSet, f *runFl
 	}
 	if len(reachable) == 0 {
 		return fmt.Errorf("no Docker engine answers: %v", engines[0].Err)
-	}
-	// What takes seconds to find is found before any cell starts: every
-	// build resolved to an exact version the archive or the cache holds.
-	res, err := newResolver(f.lock, pr)
-	if err != nil {
-		return err
-	}
-	if err := m.Resolve(ctx, res); err != nil {
-		return badInput{err}
-	}
-	if err := res.Resolve(ctx, &base.Broken); err != nil {
-		return badInput{err}
 	}
 	for _, e := range reachable {
 		if n, err := harness.Prune(ctx, e.Pool); err == nil && n > 0 {

@@ -64,7 +64,7 @@ func TestTargetsNginxCannotServeExitTwo(t *testing.T) {
 				args = append(args, "--config", tc.conf)
 			}
 			code, stderr := run(t, args...)
-			if code != exitBadInput || !strings.Contains(stderr, "--targets "+path+tc.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			if code != exitBadInput || !strings.Contains(stderr, "--targets "+path+tc.want) || strings.Count(errorText(stderr), "\n") != 0 {
 				t.Fatalf("exit %d, stderr %q, want one line with %q", code, stderr, tc.want)
 			}
 		})
