@@ -179,7 +179,7 @@ func runMatrix(ctx context.Context, stderr io.Writer, fs *flag.FlagSet, f *runFl
 	}
 	printMatrixSummary(stderr, r)
 	pr("matrix took %s", time.Since(start).Round(time.Second))
-	fmt.Fprintf(stderr, "report: %s (also report.json, report.html; each cell's under cells/ID/)\n", filepath.Join(out, "report.md"))
+	printReportPath(stderr, out, "also report.json, report.html; each cell's under cells/ID/")
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: the report holds what was measured until then")
 	}

@@ -87,6 +87,6 @@ func reportCmd(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 	}
-	fmt.Fprintf(stderr, "report: %s\n", filepath.Join(dir, "report.md"))
+	printReportPath(stderr, dir, "")
 	return verdictErr(r)
 }
