@@ -13,7 +13,7 @@ JUNIT ?= $(CURDIR)/reports-out/junit.xml
 GINKGO := bin/ginkgo
 PROCS ?= 2
 
-.PHONY: all deps build run test unit scenarios docs leftovers bench soak prune clean
+.PHONY: all deps build run test unit scenarios docs costs leftovers bench soak prune clean
 
 all: build
 
@@ -45,6 +45,10 @@ scenarios: $(GINKGO)
 
 $(GINKGO): go.mod go.sum
 	$(GO) build -o $@ github.com/onsi/ginkgo/v2/ginkgo
+
+# What each Ginkgo label cost in the last make test, from its JUnit.
+costs:
+	@sh scripts/spec-costs.sh $(JUNIT)
 
 # docs/reference.md from the code: the catalogue, faults, traffic kinds,
 # procedures and flags (a unit test fails when it is not up to date).
