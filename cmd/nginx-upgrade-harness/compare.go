@@ -48,7 +48,7 @@ func compareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&audit, "audit", 3*time.Second, "how long the load goes on after a procedure ended (a `DURATION`)")
 	f.register(fs, "the good new `BUILD`",
 		"a new `BUILD` that cannot start with the configuration",
-		"the nginx.conf under test, a `FILE` (default: the harness's own, see README)",
+		"the nginx.conf under test, a `FILE` (default: the harness's own, docs/builds.md)",
 		"`N` long downloads in flight when the procedure starts",
 		"how the load reaches nginx, `auto|netns|host` (see run --help)")
 	if err := parseFlags(fs, args); err != nil {

@@ -28,7 +28,7 @@ type matrixFlags struct {
 
 func registerMatrixFlags(fs *flag.FlagSet) *matrixFlags {
 	mf := &matrixFlags{}
-	fs.StringVar(&mf.file, "matrix", "", "run the cells of a matrix `FILE` (YAML or JSON: from, to, configs, traffic, faults, scenarios, exclude, rate): one report with a row per cell (README: \"A matrix that shards\")")
+	fs.StringVar(&mf.file, "matrix", "", "run the cells of a matrix `FILE` (YAML or JSON: from, to, configs, traffic, faults, scenarios, exclude, rate): one report with a row per cell (docs/matrix.md)")
 	fs.Var(&mf.hosts, "docker-host", "with --matrix, a Docker engine `URL` to run cells on, repeatable: one cell at a time per engine, concurrently (default: DOCKER_HOST or unix:///var/run/docker.sock); engines of this machine only — the load goes to 127.0.0.1")
 	fs.StringVar(&mf.shard, "shard", "", "with --matrix, run only shard `I/N` of the cells (cell index modulo N is I-1), for CI matrix jobs; merge them with `report merge`")
 	return mf

@@ -48,9 +48,9 @@ scenarios, traffic and repeats also run against the baseline pair --from →
 BUILD (interleaved with the candidate's), and the gate becomes "the
 candidate --from → --to drops no more than the baseline": a one-sided exact
 test on drops per 10,000 requests at α = 0.05, the counts divided by how
-much more the runs vary than chance (see README, "Gate on no worse than
-before"). Records: DIR/candidate/K/SCENARIO/ and
-DIR/baseline/K/SCENARIO/; report.json's top-level verdict is the gate.
+much more the runs vary than chance (see docs/baseline.md). Records:
+DIR/candidate/K/SCENARIO/ and DIR/baseline/K/SCENARIO/; report.json's
+top-level verdict is the gate.
   nginx-upgrade-harness run --scenario upgrade --traffic http2 --traffic websocket
   nginx-upgrade-harness run --scenario upgrade --targets targets.txt --traffic http1-keepalive --traffic http2
 
@@ -125,12 +125,12 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.BoolVar(&f.markdown, "markdown", false, "with --list: the reference page, docs/reference.md, as Markdown tables (make docs writes it)")
 	f.register(fs, "the new `BUILD`",
 		"a new `BUILD` that cannot start with the configuration (broken-build scenario)",
-		"the nginx.conf under test, a `FILE` (default: the harness's own, see README); must listen on 8080 and serve /slow/big.bin for --slow (a whole tree on its own ports: --config-dir)",
+		"the nginx.conf under test, a `FILE` (default: the harness's own, docs/builds.md); must listen on 8080 and serve /slow/big.bin for --slow (a whole tree on its own ports: --config-dir)",
 		"`N` long downloads in flight across the transitions",
 		"how the load reaches nginx, `auto|netns|host`: netns (from inside the container's network namespace, no proxy; needs root), host (the port published on 127.0.0.1, through Docker's port proxy), auto (netns when possible)")
 	fs.IntVar(&f.repeat, "repeat", 1, "run each scenario `N` times; the report aggregates drops per 10,000 requests with a 95% confidence interval and the spread of stalls")
 	fs.StringVar(&f.baseline, "baseline", "", "also run the baseline pair --from → `BUILD` (same scenarios, traffic, repeats); the gate: the candidate is not significantly worse")
-	fs.StringVar(&f.configDir, "config-dir", "", "a configuration tree `DIR` (as /etc/nginx: nginx.conf, includes, certificates) placed at /etc/nginx in every container, unchanged; its listeners are read from nginx -T and published on 127.0.0.1 (README: \"Test your own site\")")
+	fs.StringVar(&f.configDir, "config-dir", "", "a configuration tree `DIR` (as /etc/nginx: nginx.conf, includes, certificates) placed at /etc/nginx in every container, unchanged; its listeners are read from nginx -T and published on 127.0.0.1 (docs/site.md)")
 	fs.Var(&f.mounts, "mount", "`SRC:DST` bind-mounted read-only into every container (document roots, certificates kept elsewhere), repeatable")
 	fs.Var(&f.addHosts, "add-host", "`NAME:127.0.0.x` in the containers' /etc/hosts, repeatable: an upstream host name the configuration proxies to gets a stand-in backend there")
 	fs.StringVar(&f.upstreamCmd, "upstream-cmd", "", "your own backend: a `COMMAND` line run in each container once nginx serves (split as a shell would, run without one; mount it with --mount), in place of the stand-in backends; its output and exit are kept in upstream.log")
