@@ -47,15 +47,7 @@ func printSummary(w io.Writer, r *reports.Report) {
 		}
 		notes = append(notes, n)
 	}
-	fmt.Fprintln(w)
-	for i, line := range table(rows) {
-		fmt.Fprintln(w, line)
-		if i > 0 {
-			for _, reason := range notes[i-1] {
-				fmt.Fprintf(w, "    - %s\n", reason)
-			}
-		}
-	}
+	printRows(w, rows, notes)
 	if r.Repeat > 1 || r.Baseline != nil {
 		rows := [][]string{{"SCENARIO", "PAIR", "RUNS", "REQUESTS", "DROPPED", "PER 10k [95% CI]", "STALL ms min/med/max"}}
 		for _, a := range r.Aggregates {
@@ -69,10 +61,7 @@ func printSummary(w io.Writer, r *reports.Report) {
 			rows = append(rows, []string{a.Scenario, a.Pair, fmt.Sprintf("%d/%d", a.Runs, a.Planned),
 				fmt.Sprint(a.Requests), fmt.Sprint(a.Dropped), rate, stall})
 		}
-		fmt.Fprintln(w)
-		for _, line := range table(rows) {
-			fmt.Fprintln(w, line)
-		}
+		printRows(w, rows, nil)
 	}
 	for _, c := range r.Comparisons {
 		fmt.Fprintf(w, "\n%s against the baseline: %s\n", c.Scenario, strings.ToUpper(c.Verdict))
@@ -81,6 +70,20 @@ func printSummary(w io.Writer, r *reports.Report) {
 		}
 	}
 	fmt.Fprintf(w, "\nverdict: %s (%d pass, %d fail, %d error; gate: %s)\n", strings.ToUpper(r.Verdict), r.Counts.Pass, r.Counts.Fail, r.Counts.Error, r.Gate)
+}
+
+// printRows prints a table after a blank line: a heading row, then each
+// row with its notes, if any, under it ("    - note").
+func printRows(w io.Writer, rows [][]string, notes [][]string) {
+	fmt.Fprintln(w)
+	for i, line := range table(rows) {
+		fmt.Fprintln(w, line)
+		if i > 0 && i-1 < len(notes) {
+			for _, n := range notes[i-1] {
+				fmt.Fprintf(w, "    - %s\n", n)
+			}
+		}
+	}
 }
 
 // table lays rows out in columns two spaces apart, a string per row. The

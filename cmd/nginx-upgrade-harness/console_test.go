@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -29,26 +30,7 @@ func TestSummaryAlignedForEveryScenarioName(t *testing.T) {
 			Pair: reports.PairBaseline})
 	var b bytes.Buffer
 	printSummary(&b, r)
-	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
-	header := lines[0]
-	cols := []string{"EXPECT", "VERDICT", "DROPPED", "REQUESTS", "FAILED", "SLOW CUT", "STEPS"}
-	rows := 0
-	for _, l := range lines[1:] {
-		if strings.HasPrefix(l, "    - ") || l == "" {
-			continue
-		}
-		if strings.HasPrefix(l, "verdict:") {
-			break
-		}
-		rows++
-		for _, c := range cols {
-			at := strings.Index(header, c)
-			if at <= 0 || at >= len(l) || l[at-1] != ' ' || l[at] == ' ' {
-				t.Errorf("column %s starts at %d in the heading, not in the row:\n%s\n%s", c, at, header, l)
-				break
-			}
-		}
-	}
+	rows := checkAligned(t, b.String(), []string{"EXPECT", "VERDICT", "DROPPED", "REQUESTS", "FAILED", "SLOW CUT", "STEPS"})
 	if want := len(r.Scenarios); rows != want {
 		t.Errorf("got %d rows, want %d:\n%s", rows, want, b.String())
 	}
@@ -58,6 +40,58 @@ func TestSummaryAlignedForEveryScenarioName(t *testing.T) {
 	if !strings.Contains(b.String(), "\n    - a reason line, printed under its row\n") {
 		t.Errorf("the reason is not under its row:\n%s", b.String())
 	}
+}
+
+// TestCompareAndMatrixTablesAligned: the same for compare's table and the
+// matrix's, whose names (a user's script, a cell's slug) have no bound.
+func TestCompareAndMatrixTablesAligned(t *testing.T) {
+	var b bytes.Buffer
+	printCompare(&b, &reports.CompareReport{Procedures: []reports.Procedure{
+		{Name: "manual", Build: "good", Init: "docker-init", Outcome: "upgraded"},
+		{Name: "script:/home/someone/bin/upgrade-nginx-the-long-way.sh", Build: "broken", Init: "docker-init", Outcome: "kept-old",
+			Error: "exit 1"},
+	}})
+	if rows := checkAligned(t, b.String(), []string{"BUILD", "INIT", "OUTCOME", "DROPPED", "EXIT", "FINAL"}); rows != 2 {
+		t.Errorf("compare: got %d rows, want 2:\n%s", rows, b.String())
+	}
+	b.Reset()
+	r := &reports.MatrixReport{Verdict: reports.VerdictPass}
+	for _, id := range []string{"a", "debian-bookworm-security_one-worker_http1-keepalive-http2_kill-old-master-stop-old-workers_upgrade"} {
+		c := reports.CellResult{Verdict: reports.VerdictFail, Reasons: []string{"why"}, Engine: "unix:///var/run/docker.sock"}
+		c.ID = id
+		r.Cells = append(r.Cells, c)
+	}
+	printMatrixSummary(&b, r)
+	if rows := checkAligned(t, b.String(), []string{"VERDICT", "DROPPED", "STALL ms", "DURATION", "ENGINE"}); rows != 2 {
+		t.Errorf("matrix: got %d rows, want 2:\n%s", rows, b.String())
+	}
+}
+
+// checkAligned checks that in every row of the table out prints, each of
+// cols starts where its heading does, and returns how many rows it read.
+func checkAligned(t *testing.T, out string, cols []string) int {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	header := lines[0]
+	rows := 0
+	for _, l := range lines[1:] {
+		if strings.HasPrefix(l, "    - ") || l == "" {
+			continue
+		}
+		if strings.HasPrefix(l, "verdict:") {
+			break
+		}
+		rows++
+		row := []rune(l) // columns are counted in characters, as a terminal shows them
+		for _, c := range cols {
+			at := utf8.RuneCountInString(header[:strings.Index(header, c)])
+			if at <= 0 || at >= len(row) || row[at-1] != ' ' || row[at] == ' ' {
+				t.Errorf("column %s starts at %d in the heading, not in the row:\n%s\n%s", c, at, header, l)
+				break
+			}
+		}
+	}
+	return rows
 }
 
 // TestLiveLineOnATerminalOnly gives the console a real terminal (a

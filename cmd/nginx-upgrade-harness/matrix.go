@@ -201,15 +201,18 @@ func matrixProvenance(start time.Time, args []string, pool *dockertest.Pool) *re
 }
 
 func printMatrixSummary(w io.Writer, r *reports.MatrixReport) {
-	fmt.Fprintf(w, "\n%-58s %-8s %8s %9s %9s  %s\n", "CELL", "VERDICT", "DROPPED", "STALL ms", "DURATION", "ENGINE")
+	rows := [][]string{{"CELL", "VERDICT", "DROPPED", "STALL ms", "DURATION", "ENGINE"}}
+	var notes [][]string
 	for _, c := range r.Cells {
-		fmt.Fprintf(w, "%-58s %-8s %8d %9s %9s  %s\n", c.ID, strings.ToUpper(c.Verdict), c.Dropped, reports.StallCell(c.StallMs), reports.DurationCell(c.DurationS), c.Engine)
+		rows = append(rows, []string{c.ID, strings.ToUpper(c.Verdict), fmt.Sprint(c.Dropped), reports.StallCell(c.StallMs),
+			reports.DurationCell(c.DurationS), c.Engine})
+		var n []string
 		if c.Verdict != reports.VerdictPass {
-			for _, reason := range c.Reasons {
-				fmt.Fprintf(w, "    - %s\n", reason)
-			}
+			n = c.Reasons
 		}
+		notes = append(notes, n)
 	}
+	printRows(w, rows, notes)
 	fmt.Fprintf(w, "\nverdict: %s (%d pass, %d fail, %d error; gate: %s)\n", strings.ToUpper(r.Verdict), r.Counts.Pass, r.Counts.Fail, r.Counts.Error, r.Gate)
 }
 
@@ -220,7 +223,7 @@ func reportMatrix(dir string, stderr io.Writer) error {
 		return err
 	}
 	printMatrixSummary(stderr, r)
-	fmt.Fprintf(stderr, "report: %s\n", filepath.Join(dir, "report.md"))
+	printReportPath(stderr, dir, "")
 	return verdictExit(r.Verdict)
 }
 
@@ -305,7 +308,7 @@ func reportMerge(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	printMatrixSummary(stderr, r)
-	fmt.Fprintf(stderr, "report: %s\n", filepath.Join(*out, "report.md"))
+	printReportPath(stderr, *out, "")
 	return verdictExit(r.Verdict)
 }
 
