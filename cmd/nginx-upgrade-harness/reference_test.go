@@ -5,6 +5,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -78,4 +80,62 @@ func TestReferenceListsEveryEntry(t *testing.T) {
 			t.Errorf("the reference lacks %q", w)
 		}
 	}
+}
+
+// TestDocsLinksResolve follows every relative link of README.md and
+// docs/*.md: the file must exist and the #anchor name one of its headings,
+// so that moving a section breaks a test, not a reader's click.
+func TestDocsLinksResolve(t *testing.T) {
+	root := filepath.Join("..", "..")
+	pages, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	if err != nil || len(pages) == 0 {
+		t.Fatalf("no docs pages under %s: %v", root, err)
+	}
+	pages = append(pages, filepath.Join(root, "README.md"))
+	link := regexp.MustCompile(`\]\(([^)#\s]*)(#[^)\s]+)?\)`)
+	for _, page := range pages {
+		text, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range link.FindAllStringSubmatch(string(text), -1) {
+			target, anchor := m[1], strings.TrimPrefix(m[2], "#")
+			if strings.Contains(target, "://") {
+				continue
+			}
+			file := page
+			if target != "" {
+				file = filepath.Join(filepath.Dir(page), target)
+			}
+			if _, err := os.Stat(file); err != nil {
+				t.Errorf("%s: link to %s: no such file", page, target)
+				continue
+			}
+			if anchor != "" && !slices.Contains(headingSlugs(t, file), anchor) {
+				t.Errorf("%s: link to %s#%s: no such heading there", page, target, anchor)
+			}
+		}
+	}
+}
+
+// headingSlugs are the anchors GitHub gives a Markdown file's headings.
+func headingSlugs(t *testing.T, file string) []string {
+	text, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	fence := false
+	punct := regexp.MustCompile(`[^\p{L}\p{N}_\- ]`)
+	for _, l := range strings.Split(string(text), "\n") {
+		if strings.HasPrefix(l, "```") {
+			fence = !fence
+		}
+		if fence || !strings.HasPrefix(l, "#") {
+			continue
+		}
+		h := strings.ToLower(strings.TrimSpace(strings.TrimLeft(l, "#")))
+		out = append(out, strings.ReplaceAll(punct.ReplaceAllString(h, ""), " ", "-"))
+	}
+	return out
 }
