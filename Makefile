@@ -8,8 +8,12 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Extra flags for `make run`, e.g. make run ARGS='--scenario upgrade --rate 800'
 ARGS ?=
 JUNIT ?= $(CURDIR)/reports-out/junit.xml
+# Ginkgo's CLI, at the version go.mod pins, and how many processes run the
+# specs that may share the machine (the Serial ones run alone, after them).
+GINKGO := bin/ginkgo
+PROCS ?= 2
 
-.PHONY: all deps build run test unit scenarios leftovers bench soak prune clean
+.PHONY: all deps build run test unit scenarios docs costs leftovers bench soak prune clean
 
 all: build
 
@@ -33,9 +37,24 @@ unit:
 	$(GO) vet ./...
 	$(GO) test -count=1 -p 1 -timeout 60m ./harness/... ./loadgen/... ./reports/... ./cmd/... ./scenarios/matrix/
 
-scenarios:
+# Every spec of the suite, under $(PROCS) Ginkgo processes (docs/testing.md:
+# what each label costs). Ginkgo's CLI compiles the suite with the go on PATH.
+scenarios: $(GINKGO)
 	@mkdir -p $(dir $(JUNIT))
-	$(GO) test -count=1 -timeout 40m ./scenarios/ -args -ginkgo.v -ginkgo.junit-report=$(JUNIT)
+	PATH="$(dir $(GO)):$$PATH" ./$(GINKGO) -p --procs $(PROCS) -v --timeout 40m --junit-report=$(JUNIT) ./scenarios/
+
+$(GINKGO): go.mod go.sum
+	$(GO) build -o $@ github.com/onsi/ginkgo/v2/ginkgo
+
+# What each Ginkgo label cost in the last make test, from its JUnit.
+costs:
+	@sh scripts/spec-costs.sh $(JUNIT)
+
+# docs/reference.md from the code: the catalogue, faults, traffic kinds,
+# procedures and flags (a unit test fails when it is not up to date).
+docs:
+	$(GO) run ./cmd/nginx-upgrade-harness run --list --markdown > docs/reference.md.tmp
+	mv docs/reference.md.tmp docs/reference.md
 
 # No container may be left behind by a test, passed or failed.
 leftovers:

@@ -48,7 +48,7 @@ func compareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&audit, "audit", 3*time.Second, "how long the load goes on after a procedure ended (a `DURATION`)")
 	f.register(fs, "the good new `BUILD`",
 		"a new `BUILD` that cannot start with the configuration",
-		"the nginx.conf under test, a `FILE` (default: the harness's own, see README)",
+		"the nginx.conf under test, a `FILE` (default: the harness's own, docs/builds.md)",
 		"`N` long downloads in flight when the procedure starts",
 		"how the load reaches nginx, `auto|netns|host` (see run --help)")
 	if err := parseFlags(fs, args); err != nil {
@@ -126,21 +126,25 @@ func compareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 func printCompare(w io.Writer, r *reports.CompareReport) {
-	fmt.Fprintf(w, "\n%-24s %-7s %-11s %-12s %8s %9s %7s %10s %5s  %s\n", "PROCEDURE", "BUILD", "INIT", "OUTCOME", "DROPPED", "REQUESTS", "FAILED", "DURATION", "EXIT", "FINAL")
+	rows := [][]string{{"PROCEDURE", "BUILD", "INIT", "OUTCOME", "DROPPED", "REQUESTS", "FAILED", "DURATION", "EXIT", "FINAL"}}
+	var notes [][]string
 	for _, p := range r.Procedures {
-		fmt.Fprintf(w, "%-24s %-7s %-11s %-12s %8d %9d %7d %9.0fms %5d  %d master(s), %s binary, pid file %d, serving %t\n",
-			p.Name, p.Build, p.Init, p.Outcome, p.Dropped, p.Requests.Total, p.Requests.Failed, p.DurationMs, p.ExitCode,
-			p.Final.Masters, p.Final.ServingBinary, p.Final.PIDFilePID, p.Final.Serving)
+		rows = append(rows, []string{p.Name, p.Build, p.Init, p.Outcome, fmt.Sprint(p.Dropped), fmt.Sprint(p.Requests.Total),
+			fmt.Sprint(p.Requests.Failed), fmt.Sprintf("%.0fms", p.DurationMs), fmt.Sprint(p.ExitCode),
+			fmt.Sprintf("%d master(s), %s binary, pid file %d, serving %t", p.Final.Masters, p.Final.ServingBinary, p.Final.PIDFilePID, p.Final.Serving)})
+		var n []string
 		if p.Error != "" {
-			fmt.Fprintf(w, "    - error: %s\n", p.Error)
+			n = append(n, "error: "+p.Error)
 		}
 		if v := p.Final.Systemd; v != nil {
-			fmt.Fprintf(w, "    - systemd: %s\n", v)
+			n = append(n, fmt.Sprintf("systemd: %s", v))
 		}
 		for _, wr := range p.Final.Wrong {
-			fmt.Fprintf(w, "    - wrong: %s\n", wr)
+			n = append(n, "wrong: "+wr)
 		}
+		notes = append(notes, n)
 	}
+	printRows(w, rows, notes)
 }
 
 // procedureLines is the registry's help, indented for the usage text.

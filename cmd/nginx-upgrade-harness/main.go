@@ -146,17 +146,8 @@ func newFlagSet(name, text string, stderr io.Writer) *flag.FlagSet {
 // with its default.
 func printFlags(w io.Writer, fs *flag.FlagSet) {
 	fs.VisitAll(func(f *flag.Flag) {
-		kind, text := flag.UnquoteUsage(f)
-		name := "--" + f.Name
-		if isBool(f) {
-			name += "=true|false"
-		} else if kind != "" {
-			if kind == strings.ToLower(kind) && !strings.Contains(kind, "|") {
-				kind = strings.ToUpper(kind) // flag's own names: string, int, duration, value
-			}
-			name += " " + kind
-		}
-		fmt.Fprintf(w, "  %s\n", name)
+		_, text := flag.UnquoteUsage(f)
+		fmt.Fprintf(w, "  %s\n", flagSpelling(f))
 		if f.DefValue != "" && f.DefValue != "[]" && !strings.Contains(text, "(default") {
 			text += fmt.Sprintf(" (default %s)", f.DefValue)
 		}
@@ -164,6 +155,22 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 			fmt.Fprintf(w, "        %s\n", l)
 		}
 	})
+}
+
+// flagSpelling is a flag as it is typed: --name VALUE, or --name=true|false.
+func flagSpelling(f *flag.Flag) string {
+	kind, _ := flag.UnquoteUsage(f)
+	name := "--" + f.Name
+	if isBool(f) {
+		return name + "=true|false"
+	}
+	if kind != "" {
+		if kind == strings.ToLower(kind) && !strings.Contains(kind, "|") {
+			kind = strings.ToUpper(kind) // flag's own names: string, int, duration, value
+		}
+		name += " " + kind
+	}
+	return name
 }
 
 func isBool(f *flag.Flag) bool {

@@ -27,7 +27,7 @@ type matrixFlags struct {
 
 func registerMatrixFlags(fs *flag.FlagSet) *matrixFlags {
 	mf := &matrixFlags{}
-	fs.StringVar(&mf.file, "matrix", "", "run the cells of a matrix `FILE` (YAML or JSON: from, to, configs, traffic, faults, scenarios, exclude, rate): one report with a row per cell (README: \"A matrix that shards\")")
+	fs.StringVar(&mf.file, "matrix", "", "run the cells of a matrix `FILE` (YAML or JSON: from, to, configs, traffic, faults, scenarios, exclude, rate): one report with a row per cell (docs/matrix.md)")
 	fs.Var(&mf.hosts, "docker-host", "with --matrix, a Docker engine `URL` to run cells on, repeatable: one cell at a time per engine, concurrently (default: DOCKER_HOST or unix:///var/run/docker.sock); engines of this machine only — the load goes to 127.0.0.1")
 	fs.StringVar(&mf.shard, "shard", "", "with --matrix, run only shard `I/N` of the cells (cell index modulo N is I-1), for CI matrix jobs; merge them with `report merge`")
 	return mf
@@ -177,7 +177,7 @@ func runMatrix(ctx context.Context, stderr io.Writer, fs *flag.FlagSet, f *runFl
 	}
 	printMatrixSummary(stderr, r)
 	pr("matrix took %s", time.Since(start).Round(time.Second))
-	fmt.Fprintf(stderr, "report: %s (also report.json, report.html; each cell's under cells/ID/)\n", filepath.Join(out, "report.md"))
+	printReportPath(stderr, out, "also report.json, report.html; each cell's under cells/ID/")
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: the report holds what was measured until then")
 	}
@@ -199,15 +199,18 @@ func matrixProvenance(start time.Time, args []string, pool *dockertest.Pool) *re
 }
 
 func printMatrixSummary(w io.Writer, r *reports.MatrixReport) {
-	fmt.Fprintf(w, "\n%-58s %-8s %8s %9s %9s  %s\n", "CELL", "VERDICT", "DROPPED", "STALL ms", "DURATION", "ENGINE")
+	rows := [][]string{{"CELL", "VERDICT", "DROPPED", "STALL ms", "DURATION", "ENGINE"}}
+	var notes [][]string
 	for _, c := range r.Cells {
-		fmt.Fprintf(w, "%-58s %-8s %8d %9s %9s  %s\n", c.ID, strings.ToUpper(c.Verdict), c.Dropped, reports.StallCell(c.StallMs), reports.DurationCell(c.DurationS), c.Engine)
+		rows = append(rows, []string{c.ID, strings.ToUpper(c.Verdict), fmt.Sprint(c.Dropped), reports.StallCell(c.StallMs),
+			reports.DurationCell(c.DurationS), c.Engine})
+		var n []string
 		if c.Verdict != reports.VerdictPass {
-			for _, reason := range c.Reasons {
-				fmt.Fprintf(w, "    - %s\n", reason)
-			}
+			n = c.Reasons
 		}
+		notes = append(notes, n)
 	}
+	printRows(w, rows, notes)
 	fmt.Fprintf(w, "\nverdict: %s (%d pass, %d fail, %d error; gate: %s)\n", strings.ToUpper(r.Verdict), r.Counts.Pass, r.Counts.Fail, r.Counts.Error, r.Gate)
 }
 
@@ -218,7 +221,7 @@ func reportMatrix(dir string, stderr io.Writer) error {
 		return err
 	}
 	printMatrixSummary(stderr, r)
-	fmt.Fprintf(stderr, "report: %s\n", filepath.Join(dir, "report.md"))
+	printReportPath(stderr, dir, "")
 	return verdictExit(r.Verdict)
 }
 
@@ -303,7 +306,7 @@ func reportMerge(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	printMatrixSummary(stderr, r)
-	fmt.Fprintf(stderr, "report: %s\n", filepath.Join(*out, "report.md"))
+	printReportPath(stderr, *out, "")
 	return verdictExit(r.Verdict)
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -62,7 +61,7 @@ func reportCmd(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 		printCompare(stderr, c)
-		fmt.Fprintf(stderr, "report: %s\n", filepath.Join(dir, "report.md"))
+		printReportPath(stderr, dir, "")
 		return nil
 	}
 	// A run with repeats or a baseline: each repeat's own reports first,
@@ -87,6 +86,6 @@ func reportCmd(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 	}
-	fmt.Fprintf(stderr, "report: %s\n", filepath.Join(dir, "report.md"))
+	printReportPath(stderr, dir, "")
 	return verdictErr(r)
 }

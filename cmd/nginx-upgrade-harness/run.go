@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
@@ -60,9 +59,9 @@ scenarios, traffic and repeats also run against the baseline pair --from →
 BUILD (interleaved with the candidate's), and the gate becomes "the
 candidate --from → --to drops no more than the baseline": a one-sided exact
 test on drops per 10,000 requests at α = 0.05, the counts divided by how
-much more the runs vary than chance (see README, "Gate on no worse than
-before"). Records: DIR/candidate/K/SCENARIO/ and
-DIR/baseline/K/SCENARIO/; report.json's top-level verdict is the gate.
+much more the runs vary than chance (see docs/baseline.md). Records:
+DIR/candidate/K/SCENARIO/ and DIR/baseline/K/SCENARIO/; report.json's
+top-level verdict is the gate.
   nginx-upgrade-harness run --scenario upgrade --traffic http2 --traffic websocket
   nginx-upgrade-harness run --scenario upgrade --targets targets.txt --traffic http1-keepalive --traffic http2
 
@@ -81,6 +80,7 @@ type runFlags struct {
 	scenarios multiFlag
 	faults    multiFlag
 	list      bool
+	markdown  bool // with list: the reference page
 	from, to  string
 	broken    string
 	config    string
@@ -135,14 +135,15 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Var(&f.scenarios, "scenario", "scenario `NAME` to run, repeatable (default: the default suite; known: "+strings.Join(scenarios.Names(), ", ")+")")
 	fs.Var(&f.faults, "fault", "fault `NAME[@STEP]` to strike the chosen scenarios with, repeatable (without --scenario: every graceful scenario it applies to; run --list names them)")
 	fs.BoolVar(&f.list, "list", false, "list the scenarios, faults and procedures, a line each, and exit")
+	fs.BoolVar(&f.markdown, "markdown", false, "with --list: the reference page, docs/reference.md, as Markdown tables (make docs writes it)")
 	f.register(fs, "the new `BUILD`",
 		"a new `BUILD` that cannot start with the configuration (broken-build scenario)",
-		"the nginx.conf under test, a `FILE` (default: the harness's own, see README); must listen on 8080 and serve /slow/big.bin for --slow (a whole tree on its own ports: --config-dir)",
+		"the nginx.conf under test, a `FILE` (default: the harness's own, docs/builds.md); must listen on 8080 and serve /slow/big.bin for --slow (a whole tree on its own ports: --config-dir)",
 		"`N` long downloads in flight across the transitions",
 		"how the load reaches nginx, `auto|netns|host`: netns (from inside the container's network namespace, no proxy; needs root), host (the port published on 127.0.0.1, through Docker's port proxy), auto (netns when possible)")
 	fs.IntVar(&f.repeat, "repeat", 1, "run each scenario `N` times; the report aggregates drops per 10,000 requests with a 95% confidence interval and the spread of stalls")
 	fs.StringVar(&f.baseline, "baseline", "", "also run the baseline pair --from → `BUILD` (same scenarios, traffic, repeats); the gate: the candidate is not significantly worse")
-	fs.StringVar(&f.configDir, "config-dir", "", "a configuration tree `DIR` (as /etc/nginx: nginx.conf, includes, certificates) placed at /etc/nginx in every container, unchanged; its listeners are read from nginx -T and published on 127.0.0.1 (README: \"Test your own site\")")
+	fs.StringVar(&f.configDir, "config-dir", "", "a configuration tree `DIR` (as /etc/nginx: nginx.conf, includes, certificates) placed at /etc/nginx in every container, unchanged; its listeners are read from nginx -T and published on 127.0.0.1 (docs/site.md)")
 	fs.Var(&f.mounts, "mount", "`SRC:DST` bind-mounted read-only into every container (document roots, certificates kept elsewhere), repeatable")
 	fs.Var(&f.addHosts, "add-host", "`NAME:127.0.0.x` in the containers' /etc/hosts, repeatable: an upstream host name the configuration proxies to gets a stand-in backend there")
 	fs.StringVar(&f.upstreamCmd, "upstream-cmd", "", "your own backend: a `COMMAND` line run in each container once nginx serves (split as a shell would, run without one; mount it with --mount), in place of the stand-in backends; its output and exit are kept in upstream.log")
@@ -155,7 +156,13 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if mf.active() {
 		return runMatrix(ctx, stderr, fs, &f, mf, args)
 	}
+	if f.markdown && !f.list {
+		return bad("--markdown goes with --list")
+	}
 	if f.list {
+		if f.markdown {
+			return writeReference(os.Stdout)
+		}
 		printList(os.Stdout)
 		return nil
 	}
@@ -213,7 +220,7 @@ func (ss *session) close() {
 
 // done names the report and turns an interruption into the run's error.
 func (ss *session) done(ctx context.Context) error {
-	fmt.Fprintf(ss.stderr, "report: %s (also report.json, report.html)\n", filepath.Join(ss.out, "report.md"))
+	printReportPath(ss.stderr, ss.out, "also report.json, report.html")
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: the report holds what was measured until then")
 	}
@@ -317,104 +324,6 @@ func verdictExit(v string) error {
 		return errFailed
 	}
 	return errInvalid
-}
-
-func printSummary(w io.Writer, r *reports.Report) {
-	fmt.Fprintf(w, "\n%-16s %-11s %-8s %8s %9s %7s %9s  %s\n", "SCENARIO", "EXPECT", "VERDICT", "DROPPED", "REQUESTS", "FAILED", "SLOW CUT", "STEPS")
-	for _, s := range append(append([]reports.Scenario{}, r.Scenarios...), baselineRuns(r)...) {
-		ok := 0 // steps whose outcome is what the scenario expects of them
-		for _, st := range s.Steps {
-			if st.Verified == (st.Expected != "fail") {
-				ok++
-			}
-		}
-		name := s.Name
-		if s.Repeat > 0 {
-			name = fmt.Sprintf("%s #%d", s.Name, s.Repeat)
-			if s.Pair == reports.PairBaseline {
-				name = "base " + name
-			}
-		}
-		fmt.Fprintf(w, "%-16s %-11s %-8s %8d %9d %7d %9d  %d/%d as expected\n", name, s.Expect, strings.ToUpper(s.Verdict),
-			s.Dropped, s.Requests.Total, s.Requests.Failed, s.Slow.Cut, ok, len(s.Steps))
-		if r.Gate != reports.GateBaseline {
-			for _, reason := range s.Reasons {
-				fmt.Fprintf(w, "    - %s\n", reason)
-			}
-		}
-	}
-	if r.Repeat > 1 || r.Baseline != nil {
-		fmt.Fprintf(w, "\n%-16s %-9s %5s %9s %8s %24s %22s\n", "SCENARIO", "PAIR", "RUNS", "REQUESTS", "DROPPED", "PER 10k [95% CI]", "STALL ms min/med/max")
-		for _, a := range r.Aggregates {
-			rate, stall := "—", "—"
-			if a.DropsPer10k != nil {
-				rate = fmt.Sprintf("%.2f [%.2f, %.2f]", *a.DropsPer10k, a.CI95.Low, a.CI95.High)
-			}
-			if a.StallMs != nil {
-				stall = fmt.Sprintf("%.0f/%.0f/%.0f", a.StallMs.Min, a.StallMs.Median, a.StallMs.Max)
-			}
-			fmt.Fprintf(w, "%-16s %-9s %2d/%-2d %9d %8d %24s %22s\n", a.Scenario, a.Pair, a.Runs, a.Planned, a.Requests, a.Dropped, rate, stall)
-		}
-	}
-	for _, c := range r.Comparisons {
-		fmt.Fprintf(w, "\n%s against the baseline: %s\n", c.Scenario, strings.ToUpper(c.Verdict))
-		for _, reason := range c.Reasons {
-			fmt.Fprintf(w, "    - %s\n", reason)
-		}
-	}
-	fmt.Fprintf(w, "\nverdict: %s (%d pass, %d fail, %d error; gate: %s)\n", strings.ToUpper(r.Verdict), r.Counts.Pass, r.Counts.Fail, r.Counts.Error, r.Gate)
-}
-
-func baselineRuns(r *reports.Report) []reports.Scenario {
-	if r.Baseline == nil {
-		return nil
-	}
-	return r.Baseline.Scenarios
-}
-
-// console prints progress on stderr: a time-stamped line per step, phase and
-// load summary — plain lines, the same in a terminal and in a CI log — and,
-// on a terminal only, a status line of the load redrawn in place.
-type console struct {
-	mu       sync.Mutex
-	w        io.Writer
-	start    time.Time
-	terminal bool
-	drawn    bool // a status line is on screen
-}
-
-func newConsole(w io.Writer) *console {
-	c := &console{w: w, start: time.Now()}
-	if f, ok := w.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb" {
-			c.terminal = true
-		}
-	}
-	return c
-}
-
-// Line prints one progress line (it replaces the status line, if any).
-func (c *console) Line(format string, args ...any) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.drawn {
-		fmt.Fprint(c.w, "\r\033[K")
-		c.drawn = false
-	}
-	fmt.Fprintf(c.w, "[%6.1fs] %s\n", time.Since(c.start).Seconds(), fmt.Sprintf(format, args...))
-}
-
-// Live redraws the status line; nil when stderr is not a terminal.
-func (c *console) Live() func(string) {
-	if !c.terminal {
-		return nil
-	}
-	return func(line string) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		fmt.Fprintf(c.w, "\r\033[K[%6.1fs] %s", time.Since(c.start).Seconds(), line)
-		c.drawn = true
-	}
 }
 
 // site reads --config-dir, --mount and --add-host into p.Site.
