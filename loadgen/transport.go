@@ -77,6 +77,7 @@ type roundTripper struct {
 
 func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	st := &reqTrace{t: rt.t, profile: rt.profile, method: req.Method, startMs: rt.t.clock.Now()}
+	tagRequest(req)
 	if rt.withURL {
 		st.url = req.URL.String()
 	}
@@ -91,6 +92,19 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	return trackBody(req, resp, st, release, rt.check), nil
+}
+
+// tagRequest gives a vegeta request its id for the server's record: the
+// attack and sequence vegeta set already, as one header of the
+// harness's. The request is the one vegeta built for this hit alone, so
+// setting a header on it changes no one else's.
+func tagRequest(req *http.Request) {
+	if req.Header.Get(RequestIDHeader) != "" {
+		return
+	}
+	if seq := req.Header.Get("X-Vegeta-Seq"); seq != "" {
+		req.Header.Set(RequestIDHeader, req.Header.Get("X-Vegeta-Attack")+"/"+seq)
+	}
 }
 
 // trackBody hands resp back with its body followed to its end — the

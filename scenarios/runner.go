@@ -320,6 +320,7 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 		}
 		t.progress("%s: %s%s", sc.Name, m.Step.Name, signalNote(m.Step.Signal))
 		r := driver.Run(ctx, m.Step)
+		t.stepSamples(r)
 		ev := t.stepEvent(r)
 		if m.ExpectFail {
 			ev.Expected, ev.ExpectedCause = reports.ExpectFail, p.expectedCause(m)
@@ -384,6 +385,7 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer fcancel()
 	final := finalState(fctx, t.node, sc, t.start)
+	t.keepWitness(fctx)
 	if faultErr != nil {
 		writeJSON(t.path(reports.FinalFile), final)
 		return faultErr
