@@ -102,7 +102,7 @@ type DownloadRecord struct {
 	Expected  int64   `json:"expected_bytes"`
 	Received  int64   `json:"received_bytes"`
 	Status    int     `json:"status"`
-	Completed bool    `json:"completed"` // all expected bytes arrived
+	Completed bool    `json:"completed"`            // all expected bytes arrived
 	ServerPid int     `json:"server_pid,omitempty"` // the worker that answered (PidHeader), when the answer said
 	Error     string  `json:"error,omitempty"`
 }
