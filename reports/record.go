@@ -122,6 +122,11 @@ type DropSpec struct {
 	// every long download in flight at the causing step is cut, and no more
 	// requests are lost than connections were open at that moment.
 	CutHeld bool `json:"cut_held,omitempty"`
+	// Witness names the reconciled classes (WitnessCut…) every drop in
+	// the phases must have when the server's log was kept; BySignalled:
+	// each must be held by a pid the causing step signalled.
+	Witness     []string `json:"witness_classes,omitempty"`
+	BySignalled bool     `json:"witness_by_signalled,omitempty"`
 }
 
 // End is end.json, the end-of-run marker.

@@ -63,20 +63,32 @@ func (e ServerEntry) short() bool {
 type ClientRecord struct {
 	ID        string
 	Kind      string
-	Ms        float64 // when it started, on the run's clock
-	Outcome   string  // ClientOK, ClientFailed, ClientCancelled
-	Status    int     // the status the client got (0: none)
-	ServerPid int     // the worker the response named (PidHeader), 0 when none arrived
+	Ms        float64 // when it was lost or served, on the run's clock: a request's start, a download's, upload's or WebSocket's end
+	StartMs   float64 // when it started and ended: the span in which a KILL could take it
+	EndMs     float64
+	Outcome   string // ClientOK, ClientFailed, ClientCancelled
+	Status    int    // the status the client got (0: none)
+	ServerPid int    // the worker the response named (PidHeader), 0 when none arrived
 }
 
 // Decision is the reconciled fate of one client record that was not ok.
 type Decision struct {
-	ID     string  `json:"id"`
-	Kind   string  `json:"kind"`
-	Ms     float64 `json:"ms"`
-	Class  string  `json:"class"`
-	PID    int     `json:"pid,omitempty"`    // the worker that held it (0: none known)
-	Status int     `json:"status,omitempty"` // as the server logged it (0: not logged)
+	ID    string  `json:"id"`
+	Kind  string  `json:"kind"`
+	Ms    float64 `json:"ms"`
+	Class string  `json:"class"`
+	PID   int     `json:"pid,omitempty"` // the worker that held it (0: none known)
+	// Candidates are the workers KILLed while it was in flight, when
+	// none named itself: one of them held it.
+	Candidates []int `json:"candidates,omitempty"`
+	Status     int   `json:"status,omitempty"` // as the server logged it (0: not logged)
+}
+
+// Kill is a KILL of workers during the run: pids, and the span in which
+// the signal landed (sent to verified).
+type Kill struct {
+	PIDs         []int
+	FromMs, ToMs float64
 }
 
 // Reconciliation is the client's record held against the server's.
@@ -98,8 +110,12 @@ func (r Reconciliation) Complete() bool { return len(r.Unlogged) == 0 && len(r.U
 // on another connection with the same header): an ok needs one 2xx among
 // them, a failure is judged by the last. A WebSocket is logged (101) when
 // its connection ends: one that failed on the client and was logged was
-// ended by the server.
-func Reconcile(client []ClientRecord, server []ServerEntry) Reconciliation {
+// ended by the server. A failure no worker logged or named is one a
+// KILLed worker held when it was in flight across the KILL (nginx writes
+// the line when a request ends; a worker killed holding it never does,
+// and the master's listening socket keeps the accept queue for the next
+// workers): cut by the server, by one of those pids.
+func Reconcile(client []ClientRecord, server []ServerEntry, kills ...Kill) Reconciliation {
 	r := Reconciliation{Classes: map[string]int{}}
 	byID := make(map[string][]int, len(server))
 	for i, e := range server {
@@ -124,7 +140,7 @@ func Reconcile(client []ClientRecord, server []ServerEntry) Reconciliation {
 				r.Unlogged = append(r.Unlogged, c)
 			}
 		default:
-			d := decide(c, server, entries)
+			d := decide(c, server, entries, kills)
 			r.Classes[d.Class]++
 			r.Drops = append(r.Drops, d)
 		}
@@ -149,7 +165,7 @@ func answered(c ClientRecord, server []ServerEntry, entries []int) bool {
 }
 
 // decide classes one failed client record.
-func decide(c ClientRecord, server []ServerEntry, entries []int) Decision {
+func decide(c ClientRecord, server []ServerEntry, entries []int, kills []Kill) Decision {
 	d := Decision{ID: c.ID, Kind: c.Kind, Ms: c.Ms}
 	if len(entries) == 0 {
 		// A worker that named itself in the response headers and never
@@ -157,8 +173,17 @@ func decide(c ClientRecord, server []ServerEntry, entries []int) Decision {
 		// the request ends, and a KILLed worker never gets there.
 		if c.ServerPid > 0 {
 			d.Class, d.PID = WitnessCut, c.ServerPid
-		} else {
-			d.Class = WitnessNever
+			return d
+		}
+		d.Class = WitnessNever
+		for _, k := range kills {
+			if c.StartMs <= k.ToMs && c.EndMs >= k.FromMs {
+				d.Class = WitnessCut
+				d.Candidates = append(d.Candidates, k.PIDs...)
+			}
+		}
+		if len(d.Candidates) == 1 {
+			d.PID = d.Candidates[0]
 		}
 		return d
 	}

@@ -22,7 +22,7 @@ func TestReconcileClasses(t *testing.T) {
 		{"ok and logged", ClientRecord{ID: "a/1", Outcome: ClientOK, Status: 200}, []ServerEntry{ok("a/1")}, WitnessOK, 0, false},
 		{"failed, logged 2xx with every byte", ClientRecord{ID: "a/1", Outcome: ClientFailed},
 			[]ServerEntry{ok("a/1")}, WitnessLost, 40, false},
-		{"failed, never logged", ClientRecord{ID: "a/1", Outcome: ClientFailed}, nil, WitnessNever, 0, false},
+		{"failed, never logged", ClientRecord{ID: "a/1", Outcome: ClientFailed, StartMs: 200, EndMs: 210}, nil, WitnessNever, 0, false},
 		{"failed, logged with fewer bytes", ClientRecord{ID: "slow/0", Kind: KindDownload, Outcome: ClientFailed, Status: 200},
 			[]ServerEntry{{ID: "slow/0", PID: 41, Status: 200, BodyBytesSent: 933888, ContentLength: "4194304", Msec: 12}}, WitnessCut, 41, false},
 		{"failed, logged 499", ClientRecord{ID: "a/1", Outcome: ClientFailed},
@@ -39,6 +39,8 @@ func TestReconcileClasses(t *testing.T) {
 			[]ServerEntry{{ID: "ws/0", PID: 45, Status: 101, Msec: 9}}, WitnessCut, 45, false},
 		{"replayed: the last attempt decides", ClientRecord{ID: "a/1", Outcome: ClientFailed},
 			[]ServerEntry{{ID: "a/1", PID: 40, Status: 499, Msec: 1}, {ID: "a/1", PID: 46, Status: 200, BodyBytesSent: 5, ContentLength: "5", Msec: 2}}, WitnessLost, 46, false},
+		{"failed, in flight across a KILL of one worker that never logged it", ClientRecord{ID: "a/9", Outcome: ClientFailed, StartMs: 95, EndMs: 130},
+			nil, WitnessCut, 40, false},
 		{"cancelled by the client", ClientRecord{ID: "a/1", Outcome: ClientCancelled}, []ServerEntry{{ID: "a/1", Status: 499}}, WitnessCanceled, 0, false},
 		{"ok on the client, absent from the log", ClientRecord{ID: "a/1", Outcome: ClientOK, Status: 200}, nil, WitnessUnlogged, 0, true},
 		{"logged but unknown to the client", ClientRecord{ID: "a/1", Outcome: ClientOK, Status: 200},
@@ -46,7 +48,7 @@ func TestReconcileClasses(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := Reconcile([]ClientRecord{c.client}, c.server)
+			r := Reconcile([]ClientRecord{c.client}, c.server, Kill{PIDs: []int{40}, FromMs: 100, ToMs: 120})
 			if r.Classes[c.class] != 1 {
 				t.Fatalf("classes %v, want one %s", r.Classes, c.class)
 			}
@@ -94,5 +96,37 @@ func TestGenerations(t *testing.T) {
 	want := []string{"old-1", "new-1", "new-1 orphan", "old-2", "unknown"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// An expectation of drops holds the drops to the server's record: the
+// class it names, and the processes the causing step signalled.
+func TestWitnessControl(t *testing.T) {
+	scenario := func(drops ...WitnessDrop) *Scenario {
+		return &Scenario{
+			ExpectDrops: &DropSpec{Phase: "after-kill", Witness: []string{WitnessCut}, BySignalled: true},
+			Steps:       []Step{{Name: "kill-workers", Signal: "KILL", PID: 40, PIDs: []int{40, 41}, Phase: "after-kill"}},
+			Witness:     &Witness{Present: true, Drops: drops},
+		}
+	}
+	within := []*Phase{{Name: "after-kill"}}
+	cases := []struct {
+		name  string
+		drops []WitnessDrop
+		fails int
+	}{
+		{"cut by the killed workers", []WitnessDrop{{Decision: Decision{Class: WitnessCut, PID: 41}, Phase: "after-kill"},
+			{Decision: Decision{Class: WitnessCut, Candidates: []int{40, 41}}, Phase: "after-kill"}}, 0},
+		{"never reached a worker", []WitnessDrop{{Decision: Decision{Class: WitnessNever}, Phase: "after-kill"}}, 1},
+		{"cut by another worker", []WitnessDrop{{Decision: Decision{Class: WitnessCut, PID: 99}, Phase: "after-kill"}}, 1},
+		{"answered but lost", []WitnessDrop{{Decision: Decision{Class: WitnessLost, PID: 40}, Phase: "after-kill"}}, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := witnessControlReasons(scenario(c.drops...), within)
+			if len(got) != c.fails {
+				t.Fatalf("reasons %q, want %d", got, c.fails)
+			}
+		})
 	}
 }
