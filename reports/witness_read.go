@@ -213,6 +213,8 @@ func applyWitness(dir string, s *Scenario, w *witnessAcc, start time.Time, probl
 		}
 		if d.PID > 0 {
 			wd.Generation, wd.Orphan = gens.Of(d.PID, d.Ms)
+		} else if len(d.Candidates) > 0 {
+			wd.Generation, wd.Orphan = gens.Of(d.Candidates[0], d.Ms)
 		}
 		wit.Drops = append(wit.Drops, wd)
 	}
@@ -323,4 +325,69 @@ func witnessDropWords(w *Witness) []string {
 		out = append(out, fmt.Sprintf("reconciled with nginx's log: %d more drops not listed", w.DropsCount-len(w.Drops)))
 	}
 	return out
+}
+
+// writeMarkdownWitness is the second witness's section of report.md.
+func writeMarkdownWitness(mw *mdWriter, s *Scenario) {
+	w := s.Witness
+	if w == nil {
+		return
+	}
+	if !w.Present {
+		mw.printf("Second witness: absent. %s\n\n", mdCell(w.Note))
+		return
+	}
+	state := "complete: every request the client recorded is in nginx's log, and every id in the log is the client's"
+	if !w.Complete {
+		state = fmt.Sprintf("**incomplete**: %d ok on the client and absent from the log, %d logged and unknown to the client", w.UnloggedCount, w.UnknownCount)
+	}
+	mw.printf("Second witness (nginx's own log, %d lines, %d of them the harness's probes): %d client records reconciled, %s. Classes: %s.\n\n",
+		w.Logged, w.Unidentified, w.Requests, state, mdCell(classSummary(w.Classes)))
+	if len(w.Generations) > 0 {
+		mw.printf("| generation | binary | master | workers | answered | after its master was gone | by phase |\n")
+		mw.printf("| --- | --- | ---: | --- | ---: | ---: | --- |\n")
+		for _, g := range w.Generations {
+			mw.printf("| %s | %s | %s | %s | %d | %d | %s |\n", mdCell(g.Name), mdCell(g.Binary), pidCell(g.Master),
+				mdCell(strings.Trim(fmt.Sprint(g.Workers), "[]")), g.Answered, g.Orphaned, mdCell(phaseCounts(s, g.ByPhase)))
+		}
+		mw.printf("\n")
+	}
+	if w.DropsCount > 0 {
+		mw.printf("| drop | kind | phase | at (ms) | reconciled | pid | generation | logged status |\n")
+		mw.printf("| --- | --- | --- | ---: | --- | --- | --- | ---: |\n")
+		for i, d := range w.Drops {
+			if i == 50 {
+				mw.printf("\n%d more in report.json (witness.drops).\n", w.DropsCount-i)
+				break
+			}
+			pid := pidCell(d.PID)
+			if d.PID == 0 && len(d.Candidates) > 0 {
+				pid = "one of " + strings.Trim(fmt.Sprint(d.Candidates), "[]")
+			}
+			gen := d.Generation
+			if d.Orphan {
+				gen += " (orphaned)"
+			}
+			status := "—"
+			if d.Status > 0 {
+				status = strconv.Itoa(d.Status)
+			}
+			mw.printf("| %s | %s | %s | %.0f | %s | %s | %s | %s |\n", mdCell(d.ID), d.Kind, mdCell(d.Phase), d.Ms, d.Class, pid, mdCell(gen), status)
+		}
+		mw.printf("\n")
+	}
+}
+
+// phaseCounts writes "steady: 798, both-sets: 613" in the phases' order.
+func phaseCounts(s *Scenario, by map[string]int) string {
+	var parts []string
+	for _, p := range s.Phases {
+		if n := by[p.Name]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s: %d", p.Name, n))
+		}
+	}
+	if n := by[""]; n > 0 {
+		parts = append(parts, fmt.Sprintf("?: %d", n))
+	}
+	return strings.Join(parts, ", ")
 }
