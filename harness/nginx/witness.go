@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -99,6 +100,16 @@ func WithServerLog(t *Tree) (*Tree, error) {
 func ServerLogAdded() string {
 	return fmt.Sprintf("--server-log: include %s (log_format nuh_witness, access_log %s on a tmpfs) as the first line of nginx.conf's http block",
 		WitnessInclude, WitnessLog)
+}
+
+// witnessBlock matches the witness's log_format and access_log in a
+// configuration.
+var witnessBlock = regexp.MustCompile(`(?s)log_format nuh_witness .*?access_log ` + regexp.QuoteMeta(WitnessLog) + ` nuh_witness;`)
+
+// WithoutWitness is conf with the server's log turned off (access_log
+// off), for measuring what the log costs.
+func WithoutWitness(conf []byte) []byte {
+	return witnessBlock.ReplaceAll(conf, []byte("access_log off;"))
 }
 
 // Witness tells whether the node's configuration writes the server's log.

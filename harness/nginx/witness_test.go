@@ -20,6 +20,13 @@ func TestDefaultConfigKeepsTheWitness(t *testing.T) {
 	}
 }
 
+func TestWithoutWitness(t *testing.T) {
+	off := string(WithoutWitness([]byte(DefaultConfig)))
+	if usesWitness([]byte(off), nil) || strings.Contains(off, "nuh_witness") || !strings.Contains(off, "access_log off;") {
+		t.Fatalf("the witness is still on:\n%s", off)
+	}
+}
+
 func TestWithServerLog(t *testing.T) {
 	tree := &Tree{Dir: "/site", Files: []TreeFile{{Path: "nginx.conf", Data: []byte("events {}\nhttp {\n    server { listen 80; }\n}\n")}}}
 	out, err := WithServerLog(tree)
