@@ -113,6 +113,7 @@ type DownloadRecord struct {
 // even when the replay succeeded. A retry with Written false only means the
 // transport picked an idle connection the server had just closed.
 type RetryRecord struct {
+	ID       string   `json:"id,omitempty"`    // RequestIDHeader: the server logs each attempt under it
 	Ms       float64  `json:"ms"`              // when the request started
 	EndMs    float64  `json:"end_ms"`          // when it ended (response read, or failed)
 	Profile  string   `json:"profile"`         // the profile (or "slow") that sent it

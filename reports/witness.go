@@ -24,6 +24,12 @@ const (
 	ClientOK        = "ok"
 	ClientFailed    = "failed"
 	ClientCancelled = "cancelled"
+	// ClientReplayed: net/http sent it again on another connection after
+	// the server closed the one it had been written on, and the replay
+	// was answered — a drop no failed result shows (retries.jsonl). Its
+	// first attempt is reconciled; its final answer is the request's own
+	// record.
+	ClientReplayed = "replayed"
 )
 
 // Client record kinds.
@@ -32,6 +38,7 @@ const (
 	KindDownload  = "download"
 	KindUpload    = "upload"
 	KindWebSocket = "websocket"
+	KindReplay    = "replay" // the first attempt of a replayed request
 )
 
 // ServerEntry is one line of the server's log (nginx.WitnessFormat).
@@ -69,6 +76,7 @@ type ClientRecord struct {
 	Outcome   string // ClientOK, ClientFailed, ClientCancelled
 	Status    int    // the status the client got (0: none)
 	ServerPid int    // the worker the response named (PidHeader), 0 when none arrived
+	Attempts  int    // of a replay: the connections it was given (>= 2)
 }
 
 // Decision is the reconciled fate of one client record that was not ok.
@@ -130,6 +138,10 @@ func Reconcile(client []ClientRecord, server []ServerEntry, kills ...Kill) Recon
 		known[c.ID] = true
 		entries := byID[c.ID]
 		switch c.Outcome {
+		case ClientReplayed:
+			d := decideReplay(c, server, entries, kills)
+			r.Classes[d.Class]++
+			r.Drops = append(r.Drops, d)
 		case ClientCancelled:
 			r.Classes[WitnessCanceled]++
 		case ClientOK:
@@ -207,6 +219,26 @@ func decide(c ClientRecord, server []ServerEntry, entries []int, kills []Kill) D
 		d.Class = WitnessCut
 	}
 	return d
+}
+
+// decideReplay classes the first attempt of a replayed request: each
+// attempt the server read is a log line, the last the answered replay.
+// Fewer lines than attempts: the first never reached a worker (the
+// keep-alive close race: nginx closed the connection as the request
+// arrived, without reading it). As many: the first was read, and its line
+// says how it ended.
+func decideReplay(c ClientRecord, server []ServerEntry, entries []int, kills []Kill) Decision {
+	first := ClientRecord{ID: c.ID, Kind: KindReplay, Ms: c.Ms, StartMs: c.StartMs, EndMs: c.EndMs, Outcome: ClientFailed}
+	if len(entries) < c.Attempts {
+		return decide(first, server, nil, kills)
+	}
+	earliest := entries[0]
+	for _, i := range entries[1:] {
+		if server[i].Msec < server[earliest].Msec {
+			earliest = i
+		}
+	}
+	return decide(first, server, []int{earliest}, kills)
 }
 
 // DropsByClass counts decisions by class, in a stable order of classes.

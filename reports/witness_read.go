@@ -105,6 +105,16 @@ func (w *witnessAcc) readSideClients(dir string, meta *Meta, problem func(string
 		}
 		w.clients = append(w.clients, c)
 	}))
+	// A replay whose request had been written and whose replay was
+	// answered is a drop (readSideRecords counts it): its first attempt
+	// is reconciled on its own.
+	ignoreMissing(readJSONL(path(RetriesFile), func(r *RetryRecord) {
+		if r.ID == "" || !r.Written || !r.OK {
+			return
+		}
+		w.clients = append(w.clients, ClientRecord{ID: r.ID, Kind: KindReplay, Ms: r.Ms, StartMs: r.Ms, EndMs: r.EndMs,
+			Outcome: ClientReplayed, Attempts: r.Attempts})
+	}))
 	ignoreMissing(readJSONL(path(loadgen.UploadsFile), func(u *loadgen.UploadRecord) {
 		c := ClientRecord{ID: "upload/" + strconv.Itoa(u.ID), Kind: KindUpload, Ms: u.EndMs, StartMs: u.StartMs, EndMs: u.EndMs, Status: u.Status, ServerPid: u.ServerPid, Outcome: ClientFailed}
 		switch u.Outcome {

@@ -41,6 +41,10 @@ func TestReconcileClasses(t *testing.T) {
 			[]ServerEntry{{ID: "a/1", PID: 40, Status: 499, Msec: 1}, {ID: "a/1", PID: 46, Status: 200, BodyBytesSent: 5, ContentLength: "5", Msec: 2}}, WitnessLost, 46, false},
 		{"failed, in flight across a KILL of one worker that never logged it", ClientRecord{ID: "a/9", Outcome: ClientFailed, StartMs: 95, EndMs: 130},
 			nil, WitnessCut, 40, false},
+		{"replayed, its first attempt never read", ClientRecord{ID: "a/1", Kind: KindReplay, Outcome: ClientReplayed, Attempts: 2, StartMs: 300, EndMs: 301},
+			[]ServerEntry{ok("a/1")}, WitnessNever, 0, false},
+		{"replayed, its first attempt answered in full", ClientRecord{ID: "a/1", Kind: KindReplay, Outcome: ClientReplayed, Attempts: 2, StartMs: 300, EndMs: 301},
+			[]ServerEntry{{ID: "a/1", PID: 47, Status: 200, BodyBytesSent: 5, ContentLength: "5", Msec: 1}, {ID: "a/1", PID: 48, Status: 200, BodyBytesSent: 5, ContentLength: "5", Msec: 2}}, WitnessLost, 47, false},
 		{"cancelled by the client", ClientRecord{ID: "a/1", Outcome: ClientCancelled}, []ServerEntry{{ID: "a/1", Status: 499}}, WitnessCanceled, 0, false},
 		{"ok on the client, absent from the log", ClientRecord{ID: "a/1", Outcome: ClientOK, Status: 200}, nil, WitnessUnlogged, 0, true},
 		{"logged but unknown to the client", ClientRecord{ID: "a/1", Outcome: ClientOK, Status: 200},
@@ -55,7 +59,7 @@ func TestReconcileClasses(t *testing.T) {
 			if r.Complete() == c.incomplete {
 				t.Fatalf("complete = %v, want %v (unlogged %v, unknown %v)", r.Complete(), !c.incomplete, r.Unlogged, r.Unknown)
 			}
-			if c.client.Outcome == ClientFailed {
+			if c.client.Outcome == ClientFailed || c.client.Outcome == ClientReplayed {
 				if len(r.Drops) != 1 || r.Drops[0].Class != c.class || r.Drops[0].PID != c.pid {
 					t.Fatalf("drops %+v, want one %s by pid %d", r.Drops, c.class, c.pid)
 				}
