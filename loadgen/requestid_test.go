@@ -60,4 +60,3 @@ func TestEveryRequestCarriesItsID(t *testing.T) {
 		t.Errorf("%d requests without an id", seen[""])
 	}
 }
-
