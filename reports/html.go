@@ -174,7 +174,7 @@ h1.pass { color: #176f2c; } h1.fail { color: #b3261e; } h1.error { color: #a15c0
 {{end}}
 {{if .Empty}}<text x="{{f1 (add $p.Left 10)}}" y="{{f1 (add $p.LatTop 30)}}">no request was recorded</text>{{end}}
 {{if .Gens}}<text x="{{f1 $p.Left}}" y="{{f1 (sub $p.GensTop 6)}}">who answered, from nginx's own log (a band per generation of workers, darker: a larger share)</text>
-{{range .Gens}}<g class="gen"><text x="{{f1 (sub $p.Left 4)}}" y="{{f1 (add .Y 10)}}" text-anchor="end">{{.Label}}</text><rect class="frame" x="{{f1 $p.Left}}" y="{{f1 .Y}}" width="{{f1 $p.InnerW}}" height="13"/>{{$c := .Colour}}{{range .Cells}}<rect x="{{f1 .X}}" y="{{f1 .Y}}" width="{{f1 .W}}" height="{{f1 .H}}" fill="{{$c}}" fill-opacity="{{.Class}}"><title>{{.Title}}</title></rect>{{end}}</g>
+{{range .Gens}}<g class="gen"><rect class="frame" x="{{f1 $p.Left}}" y="{{f1 .Y}}" width="{{f1 $p.InnerW}}" height="13"/>{{$c := .Colour}}{{range .Cells}}<rect x="{{f1 .X}}" y="{{f1 .Y}}" width="{{f1 .W}}" height="{{f1 .H}}" fill="{{$c}}" fill-opacity="{{.Class}}"><title>{{.Title}}</title></rect>{{end}}<text x="{{f1 (add $p.Left 3)}}" y="{{f1 (add .Y 10)}}" font-size="10" stroke="#fff" stroke-width="3" paint-order="stroke">{{.Label}}</text></g>
 {{end}}{{range .Steps}}<line class="gen-step" x1="{{f1 .X}}" x2="{{f1 .X}}" y1="{{f1 $p.GensTop}}" y2="{{f1 (sub $p.Height 6)}}" stroke="#333" stroke-width="1"/>{{end}}{{end}}
 </svg>
 {{if .PointsNote}}<p>{{.PointsNote}}.</p>{{end}}

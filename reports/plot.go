@@ -92,6 +92,8 @@ const genRow = 16.0
 // new one's in greens, others in greys.
 func genColour(name string, i int) string {
 	switch {
+	case strings.HasSuffix(name, orphanBand):
+		return "#d93025"
 	case strings.HasPrefix(name, "old"):
 		return []string{"#1f5fbf", "#5e8fd6", "#0b3a80"}[i%3]
 	case strings.HasPrefix(name, "new"):

@@ -267,11 +267,17 @@ func applyWitness(dir string, s *Scenario, w *witnessAcc, start time.Time, probl
 			}
 		}
 		if bands != nil {
+			// An orphaned generation gets a band of its own: the plot
+			// shows when a dead master's workers served.
+			band := name
+			if orphan {
+				band += orphanBand
+			}
 			if i := int(math.Floor((ms - tl.StartMs) / tl.BucketMs)); i >= 0 && i < len(tl.Requests) {
-				if bands[name] == nil {
-					bands[name] = make([]int, len(tl.Requests))
+				if bands[band] == nil {
+					bands[band] = make([]int, len(tl.Requests))
 				}
-				bands[name][i]++
+				bands[band][i]++
 			}
 		}
 	}
@@ -285,14 +291,20 @@ func applyWitness(dir string, s *Scenario, w *witnessAcc, start time.Time, probl
 			row.Workers = []int{}
 		}
 		wit.Generations = append(wit.Generations, *row)
-		if bands[name] != nil {
-			tl.Generations = append(tl.Generations, GenBand{Name: name, Answered: bands[name]})
+		for _, band := range []string{name, name + orphanBand} {
+			if bands[band] != nil {
+				tl.Generations = append(tl.Generations, GenBand{Name: band, Answered: bands[band]})
+			}
 		}
 	}
 	for _, w := range witnessDropWords(wit) {
 		s.Drops = append(s.Drops, w)
 	}
 }
+
+// orphanBand names the band of a generation's answers given after its
+// master was gone.
+const orphanBand = " orphaned"
 
 // GenBand is one generation's answers per timeline bucket.
 type GenBand struct {
