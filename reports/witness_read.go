@@ -148,7 +148,7 @@ func applyWitness(dir string, s *Scenario, w *witnessAcc, start time.Time, probl
 	var read WitnessRead
 	if err := readJSON(path(WitnessFile), &read); err != nil {
 		if errors.Is(err, errMissing) {
-			s.Witness = &Witness{Note: "the second witness was absent: nginx kept no record of the requests (a user's configuration without --server-log); the verdict rests on the client's record alone"}
+			s.Witness = &Witness{Note: "nginx kept no record of the requests (a user's configuration without --server-log): the verdict rests on the client's record alone"}
 			return
 		}
 		problem("%v", err)
@@ -205,8 +205,7 @@ func applyWitness(dir string, s *Scenario, w *witnessAcc, start time.Time, probl
 		}
 	}
 	if !wit.Complete {
-		problem("the server's record is incomplete: %d requests ok on the client are absent from nginx's log (%s), %d logged under ids the client never sent (%s): the second witness does not hold",
-			wit.UnloggedCount, strings.Join(wit.Unlogged, ", "), wit.UnknownCount, strings.Join(wit.Unknown, ", "))
+		problem("%s", incompleteReason(wit, len(server)-r.Unidentified))
 	}
 	phaseOf := func(ms float64) int {
 		i := sort.Search(len(s.Phases), func(i int) bool { return s.Phases[i].StartMs > ms }) - 1
@@ -305,6 +304,32 @@ func applyWitness(dir string, s *Scenario, w *witnessAcc, start time.Time, probl
 // orphanBand names the band of a generation's answers given after its
 // master was gone.
 const orphanBand = " orphaned"
+
+// incompleteReason says why the witness does not hold, naming the first
+// ids of either kind.
+func incompleteReason(w *Witness, identified int) string {
+	var parts []string
+	if w.UnloggedCount > 0 {
+		parts = append(parts, fmt.Sprintf("%d requests ok on the client are absent from nginx's log (%s%s)",
+			w.UnloggedCount, strings.Join(w.Unlogged, ", "), more(w.UnloggedCount, len(w.Unlogged))))
+	}
+	if w.UnknownCount > 0 {
+		parts = append(parts, fmt.Sprintf("%d lines of nginx's log carry ids the client never sent (%s%s)",
+			w.UnknownCount, strings.Join(w.Unknown, ", "), more(w.UnknownCount, len(w.Unknown))))
+	}
+	out := "the server's record is incomplete: " + strings.Join(parts, "; ") + ": the second witness does not hold"
+	if identified == 0 {
+		out += "; nginx logged none of the load's requests: the configuration turns the witness's access_log off or replaces it (an access_log of its own, or off, in the http, server or location blocks that serve the load)"
+	}
+	return out
+}
+
+func more(total, shown int) string {
+	if total > shown {
+		return fmt.Sprintf(", … %d more", total-shown)
+	}
+	return ""
+}
 
 // GenBand is one generation's answers per timeline bucket.
 type GenBand struct {
