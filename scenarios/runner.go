@@ -385,7 +385,9 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer fcancel()
 	final := finalState(fctx, t.node, sc, t.start)
-	t.keepWitness(fctx)
+	// The log is read after the final state, under a deadline of its own:
+	// a large one takes seconds.
+	t.keepWitness(context.WithoutCancel(ctx))
 	if faultErr != nil {
 		writeJSON(t.path(reports.FinalFile), final)
 		return faultErr

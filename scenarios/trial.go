@@ -174,13 +174,10 @@ func (t *trial) keepWitness(ctx context.Context) {
 	if t.node == nil || !t.node.Witness() {
 		return
 	}
-	data, size, err := t.node.ReadWitness(ctx)
-	w := reports.WitnessRead{SizeBytes: size, ReadBytes: int64(len(data))}
+	size, saved, err := t.node.SaveWitness(ctx, t.path(reports.ServerLogFile))
+	w := reports.WitnessRead{SizeBytes: size, ReadBytes: saved}
 	if err != nil {
 		w.Error = oneLine(err.Error())
-	}
-	if werr := os.WriteFile(t.path(reports.ServerLogFile), data, 0o644); werr != nil && w.Error == "" {
-		w.Error = werr.Error()
 	}
 	writeJSON(t.path(reports.WitnessFile), w)
 }

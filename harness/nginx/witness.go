@@ -1,9 +1,13 @@
 package nginx
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -22,12 +26,14 @@ const (
 	WitnessLog = WitnessDir + "/access.jsonl"
 	// WitnessInclude is where --server-log puts the include of a user's tree.
 	WitnessInclude = "/etc/nginx/nuh-witness.conf"
-	// WitnessTmpfs sizes the tmpfs: about 300 bytes a line, room for
-	// about 1.7 million requests; a fuller file system loses lines, which
-	// the reconciliation then reports as an incomplete witness.
+	// WitnessTmpfs sizes the tmpfs: 253 bytes a line measured (make
+	// bench), room for about 2.1 million requests; a full file system
+	// loses lines (the reconciliation then reports an incomplete witness)
+	// and nginx says so at [alert] in its error log.
 	WitnessTmpfs = "size=512m,mode=1777"
-	// WitnessMaxRead bounds what is read back into the run's record.
-	WitnessMaxRead = 256 << 20
+	// WitnessMaxRead bounds what is read back into the run's record: the
+	// whole tmpfs.
+	WitnessMaxRead = 512 << 20
 	// RequestIDHeader carries the id of each request and stream the load
 	// sends (vegeta's attack name and sequence number, or the long
 	// download's, upload's or WebSocket's own).
@@ -115,28 +121,64 @@ func WithoutWitness(conf []byte) []byte {
 // Witness tells whether the node's configuration writes the server's log.
 func (n *Node) Witness() bool { return n.witness }
 
-// ReadWitness reads the server's log back, at most WitnessMaxRead bytes
-// (the rest is cut at a line boundary); size is the file's size in the
-// container, so that a reader knows what was left out.
-func (n *Node) ReadWitness(ctx context.Context) (data []byte, size int64, err error) {
+// SaveWitness streams the server's log into dst, at most WitnessMaxRead
+// bytes (a part line at the bound is cut off), never through memory;
+// size is the file's size in the container, saved what dst holds, so that
+// a reader knows what was left out.
+func (n *Node) SaveWitness(ctx context.Context, dst string) (size, saved int64, err error) {
 	r, err := n.Exec(ctx, "stat", "-c", "%s", WitnessLog)
 	if err != nil {
-		return nil, 0, fmt.Errorf("read the server's log: %w", err)
+		return 0, 0, fmt.Errorf("read the server's log: %w", err)
 	}
 	if r.Exit != 0 {
-		return nil, 0, fmt.Errorf("read the server's log: %s", harness.LastLine(r.Stderr))
+		return 0, 0, fmt.Errorf("read the server's log: %s", harness.LastLine(r.Stderr))
 	}
 	size, _ = strconv.ParseInt(strings.TrimSpace(r.Stdout), 10, 64)
-	r, err = n.Exec(ctx, "head", "-c", strconv.Itoa(WitnessMaxRead), WitnessLog)
+	if n.res == nil {
+		return size, 0, errors.New("read the server's log: node closed")
+	}
+	f, err := os.Create(dst)
 	if err != nil {
-		return nil, size, fmt.Errorf("read the server's log: %w", err)
+		return size, 0, err
 	}
-	if r.Exit != 0 {
-		return nil, size, fmt.Errorf("read the server's log: %s", harness.LastLine(r.Stderr))
+	defer f.Close()
+	var errb bytes.Buffer
+	cctx, cancel := context.WithTimeout(ctx, harness.ExecTimeout)
+	defer cancel()
+	w := bufio.NewWriterSize(f, 1<<20)
+	exit, err := harness.ExecIn(cctx, n.pool.Client, n.res.Container.ID, nil, nil, w, &errb, "head", "-c", strconv.Itoa(WitnessMaxRead), WitnessLog)
+	if err == nil {
+		err = w.Flush()
 	}
-	data = []byte(r.Stdout)
-	if k := strings.LastIndexByte(r.Stdout, '\n'); k >= 0 && k+1 < len(data) {
-		data = data[:k+1]
+	if err != nil {
+		return size, 0, fmt.Errorf("read the server's log: %w", err)
 	}
-	return data, size, nil
+	if exit != 0 {
+		return size, 0, fmt.Errorf("read the server's log: %s", harness.LastLine(errb.String()))
+	}
+	if saved, err = cutPartLine(f); err != nil {
+		return size, saved, fmt.Errorf("read the server's log: %w", err)
+	}
+	return size, saved, nil
+}
+
+// cutPartLine truncates f after its last newline: a line cut by the bound
+// would not parse.
+func cutPartLine(f *os.File) (int64, error) {
+	end, err := f.Seek(0, io.SeekEnd)
+	if err != nil || end == 0 {
+		return end, err
+	}
+	const tail = 64 << 10
+	from := max(0, end-tail)
+	buf := make([]byte, end-from)
+	if _, err := f.ReadAt(buf, from); err != nil && err != io.EOF {
+		return end, err
+	}
+	k := bytes.LastIndexByte(buf, '\n')
+	if k == len(buf)-1 {
+		return end, nil
+	}
+	keep := from + int64(k) + 1
+	return keep, f.Truncate(keep)
 }

@@ -1,6 +1,7 @@
 package nginx
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -24,6 +25,24 @@ func TestWithoutWitness(t *testing.T) {
 	off := string(WithoutWitness([]byte(DefaultConfig)))
 	if usesWitness([]byte(off), nil) || strings.Contains(off, "nuh_witness") || !strings.Contains(off, "access_log off;") {
 		t.Fatalf("the witness is still on:\n%s", off)
+	}
+}
+
+func TestCutPartLine(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""}, {"a\n", "a\n"}, {"a\nb", "a\n"}, {"a\nbc\nd", "a\nbc\n"}, {"abc", ""},
+	} {
+		f, err := os.CreateTemp(t.TempDir(), "log")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString(tc.in)
+		n, err := cutPartLine(f)
+		f.Close()
+		got, _ := os.ReadFile(f.Name())
+		if err != nil || string(got) != tc.want || n != int64(len(tc.want)) {
+			t.Errorf("%q: got %q (%d, %v), want %q", tc.in, got, n, err, tc.want)
+		}
 	}
 }
 
