@@ -210,6 +210,7 @@ type h2RoundTripper struct {
 
 func (rt *h2RoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	st := &streamTrace{rt: rt, method: req.Method, startMs: rt.t.clock.Now()}
+	tagRequest(req) // streams are reconciled through results.gob, which carries the same id
 	if rt.withURL {
 		st.url = req.URL.String()
 	}

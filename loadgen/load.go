@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -571,12 +572,14 @@ func (l *Load) download(ctx context.Context, id int, url string) {
 		if err != nil {
 			return err
 		}
+		req.Header.Set(RequestIDHeader, "slow/"+strconv.Itoa(id))
 		resp, err := client.Do(req)
 		if err != nil {
 			return err
 		}
 		defer resp.Body.Close()
 		rec.Status = resp.StatusCode
+		rec.ServerPid, _ = strconv.Atoi(resp.Header.Get(PidHeader))
 		rec.Received, err = io.Copy(io.Discard, resp.Body)
 		return err
 	}()

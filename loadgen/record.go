@@ -1,6 +1,9 @@
 package loadgen
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // File names inside a scenario's run directory. Everything the load measures
 // is streamed to these files as it happens, so a run killed half-way leaves
@@ -14,6 +17,22 @@ const (
 	WebSocketsFile  = "websockets.jsonl"  // one WebSocketRecord per WebSocket connection, written when it ends
 	UploadsFile     = "uploads.jsonl"     // one UploadRecord per upload, written when it ends
 )
+
+// RequestIDHeader carries the id of every request and stream the load
+// sends, which the server's own record (the witness, see
+// reports.Reconcile) logs: vegeta's attack name and sequence number
+// ("GET-close/42"), the same pair results.gob holds, or "slow/N",
+// "upload/N", "ws/N" for the long downloads, uploads and WebSockets.
+const RequestIDHeader = "X-Nuh-Request-Id"
+
+// PidHeader is the response header of the harness's own configuration
+// naming the worker that answered; a record keeps it where the answer's
+// end may never come (a KILLed worker writes no log line).
+const PidHeader = "X-Nuh-Pid"
+
+// RequestID is the id of a vegeta request: its attack (the profile's
+// name) and sequence number.
+func RequestID(attack string, seq uint64) string { return attack + "/" + strconv.FormatUint(seq, 10) }
 
 // Clock is the one time base of a run: request timestamps, connection and
 // download records and signal steps are all offsets from the same monotonic
@@ -83,7 +102,8 @@ type DownloadRecord struct {
 	Expected  int64   `json:"expected_bytes"`
 	Received  int64   `json:"received_bytes"`
 	Status    int     `json:"status"`
-	Completed bool    `json:"completed"` // all expected bytes arrived
+	Completed bool    `json:"completed"`            // all expected bytes arrived
+	ServerPid int     `json:"server_pid,omitempty"` // the worker that answered (PidHeader), when the answer said
 	Error     string  `json:"error,omitempty"`
 }
 
@@ -93,6 +113,7 @@ type DownloadRecord struct {
 // even when the replay succeeded. A retry with Written false only means the
 // transport picked an idle connection the server had just closed.
 type RetryRecord struct {
+	ID       string   `json:"id,omitempty"`    // RequestIDHeader: the server logs each attempt under it
 	Ms       float64  `json:"ms"`              // when the request started
 	EndMs    float64  `json:"end_ms"`          // when it ended (response read, or failed)
 	Profile  string   `json:"profile"`         // the profile (or "slow") that sent it

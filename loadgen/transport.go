@@ -76,7 +76,7 @@ type roundTripper struct {
 }
 
 func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	st := &reqTrace{t: rt.t, profile: rt.profile, method: req.Method, startMs: rt.t.clock.Now()}
+	st := &reqTrace{t: rt.t, profile: rt.profile, method: req.Method, startMs: rt.t.clock.Now(), id: tagRequest(req)}
 	if rt.withURL {
 		st.url = req.URL.String()
 	}
@@ -91,6 +91,22 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	return trackBody(req, resp, st, release, rt.check), nil
+}
+
+// tagRequest gives a vegeta request its id for the server's record: the
+// attack and sequence vegeta set already, as one header of the
+// harness's. The request is the one vegeta built for this hit alone, so
+// setting a header on it changes no one else's.
+func tagRequest(req *http.Request) string {
+	if id := req.Header.Get(RequestIDHeader); id != "" {
+		return id
+	}
+	if seq := req.Header.Get("X-Vegeta-Seq"); seq != "" {
+		id := req.Header.Get("X-Vegeta-Attack") + "/" + seq
+		req.Header.Set(RequestIDHeader, id)
+		return id
+	}
+	return ""
 }
 
 // trackBody hands resp back with its body followed to its end — the
@@ -116,6 +132,7 @@ type reqTrace struct {
 	profile string
 	method  string
 	url     string // "" unless the profile records it
+	id      string // RequestIDHeader
 	startMs float64
 
 	mu       sync.Mutex
@@ -194,7 +211,7 @@ func (s *reqTrace) finish(st attemptState, err error) {
 	} else {
 		s.t.retriedUnwritten.Add(1)
 	}
-	rec := RetryRecord{Ms: s.startMs, EndMs: s.t.clock.Now(), Profile: s.profile, Method: s.method, URL: s.url,
+	rec := RetryRecord{ID: s.id, Ms: s.startMs, EndMs: s.t.clock.Now(), Profile: s.profile, Method: s.method, URL: s.url,
 		Attempts: attempts, Conns: conns, Error: firstErr, Written: written, OK: st == attemptComplete}
 	if err != nil {
 		rec.Final = err.Error()

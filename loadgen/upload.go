@@ -101,6 +101,8 @@ type UploadRecord struct {
 	// or buffered to be written) before the upload ended.
 	Sent   int64 `json:"sent"`
 	Status int   `json:"status,omitempty"`
+	// ServerPid is the worker that answered (PidHeader), when the answer said.
+	ServerPid int `json:"server_pid,omitempty"`
 	// Verified: the answer carried the body's length and SHA-256 (as
 	// loadgen/backend answers) and they match what was sent.
 	Verified bool   `json:"verified"`
@@ -184,12 +186,14 @@ func upload(ctx context.Context, client *http.Client, u Uploads, url string, bod
 		}
 		req.ContentLength = int64(len(body))
 		req.Header.Set("Content-Type", "application/octet-stream")
+		req.Header.Set(RequestIDHeader, "upload/"+strconv.Itoa(rec.ID))
 		resp, err := client.Do(req)
 		if err != nil {
 			return err
 		}
 		defer resp.Body.Close()
 		rec.Status = resp.StatusCode
+		rec.ServerPid, _ = strconv.Atoi(resp.Header.Get(PidHeader))
 		if _, err := io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)); err != nil {
 			return err
 		}

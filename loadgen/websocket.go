@@ -115,6 +115,8 @@ type WebSocketRecord struct {
 	Reason string `json:"reason,omitempty"`
 	Error  string `json:"error,omitempty"`
 	Drop   bool   `json:"drop"` // see WebSocketDrop
+	// ServerPid is the worker that answered the handshake (PidHeader).
+	ServerPid int `json:"server_pid,omitempty"`
 }
 
 // WebSocketDrop is the rule for one connection: a failed handshake, an end
@@ -232,11 +234,15 @@ func (t *tracker) wsSession(id int, w WebSockets, url string, clock Clock, stop 
 	transport := t.newTransport(clientConfig{profile: w.Name, keepAlive: true})
 	defer transport.CloseIdleConnections()
 	dctx, dcancel := context.WithTimeout(ctx, DefaultTimeout)
-	c, _, err := websocket.Dial(dctx, url, &websocket.DialOptions{
+	c, hresp, err := websocket.Dial(dctx, url, &websocket.DialOptions{
 		HTTPClient:      &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		CompressionMode: websocket.CompressionDisabled,
+		HTTPHeader:      http.Header{RequestIDHeader: {"ws/" + strconv.Itoa(id)}},
 	})
 	dcancel()
+	if hresp != nil {
+		rec.ServerPid, _ = strconv.Atoi(hresp.Header.Get(PidHeader))
+	}
 	// The handshake's attempt is settled when the session ends: a server
 	// end of the connection while it was open is then under a request.
 	settle := func(st attemptState) {

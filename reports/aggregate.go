@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
 	"math"
 	"sort"
 	"time"
@@ -297,6 +298,9 @@ type resultsAcc struct {
 	failedByProfile map[string]map[string]int // profile → phase → failed requests
 	// Per target of a user's targets file (by index).
 	targets map[int]*targetAcc
+	// witness, when the run kept the server's log, collects every
+	// request's id and outcome for the reconciliation.
+	witness *witnessAcc
 }
 
 func (a *resultsAcc) add(r *vegeta.Result) {
@@ -324,6 +328,16 @@ func (a *resultsAcc) add(r *vegeta.Result) {
 		sent.ok++
 	}
 	a.addProfile(r.Attack, p.name, failed, failed && class == classCancelled, r.Latency)
+	if a.witness != nil {
+		outcome := ClientOK
+		switch {
+		case failed && class == classCancelled:
+			outcome = ClientCancelled
+		case failed:
+			outcome = ClientFailed
+		}
+		a.witness.addResult(loadgen.RequestID(r.Attack, r.Seq), durationToMs(t), durationToMs(t+r.Latency), outcome, int(r.Code))
+	}
 	a.addTarget(r, class, failed)
 	a.fine.bin(t+r.Latency).done++
 	p.latency.Add(r.Latency)

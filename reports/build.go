@@ -144,7 +144,7 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 			phase = e.Name
 		}
 		s.Steps = append(s.Steps, Step{
-			Name: e.Name, Signal: e.Signal, PID: e.PID, SentMs: e.SentMs, VerifiedMs: e.VerifiedMs,
+			Name: e.Name, Signal: e.Signal, PID: e.PID, PIDs: e.PIDs, SentMs: e.SentMs, VerifiedMs: e.VerifiedMs,
 			Verified: e.Verified, Error: e.Error, Expected: e.Expected, ExpectedCause: e.ExpectedCause,
 			Phase: phase, LogLines: e.LogLines,
 		})
@@ -213,14 +213,27 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 			problem("meta.json start_wall %q: %v", meta.StartWall, err)
 		} else {
 			acc.start = start
+			if exists(path(WitnessFile)) {
+				acc.witness = &witnessAcc{}
+			}
 			readResults(path(loadgen.ResultsFile), acc, problem)
 			readSideRecords(dir, s, meta, phases, tl, problem, note)
 			readTraffic(dir, s, meta, phases, acc, problem)
 			readTargets(dir, s, meta, acc, problem)
+			if acc.witness != nil {
+				acc.witness.readSideClients(dir, meta, problem)
+			}
 		}
 	}
 
 	finishScenario(s, acc, phases, tl)
+	if meta != nil && !acc.start.IsZero() {
+		w := acc.witness
+		if w == nil {
+			w = &witnessAcc{}
+		}
+		applyWitness(dir, s, w, acc.start, problem)
+	}
 	s.Verdict, s.Reasons = Judge(s)
 	return s, meta, nil
 }

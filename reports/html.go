@@ -175,6 +175,9 @@ h1.pass { color: #176f2c; } h1.fail { color: #b3261e; } h1.error { color: #a15c0
 {{range .Legend}}<g class="legend-item">{{if eq .Kind "box"}}<rect x="{{f1 .X}}" y="{{f1 (sub .Y 9)}}" width="18" height="10" fill="{{.Colour}}"/>{{else if eq .Kind "dot"}}<circle cx="{{f1 (add .X 9)}}" cy="{{f1 (sub .Y 4)}}" r="4" fill="{{.Colour}}"/>{{else if eq .Kind "dash"}}<line x1="{{f1 .X}}" x2="{{f1 (add .X 18)}}" y1="{{f1 (sub .Y 4)}}" y2="{{f1 (sub .Y 4)}}" stroke="{{.Colour}}" stroke-width="1.5" stroke-dasharray="4 3"/>{{else if eq .Kind "step"}}<line x1="{{f1 (add .X 9)}}" x2="{{f1 (add .X 9)}}" y1="{{f1 (sub .Y 12)}}" y2="{{f1 (add .Y 2)}}" stroke="{{.Colour}}" stroke-width="1.5"/>{{else if eq .Kind "step-expected"}}<line x1="{{f1 (add .X 9)}}" x2="{{f1 (add .X 9)}}" y1="{{f1 (sub .Y 12)}}" y2="{{f1 (add .Y 2)}}" stroke="{{.Colour}}" stroke-width="2" stroke-dasharray="3 2"/>{{else if eq .Kind "step-bad"}}<line x1="{{f1 (add .X 9)}}" x2="{{f1 (add .X 9)}}" y1="{{f1 (sub .Y 12)}}" y2="{{f1 (add .Y 2)}}" stroke="{{.Colour}}" stroke-width="2.5"/>{{else}}<line x1="{{f1 .X}}" x2="{{f1 (add .X 18)}}" y1="{{f1 (sub .Y 4)}}" y2="{{f1 (sub .Y 4)}}" stroke="{{.Colour}}" stroke-width="{{if eq .Kind "line"}}2{{else}}1.2{{end}}"/>{{end}}<text x="{{f1 (add .X 24)}}" y="{{f1 .Y}}">{{.Label}}</text></g>
 {{end}}
 {{if .Empty}}<text x="{{f1 (add $p.Left 10)}}" y="{{f1 (add $p.LatTop 30)}}">no request was recorded</text>{{end}}
+{{if .Gens}}<text x="{{f1 $p.Left}}" y="{{f1 (sub $p.GensTop 6)}}">who answered, from nginx's own log (a band per generation of workers, darker: a larger share)</text>
+{{range .Gens}}<g class="gen"><rect class="frame" x="{{f1 $p.Left}}" y="{{f1 .Y}}" width="{{f1 $p.InnerW}}" height="13"/>{{$c := .Colour}}{{range .Cells}}<rect x="{{f1 .X}}" y="{{f1 .Y}}" width="{{f1 .W}}" height="{{f1 .H}}" fill="{{$c}}" fill-opacity="{{.Class}}"><title>{{.Title}}</title></rect>{{end}}<text x="{{f1 (add $p.Left 3)}}" y="{{f1 (add .Y 10)}}" font-size="10" stroke="#fff" stroke-width="3" paint-order="stroke">{{.Label}}</text></g>
+{{end}}{{range .Steps}}<line class="gen-step" x1="{{f1 .X}}" x2="{{f1 .X}}" y1="{{f1 $p.GensTop}}" y2="{{f1 (sub $p.Height 6)}}" stroke="#333" stroke-width="1"/>{{end}}{{end}}
 </svg>
 {{if .PointsNote}}<p>{{.PointsNote}}.</p>{{end}}
 {{end}}
@@ -196,6 +199,14 @@ h1.pass { color: #176f2c; } h1.fail { color: #b3261e; } h1.error { color: #a15c0
 {{range .Rows}}<tr><td>{{.Target}}</td><td class="n">{{.Line}}</td><td class="n">{{.Requests}}</td><td class="n">{{.OK}}</td><td class="n">{{.Dropped}}</td>
 <td>{{classesOrDash .ByClass}}</td><td class="n">{{msNum .P50Ms .Requests}}</td><td class="n">{{msNum .P99Ms .Requests}}</td></tr>
 {{end}}</table>{{if .More}}<p>{{.More}} more targets in report.json (none of them dropped a request).</p>{{end}}{{end}}
+{{with .Witness}}{{if .Present}}<p>Second witness, nginx's own log: {{.Logged}} lines ({{.Unidentified}} the harness's probes), {{.Requests}} client records reconciled, {{if .Complete}}complete{{else}}<b class="bad">incomplete</b>: {{.UnloggedCount}} ok on the client and absent from the log, {{.UnknownCount}} logged and unknown to the client{{end}}; classes: {{classes .Classes}}{{if .AnsweredByOrphans}}; {{.AnsweredByOrphans}} answered by orphaned workers{{end}}.</p>
+{{if .Generations}}<table><tr><th>generation</th><th>binary</th><th>master</th><th>workers</th><th>answered</th><th>after its master was gone</th></tr>
+{{range .Generations}}<tr><td>{{.Name}}</td><td>{{.Binary}}</td><td class="n">{{pid .Master}}</td><td>{{.Workers}}</td><td class="n">{{.Answered}}</td><td class="n">{{.Orphaned}}</td></tr>
+{{end}}</table>{{end}}
+{{if .Drops}}<table><tr><th>drop</th><th>kind</th><th>phase</th><th>at (ms)</th><th>reconciled</th><th>pid</th><th>generation</th></tr>
+{{range .Drops}}<tr><td>{{.ID}}</td><td>{{.Kind}}</td><td>{{.Phase}}</td><td class="n">{{f0 .Ms}}</td><td>{{.Class}}</td><td>{{if .PID}}{{.PID}}{{else if .Candidates}}one of {{.Candidates}}{{else}}—{{end}}</td><td>{{.Generation}}{{if .Orphan}} (orphaned){{end}}</td></tr>
+{{end}}</table>{{end}}
+{{else}}<p>Second witness: absent. {{.Note}}</p>{{end}}{{end}}
 {{with .Final}}<p>Final state: {{final .}}</p>{{end}}
 </details>
 {{end}}

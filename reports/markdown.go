@@ -358,6 +358,7 @@ func writeMarkdownScenario(mw *mdWriter, s *Scenario) {
 	}
 	writeMarkdownTraffic(mw, s)
 	writeMarkdownTargets(mw, s)
+	writeMarkdownWitness(mw, s)
 	if s.Final != nil {
 		mw.printf("Final state: %s\n", mdCell(finalLine(s.Final)))
 	}

@@ -71,6 +71,35 @@ type plotView struct {
 	Legend                             []plotLegend
 	BucketMs                           float64
 	Empty                              bool
+	// Gens are the server's log's bands, one per generation of workers:
+	// each bucket's cell as dark as the share of that bucket's answers the
+	// generation gave.
+	Gens    []plotGen
+	GensTop float64
+}
+
+type plotGen struct {
+	Y      float64
+	Label  string
+	Colour string
+	Cells  []plotBar
+}
+
+// genRow is the height of one generation's band.
+const genRow = 16.0
+
+// genColours tell the generations apart: the old binary's in blues, the
+// new one's in greens, others in greys.
+func genColour(name string, i int) string {
+	switch {
+	case strings.HasSuffix(name, orphanBand):
+		return "#d93025"
+	case strings.HasPrefix(name, "old"):
+		return []string{"#1f5fbf", "#5e8fd6", "#0b3a80"}[i%3]
+	case strings.HasPrefix(name, "new"):
+		return []string{"#188038", "#52a866", "#0b5323"}[i%3]
+	}
+	return "#5f6368"
 }
 
 type plotBand struct {
@@ -369,6 +398,34 @@ func newPlotView(s *Scenario) *plotView {
 		lx += w
 	}
 	v.Height = ly + legendRow + 6
+	if len(tl.Generations) > 0 {
+		v.GensTop = v.Height + 22
+		total := make([]int, len(tl.Requests))
+		for _, g := range tl.Generations {
+			for i, n := range g.Answered {
+				if i < len(total) {
+					total[i] += n
+				}
+			}
+		}
+		perBinary := map[string]int{}
+		for gi, g := range tl.Generations {
+			b := strings.SplitN(g.Name, "-", 2)[0]
+			pg := plotGen{Y: v.GensTop + float64(gi)*genRow, Label: g.Name, Colour: genColour(g.Name, perBinary[b])}
+			perBinary[b]++
+			for i, n := range g.Answered {
+				if n == 0 || total[i] == 0 {
+					continue
+				}
+				from := tl.StartMs + float64(i)*tl.BucketMs
+				share := float64(n) / float64(total[i])
+				pg.Cells = append(pg.Cells, plotBar{X: x(from), Y: pg.Y, W: barW, H: genRow - 3, Class: fmt.Sprintf("%.2f", 0.15+0.85*share),
+					Title: fmt.Sprintf("%s–%s: %s answered %d of the %d requests nginx logged", fmtMs(from), fmtMs(from+tl.BucketMs), g.Name, n, total[i])})
+			}
+			v.Gens = append(v.Gens, pg)
+		}
+		v.Height = v.GensTop + float64(len(tl.Generations))*genRow + 6
+	}
 	return v
 }
 

@@ -124,6 +124,11 @@ type DropSpec struct {
 	// every long download in flight at the causing step is cut, and no more
 	// requests are lost than connections were open at that moment.
 	CutHeld bool `json:"cut_held,omitempty"`
+	// Witness names the reconciled classes (WitnessCut…) every drop in
+	// the phases must have when the server's log was kept; BySignalled:
+	// each must be held by a pid the causing step signalled.
+	Witness     []string `json:"witness_classes,omitempty"`
+	BySignalled bool     `json:"witness_by_signalled,omitempty"`
 }
 
 // End is end.json, the end-of-run marker.
@@ -149,6 +154,7 @@ type Event struct {
 	Name       string   `json:"name"`             // e.g. "spawn-new-master"
 	Signal     string   `json:"signal,omitempty"` // e.g. "USR2"
 	PID        int      `json:"pid,omitempty"`
+	PIDs       []int    `json:"pids,omitempty"` // every pid the step signalled
 	SentMs     float64  `json:"sent_ms"`
 	VerifiedMs float64  `json:"verified_ms"`
 	Verified   bool     `json:"verified"`
@@ -162,6 +168,33 @@ type Event struct {
 	// ExpectedCause is, for an expected failure, a regular expression its
 	// error or log lines must match.
 	ExpectedCause string `json:"expected_cause,omitempty"`
+}
+
+// The second witness's files: nginx's own record of every request (the
+// access log of the harness's configuration, or of --server-log), as read
+// back after the run; what the read found; and the process table as the
+// run saw it, so that each pid of that log can be named.
+const (
+	ServerLogFile = "server-log.jsonl" // one ServerEntry per line, as nginx wrote it
+	WitnessFile   = "witness.json"     // a WitnessRead: present, sizes, error
+	ProcessesFile = "processes.jsonl"  // one ProcessSample per line
+)
+
+// WitnessRead is witness.json: whether the server's log was configured,
+// and what reading it back gave. No file: the witness was absent.
+type WitnessRead struct {
+	SizeBytes int64  `json:"size_bytes"` // the log's size in the container
+	ReadBytes int64  `json:"read_bytes"` // what server-log.jsonl holds (bounded)
+	Error     string `json:"error,omitempty"`
+}
+
+// ProcessSample is the process table at one moment of the run: at the
+// start, before and after each step, at the end.
+type ProcessSample struct {
+	Ms    float64        `json:"ms"`
+	At    string         `json:"at"`             // "start", "before STEP", "after STEP", "final"
+	PIDs  []int          `json:"pids,omitempty"` // the pids the step signalled
+	Procs []FinalProcess `json:"procs"`
 }
 
 // Step outcomes a scenario may expect (Event.Expected).

@@ -171,6 +171,9 @@ type Scenario struct {
 	// Targets is one row per target of a user's targets file (--targets),
 	// in the file's order.
 	Targets []TargetRow `json:"targets,omitempty"`
+	// Witness is nginx's own record of every request reconciled with the
+	// client's, and who served when (null for a record built before it).
+	Witness *Witness `json:"witness"`
 }
 
 // Stall names the phase with the longest stall and its length.
@@ -233,6 +236,7 @@ type Step struct {
 	Name       string  `json:"name"`
 	Signal     string  `json:"signal"`
 	PID        int     `json:"pid"`
+	PIDs       []int   `json:"pids,omitempty"` // every pid signalled (events.jsonl)
 	SentMs     float64 `json:"sent_ms"`
 	VerifiedMs float64 `json:"verified_ms"`
 	Verified   bool    `json:"verified"`
@@ -284,6 +288,11 @@ type Phase struct {
 	WebSocketsDropped    int `json:"websockets_dropped,omitempty"`
 	MessagesLost         int `json:"websocket_messages_lost,omitempty"`
 	UploadsCut           int `json:"uploads_failed,omitempty"`
+
+	// From the server's log: requests answered in the phase by each
+	// generation of workers, and by workers whose master was gone.
+	ByGeneration      map[string]int `json:"answered_by_generation,omitempty"`
+	AnsweredByOrphans int            `json:"answered_by_orphans,omitempty"`
 }
 
 // Failure counts failed requests of one class in one phase.
@@ -319,6 +328,9 @@ type Timeline struct {
 	// cut long download ("slow-cut") when it happened.
 	Points  []FailPoint `json:"points"`
 	NPoints int         `json:"points_count"`
+	// Generations are the requests each generation of workers answered
+	// per bucket, by when nginx logged them (the second witness).
+	Generations []GenBand `json:"generations,omitempty"`
 }
 
 // FailPoint is one loss on the run clock.

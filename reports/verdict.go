@@ -3,6 +3,7 @@ package reports
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -279,6 +280,7 @@ func controlReasons(s *Scenario) []string {
 		out = append(out, fmt.Sprintf("requests failed for %s in a row in %s, above the bound of %s",
 			fmtMs(in.OutageMs), spec.Phase, fmtMs(spec.MaxOutageMs)))
 	}
+	out = append(out, witnessControlReasons(s, within)...)
 	h := s.Held
 	if spec.KeepDownloadsBefore != "" {
 		switch {
@@ -302,6 +304,62 @@ func controlReasons(s *Scenario) []string {
 			out = append(out, fmt.Sprintf("%d dropped in %s, more than the %d connections open at %s: the drops are not only what the step held",
 				dropped, spec.Phase, h.Connections, h.Step))
 		}
+	}
+	return out
+}
+
+// witnessControlReasons holds an expectation of drops to the server's
+// record: each drop in the phases is of a class the spec names and, with
+// BySignalled, held by a process the causing step signalled.
+func witnessControlReasons(s *Scenario, within []*Phase) []string {
+	spec, w := s.ExpectDrops, s.Witness
+	if len(spec.Witness) == 0 || w == nil || !w.Present {
+		return nil
+	}
+	in := map[string]bool{}
+	for _, p := range within {
+		in[p.Name] = true
+	}
+	var signalled map[int]bool
+	for _, st := range s.Steps {
+		if st.Phase == spec.Phase {
+			signalled = map[int]bool{}
+			for _, pid := range append([]int{st.PID}, st.PIDs...) {
+				signalled[pid] = true
+			}
+			break
+		}
+	}
+	var out []string
+	wrong, stranger := map[string]int{}, map[string]int{}
+	for _, d := range w.Drops {
+		if !in[d.Phase] {
+			continue
+		}
+		if !slices.Contains(spec.Witness, d.Class) {
+			wrong[d.Class]++
+			continue
+		}
+		if spec.BySignalled {
+			pids := d.Candidates
+			if d.PID > 0 {
+				pids = []int{d.PID}
+			}
+			held := len(pids) > 0
+			for _, pid := range pids {
+				held = held && signalled[pid]
+			}
+			if !held {
+				stranger[fmt.Sprintf("%s by %v", d.Class, pids)]++
+			}
+		}
+	}
+	for _, c := range sortedClasses(wrong) {
+		out = append(out, fmt.Sprintf("%d drops in %s reconciled as %s with nginx's log, not what the causing step does (want %s)",
+			wrong[c], spec.Phase, c, strings.Join(spec.Witness, ", ")))
+	}
+	for _, c := range sortedClasses(stranger) {
+		out = append(out, fmt.Sprintf("%d drops in %s %s, not a process the causing step signalled", stranger[c], spec.Phase, c))
 	}
 	return out
 }

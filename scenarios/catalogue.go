@@ -165,7 +165,9 @@ func Catalogue() []Scenario {
 			Final: Final{Binary: "old", PidFileOld: true},
 			// The drops are the connections the killed workers held: every
 			// long download in flight is cut, and no more is lost than was open.
-			Drops: &reports.DropSpec{Phase: "after-kill", Classes: serverSideClasses, CutHeld: true},
+			// The server's log agrees: each is cut by a worker the KILL took.
+			Drops: &reports.DropSpec{Phase: "after-kill", Classes: serverSideClasses, CutHeld: true,
+				Witness: []string{reports.WitnessCut}, BySignalled: true},
 		},
 		{
 			Name: "reload", Kind: "graceful", Expect: ExpectZeroDrops, Tags: []string{"reload"},

@@ -171,8 +171,17 @@ func (l *faultLog) strike(ctx context.Context, sc Scenario, step string, ok bool
 			logFrom = snap.LogSize
 		}
 		note, err := f.Inject(ictx, l.t.node)
-		cancel()
 		rec.InjectedMs, rec.Outcome = l.t.clock.Now(), note
+		// The process table right after the fault names the orphans a
+		// killed master leaves from that moment (reports: generations).
+		// Never into a container the fault keeps frozen: an exec there
+		// would hang with it.
+		if err == nil && f.Name() != "freeze" {
+			if snap, serr := l.t.node.Snapshot(ictx); serr == nil {
+				l.t.sample("after fault "+f.Name(), rec.InjectedMs, nil, snap)
+			}
+		}
+		cancel()
 		if err != nil {
 			rec.Error = "inject: " + err.Error()
 		}

@@ -341,6 +341,7 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 		}
 		t.progress("%s: %s%s", sc.Name, m.Step.Name, signalNote(m.Step.Signal))
 		r := driver.Run(ctx, m.Step)
+		t.stepSamples(r)
 		ev := t.stepEvent(r)
 		if m.ExpectFail {
 			ev.Expected, ev.ExpectedCause = reports.ExpectFail, p.expectedCause(m)
@@ -405,6 +406,9 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer fcancel()
 	final := finalState(fctx, t.node, sc, t.start)
+	// The log is read after the final state, under a deadline of its own:
+	// a large one takes seconds.
+	t.keepWitness(context.WithoutCancel(ctx))
 	if faultErr != nil {
 		writeJSON(t.path(reports.FinalFile), final)
 		return faultErr

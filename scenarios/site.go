@@ -36,6 +36,9 @@ type Site struct {
 	// UpstreamCmd is the user's own backend (--upstream-cmd), an argv run
 	// in each container once nginx serves, in place of the stand-ins.
 	UpstreamCmd []string
+	// ServerLog: the tree has the witness's include (--server-log,
+	// nginx.WithServerLog), which site.added names.
+	ServerLog bool
 
 	// Set by CheckSite:
 	Declared *nginx.Site // what nginx -T of the old build says
@@ -545,6 +548,9 @@ func (s *Site) siteMeta(n *nginx.Node, l Load) *reports.Site {
 	}
 	rs := &reports.Site{Dir: s.Tree.Dir, Files: s.Declared.Files, SkippedListeners: s.Declared.Skipped,
 		Added: []string{}, Backends: []string{}, SkippedProfiles: append([]reports.SkippedProfile{}, s.Skipped...)}
+	if s.ServerLog {
+		rs.Added = append(rs.Added, nginx.ServerLogAdded())
+	}
 	if s.UpstreamCmd != nil {
 		rs.Backends = append(rs.Backends, fmt.Sprintf("the user's own backend, --upstream-cmd %q, run in each container (output and exit in upstream.log)", strings.Join(s.UpstreamCmd, " ")))
 	}

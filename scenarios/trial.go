@@ -49,6 +49,7 @@ type trial struct {
 	stopFreezeWatch func() (time.Duration, time.Time)
 
 	evMu     sync.Mutex
+	procs    *os.File // processes.jsonl
 	events   *os.File
 	enc      *json.Encoder
 	stepsRun int
@@ -88,6 +89,10 @@ func newTrial(ctx context.Context, pool *dockertest.Pool, name, dir string, p Pa
 	if t.events, err = os.Create(filepath.Join(dir, reports.EventsFile)); err != nil {
 		return nil, err
 	}
+	if t.procs, err = os.Create(filepath.Join(dir, reports.ProcessesFile)); err != nil {
+		return nil, err
+	}
+	t.sample("start", 0, nil, t.start)
 	t.enc = json.NewEncoder(t.events)
 	return t, nil
 }
@@ -138,12 +143,52 @@ func (t *trial) event(ev reports.Event) error {
 	return t.events.Sync()
 }
 
+// sample appends the process table at ms to processes.jsonl: who was
+// master and worker of which binary, so that every pid of the server's
+// log can be named (reports: generations). Zombies and non-nginx
+// processes are left out, as in final.json.
+func (t *trial) sample(at string, ms float64, pids []int, s proc.Snapshot) {
+	if t.procs == nil || len(s.Procs) == 0 {
+		return
+	}
+	rec := reports.ProcessSample{Ms: ms, At: at, PIDs: pids, Procs: finalFrom(s).Processes}
+	t.evMu.Lock()
+	defer t.evMu.Unlock()
+	json.NewEncoder(t.procs).Encode(rec)
+}
+
+// stepSamples records the process tables a step saw before and after.
+func (t *trial) stepSamples(r nginx.StepResult) {
+	t.sample("before "+r.Name, t.clock.Ms(r.Sent), r.PIDs, r.Before)
+	if !r.Verified.IsZero() {
+		t.sample("after "+r.Name, t.clock.Ms(r.Verified), r.PIDs, r.After)
+	} else {
+		t.sample("after "+r.Name, t.clock.Now(), r.PIDs, r.After)
+	}
+}
+
+// keepWitness reads the server's log back into the record (server-log.jsonl,
+// bounded) with witness.json saying what the read found; without a witness
+// configured it writes neither, and the report says the witness was absent.
+func (t *trial) keepWitness(ctx context.Context) {
+	if t.node == nil || !t.node.Witness() {
+		return
+	}
+	size, saved, err := t.node.SaveWitness(ctx, t.path(reports.ServerLogFile))
+	w := reports.WitnessRead{SizeBytes: size, ReadBytes: saved}
+	if err != nil {
+		w.Error = oneLine(err.Error())
+	}
+	writeJSON(t.path(reports.WitnessFile), w)
+}
+
 // stepEvent turns a driver's step result into its event on the trial's clock.
 func (t *trial) stepEvent(r nginx.StepResult) reports.Event {
 	ev := reports.Event{Name: r.Name, Signal: r.Signal, SentMs: t.clock.Ms(r.Sent), Verified: r.OK,
 		Error: r.Err, Phase: r.Phase, LogLines: r.LogLines}
 	if len(r.PIDs) > 0 {
 		ev.PID = r.PIDs[0]
+		ev.PIDs = append([]int(nil), r.PIDs...)
 	}
 	if r.OK {
 		ev.VerifiedMs = t.clock.Ms(r.Verified)
@@ -228,6 +273,9 @@ func (t *trial) close() {
 	}
 	if t.events != nil {
 		t.events.Close()
+	}
+	if t.procs != nil {
+		t.procs.Close()
 	}
 	if t.stopFreezeWatch != nil {
 		t.stopFreezeWatch()

@@ -37,11 +37,12 @@ func main() {
 	requests := flag.Uint64("requests", 1_000_000, "requests for the memory measurement")
 	vegetaBin := flag.String("vegeta", "vegeta", "the vegeta CLI")
 	out := flag.String("out", filepath.Join("reports-out", "bench"), "where the measurement's records go")
+	toSpec := flag.String("to", image.DefaultTo, "the new build of the pair image the container runs (only its old binary serves)")
 	inNetns := flag.Bool("netns", os.Geteuid() == 0, "send both loads from inside the container's network namespace (vegeta through nsenter), not through Docker's port proxy")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *mode, *workers, *duration, *requests, *vegetaBin, *out, *inNetns); err != nil {
+	if err := run(ctx, *mode, *workers, *duration, *requests, *vegetaBin, *out, *toSpec, *inNetns); err != nil {
 		fmt.Fprintf(os.Stderr, "harness-bench: %v\n", err)
 		os.Exit(2)
 	}
@@ -69,37 +70,84 @@ func (t target) String() string {
 	return t.url + " inside the container's network namespace"
 }
 
-func run(ctx context.Context, mode string, workers uint64, d time.Duration, requests uint64, vegetaBin, out string, inNetns bool) error {
+func run(ctx context.Context, mode string, workers uint64, d time.Duration, requests uint64, vegetaBin, out, toSpec string, inNetns bool) error {
 	pool, err := harness.Connect()
 	if err != nil {
 		return err
 	}
 	from, _ := image.ParseBuild(image.DefaultFrom)
-	to, _ := image.ParseBuild(image.DefaultTo)
+	to, err := image.ParseBuild(toSpec)
+	if err != nil {
+		return fmt.Errorf("-to: %w", err)
+	}
 	info, err := image.EnsureImage(ctx, pool, from, to, os.Stderr)
 	if err != nil {
 		return err
 	}
-	node, err := nginx.StartNode(ctx, pool, nginx.WithImage(info.Ref))
-	if err != nil {
-		return err
-	}
-	defer node.Close()
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	tg := target{url: node.URL()}
-	if inNetns {
-		tg = target{url: node.InnerURL(), netns: node.NetnsPath()}
+	if mode != "rate" && mode != "memory" {
+		return fmt.Errorf("unknown mode %q", mode)
 	}
-	fmt.Printf("load target: %s\n", tg)
-	switch mode {
-	case "rate":
-		return rate(ctx, tg, workers, d, vegetaBin, out)
-	case "memory":
-		return memory(ctx, tg, workers, requests, out)
+	// The server's log (the second witness) is part of what nginx does
+	// under the harness's configuration: the rate is measured with it on
+	// and off, the memory with it on.
+	configs := []struct {
+		name string
+		conf []byte
+	}{{"server log on", []byte(nginx.DefaultConfig)}, {"server log off", nginx.WithoutWitness([]byte(nginx.DefaultConfig))}}
+	if mode == "memory" {
+		configs = configs[:1]
 	}
-	return fmt.Errorf("unknown mode %q", mode)
+	for _, c := range configs {
+		if err := func() error {
+			node, err := nginx.StartNode(ctx, pool, nginx.WithImage(info.Ref), nginx.WithConfig(c.conf))
+			if err != nil {
+				return err
+			}
+			defer node.Close()
+			tg := target{url: node.URL()}
+			if inNetns {
+				tg = target{url: node.InnerURL(), netns: node.NetnsPath()}
+			}
+			fmt.Printf("== %s; load target: %s\n", c.name, tg)
+			if mode == "memory" {
+				return memory(ctx, tg, workers, requests, out)
+			}
+			if err := rate(ctx, tg, workers, d, vegetaBin, out); err != nil {
+				return err
+			}
+			if node.Witness() {
+				return logSize(ctx, node)
+			}
+			return nil
+		}(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// logSize says how large the server's log grew per 100,000 of the
+// harness's requests (the lines with an id: the vegeta CLI sends none).
+func logSize(ctx context.Context, node *nginx.Node) error {
+	r, err := node.Exec(ctx, "awk", `/"id":"[^"]/ {n++; b += length($0) + 1} END {print n+0, b+0}`, nginx.WitnessLog)
+	if err != nil || r.Exit != 0 {
+		return fmt.Errorf("measure the server's log: %v %s", err, r.Stderr)
+	}
+	f := strings.Fields(r.Stdout)
+	if len(f) != 2 {
+		return fmt.Errorf("measure the server's log: %q", r.Stdout)
+	}
+	lines, _ := strconv.ParseFloat(f[0], 64)
+	size, _ := strconv.ParseFloat(f[1], 64)
+	if lines == 0 {
+		return fmt.Errorf("the server's log is empty")
+	}
+	fmt.Printf("server log: %.0f lines, %.1f MB; %.1f MB per 100,000 requests (%.0f bytes a line)\n",
+		lines, size/(1<<20), size/lines*100000/(1<<20), size/lines)
+	return nil
 }
 
 // rate runs the vegeta CLI and the harness's load, each at -rate=0 with the

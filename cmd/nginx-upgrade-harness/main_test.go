@@ -31,6 +31,8 @@ func run(t *testing.T, args ...string) (int, string) {
 // Bad input exits 2 with one line naming the cause, before anything starts.
 func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 	unreadable := filepath.Join(t.TempDir(), "missing.conf")
+	noHTTP := t.TempDir()
+	os.WriteFile(filepath.Join(noHTTP, "nginx.conf"), []byte("events {}\n"), 0o644)
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -52,6 +54,8 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		{"report of nothing", []string{"report", "/nonexistent-run-dir"}, "not a directory"},
 		{"stray argument", []string{"run", "upgrade"}, `unexpected argument "upgrade"`},
 		{"bad load path", []string{"run", "--load-path", "wifi"}, `--load-path: got "wifi"`},
+		{"server log without a tree", []string{"run", "--server-log"}, "--server-log go with --config-dir DIR"},
+		{"server log on a tree with no http block", []string{"run", "--server-log", "--config-dir", noHTTP}, "has no `http {` block"},
 	} {
 		t.Run(tc.name, func(t *testing.T) { expectBadInput(t, tc.args, tc.want) })
 	}

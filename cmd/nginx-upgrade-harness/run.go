@@ -101,6 +101,7 @@ type runFlags struct {
 
 	// The user's own site (run only).
 	configDir     string
+	serverLog     bool
 	mounts        multiFlag
 	addHosts      multiFlag
 	upstreamCmd   string
@@ -144,6 +145,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&f.repeat, "repeat", 1, "run each scenario `N` times; the report aggregates drops per 10,000 requests with a 95% confidence interval and the spread of stalls")
 	fs.StringVar(&f.baseline, "baseline", "", "also run the baseline pair --from → `BUILD` (same scenarios, traffic, repeats); the gate: the candidate is not significantly worse")
 	fs.StringVar(&f.configDir, "config-dir", "", "a configuration tree `DIR` (as /etc/nginx: nginx.conf, includes, certificates) placed at /etc/nginx in every container, unchanged; its listeners are read from nginx -T and published on 127.0.0.1 (docs/site.md)")
+	fs.BoolVar(&f.serverLog, "server-log", false, "with --config-dir: add nginx's own record of every request (one include at the top of the http block, a JSON access log on a tmpfs, named in site.added), reconciled with the client's; without it the report says the second witness was absent")
 	fs.Var(&f.mounts, "mount", "`SRC:DST` bind-mounted read-only into every container (document roots, certificates kept elsewhere), repeatable")
 	fs.Var(&f.addHosts, "add-host", "`NAME:127.0.0.x` in the containers' /etc/hosts, repeatable: an upstream host name the configuration proxies to gets a stand-in backend there")
 	fs.StringVar(&f.upstreamCmd, "upstream-cmd", "", "your own backend: a `COMMAND` line run in each container once nginx serves (split as a shell would, run without one; mount it with --mount), in place of the stand-in backends; its output and exit are kept in upstream.log")
@@ -329,8 +331,8 @@ func verdictExit(v string) error {
 // site reads --config-dir, --mount and --add-host into p.Site.
 func (f *runFlags) site(p *scenarios.Params) error {
 	if f.configDir == "" {
-		if len(f.mounts) > 0 || len(f.addHosts) > 0 || f.upstreamCmd != "" {
-			return bad("--mount, --add-host and --upstream-cmd go with --config-dir DIR")
+		if len(f.mounts) > 0 || len(f.addHosts) > 0 || f.upstreamCmd != "" || f.serverLog {
+			return bad("--mount, --add-host, --upstream-cmd and --server-log go with --config-dir DIR")
 		}
 		return nil
 	}
@@ -342,6 +344,12 @@ func (f *runFlags) site(p *scenarios.Params) error {
 		return bad("--config-dir: %v", err)
 	}
 	s := &scenarios.Site{Tree: tree}
+	if f.serverLog {
+		if s.Tree, err = nginx.WithServerLog(tree); err != nil {
+			return bad("%v", err)
+		}
+		s.ServerLog = true
+	}
 	for _, m := range f.mounts {
 		mt, err := nginx.ParseMount(m)
 		if err != nil {

@@ -62,7 +62,15 @@ http {
         application/octet-stream bin;
     }
     default_type application/octet-stream;
-    access_log off;
+    # The second witness: one JSON line per request, on a tmpfs of its
+    # own, read back after the run (README: "The server's record").
+    log_format nuh_witness escape=json
+        '{"id":"$http_x_nuh_request_id","pid":$pid,"connection":$connection,'
+        '"connection_requests":$connection_requests,"status":$status,"bytes_sent":$bytes_sent,'
+        '"body_bytes_sent":$body_bytes_sent,"content_length":"$sent_http_content_length",'
+        '"request_length":$request_length,"request_time":$request_time,"msec":$msec,'
+        '"protocol":"$server_protocol","upstream_status":"$upstream_status"}';
+    access_log /var/lib/nuh-witness/access.jsonl nuh_witness;
     sendfile on;
     keepalive_timeout 65;
     keepalive_requests 100000;
@@ -87,6 +95,9 @@ http {
         ssl_session_cache shared:nuh_tls:1m;
         ssl_session_timeout 10m;
         root /srv/www;
+        # Which worker answered: the client keeps it for a response whose
+        # end never came (a KILLed worker logs nothing).
+        add_header X-Nuh-Pid $pid always;
 
         location / {
             index index.html;
@@ -151,6 +162,7 @@ type Node struct {
 	tlsURL     string            // the published TLSPort, https://127.0.0.1:PORT
 	cert       *x509.Certificate // generated for this node when its config names TLSDir
 	systemd    bool              // systemd is PID 1 and nginx its nginx.service
+	witness    bool              // its configuration writes the server's log (WitnessLog)
 	// With a configuration tree (WithTree, WithSite): the listeners it
 	// declares, the published 127.0.0.1:PORT of each port, and the ports
 	// the harness probes and loads through (plain HTTP and TLS).
@@ -298,6 +310,12 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 	for _, m := range c.mounts {
 		mounts = append(mounts, m.Src+":"+m.Dst+":ro")
 	}
+	if usesWitness(c.config, c.tree) {
+		if c.tmpfs == nil {
+			c.tmpfs = map[string]string{}
+		}
+		c.tmpfs[WitnessDir] = WitnessTmpfs
+	}
 	if c.systemd {
 		// systemd as PID 1: its own /run, and the host's cgroup tree
 		// read-only (systemd writes only its own name=systemd hierarchy,
@@ -350,6 +368,7 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 		return nil, fmt.Errorf("start node from %s: %w", c.image, err)
 	}
 	n := &Node{pool: pool, res: res, id: id, cmd: c.cmd, binary: c.cmd[0], config: c.config, systemd: c.systemd,
+		witness: usesWitness(c.config, c.tree),
 		pidFile: directive(c.config, "pid", defaultPidFile),
 		errLog:  directive(c.config, "error_log", defaultErrLog),
 		tree:    c.tree, mainPort: mainPort, tlsPort: tlsPortN, hostAddrs: map[int]string{}}
