@@ -215,6 +215,7 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 			readSideRecords(dir, s, meta, phases, tl, problem, note)
 			readTraffic(dir, s, meta, phases, acc, problem)
 			readTargets(dir, s, meta, acc, problem)
+			s.LongConnections = readLongConnections(dir, s, meta, phases, problem)
 		}
 	}
 

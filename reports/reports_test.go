@@ -63,8 +63,8 @@ func upgradeFixture() fixture {
 			Load:     Load{Rate: 100, Method: "GET", Keepalive: true, Slow: 2},
 			LoadPath: "host 127.0.0.1:8080 via Docker's port proxy", StartWall: testStart.Format(time.RFC3339Nano),
 			SlowBytes: 1 << 20, SteadyMs: 1800, MaxStallMs: 1000,
-			PlannedSteps: []PlannedStep{{Name: "spawn-new-master", AuditMs: 1800}, {Name: "stop-old-workers", AuditMs: 1800},
-				{Name: "quit-old-master", AuditMs: 1500}},
+			PlannedSteps: []PlannedStep{{Name: "spawn-new-master", AuditMs: 1800}, {Name: "stop-old-workers", AuditMs: 1800, Drain: DrainStart},
+				{Name: "quit-old-master", AuditMs: 1500, Drain: DrainEnd}},
 		},
 		events: []Event{
 			{Name: "spawn-new-master", Signal: "USR2", PID: 9, SentMs: 2000, VerifiedMs: 2100, Verified: true, Phase: "both-sets"},

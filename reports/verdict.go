@@ -122,7 +122,7 @@ func premiseReasons(s *Scenario) []string {
 	if s.Requests.Total > 0 {
 		out = append(out, coverageReasons(s)...)
 	}
-	return out
+	return append(out, drainReasons(s)...)
 }
 
 // nginxCause is the error-log line that explains a failed step: the first
