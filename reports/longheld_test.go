@@ -38,6 +38,13 @@ func TestLongConnectionsMustSpanTheDrain(t *testing.T) {
 				f.downloads[i].Error = "unexpected EOF"
 			}
 		}, VerdictFail, "2 long downloads cut in old-workers-draining"},
+		{"the cause says how long after WINCH the draining workers cut them", func(f *fixture) {
+			for i := range f.downloads {
+				f.downloads[i].EndMs, f.downloads[i].Completed, f.downloads[i].Received = 4300, false, 1<<18
+				f.downloads[i].Error = "unexpected EOF"
+			}
+			f.events[1].LogLines = []string{"2026/12/04 21:24:39 [alert] 40#40: *12 open socket #14 left in connection 5"}
+		}, VerdictFail, "2 long downloads cut in old-workers-draining"},
 		{"a WebSocket closed in good order before QUIT proves nothing", func(f *fixture) {
 			f.websockets = []loadgen.WebSocketRecord{{ID: 0, Profile: "websocket", StartMs: 50, EndMs: 5500, Ended: loadgen.WSEndedClient, Code: 1000}}
 		}, VerdictError, "websocket 0 client at 5500 ms"},
@@ -53,6 +60,12 @@ func TestLongConnectionsMustSpanTheDrain(t *testing.T) {
 				return
 			}
 			wantVerdict(t, s, tc.verdict, tc.reason)
+			if strings.HasPrefix(tc.name, "the cause") {
+				want := "the workers draining since stop-old-workers (WINCH to 9) closed long downloads they were still serving, 300 ms after WINCH"
+				if len(s.Causes) == 0 || !strings.Contains(s.Causes[0].Text, want) || !strings.Contains(s.Causes[0].Text, "nginx logged: 2026/12/04 21:24:39 [alert]") {
+					t.Errorf("causes = %+v, want one starting %q with nginx's line", s.Causes, want)
+				}
+			}
 		})
 	}
 }
