@@ -1,6 +1,7 @@
 #!/bin/sh
 # make bench: the harness's own performance, measured on one nginx container.
-#  1. highest sustained rate of the harness's load vs the vegeta CLI (-rate=0)
+#  1. highest sustained rate of the harness's load vs the vegeta CLI (-rate=0),
+#     and the rate it holds in every phase while the upgrade's steps run
 #  2. peak memory over 1,000,000 requests, then the time to render their reports
 #  3. Go benchmarks of the hot paths (loadgen) and of rendering 1M results (reports)
 set -eu
@@ -11,6 +12,8 @@ VEGETA=$($GO env GOPATH)/bin/vegeta
 $GO build -o bin/harness-bench ./cmd/harness-bench
 echo "== 1. highest sustained rate"
 ./bin/harness-bench -mode rate -vegeta "$VEGETA"
+echo "== 1b. rate held in every phase while the upgrade's steps run (GET, keep-alive)"
+./bin/harness-bench -mode steps ${NUH_TO:+-to "$NUH_TO"}
 echo "== 2. memory over 1,000,000 requests, and report rendering"
 ./bin/harness-bench -mode memory
 echo "== 3. Go benchmarks"
