@@ -223,6 +223,7 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 			if acc.witness != nil {
 				acc.witness.readSideClients(dir, meta, problem)
 			}
+			s.LongConnections = readLongConnections(dir, s, meta, phases, problem)
 		}
 	}
 

@@ -86,6 +86,11 @@ func dropCauses(s *Scenario) []Cause {
 		if ok {
 			sig = st.Signal
 		}
+		drainCut := false
+		if c, ok := drainCutCause(s, p, st); ok {
+			out = append(out, c)
+			drainCut = true
+		}
 		closes := p.Retried + p.ByClass[ClassEOF] + p.ByClass[ClassReset]
 		var why string
 		switch {
@@ -112,11 +117,57 @@ func dropCauses(s *Scenario) []Cause {
 		if n := p.Retried; n > 0 {
 			out = append(out, Cause{Phase: p.Name, Class: CauseRetried, Count: n, Text: why})
 		}
-		if n := p.SlowCut; n > 0 {
+		if n := p.SlowCut; n > 0 && !drainCut {
 			out = append(out, Cause{Phase: p.Name, Class: CauseSlowCut, Count: n, Text: why})
 		}
 	}
 	return out
+}
+
+// drainCutCause explains long connections cut in a phase a graceful drain
+// opened (WINCH, QUIT, HUP): draining workers keep what they hold to its
+// end, so something ended the drain early. It says how long after the step
+// they were cut, and nginx's own lines when the step caught any.
+func drainCutCause(s *Scenario, p Phase, st Step) (Cause, bool) {
+	if p.SlowCut == 0 || (st.Signal != "WINCH" && st.Signal != "QUIT" && st.Signal != "HUP") {
+		return Cause{}, false
+	}
+	var after []float64
+	if lc := s.LongConnections; lc != nil {
+		for _, c := range lc.Connections {
+			if c.Phase == p.Name && c.Outcome == "cut" {
+				after = append(after, c.EndMs-st.SentMs)
+			}
+		}
+	}
+	when := ""
+	if len(after) > 0 {
+		lo, hi := slices.Min(after), slices.Max(after)
+		when = fmt.Sprintf(", %s after %s", fmtMs(lo), st.Signal)
+		if hi-lo >= 100 {
+			when = fmt.Sprintf(", %s to %s after %s", fmtMs(lo), fmtMs(hi), st.Signal)
+		}
+	}
+	text := fmt.Sprintf("the workers draining since %s closed long downloads they were still serving%s: a graceful drain keeps a held "+
+		"connection to its end, so something ended it early — worker_shutdown_timeout shorter than the longest connection does this", stepLabel(st), when)
+	if l := firstFailureLine(st.LogLines); l != "" {
+		text += "; nginx logged: " + l
+	} else {
+		text += "; nginx logged no [error] to [emerg] line while the step ran (the shutdown timeout's close is logged at debug level only)"
+	}
+	return Cause{Phase: p.Name, Class: CauseSlowCut, Count: p.SlowCut, Text: text}, true
+}
+
+// firstFailureLine is the first [error] to [emerg] line of lines, or "".
+func firstFailureLine(lines []string) string {
+	for _, l := range lines {
+		for _, lvl := range []string{"[emerg]", "[alert]", "[crit]", "[error]"} {
+			if strings.Contains(l, lvl) {
+				return l
+			}
+		}
+	}
+	return ""
 }
 
 // knownStepFailures explain error-log lines nginx writes when a step fails.

@@ -488,6 +488,20 @@ func scenarioFacts(s *Scenario) string {
 	if s.Slow.Started > 0 || s.Load.Slow > 0 {
 		parts = append(parts, fmt.Sprintf("Long downloads: %d started, %d completed, %d cut.", s.Slow.Started, s.Slow.Completed, s.Slow.Cut))
 	}
+	if lc := s.LongConnections; lc != nil {
+		d := lc.Drain
+		var each []string
+		for _, c := range lc.Connections {
+			span := "spans it"
+			if !c.Spans {
+				span = "does not span it"
+			}
+			each = append(each, fmt.Sprintf("%s %d %s–%s %s in %s, %s", c.Kind, c.ID, fmtMs(c.StartMs), fmtMs(c.EndMs), c.Outcome, c.Phase, span))
+		}
+		parts = append(parts, fmt.Sprintf("Long connections against the drain (%s sent at %s, %s sent at %s, verified at %s): %s.",
+			stepLabel(Step{Name: d.StartStep, Signal: d.StartSignal}), fmtMs(d.StartSentMs),
+			stepLabel(Step{Name: d.EndStep, Signal: d.EndSignal}), fmtMs(d.EndSentMs), fmtMs(d.EndVerifiedMs), strings.Join(each, "; ")))
+	}
 	return strings.Join(parts, " ")
 }
 

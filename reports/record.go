@@ -101,7 +101,19 @@ type PlannedStep struct {
 	// log's lines: a step that failed for another reason proves nothing.
 	Expected      string `json:"expected,omitempty"`
 	ExpectedCause string `json:"expected_cause,omitempty"`
+	// Drain marks the step that starts a drain of the workers holding the
+	// long connections (DrainStart: WINCH, HUP, QUIT, TERM) and the one
+	// that ends it (DrainEnd: the step that waits for the drained set to
+	// go): the long connections are sized to span them, and the report
+	// checks on the records that they did.
+	Drain string `json:"drain,omitempty"`
 }
+
+// PlannedStep.Drain values.
+const (
+	DrainStart = "start"
+	DrainEnd   = "end"
+)
 
 // DropSpec is what a positive control must see: drops in the phase its
 // causing step opened, of server-side classes only, and nowhere else.

@@ -158,6 +158,11 @@ type Scenario struct {
 	Stall Stall `json:"stall"`
 	// Held is what the causing step of a "drops" expectation found in flight.
 	Held *Held `json:"held,omitempty"`
+	// LongConnections are the long-held connections (long downloads,
+	// WebSockets) beside the drain they must span: nil when the plan marks
+	// no drain (a record made before drains were marked, or a scenario
+	// with none).
+	LongConnections *LongConnections `json:"long_connections,omitempty"`
 	// Silent are windows in which the load sent nothing while it should have
 	// (the first few of SilentCount): the load itself stalled there.
 	Silent      []Window `json:"silent_windows,omitempty"`
@@ -174,6 +179,43 @@ type Scenario struct {
 	// Witness is nginx's own record of every request reconciled with the
 	// client's, and who served when (null for a record built before it).
 	Witness *Witness `json:"witness"`
+}
+
+// LongConnections are the long-held connections of a run and the drain
+// they must span: a connection held by the workers the drain-starting step
+// drains (in flight when it was sent) must still be in flight when the
+// drain-ending step is sent, else nothing proves those workers drained it.
+type LongConnections struct {
+	Drain       Drain            `json:"drain"`
+	Connections []LongConnection `json:"connections"`
+}
+
+// Drain is the pair of steps between which the old workers drain.
+type Drain struct {
+	StartStep     string  `json:"start_step"`
+	StartSignal   string  `json:"start_signal"`
+	StartSentMs   float64 `json:"start_sent_ms"`
+	EndStep       string  `json:"end_step"`
+	EndSignal     string  `json:"end_signal"`
+	EndSentMs     float64 `json:"end_sent_ms"`
+	EndVerifiedMs float64 `json:"end_verified_ms"`
+}
+
+// LongConnection is one long-held connection against the drain.
+type LongConnection struct {
+	Kind    string  `json:"kind"` // "download" or "websocket"
+	ID      int     `json:"id"`
+	StartMs float64 `json:"start_ms"`
+	EndMs   float64 `json:"end_ms"`
+	// Outcome: completed, cut (by the server: a drop), cancelled (by the
+	// client), or for a WebSocket its end (loadgen's WSEnded…).
+	Outcome string `json:"outcome"`
+	Phase   string `json:"phase"` // the phase it ended in
+	// Held: in flight when the drain-starting step was sent (held by the
+	// workers it drains). Spans: held, and still in flight when the
+	// drain-ending step was sent, or cut by the server before (a drop).
+	Held  bool `json:"held"`
+	Spans bool `json:"spans"`
 }
 
 // Stall names the phase with the longest stall and its length.

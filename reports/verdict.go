@@ -28,9 +28,23 @@ const (
 // drops (a positive control of the detector) passes iff the drops are where
 // and what the causing step must produce, and nowhere else. Failed
 // final-state checks fail either.
+//
+// A failed premise gates a pass, it cannot un-see a loss: a zero-drops
+// scenario that ran (it has no could-not-run error) and lost connections by
+// the server's doing is fail whatever premise also failed, and its reasons
+// keep the premise failures beside the losses ("also: …"). A measurement too
+// weak to prove nothing was lost still proves what it saw lost. A positive
+// control with a failed premise stays error: its pass needs the premises,
+// and its drops are what it expects, not a finding.
 func Judge(s *Scenario) (verdict string, reasons []string) {
 	premises := premiseReasons(s)
 	if len(premises) > 0 {
+		if lost := serverSideLosses(s); len(lost) > 0 {
+			for _, p := range premises {
+				lost = append(lost, "also: "+p)
+			}
+			return VerdictFail, lost
+		}
 		return VerdictError, premises
 	}
 	var fails []string
@@ -109,7 +123,7 @@ func premiseReasons(s *Scenario) []string {
 	if s.Requests.Total > 0 {
 		out = append(out, coverageReasons(s)...)
 	}
-	return out
+	return append(out, drainReasons(s)...)
 }
 
 // nginxCause is the error-log line that explains a failed step: the first
@@ -376,6 +390,43 @@ func phaseDropWords(p Phase) []string {
 		w = append(w, plural(p.SlowCut, "cut download"))
 	}
 	return append(w, trafficDropWords(p)...)
+}
+
+// serverSideLosses are the drop reasons that stand whatever premise failed:
+// in a zero-drops scenario that ran, what the server did to the client —
+// refused, reset or closed connections, error statuses and wrong bodies,
+// closes under a written request, cut downloads, WebSockets ended without a
+// close, failed uploads, unsafe HTTP/2 replays. Timeouts and unclassified
+// errors are left out: a starved client produces them on its own.
+func serverSideLosses(s *Scenario) []string {
+	if s.Expect != ExpectZeroDrops || s.Error != "" {
+		return nil
+	}
+	var out []string
+	for _, p := range s.Phases {
+		server := map[string]int{}
+		n := 0
+		for c, k := range p.ByClass {
+			if c != ClassTimeout && c != ClassOther && c != ClassCancelled && k > 0 {
+				server[c] = k
+				n += k
+			}
+		}
+		if n > 0 {
+			out = append(out, fmt.Sprintf("%s failed server-side in %s (%s)", plural(n, "request"), p.Name, classSummary(server)))
+		}
+		if p.Retried > 0 {
+			out = append(out, fmt.Sprintf("%s retried by the client after the server closed the connection under them in %s",
+				plural(p.Retried, "request"), p.Name))
+		}
+		if p.SlowCut > 0 {
+			out = append(out, fmt.Sprintf("%s cut in %s", plural(p.SlowCut, "long download"), p.Name))
+		}
+		for _, w := range trafficDropWords(p) {
+			out = append(out, w+" in "+p.Name)
+		}
+	}
+	return out
 }
 
 // dropReasons says what was lost, phase by phase.

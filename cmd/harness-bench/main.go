@@ -1,7 +1,9 @@
 // Command harness-bench measures the harness's own load generator against
 // one nginx container: its highest sustained rate next to the vegeta CLI's,
 // its peak memory over a million requests, and the time to render the
-// reports of that million. `make bench` runs it; figures, not assertions.
+// reports of that million; and the rate its load holds while the steps of
+// an upgrade run, phase by phase. `make bench` runs it; figures, not
+// assertions.
 package main
 
 import (
@@ -21,6 +23,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ory/dockertest/v3"
+
 	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 
@@ -31,18 +35,20 @@ import (
 )
 
 func main() {
-	mode := flag.String("mode", "rate", "rate: harness vs vegeta CLI at -rate=0; memory: peak memory over --requests requests, then the render time of their reports")
+	mode := flag.String("mode", "rate", "rate: harness vs vegeta CLI at -rate=0; memory: peak memory over --requests requests, then the render time of their reports; "+
+		"steps: the rate the load holds in every phase of the upgrade scenario (GET, keep-alive) at each of --rates")
+	rates := flag.String("rates", "2000,4000,6000", "steps: the rates to try, in order; it stops at the first one a phase falls below 80% of")
+	toBuild := flag.String("to", image.DefaultTo, "the new build of the pair (steps, and the image the other modes run)")
 	workers := flag.Uint64("workers", 32, "concurrent workers for both load generators")
 	duration := flag.Duration("duration", 10*time.Second, "length of each rate measurement")
 	requests := flag.Uint64("requests", 1_000_000, "requests for the memory measurement")
 	vegetaBin := flag.String("vegeta", "vegeta", "the vegeta CLI")
 	out := flag.String("out", filepath.Join("reports-out", "bench"), "where the measurement's records go")
-	toSpec := flag.String("to", image.DefaultTo, "the new build of the pair image the container runs (only its old binary serves)")
 	inNetns := flag.Bool("netns", os.Geteuid() == 0, "send both loads from inside the container's network namespace (vegeta through nsenter), not through Docker's port proxy")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *mode, *workers, *duration, *requests, *vegetaBin, *out, *toSpec, *inNetns); err != nil {
+	if err := run(ctx, *mode, *workers, *duration, *requests, *vegetaBin, *out, *inNetns, *rates, *toBuild); err != nil {
 		fmt.Fprintf(os.Stderr, "harness-bench: %v\n", err)
 		os.Exit(2)
 	}
@@ -70,19 +76,22 @@ func (t target) String() string {
 	return t.url + " inside the container's network namespace"
 }
 
-func run(ctx context.Context, mode string, workers uint64, d time.Duration, requests uint64, vegetaBin, out, toSpec string, inNetns bool) error {
+func run(ctx context.Context, mode string, workers uint64, d time.Duration, requests uint64, vegetaBin, out string, inNetns bool, rates, toBuild string) error {
 	pool, err := harness.Connect()
 	if err != nil {
 		return err
 	}
 	from, _ := image.ParseBuild(image.DefaultFrom)
-	to, err := image.ParseBuild(toSpec)
+	to, err := image.ParseBuild(toBuild)
 	if err != nil {
 		return fmt.Errorf("-to: %w", err)
 	}
 	info, err := image.EnsureImage(ctx, pool, from, to, os.Stderr)
 	if err != nil {
 		return err
+	}
+	if mode == "steps" {
+		return steps(ctx, pool, scenarios.Params{From: from, To: to}, info.Ref, rates, out)
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
@@ -223,6 +232,65 @@ func harnessRate(ctx context.Context, tg target, workers uint64, d time.Duration
 		return 0, fmt.Errorf("harness: %d of %d requests failed", p.Failed, p.Requests)
 	}
 	return p.Rate, nil
+}
+
+// steps runs the upgrade scenario under GET keep-alive at each rate and
+// prints the rate the load achieved in each phase of a second or more —
+// the figure the verdict's rate premise judges, taken while USR2, WINCH and
+// QUIT run, not in a steady state. It stops at the first rate a phase fell
+// below reports.MinRateFraction of: above it the load measures this
+// machine, not nginx.
+func steps(ctx context.Context, pool *dockertest.Pool, p scenarios.Params, ref, rates, out string) error {
+	scs, err := scenarios.Lookup([]string{"upgrade"})
+	if err != nil {
+		return err
+	}
+	held := 0
+	for _, f := range strings.Split(rates, ",") {
+		rate, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || rate <= 0 {
+			return fmt.Errorf("-rates: %q is not a rate", f)
+		}
+		p.Load = scenarios.Load{Rate: rate, Method: "GET", KeepAlive: true, Slow: scenarios.DefaultLoad.Slow}
+		dir := filepath.Join(out, "steps-"+strconv.Itoa(rate))
+		os.RemoveAll(dir)
+		if err := scenarios.Run(ctx, pool, scs[0], p, ref, dir, func(string, ...any) {}); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			// Measured at 8000 req/s here: the load starves the Docker
+			// exec a step needs. That rate did not hold either.
+			fmt.Printf("upgrade at %d req/s GET keep-alive: could not run: %v\n", rate, err)
+			fmt.Printf("rate held while steps run: %d req/s\n", held)
+			return nil
+		}
+		r, err := scenarios.Render(dir)
+		if err != nil {
+			return err
+		}
+		s := r.Scenarios[0]
+		lowest, where := 0.0, ""
+		var each []string
+		for _, ph := range s.Phases {
+			if ph.LoadMs < reports.MinRatePhaseMs {
+				continue
+			}
+			each = append(each, fmt.Sprintf("%s %.0f", ph.Name, ph.Rate))
+			if where == "" || ph.Rate < lowest {
+				lowest, where = ph.Rate, ph.Name
+			}
+		}
+		fmt.Printf("upgrade at %d req/s GET keep-alive: lowest %.0f req/s in %s (%s); verdict %s\n",
+			rate, lowest, where, strings.Join(each, ", "), s.Verdict)
+		if lowest < reports.MinRateFraction*float64(rate) {
+			fmt.Printf("rate held while steps run: %d req/s (at %d the load fell to %.0f in %s, below %.0f%%)\n",
+				held, rate, lowest, where, reports.MinRateFraction*100)
+			return nil
+		}
+		held = rate
+	}
+	fmt.Printf("rate held while steps run: at least %d req/s (every rate tried held in every phase)\n", held)
+	return nil
 }
 
 // memory sends requests through the harness's load and samples the

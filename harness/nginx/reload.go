@@ -191,10 +191,14 @@ func ReloadRejected(name, phase string) Step {
 		}}
 }
 
+// OldGenerationDrainedStep names the step that waits for the old
+// generation of workers to exit after a reload: the end of its drain.
+const OldGenerationDrainedStep = "old-generation-drained"
+
 // OldGenerationDrained waits until no worker of the master is shutting
 // down: the previous generation finished what it held and exited.
 func OldGenerationDrained(timeout time.Duration) Step {
-	return Step{Name: "old-generation-drained", Target: TargetMaster, Timeout: timeout,
+	return Step{Name: OldGenerationDrainedStep, Target: TargetMaster, Timeout: timeout,
 		Expect: func(before, now proc.Snapshot, pids []int) error {
 			if d := now.Draining(pids[0]); len(d) > 0 {
 				return fmt.Errorf("the previous generation to exit (%d workers still shutting down)", len(d))

@@ -1,0 +1,65 @@
+package scenarios
+
+import (
+	"testing"
+	"time"
+)
+
+// The drain each scenario of the catalogue marks, and long downloads sized
+// to be in flight from its start to after its end is sent.
+func TestLongDownloadsOutlastTheDrain(t *testing.T) {
+	want := map[string][2]string{
+		"upgrade":           {"stop-old-workers", "quit-old-master"},
+		"rollback":          {"stop-old-workers", "quit-new-master"},
+		"term-fallback":     {"stop-old-workers", "terminate-new-master"},
+		"reload":            {"reload-config", "old-generation-drained"},
+		"reload-workers":    {"reload-up", "old-generation-drained"},
+		"reuseport":         {"stop-old-workers", "quit-old-master"},
+		"reuseport-migrate": {"stop-old-workers", "quit-old-master"},
+		"upgrade-twice":     {"stop-old-workers", "quit-old-master"},
+		// No drain: KILL, a USR2 that must fail, a reload nginx rejects.
+		"kill-fallback": {}, "broken-build": {}, "reload-broken-config": {},
+	}
+	steady := Params{}.steady()
+	for _, sc := range Catalogue() {
+		w, ok := want[sc.Name]
+		if !ok {
+			t.Errorf("%s: no expected drain in the test: add it", sc.Name)
+			continue
+		}
+		start, end := drainWindow(sc.Moves)
+		var got [2]string
+		if start >= 0 {
+			got = [2]string{sc.Moves[start].Step.Name, sc.Moves[end].Step.Name}
+		}
+		if got != w {
+			t.Errorf("%s: drain %q, want %q", sc.Name, got, w)
+			continue
+		}
+		if start < 0 {
+			continue
+		}
+		// The planned sending of the drain's end, at the measured cost of
+		// a step, must fall before the downloads end, with the margin.
+		endSent := steady
+		for _, m := range sc.Moves[:end] {
+			endSent += stepCost + m.Audit
+		}
+		if span := slowSpan(sc, steady); span < endSent+drainMarginMin || span < time.Duration(float64(endSent)*(1+drainMarginFraction)) {
+			t.Errorf("%s: downloads last %s, the drain's end is planned at %s: no margin", sc.Name, span, endSent)
+		}
+	}
+}
+
+// The default upgrade as measured when the downloads were sized by a fixed
+// length: WINCH sent at 6.2 s, QUIT at 9.7 s, the downloads ended at 8.0 s.
+// Sized from the plan, they must last past that QUIT with the margin.
+func TestUpgradeDownloadsLastPastTheMeasuredQuit(t *testing.T) {
+	sc, err := Lookup([]string{"upgrade"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if span := slowSpan(sc[0], Params{}.steady()); span < 9663*time.Millisecond+drainMarginMin {
+		t.Errorf("upgrade downloads last %s: they would end before the QUIT measured at 9.7 s, plus %s", span, drainMarginMin)
+	}
+}
