@@ -442,8 +442,10 @@ func TestEnsureImageCrossSuite(t *testing.T) {
 		{name: "nuh-tls/cert.pem", mode: 0o644, data: cert.CertPEM}, {name: "nuh-tls/key.pem", mode: 0o600, data: cert.KeyPEM}}); err != nil {
 		t.Fatal(err)
 	}
+	// The node mounts a tmpfs for nginx's own log of every request there.
 	out := mustRun(t, ctx, b, "sh", "-c", `set -e
 . /etc/os-release; echo "root: $VERSION_CODENAME"
+mkdir -p /var/lib/nuh-witness
 /usr/sbin/nginx -t 2>&1
 /opt/nginx-upgrade-harness/old/nginx -v 2>&1
 /opt/nginx-upgrade-harness/new/nginx -v 2>&1
