@@ -415,16 +415,7 @@ func serverSideLosses(s *Scenario) []string {
 		if n > 0 {
 			out = append(out, fmt.Sprintf("%s failed server-side in %s (%s)", plural(n, "request"), p.Name, classSummary(server)))
 		}
-		if p.Retried > 0 {
-			out = append(out, fmt.Sprintf("%s retried by the client after the server closed the connection under them in %s",
-				plural(p.Retried, "request"), p.Name))
-		}
-		if p.SlowCut > 0 {
-			out = append(out, fmt.Sprintf("%s cut in %s", plural(p.SlowCut, "long download"), p.Name))
-		}
-		for _, w := range trafficDropWords(p) {
-			out = append(out, w+" in "+p.Name)
-		}
+		out = append(out, closeLosses(p)...)
 	}
 	return out
 }
@@ -436,16 +427,24 @@ func dropReasons(s *Scenario) []string {
 		if p.Failed > 0 {
 			out = append(out, fmt.Sprintf("%s failed in %s (%s)", plural(p.Failed, "request"), p.Name, classSummary(p.ByClass)))
 		}
-		if p.Retried > 0 {
-			out = append(out, fmt.Sprintf("%s retried by the client after the server closed the connection under them in %s",
-				plural(p.Retried, "request"), p.Name))
-		}
-		if p.SlowCut > 0 {
-			out = append(out, fmt.Sprintf("%s cut in %s", plural(p.SlowCut, "long download"), p.Name))
-		}
-		for _, w := range trafficDropWords(p) {
-			out = append(out, w+" in "+p.Name)
-		}
+		out = append(out, closeLosses(p)...)
+	}
+	return out
+}
+
+// closeLosses says what a phase lost besides failed requests: requests
+// replayed after a server close, cut downloads, the other kinds' drops.
+func closeLosses(p Phase) []string {
+	var out []string
+	if p.Retried > 0 {
+		out = append(out, fmt.Sprintf("%s retried by the client after the server closed the connection under them in %s",
+			plural(p.Retried, "request"), p.Name))
+	}
+	if p.SlowCut > 0 {
+		out = append(out, fmt.Sprintf("%s cut in %s", plural(p.SlowCut, "long download"), p.Name))
+	}
+	for _, w := range trafficDropWords(p) {
+		out = append(out, w+" in "+p.Name)
 	}
 	return out
 }
