@@ -15,8 +15,12 @@ const (
 	WitnessErrorAns = "answered-with-error"    // the client got the non-2xx status the server logged
 	WitnessCanceled = "cancelled"              // the client gave up (the load stopping): nothing to reconcile
 	// Premise failures: the witness is incomplete, nothing can be concluded.
-	WitnessUnlogged = "ok-but-unlogged"    // ok on the client, absent from the server's log
-	WitnessUnknown  = "logged-but-unknown" // in the server's log under an id the client never sent
+	WitnessUnlogged = "ok-but-unlogged" // ok on the client, absent from the server's log
+	// WitnessAnsweredKilled is ok on the client and absent from the log
+	// while a KILL landed: the worker sent the whole answer and was killed
+	// before it wrote the line (nginx logs a request after its response).
+	WitnessAnsweredKilled = "answered-then-killed"
+	WitnessUnknown        = "logged-but-unknown" // in the server's log under an id the client never sent
 )
 
 // Client outcomes (ClientRecord.Outcome).
@@ -147,6 +151,8 @@ func Reconcile(client []ClientRecord, server []ServerEntry, kills ...Kill) Recon
 		case ClientOK:
 			if answered(c, server, entries) {
 				r.Classes[WitnessOK]++
+			} else if len(entries) == 0 && acrossKill(c, kills) {
+				r.Classes[WitnessAnsweredKilled]++
 			} else {
 				r.Classes[WitnessUnlogged]++
 				r.Unlogged = append(r.Unlogged, c)
@@ -164,6 +170,16 @@ func Reconcile(client []ClientRecord, server []ServerEntry, kills ...Kill) Recon
 		}
 	}
 	return r
+}
+
+// acrossKill says whether c was in flight while a KILL landed.
+func acrossKill(c ClientRecord, kills []Kill) bool {
+	for _, k := range kills {
+		if c.StartMs <= k.ToMs && c.EndMs >= k.FromMs {
+			return true
+		}
+	}
+	return false
 }
 
 func answered(c ClientRecord, server []ServerEntry, entries []int) bool {

@@ -47,6 +47,7 @@ func TestReconcileClasses(t *testing.T) {
 			[]ServerEntry{{ID: "a/1", PID: 47, Status: 200, BodyBytesSent: 5, ContentLength: "5", Msec: 1}, {ID: "a/1", PID: 48, Status: 200, BodyBytesSent: 5, ContentLength: "5", Msec: 2}}, WitnessLost, 47, false},
 		{"cancelled by the client", ClientRecord{ID: "a/1", Outcome: ClientCancelled}, []ServerEntry{{ID: "a/1", Status: 499}}, WitnessCanceled, 0, false},
 		{"ok on the client, absent from the log", ClientRecord{ID: "a/1", Outcome: ClientOK, Status: 200}, nil, WitnessUnlogged, 0, true},
+		{"ok on the client, unlogged, in flight across a KILL: answered, then the worker died before its log line", ClientRecord{ID: "a/2", Outcome: ClientOK, Status: 200, StartMs: 95, EndMs: 110}, nil, WitnessAnsweredKilled, 0, false},
 		{"logged but unknown to the client", ClientRecord{ID: "a/1", Outcome: ClientOK, Status: 200},
 			[]ServerEntry{ok("a/1"), ok("b/7")}, WitnessUnknown, 0, true},
 	}

@@ -400,8 +400,13 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	defer fcancel()
 	final := finalState(fctx, t.node, sc, t.start)
 	// The log is read after the final state, under a deadline of its own:
-	// a large one takes seconds.
-	t.keepWitness(context.WithoutCancel(ctx))
+	// a large one takes seconds. Not when the environment failed: the
+	// engine or the container does not answer, and the run is an error.
+	if faultErr == nil {
+		wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		t.keepWitness(wctx)
+		wcancel()
+	}
 	if faultErr != nil {
 		writeJSON(t.path(reports.FinalFile), final)
 		return faultErr
