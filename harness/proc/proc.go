@@ -46,22 +46,28 @@ type Snapshot struct {
 
 // Script prints the pid files, the error log size and the process
 // table. It is a constant: the paths arrive as positional parameters, never
-// spliced into the script text.
+// spliced into the script text. The driver runs it several times a second
+// while it waits for a step, so it forks as little as it can: the pid files
+// and each stat are read by the shell's own read, one tr per process turns
+// the cmdline's NULs into spaces (Parse cuts it to maxCmdline).
 const Script = `pf="$1"; el="$2"
-if [ -e "$pf" ]; then printf 'pidfile\t%s\n' "$(cat "$pf" 2>/dev/null)"; fi
-if [ -e "$pf.oldbin" ]; then printf 'oldbin\t%s\n' "$(cat "$pf.oldbin" 2>/dev/null)"; fi
+if [ -e "$pf" ]; then v=""; read -r v < "$pf" 2>/dev/null; printf 'pidfile\t%s\n' "$v"; fi
+if [ -e "$pf.oldbin" ]; then v=""; read -r v < "$pf.oldbin" 2>/dev/null; printf 'oldbin\t%s\n' "$v"; fi
 printf 'logsize\t%s\n' "$(stat -c %s "$el" 2>/dev/null || echo 0)"
 for d in /proc/[0-9]*; do
   p=${d#/proc/}
-  st=$(cat "$d/stat" 2>/dev/null) || continue
-  cl=$(tr '\0\n\t' '   ' < "$d/cmdline" 2>/dev/null | cut -c1-200)
+  { read -r st < "$d/stat"; } 2>/dev/null || continue
+  cl=$(tr '\0\n\t' '   ' < "$d/cmdline" 2>/dev/null)
   ex=""; sum=""
   case "$cl" in
-    "nginx: master"*) ex=$(readlink "$d/exe" 2>/dev/null); sum=$(sha256sum "$d/exe" 2>/dev/null | cut -d' ' -f1);;
+    "nginx: master"*) ex=$(readlink "$d/exe" 2>/dev/null); sum=$(sha256sum "$d/exe" 2>/dev/null); sum=${sum%% *};;
   esac
   printf 'proc\t%s\t%s\t%s\t%s\t%s\n' "$p" "$sum" "$ex" "$cl" "$st"
 done
 `
+
+// maxCmdline is how much of a cmdline a Process keeps.
+const maxCmdline = 200
 
 // Parse reads Script's output.
 func Parse(out string) (Snapshot, error) {
@@ -106,6 +112,9 @@ func Parse(out string) (Snapshot, error) {
 }
 
 func parseProc(pid, sum, exe, cmdline, stat string) (Process, error) {
+	if len(cmdline) > maxCmdline {
+		cmdline = cmdline[:maxCmdline]
+	}
 	p := Process{SHA256: sum, Exe: exe, Cmdline: strings.TrimSpace(cmdline)}
 	var err error
 	if p.PID, err = strconv.Atoi(pid); err != nil {
