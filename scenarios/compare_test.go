@@ -182,8 +182,9 @@ type systemdCase struct {
 	Serving bool
 }
 
-// systemdImages are the systemd variants of the suite's pair images,
-// built once, by the first systemd entry.
+// systemdImages are the systemd variants of the suite's pair images: built
+// by the suite's setup, found in the cache by the first systemd entry of
+// each process.
 var systemdImages scenarios.Images
 
 func ensureSystemdImages(ctx SpecContext) scenarios.Images {
@@ -196,9 +197,9 @@ func ensureSystemdImages(ctx SpecContext) scenarios.Images {
 	return systemdImages
 }
 
-// Serial: the systemd images are built by the first entry that needs them;
-// two processes would build them twice, side by side.
-var _ = Describe("upgrade procedures under systemd", Label("compare", "systemd"), Serial, func() {
+// Not Serial: the suite's setup builds the systemd images once, before any
+// process starts a spec; each container is a systemd of its own.
+var _ = Describe("upgrade procedures under systemd", Label("compare", "systemd"), func() {
 	DescribeTable("what each procedure is observed to do with systemd as PID 1", func(ctx SpecContext, sc systemdCase) {
 		im := ensureSystemdImages(ctx)
 		By(fmt.Sprintf("running %s with the %s build under load, systemd as PID 1", sc.Spec, sc.Build))

@@ -18,9 +18,10 @@ import (
 
 // A matrix of 2 builds × 2 configurations × 2 traffic kinds of the upgrade
 // scenario runs whole, then as two shards merged: the two reports agree
-// cell by cell, each verdict recomputed from the cell's records. Serial:
-// it runs sixteen scenarios back to back and is the suite's longest spec.
-var _ = Describe("a matrix that shards", Label("matrix"), Serial, func() {
+// cell by cell, each verdict recomputed from the cell's records. It runs
+// sixteen scenarios back to back and is the suite's longest spec: under
+// `ginkgo -p` it starts first (longSpec), beside the rest.
+var _ = Describe("a matrix that shards", Label("matrix"), longSpec(3), func() {
 	It("gives the same verdicts whole and as two shards merged", func(ctx SpecContext) {
 		m, err := matrix.Load(filepath.Join("testdata", "matrix", "small.yaml"), params.Load)
 		Expect(err).NotTo(HaveOccurred())

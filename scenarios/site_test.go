@@ -47,7 +47,7 @@ var _ = Describe("a user's configuration tree", Label("site"), func() {
 			`no listener the load can reach: its only listeners are listen unix:/run/nginx-site.sock: a unix socket`, SpecTimeout(time.Minute)),
 	)
 
-	It("runs every scenario of the catalogue against a site with TLS and HTTP/2 on 443, two names on 80 and a proxied upstream",
+	It("runs every scenario of the catalogue against a site with TLS and HTTP/2 on 443, two names on 80 and a proxied upstream", longSpec(2),
 		func(ctx SpecContext) {
 			p := siteParams("testdata/site-tree")
 			p.Load.Traffic = []string{scenarios.TrafficHTTP1, scenarios.TrafficHTTP2}
@@ -110,7 +110,7 @@ var _ = Describe("a user's configuration tree", Label("site"), func() {
 
 	// The default suite (the catalogue), less what a site without long
 	// downloads cannot prove, named: about 100 s here.
-	It("runs Debian's stock /etc/nginx tree, unmodified, through the default suite", func(ctx SpecContext) {
+	It("runs Debian's stock /etc/nginx tree, unmodified, through the default suite", longSpec(1), func(ctx SpecContext) {
 		p := siteParams("testdata/debian-etc-nginx")
 		Expect(scenarios.CheckSite(ctx, pool, images, &p)).To(Succeed())
 		scs := scenarios.SiteScenarios(scenarios.Catalogue(), &p)

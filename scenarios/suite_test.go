@@ -17,6 +17,7 @@ import (
 	"github.com/ory/dockertest/v3"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
@@ -105,8 +106,17 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	Expect(err).NotTo(HaveOccurred())
 	Expect(scenarios.ResolveBuilds(ctx, &sp, progress)).To(Succeed())
 	By("building (or finding in the cache) the images of " + sp.From.Spec + " -> " + sp.To.Spec + " and -> " + sp.Broken.Spec)
-	_, err = scenarios.PrepareImages(ctx, p, scenarios.Catalogue(), sp, progress)
+	im, err := scenarios.PrepareImages(ctx, p, scenarios.Catalogue(), sp, progress)
 	Expect(err).NotTo(HaveOccurred())
+	// The systemd variants too, once, so that the systemd specs need not
+	// run alone to keep two processes from building them side by side. A
+	// machine that cannot run systemd in a container fails those specs,
+	// saying so (ensureSystemdImages), not the whole suite.
+	if nginx.CheckSystemdHost(nginx.CgroupRoot) == nil {
+		By("building (or finding in the cache) their systemd variants")
+		_, err = scenarios.PrepareSystemdImages(ctx, p, im, progress)
+		Expect(err).NotTo(HaveOccurred())
+	}
 	return []byte(env("NUH_OUT", filepath.Join("..", "reports-out", "suite-"+time.Now().Format("2006-01-02T15-04-05"))))
 }, func(ctx SpecContext, dir []byte) {
 	var err error
@@ -125,6 +135,12 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 		Expect(n).To(BeZero(), "every scenario removes its own container")
 	})
 }, NodeTimeout(30*time.Minute))
+
+// longSpec ranks the suite's few specs that take minutes where the rest
+// take seconds (a higher rank is longer): under `ginkgo -p` they start
+// first and the short ones fill the processes around them, instead of one
+// of them starting last and running on alone.
+func longSpec(rank int) SpecPriority { return SpecPriority(rank) }
 
 // processDir is this process's report directory: dir itself in a serial
 // run, dir/pN under `ginkgo -p`.

@@ -32,8 +32,8 @@ type systemdFaultCase struct {
 	OldbinLeft bool
 }
 
-// Serial: it shares the systemd images the systemd procedures build.
-var _ = Describe("masters killed under systemd", Label("systemd", "chaos"), Serial, func() {
+// It uses the systemd images the suite's setup builds.
+var _ = Describe("masters killed under systemd", Label("systemd", "chaos"), func() {
 	DescribeTable("what systemd does when a master is killed during the manual steps", func(ctx SpecContext, fc systemdFaultCase) {
 		im := ensureSystemdImages(ctx)
 		node, err := nginx.StartNode(ctx, pool, nginx.WithImage(im.GoodSystemd), nginx.WithSystemd(),
