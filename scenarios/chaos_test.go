@@ -16,10 +16,16 @@ import (
 // chaosPaths are the graceful paths every fault strikes.
 var chaosPaths = []string{"upgrade", "rollback"}
 
-// sharedFaults strike beyond their container — the machine's CPU, the
-// engine's freezer, the scheduling of every process — and would make a
-// spec running beside them stall: under `ginkgo -p` they run alone.
-var sharedFaults = map[string]bool{"cpu-starve": true, "freeze": true, "netem": true}
+// sharedFaults strike beyond their container and would make a spec running
+// beside them stall: under `ginkgo -p` they run alone. cpu-starve takes
+// the machine's CPU from every process. netem is refused by this machine's
+// kernel, so whether its qdisc reaches beyond the container is unmeasured
+// here: it stays alone. A freeze (docker pause) that races an exec leaves
+// the engine's calls on that container hanging until the harness thaws its
+// freezer, and only on that one: measured here, an exec into another
+// container took 69 ms and a listing 17 ms while the unpause hung, so it
+// runs beside the rest.
+var sharedFaults = map[string]bool{"cpu-starve": true, "netem": true}
 
 // chaosEntries is the matrix path × fault, generated from the catalogues:
 // a new fault is a new row with nothing to add here.

@@ -112,9 +112,10 @@ type envFault struct {
 }
 
 // Each fault strikes its own container, or its own socket proxy to the
-// engine, so these run beside the rest under `ginkgo -p` — all but the
-// pause, whose race with an exec can leave the engine's calls on that
-// container hanging until the freezer is thawed: it runs alone (Serial).
+// engine, so these run beside the rest under `ginkgo -p`. The pause's race
+// with an exec leaves the engine's calls on that container hanging until
+// the harness thaws its freezer, and only on that one (chaos_test.go,
+// sharedFaults: measured).
 var _ = DescribeTable("faults of the harness's environment", Label("envfault"), func(ctx SpecContext, ef envFault) {
 	sc, err := scenarios.Lookup([]string{"upgrade"})
 	Expect(err).NotTo(HaveOccurred())
@@ -172,7 +173,7 @@ var _ = DescribeTable("faults of the harness's environment", Label("envfault"), 
 		ef.check(f)
 	}
 },
-	Entry("container paused while an exec is in flight", Serial, SpecTimeout(3*time.Minute), envFault{
+	Entry("container paused while an exec is in flight", SpecTimeout(3*time.Minute), envFault{
 		// The pause lands on an exec of our own that is in flight, which is
 		// what leaves Docker unable to unpause on this machine: the
 		// outside unpause hangs, and the harness must thaw the freezer

@@ -110,6 +110,7 @@ func TestUnknownDebianVersionRefusedBeforeBuilding(t *testing.T) {
 // port on 127.0.0.1).
 func TestArchiveCutRunsFromCacheAndLock(t *testing.T) {
 	requireDocker(t)
+	t.Parallel() // see TestRepeatAgainstBaseline
 	bin := filepath.Join(t.TempDir(), "nginx-upgrade-harness")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
@@ -274,6 +275,7 @@ func TestRunUpgradeWithUserConfigAndPOST(t *testing.T) {
 // what was measured is still written.
 func TestInterruptKeepsWhatWasMeasured(t *testing.T) {
 	requireDocker(t)
+	t.Parallel() // see TestRepeatAgainstBaseline
 	bin := filepath.Join(t.TempDir(), "nginx-upgrade-harness")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)

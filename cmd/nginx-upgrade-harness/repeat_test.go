@@ -19,6 +19,11 @@ import (
 // comparison, and `report DIR` rebuilds the same verdict from the records.
 func TestRepeatAgainstBaseline(t *testing.T) {
 	requireDocker(t)
+	// Parallel: it runs after every test that is not, beside the few that
+	// are (a minute each of waiting on a scenario); each looks only at the
+	// containers of its own process (a child's, or this one's once the
+	// tests in this process that are not parallel have ended).
+	t.Parallel()
 	out := t.TempDir()
 	junit := filepath.Join(out, "junit.xml")
 	code, stderr := run(t, "run", "--scenario", "upgrade", "--repeat", "2", "--keepalive=true",
