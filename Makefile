@@ -36,9 +36,12 @@ run: deps build
 # skip) when Docker is unreachable.
 test: deps unit scenarios leftovers
 
+# Two packages at a time: the CLI's tests (two minutes of scenarios) beside
+# the rest. Image builds that two test binaries both miss take turns (a
+# lock per engine in the cache directory).
 unit:
 	$(GO) vet ./...
-	$(GO) test -count=1 -p 1 -timeout 60m ./harness/... ./loadgen/... ./reports/... ./cmd/... ./scenarios/matrix/
+	$(GO) test -count=1 -p 2 -timeout 60m ./harness/... ./loadgen/... ./reports/... ./cmd/... ./scenarios/matrix/
 
 # Every spec of the suite, under $(PROCS) Ginkgo processes (docs/testing.md:
 # what each label costs). Ginkgo's CLI compiles the suite with the go on PATH.

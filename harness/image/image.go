@@ -95,13 +95,25 @@ func EnsureImage(ctx context.Context, pool *dockertest.Pool, from, to Build, pro
 		return ImageInfo{}, err
 	}
 	ref := PairRepo + ":" + key[:16]
-	if img, err := inspectImage(ctx, pool, ref); err == nil {
-		info, err := readInfo(ctx, pool, ref, img)
+	cached := func() (ImageInfo, bool, error) {
+		img, err := inspectImage(ctx, pool, ref)
 		if err != nil {
-			return ImageInfo{}, err
+			return ImageInfo{}, false, nil
 		}
+		info, err := readInfo(ctx, pool, ref, img)
 		info.From, info.To = from, to
-		return info, nil
+		return info, true, err
+	}
+	if info, ok, err := cached(); ok {
+		return info, err
+	}
+	unlock, err := lockBuilds(ctx, pool.Client.Endpoint(), progress)
+	if err != nil {
+		return ImageInfo{}, err
+	}
+	defer unlock()
+	if info, ok, err := cached(); ok { // built by whoever held the lock
+		return info, err
 	}
 	start := time.Now()
 	fmt.Fprintf(progress, "building pair image %s (%s → %s)…\n", ref, from.Exact(), to.Exact())

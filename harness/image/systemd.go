@@ -41,8 +41,19 @@ func EnsureSystemdImage(ctx context.Context, pool *dockertest.Pool, pairRef stri
 		return "", fmt.Errorf("systemd image: pair %s: %w", pairRef, err)
 	}
 	ref := repo + ":" + tag + SystemdSuffix
-	if img, err := inspectImage(ctx, pool, ref); err == nil &&
-		img.Config != nil && img.Config.Labels[labelKey+".systemd"] == systemdRecipe+" "+pair.ID {
+	cached := func() bool {
+		img, err := inspectImage(ctx, pool, ref)
+		return err == nil && img.Config != nil && img.Config.Labels[labelKey+".systemd"] == systemdRecipe+" "+pair.ID
+	}
+	if cached() {
+		return ref, nil
+	}
+	unlock, err := lockBuilds(ctx, pool.Client.Endpoint(), progress)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if cached() { // built by whoever held the lock
 		return ref, nil
 	}
 	start := time.Now()

@@ -501,6 +501,7 @@ func (n *Node) StartNginx(ctx context.Context) error {
 	}
 	const timeout = 15 * time.Second
 	deadline := time.Now().Add(timeout)
+	var upSince time.Time
 	for {
 		if r, err := n.Exec(ctx, "cat", startStatus); err == nil && r.Exit == 0 {
 			if code := strings.TrimSpace(r.Stdout); code != "" && code != "0" {
@@ -511,6 +512,19 @@ func (n *Node) StartNginx(ctx context.Context) error {
 		err := n.WaitServing(ctx, 500*time.Millisecond)
 		if err == nil {
 			return nil
+		}
+		// nginx binds every listener before it forks a worker: a master
+		// with workers that the port has not answered for a while never
+		// will (its configuration listens elsewhere). No use waiting out
+		// the timeout.
+		up := errors.Is(err, errUpNotAnswering)
+		switch {
+		case !up:
+			upSince = time.Time{}
+		case upSince.IsZero():
+			upSince = time.Now()
+		case time.Since(upSince) >= upNotAnsweringFor:
+			return err
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			out, _ := n.ReadFile(ctx, startLog)
@@ -537,20 +551,30 @@ func (n *Node) execDetached(ctx context.Context, argv ...string) error {
 	return nil
 }
 
+// errUpNotAnswering is WaitServing's error when the master and its workers
+// were up at the last look and the port still did not answer.
+var errUpNotAnswering = errors.New("its master and workers are up")
+
+// upNotAnsweringFor is how long StartNginx lets a master with workers
+// leave its port unanswered before it gives up.
+const upNotAnsweringFor = 2 * time.Second
+
 // WaitServing waits until nginx.pid names a live master with workers and
 // the published port answers with a status below 500.
 func (n *Node) WaitServing(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var last string
+	up := false
 	for {
 		s, err := n.Snapshot(ctx)
+		up = false
 		if err == nil {
 			if s.IsMaster(s.PidFile) && len(s.Workers(s.PidFile)) > 0 {
 				if err := n.Probe(ctx); err == nil {
 					return nil
 				} else {
-					last = err.Error()
+					last, up = err.Error(), true
 				}
 			} else {
 				last = s.String()
@@ -560,6 +584,9 @@ func (n *Node) WaitServing(ctx context.Context, timeout time.Duration) error {
 		}
 		select {
 		case <-ctx.Done():
+			if up {
+				return fmt.Errorf("nginx not serving after %s: %w, but the port did not answer: %s", timeout, errUpNotAnswering, last)
+			}
 			return fmt.Errorf("nginx not serving after %s: %s", timeout, last)
 		case <-time.After(100 * time.Millisecond):
 		}
