@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -552,7 +553,7 @@ func (n *Node) execDetached(ctx context.Context, argv ...string) error {
 }
 
 // errUpNotAnswering is WaitServing's error when the master and its workers
-// were up at the last look and the port still did not answer.
+// were up at the last look and the port refused or closed the probe.
 var errUpNotAnswering = errors.New("its master and workers are up")
 
 // upNotAnsweringFor is how long StartNginx lets a master with workers
@@ -574,7 +575,11 @@ func (n *Node) WaitServing(ctx context.Context, timeout time.Duration) error {
 				if err := n.Probe(ctx); err == nil {
 					return nil
 				} else {
-					last, up = err.Error(), true
+					// Refused or closed, not slow: a busy worker that has
+					// not answered yet is no proof of a port nobody binds.
+					var ne net.Error
+					slow := errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+					last, up = err.Error(), !slow
 				}
 			} else {
 				last = s.String()
