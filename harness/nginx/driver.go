@@ -117,10 +117,10 @@ func (d *Driver) WithPoll(p time.Duration) *Driver {
 // nextPoll is the wait before the next read of a step's effect, waited so
 // far since it was sent, the last wait being last.
 func (d *Driver) nextPoll(waited, last time.Duration) time.Duration {
-	if waited < pollFastFor || last >= pollSlowest {
-		return max(last, d.poll)
+	if waited < pollFastFor {
+		return d.poll
 	}
-	return min(max(last*3/2, d.poll), pollSlowest)
+	return max(d.poll, min(last*3/2, pollSlowest))
 }
 
 // Run sends the step's signal and waits until its effect is verified, its

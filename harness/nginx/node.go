@@ -565,11 +565,10 @@ const upNotAnsweringFor = 2 * time.Second
 func (n *Node) WaitServing(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var last string
-	up := false
 	for {
+		var last string
+		up := false
 		s, err := n.Snapshot(ctx)
-		up = false
 		if err == nil {
 			if s.IsMaster(s.PidFile) && len(s.Workers(s.PidFile)) > 0 {
 				if err := n.Probe(ctx); err == nil {
