@@ -126,6 +126,7 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 		}
 		s.Expect, s.Load, s.LoadPath, s.StartWall = m.Expect, m.Load, m.LoadPath, m.StartWall
 		s.SteadyMs, s.PlannedSteps, s.MaxStallMs, s.ExpectDrops = m.SteadyMs, m.PlannedSteps, m.MaxStallMs, m.ExpectDrops
+		s.KnownLosses, s.Strict = m.KnownLosses, m.Strict
 		s.Notes = append(s.Notes, m.Notes...)
 		s.Site = m.Site
 		s.From, s.To, s.Thresholds = m.From, m.To, thresholdsOf(&m)
@@ -529,7 +530,7 @@ func finishScenario(s *Scenario, acc *resultsAcc, phases *phaseSet, tl *timeline
 	for _, p := range s.Phases {
 		s.Dropped += p.StreamsRetriedUnsafe + p.WebSocketsDropped + p.MessagesLost + p.UploadsCut
 	}
-	s.Drops = dropReasons(s)
+	s.Drops = dropReasons(s, nil)
 	s.Causes = append(dropCauses(s), stepCauses(s)...)
 	s.Timeline = tl.timeline()
 }

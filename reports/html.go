@@ -13,34 +13,36 @@ import (
 // report.md. Every string goes through html/template's escaping.
 func WriteHTML(w io.Writer, r *Report) error {
 	tmpl, err := template.New("report").Funcs(template.FuncMap{
-		"ms":         fmtMs,
-		"msCell":     msCell,
-		"latency":    latencyCell,
-		"rate":       rateCell,
-		"classes":    classSummary,
-		"outcome":    stepOutcome,
-		"asExpected": stepAsExpected,
-		"verifiedAt": verifiedAt,
-		"pid":        pidCell,
-		"steps":      stepsSummary,
-		"facts":      scenarioFacts,
-		"final":      finalLine,
-		"load":       loadLine,
-		"verdicts":   verdictLine,
-		"howToRead":  howToRead,
-		"causeLines": causeLines,
-		"headline":   func(r *Report) string { return verdictHeadline(r, func(s string) string { return s }) },
-		"gate":       func(r *Report) string { return gateLine(r, func(s string) string { return s }) },
-		"summary":    newSummaryTable,
-		"sideBySide": sideBySide,
-		"cellClass":  summaryCellClass,
-		"allRuns":    allRuns,
-		"buildLabel": buildLabel,
-		"runName":    runName,
-		"join":       strings.Join,
-		"binaries":   imageBinaries,
-		"msNum":      msNum,
-		"f0":         func(v float64) string { return fmt.Sprintf("%.0f", v) },
+		"ms":               fmtMs,
+		"msCell":           msCell,
+		"latency":          latencyCell,
+		"rate":             rateCell,
+		"classes":          classSummary,
+		"outcome":          stepOutcome,
+		"asExpected":       stepAsExpected,
+		"verifiedAt":       verifiedAt,
+		"pid":              pidCell,
+		"steps":            stepsSummary,
+		"facts":            scenarioFacts,
+		"final":            finalLine,
+		"load":             loadLine,
+		"verdicts":         verdictLine,
+		"howToRead":        howToRead,
+		"causeLines":       causeLines,
+		"headline":         func(r *Report) string { return verdictHeadline(r, func(s string) string { return s }) },
+		"gate":             func(r *Report) string { return gateLine(r, func(s string) string { return s }) },
+		"summary":          newSummaryTable,
+		"sideBySide":       sideBySide,
+		"cellClass":        summaryCellClass,
+		"allRuns":          allRuns,
+		"knownLoss":        func(s Scenario) []string { return KnownLossLines(&s) },
+		"knownLossVerdict": func(s Scenario) string { return knownLossVerdictWords(&s) },
+		"buildLabel":       buildLabel,
+		"runName":          runName,
+		"join":             strings.Join,
+		"binaries":         imageBinaries,
+		"msNum":            msNum,
+		"f0":               func(v float64) string { return fmt.Sprintf("%.0f", v) },
 		"verifiedAtNum": func(st Step) string {
 			if !st.Verified && st.VerifiedMs == 0 {
 				return "—"
@@ -132,9 +134,10 @@ h1.pass { color: #176f2c; } h1.fail { color: #b3261e; } h1.error { color: #a15c0
 {{$gate := .Gate}}
 {{range allRuns .}}
 <details class="run"{{if and (ne .Verdict "pass") (ne $gate "baseline")}} open{{end}} id="s-{{.Pair}}{{.Name}}{{.Repeat}}">
-<summary><h2>{{runName .}} — <span class="{{.Verdict}}">{{.Verdict}}</span> <small>{{buildLabel .From .FromBuild}} → {{buildLabel .To .ToBuild}}, {{.Dropped}} dropped</small></h2></summary>
+<summary><h2>{{runName .}} — <span class="{{.Verdict}}">{{.Verdict}}</span>{{if .KnownLossSeen}}{{if eq .Verdict "pass"}}, known loss{{end}}{{end}} <small>{{buildLabel .From .FromBuild}} → {{buildLabel .To .ToBuild}}, {{.Dropped}} dropped</small></h2></summary>
 <p>Expect <b>{{.Expect}}</b>. {{facts .}}</p>
 {{if .Reasons}}<p>Reasons:</p><ul>{{range .Reasons}}<li>{{.}}</li>{{end}}</ul>{{end}}
+{{if knownLoss .}}<p>Known losses ({{knownLossVerdict .}}):</p><ul>{{range knownLoss .}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{if and .Drops (ne .Verdict "fail")}}<p>Dropped:</p><ul>{{range .Drops}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{if .Causes}}<p>Why (from the step that opened the phase and the load):</p><ul>{{range causeLines .Causes}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{if .Notes}}<p>Notes:</p><ul>{{range .Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}

@@ -53,6 +53,9 @@ func WriteJUnit(w io.Writer, r *Report) error {
 				tc.Name = fmt.Sprintf("%s #%d", s.Name, s.Repeat)
 			}
 			tc.SystemOut = fmt.Sprintf("%s → %s: verdict %s, %d requests, %d dropped", s.From, s.To, s.Verdict, s.Requests.Total, s.Dropped)
+			if s.PassWithKnownLoss() {
+				tc.SystemOut += " — a pass with a known loss (run --strict fails it): " + strings.Join(KnownLossLines(&s), "; ")
+			}
 			msg := strings.Join(s.Reasons, "; ")
 			switch {
 			case s.Verdict == VerdictError:

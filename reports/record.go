@@ -69,6 +69,11 @@ type Meta struct {
 	MaxStallMs float64 `json:"max_stall_ms"`
 	// ExpectDrops says where and what a "drops" expectation must see.
 	ExpectDrops *DropSpec `json:"expect_drops,omitempty"`
+	// KnownLosses are the losses a zero-drops scenario is known to cause
+	// (its path, its traffic): each passes when it is all that was lost,
+	// unless Strict (run --strict) fails them too.
+	KnownLosses []KnownLoss `json:"known_losses,omitempty"`
+	Strict      bool        `json:"strict,omitempty"`
 	// Notes are what the harness changed for the scenario (a listen
 	// parameter, a sysctl), for the report to say.
 	Notes []string `json:"notes,omitempty"`

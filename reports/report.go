@@ -153,7 +153,13 @@ type Scenario struct {
 	PlannedSteps []PlannedStep `json:"planned_steps"`
 	MaxStallMs   float64       `json:"max_stall_ms"`
 	ExpectDrops  *DropSpec     `json:"expect_drops"`
-	Ended        bool          `json:"ended"` // end.json was written: the run finished
+	// KnownLosses are the losses the scenario is known to cause (meta.json),
+	// Strict says whether they fail it, and KnownLossSeen are those the run
+	// had: a pass with a known loss seen is not a clean pass.
+	KnownLosses   []KnownLoss     `json:"known_losses,omitempty"`
+	Strict        bool            `json:"strict,omitempty"`
+	KnownLossSeen []KnownLossSeen `json:"known_losses_seen,omitempty"`
+	Ended         bool            `json:"ended"` // end.json was written: the run finished
 	// Stall is the longest a client waited in any phase, and where.
 	Stall Stall `json:"stall"`
 	// Held is what the causing step of a "drops" expectation found in flight.

@@ -36,10 +36,20 @@ const (
 // weak to prove nothing was lost still proves what it saw lost. A positive
 // control with a failed premise stays error: its pass needs the premises,
 // and its drops are what it expects, not a finding.
+//
+// A loss the scenario declares known (KnownLoss: its phase, its classes,
+// nginx's word on it, its bound) does not fail it: it passes with the known
+// loss beside the verdict (s.KnownLossSeen), unless the run is strict. A
+// loss that does not fit every term of a known loss fails as any other.
 func Judge(s *Scenario) (verdict string, reasons []string) {
+	known := judgeKnownLosses(s)
+	s.KnownLossSeen = known.seen
+	if s.Strict {
+		known.explained = nil
+	}
 	premises := premiseReasons(s)
 	if len(premises) > 0 {
-		if lost := serverSideLosses(s); len(lost) > 0 {
+		if lost := serverSideLosses(s, known.explained); len(lost) > 0 {
 			for _, p := range premises {
 				lost = append(lost, "also: "+p)
 			}
@@ -65,7 +75,13 @@ func Judge(s *Scenario) (verdict string, reasons []string) {
 	}
 	switch s.Expect {
 	case ExpectZeroDrops:
-		fails = append(fails, dropReasons(s)...)
+		fails = append(fails, dropReasons(s, known.explained)...)
+		if len(fails) > 0 {
+			fails = append(fails, known.notKnown...)
+		}
+		if s.Strict {
+			fails = append(fails, knownLossReasons(known.seen)...)
+		}
 		fails = append(fails, stallReasons(s)...)
 	case ExpectDrops:
 		fails = append(fails, controlReasons(s)...)
@@ -398,12 +414,15 @@ func phaseDropWords(p Phase) []string {
 // closes under a written request, cut downloads, WebSockets ended without a
 // close, failed uploads, unsafe HTTP/2 replays. Timeouts and unclassified
 // errors are left out: a starved client produces them on its own.
-func serverSideLosses(s *Scenario) []string {
+func serverSideLosses(s *Scenario, known map[string]bool) []string {
 	if s.Expect != ExpectZeroDrops || s.Error != "" {
 		return nil
 	}
 	var out []string
 	for _, p := range s.Phases {
+		if known[p.Name] {
+			continue
+		}
 		server := map[string]int{}
 		n := 0
 		for c, k := range p.ByClass {
@@ -420,10 +439,14 @@ func serverSideLosses(s *Scenario) []string {
 	return out
 }
 
-// dropReasons says what was lost, phase by phase.
-func dropReasons(s *Scenario) []string {
+// dropReasons says what was lost, phase by phase, but for the phases whose
+// every loss is a known one.
+func dropReasons(s *Scenario, known map[string]bool) []string {
 	out := []string{}
 	for _, p := range s.Phases {
+		if known[p.Name] {
+			continue
+		}
 		if p.Failed > 0 {
 			out = append(out, fmt.Sprintf("%s failed in %s (%s)", plural(p.Failed, "request"), p.Name, classSummary(p.ByClass)))
 		}

@@ -50,6 +50,9 @@ type Params struct {
 	// MaxStall is the longest a client may wait on a graceful path (0:
 	// DefaultMaxStall; negative: no limit).
 	MaxStall time.Duration
+	// Strict fails the known losses too (run --strict): zero drops,
+	// whatever their cause.
+	Strict bool
 	// LoadPath is how the load reaches nginx: LoadPathNetns (from inside the
 	// container's network namespace, no proxy), LoadPathHost (the port
 	// published on the host's 127.0.0.1, through Docker's port proxy), or
@@ -171,6 +174,7 @@ func (p Params) plan(meta *reports.Meta, sc Scenario) {
 		meta.PlannedSteps = append(meta.PlannedSteps, ps)
 	}
 	meta.ExpectDrops = sc.Drops
+	meta.KnownLosses, meta.Strict = p.knownLosses(sc), p.Strict
 }
 
 // steady is how long the load runs before the first step.

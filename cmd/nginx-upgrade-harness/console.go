@@ -38,13 +38,18 @@ func printSummary(w io.Writer, r *reports.Report) {
 				name = "base " + name
 			}
 		}
-		rows = append(rows, []string{name, s.Expect, strings.ToUpper(s.Verdict), fmt.Sprint(s.Dropped),
+		verdict := strings.ToUpper(s.Verdict)
+		if s.PassWithKnownLoss() {
+			verdict += " (known loss)"
+		}
+		rows = append(rows, []string{name, s.Expect, verdict, fmt.Sprint(s.Dropped),
 			fmt.Sprint(s.Requests.Total), fmt.Sprint(s.Requests.Failed), fmt.Sprint(s.Slow.Cut),
 			fmt.Sprintf("%d/%d as expected", ok, len(s.Steps))})
 		var n []string
 		if r.Gate != reports.GateBaseline {
 			n = s.Reasons
 		}
+		n = append(append([]string(nil), n...), reports.KnownLossLines(&s)...)
 		notes = append(notes, n)
 	}
 	printRows(w, rows, notes)
@@ -69,7 +74,7 @@ func printSummary(w io.Writer, r *reports.Report) {
 			fmt.Fprintf(w, "    - %s\n", reason)
 		}
 	}
-	fmt.Fprintf(w, "\nverdict: %s (%d pass, %d fail, %d error; gate: %s)\n", strings.ToUpper(r.Verdict), r.Counts.Pass, r.Counts.Fail, r.Counts.Error, r.Gate)
+	fmt.Fprintf(w, "\nverdict: %s (%d pass%s, %d fail, %d error; gate: %s)\n", strings.ToUpper(r.Verdict), r.Counts.Pass, reports.KnownLossNote(r), r.Counts.Fail, r.Counts.Error, r.Gate)
 }
 
 // printRows prints a table after a blank line: a heading row, then each

@@ -151,3 +151,30 @@ func TestFitCutsToTheWidth(t *testing.T) {
 		t.Errorf("fit: got %q", got)
 	}
 }
+
+// A pass with a known loss reads apart from a clean pass in the closing
+// table: its verdict cell, the loss under its row, the count at the end.
+func TestSummaryShowsAKnownLoss(t *testing.T) {
+	r := &reports.Report{Verdict: reports.VerdictPass, Gate: "scenarios", Counts: reports.Counts{Pass: 2}}
+	r.Scenarios = []reports.Scenario{
+		{Name: "upgrade", Expect: "zero-drops", Verdict: reports.VerdictPass},
+		{Name: "reuseport", Expect: "zero-drops", Verdict: reports.VerdictPass, Dropped: 5,
+			KnownLossSeen: []reports.KnownLossSeen{{Name: scenarios.KnownLossQueueReset, Phase: "one-worker", Count: 5,
+				ByClass: map[string]int{"reset": 5}, Witness: map[string]int{"never-reached-a-worker": 5}, Why: "queued", Remedy: "migrate"}}},
+	}
+	var b bytes.Buffer
+	printSummary(&b, r)
+	out := b.String()
+	for _, want := range []string{
+		"reuseport  zero-drops  PASS (known loss)",
+		"    - known loss: 5 in one-worker (reset: 5; nginx's log: never-reached-a-worker: 5), reuseport-queue-reset — queued; remedy: migrate\n",
+		"verdict: PASS (2 pass (1 with a known loss), 0 fail, 0 error; gate: scenarios)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Count(out, "known loss") != 3 {
+		t.Errorf("the clean pass mentions a known loss:\n%s", out)
+	}
+}

@@ -23,6 +23,12 @@ func printList(w io.Writer) {
 	for _, k := range scenarios.TrafficKinds() {
 		fmt.Fprintf(w, "  %-22s %s\n", k.Name, k.What)
 	}
+	fmt.Fprintln(w, "\nKnown losses (a zero-drops scenario passes with them, reported beside the verdict; --strict fails them):")
+	for _, k := range scenarios.KnownLossCatalogue() {
+		fmt.Fprintf(w, "  %-22s %s; classes %s, nginx's log: %s; at most %s. Remedy: %s.\n", k.Loss.Name,
+			strings.ReplaceAll(k.Where, "`", ""), strings.Join(k.Loss.Classes, ", "), strings.Join(k.Loss.Witness, ", "),
+			strings.ReplaceAll(k.Bound, "`", ""), k.Loss.Remedy)
+	}
 	fmt.Fprintln(w, "\nFaults (--fault NAME[@STEP]; they strike the graceful scenarios):")
 	for _, f := range fault.Catalogue() {
 		fmt.Fprintf(w, "  %-22s after %-19s %s\n", f.Name(), f.At(), f.What())

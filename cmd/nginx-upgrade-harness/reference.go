@@ -36,7 +36,7 @@ func writeReference(w io.Writer) error {
 	p("Generated from the registries and the flag sets; the measured findings behind the faults' and the")
 	p("scenarios' expectations are in [findings.md](findings.md).")
 	p("")
-	p("- [Scenarios](#scenarios) · [Faults](#faults) · [Traffic kinds](#traffic-kinds) · [Procedures](#procedures)")
+	p("- [Scenarios](#scenarios) · [Known losses](#known-losses) · [Faults](#faults) · [Traffic kinds](#traffic-kinds) · [Procedures](#procedures)")
 	p("- Flags: [run](#flags-of-run) · [compare](#flags-of-compare)")
 
 	p("\n## Scenarios\n")
@@ -62,6 +62,22 @@ func writeReference(w io.Writer) error {
 		}
 		p("| `%s` | %s | %s | %s | %s | %s |", s.Name, s.Kind, expect, cell(strings.Join(steps, " → ")),
 			cell("`"+strings.Join(uniq(s.Labels()), "`, `")+"`"), cell(s.Why))
+	}
+
+	p("\n## Known losses\n")
+	p("What nginx and the kernel are known to lose on a graceful path, for a stated reason. A zero-drops scenario")
+	p("whose every loss fits one (its phase, its classes, nginx's log's word on each, its bound) passes, with the")
+	p("known loss reported beside the verdict (report.json `known_losses_seen`, report.md, JUnit, the console);")
+	p("any other loss fails as always. `run --strict` fails the known losses too.\n")
+	p("| known loss | declared by | client sees | nginx's log | at most | why | remedy |")
+	p("| --- | --- | --- | --- | --- | --- | --- |")
+	for _, k := range scenarios.KnownLossCatalogue() {
+		sees := strings.Join(k.Loss.Classes, ", ")
+		if k.Loss.Retried {
+			sees += ", replays by net/http"
+		}
+		p("| `%s` | %s | %s | %s | %s | %s | %s |", k.Loss.Name, cell(k.Where), cell(sees), cell(strings.Join(k.Loss.Witness, ", ")),
+			cell(k.Bound), cell(k.Loss.Why), cell(k.Loss.Remedy))
 	}
 
 	p("\n## Faults\n")

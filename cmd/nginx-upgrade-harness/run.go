@@ -70,6 +70,13 @@ Traffic kinds (--traffic, repeatable; run --list describes them):
 A kind the nginx.conf cannot serve is named before any scenario starts
 (exit 2). The default nginx.conf serves them all.
 
+Known losses: a loss nginx and the kernel are known to cause on a path
+(reuseport's queue reset in a reload down to fewer workers, the keep-alive
+close race) passes when it is all a scenario lost, and is reported beside
+the verdict ("PASS (known loss)", with its count, class, phase, why and
+remedy); a loss of another class, in another phase, or above its bound
+fails as any. --strict fails them too. run --list names them.
+
 Exit codes: 0 every scenario met its expectation; 1 a scenario ran and did
 not; 2 bad input or the harness could not start; 3 the run finished but a
 measurement is invalid (an error verdict: a premise did not hold) — retry
@@ -95,6 +102,7 @@ type runFlags struct {
 	lock      string // --lock FILE: the resolution of the builds, written or obeyed
 
 	repeat   int    // run only
+	strict   bool   // run only: known losses fail too
 	baseline string // run only
 	junit    string // run only
 	traffic  multiFlag
@@ -136,6 +144,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlagSet("run", runUsage, stderr)
 	fs.Var(&f.scenarios, "scenario", "scenario `NAME` to run, repeatable (default: the default suite; known: "+strings.Join(scenarios.Names(), ", ")+")")
 	fs.Var(&f.faults, "fault", "fault `NAME[@STEP]` to strike the chosen scenarios with, repeatable (without --scenario: every graceful scenario it applies to; run --list names them)")
+	fs.BoolVar(&f.strict, "strict", false, "fail the known losses too (reuseport's queue reset, the keep-alive close race: run --list names them): zero drops whatever the cause")
 	fs.BoolVar(&f.list, "list", false, "list the scenarios, faults and procedures, a line each, and exit")
 	fs.BoolVar(&f.markdown, "markdown", false, "with --list: the reference page, docs/reference.md, as Markdown tables (make docs writes it)")
 	f.register(fs, "the new `BUILD`",
@@ -291,6 +300,7 @@ func (f *runFlags) params() (scenarios.Params, []scenarios.Scenario, error) {
 		return p, nil, bad("--max-stall: got %s, want 0 (no limit) or more", f.maxStall)
 	}
 	p.MaxStall = f.maxStall
+	p.Strict = f.strict
 	if f.maxStall == 0 {
 		p.MaxStall = -1
 	}
