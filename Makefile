@@ -41,7 +41,7 @@ test: deps unit scenarios leftovers
 # lock per engine in the cache directory).
 unit:
 	$(GO) vet ./...
-	$(GO) test -count=1 -p 2 -timeout 60m ./harness/... ./loadgen/... ./reports/... ./cmd/... ./scenarios/matrix/
+	$(GO) test -count=1 -p 2 -timeout 60m ./harness/... ./loadgen/... ./reports/... ./cmd/... ./scenarios/matrix/ ./examples/ci/
 
 # Every spec of the suite, under $(PROCS) Ginkgo processes (docs/testing.md:
 # what each label costs). Ginkgo's CLI compiles the suite with the go on PATH.

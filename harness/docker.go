@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -24,24 +26,45 @@ const pingTimeout = 5 * time.Second
 // Connect returns a pool on the Docker engine named by DOCKER_HOST (or the
 // default socket), after checking that the engine answers.
 func Connect() (*dockertest.Pool, error) {
-	endpoint := os.Getenv("DOCKER_HOST")
+	endpoint, origin := os.Getenv("DOCKER_HOST"), "set by DOCKER_HOST"
 	if endpoint == "" {
-		endpoint = "unix:///var/run/docker.sock"
+		endpoint, origin = "unix:///var/run/docker.sock", "the default socket; DOCKER_HOST is not set"
 	}
 	pool, err := dockertest.NewPool("")
 	if err != nil {
-		return nil, fmt.Errorf("docker unreachable at %s: %s (is the Docker engine running?)", endpoint, OneLine(err.Error()))
+		return nil, unreachable(endpoint, origin, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
 	defer cancel()
 	if err := pool.Client.PingWithContext(ctx); err != nil {
-		cause := err.Error()
 		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
-			cause = fmt.Sprintf("no answer within %s", pingTimeout)
+			err = fmt.Errorf("no answer within %s", pingTimeout)
 		}
-		return nil, fmt.Errorf("docker unreachable at %s: %s (is the Docker engine running?)", endpoint, OneLine(cause))
+		return nil, unreachable(endpoint, origin, err)
 	}
 	return pool, nil
+}
+
+// unreachable names the endpoint that did not answer, where it came from
+// (DOCKER_HOST, the default socket, --docker-host) and why, in one line.
+// The Docker client's own URL (http://unix.sock/_ping for any unix
+// socket) names no real address: it is dropped, and so is the dialled
+// address the endpoint already names.
+func unreachable(endpoint, origin string, err error) error {
+	cause := err.Error()
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		cause = ue.Err.Error()
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		cause = op.Err.Error()
+	}
+	where := endpoint
+	if origin != "" {
+		where += " (" + origin + ")"
+	}
+	return fmt.Errorf("docker unreachable at %s: %s (is the Docker engine running?)", where, OneLine(cause))
 }
 
 // Owner labels name the process that created a container, so that a sweep

@@ -19,16 +19,15 @@ import (
 func ConnectTo(ctx context.Context, endpoint string) (*dockertest.Pool, error) {
 	pool, err := dockertest.NewPool(endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("docker unreachable at %s: %s", endpoint, OneLine(err.Error()))
+		return nil, unreachable(endpoint, "", err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
 	if err := pool.Client.PingWithContext(pctx); err != nil {
-		cause := err.Error()
 		if errors.Is(err, context.DeadlineExceeded) || pctx.Err() != nil {
-			cause = fmt.Sprintf("no answer within %s", pingTimeout)
+			err = fmt.Errorf("no answer within %s", pingTimeout)
 		}
-		return nil, fmt.Errorf("docker unreachable at %s: %s", endpoint, OneLine(cause))
+		return nil, unreachable(endpoint, "", err)
 	}
 	return pool, nil
 }

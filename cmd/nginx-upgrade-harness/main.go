@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -98,14 +99,15 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "nginx-upgrade-harness: unknown command %q (want compare, prune, report, run or version; see --help)\n", args[0])
 		return exitBadInput
 	}
+	progress := stderr
 	if args[0] == "version" {
-		stderr = stdout // what version prints is its answer, not progress
+		progress = stdout // what version prints is its answer, not progress; its errors still go to stderr
 	}
 	// The first Ctrl-C (or SIGTERM) cancels: the load stops, containers are
 	// removed and the report of what was measured is still written. A
 	// second one exits at once (see runInterruptible).
 	return runInterruptible(stderr, func(ctx context.Context) int {
-		return exitCode(cmd, cmd.run(ctx, args[1:], stderr), stdout, stderr)
+		return exitCode(cmd, cmd.run(ctx, args[1:], progress), stdout, stderr)
 	})
 }
 
@@ -218,6 +220,9 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 			return bad("unknown flag --%s%s", m[1], hint)
 		}
 		if m := reBadValue.FindStringSubmatch(msg); m != nil {
+			if f := fs.Lookup(m[2]); f != nil && isInt(f) {
+				return bad("--%s: got %s, want a whole number%s%s", m[2], m[1], intUnits[m[2]], hint)
+			}
 			return bad("--%s: invalid value %s: %s%s", m[2], m[1], m[3], hint)
 		}
 		if m := reNoArg.FindStringSubmatch(msg); m != nil {
@@ -225,10 +230,48 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		}
 		return bad("%s%s", msg, hint)
 	}
-	if fs.NArg() > 0 && fs.Name() != "report" {
+	if fs.NArg() > 0 && !strings.HasPrefix(fs.Name(), "report") {
+		if f := boolBefore(fs, args); f != "" {
+			return bad("--%s takes its value after an equals sign: --%s=%s, not --%s %s%s", f, f, fs.Arg(0), f, fs.Arg(0), hint)
+		}
 		return bad("%s: unexpected argument %q%s", fs.Name(), fs.Arg(0), hint)
 	}
 	return nil
+}
+
+// intUnits says what an integer flag counts, for the message that refuses
+// a value that is not a whole number.
+var intUnits = map[string]string{
+	"rate":   " of requests per second",
+	"slow":   " of long downloads",
+	"repeat": " of runs per scenario",
+}
+
+func isInt(f *flag.Flag) bool {
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return false
+	}
+	_, ok = g.Get().(int)
+	return ok
+}
+
+// boolBefore is the name of the true|false flag that the first stray
+// argument follows, when that argument reads as its value (--keepalive
+// true: Go's flag package takes a bool flag's value only after "="), or "".
+func boolBefore(fs *flag.FlagSet, args []string) string {
+	i := len(args) - fs.NArg() - 1
+	if i < 0 || !strings.HasPrefix(args[i], "-") || strings.Contains(args[i], "=") {
+		return ""
+	}
+	f := fs.Lookup(strings.TrimLeft(args[i], "-"))
+	if f == nil || !isBool(f) {
+		return ""
+	}
+	if _, err := strconv.ParseBool(fs.Arg(0)); err != nil {
+		return ""
+	}
+	return f.Name
 }
 
 // multiFlag is a repeatable string flag.

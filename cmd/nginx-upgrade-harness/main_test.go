@@ -41,7 +41,7 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
 		{"unknown scenario", []string{"run", "--scenario", "nope"}, `unknown scenario "nope"`},
 		{"rate 0", []string{"run", "--rate", "0"}, "--rate: got 0"},
-		{"rate not a number", []string{"run", "--rate", "fast"}, `--rate: invalid value "fast"`},
+		{"rate not a number", []string{"run", "--rate", "fast"}, `--rate: got "fast", want a whole number`},
 		{"unknown flag", []string{"run", "--frobnicate"}, "unknown flag --frobnicate (see run --help)"},
 		{"repeat 0", []string{"run", "--repeat", "0"}, "--repeat: got 0"},
 		{"bad method", []string{"run", "--method", "PUT"}, `--method: got "PUT"`},

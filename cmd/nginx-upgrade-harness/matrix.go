@@ -105,9 +105,11 @@ func runMatrix(ctx context.Context, stderr io.Writer, fs *flag.FlagSet, f *runFl
 	if reports.IsMatrixDir(out) {
 		return bad("--out %s already holds a matrix run: give a new directory", out)
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return bad("--out %s: %v", out, err)
+	removeIfEmpty, err := makeReportDir(out)
+	if err != nil {
+		return err
 	}
+	defer removeIfEmpty()
 	con := newConsole(stderr)
 	pr := con.Line
 
@@ -267,7 +269,7 @@ func parseWithDirs(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 func reportMerge(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := newFlagSet("report", reportMergeUsage, stderr)
+	fs := newFlagSet("report merge", reportMergeUsage, stderr)
 	out := fs.String("out", "", "the merged report's `DIR` (default: a new directory under ./reports-out/)")
 	dirs, err := parseWithDirs(fs, args)
 	if err != nil {
@@ -317,7 +319,7 @@ func same(a, b string) bool {
 }
 
 func reportTrend(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := newFlagSet("report", reportTrendUsage, stderr)
+	fs := newFlagSet("report trend", reportTrendUsage, stderr)
 	out := fs.String("out", "", "also write the table as Markdown to `FILE`")
 	dirs, err := parseWithDirs(fs, args)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
 )
@@ -28,6 +29,7 @@ then the matrix table. Two more forms, for matrices (see their --help):
 Example:
   nginx-upgrade-harness report reports-out/2026-11-26T10-00-00
   nginx-upgrade-harness report --junit junit.xml reports-out/2026-11-26T10-00-00
+  nginx-upgrade-harness report reports-out/2026-11-26T10-00-00 --junit junit.xml   # flags after DIR work too
 
 Exit codes: as run's — 0 the gate passed, 1 it failed, 2 bad input, 3 a
 measurement is invalid.
@@ -42,13 +44,15 @@ func reportCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	fs := newFlagSet("report", reportUsage, stderr)
 	junit := fs.String("junit", "", "also write a JUnit XML file")
-	if err := parseFlags(fs, args); err != nil {
+	// Flags may come after the directory too: report DIR --junit FILE.
+	dirs, err := parseWithDirs(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return bad("report: want exactly one run directory (see --help)")
+	if len(dirs) != 1 {
+		return bad("report: want exactly one run directory, got %d%s (see report --help)", len(dirs), listed(dirs))
 	}
-	dir := fs.Arg(0)
+	dir := dirs[0]
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return bad("report: %s is not a directory", dir)
 	}
@@ -88,4 +92,12 @@ func reportCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	printReportPath(stderr, dir, "")
 	return verdictErr(r)
+}
+
+// listed is ": a b" for the arguments a message names, or "".
+func listed(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(args, " ")
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -197,19 +198,51 @@ type session struct {
 	con    *console
 	pool   *dockertest.Pool
 	stderr io.Writer
+	// removeIfEmpty takes back the report directory this run made, when the
+	// run stopped before writing anything in it.
+	removeIfEmpty func()
+}
+
+// makeReportDir creates the report directory out (and its missing
+// parents) and returns what removes the ones it created, if they are
+// still empty: a run that stops before it starts (exit 2) leaves no empty
+// directory behind, and a directory that holds anything is never touched.
+func makeReportDir(out string) (removeIfEmpty func(), err error) {
+	var made []string
+	for d := filepath.Clean(out); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		}
+		made = append(made, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, bad("--out %s: %v", out, err)
+	}
+	return func() {
+		for _, d := range made { // deepest first; os.Remove removes only an empty directory
+			if os.Remove(d) != nil {
+				return
+			}
+		}
+	}, nil
 }
 
 func openSession(ctx context.Context, stderr io.Writer, out, prefix string) (*session, error) {
 	if out == "" {
 		out = filepath.Join("reports-out", prefix+time.Now().Format("2006-01-02T15-04-05"))
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return nil, bad("--out %s: %v", out, err)
+	removeIfEmpty, err := makeReportDir(out)
+	if err != nil {
+		return nil, err
 	}
-	ss := &session{out: out, con: newConsole(stderr), stderr: stderr}
+	ss := &session{out: out, con: newConsole(stderr), stderr: stderr, removeIfEmpty: removeIfEmpty}
 	reportDirOnExit(ctx, out)
 	pool, err := harness.Connect()
 	if err != nil {
+		removeIfEmpty()
 		return nil, err
 	}
 	ss.pool = pool
@@ -223,6 +256,7 @@ func openSession(ctx context.Context, stderr io.Writer, out, prefix string) (*se
 // container; this is the safety net), under deadlines, and names on stderr
 // what could not be removed.
 func (ss *session) close() {
+	defer ss.removeIfEmpty()
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout/2)
 	defer cancel()
 	if _, err := harness.PruneOwn(ctx, ss.pool); err != nil {
@@ -256,6 +290,9 @@ func (f *runFlags) params() (scenarios.Params, []scenarios.Scenario, error) {
 				return p, nil, bad("--fault %s: %v", c.Name(), err)
 			}
 			chosen = append(chosen, c)
+		}
+		if err := knownSteps(scs, chosen); err != nil {
+			return p, nil, err
 		}
 		var faulted []scenarios.Scenario
 		for _, sc := range scs {
@@ -321,6 +358,28 @@ func (f *runFlags) params() (scenarios.Params, []scenarios.Scenario, error) {
 		return p, nil, bad("%v", err)
 	}
 	return p, scs, nil
+}
+
+// knownSteps refuses a fault whose @STEP no chosen graceful scenario has, so
+// the message names the step rather than the suite it was tried on.
+func knownSteps(scs []scenarios.Scenario, chosen []fault.Chosen) error {
+	var steps []string
+	for _, sc := range scs {
+		if sc.Kind != "graceful" {
+			continue
+		}
+		for _, m := range sc.Moves {
+			if !slices.Contains(steps, m.Step.Name) {
+				steps = append(steps, m.Step.Name)
+			}
+		}
+	}
+	for _, c := range chosen {
+		if len(steps) > 0 && !slices.Contains(steps, c.Step) {
+			return bad("--fault %s@%s: unknown step %q (the chosen scenarios' steps: %s)", c.Name(), c.Step, c.Step, strings.Join(steps, ", "))
+		}
+	}
+	return nil
 }
 
 // verdictErr turns the verdicts into the run's error: any fail is a fail

@@ -141,7 +141,7 @@ func TestConnectUnreachable(t *testing.T) {
 		t.Fatal("harness.Connect to a missing socket succeeded")
 	}
 	msg := err.Error()
-	if !strings.HasPrefix(msg, "docker unreachable at unix:///nonexistent/docker.sock: ") ||
+	if !strings.HasPrefix(msg, "docker unreachable at unix:///nonexistent/docker.sock (set by DOCKER_HOST): ") ||
 		!strings.HasSuffix(msg, "(is the Docker engine running?)") || strings.Contains(msg, "\n") {
 		t.Fatalf("harness.Connect error = %q, want one line naming the endpoint and the cause", msg)
 	}
