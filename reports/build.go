@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -103,7 +104,12 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 		Problems: []string{},
 		Traffic:  []TrafficRow{},
 	}
-	problem := func(format string, args ...any) { s.Problems = append(s.Problems, fmt.Sprintf(format, args...)) }
+	// A file is read by several readers: a bad one is said once.
+	problem := func(format string, args ...any) {
+		if p := fmt.Sprintf(format, args...); !slices.Contains(s.Problems, p) {
+			s.Problems = append(s.Problems, p)
+		}
+	}
 	note := func(format string, args ...any) { s.Notes = append(s.Notes, fmt.Sprintf(format, args...)) }
 	path := func(name string) string { return filepath.Join(dir, name) }
 
@@ -216,7 +222,8 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 			if exists(path(WitnessFile)) {
 				acc.witness = &witnessAcc{}
 			}
-			readResults(path(loadgen.ResultsFile), acc, problem)
+			bounds := resultBounds{endMs: end.EndMs, haveEnd: s.Ended}
+			readResults(path(loadgen.ResultsFile), acc, bounds, problem)
 			readSideRecords(dir, s, meta, phases, tl, problem, note)
 			readTraffic(dir, s, meta, phases, acc, problem)
 			readTargets(dir, s, meta, acc, problem)
@@ -240,8 +247,9 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 }
 
 // readResults streams results.gob once through acc. A file cut short (a run
-// killed half-way) keeps what was decoded and records the problem.
-func readResults(path string, acc *resultsAcc, problem func(string, ...any)) {
+// killed half-way) keeps what was decoded and records the problem; results
+// outside the run's bounds are left out, and named in one problem.
+func readResults(path string, acc *resultsAcc, bounds resultBounds, problem func(string, ...any)) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		problem("%s missing: no request was recorded", loadgen.ResultsFile)
@@ -254,6 +262,13 @@ func readResults(path string, acc *resultsAcc, problem func(string, ...any)) {
 	defer f.Close()
 	dec := vegeta.NewDecoder(bufio.NewReaderSize(f, 256<<10))
 	var r vegeta.Result
+	var bad impossibleResults
+	read := 0
+	defer func() {
+		if why := bad.reason(loadgen.ResultsFile, read); why != "" {
+			problem("%s", why)
+		}
+	}()
 	for {
 		// gob leaves out zero fields: reset, or the last error leaks into the next result.
 		r = vegeta.Result{}
@@ -266,8 +281,13 @@ func readResults(path string, acc *resultsAcc, problem func(string, ...any)) {
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				what = "truncated"
 			}
-			problem("%s %s after %d results (%v): the run did not finish writing it", loadgen.ResultsFile, what, acc.total.Total, err)
+			problem("%s %s after %d results (%v): the run did not finish writing it", loadgen.ResultsFile, what, read, err)
 			return
+		}
+		read++
+		if why := bounds.check(&r, r.Timestamp.Sub(acc.start)); why != "" {
+			bad.add(read, why)
+			continue
 		}
 		acc.add(&r)
 	}
