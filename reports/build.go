@@ -213,13 +213,15 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 	phases := newPhaseSet(s.Steps)
 	tl := newTimelineAcc()
 	acc := &resultsAcc{phases: phases, timeline: tl}
+	keepsWitness := false
 	if meta != nil {
 		start, err := time.Parse(time.RFC3339Nano, meta.StartWall)
 		if err != nil {
 			problem("meta.json start_wall %q: %v", meta.StartWall, err)
 		} else {
 			acc.start = start
-			if exists(path(WitnessFile)) {
+			keepsWitness = witnessRequired(dir, s, meta, problem, note)
+			if keepsWitness || exists(path(WitnessFile)) {
 				acc.witness = &witnessAcc{}
 			}
 			bounds := resultBounds{endMs: end.EndMs, haveEnd: s.Ended}
@@ -240,7 +242,7 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 		if w == nil {
 			w = &witnessAcc{}
 		}
-		applyWitness(dir, s, w, acc.start, problem)
+		applyWitness(dir, s, w, acc.start, keepsWitness, problem)
 	}
 	s.Verdict, s.Reasons = Judge(s)
 	return s, meta, nil
