@@ -150,7 +150,7 @@ func applyWitness(dir string, s *Scenario, w *witnessAcc, start time.Time, requi
 	var read WitnessRead
 	if err := readJSON(path(WitnessFile), &read); err != nil {
 		if errors.Is(err, errMissing) && required {
-			s.Witness = &Witness{Note: "the run kept nginx's record of the requests, and its record (" + WitnessFile + ") is missing"}
+			s.Witness = &Witness{Note: "the run kept nginx's log of the requests, but " + WitnessFile + " (what reading it back found) is missing: the verdict cannot rest on the client's record alone"}
 			return
 		}
 		if errors.Is(err, errMissing) {
