@@ -289,6 +289,7 @@ func readResults(path string, acc *resultsAcc, bounds resultBounds, problem func
 		read++
 		if why := bounds.check(&r, r.Timestamp.Sub(acc.start)); why != "" {
 			bad.add(read, why)
+			acc.addToWitness(&r)
 			continue
 		}
 		acc.add(&r)

@@ -189,14 +189,15 @@ func naming(reasons []string, file string) []string {
 
 // wantBadFile checks that the one thing said of a record with a bad file
 // is one line naming it: verdict error (no judgement is made of a record
-// the checker cannot read), that file in exactly one reason.
+// the checker cannot read), and that line its only reason — nothing
+// that follows from the bad file is blamed on another.
 func wantBadFile(t *testing.T, s *Scenario, file string) {
 	t.Helper()
 	if s.Verdict != VerdictError {
 		t.Errorf("verdict %s, want %s: a bad %s is bad input, not a finding (reasons: %q)", s.Verdict, VerdictError, file, s.Reasons)
 	}
-	if got := naming(s.Reasons, file); len(got) != 1 {
-		t.Errorf("%d reasons name %s, want exactly 1: %q", len(got), file, s.Reasons)
+	if got := naming(s.Reasons, file); len(got) != 1 || len(s.Reasons) != 1 {
+		t.Errorf("%d of %d reasons name %s, want exactly 1 of 1: %q", len(got), len(s.Reasons), file, s.Reasons)
 	}
 }
 
