@@ -16,7 +16,7 @@ JUNIT ?= $(CURDIR)/reports-out/junit.xml
 GINKGO := bin/ginkgo
 PROCS ?= 3
 
-.PHONY: all deps build run test unit scenarios docs costs leftovers bench soak prune clean
+.PHONY: all deps build run test unit fuzz scenarios docs costs leftovers bench soak prune clean
 
 all: build
 
@@ -34,7 +34,7 @@ run: deps build
 
 # Every test, the container scenarios included. Container tests fail (never
 # skip) when Docker is unreachable.
-test: deps unit scenarios leftovers
+test: deps unit fuzz scenarios leftovers
 
 # Two packages at a time: the CLI's tests (two minutes of scenarios) beside
 # the rest. Image builds that two test binaries both miss take turns (a
@@ -42,6 +42,15 @@ test: deps unit scenarios leftovers
 unit:
 	$(GO) vet ./...
 	$(GO) test -count=1 -p 2 -timeout 60m ./harness/... ./loadgen/... ./reports/... ./cmd/... ./scenarios/matrix/ ./examples/ci/
+
+# The record readers, the judge and the renderers under Go's fuzzer for
+# FUZZTIME, seeded from a real run's record (reports/testdata/upgrade-run):
+# no record may make `report` panic, hang or write no report. One worker:
+# the machine is shared with live measurements. A new input is not
+# minimized (it would take a minute of the budget, the record is large).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzReport$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 -parallel 1 ./reports/
 
 # Every spec of the suite, under $(PROCS) Ginkgo processes (docs/testing.md:
 # what each label costs). Ginkgo's CLI compiles the suite with the go on PATH.

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -103,7 +104,12 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 		Problems: []string{},
 		Traffic:  []TrafficRow{},
 	}
-	problem := func(format string, args ...any) { s.Problems = append(s.Problems, fmt.Sprintf(format, args...)) }
+	// A file is read by several readers: a bad one is said once.
+	problem := func(format string, args ...any) {
+		if p := fmt.Sprintf(format, args...); !slices.Contains(s.Problems, p) {
+			s.Problems = append(s.Problems, p)
+		}
+	}
 	note := func(format string, args ...any) { s.Notes = append(s.Notes, fmt.Sprintf(format, args...)) }
 	path := func(name string) string { return filepath.Join(dir, name) }
 
@@ -208,16 +214,19 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 	phases := newPhaseSet(s.Steps)
 	tl := newTimelineAcc()
 	acc := &resultsAcc{phases: phases, timeline: tl}
+	keepsWitness := false
 	if meta != nil {
 		start, err := time.Parse(time.RFC3339Nano, meta.StartWall)
 		if err != nil {
 			problem("meta.json start_wall %q: %v", meta.StartWall, err)
 		} else {
 			acc.start = start
-			if exists(path(WitnessFile)) {
+			keepsWitness = witnessRequired(dir, s, meta, problem, note)
+			if keepsWitness || exists(path(WitnessFile)) {
 				acc.witness = &witnessAcc{}
 			}
-			readResults(path(loadgen.ResultsFile), acc, problem)
+			bounds := resultBounds{endMs: end.EndMs, haveEnd: s.Ended}
+			readResults(path(loadgen.ResultsFile), acc, bounds, problem)
 			readSideRecords(dir, s, meta, phases, tl, problem, note)
 			readTraffic(dir, s, meta, phases, acc, problem)
 			readTargets(dir, s, meta, acc, problem)
@@ -234,15 +243,16 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 		if w == nil {
 			w = &witnessAcc{}
 		}
-		applyWitness(dir, s, w, acc.start, problem)
+		applyWitness(dir, s, w, acc.start, keepsWitness, problem)
 	}
 	s.Verdict, s.Reasons = Judge(s)
 	return s, meta, nil
 }
 
 // readResults streams results.gob once through acc. A file cut short (a run
-// killed half-way) keeps what was decoded and records the problem.
-func readResults(path string, acc *resultsAcc, problem func(string, ...any)) {
+// killed half-way) keeps what was decoded and records the problem; results
+// outside the run's bounds are left out, and named in one problem.
+func readResults(path string, acc *resultsAcc, bounds resultBounds, problem func(string, ...any)) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		problem("%s missing: no request was recorded", loadgen.ResultsFile)
@@ -255,6 +265,13 @@ func readResults(path string, acc *resultsAcc, problem func(string, ...any)) {
 	defer f.Close()
 	dec := vegeta.NewDecoder(bufio.NewReaderSize(f, 256<<10))
 	var r vegeta.Result
+	var bad impossibleResults
+	read := 0
+	defer func() {
+		if why := bad.reason(loadgen.ResultsFile, read); why != "" {
+			problem("%s", why)
+		}
+	}()
 	for {
 		// gob leaves out zero fields: reset, or the last error leaks into the next result.
 		r = vegeta.Result{}
@@ -267,8 +284,14 @@ func readResults(path string, acc *resultsAcc, problem func(string, ...any)) {
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				what = "truncated"
 			}
-			problem("%s %s after %d results (%v): the run did not finish writing it", loadgen.ResultsFile, what, acc.total.Total, err)
+			problem("%s %s after %d results (%v): the run did not finish writing it", loadgen.ResultsFile, what, read, err)
 			return
+		}
+		read++
+		if why := bounds.check(&r, r.Timestamp.Sub(acc.start)); why != "" {
+			bad.add(read, why)
+			acc.addToWitness(&r)
+			continue
 		}
 		acc.add(&r)
 	}

@@ -18,6 +18,12 @@ const (
 	ClassStatusOther = "status-other"
 	ClassStatus3xx   = "status-3xx" // a redirect: the load never follows one, and the steady phase served none
 	ClassWrongBody   = "wrong-body" // a 2xx whose body differs from the steady phase's
+	// HTTP/2: the server reset the stream (RST_STREAM), or sent GOAWAY and
+	// closed the connection with the stream at or below its last stream id
+	// (it may have processed it, so the transport did not replay it). A
+	// replay the protocol guarantees safe never reaches a result.
+	ClassStreamReset = "stream-reset"
+	ClassGoAway      = "goaway"
 	ClassOther       = "other"
 	// ClassCancelled is a request the client gave up on (the load stopping):
 	// its own class, never a drop.
@@ -36,6 +42,8 @@ const (
 	classStatusOther
 	classStatus3xx
 	classWrongBody
+	classStreamReset
+	classGoAway
 	classOther
 	classCancelled
 	numClasses
@@ -59,6 +67,10 @@ func (c failureClass) String() string {
 		return ClassStatus3xx
 	case classWrongBody:
 		return ClassWrongBody
+	case classStreamReset:
+		return ClassStreamReset
+	case classGoAway:
+		return ClassGoAway
 	case classCancelled:
 		return ClassCancelled
 	default:
@@ -113,6 +125,13 @@ func classifyError(msg string) failureClass {
 		return classWrongBody
 	case loadgen.Cancelled(msg):
 		return classCancelled
+	// x/net/http2's StreamError and GoAwayError (and the GOAWAY a
+	// request met before it was sent): the server's doing, named before
+	// the words their text may quote.
+	case strings.Contains(msg, "stream error: stream ID"):
+		return classStreamReset
+	case strings.Contains(msg, "GOAWAY"):
+		return classGoAway
 	case strings.Contains(lower, "connection refused"):
 		return classRefused
 	case strings.Contains(lower, "connection reset by peer"), strings.Contains(lower, "broken pipe"):

@@ -38,6 +38,7 @@ const (
 var classColours = map[string]string{
 	ClassRefused: "#d93025", ClassReset: "#12a4b8", ClassEOF: "#e37400", ClassTimeout: "#5f6368",
 	ClassStatus5xx: "#8c1007", ClassStatus3xx: "#e52592", ClassStatusOther: "#795548", ClassWrongBody: "#00897b",
+	ClassStreamReset: "#3949ab", ClassGoAway: "#7cb342",
 	ClassOther: "#202124", CauseRetried: "#f9ab00", CauseSlowCut: "#8e24aa",
 }
 

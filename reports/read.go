@@ -25,10 +25,27 @@ func readJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
+	if err := notRecord(bytes.TrimSpace(data)); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Base(path), err)
+	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}
 	return nil
+}
+
+// notRecord rejects JSON that decodes without error into a record and
+// yet is none: null (it leaves the record zero — a download never
+// completed, a step never verified), a number, a string, an array. Every
+// file and line the harness writes is one object.
+func notRecord(data []byte) error {
+	if len(data) > 0 && data[0] == '{' {
+		return nil
+	}
+	if len(data) > 40 {
+		data = append(data[:37:37], "..."...)
+	}
+	return fmt.Errorf("not a record: %q (want a JSON object)", data)
 }
 
 // jsonlProblem is what went wrong reading a JSON-lines file part way:
@@ -69,7 +86,11 @@ func readJSONL[T any](path string, each func(*T)) error {
 			complete := data[len(data)-1] == '\n'
 			if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 {
 				var rec T
-				if uerr := json.Unmarshal(trimmed, &rec); uerr != nil {
+				uerr := notRecord(trimmed)
+				if uerr == nil {
+					uerr = json.Unmarshal(trimmed, &rec)
+				}
+				if uerr != nil {
 					return &jsonlProblem{file: filepath.Base(path), line: line, records: records, err: uerr, cut: !complete}
 				}
 				each(&rec)

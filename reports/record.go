@@ -86,6 +86,12 @@ type Meta struct {
 	// Targets are the requests of a user's targets file (--targets) the
 	// request kinds sent instead of the harness's own.
 	Targets []TargetPlan `json:"targets,omitempty"`
+	// ServerLog says whether the run kept nginx's own record of every
+	// request (the second witness): when true, witness.json and
+	// server-log.jsonl must be there. Nil in a record written before the
+	// field was: the absence of witness.json is then taken as no witness
+	// configured, with a note that this could not be checked.
+	ServerLog *bool `json:"server_log,omitempty"`
 }
 
 // TrafficPlan is one traffic kind as the load ran it.

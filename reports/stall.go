@@ -40,7 +40,9 @@ func (f *fineAcc) measure(phases *phaseSet, rate int, from, to time.Duration) fi
 	for i, p := range phases.phases {
 		index[p] = i
 	}
-	first, last := int(from/fineWidth), min(int((to-1)/fineWidth), len(f.bins)-1)
+	// Results before the clock's start are refused as they are read
+	// (resultBounds); the bins start at 0 whatever reaches here.
+	first, last := max(int(from/fineWidth), 0), min(int((to-1)/fineWidth), len(f.bins)-1)
 	var cumSent, cumDone uint64
 	for i := 0; i < first; i++ {
 		cumSent += uint64(f.bins[i].sent)

@@ -30,8 +30,8 @@ const (
 // final-state checks fail either.
 //
 // A failed premise gates a pass, it cannot un-see a loss: a zero-drops
-// scenario that ran (it has no could-not-run error) and lost connections by
-// the server's doing is fail whatever premise also failed, and its reasons
+// scenario that lost connections by the server's doing is fail whatever
+// premise also failed, error.txt included, and its reasons
 // keep the premise failures beside the losses ("also: …"). A measurement too
 // weak to prove nothing was lost still proves what it saw lost. A positive
 // control with a failed premise stays error: its pass needs the premises,
@@ -408,14 +408,16 @@ func phaseDropWords(p Phase) []string {
 	return append(w, trafficDropWords(p)...)
 }
 
-// serverSideLosses are the drop reasons that stand whatever premise failed:
-// in a zero-drops scenario that ran, what the server did to the client —
-// refused, reset or closed connections, error statuses and wrong bodies,
-// closes under a written request, cut downloads, WebSockets ended without a
-// close, failed uploads, unsafe HTTP/2 replays. Timeouts and unclassified
-// errors are left out: a starved client produces them on its own.
+// serverSideLosses are the drop reasons that stand whatever premise failed,
+// and whatever error.txt says (a run that stopped half-way still saw what
+// it saw): in a zero-drops scenario, what the server did to the client —
+// refused, reset or closed connections, HTTP/2 streams reset and GOAWAYs,
+// error statuses and wrong bodies, closes under a written request, cut
+// downloads, WebSockets ended without a close, failed uploads, unsafe
+// HTTP/2 replays. Timeouts and unclassified errors are left out: a starved
+// client produces them on its own.
 func serverSideLosses(s *Scenario, known map[string]bool) []string {
-	if s.Expect != ExpectZeroDrops || s.Error != "" {
+	if s.Expect != ExpectZeroDrops {
 		return nil
 	}
 	var out []string

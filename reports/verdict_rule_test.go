@@ -56,9 +56,13 @@ func TestLossesOutrankFailedPremises(t *testing.T) {
 			thinBothSets(f)
 			f.results = append(f.results, failedWith(4500, 0, "Get \"http://127.0.0.1/\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)"))
 		}, VerdictError, []string{missedRate}, []string{"server-side"}},
-		{"zero-drops: a run that could not run stays an error whatever it lost", func(f *fixture) {
+		{"zero-drops: a run that could not run fails on what the server lost before it stopped", func(f *fixture) {
 			f.errorTxt = "the container exited (OOM killed)"
 			f.results = append(f.results, failedWith(4500, 0, "EOF"))
+		}, VerdictFail, []string{"1 request failed server-side in old-workers-draining (eof: 1)", "also: could not run: the container exited"}, nil},
+		{"zero-drops: a run that could not run and lost only to client timeouts is an error", func(f *fixture) {
+			f.errorTxt = "the container exited (OOM killed)"
+			f.results = append(f.results, failedWith(4500, 0, "Get \"http://127.0.0.1/\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)"))
 		}, VerdictError, []string{"could not run: the container exited"}, []string{"server-side"}},
 		{"drops: a positive control with a failed premise stays an error, drops or not", func(f *fixture) {
 			f.meta.Expect = ExpectDrops

@@ -142,11 +142,17 @@ func (w *witnessAcc) readSideClients(dir string, meta *Meta, problem func(string
 
 // applyWitness reconciles the two records and puts the outcome in s: the
 // Witness section, each phase's answers by generation, the timeline's
-// bands. Called once the phases and the timeline are final.
-func applyWitness(dir string, s *Scenario, w *witnessAcc, start time.Time, problem func(string, ...any)) {
+// bands. Called once the phases and the timeline are final. Required: the
+// run kept nginx's log, and a missing witness.json is a lost record
+// (witnessRequired says so), not a witness never configured.
+func applyWitness(dir string, s *Scenario, w *witnessAcc, start time.Time, required bool, problem func(string, ...any)) {
 	path := func(name string) string { return filepath.Join(dir, name) }
 	var read WitnessRead
 	if err := readJSON(path(WitnessFile), &read); err != nil {
+		if errors.Is(err, errMissing) && required {
+			s.Witness = &Witness{Note: "the run kept nginx's log of the requests, but " + WitnessFile + " (what reading it back found) is missing: the verdict cannot rest on the client's record alone"}
+			return
+		}
 		if errors.Is(err, errMissing) {
 			s.Witness = &Witness{Note: "nginx kept no record of the requests (a user's configuration without --server-log): the verdict rests on the client's record alone"}
 			return

@@ -121,6 +121,8 @@ func (p Params) startLoad(ctx context.Context, node *nginx.Node, clock loadgen.C
 	if p.Site != nil {
 		meta.Site = p.Site.siteMeta(node, p.Load)
 	}
+	serverLog := node.Witness()
+	meta.ServerLog = &serverLog
 	if err := writeJSON(filepath.Join(dir, reports.MetaFile), meta); err != nil {
 		load.Close()
 		return nil, slow, err
@@ -408,8 +410,11 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	// engine or the container does not answer, and the run is an error.
 	if faultErr == nil {
 		wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		t.keepWitness(wctx)
+		werr := t.keepWitness(wctx)
 		wcancel()
+		if werr != nil {
+			return werr
+		}
 	}
 	if faultErr != nil {
 		writeJSON(t.path(reports.FinalFile), final)

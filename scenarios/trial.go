@@ -53,6 +53,9 @@ type trial struct {
 	events   *os.File
 	enc      *json.Encoder
 	stepsRun int
+	// procsErr is the first failure to write processes.jsonl: the record
+	// is incomplete, and the trial ends in error (end).
+	procsErr error
 }
 
 // newTrial makes dir a fresh record directory (nothing of an earlier run
@@ -154,7 +157,9 @@ func (t *trial) sample(at string, ms float64, pids []int, s proc.Snapshot) {
 	rec := reports.ProcessSample{Ms: ms, At: at, PIDs: pids, Procs: finalFrom(s).Processes}
 	t.evMu.Lock()
 	defer t.evMu.Unlock()
-	json.NewEncoder(t.procs).Encode(rec)
+	if err := json.NewEncoder(t.procs).Encode(rec); err != nil && t.procsErr == nil {
+		t.procsErr = fmt.Errorf("write %s (%s): %w", reports.ProcessesFile, at, err)
+	}
 }
 
 // stepSamples records the process tables a step saw before and after.
@@ -170,16 +175,22 @@ func (t *trial) stepSamples(r nginx.StepResult) {
 // keepWitness reads the server's log back into the record (server-log.jsonl,
 // bounded) with witness.json saying what the read found; without a witness
 // configured it writes neither, and the report says the witness was absent.
-func (t *trial) keepWitness(ctx context.Context) {
+// A failed read of the log is recorded in witness.json (the report makes
+// it an error); a witness.json that cannot be written is an error of the
+// run: meta.json says the witness was configured, and its record is gone.
+func (t *trial) keepWitness(ctx context.Context) error {
 	if t.node == nil || !t.node.Witness() {
-		return
+		return nil
 	}
 	size, saved, err := t.node.SaveWitness(ctx, t.path(reports.ServerLogFile))
 	w := reports.WitnessRead{SizeBytes: size, ReadBytes: saved}
 	if err != nil {
 		w.Error = oneLine(err.Error())
 	}
-	writeJSON(t.path(reports.WitnessFile), w)
+	if err := writeJSON(t.path(reports.WitnessFile), w); err != nil {
+		return fmt.Errorf("write the second witness's record: %w", err)
+	}
+	return nil
 }
 
 // stepEvent turns a driver's step result into its event on the trial's clock.
@@ -237,6 +248,12 @@ func (t *trial) finishLoad(ctx context.Context, wait time.Duration) (loadgen.Sum
 func (t *trial) end(ctx context.Context, final any) error {
 	if err := writeJSON(t.path(reports.FinalFile), final); err != nil {
 		return err
+	}
+	t.evMu.Lock()
+	procsErr := t.procsErr
+	t.evMu.Unlock()
+	if procsErr != nil {
+		return procsErr
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: %w", ctx.Err())

@@ -1,0 +1,125 @@
+package reports
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// fuzzedFiles are the files of a scenario's record the fuzzer writes, in
+// the order of FuzzReport's arguments: everything the readers and the
+// judge read.
+var fuzzedFiles = []string{
+	MetaFile, EventsFile, loadgen.ResultsFile, loadgen.DownloadsFile, loadgen.ConnectionsFile,
+	RetriesFile, FinalFile, EndFile, WitnessFile, ServerLogFile, ProcessesFile, FaultsFile, ErrorFile,
+}
+
+// reportDeadline is how long one record may take to be judged and rendered
+// before the fuzzer calls it a hang (the real run's takes under 0.1 s).
+const reportDeadline = 10 * time.Second
+
+// FuzzReport runs what `report DIR` runs — the record readers, the judge
+// and the renderers (Render) — on a scenario record whose every file the
+// fuzzer may change, seeded from a real run's record, whole and thinned.
+// No input may make it panic, hang, or fail to write a report.
+func FuzzReport(f *testing.F) {
+	dir := filepath.Join(realRun, "upgrade")
+	whole := make([][]byte, len(fuzzedFiles))
+	for i, name := range fuzzedFiles {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil && !os.IsNotExist(err) {
+			f.Fatal(err)
+		}
+		whole[i] = data
+	}
+	f.Add(whole[0], whole[1], whole[2], whole[3], whole[4], whole[5], whole[6], whole[7], whole[8], whole[9], whole[10], whole[11], whole[12])
+	thin := thinRecord(f, dir, whole)
+	f.Add(thin[0], thin[1], thin[2], thin[3], thin[4], thin[5], thin[6], thin[7], thin[8], thin[9], thin[10], thin[11], thin[12])
+
+	f.Fuzz(func(t *testing.T, meta, events, results, downloads, connections, retries, final, end, witness, serverLog, processes, faults, errorTxt []byte) {
+		run := t.TempDir()
+		sdir := filepath.Join(run, "upgrade")
+		if err := os.Mkdir(sdir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i, data := range [][]byte{meta, events, results, downloads, connections, retries, final, end, witness, serverLog, processes, faults, errorTxt} {
+			// An empty witness.json or error.txt stands for one that is
+			// not there: their presence means something.
+			if len(data) == 0 && (fuzzedFiles[i] == WitnessFile || fuzzedFiles[i] == ErrorFile) {
+				continue
+			}
+			if err := os.WriteFile(filepath.Join(sdir, fuzzedFiles[i]), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		type outcome struct {
+			err   error
+			panic any
+		}
+		done := make(chan outcome, 1)
+		go func() {
+			defer func() {
+				if p := recover(); p != nil {
+					done <- outcome{panic: p}
+				}
+			}()
+			_, err := Render(run)
+			done <- outcome{err: err}
+		}()
+		select {
+		case o := <-done:
+			if o.panic != nil {
+				t.Fatalf("report panicked: %v", o.panic)
+			}
+			if o.err != nil {
+				t.Fatalf("report wrote no report: %v", o.err)
+			}
+		case <-time.After(reportDeadline):
+			t.Fatalf("report did not finish in %s: a hang", reportDeadline)
+		}
+	})
+}
+
+// thinRecord is the real record with one result, log line and connection
+// in ten: the same shape across every phase, small enough for the fuzzer
+// to mutate quickly.
+func thinRecord(f *testing.F, dir string, whole [][]byte) [][]byte {
+	thin := append([][]byte(nil), whole...)
+	for i, name := range fuzzedFiles {
+		switch name {
+		case loadgen.ConnectionsFile, ServerLogFile:
+			var kept [][]byte
+			for n, line := range bytes.SplitAfter(whole[i], []byte("\n")) {
+				if n%10 == 0 {
+					kept = append(kept, line)
+				}
+			}
+			thin[i] = bytes.Join(kept, nil)
+		case loadgen.ResultsFile:
+			file, err := os.Open(filepath.Join(dir, name))
+			if err != nil {
+				f.Fatal(err)
+			}
+			dec := vegeta.NewDecoder(file)
+			var buf bytes.Buffer
+			enc := vegeta.NewEncoder(&buf)
+			for n := 0; ; n++ {
+				var r vegeta.Result
+				if dec.Decode(&r) != nil {
+					break
+				}
+				if n%10 == 0 {
+					enc.Encode(&r)
+				}
+			}
+			file.Close()
+			thin[i] = buf.Bytes()
+		}
+	}
+	return thin
+}
