@@ -270,7 +270,7 @@ func reuseportLosses(migrate string) []reports.KnownLoss {
 	if migrate != "0" {
 		return nil
 	}
-	return []reports.KnownLoss{queueReset("one-worker")}
+	return []reports.KnownLoss{queueReset("fewer-workers", "one-worker")}
 }
 
 // again names a step of a second round (its name and phase get "-again").

@@ -27,7 +27,7 @@ func TestKnownLossesOfTheCatalogue(t *testing.T) {
 	}{
 		{"upgrade", DefaultLoad, nil},
 		{"rollback", DefaultLoad, nil},
-		{"reuseport", DefaultLoad, []loss{{KnownLossQueueReset, []string{"one-worker"}}}},
+		{"reuseport", DefaultLoad, []loss{{KnownLossQueueReset, []string{"fewer-workers", "one-worker"}}}},
 		{"reuseport-migrate", DefaultLoad, nil},
 		{"upgrade", keepAlive, []loss{{KnownLossCloseRace, []string{"old-workers-draining", "after-quit"}}}},
 		{"rollback", keepAlive, []loss{{KnownLossCloseRace, []string{"old-workers-draining", "rolled-back"}}}},
@@ -35,7 +35,7 @@ func TestKnownLossesOfTheCatalogue(t *testing.T) {
 		{"rollback", http2, nil},
 		{"reload", keepAlive, []loss{{KnownLossCloseRace, []string{"reloaded"}}}},
 		{"reload-workers", keepAlive, []loss{{KnownLossCloseRace, []string{"four-workers", "one-worker"}}}},
-		{"reuseport", keepAlive, []loss{{KnownLossQueueReset, []string{"one-worker"}},
+		{"reuseport", keepAlive, []loss{{KnownLossQueueReset, []string{"fewer-workers", "one-worker"}},
 			{KnownLossCloseRace, []string{"old-workers-draining", "after-quit", "one-worker"}}}},
 		{"broken-build", keepAlive, nil},
 		{"term-fallback", keepAlive, nil}, // a positive control: its drops are its expectation
@@ -55,8 +55,11 @@ func TestKnownLossesOfTheCatalogue(t *testing.T) {
 			if got[i].Name != w.name || !slices.Equal(got[i].Phases, w.phases) {
 				t.Errorf("%s under %v: known loss %s in %v, want %s in %v", tc.scenario, tc.load.Kinds(), got[i].Name, got[i].Phases, w.name, w.phases)
 			}
-			if got[i].Max != 100 || got[i].Why == "" || got[i].Remedy == "" {
-				t.Errorf("%s: %s has bound %d (want 100 at 500 req/s), why %q, remedy %q", tc.scenario, w.name, got[i].Max, got[i].Why, got[i].Remedy)
+			// The queue holds at most nginx's listen backlog; the race is
+			// bounded by 200 ms of the rate (100 at 500 req/s).
+			bound := map[string]int{KnownLossQueueReset: 511, KnownLossCloseRace: 100}[w.name]
+			if got[i].Max != bound || got[i].Why == "" || got[i].Remedy == "" {
+				t.Errorf("%s: %s has bound %d (want %d), why %q, remedy %q", tc.scenario, w.name, got[i].Max, bound, got[i].Why, got[i].Remedy)
 			}
 			if !slices.Contains(got[i].Witness, reports.WitnessNever) {
 				t.Errorf("%s: %s does not ask nginx's log for never-reached-a-worker", tc.scenario, w.name)
