@@ -33,6 +33,16 @@ type CompareReport struct {
 	Broken     string      `json:"broken"`
 	Load       Load        `json:"load"`
 	Procedures []Procedure `json:"procedures"`
+
+	// With --expect: what each build was expected to do, the verdict (the
+	// worst of the summary rows') and its counts; Summary is a row per
+	// procedure and build over its runs (with --expect or --repeat).
+	Expect  *CompareExpect   `json:"expect,omitempty"`
+	Verdict string           `json:"verdict,omitempty"`
+	Counts  *Counts          `json:"counts,omitempty"`
+	Repeat  int              `json:"repeat,omitempty"`
+	Summary []CompareSummary `json:"summary,omitempty"`
+	Missing int              `json:"missing_runs,omitempty"` // planned runs with no record (an interrupted compare)
 }
 
 // Procedure is one upgrade procedure run against one build.
@@ -60,6 +70,17 @@ type Procedure struct {
 	BinaryOnDisk string   `json:"binary_on_disk,omitempty"`   // old, new or unknown: what a restart would run
 	Restart      []string `json:"restart_evidence,omitempty"` // why the outcome is restarted: what was seen
 	Notes        []string `json:"notes,omitempty"`            // what a reader should know (policy-rc.d, a repackaged .deb…)
+
+	Repeat int `json:"repeat,omitempty"` // its run under --repeat (1…N)
+	// Under systemd: the unit nginx ran as and systemd's view before the
+	// procedure (the view after is Final.Systemd).
+	Unit          string       `json:"unit,omitempty"`
+	SystemdBefore *SystemdView `json:"systemd_before,omitempty"`
+	// With --expect: what its build was expected to do, and its verdict
+	// against that (pass, fail, error) with the reasons.
+	Expected      string   `json:"expected,omitempty"`
+	Judged        string   `json:"judged,omitempty"`
+	JudgedReasons []string `json:"judged_reasons,omitempty"`
 }
 
 // NewProcedure fills a procedure's load figures from the scenario it ran
@@ -119,25 +140,60 @@ func WriteCompareAll(dir string, c *CompareReport) error {
 // WriteCompareMarkdown writes the compare table.
 func WriteCompareMarkdown(w io.Writer, c *CompareReport) error {
 	mw := &mdWriter{w: w}
+	if c.Expect != nil {
+		mark := map[string]string{VerdictPass: "✓", VerdictFail: "✗", VerdictError: "⚠"}[c.Verdict]
+		mw.printf("%s %s — nginx upgrade procedures against `--expect %s`: %s\n\n", mark, strings.ToUpper(c.Verdict), mdCode(c.Expect.Spec), mdCell(CompareVerdictLine(c)))
+	}
 	mw.printf("# nginx upgrade procedures compared\n\n")
 	mw.printf("From `%s` to `%s` (good) and `%s` (broken); load: %s.\n\n", mdCode(c.From), mdCode(c.To), mdCode(c.Broken), loadLine(c.Load))
+	if c.Expect != nil {
+		mw.printf("Expected: %s.\n\n", mdCell(expectWords(c.Expect)))
+	}
+	if len(c.Summary) > 0 {
+		mw.printf("| procedure | build | runs | outcomes | expected | verdict | why |\n| --- | --- | ---: | --- | --- | --- | --- |\n")
+		for _, s := range c.Summary {
+			mw.printf("| %s | %s | %d | %s | %s | %s | %s |\n", mdCell(s.Procedure), mdCell(s.Build), s.Runs, mdCell(s.OutcomeWords()),
+				mdCell(s.Expected), verdictMark(s.Verdict), mdCell(strings.Join(s.Reasons, "; ")))
+		}
+		mw.printf("\n")
+	}
 	mw.printf("| procedure | build | init | outcome | dropped | requests | failed | failures | duration | exit | final state |\n")
 	mw.printf("| --- | --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |\n")
 	for _, p := range c.Procedures {
+		name := p.Name
+		if p.Repeat > 0 {
+			name = fmt.Sprintf("%s #%d", p.Name, p.Repeat)
+		}
 		mw.printf("| %s | %s | %s | %s | %d | %d | %d | %s | %s | %d | %s |\n",
-			mdCell(p.Name), mdCell(p.Build), mdCell(p.Init), mdCell(p.Outcome), p.Dropped, p.Requests.Total, p.Requests.Failed,
+			mdCell(name), mdCell(p.Build), mdCell(p.Init), mdCell(p.Outcome), p.Dropped, p.Requests.Total, p.Requests.Failed,
 			mdCell(procedureFailures(p)), fmtMs(p.DurationMs), p.ExitCode, mdCell(compactFinal(p.Final)))
 	}
 	for _, p := range c.Procedures {
-		if p.Error != "" || len(p.Reasons) > 0 {
+		if len(p.JudgedReasons) > 0 {
+			mw.printf("\n**%s (%s build)** against its expectation — %s: %s\n", mdCell(p.Name), mdCell(p.Build), verdictMark(p.Judged),
+				mdCell(strings.Join(p.JudgedReasons, "; ")))
+		}
+	}
+	for _, p := range c.Procedures {
+		if c.Expect == nil && (p.Error != "" || len(p.Reasons) > 0) {
 			mw.printf("\n**%s (%s build)**: %s\n", mdCell(p.Name), mdCell(p.Build), mdCell(strings.Join(append(errorFirst(p.Error), p.Reasons...), "; ")))
 		}
 	}
 	for _, p := range c.Procedures {
 		if len(p.Notes) > 0 || len(p.Restart) > 0 || p.BinaryOnDisk != "" || p.Final.Systemd != nil {
 			mw.printf("\n**%s (%s build)** — notes:\n", mdCell(p.Name), mdCell(p.Build))
+			if p.Expected != "" {
+				mw.printf("- expected: %s; happened: %s, %s, exit %d — %s\n", mdCell(p.Expected), mdCell(p.Outcome),
+					plural(p.Dropped, "drop"), p.ExitCode, verdictMark(p.Judged))
+			}
 			if p.BinaryOnDisk != "" {
 				mw.printf("- binary on disk at the end: %s\n", mdCell(p.BinaryOnDisk))
+			}
+			if p.Unit != "" {
+				mw.printf("- unit: %s\n", mdCell(p.Unit))
+			}
+			if v := p.SystemdBefore; v != nil {
+				mw.printf("- systemd before: %s\n", mdCell(v.String()))
 			}
 			if v := p.Final.Systemd; v != nil {
 				mw.printf("- systemd at the end: %s\n", mdCell(v.String()))
@@ -161,7 +217,8 @@ func WriteCompareMarkdown(w io.Writer, c *CompareReport) error {
 func WriteCompareHTML(w io.Writer, c *CompareReport) error {
 	tmpl, err := template.New("compare").Funcs(template.FuncMap{
 		"ms": fmtMs, "load": loadLine, "failures": procedureFailures, "final": compactFinal,
-		"howToRead": func() string { return compareHowToRead },
+		"howToRead":   func() string { return compareHowToRead },
+		"verdictLine": CompareVerdictLine, "expectWords": expectWords, "join": strings.Join,
 	}).Parse(compareHTMLTemplate)
 	if err != nil {
 		return fmt.Errorf("parse compare html template: %w", err)
@@ -182,9 +239,16 @@ table { border-collapse: collapse; } th, td { border: 1px solid #ddd; padding: .
 th { background: #f4f4f4; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .upgraded { color: #176f2c; font-weight: bold; } .down, .failed, .two-masters { color: #b3261e; font-weight: bold; }
 .kept-old, .restarted { color: #a15c00; font-weight: bold; }
+.pass { color: #176f2c; font-weight: bold; } .fail { color: #b3261e; font-weight: bold; } .error { color: #a15c00; font-weight: bold; }
 </style></head><body>
 <h1>nginx upgrade procedures compared</h1>
 <p>From <code>{{.From}}</code> to <code>{{.To}}</code> (good) and <code>{{.Broken}}</code> (broken); load: {{load .Load}}.</p>
+{{if .Expect}}<h2 class="{{.Verdict}}">{{.Verdict}} against <code>--expect {{.Expect.Spec}}</code>: {{verdictLine .}}</h2>
+<p>Expected: {{expectWords .Expect}}.</p>{{end}}
+{{if .Summary}}<table>
+<tr><th>procedure</th><th>build</th><th>runs</th><th>outcomes</th><th>expected</th><th>verdict</th><th>why</th></tr>
+{{range .Summary}}<tr><td>{{.Procedure}}</td><td>{{.Build}}</td><td class="n">{{.Runs}}</td><td>{{.OutcomeWords}}</td><td>{{.Expected}}</td><td class="{{.Verdict}}">{{.Verdict}}</td><td>{{join .Reasons "; "}}</td></tr>
+{{end}}</table><p></p>{{end}}
 <table>
 <tr><th>procedure</th><th>build</th><th>init</th><th>outcome</th><th>dropped</th><th>requests</th><th>failed</th><th>failures</th><th>duration</th><th>exit</th><th>final state</th></tr>
 {{range .Procedures}}<tr><td>{{.Name}}</td><td>{{.Build}}</td><td>{{.Init}}</td><td class="{{.Outcome}}">{{.Outcome}}</td><td class="n">{{.Dropped}}</td>
@@ -213,6 +277,30 @@ func procedureFailures(p Procedure) string {
 
 func compactFinal(f Final) string {
 	return fmt.Sprintf("%d master(s), %s binary, pid file %d, serving: %t", f.Masters, f.ServingBinary, f.PIDFilePID, f.Serving)
+}
+
+// CompareVerdictLine counts the summary rows' verdicts: "2 pass, 1 fail,
+// 0 error over 3 procedure×build rows".
+func CompareVerdictLine(c *CompareReport) string {
+	if c.Counts == nil {
+		return ""
+	}
+	line := fmt.Sprintf("%d pass, %d fail, %d error over %s", c.Counts.Pass, c.Counts.Fail, c.Counts.Error, plural(len(c.Summary), "procedure×build row"))
+	if c.Missing > 0 {
+		line += fmt.Sprintf(" (%s not recorded)", plural(c.Missing, "planned run"))
+	}
+	return line
+}
+
+// expectWords says what each build was expected to do.
+func expectWords(e *CompareExpect) string {
+	var parts []string
+	for _, b := range []string{BuildGood, BuildBroken} {
+		if be, ok := e.Builds[b]; ok {
+			parts = append(parts, fmt.Sprintf("%s build: %s", b, be.Words()))
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 func errorFirst(e string) []string {

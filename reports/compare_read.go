@@ -41,6 +41,10 @@ type CompareRecord struct {
 	Broken string       `json:"broken"`
 	Load   Load         `json:"load"`
 	Runs   []CompareRun `json:"runs"`
+	// Expect is compare --expect (nil: a measurement, no verdict); Repeat
+	// is compare --repeat (each procedure and build run that many times).
+	Expect *CompareExpect `json:"expect,omitempty"`
+	Repeat int            `json:"repeat,omitempty"`
 }
 
 // CompareRun names one procedure×build directory.
@@ -49,6 +53,7 @@ type CompareRun struct {
 	Procedure string `json:"procedure"`
 	Spec      string `json:"spec"`
 	Build     string `json:"build"`
+	Repeat    int    `json:"repeat,omitempty"` // 1…N under --repeat N
 }
 
 // ProcedureRecord is procedure.json: what the procedure did, as its runner saw it.
@@ -67,6 +72,10 @@ type ProcedureRecord struct {
 	Error        string   `json:"error,omitempty"` // the procedure could not be run
 	BinaryOnDisk string   `json:"binary_on_disk"`  // old, new or unknown: what a restart would run
 	Init         string   `json:"init,omitempty"`  // the container's PID 1: docker-init or systemd
+	// Under systemd: the unit nginx ran as (Debian's, or the user's file
+	// and its sha256) and systemd's view of it before the procedure.
+	Unit          string       `json:"unit,omitempty"`
+	SystemdBefore *SystemdView `json:"systemd_before,omitempty"`
 }
 
 // MasterSample is one line of masters.jsonl: the masters at one moment.
@@ -106,29 +115,55 @@ func BuildCompare(dir string) (*CompareReport, error) {
 		return nil, fmt.Errorf("read compare run %s: %w", dir, err)
 	}
 	c := &CompareReport{Schema: Schema, From: rec.From, To: rec.To, Broken: rec.Broken,
-		Load: rec.Load, Procedures: []Procedure{}}
+		Load: rec.Load, Procedures: []Procedure{}, Expect: rec.Expect, Repeat: rec.Repeat}
 	for _, run := range rec.Runs {
 		sdir := filepath.Join(dir, run.Dir)
 		if _, err := os.Stat(sdir); err != nil {
 			continue
 		}
-		row, err := BuildProcedure(sdir)
+		row, s, err := buildProcedure(sdir)
 		if err != nil {
 			return nil, err
 		}
 		if row.Name == "" {
 			row.Name, row.Build = run.Procedure, run.Build
 		}
+		row.Repeat = run.Repeat
+		if rec.Expect != nil {
+			judgeProcedure(&row, s, rec.Expect)
+		}
 		c.Procedures = append(c.Procedures, row)
+	}
+	if rec.Expect != nil || rec.Repeat > 1 {
+		c.Summary = summarize(c.Procedures, rec.Expect)
+	}
+	if rec.Expect != nil {
+		var verdicts []string
+		for _, s := range c.Summary {
+			verdicts = append(verdicts, s.Verdict)
+		}
+		// Runs planned but not recorded (an interrupted compare) leave the
+		// gate without its evidence.
+		if recorded := len(c.Procedures); recorded < len(rec.Runs) {
+			verdicts = append(verdicts, VerdictError)
+			c.Missing = len(rec.Runs) - recorded
+		}
+		v, counts := worst(verdicts)
+		c.Verdict, c.Counts = v, &counts
 	}
 	return c, nil
 }
 
 // BuildProcedure reads one procedure×build directory into its row.
 func BuildProcedure(sdir string) (Procedure, error) {
+	row, _, err := buildProcedure(sdir)
+	return row, err
+}
+
+func buildProcedure(sdir string) (Procedure, *Scenario, error) {
 	s, _, err := BuildScenario(sdir)
 	if err != nil {
-		return Procedure{}, err
+		return Procedure{}, nil, err
 	}
 	var rec ProcedureRecord
 	recErr := readJSONFile(filepath.Join(sdir, ProcedureFile), &rec)
@@ -136,7 +171,7 @@ func BuildProcedure(sdir string) (Procedure, error) {
 	row.Build, row.ExitCode, row.DurationMs = rec.Build, rec.ExitCode, rec.DurationMs
 	row.Dir, row.TimedOut, row.BinaryOnDisk = filepath.Base(sdir), rec.TimedOut, rec.BinaryOnDisk
 	row.Notes = append(row.Notes, rec.Notes...)
-	row.Init = rec.Init
+	row.Init, row.Unit, row.SystemdBefore = rec.Init, rec.Unit, rec.SystemdBefore
 	if row.Init == "" {
 		row.Init = InitDocker
 	}
@@ -156,7 +191,7 @@ func BuildProcedure(sdir string) (Procedure, error) {
 	row.Restart = evidence
 	ran := recErr == nil && rec.Error == "" && s.Error == "" && s.Final != nil
 	row.Outcome = OutcomeOf(s.Final, ran, wentDown)
-	return row, nil
+	return row, s, nil
 }
 
 // RestartEvidence tells, from the masters sampled while the procedure ran

@@ -1,0 +1,313 @@
+package reports
+
+import (
+	"encoding/xml"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// CompareExpect is what a packager expects of each build's procedure runs
+// (compare --expect): recorded in compare.json, so that `report DIR`
+// judges a compare run as it was judged when it ran.
+type CompareExpect struct {
+	Spec   string                 `json:"spec"` // as given: "default", "good=restarted+drops"
+	Builds map[string]BuildExpect `json:"builds"`
+}
+
+// BuildExpect is what one build's procedure must do.
+type BuildExpect struct {
+	Outcomes []string `json:"outcomes"` // the outcomes accepted
+	// Drops: losses (and stalls) are accepted; otherwise 0 dropped and no
+	// stall over the run's --max-stall.
+	Drops bool `json:"drops,omitempty"`
+	// NonZeroExit: the procedure must say it failed (exit non-zero, or
+	// killed at its timeout) — a build that cannot start.
+	NonZeroExit bool `json:"nonzero_exit,omitempty"`
+}
+
+// DefaultCompareExpect is --expect default: the good build upgraded with
+// nothing lost and no stall; the broken build kept the old one serving,
+// nothing lost, and the procedure said it failed.
+func DefaultCompareExpect() *CompareExpect {
+	return &CompareExpect{Spec: "default", Builds: map[string]BuildExpect{
+		BuildGood:   {Outcomes: []string{OutcomeUpgraded}},
+		BuildBroken: {Outcomes: []string{OutcomeKeptOld}, NonZeroExit: true},
+	}}
+}
+
+// compareOutcomes are the outcomes an expectation may name.
+var compareOutcomes = []string{OutcomeUpgraded, OutcomeKeptOld, OutcomeRestarted, OutcomeDown, OutcomeTwoMasters}
+
+// ParseCompareExpect reads --expect: "default", or a comma-separated list
+// of BUILD=OUTCOME[|OUTCOME…][+drops][+exit0] that replaces the default
+// for the builds it names (e.g. "good=upgraded|restarted+drops"). +drops
+// accepts losses and stalls; +exit0 accepts a procedure that exits 0 with
+// the broken build.
+func ParseCompareExpect(spec string) (*CompareExpect, error) {
+	e := DefaultCompareExpect()
+	e.Spec = spec
+	if spec == "default" {
+		return e, nil
+	}
+	for _, part := range strings.Split(spec, ",") {
+		build, rest, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || rest == "" {
+			return nil, fmt.Errorf("--expect %q: want default or BUILD=OUTCOME[|OUTCOME][+drops][+exit0], e.g. good=restarted+drops", spec)
+		}
+		if build != BuildGood && build != BuildBroken {
+			return nil, fmt.Errorf("--expect %q: unknown build %q (want %s or %s)", spec, build, BuildGood, BuildBroken)
+		}
+		words := strings.Split(rest, "+")
+		be := BuildExpect{NonZeroExit: build == BuildBroken}
+		for _, o := range strings.Split(words[0], "|") {
+			if !slices.Contains(compareOutcomes, o) {
+				return nil, fmt.Errorf("--expect %q: unknown outcome %q (want %s)", spec, o, strings.Join(compareOutcomes, ", "))
+			}
+			be.Outcomes = append(be.Outcomes, o)
+		}
+		for _, w := range words[1:] {
+			switch w {
+			case "drops":
+				be.Drops = true
+			case "exit0":
+				be.NonZeroExit = false
+			default:
+				return nil, fmt.Errorf("--expect %q: unknown modifier +%s (want +drops or +exit0)", spec, w)
+			}
+		}
+		e.Builds[build] = be
+	}
+	return e, nil
+}
+
+// Words says an expectation for people: "upgraded, 0 dropped, no stall".
+func (b BuildExpect) Words() string {
+	w := strings.Join(b.Outcomes, " or ")
+	if !b.Drops {
+		w += ", 0 dropped, no stall"
+	} else {
+		w += ", losses accepted"
+	}
+	if b.NonZeroExit {
+		w += ", the procedure exits non-zero"
+	}
+	return w
+}
+
+// judgeProcedure judges one procedure run against what its build is
+// expected to do. As for a scenario, a failed premise (the load did not
+// hold its rate, a record is incomplete) gates a pass but never hides what
+// was seen: a miss is fail with the premises beside it ("also: …").
+func judgeProcedure(row *Procedure, s *Scenario, e *CompareExpect) {
+	be, ok := e.Builds[row.Build]
+	if !ok {
+		row.Judged, row.JudgedReasons = VerdictError, []string{fmt.Sprintf("no expectation for the %s build", row.Build)}
+		return
+	}
+	row.Expected = be.Words()
+	var miss []string
+	if !slices.Contains(be.Outcomes, row.Outcome) && row.Outcome != OutcomeFailed {
+		miss = append(miss, fmt.Sprintf("ended %s, expected %s", row.Outcome, strings.Join(be.Outcomes, " or ")))
+	}
+	if !be.Drops {
+		if row.Dropped > 0 {
+			miss = append(miss, fmt.Sprintf("%s dropped (%s)", plural(row.Dropped, "request"), procedureFailures(*row)))
+		}
+		miss = append(miss, stallReasons(s)...)
+	}
+	if be.NonZeroExit && row.Outcome != OutcomeFailed && row.ExitCode == 0 && !row.TimedOut {
+		miss = append(miss, "the procedure exited 0 with a build that cannot start: it must say it failed")
+	}
+	premises := comparePremises(row, s)
+	switch {
+	case len(miss) > 0:
+		for _, p := range premises {
+			miss = append(miss, "also: "+p)
+		}
+		row.Judged, row.JudgedReasons = VerdictFail, miss
+	case len(premises) > 0:
+		row.Judged, row.JudgedReasons = VerdictError, premises
+	default:
+		row.Judged, row.JudgedReasons = VerdictPass, []string{}
+	}
+}
+
+// comparePremises are what a procedure run needs to be judged: it ran, its
+// record is complete, and the load covered it at its rate.
+func comparePremises(row *Procedure, s *Scenario) []string {
+	var out []string
+	if row.Outcome == OutcomeFailed {
+		e := row.Error
+		if e == "" {
+			e = "no final state recorded"
+		}
+		out = append(out, "could not run: "+e)
+	}
+	out = append(out, s.Problems...)
+	if s.Requests.Total == 0 {
+		out = append(out, "no results: the load sent no request")
+	} else {
+		out = append(out, coverageReasons(s)...)
+	}
+	if s.Slow.Cancelled > 0 {
+		out = append(out, fmt.Sprintf("%s cancelled by the harness before it ended", plural(s.Slow.Cancelled, "long download")))
+	}
+	return out
+}
+
+// CompareSummary is one procedure with one build over its runs (compare
+// --repeat): how many ended in each outcome, with the drops of each, and
+// the verdict of the row under --expect (a varying outcome is flaky: fail).
+type CompareSummary struct {
+	Procedure string                    `json:"procedure"`
+	Build     string                    `json:"build"`
+	Runs      int                       `json:"runs"`
+	Outcomes  map[string]OutcomeSummary `json:"outcomes"`
+	Flaky     bool                      `json:"flaky"`
+	Expected  string                    `json:"expected,omitempty"`
+	Verdict   string                    `json:"verdict,omitempty"` // under --expect
+	Reasons   []string                  `json:"reasons,omitempty"`
+}
+
+// OutcomeSummary is the runs that ended in one outcome.
+type OutcomeSummary struct {
+	Runs    int   `json:"runs"`
+	Dropped []int `json:"dropped"` // per run, in run order
+}
+
+// summarize groups the rows by procedure and build, in the order they ran,
+// and judges each group under e (nil: no expectation).
+func summarize(rows []Procedure, e *CompareExpect) []CompareSummary {
+	var out []CompareSummary
+	index := map[string]int{}
+	for _, r := range rows {
+		key := r.Name + "\x00" + r.Build
+		i, ok := index[key]
+		if !ok {
+			i = len(out)
+			index[key] = i
+			out = append(out, CompareSummary{Procedure: r.Name, Build: r.Build, Outcomes: map[string]OutcomeSummary{}})
+		}
+		s := &out[i]
+		s.Runs++
+		o := s.Outcomes[r.Outcome]
+		o.Runs++
+		o.Dropped = append(o.Dropped, r.Dropped)
+		s.Outcomes[r.Outcome] = o
+	}
+	for i := range out {
+		s := &out[i]
+		s.Flaky = len(s.Outcomes) > 1
+		if e == nil {
+			continue
+		}
+		if be, ok := e.Builds[s.Build]; ok {
+			s.Expected = be.Words()
+		}
+		var verdicts, reasons []string
+		for _, r := range rows {
+			if r.Name == s.Procedure && r.Build == s.Build {
+				verdicts = append(verdicts, r.Judged)
+				for _, why := range r.JudgedReasons {
+					if s.Runs > 1 {
+						why = fmt.Sprintf("run %d: %s", r.Repeat, why)
+					}
+					reasons = append(reasons, why)
+				}
+			}
+		}
+		v, _ := worst(verdicts)
+		if s.Flaky {
+			v = VerdictFail
+			reasons = append([]string{"flaky: " + s.OutcomeWords()}, reasons...)
+		}
+		s.Verdict, s.Reasons = v, reasons
+	}
+	return out
+}
+
+// OutcomeWords says how the runs ended: "upgraded in 3 runs (0, 0, 0
+// dropped), down in 2 runs (1613, 1596 dropped)".
+func (s CompareSummary) OutcomeWords() string {
+	names := make([]string, 0, len(s.Outcomes))
+	for o := range s.Outcomes {
+		names = append(names, o)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if s.Outcomes[names[i]].Runs != s.Outcomes[names[j]].Runs {
+			return s.Outcomes[names[i]].Runs > s.Outcomes[names[j]].Runs
+		}
+		return names[i] < names[j]
+	})
+	var parts []string
+	for _, o := range names {
+		os := s.Outcomes[o]
+		var d []string
+		for _, n := range os.Dropped {
+			d = append(d, fmt.Sprint(n))
+		}
+		parts = append(parts, fmt.Sprintf("%s in %s (%s dropped)", o, plural(os.Runs, "run"), strings.Join(d, ", ")))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// WriteCompareJUnit writes compare --expect's verdicts as JUnit XML: a test
+// case per procedure and build (its runs together), failed or in error as
+// judged, the reasons and every run's outcome in it.
+func WriteCompareJUnit(w io.Writer, c *CompareReport) error {
+	type failure struct {
+		Message string `xml:"message,attr"`
+		Type    string `xml:"type,attr"`
+		Text    string `xml:",chardata"`
+	}
+	type testcase struct {
+		Name      string   `xml:"name,attr"`
+		Classname string   `xml:"classname,attr"`
+		Time      float64  `xml:"time,attr"`
+		Failure   *failure `xml:"failure,omitempty"`
+		Error     *failure `xml:"error,omitempty"`
+		SystemOut string   `xml:"system-out,omitempty"`
+	}
+	type testsuite struct {
+		XMLName  xml.Name   `xml:"testsuite"`
+		Name     string     `xml:"name,attr"`
+		Tests    int        `xml:"tests,attr"`
+		Failures int        `xml:"failures,attr"`
+		Errors   int        `xml:"errors,attr"`
+		Cases    []testcase `xml:"testcase"`
+	}
+	ts := testsuite{Name: fmt.Sprintf("compare %s → %s (broken: %s)", c.From, c.To, c.Broken)}
+	for _, s := range c.Summary {
+		tc := testcase{Name: s.Procedure + " / " + s.Build, Classname: "compare"}
+		for _, p := range c.Procedures {
+			if p.Name == s.Procedure && p.Build == s.Build {
+				tc.Time += p.DurationMs / 1000
+			}
+		}
+		tc.SystemOut = fmt.Sprintf("expected: %s; happened: %s", s.Expected, s.OutcomeWords())
+		msg := strings.Join(s.Reasons, "; ")
+		switch s.Verdict {
+		case VerdictFail:
+			tc.Failure = &failure{Message: msg, Type: "expectation", Text: strings.Join(s.Reasons, "\n")}
+			ts.Failures++
+		case VerdictError, "":
+			tc.Error = &failure{Message: msg, Type: "invalid-measurement", Text: strings.Join(s.Reasons, "\n")}
+			ts.Errors++
+		}
+		ts.Cases = append(ts.Cases, tc)
+	}
+	ts.Tests = len(ts.Cases)
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(ts); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}
