@@ -42,6 +42,16 @@ type Compare struct {
 	Audit time.Duration
 	// Builds are the builds each procedure runs with (default good and broken).
 	Builds []string
+	// Expect, when set, is what each build's procedure must do: the
+	// compare run then has a verdict (compare --expect).
+	Expect *reports.CompareExpect
+	// Repeat runs each procedure with each build that many times (default
+	// 1), for the procedures whose outcome is a race.
+	Repeat int
+	// Unit is the user's nginx.service for the procedures under systemd
+	// (nil: the one Debian's package ships); UnitName names it.
+	Unit     []byte
+	UnitName string
 }
 
 // PrepareCompareImages builds (or finds) the pair images old→new and old→broken.
@@ -93,16 +103,27 @@ func RunCompare(ctx context.Context, pool *dockertest.Pool, c Compare, p Params,
 	if len(builds) == 0 {
 		builds = []string{reports.BuildGood, reports.BuildBroken}
 	}
+	repeat := max(c.Repeat, 1)
 	rec := reports.CompareRecord{From: p.From.Spec, To: p.To.Spec, Broken: p.Broken.Spec,
-		Load: reports.Load{Rate: p.Load.Rate, Method: p.Load.Method, Keepalive: p.Load.KeepAlive, Slow: p.Load.Slow}}
+		Load:   reports.Load{Rate: p.Load.Rate, Method: p.Load.Method, Keepalive: p.Load.KeepAlive, Slow: p.Load.Slow},
+		Expect: c.Expect}
+	if repeat > 1 {
+		rec.Repeat = repeat
+	}
 	used := map[string]int{}
 	for _, proc := range c.Procedures {
 		for _, b := range builds {
-			name := proc.Name() + "-" + b
-			if used[name]++; used[name] > 1 {
-				name = fmt.Sprintf("%s-%d", name, used[name])
+			for k := 1; k <= repeat; k++ {
+				name := proc.Name() + "-" + b
+				if used[name]++; used[name] > 1 {
+					name = fmt.Sprintf("%s-%d", name, used[name])
+				}
+				run := reports.CompareRun{Dir: name, Procedure: proc.Name(), Spec: proc.Spec, Build: b}
+				if repeat > 1 {
+					run.Repeat = k
+				}
+				rec.Runs = append(rec.Runs, run)
 			}
-			rec.Runs = append(rec.Runs, reports.CompareRun{Dir: name, Procedure: proc.Name(), Spec: proc.Spec, Build: b})
 		}
 	}
 	if err := writeJSON(filepath.Join(dir, reports.CompareFile), rec); err != nil {
@@ -111,26 +132,28 @@ func RunCompare(ctx context.Context, pool *dockertest.Pool, c Compare, p Params,
 	i := 0
 	for _, proc := range c.Procedures {
 		for _, b := range builds {
-			run := rec.Runs[i]
-			i++
-			if ctx.Err() != nil {
-				break
-			}
-			image := im.Good
-			if b == reports.BuildBroken {
-				image = im.Broken
-			}
-			if proc.Systemd() {
-				image = im.GoodSystemd
-				if b == reports.BuildBroken {
-					image = im.BrokenSystemd
+			for k := 0; k < repeat; k++ {
+				run := rec.Runs[i]
+				i++
+				if ctx.Err() != nil {
+					break
 				}
-			}
-			if err := RunProcedure(ctx, pool, proc, b, p, image, filepath.Join(dir, run.Dir), c, progress); err != nil {
-				progress("%s: could not run: %v", run.Dir, err)
-			}
-			if _, err := reports.RenderCompare(dir); err != nil {
-				return nil, err
+				image := im.Good
+				if b == reports.BuildBroken {
+					image = im.Broken
+				}
+				if proc.Systemd() {
+					image = im.GoodSystemd
+					if b == reports.BuildBroken {
+						image = im.BrokenSystemd
+					}
+				}
+				if err := RunProcedure(ctx, pool, proc, b, p, image, filepath.Join(dir, run.Dir), c, run.Repeat, progress); err != nil {
+					progress("%s: could not run: %v", run.Dir, err)
+				}
+				if _, err := reports.RenderCompare(dir); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
@@ -141,7 +164,7 @@ func RunCompare(ctx context.Context, pool *dockertest.Pool, c Compare, p Params,
 // under load and records everything in sdir. The error is for a procedure
 // that could not be run; one that ran and failed returns nil (its exit
 // code and what it left are in the records).
-func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc procedure.Procedure, build string, p Params, image, sdir string, c Compare, progress Progress) (err error) {
+func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc procedure.Procedure, build string, p Params, image, sdir string, c Compare, runIndex int, progress Progress) (err error) {
 	name := filepath.Base(sdir)
 	timeout := c.Timeout
 	if timeout <= 0 {
@@ -165,6 +188,12 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc procedure.Pro
 		}
 		rec.Init = reports.InitSystemd
 		nodeOpts = append(nodeOpts, nginx.WithSystemd())
+		rec.Unit = "Debian's " + nginx.Unit
+		if c.Unit != nil {
+			nodeOpts = append(nodeOpts, nginx.WithUnit(c.Unit))
+			sum := sha256.Sum256(c.Unit)
+			rec.Unit = fmt.Sprintf("%s as %s (sha256 %s)", c.UnitName, nginx.UnitOverride, hex.EncodeToString(sum[:])[:12])
+		}
 	}
 	meta := p.newMeta(name, compareExpect, to, loadgen.NewClock())
 	// A procedure's steps are its own business: none is planned here.
@@ -190,8 +219,16 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc procedure.Pro
 	if err := writeJSON(t.path(reports.ProcessesBefore), t.start); err != nil {
 		return err
 	}
+	if t.node.Systemd() {
+		v, err := t.node.SystemdView(ctx)
+		if err != nil {
+			return fmt.Errorf("read systemd's view before the procedure: %w", err)
+		}
+		rec.SystemdBefore = &reports.SystemdView{MainPID: v.MainPID, ActiveState: v.ActiveState, SubState: v.SubState,
+			Result: v.Result, NRestarts: v.NRestarts, ControlGroup: v.ControlGroup, CgroupPIDs: v.CgroupPIDs}
+	}
 
-	popts := procedure.Options{Broken: build == reports.BuildBroken, Timeout: timeout,
+	popts := procedure.Options{Broken: build == reports.BuildBroken, Timeout: timeout, Run: runIndex,
 		OnStep: func(r nginx.StepResult) {
 			ev := t.stepEvent(r)
 			if ev.Phase == "" && len(r.PIDs) == 0 && r.Signal == "" {

@@ -184,6 +184,7 @@ type nodeConfig struct {
 	memory  int64
 	start   bool
 	systemd bool
+	unit    []byte // the user's nginx.service (WithUnit); nil: the package's
 	tree    *Tree
 	site    *Site
 	mounts  []Mount
@@ -408,6 +409,11 @@ func (n *Node) setup(ctx context.Context, c nodeConfig) error {
 	if c.systemd {
 		if err := n.waitSystemd(ctx); err != nil {
 			return err
+		}
+		if c.unit != nil {
+			if err := n.installUnit(ctx, c.unit); err != nil {
+				return fmt.Errorf("start node: %w", err)
+			}
 		}
 	}
 	if c.tree != nil {

@@ -45,6 +45,32 @@ func (n *Node) waitSystemd(ctx context.Context) error {
 	}
 }
 
+// WithUnit gives a systemd node the user's nginx.service in place of the
+// one Debian's package ships (in /etc/systemd/system, which overrides it).
+func WithUnit(content []byte) NodeOption {
+	return func(c *nodeConfig) { c.unit = append([]byte(nil), content...) }
+}
+
+// UnitOverride is where WithUnit puts the user's unit.
+const UnitOverride = "/etc/systemd/system/" + Unit
+
+// installUnit writes the user's unit and makes systemd read it.
+func (n *Node) installUnit(ctx context.Context, content []byte) error {
+	if err := n.WriteFile(ctx, UnitOverride, content, 0o644); err != nil {
+		return fmt.Errorf("install the unit %s: %w", UnitOverride, err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	r, err := n.Exec(cctx, "systemctl", "daemon-reload")
+	if err != nil {
+		return fmt.Errorf("systemctl daemon-reload: %w", err)
+	}
+	if r.Exit != 0 {
+		return fmt.Errorf("systemctl daemon-reload: exit %d: %s", r.Exit, harness.LastLine(r.Stderr))
+	}
+	return nil
+}
+
 // startUnit (re)starts nginx.service — its package enabled it, so it may
 // have started at boot with the image's own config — and waits until it
 // serves the config under test.

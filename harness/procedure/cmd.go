@@ -24,6 +24,6 @@ var commandKind = Kind{Name: "cmd", Arg: "\"COMMAND\"",
 	name: func(p Procedure) string { return "cmd-" + path.Base(p.Argv[0]) },
 	prepare: func(ctx context.Context, pr *Prepared) error {
 		pr.argv = append([]string(nil), pr.p.Argv...)
-		pr.env = userEnv(pr.n)
+		pr.env = userEnv(pr.n, pr.o)
 		return nil
 	}}

@@ -89,6 +89,38 @@ type Procedure struct {
 	Kind   string   // the registered Kind's name
 	Script string   // script: the script on the host (absolute)
 	Argv   []string // cmd: the command line, split
+	// UnderSystemd: a script or command run with systemd as PID 1 and
+	// nginx as its nginx.service (compare --init systemd), as the
+	// distributions' scripts that talk to their init expect.
+	UnderSystemd bool
+}
+
+// Init values of compare --init.
+const (
+	InitDocker  = "docker-init"
+	InitSystemd = "systemd"
+)
+
+// SetInit puts a script or command under the init it was written for.
+// The other procedures have their init built in: naming another is an
+// error that says which to use.
+func (p *Procedure) SetInit(init string) error {
+	switch init {
+	case "", InitDocker:
+		p.UnderSystemd = false
+		return nil
+	case InitSystemd:
+	default:
+		return fmt.Errorf("--init %q: want %s or %s", init, InitDocker, InitSystemd)
+	}
+	if p.Kind != scriptKind.Name && p.Kind != commandKind.Name {
+		if !p.Systemd() {
+			return fmt.Errorf("--init systemd: %s has its own init (docker-init); the systemd procedures are systemd-package, systemd-manual, systemctl-reload, systemctl-restart", p.Spec)
+		}
+		return nil
+	}
+	p.UnderSystemd = true
+	return nil
 }
 
 func kindOf(name string) (Kind, bool) {
@@ -149,6 +181,9 @@ type Options struct {
 	Audit time.Duration
 	// OnStep receives each verified step of the manual procedure as it ends.
 	OnStep func(nginx.StepResult)
+	// Run is the run's index under compare --repeat (1…N; 0: not
+	// repeated), told to a user's script or command.
+	Run int
 }
 
 // Result is what a procedure did, as far as its runner can tell; its effect
@@ -206,14 +241,19 @@ func (p Procedure) Prepare(ctx context.Context, n *nginx.Node, o Options) (*Prep
 // Notes are what preparation found worth telling.
 func (pr *Prepared) Notes() []string { return append([]string(nil), pr.notes...) }
 
-// userEnv is what a user's script or command is told.
-func userEnv(n *nginx.Node) []string {
-	return []string{
+// userEnv is what a user's script or command is told: where nginx's pid
+// file and binaries are, and, under compare --repeat, which run this is.
+func userEnv(n *nginx.Node, o Options) []string {
+	env := []string{
 		"NGINX_PID_FILE=" + n.PidFile(),
 		"NGINX_BINARY=" + n.Binary(),
 		"NGINX_NEW_BINARY=" + harness.NewBinaryStage,
 		"NGINX_OLD_BINARY=" + harness.OldBinaryStage,
 	}
+	if o.Run > 0 {
+		env = append(env, "NGINX_UPGRADE_RUN="+strconv.Itoa(o.Run))
+	}
+	return env
 }
 
 // Run runs the prepared procedure under its timeout.
@@ -392,7 +432,7 @@ func SplitWords(s string) ([]string, error) {
 // Systemd tells whether the procedure runs under systemd as PID 1.
 func (p Procedure) Systemd() bool {
 	k, ok := kindOf(p.Kind)
-	return ok && k.Systemd
+	return p.UnderSystemd || ok && k.Systemd
 }
 
 // External tells whether the procedure runs a program of its own (its

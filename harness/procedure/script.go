@@ -13,7 +13,7 @@ import (
 // with NGINX_PID_FILE, NGINX_BINARY, NGINX_NEW_BINARY and NGINX_OLD_BINARY
 // in its environment.
 var scriptKind = Kind{Name: "script", Arg: "PATH",
-	Help: "your script, copied in and run with NGINX_PID_FILE, NGINX_BINARY, NGINX_NEW_BINARY and NGINX_OLD_BINARY in its environment",
+	Help: "your script, copied in and run with NGINX_PID_FILE, NGINX_BINARY, NGINX_NEW_BINARY and NGINX_OLD_BINARY in its environment (and NGINX_UPGRADE_RUN under --repeat); --init systemd runs it under systemd",
 	parse: func(p *Procedure, arg string) error {
 		if arg == "" {
 			return fmt.Errorf("procedure %q: want script:PATH", p.Spec)
@@ -46,6 +46,6 @@ var scriptKind = Kind{Name: "script", Arg: "PATH",
 			return fmt.Errorf("copy %s into the container: %w", pr.p.Script, err)
 		}
 		pr.argv = []string{dst}
-		pr.env = userEnv(pr.n)
+		pr.env = userEnv(pr.n, pr.o)
 		return nil
 	}}
