@@ -27,7 +27,12 @@ const (
 // CompareReport is DIR/report.json of `compare` (design.md): packaging
 // procedures side by side, each with a good and a broken new build.
 type CompareReport struct {
-	Schema     int         `json:"schema"`
+	Schema int `json:"schema"`
+
+	// InsecureArchive: the builds were resolved with --insecure-archive
+	// (absent otherwise).
+	InsecureArchive bool `json:"insecure_archive,omitempty"`
+
 	From       string      `json:"from"`
 	To         string      `json:"to"`
 	Broken     string      `json:"broken"`
@@ -120,6 +125,7 @@ func WriteCompareAll(dir string, c *CompareReport) error {
 func WriteCompareMarkdown(w io.Writer, c *CompareReport) error {
 	mw := &mdWriter{w: w}
 	mw.printf("# nginx upgrade procedures compared\n\n")
+	writeMarkdownInsecure(mw, c.InsecureArchive)
 	mw.printf("From `%s` to `%s` (good) and `%s` (broken); load: %s.\n\n", mdCode(c.From), mdCode(c.To), mdCode(c.Broken), loadLine(c.Load))
 	mw.printf("| procedure | build | init | outcome | dropped | requests | failed | failures | duration | exit | final state |\n")
 	mw.printf("| --- | --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |\n")
@@ -161,6 +167,7 @@ func WriteCompareMarkdown(w io.Writer, c *CompareReport) error {
 func WriteCompareHTML(w io.Writer, c *CompareReport) error {
 	tmpl, err := template.New("compare").Funcs(template.FuncMap{
 		"ms": fmtMs, "load": loadLine, "failures": procedureFailures, "final": compactFinal,
+		"insecure":  func() string { return InsecureArchiveNote },
 		"howToRead": func() string { return compareHowToRead },
 	}).Parse(compareHTMLTemplate)
 	if err != nil {
@@ -184,6 +191,7 @@ th { background: #f4f4f4; } td.n { text-align: right; font-variant-numeric: tabu
 .kept-old, .restarted { color: #a15c00; font-weight: bold; }
 </style></head><body>
 <h1>nginx upgrade procedures compared</h1>
+{{if .InsecureArchive}}<p class="insecure">{{insecure}}</p>{{end}}
 <p>From <code>{{.From}}</code> to <code>{{.To}}</code> (good) and <code>{{.Broken}}</code> (broken); load: {{load .Load}}.</p>
 <table>
 <tr><th>procedure</th><th>build</th><th>init</th><th>outcome</th><th>dropped</th><th>requests</th><th>failed</th><th>failures</th><th>duration</th><th>exit</th><th>final state</th></tr>

@@ -41,6 +41,9 @@ type CompareRecord struct {
 	Broken string       `json:"broken"`
 	Load   Load         `json:"load"`
 	Runs   []CompareRun `json:"runs"`
+
+	// InsecureArchive: the builds were resolved with --insecure-archive.
+	InsecureArchive bool `json:"insecure_archive,omitempty"`
 }
 
 // CompareRun names one procedure×build directory.
@@ -106,7 +109,7 @@ func BuildCompare(dir string) (*CompareReport, error) {
 		return nil, fmt.Errorf("read compare run %s: %w", dir, err)
 	}
 	c := &CompareReport{Schema: Schema, From: rec.From, To: rec.To, Broken: rec.Broken,
-		Load: rec.Load, Procedures: []Procedure{}}
+		Load: rec.Load, Procedures: []Procedure{}, InsecureArchive: rec.InsecureArchive}
 	for _, run := range rec.Runs {
 		sdir := filepath.Join(dir, run.Dir)
 		if _, err := os.Stat(sdir); err != nil {

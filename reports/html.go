@@ -13,6 +13,7 @@ import (
 // report.md. Every string goes through html/template's escaping.
 func WriteHTML(w io.Writer, r *Report) error {
 	tmpl, err := template.New("report").Funcs(template.FuncMap{
+		"insecure":   func() string { return InsecureArchiveNote },
 		"ms":         fmtMs,
 		"msCell":     msCell,
 		"latency":    latencyCell,
@@ -102,6 +103,7 @@ h1.pass { color: #176f2c; } h1.fail { color: #b3261e; } h1.error { color: #a15c0
 </head>
 <body>
 <h1 class="{{.Verdict}}">{{headline .}}</h1>
+{{if .InsecureArchive}}<p class="insecure">{{insecure}}</p>{{end}}
 <p>{{gate .}} Load: {{load .Load}}.</p>
 {{with summary .}}<table class="summary">
 <tr>{{range .Head}}<th>{{.}}</th>{{end}}</tr>

@@ -94,7 +94,8 @@ func RunCompare(ctx context.Context, pool *dockertest.Pool, c Compare, p Params,
 		builds = []string{reports.BuildGood, reports.BuildBroken}
 	}
 	rec := reports.CompareRecord{From: p.From.Spec, To: p.To.Spec, Broken: p.Broken.Spec,
-		Load: reports.Load{Rate: p.Load.Rate, Method: p.Load.Method, Keepalive: p.Load.KeepAlive, Slow: p.Load.Slow}}
+		Load:            reports.Load{Rate: p.Load.Rate, Method: p.Load.Method, Keepalive: p.Load.KeepAlive, Slow: p.Load.Slow},
+		InsecureArchive: p.InsecureArchive}
 	used := map[string]int{}
 	for _, proc := range c.Procedures {
 		for _, b := range builds {
