@@ -20,9 +20,9 @@ import (
 
 // debianArchiveKeys are the keys that sign the suites the harness reads:
 // their blocks of /usr/share/keyrings/debian-archive-keyring.gpg (Debian's
-// debian-archive-keyring 2023.3+deb12u2), copied byte for byte, in
-// archiveKeyFingerprints' order. Keys of that keyring that sign none of
-// those suites (bullseye's archive and release keys) are left out.
+// debian-archive-keyring 2023.3+deb12u2), copied byte for byte; the keys
+// are named in archiveKeyFingerprints. Keys of that keyring that sign none
+// of those suites (bullseye's archive and release keys) are left out.
 // TestEmbeddedKeysMatchTheKeyringPackage holds them to the package.
 //
 //go:embed keys/debian-archive.gpg
