@@ -189,6 +189,7 @@ table { border-collapse: collapse; } th, td { border: 1px solid #ddd; padding: .
 th { background: #f4f4f4; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .upgraded { color: #176f2c; font-weight: bold; } .down, .failed, .two-masters { color: #b3261e; font-weight: bold; }
 .kept-old, .restarted { color: #a15c00; font-weight: bold; }
+p.insecure { background: #fbe3e3; border: 1px solid #b3261e; padding: .5em .8em; font-weight: bold; }
 </style></head><body>
 <h1>nginx upgrade procedures compared</h1>
 {{if .InsecureArchive}}<p class="insecure">{{insecure}}</p>{{end}}

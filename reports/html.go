@@ -99,6 +99,7 @@ details.run > summary small { font-weight: normal; color: #555; font-size: 13px;
 table.summary td.pass { color: #176f2c; } table.summary td.fail { color: #b3261e; } table.summary td.error { color: #a15c00; }
 table.side td { overflow-wrap: anywhere; max-width: 22em; }
 h1.pass { color: #176f2c; } h1.fail { color: #b3261e; } h1.error { color: #a15c00; }
+p.insecure { background: #fbe3e3; border: 1px solid #b3261e; padding: .5em .8em; font-weight: bold; }
 </style>
 </head>
 <body>

@@ -149,6 +149,7 @@ const matrixHTML = `<!DOCTYPE html>
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left}
 td.n{text-align:right}.pass{background:#e6f4e6}.fail{background:#fbe3e3}.error{background:#fff3cd}
+p.insecure{background:#fbe3e3;border:1px solid #b3261e;padding:.5em .8em;font-weight:bold}
 </style></head><body>
 <h1>Matrix {{.Matrix.File}}: <span class="{{.Verdict}}">{{upper .Verdict}}</span></h1>
 {{if .InsecureArchive}}<p class="insecure">{{insecure}}</p>{{end}}
