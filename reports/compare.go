@@ -27,7 +27,12 @@ const (
 // CompareReport is DIR/report.json of `compare` (design.md): packaging
 // procedures side by side, each with a good and a broken new build.
 type CompareReport struct {
-	Schema     int         `json:"schema"`
+	Schema int `json:"schema"`
+
+	// InsecureArchive: the builds were resolved with --insecure-archive
+	// (absent otherwise).
+	InsecureArchive bool `json:"insecure_archive,omitempty"`
+
 	From       string      `json:"from"`
 	To         string      `json:"to"`
 	Broken     string      `json:"broken"`
@@ -145,6 +150,7 @@ func WriteCompareMarkdown(w io.Writer, c *CompareReport) error {
 		mw.printf("%s %s — nginx upgrade procedures against `--expect %s`: %s\n\n", mark, strings.ToUpper(c.Verdict), mdCode(c.Expect.Spec), mdCell(CompareVerdictLine(c)))
 	}
 	mw.printf("# nginx upgrade procedures compared\n\n")
+	writeMarkdownInsecure(mw, c.InsecureArchive)
 	mw.printf("From `%s` to `%s` (good) and `%s` (broken); load: %s.\n\n", mdCode(c.From), mdCode(c.To), mdCode(c.Broken), loadLine(c.Load))
 	if c.Expect != nil {
 		mw.printf("Expected: %s.\n\n", mdCell(expectWords(c.Expect)))
@@ -219,6 +225,7 @@ func WriteCompareHTML(w io.Writer, c *CompareReport) error {
 		"ms": fmtMs, "load": loadLine, "failures": procedureFailures, "final": compactFinal,
 		"howToRead":   func() string { return compareHowToRead },
 		"verdictLine": CompareVerdictLine, "expectWords": expectWords, "join": strings.Join,
+		"insecure": func() string { return InsecureArchiveNote },
 	}).Parse(compareHTMLTemplate)
 	if err != nil {
 		return fmt.Errorf("parse compare html template: %w", err)
@@ -240,8 +247,10 @@ th { background: #f4f4f4; } td.n { text-align: right; font-variant-numeric: tabu
 .upgraded { color: #176f2c; font-weight: bold; } .down, .failed, .two-masters { color: #b3261e; font-weight: bold; }
 .kept-old, .restarted { color: #a15c00; font-weight: bold; }
 .pass { color: #176f2c; font-weight: bold; } .fail { color: #b3261e; font-weight: bold; } .error { color: #a15c00; font-weight: bold; }
+p.insecure { background: #fbe3e3; border: 1px solid #b3261e; padding: .5em .8em; font-weight: bold; }
 </style></head><body>
 <h1>nginx upgrade procedures compared</h1>
+{{if .InsecureArchive}}<p class="insecure">{{insecure}}</p>{{end}}
 <p>From <code>{{.From}}</code> to <code>{{.To}}</code> (good) and <code>{{.Broken}}</code> (broken); load: {{load .Load}}.</p>
 {{if .Expect}}<h2 class="{{.Verdict}}">{{.Verdict}} against <code>--expect {{.Expect.Spec}}</code>: {{verdictLine .}}</h2>
 <p>Expected: {{expectWords .Expect}}.</p>{{end}}

@@ -45,6 +45,9 @@ type CompareRecord struct {
 	// is compare --repeat (each procedure and build run that many times).
 	Expect *CompareExpect `json:"expect,omitempty"`
 	Repeat int            `json:"repeat,omitempty"`
+
+	// InsecureArchive: the builds were resolved with --insecure-archive.
+	InsecureArchive bool `json:"insecure_archive,omitempty"`
 }
 
 // CompareRun names one procedure×build directory.
@@ -115,7 +118,7 @@ func BuildCompare(dir string) (*CompareReport, error) {
 		return nil, fmt.Errorf("read compare run %s: %w", dir, err)
 	}
 	c := &CompareReport{Schema: Schema, From: rec.From, To: rec.To, Broken: rec.Broken,
-		Load: rec.Load, Procedures: []Procedure{}, Expect: rec.Expect, Repeat: rec.Repeat}
+		Load: rec.Load, Procedures: []Procedure{}, Expect: rec.Expect, Repeat: rec.Repeat, InsecureArchive: rec.InsecureArchive}
 	for _, run := range rec.Runs {
 		sdir := filepath.Join(dir, run.Dir)
 		if _, err := os.Stat(sdir); err != nil {

@@ -13,6 +13,7 @@ import (
 // report.md. Every string goes through html/template's escaping.
 func WriteHTML(w io.Writer, r *Report) error {
 	tmpl, err := template.New("report").Funcs(template.FuncMap{
+		"insecure":         func() string { return InsecureArchiveNote },
 		"ms":               fmtMs,
 		"msCell":           msCell,
 		"latency":          latencyCell,
@@ -100,10 +101,12 @@ details.run > summary small { font-weight: normal; color: #555; font-size: 13px;
 table.summary td.pass { color: #176f2c; } table.summary td.fail { color: #b3261e; } table.summary td.error { color: #a15c00; }
 table.side td { overflow-wrap: anywhere; max-width: 22em; }
 h1.pass { color: #176f2c; } h1.fail { color: #b3261e; } h1.error { color: #a15c00; }
+p.insecure { background: #fbe3e3; border: 1px solid #b3261e; padding: .5em .8em; font-weight: bold; }
 </style>
 </head>
 <body>
 <h1 class="{{.Verdict}}">{{headline .}}</h1>
+{{if .InsecureArchive}}<p class="insecure">{{insecure}}</p>{{end}}
 <p>{{gate .}} Load: {{load .Load}}.</p>
 {{with summary .}}<table class="summary">
 <tr>{{range .Head}}<th>{{.}}</th>{{end}}</tr>

@@ -13,6 +13,7 @@ import (
 func WriteMarkdown(w io.Writer, r *Report) error {
 	mw := &mdWriter{w: w}
 	mw.printf("# %s\n\n", verdictHeadline(r, mdCode))
+	writeMarkdownInsecure(mw, r.InsecureArchive)
 	mw.printf("%s Load: %s.\n\n", gateLine(r, func(s string) string { return "`" + mdCode(s) + "`" }), loadLine(r.Load))
 	writeMarkdownBuilds(mw, r)
 	writeSummaryTable(mw, newSummaryTable(r))

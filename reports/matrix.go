@@ -68,6 +68,9 @@ type MatrixPlan struct {
 	// MergedFrom are the shard directories `report merge` took the cells from.
 	MergedFrom []string `json:"merged_from,omitempty"`
 	Engines    []string `json:"engines,omitempty"` // the Docker engines the cells were spread over
+
+	// InsecureArchive: the builds were resolved with --insecure-archive.
+	InsecureArchive bool `json:"insecure_archive,omitempty"`
 }
 
 // CellRecord is DIR/cells/<id>/cell.json: where and when a cell ran.
@@ -89,7 +92,12 @@ type CellRecord struct {
 // MatrixReport is a matrix directory's report.json: a row per cell, each
 // verdict recomputed from the cell's records.
 type MatrixReport struct {
-	Schema  int        `json:"schema"`
+	Schema int `json:"schema"`
+
+	// InsecureArchive: the builds were resolved with --insecure-archive
+	// (absent otherwise); each cell's own report says it too.
+	InsecureArchive bool `json:"insecure_archive,omitempty"`
+
 	Kind    string     `json:"kind"` // "matrix"
 	Verdict string     `json:"verdict"`
 	Counts  Counts     `json:"counts"`
@@ -198,7 +206,7 @@ func BuildMatrix(dir string, opt MatrixOptions) (*MatrixReport, error) {
 	}
 	r := &MatrixReport{Schema: Schema, Kind: "matrix", Gate: GateMatrix, Load: plan.Load, Cells: []CellResult{},
 		Matrix: MatrixInfo{File: plan.File, Digest: plan.Digest, Cells: len(plan.Cells), Excluded: len(plan.Excluded),
-			Shard: plan.Shard, MergedFrom: plan.MergedFrom, Engines: plan.Engines}}
+			Shard: plan.Shard, MergedFrom: plan.MergedFrom, Engines: plan.Engines}, InsecureArchive: plan.InsecureArchive}
 	var prov Provenance
 	if err := readJSON(filepath.Join(dir, ProvenanceFile), &prov); err == nil {
 		r.Provenance = &prov
@@ -210,7 +218,7 @@ func BuildMatrix(dir string, opt MatrixOptions) (*MatrixReport, error) {
 		if !run[c.ID] {
 			continue
 		}
-		cr := buildCell(dir, c, missing, opt)
+		cr := buildCell(dir, c, missing, plan.InsecureArchive, opt)
 		if cr.DurationS != nil {
 			total += *cr.DurationS
 			timed = true
@@ -225,7 +233,7 @@ func BuildMatrix(dir string, opt MatrixOptions) (*MatrixReport, error) {
 	return r, nil
 }
 
-func buildCell(dir string, c MatrixCell, missing string, opt MatrixOptions) CellResult {
+func buildCell(dir string, c MatrixCell, missing string, insecure bool, opt MatrixOptions) CellResult {
 	cr := CellResult{MatrixCell: c, Reasons: []string{}, Scenarios: []CellScenario{}}
 	cdir := CellDir(dir, c.ID)
 	fail := func(cause string) CellResult {
@@ -254,9 +262,18 @@ func buildCell(dir string, c MatrixCell, missing string, opt MatrixOptions) Cell
 		name, _, _ := strings.Cut(nr, ":")
 		notRun[name] = true
 	}
-	build := BuildRun
-	if opt.Write {
-		build = Render
+	build := func(cdir string) (*Report, error) {
+		r, err := BuildRun(cdir)
+		if err != nil {
+			return nil, err
+		}
+		r.InsecureArchive = insecure
+		if opt.Write {
+			if err := WriteAll(cdir, r); err != nil {
+				return nil, fmt.Errorf("write report to %s: %w", cdir, err)
+			}
+		}
+		return r, nil
 	}
 	allNotRun := len(c.Scenarios) > 0
 	for _, name := range c.Scenarios {

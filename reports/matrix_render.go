@@ -75,6 +75,9 @@ func matrixScope(r *MatrixReport) string {
 func WriteMatrixMarkdown(w io.Writer, r *MatrixReport) error {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "# Matrix %s: %s\n\n", r.Matrix.File, strings.ToUpper(r.Verdict))
+	if r.InsecureArchive {
+		fmt.Fprintf(b, "> **%s**\n\n", InsecureArchiveNote)
+	}
 	fmt.Fprintf(b, "%s (%d pass, %d fail, %d error); %d combinations excluded by the file. Matrix digest `%.12s`.\n\n",
 		matrixScope(r), r.Counts.Pass, r.Counts.Fail, r.Counts.Error, r.Matrix.Excluded, r.Matrix.Digest)
 	if len(r.Matrix.Engines) > 0 {
@@ -122,7 +125,8 @@ func WriteMatrixMarkdown(w io.Writer, r *MatrixReport) error {
 // link from each cell to its own report.html.
 func WriteMatrixHTML(w io.Writer, r *MatrixReport) error {
 	tmpl, err := template.New("matrix").Funcs(template.FuncMap{
-		"upper": strings.ToUpper,
+		"insecure": func() string { return InsecureArchiveNote },
+		"upper":    strings.ToUpper,
 		"combo": func(c CellResult) []string {
 			builds, config, traffic, faults, scs := CellCombination(c.MatrixCell)
 			return []string{builds, config, traffic, faults, scs}
@@ -145,8 +149,10 @@ const matrixHTML = `<!DOCTYPE html>
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left}
 td.n{text-align:right}.pass{background:#e6f4e6}.fail{background:#fbe3e3}.error{background:#fff3cd}
+p.insecure{background:#fbe3e3;border:1px solid #b3261e;padding:.5em .8em;font-weight:bold}
 </style></head><body>
 <h1>Matrix {{.Matrix.File}}: <span class="{{.Verdict}}">{{upper .Verdict}}</span></h1>
+{{if .InsecureArchive}}<p class="insecure">{{insecure}}</p>{{end}}
 <p>{{scope .}} ({{.Counts.Pass}} pass, {{.Counts.Fail}} fail, {{.Counts.Error}} error); {{.Matrix.Excluded}} combinations excluded by the file.
 {{if .Matrix.Engines}}Docker engines: {{join .Matrix.Engines ", "}}.{{end}}</p>
 <table><tr><th>cell</th><th>builds</th><th>config</th><th>traffic</th><th>faults</th><th>scenarios</th><th>verdict</th><th>dropped</th><th>stall ms</th><th>duration</th><th>engine</th></tr>

@@ -63,6 +63,7 @@ func MergeMatrix(out string, shards []string) (*MatrixReport, error) {
 		for _, e := range plan.Engines {
 			engines[e] = true
 		}
+		merged.InsecureArchive = merged.InsecureArchive || plan.InsecureArchive
 	}
 	merged.Engines = nil
 	for e := range engines {

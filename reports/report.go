@@ -12,7 +12,12 @@ const (
 
 // Report is DIR/report.json: the contract in design.md, plus extra fields.
 type Report struct {
-	Schema    int        `json:"schema"`
+	Schema int `json:"schema"`
+
+	// InsecureArchive says the builds were resolved with --insecure-archive:
+	// the Debian suites' signatures were not checked (absent otherwise).
+	InsecureArchive bool `json:"insecure_archive,omitempty"`
+
 	From      string     `json:"from"`
 	To        string     `json:"to"`
 	Load      Load       `json:"load"`
@@ -386,4 +391,14 @@ type FailPoint struct {
 	Ms        float64 `json:"ms"`
 	LatencyMs float64 `json:"latency_ms"` // how long the client waited for a failed request (0 for the others)
 	Class     string  `json:"class"`
+}
+
+// InsecureArchiveNote is what every report says first when its builds were
+// resolved with --insecure-archive.
+const InsecureArchiveNote = "Archive signatures NOT checked (--insecure-archive): the Debian suites' InRelease files were taken without their signatures verified, so nothing vouches that the builds are Debian's."
+
+func writeMarkdownInsecure(mw *mdWriter, insecure bool) {
+	if insecure {
+		mw.printf("> **%s**\n\n", InsecureArchiveNote)
+	}
 }

@@ -37,6 +37,9 @@ type RunPlan struct {
 	// pair does not involve --to (broken-build), so a baseline says nothing.
 	CandidateOnly []string `json:"candidate_only,omitempty"`
 	Alpha         float64  `json:"alpha"`
+
+	// InsecureArchive: the builds were resolved with --insecure-archive.
+	InsecureArchive bool `json:"insecure_archive,omitempty"`
 }
 
 // Layout says whether the plan's records are in DIR/<pair>/<repeat>/.
@@ -213,6 +216,9 @@ func BuildRun(dir string) (*Report, error) {
 		r.Provenance = &prov
 	} else if !errors.Is(err, errMissing) {
 		return nil, fmt.Errorf("read provenance: %w", err)
+	}
+	if plan != nil {
+		r.InsecureArchive = plan.InsecureArchive
 	}
 	judgeRun(r, plan)
 	return r, nil

@@ -105,8 +105,9 @@ func RunCompare(ctx context.Context, pool *dockertest.Pool, c Compare, p Params,
 	}
 	repeat := max(c.Repeat, 1)
 	rec := reports.CompareRecord{From: p.From.Spec, To: p.To.Spec, Broken: p.Broken.Spec,
-		Load:   reports.Load{Rate: p.Load.Rate, Method: p.Load.Method, Keepalive: p.Load.KeepAlive, Slow: p.Load.Slow},
-		Expect: c.Expect}
+		Load:            reports.Load{Rate: p.Load.Rate, Method: p.Load.Method, Keepalive: p.Load.KeepAlive, Slow: p.Load.Slow},
+		Expect:          c.Expect,
+		InsecureArchive: p.InsecureArchive}
 	if repeat > 1 {
 		rec.Repeat = repeat
 	}

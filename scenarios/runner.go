@@ -62,6 +62,9 @@ type Params struct {
 	// while the load runs between steps (the CLI draws it in place on a
 	// terminal; it is not called otherwise).
 	Live func(line string)
+	// InsecureArchive says the builds were resolved without the archive's
+	// signatures checked (--insecure-archive): the reports say so first.
+	InsecureArchive bool
 }
 
 // Load paths (Params.LoadPath).

@@ -1,11 +1,13 @@
 #!/bin/sh
 # Installs the host tools the harness needs: debootstrap (to build the Debian
-# base image when no debian:bookworm image is present), and chromium with a
-# font (the test that renders report.html as a person sees it).
+# base image when no debian:bookworm image is present), chromium with a
+# font (the test that renders report.html as a person sees it), and
+# debian-archive-keyring (the test that holds the archive keys the tool
+# embeds to the package they came from; the tool itself needs no keyring).
 # Idempotent; refreshes the package lists only when a first install fails.
 set -eu
 
-pkgs="debootstrap chromium fonts-dejavu-core"
+pkgs="debootstrap chromium fonts-dejavu-core debian-archive-keyring"
 
 missing=""
 for p in $pkgs; do

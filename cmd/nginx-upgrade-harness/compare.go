@@ -147,15 +147,14 @@ func compareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 			return badInput{err}
 		}
 	}
-	ss, err := openSession(ctx, stderr, f.out, "compare-")
+	ss, err := openSession(ctx, stderr, f.out, "compare-", f.insecure, func(pr scenarios.Progress) error {
+		return resolveBuilds(ctx, &f, pr, &p.From, &p.To, &p.Broken)
+	})
 	if err != nil {
 		return err
 	}
 	defer ss.close()
 	out, pool, pr := ss.out, ss.pool, ss.con.Line
-	if err := resolveBuilds(ctx, f.lock, pr, &p.From, &p.To, &p.Broken); err != nil {
-		return err
-	}
 	im, err := scenarios.PrepareCompareImages(ctx, pool, p, pr)
 	if err != nil {
 		return err

@@ -111,11 +111,12 @@ func runMatrix(ctx context.Context, stderr io.Writer, fs *flag.FlagSet, f *runFl
 	}
 	defer removeIfEmpty()
 	con := newConsole(stderr)
+	sayInsecure(con, f.insecure)
 	pr := con.Line
 
 	// What takes seconds to find is found before any cell starts: every
 	// build resolved to an exact version the archive or the cache holds.
-	res, err := newResolver(f.lock, pr)
+	res, err := newResolver(f, pr)
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,7 @@ const maxRepeat = 100
 // plan checks --repeat, --baseline and --junit and states what the run
 // will do; pb is the baseline's parameters (the pair --from → --baseline).
 func (f *runFlags) plan(p scenarios.Params, scs []scenarios.Scenario) (reports.RunPlan, scenarios.Params, error) {
-	plan := reports.RunPlan{Repeat: f.repeat, From: p.From.Spec, To: p.To.Spec, Alpha: reports.Alpha}
+	plan := reports.RunPlan{Repeat: f.repeat, From: p.From.Spec, To: p.To.Spec, Alpha: reports.Alpha, InsecureArchive: f.insecure}
 	pb := p
 	if f.repeat < 1 || f.repeat > maxRepeat {
 		return plan, pb, bad("--repeat: got %d, want 1 to %d", f.repeat, maxRepeat)
@@ -63,7 +63,9 @@ func (f *runFlags) plan(p scenarios.Params, scs []scenarios.Scenario) (reports.R
 func runPlanned(ctx context.Context, stderr io.Writer, f *runFlags, p, pb scenarios.Params, scs []scenarios.Scenario,
 	plan reports.RunPlan, args []string) error {
 	start := time.Now()
-	ss, err := openSession(ctx, stderr, f.out, "")
+	ss, err := openSession(ctx, stderr, f.out, "", f.insecure, func(pr scenarios.Progress) error {
+		return resolvePlanned(ctx, f, &p, &pb, scs, plan, pr)
+	})
 	if err != nil {
 		return err
 	}
@@ -76,7 +78,7 @@ func runPlanned(ctx context.Context, stderr io.Writer, f *runFlags, p, pb scenar
 			bscs = append(bscs, sc)
 		}
 	}
-	if err := precheck(ctx, pool, f, &p, &pb, scs, plan, pr); err != nil {
+	if err := precheck(ctx, pool, &p, pr); err != nil {
 		return err
 	}
 	if err := writeJSONFile(filepath.Join(out, reports.PlanFile), plan); err != nil {
@@ -174,12 +176,10 @@ func runPlanned(ctx context.Context, stderr io.Writer, f *runFlags, p, pb scenar
 	return verdictErr(r)
 }
 
-// precheck finds in seconds what would otherwise fail after minutes of
-// building: every build resolved to an exact version the archive (or the
-// cache) holds, its files fetched, and a configuration that the old build
-// rejects (tried on a cached image with the same old build, when there is
-// one).
-func precheck(ctx context.Context, pool *dockertest.Pool, f *runFlags, p, pb *scenarios.Params, scs []scenarios.Scenario, plan reports.RunPlan, pr scenarios.Progress) error {
+// resolvePlanned resolves every build of the plan to an exact version the
+// archive (or the cache) holds, its files fetched: in seconds, and before
+// Docker is reached.
+func resolvePlanned(ctx context.Context, f *runFlags, p, pb *scenarios.Params, scs []scenarios.Scenario, plan reports.RunPlan, pr scenarios.Progress) error {
 	builds := []*image.Build{&p.From, &p.To}
 	for _, sc := range scs {
 		if sc.Broken {
@@ -190,13 +190,20 @@ func precheck(ctx context.Context, pool *dockertest.Pool, f *runFlags, p, pb *sc
 	if plan.Baseline != "" {
 		builds = append(builds, &pb.To)
 	}
-	if err := resolveBuilds(ctx, f.lock, pr, builds...); err != nil {
+	if err := resolveBuilds(ctx, f, pr, builds...); err != nil {
 		return err
 	}
 	pb.From = p.From
 	if p.From.Res != nil && p.From.Exact() == p.To.Exact() {
 		pr("%s and %s both resolve to %s: a same-binary upgrade (still a valid test of the procedure)", p.From.Spec, p.To.Spec, p.From.Exact())
 	}
+	return nil
+}
+
+// precheck finds in seconds what would otherwise fail after minutes of
+// building: a configuration that the old build rejects (tried on a cached
+// image with the same old build, when there is one).
+func precheck(ctx context.Context, pool *dockertest.Pool, p *scenarios.Params, pr scenarios.Progress) error {
 	// When the pair is cached the configuration is checked on it right away
 	// (after PrepareImages, which then costs nothing).
 	if p.Config != nil && !image.PairCached(pool, p.From, p.To) {
@@ -297,9 +304,10 @@ func writeJUnit(path string, r *reports.Report) error {
 // resolveBuilds resolves builds in place (what debian:SUITE and
 // source:stable name today, files fetched into the cache), obeying or
 // writing the lock file when one is given; each resolution is one console
-// line. A build that resolves to nothing is bad input.
-func resolveBuilds(ctx context.Context, lock string, pr scenarios.Progress, builds ...*image.Build) error {
-	r, err := newResolver(lock, pr)
+// line. A build that resolves to nothing, or from a suite whose signature
+// does not verify, is bad input.
+func resolveBuilds(ctx context.Context, f *runFlags, pr scenarios.Progress, builds ...*image.Build) error {
+	r, err := newResolver(f, pr)
 	if err != nil {
 		return err
 	}
@@ -310,11 +318,12 @@ func resolveBuilds(ctx context.Context, lock string, pr scenarios.Progress, buil
 }
 
 // newResolver is a resolver whose lines go to the console, with the lock
-// file when one is given.
-func newResolver(lock string, pr scenarios.Progress) (*image.Resolver, error) {
-	opts := []image.ResolverOption{image.WithProgress(lineWriter{pr})}
-	if lock != "" {
-		opts = append(opts, image.WithLock(lock))
+// file when one is given, checking the archive's signatures unless
+// --insecure-archive.
+func newResolver(f *runFlags, pr scenarios.Progress) (*image.Resolver, error) {
+	opts := []image.ResolverOption{image.WithProgress(lineWriter{pr}), image.WithInsecureArchive(f.insecure)}
+	if f.lock != "" {
+		opts = append(opts, image.WithLock(f.lock))
 	}
 	r, err := image.NewResolver(opts...)
 	if err != nil {

@@ -101,6 +101,7 @@ type runFlags struct {
 	loadPath  string
 	maxStall  time.Duration
 	lock      string // --lock FILE: the resolution of the builds, written or obeyed
+	insecure  bool   // --insecure-archive: the archive's signatures not checked
 
 	repeat   int    // run only
 	strict   bool   // run only: known losses fail too
@@ -136,6 +137,8 @@ func (f *runFlags) register(fs *flag.FlagSet, toHelp, brokenHelp, configHelp, sl
 	fs.StringVar(&f.out, "out", "", "report `DIR` (default: a new directory under ./reports-out/)")
 	fs.StringVar(&f.loadPath, "load-path", scenarios.LoadPathAuto, loadPathHelp)
 	fs.StringVar(&f.lock, "lock", "", "a lock `FILE`: written with what each build resolved to (spec → exact version → sha256) when absent, obeyed when present, so a later run uses the very same binaries")
+	fs.BoolVar(&f.insecure, "insecure-archive", false, "take the Debian suites' InRelease files without checking their signatures against Debian's archive keys, which the tool ships; every report then says so at the top. "+
+		"Without it, a suite a build needs whose signature is bad or by another key is exit 2, with no fallback on the cache or --lock")
 	fs.Var(&f.traffic, "traffic", "traffic KIND, repeatable: several run together, --rate shared between the request kinds, each accounted on its own (default: http1, or http1-keepalive with --keepalive=true; known: "+
 		strings.Join(scenarios.TrafficNames(), ", ")+"; run --list says what each is)")
 }
@@ -192,7 +195,8 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 
 // session is what run and compare share: the report directory, the
 // console, and the Docker pool, with the leftovers of dead runs swept first
-// and this process's own containers swept at the end.
+// and this process's own containers swept at the end. What needs no engine
+// (before: the builds' resolution) is checked before Docker is reached.
 type session struct {
 	out    string
 	con    *console
@@ -230,7 +234,7 @@ func makeReportDir(out string) (removeIfEmpty func(), err error) {
 	}, nil
 }
 
-func openSession(ctx context.Context, stderr io.Writer, out, prefix string) (*session, error) {
+func openSession(ctx context.Context, stderr io.Writer, out, prefix string, insecure bool, before func(scenarios.Progress) error) (*session, error) {
 	if out == "" {
 		out = filepath.Join("reports-out", prefix+time.Now().Format("2006-01-02T15-04-05"))
 	}
@@ -239,7 +243,11 @@ func openSession(ctx context.Context, stderr io.Writer, out, prefix string) (*se
 		return nil, err
 	}
 	ss := &session{out: out, con: newConsole(stderr), stderr: stderr, removeIfEmpty: removeIfEmpty}
+	sayInsecure(ss.con, insecure)
 	reportDirOnExit(ctx, out)
+	if err := before(ss.con.Line); err != nil {
+		return nil, err
+	}
 	pool, err := harness.Connect()
 	if err != nil {
 		removeIfEmpty()
@@ -338,6 +346,7 @@ func (f *runFlags) params() (scenarios.Params, []scenarios.Scenario, error) {
 	}
 	p.MaxStall = f.maxStall
 	p.Strict = f.strict
+	p.InsecureArchive = f.insecure
 	if f.maxStall == 0 {
 		p.MaxStall = -1
 	}
@@ -443,4 +452,12 @@ func (f *runFlags) site(p *scenarios.Params) error {
 	}
 	p.Site = s
 	return nil
+}
+
+// sayInsecure makes the console's first line say that the archive's
+// signatures are not checked, when they are not.
+func sayInsecure(con *console, insecure bool) {
+	if insecure {
+		con.Line("warning: %s", reports.InsecureArchiveNote)
+	}
 }

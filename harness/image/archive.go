@@ -11,12 +11,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -25,11 +23,9 @@ import (
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ulikunitz/xz"
 )
-
-// defaultKeyring verifies a suite whose apt entry names no Signed-By.
-const defaultKeyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
 
 // maxIndexSize bounds what one index download may hold (bookworm main's
 // Packages.xz is about 9 MiB, decompressed about 45 MiB).
@@ -45,8 +41,8 @@ type suiteRef struct {
 	name       string // bookworm, bookworm-security, trixie, …
 	uri        string // the archive's root, no trailing slash
 	components []string
-	signedBy   string
-	configured bool // named by the host's apt sources (not derived)
+	signedBy   string // for the images' apt; the host reads with the keys it ships
+	configured bool   // named by the host's apt sources (not derived)
 }
 
 // knownSuites lists the suites a debian: build may name or be found in:
@@ -132,31 +128,40 @@ type suiteIndex struct {
 	Date     string       `json:"date"`
 	Packages []pkgStanza  `json:"packages"` // nginx and the binary packages built from its source
 	Tarballs []srcTarball `json:"tarballs"`
-	Warning  string       `json:"-"` // e.g. the signature could not be checked
+	Warning  string       `json:"-"` // something the reader noticed and went on with
 }
 
 // archiveReader reads suites' indexes over HTTP, keeping what it parsed in
 // dir keyed by the index's hash, so that an unchanged suite costs one
 // Release file.
 type archiveReader struct {
-	client *http.Client
-	dir    string // the cache's index directory
-	now    func() time.Time
+	client   *http.Client
+	dir      string // the cache's index directory
+	now      func() time.Time
+	keys     openpgp.EntityList // Debian's archive keys, embedded
+	insecure bool               // --insecure-archive: InRelease taken without its signature checked
 }
 
-func newArchiveReader(cache string) *archiveReader {
-	return &archiveReader{client: &http.Client{Timeout: fetchTimeout}, dir: filepath.Join(cache, "index"), now: time.Now}
+func newArchiveReader(cache string) (*archiveReader, error) {
+	keys, err := archiveKeyring()
+	if err != nil {
+		return nil, err
+	}
+	return &archiveReader{client: &http.Client{Timeout: fetchTimeout}, dir: filepath.Join(cache, "index"), now: time.Now, keys: keys}, nil
 }
 
-// read returns what s serves of nginx. An expired, unsigned-when-it-must-be
-// or unreachable suite is an error naming why.
+// read returns what s serves of nginx. An expired or unreachable suite is
+// an error naming why; one whose InRelease is not signed by Debian's
+// archive keys is a *SignatureError.
 func (a *archiveReader) read(ctx context.Context, s suiteRef) (*suiteIndex, error) {
 	raw, err := a.get(ctx, s.uri+"/dists/"+s.name+"/InRelease", maxReleaseSize)
 	if err != nil {
 		return nil, err
 	}
-	release, warning, err := verifyRelease(ctx, raw, s.signedBy)
-	if err != nil {
+	var release []byte
+	if a.insecure {
+		release = releaseText(raw)
+	} else if release, err = verifyRelease(s.name, raw, a.keys, a.now()); err != nil {
 		return nil, err
 	}
 	fields := deb822Fields(string(release))
@@ -170,7 +175,7 @@ func (a *archiveReader) read(ctx context.Context, s suiteRef) (*suiteIndex, erro
 	if len(s.components) > 0 && !hasString(s.components, "main") {
 		comp = s.components[0]
 	}
-	idx := &suiteIndex{Suite: s.name, URI: s.uri, Date: fields["date"], Warning: warning}
+	idx := &suiteIndex{Suite: s.name, URI: s.uri, Date: fields["date"]}
 	pkgPath := comp + "/binary-" + debArch() + "/Packages.xz"
 	srcPath := comp + "/source/Sources.xz"
 	if h, ok := hashes[pkgPath]; ok {
@@ -253,71 +258,6 @@ func (a *archiveReader) get(ctx context.Context, url string, limit int64) ([]byt
 		return nil, fmt.Errorf("fetch %s: more than %d bytes", url, limit)
 	}
 	return data, nil
-}
-
-// verifyRelease checks the InRelease signature with gpgv against the
-// suite's keyring and returns the signed text. Without gpgv or the keyring
-// the text is taken unsigned, with a warning saying so.
-func verifyRelease(ctx context.Context, raw []byte, signedBy string) ([]byte, string, error) {
-	keyring := signedBy
-	if keyring == "" || strings.Contains(keyring, "-----BEGIN") {
-		keyring = defaultKeyring
-	}
-	gpgv, lookErr := exec.LookPath("gpgv")
-	_, statErr := os.Stat(keyring)
-	if lookErr != nil || statErr != nil {
-		body, err := clearsignedBody(raw)
-		if err != nil {
-			return nil, "", err
-		}
-		why := "no gpgv"
-		if statErr != nil {
-			why = "no keyring " + keyring
-		}
-		return body, "Release signature not checked (" + why + ")", nil
-	}
-	f, err := os.CreateTemp("", "nuh-inrelease-*")
-	if err != nil {
-		return nil, "", err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(raw); err != nil {
-		f.Close()
-		return nil, "", err
-	}
-	f.Close()
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(cctx, gpgv, "--keyring", keyring, "--output", "-", f.Name())
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, "", fmt.Errorf("Release signature not valid against %s: %s", keyring, lastLine(stderr.String(), err))
-	}
-	return stdout.Bytes(), "", nil
-}
-
-func lastLine(s string, err error) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if l := strings.TrimSpace(lines[len(lines)-1]); l != "" {
-		return l
-	}
-	return err.Error()
-}
-
-// clearsignedBody is the text of a clearsigned message, without checking
-// the signature.
-func clearsignedBody(raw []byte) ([]byte, error) {
-	s := string(raw)
-	if !strings.HasPrefix(s, "-----BEGIN PGP SIGNED MESSAGE-----") {
-		return raw, nil
-	}
-	_, body, ok := strings.Cut(s, "\n\n")
-	if !ok {
-		return nil, errors.New("InRelease: no body")
-	}
-	body, _, _ = strings.Cut(body, "\n-----BEGIN PGP SIGNATURE-----")
-	return []byte(body), nil
 }
 
 // releaseHashes reads the SHA256 section of a Release file.

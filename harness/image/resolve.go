@@ -115,6 +115,7 @@ type Resolver struct {
 	done     map[string]*Resolution // lock key → its resolution in this run
 	lock     *Lock
 	lockNew  bool // the lock file did not exist: write it once resolved
+	insecure bool // InRelease files taken without their signatures checked
 }
 
 // ResolverOption configures a Resolver.
@@ -128,6 +129,14 @@ func WithLock(path string) ResolverOption { return func(r *Resolver) { r.lockPat
 // suites that could not be read) to w.
 func WithProgress(w io.Writer) ResolverOption { return func(r *Resolver) { r.progress = w } }
 
+// WithInsecureArchive takes the suites' InRelease files without checking
+// their signatures (--insecure-archive): an explicit choice, which every
+// report then states. Without it a file Debian's archive keys did not sign
+// is never used.
+func WithInsecureArchive(insecure bool) ResolverOption {
+	return func(r *Resolver) { r.insecure = insecure }
+}
+
 // NewResolver reads the host's apt sources; the cache is the user's.
 func NewResolver(opts ...ResolverOption) (*Resolver, error) {
 	dir, err := cacheDir()
@@ -138,8 +147,13 @@ func NewResolver(opts ...ResolverOption) (*Resolver, error) {
 	if err != nil {
 		return nil, err
 	}
-	ar := newArchiveReader(dir)
-	return newResolver(dir, suites, ar, ar.get, opts...), nil
+	ar, err := newArchiveReader(dir)
+	if err != nil {
+		return nil, err
+	}
+	r := newResolver(dir, suites, ar, ar.get, opts...)
+	ar.insecure = r.insecure
+	return r, nil
 }
 
 func newResolver(cache string, suites []suiteRef, src indexSource, fetch func(context.Context, string, int64) ([]byte, error), opts ...ResolverOption) *Resolver {
@@ -233,26 +247,37 @@ func (r *Resolver) say(format string, args ...any) {
 	fmt.Fprintf(r.progress, format+"\n", args...)
 }
 
-// index returns what s serves, reading it once; a suite that cannot be
-// read is said once and returns nil.
-func (r *Resolver) index(ctx context.Context, s suiteRef) *suiteIndex {
+// index returns what s serves, reading it once. A suite that cannot be
+// read (unreachable, expired) is said once and returns nil: the cache and
+// the lock may stand in for it. One whose signature does not verify is the
+// error: whoever altered it must not choose what the builds resolve to,
+// neither through what it serves nor by making the run fall back.
+func (r *Resolver) index(ctx context.Context, s suiteRef) (*suiteIndex, error) {
 	if idx, ok := r.indexes[s.name]; ok {
-		return idx
+		return idx, nil
 	}
-	if _, ok := r.failed[s.name]; ok {
-		return nil
+	if err, ok := r.failed[s.name]; ok {
+		var sigErr *SignatureError
+		if errors.As(err, &sigErr) {
+			return nil, err
+		}
+		return nil, nil
 	}
 	idx, err := r.src.read(ctx, s)
 	if err != nil {
 		r.failed[s.name] = err
+		var sigErr *SignatureError
+		if errors.As(err, &sigErr) {
+			return nil, err
+		}
 		r.say("warning: suite %s cannot be read: %s", s.name, harness.OneLine(err.Error()))
-		return nil
+		return nil, nil
 	}
 	if idx.Warning != "" {
 		r.say("warning: suite %s: %s", s.name, idx.Warning)
 	}
 	r.indexes[s.name] = idx
-	return idx
+	return idx, nil
 }
 
 func (r *Resolver) suiteNamed(name string) (suiteRef, bool) {
@@ -294,7 +319,11 @@ func (r *Resolver) resolveDebian(ctx context.Context, b *Build) error {
 		if !ok {
 			return fmt.Errorf("%s: unknown suite %q (known: %s)", b.Spec, b.Suite, r.suiteNames())
 		}
-		if idx := r.index(ctx, s); idx != nil {
+		idx, err := r.index(ctx, s)
+		if err != nil {
+			return fmt.Errorf("%s: %w", b.Spec, err)
+		}
+		if idx != nil {
 			if version = newestNginx(idx); version == "" {
 				return fmt.Errorf("%s: suite %s serves no nginx", b.Spec, b.Suite)
 			}
@@ -312,7 +341,10 @@ func (r *Resolver) resolveDebian(ctx context.Context, b *Build) error {
 		order = append([]suiteRef{s}, r.suites...)
 	}
 	for _, s := range order {
-		idx := r.index(ctx, s)
+		idx, err := r.index(ctx, s)
+		if err != nil {
+			return fmt.Errorf("%s: %w", b.Spec, err)
+		}
 		if idx == nil {
 			continue
 		}
@@ -548,7 +580,11 @@ func (r *Resolver) resolveSource(ctx context.Context, b *Build) error {
 	}
 	var all []served
 	for _, s := range r.suites {
-		if idx := r.index(ctx, s); idx != nil {
+		idx, err := r.index(ctx, s)
+		if err != nil {
+			return fmt.Errorf("%s: %w", b.Spec, err)
+		}
+		if idx != nil {
 			for _, t := range idx.Tarballs {
 				all = append(all, served{t, s})
 			}

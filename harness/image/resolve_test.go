@@ -414,3 +414,35 @@ Checksums-Sha256:
 		}
 	}
 }
+
+// A suite whose InRelease is not signed by Debian's keys is the error,
+// named with its key, even where an unreachable suite would fall back on
+// the last resolution, the cache or the lock.
+func TestResolveBadSignatureDoesNotFallBack(t *testing.T) {
+	a, cache := bookwormToday(), t.TempDir()
+	lock := filepath.Join(t.TempDir(), "lock.json")
+	mustResolveWith(t, a, cache, []ResolverOption{WithLock(lock)}, DefaultFrom, DefaultTo)
+	a.broken["bookworm-security"] = &SignatureError{Suite: "bookworm-security", Keys: []string{"B0CAB9266E8C3929798B3EEEBDE6D2B9216EC7A8"},
+		Why: "has a bad signature: its text was changed after it was signed"}
+	want := "debian:bookworm-security: suite bookworm-security: InRelease has a bad signature: its text was changed after it was signed (key B0CAB9266E8C3929798B3EEEBDE6D2B9216EC7A8); nothing falls back"
+	for _, tc := range []struct {
+		name string
+		opts []ResolverOption
+		spec string
+	}{
+		{"suite spec, last resolution cached", nil, DefaultTo},
+		{"suite spec, locked", []ResolverOption{WithLock(lock)}, DefaultTo},
+		{"exact version, cached", nil, "debian:1.22.1-9+deb12u12"},
+	} {
+		var p strings.Builder
+		bs, err := resolveWith(t, a, cache, &p, tc.opts, tc.spec)
+		if err == nil || !strings.HasPrefix(strings.Replace(err.Error(), tc.spec, DefaultTo, 1), want) || bs[0].Res != nil {
+			t.Errorf("%s: %v, resolved %+v\n%s", tc.name, err, bs[0].Res, p.String())
+		}
+	}
+	// A suite the build does not need is read only when another is
+	// searched: bookworm's own version never reads bookworm-security.
+	if _, err := resolveWith(t, a, cache, &strings.Builder{}, nil, DefaultFrom); err != nil {
+		t.Errorf("%s with bookworm-security tampered: %v", DefaultFrom, err)
+	}
+}

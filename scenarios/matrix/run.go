@@ -97,6 +97,7 @@ func (m *Matrix) Run(ctx context.Context, engines []*Engine, shard *reports.Shar
 	progress scenarios.Progress) (*reports.MatrixReport, error) {
 	cells := m.Shard(shard)
 	plan := m.Plan(shard)
+	plan.InsecureArchive = base.InsecureArchive
 	for _, e := range engines {
 		plan.Engines = append(plan.Engines, e.URL)
 	}
