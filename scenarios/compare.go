@@ -309,6 +309,14 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc procedure.Pro
 	if err := writeJSON(t.path(reports.ProcessesAfter), after); err != nil {
 		return err
 	}
+	// nginx's own log of the procedure's requests, as a scenario keeps it:
+	// meta.json says the witness was configured, so its record must be there.
+	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	werr := t.keepWitness(wctx)
+	wcancel()
+	if werr != nil {
+		return werr
+	}
 	return t.end(ctx, final)
 }
 
