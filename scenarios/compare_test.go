@@ -269,3 +269,100 @@ var _ = Describe("upgrade procedures under systemd", Label("compare", "systemd")
 })
 
 func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// gate runs procedures under an expectation through RunCompare into their
+// own directory and reads the judged report back from report.json.
+func gate(ctx SpecContext, im scenarios.Images, name string, c scenarios.Compare) reports.CompareReport {
+	dir := filepath.Join(outDir, "gate", name)
+	Expect(os.RemoveAll(dir)).To(Succeed())
+	if c.Audit == 0 {
+		c.Audit = 2 * time.Second
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 30 * time.Second
+	}
+	_, err := scenarios.RunCompare(ctx, pool, c, params, im, dir, progress)
+	Expect(err).NotTo(HaveOccurred())
+	var r reports.CompareReport
+	data, err := os.ReadFile(filepath.Join(dir, reports.ReportJSON))
+	Expect(err).NotTo(HaveOccurred())
+	Expect(jsonUnmarshal(data, &r)).To(Succeed())
+	for _, s := range r.Summary {
+		AddReportEntry(name+" "+s.Procedure+" "+s.Build, fmt.Sprintf("verdict=%s outcomes=%s reasons=%v", s.Verdict, s.OutcomeWords(), s.Reasons))
+	}
+	return r
+}
+
+// script parses one of the packagers' example scripts.
+func exampleScript(name string) procedure.Procedure {
+	p, err := procedure.Parse("script:" + filepath.Join("testdata", "compare", name))
+	Expect(err).NotTo(HaveOccurred())
+	return p
+}
+
+// summaryOf is the summary row of a build.
+func summaryOf(r reports.CompareReport, build string) reports.CompareSummary {
+	for _, s := range r.Summary {
+		if s.Build == build {
+			return s
+		}
+	}
+	Fail("no summary row for the " + build + " build")
+	return reports.CompareSummary{}
+}
+
+var _ = Describe("the packagers' gate: compare --expect", Label("compare", "gate"), func() {
+	It("fails a script that takes nginx down, naming the row and why", func(ctx SpecContext) {
+		r := gate(ctx, images, "quit-early", scenarios.Compare{Procedures: []procedure.Procedure{exampleScript("quit-early.sh")},
+			Builds: []string{reports.BuildGood}, Expect: reports.DefaultCompareExpect()})
+		Expect(r.Verdict).To(Equal(reports.VerdictFail))
+		good := summaryOf(r, reports.BuildGood)
+		Expect(good.Verdict).To(Equal(reports.VerdictFail))
+		Expect(good.Reasons).To(ContainElement(HavePrefix("ended down, expected upgraded")))
+		Expect(good.Reasons).To(ContainElement(MatchRegexp(`^\d+ requests dropped \(refused`)))
+	}, SpecTimeout(3*time.Minute))
+
+	It("passes a script that upgrades cleanly and exits non-zero when the new binary cannot start", func(ctx SpecContext) {
+		r := gate(ctx, images, "upgrade", scenarios.Compare{Procedures: []procedure.Procedure{exampleScript("upgrade.sh")},
+			Expect: reports.DefaultCompareExpect()})
+		Expect(r.Verdict).To(Equal(reports.VerdictPass), "summary: %+v", r.Summary)
+		Expect(summaryOf(r, reports.BuildGood).Outcomes).To(HaveKey(reports.OutcomeUpgraded))
+		broken := summaryOf(r, reports.BuildBroken)
+		Expect(broken.Outcomes).To(HaveKey(reports.OutcomeKeptOld))
+		for _, p := range r.Procedures {
+			if p.Build == reports.BuildBroken {
+				Expect(p.ExitCode).To(Equal(1), "the script says the new binary did not start")
+			}
+		}
+	}, SpecTimeout(3*time.Minute))
+
+	It("fails a race forced both ways as flaky, both outcomes counted", func(ctx SpecContext) {
+		r := gate(ctx, images, "racy", scenarios.Compare{Procedures: []procedure.Procedure{exampleScript("racy.sh")},
+			Builds: []string{reports.BuildGood}, Repeat: 4, Expect: reports.DefaultCompareExpect()})
+		good := summaryOf(r, reports.BuildGood)
+		Expect(good.Runs).To(Equal(4))
+		Expect(good.Outcomes).To(HaveKeyWithValue(reports.OutcomeUpgraded, HaveField("Runs", 2)), "odd runs wait for the new master")
+		Expect(good.Outcomes).To(HaveLen(2), "even runs quit too early: %s", good.OutcomeWords())
+		Expect(good.Flaky).To(BeTrue())
+		Expect(good.Verdict).To(Equal(reports.VerdictFail))
+		Expect(good.Reasons[0]).To(HavePrefix("flaky: "))
+	}, SpecTimeout(5*time.Minute))
+})
+
+var _ = Describe("the packagers' gate under systemd: compare --init systemd", Label("compare", "gate", "systemd"), func() {
+	It("runs a script that signals through systemctl kill and judges it like any other", func(ctx SpecContext) {
+		im := ensureSystemdImages(ctx)
+		p := exampleScript("systemd-upgrade.sh")
+		Expect(p.SetInit(procedure.InitSystemd)).To(Succeed())
+		r := gate(ctx, im, "systemd-upgrade", scenarios.Compare{Procedures: []procedure.Procedure{p}, Expect: reports.DefaultCompareExpect()})
+		Expect(r.Verdict).To(Equal(reports.VerdictPass), "summary: %+v", r.Summary)
+		for _, row := range r.Procedures {
+			Expect(row.Init).To(Equal(reports.InitSystemd))
+			Expect(row.Unit).To(ContainSubstring("nginx.service"))
+			Expect(row.SystemdBefore).NotTo(BeNil())
+			Expect(row.SystemdBefore.ActiveState).To(Equal("active"))
+			Expect(row.Final.Systemd).NotTo(BeNil())
+			Expect(row.Final.Systemd.MainPID).To(Equal(row.Final.PIDFilePID), "systemd follows the master nginx.pid names")
+		}
+	}, SpecTimeout(4*time.Minute))
+})

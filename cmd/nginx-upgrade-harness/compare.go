@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -111,10 +110,8 @@ func compareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	} else if junit != "" {
 		return bad("--junit goes with --expect: without it compare has no verdict to write")
 	}
-	if junit != "" {
-		if st, err := os.Stat(filepath.Dir(junit)); err != nil || !st.IsDir() {
-			return bad("--junit: %s: no such directory", filepath.Dir(junit))
-		}
+	if err := checkJUnitDir(junit, f.out); err != nil {
+		return err
 	}
 	if unit != "" {
 		if init != procedure.InitSystemd {

@@ -19,6 +19,12 @@ func TestCompareBadInput(t *testing.T) {
 		{"zero timeout", []string{"compare", "--procedure-timeout", "0s"}, "--procedure-timeout"},
 		{"bad rate", []string{"compare", "--rate", "0"}, "--rate: got 0"},
 		{"unknown build", []string{"compare", "--broken", "rpm:1"}, `unknown build "rpm:1"`},
+		{"unknown expectation", []string{"compare", "--expect", "good=fine"}, `unknown outcome "fine"`},
+		{"junit without expect", []string{"compare", "--junit", "j.xml"}, "--junit goes with --expect"},
+		{"unit without systemd", []string{"compare", "--unit", "nginx.service"}, "--unit goes with --init systemd"},
+		{"init on a built-in procedure", []string{"compare", "--procedure", "manual", "--init", "systemd"}, "manual has its own init"},
+		{"unknown init", []string{"compare", "--procedure", "cmd:true", "--init", "upstart"}, `--init "upstart"`},
+		{"zero repeat", []string{"compare", "--repeat", "0"}, "--repeat: got 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stderr := run(t, tc.args...)
@@ -29,5 +35,25 @@ func TestCompareBadInput(t *testing.T) {
 				t.Fatalf("want one line, got %d: %q", n+1, stderr)
 			}
 		})
+	}
+}
+
+// --junit inside the report directory the run makes is how CI keeps them
+// together (examples/ci/gate.sh): it is not refused for not existing yet.
+func TestJUnitInsideOut(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix://"+t.TempDir()+"/no.sock")
+	out := t.TempDir() + "/run"
+	for _, args := range [][]string{
+		{"run", "--scenario", "upgrade", "--out", out, "--junit", out + "/junit.xml"},
+		{"compare", "--expect", "default", "--out", out, "--junit", out + "/junit.xml"},
+	} {
+		_, stderr := run(t, args...)
+		if strings.Contains(stderr, "--junit") {
+			t.Errorf("%s: %q", args[0], stderr)
+		}
+	}
+	code, stderr := run(t, "run", "--out", out, "--junit", out+"/sub/junit.xml")
+	if code != exitBadInput || !strings.Contains(stderr, "inside --out") {
+		t.Errorf("a --junit in a directory under --out: exit %d %q", code, stderr)
 	}
 }

@@ -41,10 +41,8 @@ func (f *runFlags) plan(p scenarios.Params, scs []scenarios.Scenario) (reports.R
 		pb.To = b
 		plan.Baseline = b.Spec
 	}
-	if f.junit != "" {
-		if st, err := os.Stat(filepath.Dir(f.junit)); err != nil || !st.IsDir() {
-			return plan, pb, bad("--junit: %s: no such directory", filepath.Dir(f.junit))
-		}
+	if err := checkJUnitDir(f.junit, f.out); err != nil {
+		return plan, pb, err
 	}
 	for _, sc := range scs {
 		plan.Scenarios = append(plan.Scenarios, sc.Name)
@@ -342,4 +340,26 @@ func (w lineWriter) Write(b []byte) (int, error) {
 		}
 	}
 	return len(b), nil
+}
+
+// checkJUnitDir refuses a --junit FILE whose directory does not exist,
+// unless it is the report directory --out (or inside it), which the run
+// makes: `--out DIR --junit DIR/junit.xml` is how CI keeps them together.
+func checkJUnitDir(junit, out string) error {
+	if junit == "" {
+		return nil
+	}
+	dir := filepath.Dir(junit)
+	if out != "" {
+		if rel, err := filepath.Rel(filepath.Clean(out), dir); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			if rel != "." {
+				return bad("--junit: %s: inside --out %s but not in it; write it to %s itself", junit, out, out)
+			}
+			return nil
+		}
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return bad("--junit: %s: no such directory", dir)
+	}
+	return nil
 }
