@@ -41,7 +41,7 @@ func createBox(ctx context.Context, pool *dockertest.Pool, image string, start b
 			Entrypoint: []string{},
 			Cmd:        []string{"sleep", "infinity"},
 			Env:        []string{"PATH=" + containerPath},
-			Labels:     harness.OwnerLabels(),
+			Labels:     harness.OwnerLabels(pool),
 		},
 	})
 	if err != nil {
