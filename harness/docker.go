@@ -281,3 +281,69 @@ func LastLine(s string) string {
 	}
 	return "(no output)"
 }
+
+// RunOnEngine is what an engine holds of one run.
+type RunOnEngine struct {
+	ID         string
+	Containers int  // its containers, its reaper not counted
+	Held       bool // a running reaper holds it
+	Reaped     bool // its containers say a reaper held them
+}
+
+// Why says in a few words why a sweep leaves the run's containers alone.
+func (r RunOnEngine) Why() string {
+	switch {
+	case r.ID == "":
+		return "made by an older version of the tool, whose runs cannot be told apart: `prune --all` removes them"
+	case r.Held:
+		return "held by its reaper (under way, or removed by it within seconds)"
+	case !r.Reaped:
+		return "no reaper ever held it: its run removes them, or `prune --run " + r.ID + "`"
+	}
+	return "its reaper let go: the next sweep removes them"
+}
+
+// Runs lists the runs whose containers are on pool's engine, in the order
+// the engine lists them.
+func Runs(ctx context.Context, pool *dockertest.Pool) ([]RunOnEngine, error) {
+	held, err := heldRuns(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := listHarness(ctx, pool, Label+"=1")
+	if err != nil {
+		return nil, err
+	}
+	var out []RunOnEngine
+	at := map[string]int{}
+	for _, c := range cs {
+		if c.Labels[labelReaperFor] != "" {
+			continue
+		}
+		id := c.Labels[labelRun]
+		i, ok := at[id]
+		if !ok {
+			i = len(out)
+			at[id] = i
+			out = append(out, RunOnEngine{ID: id, Held: id != "" && held[id]})
+		}
+		out[i].Containers++
+		out[i].Reaped = out[i].Reaped || c.Labels[labelReaped] == "1"
+	}
+	return out, nil
+}
+
+// ImageLabels are labels for an image committed from one of this run's
+// containers: the run's own labels blanked, since an image keeps its
+// container's labels and lends them to every container made from it, of
+// any run and any version of the tool.
+func ImageLabels(labels map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range labels {
+		out[k] = v
+	}
+	for _, k := range []string{labelRun, labelReaped, labelOwnerPID, labelOwnerHost} {
+		out[k] = ""
+	}
+	return out
+}

@@ -460,3 +460,20 @@ func TestReaperCosts(t *testing.T) {
 	t.Logf("reaper image (%s MB binary): first %s, cold import %s, warm %s; leases: %s", strconv.FormatFloat(float64(fi.Size())/1e6, 'f', 1, 64),
 		first.Round(time.Millisecond), cold.Round(time.Millisecond), warm.Round(time.Millisecond), strings.Join(holds, "; "))
 }
+
+// An image committed from a run's container lends no run id to the
+// containers of other runs.
+func TestImageLabelsBlankTheRun(t *testing.T) {
+	l := ImageLabels(map[string]string{Label: "1", Label + ".key": "k", labelRun: "r", labelReaped: "1"})
+	if l[Label] != "1" || l[Label+".key"] != "k" {
+		t.Fatalf("image labels lost: %v", l)
+	}
+	for _, k := range []string{labelRun, labelReaped, labelOwnerPID, labelOwnerHost} {
+		if v, ok := l[k]; !ok || v != "" {
+			t.Fatalf("%s = %q, %v: it must be set, blank, to override the container's", k, v, ok)
+		}
+	}
+	if abandoned(map[string]string{labelRun: "", labelReaped: ""}, func(string) bool { return false }) {
+		t.Fatal("a container with a blank run id is nobody's to sweep")
+	}
+}

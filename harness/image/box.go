@@ -209,7 +209,7 @@ func (b *buildBox) commit(ctx context.Context, repo, tag string, labels map[stri
 		Run: &dc.Config{
 			Cmd:    []string{"sleep", "infinity"},
 			Env:    []string{"PATH=" + containerPath},
-			Labels: labels,
+			Labels: harness.ImageLabels(labels),
 		},
 	})
 	if err != nil {
