@@ -505,7 +505,9 @@ func ReaperMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		say("error: %s", OneLine(err.Error()))
 		return 1
 	}
-	say("removed %d container(s) of run %s", n, *run)
+	if n > 0 || !done {
+		say("removed %d container(s) of run %s", n, *run)
+	}
 	return 0
 }
 
