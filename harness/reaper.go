@@ -261,8 +261,10 @@ func (l *Lease) start(ctx context.Context) (*reaperConn, error) {
 			Labels: map[string]string{Label: "1", labelReaperFor: RunID(), labelOwnerHost: host, labelOwnerPID: fmt.Sprint(os.Getpid())},
 		},
 		HostConfig: &dc.HostConfig{
-			AutoRemove:     true,
-			Binds:          []string{src + ":" + reaperSocket},
+			AutoRemove: true,
+			// A mount, not a bind: a path the engine's host lacks is an
+			// error, not a directory the engine creates there.
+			Mounts:         []dc.HostMount{{Type: "bind", Source: src, Target: reaperSocket}},
 			GroupAdd:       []string{gid},
 			CapDrop:        []string{"ALL"},
 			SecurityOpt:    []string{"no-new-privileges"},
