@@ -71,9 +71,10 @@ type reaperConn struct {
 }
 
 type leaseConfig struct {
-	binary string
-	grace  time.Duration
-	logf   func(format string, args ...any)
+	ownerPID int // the owner-pid label's value (tests); 0: this process
+	binary   string
+	grace    time.Duration
+	logf     func(format string, args ...any)
 }
 
 // LeaseOption configures HoldLease.
@@ -99,7 +100,7 @@ func LeaseLog(logf func(format string, args ...any)) LeaseOption {
 // containers itself on exit and interruption, and a hard kill leaves them
 // to `prune --run ID`.
 func HoldLease(ctx context.Context, pool *dockertest.Pool, opts ...LeaseOption) (*Lease, error) {
-	cfg := leaseConfig{grace: ReaperGrace, logf: func(string, ...any) {}}
+	cfg := leaseConfig{grace: ReaperGrace, logf: func(string, ...any) {}, ownerPID: os.Getpid()}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -248,30 +249,40 @@ func (l *Lease) start(ctx context.Context) (*reaperConn, error) {
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	c, err := pool.Client.CreateContainer(dc.CreateContainerOptions{
-		Context: ctx,
-		Name:    fmt.Sprintf("%s-reaper-%s-%s", Label, RunID(), randomHex(3)),
-		Config: &dc.Config{
-			Image:      ref,
-			Entrypoint: []string{reaperBinPath, ReaperCommand, "--run", RunID(), "--engine", l.engine, "--grace", l.opts.grace.String()},
-			User:       "65534:65534",
-			OpenStdin:  true, StdinOnce: true,
-			AttachStdin: true, AttachStdout: true, AttachStderr: true,
-			Env:    []string{"DOCKER_HOST=unix://" + reaperSocket},
-			Labels: map[string]string{Label: "1", labelReaperFor: RunID(), labelOwnerHost: host, labelOwnerPID: fmt.Sprint(os.Getpid())},
-		},
-		HostConfig: &dc.HostConfig{
-			AutoRemove: true,
-			// A mount, not a bind: a path the engine's host lacks is an
-			// error, not a directory the engine creates there.
-			Mounts:         []dc.HostMount{{Type: "bind", Source: src, Target: reaperSocket}},
-			GroupAdd:       []string{gid},
-			CapDrop:        []string{"ALL"},
-			SecurityOpt:    []string{"no-new-privileges"},
-			ReadonlyRootfs: true,
-			NetworkMode:    "none",
-		},
-	})
+	create := func() (*dc.Container, error) {
+		return pool.Client.CreateContainer(dc.CreateContainerOptions{
+			Context: ctx,
+			Name:    fmt.Sprintf("%s-reaper-%s-%s", Label, RunID(), randomHex(3)),
+			Config: &dc.Config{
+				Image:      ref,
+				Entrypoint: []string{reaperBinPath, ReaperCommand, "--run", RunID(), "--engine", l.engine, "--grace", l.opts.grace.String()},
+				User:       "65534:65534",
+				OpenStdin:  true, StdinOnce: true,
+				AttachStdin: true, AttachStdout: true, AttachStderr: true,
+				Env:    []string{"DOCKER_HOST=unix://" + reaperSocket},
+				Labels: map[string]string{Label: "1", labelReaperFor: RunID(), labelOwnerHost: host, labelOwnerPID: fmt.Sprint(l.opts.ownerPID)},
+			},
+			HostConfig: &dc.HostConfig{
+				AutoRemove: true,
+				// A mount, not a bind: a path the engine's host lacks is an
+				// error, not a directory the engine creates there.
+				Mounts:         []dc.HostMount{{Type: "bind", Source: src, Target: reaperSocket}},
+				GroupAdd:       []string{gid},
+				CapDrop:        []string{"ALL"},
+				SecurityOpt:    []string{"no-new-privileges"},
+				ReadonlyRootfs: true,
+				NetworkMode:    "none",
+			},
+		})
+	}
+	c, err := create()
+	if errors.Is(err, dc.ErrNoSuchImage) {
+		// Removed meanwhile by a run of another build of the tool.
+		if ref, err = ensureReaperImage(ctx, pool, l.opts.binary); err != nil {
+			return nil, err
+		}
+		c, err = create()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create reaper from %s: %s", ref, OneLine(CallErr(ctx, readyTimeout, err).Error()))
 	}
@@ -438,7 +449,29 @@ func ensureReaperImage(ctx context.Context, pool *dockertest.Pool, binary string
 	if resp.StatusCode >= 400 || bytes.Contains(body, []byte(`"error"`)) {
 		return "", fmt.Errorf("import reaper image %s: %s (HTTP %d)", ref, OneLine(LastLine(string(body))), resp.StatusCode)
 	}
+	removeOldReaperImages(ctx, pool, ref)
 	return ref, nil
+}
+
+// removeOldReaperImages removes the reaper images of other builds of the
+// tool, each a few tens of MB: never by force, so that an image a running
+// reaper uses stays (a run that loses the race for one imports it again).
+func removeOldReaperImages(ctx context.Context, pool *dockertest.Pool, keep string) {
+	var imgs []dc.APIImages
+	err := Bounded(ctx, CallTimeout, func() (err error) {
+		imgs, err = pool.Client.ListImages(dc.ListImagesOptions{Filters: map[string][]string{"reference": {reaperRepo}}})
+		return err
+	})
+	if err != nil {
+		return
+	}
+	for _, im := range imgs {
+		for _, tag := range im.RepoTags {
+			if tag != keep && strings.HasPrefix(tag, reaperRepo+":") {
+				Bounded(ctx, CallTimeout, func() error { return pool.Client.RemoveImage(tag) })
+			}
+		}
+	}
 }
 
 func randomHex(n int) string {

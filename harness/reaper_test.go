@@ -109,14 +109,22 @@ func helperRun() int {
 	}
 	grace, _ := time.ParseDuration(os.Getenv("NUH_GRACE"))
 	ctx := context.Background()
-	lease, err := HoldLease(ctx, pool, ReaperBinary(os.Getenv("NUH_CLI")), ReaperGraceOf(grace))
+	// The owner-pid labels name the test process, alive throughout: older
+	// versions of the tool, run by others on this engine, sweep whatever
+	// names a pid that is gone in their pid namespace (the bug under test),
+	// and would otherwise remove this run's containers and reaper once it
+	// is killed, before its reaper could show what it does.
+	shield := func(c *leaseConfig) { c.ownerPID = os.Getppid() }
+	lease, err := HoldLease(ctx, pool, ReaperBinary(os.Getenv("NUH_CLI")), ReaperGraceOf(grace), shield)
 	if err != nil {
 		fmt.Println("error:", err)
 		return 2
 	}
 	defer lease.Close()
 	for i := 0; i < 2; i++ {
-		if _, err := startSleeper(ctx, pool, OwnerLabels(pool)); err != nil {
+		labels := OwnerLabels(pool)
+		labels[labelOwnerPID] = strconv.Itoa(os.Getppid())
+		if _, err := startSleeper(ctx, pool, labels); err != nil {
 			fmt.Println("error:", err)
 			return 2
 		}
