@@ -96,7 +96,31 @@ func TestMain(m *testing.M) {
 	case "sweep":
 		os.Exit(helperSweep())
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if code == 0 && leftBehind() {
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// leftBehind tells (and says) whether any container of this test process
+// or its helper runs is still there: what `make leftovers` would find.
+func leftBehind() bool {
+	pool, err := dockertest.NewPool("")
+	if err != nil {
+		return false // the tests that needed Docker failed already
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), CallTimeout)
+	defer cancel()
+	cs, err := listHarness(ctx, pool, labelOwnerPID+"="+strconv.Itoa(os.Getpid()))
+	if err != nil {
+		fmt.Println("leftovers:", err)
+		return true
+	}
+	for _, c := range cs {
+		fmt.Printf("left behind: %.12s %v\n", c.ID, c.Names)
+	}
+	return len(cs) > 0
 }
 
 // helperRun holds a reaper, starts two containers, says "run ID PIDNS" on
