@@ -97,6 +97,9 @@ func TestMain(m *testing.M) {
 		os.Exit(helperSweep())
 	}
 	code := m.Run()
+	if staticCLI.path != "" {
+		os.RemoveAll(filepath.Dir(staticCLI.path))
+	}
 	if code == 0 && leftBehind() {
 		code = 1
 	}
