@@ -24,8 +24,10 @@ all: build
 deps:
 	@sh scripts/deps.sh
 
+# Static (CGO_ENABLED=0): the same binary runs as each run's reaper, in an
+# image holding nothing else (docs/environment.md).
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/nginx-upgrade-harness
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/nginx-upgrade-harness
 
 # The default suite against the default builds; writes a report directory
 # under reports-out/ and exits 0 only if every scenario met its expectation.
@@ -54,9 +56,10 @@ fuzz:
 
 # Every spec of the suite, under $(PROCS) Ginkgo processes (docs/testing.md:
 # what each label costs). Ginkgo's CLI compiles the suite with the go on PATH.
-scenarios: $(GINKGO)
+# Each process holds a reaper made of the static CLI (NUH_REAPER_BINARY).
+scenarios: $(GINKGO) build
 	@mkdir -p $(dir $(JUNIT))
-	PATH="$(dir $(GO)):$$PATH" ./$(GINKGO) -p --procs $(PROCS) -v --timeout 40m --junit-report=$(JUNIT) ./scenarios/
+	NUH_REAPER_BINARY=$(CURDIR)/$(BIN) PATH="$(dir $(GO)):$$PATH" ./$(GINKGO) -p --procs $(PROCS) -v --timeout 40m --junit-report=$(JUNIT) ./scenarios/
 
 $(GINKGO): go.mod go.sum
 	$(GO) build -o $@ github.com/onsi/ginkgo/v2/ginkgo

@@ -2,6 +2,8 @@ package harness
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -9,7 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
+	"sync"
 	"time"
 
 	"github.com/ory/dockertest/v3"
@@ -67,63 +69,164 @@ func unreachable(endpoint, origin string, err error) error {
 	return fmt.Errorf("docker unreachable at %s: %s (is the Docker engine running?)", where, OneLine(cause))
 }
 
-// Owner labels name the process that created a container, so that a sweep
-// before a run removes the leftovers of processes that are gone and never a
-// container another run is still using.
+// Every container the harness creates carries the id of its run (one
+// process: a CLI invocation or a test process), drawn at random, so that
+// no run ever decides about another's containers by a pid or a hostname,
+// which mean nothing across pid namespaces or hosts sharing one engine.
+// owner-pid and owner-host only tell a human where a container came from.
 const (
+	labelRun       = Label + ".run"
+	labelReaped    = Label + ".reaped"     // "1": a reaper holds the run on this engine
+	labelReaperFor = Label + ".reaper-for" // on a reaper: the run it holds
 	labelOwnerPID  = Label + ".owner-pid"
 	labelOwnerHost = Label + ".owner-host"
 )
 
-// OwnerLabels are the labels every container the harness creates carries.
-func OwnerLabels() map[string]string {
-	host, _ := os.Hostname()
-	return map[string]string{Label: "1", labelOwnerPID: strconv.Itoa(os.Getpid()), labelOwnerHost: host}
+// runIdentity is this process's run: its id and, per engine endpoint,
+// whether a reaper holds it there. It is process-wide by definition, as
+// the pid the labels named before.
+var runIdentity = struct {
+	once   sync.Once
+	id     string
+	mu     sync.Mutex
+	reaped map[string]bool
+}{reaped: map[string]bool{}}
+
+// RunID is this process's run id (16 hex digits).
+func RunID() string {
+	runIdentity.once.Do(func() {
+		b := make([]byte, 8)
+		if _, err := rand.Read(b); err != nil {
+			panic("crypto/rand: " + err.Error())
+		}
+		runIdentity.id = hex.EncodeToString(b)
+	})
+	return runIdentity.id
 }
 
-// ownerAlive tells whether the process that created a container still runs.
-func ownerAlive(labels map[string]string) bool {
+func setReaped(endpoint string, held bool) {
+	runIdentity.mu.Lock()
+	defer runIdentity.mu.Unlock()
+	runIdentity.reaped[endpoint] = held
+}
+
+func reapedOn(endpoint string) bool {
+	runIdentity.mu.Lock()
+	defer runIdentity.mu.Unlock()
+	return runIdentity.reaped[endpoint]
+}
+
+// OwnerLabels are the labels every container the harness creates on pool's
+// engine carries. The reaped label is always set, "1" or "0": a container
+// must not inherit it from the labels of the image it was made from.
+func OwnerLabels(pool *dockertest.Pool) map[string]string {
 	host, _ := os.Hostname()
-	pid, err := strconv.Atoi(labels[labelOwnerPID])
-	if err != nil || pid <= 0 || labels[labelOwnerHost] != host {
+	reaped := "0"
+	if pool != nil && reapedOn(pool.Client.Endpoint()) {
+		reaped = "1"
+	}
+	return map[string]string{Label: "1", labelRun: RunID(), labelReaped: reaped,
+		labelOwnerPID: strconv.Itoa(os.Getpid()), labelOwnerHost: host}
+}
+
+// abandoned tells whether a container's run is provably gone: a reaper held
+// it (so it is the reaper's to remove), and no reaper holds it any more
+// (held says which runs a running reaper holds). A container no reaper ever
+// held (its run had none on this engine, or an older version made it) is
+// never abandoned: only its own run, `prune --run ID` or `prune --all`
+// removes it. Reapers are never abandoned: each ends on its own.
+func abandoned(labels map[string]string, held func(run string) bool) bool {
+	run := labels[labelRun]
+	if labels[labelReaperFor] != "" || run == "" || labels[labelReaped] != "1" {
 		return false
 	}
-	if pid == os.Getpid() {
-		return true
-	}
-	err = syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	return !held(run)
 }
 
-// Prune force-removes the harness's leftovers: every container carrying the
-// harness label whose creating process is gone, running or not, with its
-// anonymous volumes, and returns how many it removed. Containers of a run
-// still under way (another process) are left alone.
+// relookDelay is how long the sweep waits before it looks again at the runs
+// it found without a reaper: a run whose reaper ended under it (removed by
+// hand, killed) starts another within it (see Lease).
+const relookDelay = 5 * time.Second
+
+// Prune force-removes the harness's leftovers whose run is provably gone
+// (see abandoned), running or not, with their anonymous volumes, and
+// returns how many it removed. Nothing of a run whose reaper still holds it,
+// or that never had a reaper, is touched.
 func Prune(ctx context.Context, pool *dockertest.Pool) (int, error) {
-	return PruneWhere(ctx, pool, func(l map[string]string) bool { return !ownerAlive(l) })
+	return sweep(ctx, pool, func(map[string]string) bool { return true })
 }
 
-// PruneOwn removes the containers this process created and has not removed
+// sweep is Prune over the containers in scope (all of them, but for tests
+// that share an engine with other people's runs).
+func sweep(ctx context.Context, pool *dockertest.Pool, scope func(labels map[string]string) bool) (int, error) {
+	first, err := heldRuns(ctx, pool)
+	if err != nil {
+		return 0, err
+	}
+	cs, err := listHarness(ctx, pool, Label+"=1")
+	if err != nil {
+		return 0, err
+	}
+	candidates := map[string]bool{}
+	for _, c := range cs {
+		if scope(c.Labels) && abandoned(c.Labels, func(r string) bool { return first[r] }) {
+			candidates[c.ID] = true
+		}
+	}
+	if len(candidates) == 0 {
+		return 0, nil
+	}
+	select {
+	case <-time.After(relookDelay):
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	second, err := heldRuns(ctx, pool)
+	if err != nil {
+		return 0, err
+	}
+	return PruneWhere(ctx, pool, func(id string, l map[string]string) bool {
+		return candidates[id] && abandoned(l, func(r string) bool { return second[r] })
+	})
+}
+
+// heldRuns are the runs a running reaper holds on pool's engine.
+func heldRuns(ctx context.Context, pool *dockertest.Pool) (map[string]bool, error) {
+	cs, err := listHarness(ctx, pool, labelReaperFor)
+	if err != nil {
+		return nil, err
+	}
+	held := map[string]bool{}
+	for _, c := range cs {
+		if c.State == "running" {
+			held[c.Labels[labelReaperFor]] = true
+		}
+	}
+	return held, nil
+}
+
+// PruneOwn removes the containers this run created and has not removed
 // yet: the safety net at the end of a run, whatever happened in it.
 func PruneOwn(ctx context.Context, pool *dockertest.Pool) (int, error) {
-	pid := strconv.Itoa(os.Getpid())
-	return PruneWhere(ctx, pool, func(l map[string]string) bool { return l[labelOwnerPID] == pid })
+	return PruneRun(ctx, pool, RunID())
 }
 
-// OwnContainers names the containers this process created that are still
+// PruneRun removes the containers of run id (never its reaper, which ends
+// on its own when its run lets go of it).
+func PruneRun(ctx context.Context, pool *dockertest.Pool, id string) (int, error) {
+	return PruneWhere(ctx, pool, func(_ string, l map[string]string) bool { return l[labelRun] == id })
+}
+
+// OwnContainers names the containers this run created that are still
 // there ("id name: state"), through the engine of DOCKER_HOST, within ctx.
 func OwnContainers(ctx context.Context) ([]string, error) {
 	pool, err := dockertest.NewPool("")
 	if err != nil {
 		return nil, err
 	}
-	cs, err := pool.Client.ListContainers(dc.ListContainersOptions{
-		All:     true,
-		Filters: map[string][]string{"label": {labelOwnerPID + "=" + strconv.Itoa(os.Getpid())}},
-		Context: ctx,
-	})
+	cs, err := listHarness(ctx, pool, labelRun+"="+RunID())
 	if err != nil {
-		return nil, CallErr(ctx, pingTimeout, err)
+		return nil, err
 	}
 	var out []string
 	for _, c := range cs {
@@ -137,26 +240,38 @@ func OwnContainers(ctx context.Context) ([]string, error) {
 }
 
 // PruneAll removes every container carrying the harness label, including
-// those of runs still under way and of this process.
+// those of runs still under way, their reapers and this run's.
 func PruneAll(ctx context.Context, pool *dockertest.Pool) (int, error) {
-	return PruneWhere(ctx, pool, func(map[string]string) bool { return true })
+	return PruneWhere(ctx, pool, func(string, map[string]string) bool { return true })
 }
 
-func PruneWhere(ctx context.Context, pool *dockertest.Pool, remove func(labels map[string]string) bool) (int, error) {
+// listHarness lists the containers with the harness label and label filter
+// f (a key, or key=value), running or not, within CallTimeout.
+func listHarness(ctx context.Context, pool *dockertest.Pool, f string) ([]dc.APIContainers, error) {
 	lctx, cancel := context.WithTimeout(ctx, CallTimeout)
+	defer cancel()
 	cs, err := pool.Client.ListContainers(dc.ListContainersOptions{
 		All:     true,
-		Filters: map[string][]string{"label": {Label + "=1"}},
+		Filters: map[string][]string{"label": {Label + "=1", f}},
 		Context: lctx,
 	})
-	cancel()
 	if err != nil {
-		return 0, fmt.Errorf("list harness containers at %s: %s", pool.Client.Endpoint(), OneLine(CallErr(ctx, CallTimeout, err).Error()))
+		return nil, fmt.Errorf("list harness containers at %s: %s", pool.Client.Endpoint(), OneLine(CallErr(ctx, CallTimeout, err).Error()))
+	}
+	return cs, nil
+}
+
+// PruneWhere removes the harness's containers for which remove(id, labels)
+// is true, and returns how many it removed.
+func PruneWhere(ctx context.Context, pool *dockertest.Pool, remove func(id string, labels map[string]string) bool) (int, error) {
+	cs, err := listHarness(ctx, pool, Label+"=1")
+	if err != nil {
+		return 0, err
 	}
 	removed := 0
 	var errs []string
 	for _, c := range cs {
-		if !remove(c.Labels) {
+		if !remove(c.ID, c.Labels) {
 			continue
 		}
 		// Paused or frozen containers are thawed first; every call has a deadline.
@@ -188,4 +303,70 @@ func LastLine(s string) string {
 		}
 	}
 	return "(no output)"
+}
+
+// RunOnEngine is what an engine holds of one run.
+type RunOnEngine struct {
+	ID         string
+	Containers int  // its containers, its reaper not counted
+	Held       bool // a running reaper holds it
+	Reaped     bool // its containers say a reaper held them
+}
+
+// Why says in a few words why a sweep leaves the run's containers alone.
+func (r RunOnEngine) Why() string {
+	switch {
+	case r.ID == "":
+		return "made by an older version of the tool, whose runs cannot be told apart: `prune --all` removes them"
+	case r.Held:
+		return "held by its reaper (under way, or removed by it within seconds)"
+	case !r.Reaped:
+		return "no reaper ever held it: its run removes them, or `prune --run " + r.ID + "`"
+	}
+	return "its reaper let go: the next sweep removes them"
+}
+
+// Runs lists the runs whose containers are on pool's engine, in the order
+// the engine lists them.
+func Runs(ctx context.Context, pool *dockertest.Pool) ([]RunOnEngine, error) {
+	held, err := heldRuns(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := listHarness(ctx, pool, Label+"=1")
+	if err != nil {
+		return nil, err
+	}
+	var out []RunOnEngine
+	at := map[string]int{}
+	for _, c := range cs {
+		if c.Labels[labelReaperFor] != "" {
+			continue
+		}
+		id := c.Labels[labelRun]
+		i, ok := at[id]
+		if !ok {
+			i = len(out)
+			at[id] = i
+			out = append(out, RunOnEngine{ID: id, Held: id != "" && held[id]})
+		}
+		out[i].Containers++
+		out[i].Reaped = out[i].Reaped || c.Labels[labelReaped] == "1"
+	}
+	return out, nil
+}
+
+// ImageLabels are labels for an image committed from one of this run's
+// containers: the run's own labels blanked, since an image keeps its
+// container's labels and lends them to every container made from it, of
+// any run and any version of the tool.
+func ImageLabels(labels map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range labels {
+		out[k] = v
+	}
+	for _, k := range []string{labelRun, labelReaped, labelOwnerPID, labelOwnerHost} {
+		out[k] = ""
+	}
+	return out
 }

@@ -122,6 +122,13 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	var err error
 	pool, err = harness.Connect()
 	Expect(err).NotTo(HaveOccurred(), "the scenario suite runs nginx in containers: it needs a Docker engine")
+	// This process's reaper: the static CLI that `make scenarios` builds
+	// (NUH_REAPER_BINARY); a test binary linked with cgo cannot be one.
+	if lease, err := harness.HoldLease(ctx, pool, harness.ReaperBinary(os.Getenv("NUH_REAPER_BINARY")), harness.LeaseLog(progress)); err != nil {
+		progress("%s: this process (run %s) removes its containers itself", harness.OneLine(err.Error()), harness.RunID())
+	} else {
+		DeferCleanup(lease.Close)
+	}
 	params, err = suiteParams()
 	Expect(err).NotTo(HaveOccurred())
 	Expect(scenarios.ResolveBuilds(ctx, &params, progress)).To(Succeed())

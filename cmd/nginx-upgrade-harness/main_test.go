@@ -404,3 +404,27 @@ func errorText(stderr string) string {
 	}
 	return strings.Join(keep, "\n")
 }
+
+// prune takes one scope: --run ID and --all together are bad input, said
+// before Docker is asked anything.
+func TestPruneOneScope(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := realMain([]string{"prune", "--all", "--run", "0123456789abcdef"}, &stdout, &stderr)
+	if code != exitBadInput || !strings.Contains(stderr.String(), "--all and --run: choose one") {
+		t.Fatalf("exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+// The reaper subcommand is hidden (not in the usage) and says in one line
+// on stdout what it lacks.
+func TestReaperIsHidden(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	realMain(nil, &stdout, &stderr)
+	if strings.Contains(stderr.String(), harness.ReaperCommand) {
+		t.Fatalf("the usage lists the reaper: %s", stderr.String())
+	}
+	stdout.Reset()
+	if code := realMain([]string{harness.ReaperCommand}, &stdout, &stderr); code != exitBadInput || stdout.String() != "error: no --run\n" {
+		t.Fatalf("reaper without --run: exit %d, stdout %q", code, stdout.String())
+	}
+}

@@ -139,17 +139,24 @@ func runMatrix(ctx context.Context, stderr io.Writer, fs *flag.FlagSet, f *runFl
 	if len(reachable) == 0 {
 		return fmt.Errorf("no Docker engine answers: %v", engines[0].Err)
 	}
+	var leases []*harness.Lease
 	for _, e := range reachable {
 		if n, err := harness.Prune(ctx, e.Pool); err == nil && n > 0 {
 			pr("engine %s: removed %d container(s) left behind by an earlier run", e.URL, n)
 		}
+		leases = append(leases, holdReaper(ctx, e.Pool, func(format string, args ...any) {
+			pr("engine %s: "+format, append([]any{e.URL}, args...)...)
+		}))
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout/2)
 		defer cancel()
-		for _, e := range reachable {
+		for i, e := range reachable {
 			if _, err := harness.PruneOwn(cctx, e.Pool); err != nil {
-				fmt.Fprintf(stderr, "nginx-upgrade-harness: %s; remove them with `nginx-upgrade-harness prune`\n", oneLine(err.Error()))
+				fmt.Fprintf(stderr, "nginx-upgrade-harness: %s; remove them with `nginx-upgrade-harness prune --run %s`\n", oneLine(err.Error()), harness.RunID())
+			}
+			if err := leases[i].Close(); err != nil {
+				fmt.Fprintf(stderr, "nginx-upgrade-harness: engine %s: %s\n", e.URL, oneLine(err.Error()))
 			}
 		}
 	}()

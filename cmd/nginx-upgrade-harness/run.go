@@ -194,13 +194,15 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 // session is what run and compare share: the report directory, the
-// console, and the Docker pool, with the leftovers of dead runs swept first
-// and this process's own containers swept at the end. What needs no engine
-// (before: the builds' resolution) is checked before Docker is reached.
+// console, and the Docker pool, with the leftovers of runs provably gone
+// swept first, this run's reaper held throughout, and this run's own
+// containers swept at the end. What needs no engine (before: the builds'
+// resolution) is checked before Docker is reached.
 type session struct {
 	out    string
 	con    *console
 	pool   *dockertest.Pool
+	lease  *harness.Lease
 	stderr io.Writer
 	// removeIfEmpty takes back the report directory this run made, when the
 	// run stopped before writing anything in it.
@@ -257,7 +259,21 @@ func openSession(ctx context.Context, stderr io.Writer, out, prefix string, inse
 	if n, err := harness.Prune(ctx, pool); err == nil && n > 0 {
 		ss.con.Line("removed %d container(s) left behind by an earlier run", n)
 	}
+	ss.lease = holdReaper(ctx, pool, ss.con.Line)
 	return ss, nil
+}
+
+// holdReaper starts this run's reaper on pool's engine; where none can be
+// had it says why in one line, and the run's own clean-up on exit and
+// interruption is then all there is.
+func holdReaper(ctx context.Context, pool *dockertest.Pool, pr func(string, ...any)) *harness.Lease {
+	lease, err := harness.HoldLease(ctx, pool, harness.LeaseLog(pr))
+	if err != nil {
+		pr("%s: run %s removes its containers itself on exit and interruption; after a hard kill, `nginx-upgrade-harness prune --run %s` does",
+			oneLine(err.Error()), harness.RunID(), harness.RunID())
+		return nil
+	}
+	return lease
 }
 
 // close removes what this process left (a scenario removes its own
@@ -268,7 +284,10 @@ func (ss *session) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout/2)
 	defer cancel()
 	if _, err := harness.PruneOwn(ctx, ss.pool); err != nil {
-		fmt.Fprintf(ss.stderr, "nginx-upgrade-harness: %s; remove them with `nginx-upgrade-harness prune`\n", oneLine(err.Error()))
+		fmt.Fprintf(ss.stderr, "nginx-upgrade-harness: %s; remove them with `nginx-upgrade-harness prune --run %s`\n", oneLine(err.Error()), harness.RunID())
+	}
+	if err := ss.lease.Close(); err != nil {
+		fmt.Fprintf(ss.stderr, "nginx-upgrade-harness: %s\n", oneLine(err.Error()))
 	}
 }
 

@@ -103,11 +103,12 @@ func printLeftBehind(stderr io.Writer) {
 	left, err := harness.OwnContainers(ctx)
 	switch {
 	case err != nil:
-		fmt.Fprintf(stderr, "nginx-upgrade-harness: could not list the containers left behind (%s): run `nginx-upgrade-harness prune` once Docker answers\n", oneLine(err.Error()))
+		fmt.Fprintf(stderr, "nginx-upgrade-harness: could not list the containers left behind (%s): run `nginx-upgrade-harness prune --run %s` once Docker answers\n", oneLine(err.Error()), harness.RunID())
 	case len(left) > 0:
 		for _, c := range left {
 			fmt.Fprintf(stderr, "left behind: %s\n", c)
 		}
-		fmt.Fprintf(stderr, "nginx-upgrade-harness: %d container(s) left behind: remove them with `nginx-upgrade-harness prune`\n", len(left))
+		fmt.Fprintf(stderr, "nginx-upgrade-harness: %d container(s) left behind: this run's reaper, if it has one, removes them within %s; else `nginx-upgrade-harness prune --run %s` does\n",
+			len(left), harness.ReaperGrace, harness.RunID())
 	}
 }

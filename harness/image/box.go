@@ -41,7 +41,7 @@ func createBox(ctx context.Context, pool *dockertest.Pool, image string, start b
 			Entrypoint: []string{},
 			Cmd:        []string{"sleep", "infinity"},
 			Env:        []string{"PATH=" + containerPath},
-			Labels:     harness.OwnerLabels(),
+			Labels:     harness.OwnerLabels(pool),
 		},
 	})
 	if err != nil {
@@ -209,7 +209,7 @@ func (b *buildBox) commit(ctx context.Context, repo, tag string, labels map[stri
 		Run: &dc.Config{
 			Cmd:    []string{"sleep", "infinity"},
 			Env:    []string{"PATH=" + containerPath},
-			Labels: labels,
+			Labels: harness.ImageLabels(labels),
 		},
 	})
 	if err != nil {

@@ -277,7 +277,7 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 		return nil, errors.New("start node: empty nginx command")
 	}
 	id := randomID()
-	labels := harness.OwnerLabels()
+	labels := harness.OwnerLabels(pool)
 	labels[harness.Label+".node"] = id
 	for k, v := range c.labels {
 		labels[k] = v
@@ -941,5 +941,5 @@ func causeLine(out string) string {
 
 // removeByLabel force-removes the containers carrying label k=v.
 func removeByLabel(pool *dockertest.Pool, k, v string) {
-	harness.PruneWhere(context.Background(), pool, func(l map[string]string) bool { return l[k] == v })
+	harness.PruneWhere(context.Background(), pool, func(_ string, l map[string]string) bool { return l[k] == v })
 }
