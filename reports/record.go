@@ -86,6 +86,9 @@ type Meta struct {
 	// Targets are the requests of a user's targets file (--targets) the
 	// request kinds sent instead of the harness's own.
 	Targets []TargetPlan `json:"targets,omitempty"`
+	// Observer says the load recorded the observer's health (nil: a record
+	// made before it).
+	Observer *ObserverPlan `json:"observer,omitempty"`
 }
 
 // TrafficPlan is one traffic kind as the load ran it.
