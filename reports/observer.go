@@ -257,3 +257,29 @@ type ObserverLimits struct {
 	MaxHiccupMs float64 `json:"max_hiccup_ms"`
 	MaxProbeMs  float64 `json:"max_probe_ms"`
 }
+
+// plotObserver is the observer's band under the plot: green where the
+// record covers the run and the observer was healthy, red where it was
+// blind (each blind span titled with what it saw), blank where nothing was
+// recorded.
+type plotObserver struct {
+	Y       float64
+	Covered plotBar
+	Blind   []plotBar
+	Caption string
+}
+
+func observerBand(o *Observer, top float64, x func(float64) float64) *plotObserver {
+	b := &plotObserver{Y: top, Caption: fmt.Sprintf("observer: green could see, red blind (load over %s late, runtime or probe over %s)",
+		fmtMs(ObserverMaxLateMs), fmtMs(ObserverMaxProbeMs))}
+	if o.ToMs > o.FromMs {
+		b.Covered = plotBar{X: x(o.FromMs), Y: top, W: math.Max(1, x(o.ToMs)-x(o.FromMs)), H: genRow - 3,
+			Title: fmt.Sprintf("observer recorded %s–%s: %d windows, %d blind", fmtMs(o.FromMs), fmtMs(o.ToMs), o.Windows, o.Unhealthy)}
+	}
+	for _, sp := range o.Blind {
+		_, words := observerSaw(&Observer{FromMs: o.FromMs, ToMs: o.ToMs, Blind: []ObserverSpan{sp}}, sp.StartMs, sp.EndMs)
+		b.Blind = append(b.Blind, plotBar{X: x(sp.StartMs), Y: top, W: math.Max(1.5, x(sp.EndMs)-x(sp.StartMs)), H: genRow - 3,
+			Title: fmt.Sprintf("%s–%s: %s", fmtMs(sp.StartMs), fmtMs(sp.EndMs), words)})
+	}
+	return b
+}

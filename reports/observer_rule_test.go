@@ -246,3 +246,22 @@ func checkVerdict(t *testing.T, s *Scenario, verdict string, want, notWant []str
 		t.Errorf("Judge again = %s %q: not recomputable from the record", v, r)
 	}
 }
+
+// report.html draws the observer as a band: its blind span red, titled with
+// what the observer saw there.
+func TestReportHTMLDrawsTheObserver(t *testing.T) {
+	o := observed{fixture: upgradeFixture(), observer: blindFrom(healthyWindows(), 4200, 5700), plan: true}
+	heldFrom(&o.fixture, 4200, 5700)
+	s := buildObserved(t, o)
+	var b strings.Builder
+	if err := WriteHTML(&b, &Report{Schema: Schema, Scenarios: []Scenario{*s}}); err != nil {
+		t.Fatal(err)
+	}
+	html := b.String()
+	for _, want := range []string{`<g class="observer">`, `fill="#d93025"><title>4200 ms–5700 ms: the load ran 640 ms late and the control probe waited 580 ms</title>`,
+		"observer: green could see, red blind"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("report.html has no %q", want)
+		}
+	}
+}
