@@ -109,6 +109,9 @@ func readObserver(dir string, s *Scenario, meta *Meta, problem, note func(string
 	default:
 		problem("%v: the observer's health is not wholly recorded", err)
 	}
+	if len(byWindow) == 0 && err == nil {
+		problem("%s holds no window: the observer's health was not recorded, so no stall can be told from the machine's", name)
+	}
 	s.Observer = summariseObserver(byWindow)
 }
 

@@ -150,6 +150,9 @@ func TestStallIsNginxsOnlyWhenTheObserverSaw(t *testing.T) {
 		{"an observer planned and not recorded: error, never a silent skip", func(o *observed) {
 			o.observer = nil
 		}, VerdictError, []string{"observer.jsonl missing"}, nil},
+		{"an observer file with no window: error", func(o *observed) {
+			o.observer = []loadgen.ObserverRecord{}
+		}, VerdictError, []string{"observer.jsonl holds no window"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := observed{fixture: upgradeFixture(), observer: healthyWindows(), plan: true}
