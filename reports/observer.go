@@ -286,3 +286,12 @@ func observerBand(o *Observer, top float64, x func(float64) float64) *plotObserv
 	}
 	return b
 }
+
+// observerLine sums the observer up for report.md ("" without a record).
+func observerLine(o *Observer) string {
+	if o == nil {
+		return ""
+	}
+	return fmt.Sprintf("Observer: %d windows of 100 ms recorded, %d blind (worst: the load %s late, the runtime %s, the control probe %s; %d control probes missed).",
+		o.Windows, o.Unhealthy, fmtMs(o.WorstLateMs), fmtMs(o.WorstHiccupMs), fmtMs(o.WorstProbeMs), o.ProbeMissed)
+}
