@@ -151,20 +151,6 @@ func processDir(dir string) string {
 	return dir
 }
 
-// reportOf reads the scenario's entry back from the report.json that was
-// written: what CI archives is what is asserted.
-func reportOf(name string) reports.Scenario {
-	r, err := reports.ReadReport(filepath.Join(outDir, "report.json"))
-	Expect(err).NotTo(HaveOccurred())
-	for _, s := range r.Scenarios {
-		if s.Name == name {
-			return s
-		}
-	}
-	Fail("report.json has no scenario " + name)
-	return reports.Scenario{}
-}
-
 func entries() []TableEntry {
 	var out []TableEntry
 	for _, sc := range scenarios.Catalogue() {
