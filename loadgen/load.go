@@ -61,6 +61,8 @@ type Load struct {
 	trafStop chan struct{} // closed by StopAttack: no new upload, WebSockets drain and close
 	trafOnce sync.Once
 
+	obs *observer // the observer's health (ObserverFile)
+
 	cancelRun context.CancelFunc
 	unhook    func() bool
 	quit      chan struct{}
@@ -85,6 +87,10 @@ type profileRun struct {
 	cancelled atomic.Int64
 	firstNs   atomic.Int64 // offsets from the clock's start of the first and last request
 	lastNs    atomic.Int64
+	// began is when its attack started (just before vegeta's own start)
+	// and interval its pacer's: the i-th hit is due at began + (i+1)·interval.
+	began    time.Time
+	interval time.Duration
 }
 
 // Summary is the load's totals, so far (Snapshot) or final (Close).
@@ -252,6 +258,16 @@ func RunWithOptions(ctx context.Context, target string, clock Clock, dir string,
 		*f.dst = m
 		files = append(files, m)
 	}
+	hold := time.Duration(0)
+	for _, p := range ps {
+		hold = max(hold, p.Timeout)
+	}
+	if l.obs, err = startObserver(clock, dir, hold+time.Second); err != nil {
+		for _, m := range files {
+			m.Close()
+		}
+		return nil, err
+	}
 	l.tr = newTracker(clock, newJSONL(l.connFile), newJSONL(l.retryFile))
 	l.tr.netns = o.netns
 	l.downloads = newJSONL(l.dlFile)
@@ -308,6 +324,10 @@ func RunWithOptions(ctx context.Context, target string, clock Clock, dir string,
 			tgts = vegetaTargets(pr.p.Targets, pr.p.targetIndexes())
 		}
 		pacer := boundedPacer{ConstantPacer: vegeta.ConstantPacer{Freq: pr.p.Rate, Per: time.Second}, max: pr.p.maxHits()}
+		if pr.p.Rate > 0 {
+			pr.interval = time.Second / time.Duration(pr.p.Rate)
+		}
+		pr.began = time.Now()
 		ch := pr.attacker.Attack(vegeta.NewStaticTargeter(tgts...), pacer, pr.p.Duration, pr.p.Name)
 		l.fwdWG.Add(1)
 		go l.forward(pr, ch)
@@ -427,6 +447,9 @@ func (l *Load) abort() {
 func (l *Load) forward(pr *profileRun, ch <-chan *vegeta.Result) {
 	defer l.fwdWG.Done()
 	for r := range ch {
+		if pr.interval > 0 {
+			l.obs.hit(pr.began.Add(time.Duration(r.Seq+1)*pr.interval), r.Timestamp)
+		}
 		pr.add(l.clock, r)
 		prepare(l.clock, r)
 		l.results <- r
@@ -663,7 +686,7 @@ func (l *Load) Close() (Summary, error) {
 		l.cancelRun()
 		close(l.quit)
 		<-l.flushDone
-		errs := []error{l.writeErr}
+		errs := []error{l.writeErr, l.obs.close()}
 		files := []*msgFile{l.resFile, l.connFile, l.dlFile, l.retryFile, l.streamFile, l.wsFile, l.upFile}
 		if l.trickleFile != nil {
 			files = append(files, l.trickleFile)

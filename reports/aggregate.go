@@ -27,6 +27,8 @@ type phaseAcc struct {
 	failed        int
 	byClass       [numClasses]int
 	latency       vegeta.LatencyMetrics
+	longest       time.Duration // the longest request, sent at longestAt
+	longestAt     time.Duration
 	retried       int
 	slowDone      int
 	slowCut       int
@@ -340,6 +342,9 @@ func (a *resultsAcc) add(r *vegeta.Result) {
 	}
 	a.addTarget(r, class, failed)
 	a.fine.bin(t+r.Latency).done++
+	if r.Latency > p.longest {
+		p.longest, p.longestAt = r.Latency, t
+	}
 	p.latency.Add(r.Latency)
 	a.latency.Add(r.Latency)
 	a.timeline.addResult(t, r.Latency, failed)

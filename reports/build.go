@@ -228,6 +228,7 @@ func BuildScenario(dir string) (*Scenario, *Meta, error) {
 			bounds := resultBounds{endMs: end.EndMs, haveEnd: s.Ended}
 			readResults(path(loadgen.ResultsFile), acc, bounds, problem)
 			readSideRecords(dir, s, meta, phases, tl, problem, note)
+			readObserver(dir, s, meta, problem, note)
 			readTraffic(dir, s, meta, phases, acc, problem)
 			readTargets(dir, s, meta, acc, problem)
 			if acc.witness != nil {
@@ -520,8 +521,16 @@ func finishScenario(s *Scenario, acc *resultsAcc, phases *phaseSet, tl *timeline
 		if fine.gap != nil {
 			out.GapMs = round3(durationToMs(fine.gap[i]))
 			out.OutageMs = round3(durationToMs(fine.outage[i]))
+			out.GapStartMs = round3(durationToMs(fine.gapAt[i]))
+		}
+		if p.requests > 0 {
+			out.MaxStartMs = round3(durationToMs(p.longestAt))
 		}
 		out.StallMs = max(out.MaxMs, out.GapMs)
+		out.StallStartMs, out.StallEndMs = out.MaxStartMs, round3(out.MaxStartMs+out.MaxMs)
+		if out.GapMs > out.MaxMs {
+			out.StallStartMs, out.StallEndMs = out.GapStartMs, round3(out.GapStartMs+out.GapMs)
+		}
 		if out.StallMs > s.Stall.Ms {
 			s.Stall = Stall{Phase: p.name, Ms: out.StallMs}
 		}

@@ -112,16 +112,18 @@ func judgeProcedure(row *Procedure, s *Scenario, e *CompareExpect) {
 	if !slices.Contains(be.Outcomes, row.Outcome) && row.Outcome != OutcomeFailed {
 		miss = append(miss, fmt.Sprintf("ended %s, expected %s", row.Outcome, strings.Join(be.Outcomes, " or ")))
 	}
+	var blind []string // stalls the observer could not see: the machine's, not the procedure's
 	if !be.Drops {
 		if row.Dropped > 0 {
 			miss = append(miss, fmt.Sprintf("%s dropped (%s)", plural(row.Dropped, "request"), procedureFailures(*row)))
 		}
-		miss = append(miss, stallReasons(s)...)
+		stalls, unseen := stallReasons(s)
+		miss, blind = append(miss, stalls...), unseen
 	}
 	if be.NonZeroExit && row.Outcome != OutcomeFailed && row.ExitCode == 0 && !row.TimedOut {
 		miss = append(miss, "the procedure exited 0 with a build that cannot start: it must say it failed")
 	}
-	premises := comparePremises(row, s)
+	premises := append(comparePremises(row, s), blind...)
 	switch {
 	case len(miss) > 0:
 		for _, p := range premises {

@@ -184,6 +184,9 @@ p.insecure { background: #fbe3e3; border: 1px solid #b3261e; padding: .5em .8em;
 {{if .Gens}}<text x="{{f1 $p.Left}}" y="{{f1 (sub $p.GensTop 6)}}">who answered, from nginx's own log (a band per generation of workers, darker: a larger share)</text>
 {{range .Gens}}<g class="gen"><rect class="frame" x="{{f1 $p.Left}}" y="{{f1 .Y}}" width="{{f1 $p.InnerW}}" height="13"/>{{$c := .Colour}}{{range .Cells}}<rect x="{{f1 .X}}" y="{{f1 .Y}}" width="{{f1 .W}}" height="{{f1 .H}}" fill="{{$c}}" fill-opacity="{{.Class}}"><title>{{.Title}}</title></rect>{{end}}<text x="{{f1 (add $p.Left 3)}}" y="{{f1 (add .Y 10)}}" font-size="10" stroke="#fff" stroke-width="3" paint-order="stroke">{{.Label}}</text></g>
 {{end}}{{range .Steps}}<line class="gen-step" x1="{{f1 .X}}" x2="{{f1 .X}}" y1="{{f1 $p.GensTop}}" y2="{{f1 (sub $p.Height 6)}}" stroke="#333" stroke-width="1"/>{{end}}{{end}}
+{{with .Observer}}<text x="{{f1 $p.Left}}" y="{{f1 (sub .Y 6)}}">{{.Caption}}</text>
+<g class="observer"><rect class="frame" x="{{f1 $p.Left}}" y="{{f1 .Y}}" width="{{f1 $p.InnerW}}" height="13"/>{{with .Covered}}{{if gt .W 0.0}}<rect x="{{f1 .X}}" y="{{f1 .Y}}" width="{{f1 .W}}" height="{{f1 .H}}" fill="#34a853" fill-opacity="0.35"><title>{{.Title}}</title></rect>{{end}}{{end}}{{range .Blind}}<rect x="{{f1 .X}}" y="{{f1 .Y}}" width="{{f1 .W}}" height="{{f1 .H}}" fill="#d93025"><title>{{.Title}}</title></rect>{{end}}</g>
+{{end}}
 </svg>
 {{if .PointsNote}}<p>{{.PointsNote}}.</p>{{end}}
 {{end}}

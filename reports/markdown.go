@@ -371,6 +371,9 @@ func writeMarkdownScenario(mw *mdWriter, s *Scenario) {
 			}
 			mw.printf("Longest stall: %s in %s (%s).\n\n", fmtMs(s.Stall.Ms), mdCell(s.Stall.Phase), limit)
 		}
+		if line := observerLine(s.Observer); line != "" {
+			mw.printf("%s\n\n", line)
+		}
 	}
 	writeMarkdownTraffic(mw, s)
 	writeMarkdownTargets(mw, s)

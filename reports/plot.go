@@ -77,6 +77,8 @@ type plotView struct {
 	// generation gave.
 	Gens    []plotGen
 	GensTop float64
+	// Observer is the observer's band (nil: a record made before it).
+	Observer *plotObserver
 }
 
 type plotGen struct {
@@ -426,6 +428,10 @@ func newPlotView(s *Scenario) *plotView {
 			v.Gens = append(v.Gens, pg)
 		}
 		v.Height = v.GensTop + float64(len(tl.Generations))*genRow + 6
+	}
+	if s.Observer != nil {
+		v.Observer = observerBand(s.Observer, v.Height+22, x)
+		v.Height = v.Observer.Y + genRow + 6
 	}
 	return v
 }

@@ -92,6 +92,9 @@ type Meta struct {
 	// field was: the absence of witness.json is then taken as no witness
 	// configured, with a note that this could not be checked.
 	ServerLog *bool `json:"server_log,omitempty"`
+	// Observer says the load recorded the observer's health (nil: a record
+	// made before it).
+	Observer *ObserverPlan `json:"observer,omitempty"`
 }
 
 // TrafficPlan is one traffic kind as the load ran it.

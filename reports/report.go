@@ -111,6 +111,9 @@ type Thresholds struct {
 	SilentWindowMs  float64   `json:"silent_window_ms"` // the load must send something in every such window
 	SteadyMs        float64   `json:"steady_ms"`        // load before the first step
 	ExpectDrops     *DropSpec `json:"expect_drops"`     // null for zero-drops
+	// Observer are the limits of a healthy observer's window (null: a
+	// record made before the observer).
+	Observer *ObserverLimits `json:"observer"`
 }
 
 // Scenario is one scenario's record, metrics and verdict.
@@ -190,6 +193,10 @@ type Scenario struct {
 	// Witness is nginx's own record of every request reconciled with the
 	// client's, and who served when (null for a record built before it).
 	Witness *Witness `json:"witness"`
+	// Observer is the observer's health over the run (observer.jsonl; null
+	// in a record made before it): a stall is nginx's only where the
+	// observer could see.
+	Observer *Observer `json:"observer"`
 }
 
 // LongConnections are the long-held connections of a run and the drain
@@ -328,6 +335,13 @@ type Phase struct {
 	// requests were outstanding (GapMs, at 10 ms resolution).
 	StallMs float64 `json:"stall_ms"`
 	GapMs   float64 `json:"gap_ms"`
+	// The stall's span on the run's clock (the longest request's, sent to
+	// answered, or the longest gap's, whichever StallMs is), and where each
+	// of the two started: the stall rule holds the span to the observer.
+	StallStartMs float64 `json:"stall_start_ms"`
+	StallEndMs   float64 `json:"stall_end_ms"`
+	MaxStartMs   float64 `json:"max_start_ms"`
+	GapStartMs   float64 `json:"gap_start_ms"`
 	// OutageMs is the longest span in which requests failed and none
 	// succeeded (10 ms resolution).
 	OutageMs float64 `json:"outage_ms"`

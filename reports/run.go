@@ -534,7 +534,8 @@ func pathFailures(s *Scenario) []string {
 			out = append(out, "final state: "+e)
 		}
 	}
-	return append(out, stallReasons(s)...)
+	stalls, _ := stallReasons(s) // a stall the observer was blind to is not the path's
+	return append(out, stalls...)
 }
 
 // rateWithCI writes "3.1 [1.2, 6.4]" (drops per 10,000 requests, 95% CI).
@@ -572,6 +573,10 @@ func thresholdsOf(m *Meta) Thresholds {
 	}
 	if m.Load.Rate > 0 {
 		t.SilentWindowMs = max(100, round3(3*1000/float64(m.Load.Rate)))
+	}
+	if m.Observer != nil {
+		t.Observer = &ObserverLimits{WindowMs: m.Observer.WindowMs, MaxLateMs: ObserverMaxLateMs, MaxHiccupMs: ObserverMaxHiccupMs,
+			MaxProbeMs: ObserverMaxProbeMs}
 	}
 	return t
 }

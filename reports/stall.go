@@ -20,6 +20,7 @@ const maxSilentListed = 10
 // phaseSet.phases) and for the run.
 type fineMeasures struct {
 	gap         []time.Duration // longest span without a response while requests were outstanding
+	gapAt       []time.Duration // where it started
 	outage      []time.Duration // longest span in which requests failed and none succeeded
 	silent      []Window        // windows in which the load sent nothing (the first maxSilentListed)
 	silentCount int
@@ -32,7 +33,8 @@ type fineMeasures struct {
 // while the load was sending (from to to, exclusive), at 10 ms resolution.
 // Silent windows are checked in windows of max(100 ms, 3 request intervals).
 func (f *fineAcc) measure(phases *phaseSet, rate int, from, to time.Duration) fineMeasures {
-	m := fineMeasures{gap: make([]time.Duration, len(phases.phases)), outage: make([]time.Duration, len(phases.phases))}
+	m := fineMeasures{gap: make([]time.Duration, len(phases.phases)), gapAt: make([]time.Duration, len(phases.phases)),
+		outage: make([]time.Duration, len(phases.phases))}
 	if len(f.bins) == 0 || to <= from {
 		return m
 	}
@@ -53,7 +55,9 @@ func (f *fineAcc) measure(phases *phaseSet, rate int, from, to time.Duration) fi
 	closeGap := func(end int) {
 		if gapStart >= 0 {
 			pi := index[phases.at(time.Duration(gapStart)*fineWidth)]
-			m.gap[pi] = max(m.gap[pi], time.Duration(end-gapStart)*fineWidth)
+			if g := time.Duration(end-gapStart) * fineWidth; g > m.gap[pi] {
+				m.gap[pi], m.gapAt[pi] = g, time.Duration(gapStart)*fineWidth
+			}
 			gapStart = -1
 		}
 	}

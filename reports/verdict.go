@@ -57,7 +57,7 @@ func Judge(s *Scenario) (verdict string, reasons []string) {
 		}
 		return VerdictError, premises
 	}
-	var fails []string
+	var fails, blind []string
 	for _, st := range s.Steps {
 		switch {
 		case st.Expected == ExpectFail && st.Verified:
@@ -82,12 +82,20 @@ func Judge(s *Scenario) (verdict string, reasons []string) {
 		if s.Strict {
 			fails = append(fails, knownLossReasons(known.seen)...)
 		}
-		fails = append(fails, stallReasons(s)...)
+		var stalls []string
+		stalls, blind = stallReasons(s)
+		fails = append(fails, stalls...)
 	case ExpectDrops:
 		fails = append(fails, controlReasons(s)...)
 	}
 	if len(fails) > 0 {
+		for _, b := range blind {
+			fails = append(fails, "also: "+b)
+		}
 		return VerdictFail, fails
+	}
+	if len(blind) > 0 {
+		return VerdictError, blind
 	}
 	return VerdictPass, []string{}
 }
@@ -244,19 +252,25 @@ func coverageReasons(s *Scenario) []string {
 }
 
 // stallReasons fails a graceful path on which a client waited longer than
-// the stall limit.
-func stallReasons(s *Scenario) []string {
+// the stall limit while the observer could see (nginx's stall); a stall the
+// observer saw no more than the limit of is blind: the machine's, an error
+// (observerStallReason).
+func stallReasons(s *Scenario) (fails, blind []string) {
 	if s.MaxStallMs <= 0 {
-		return nil
+		return nil, nil
 	}
-	var out []string
 	for _, p := range s.Phases {
-		if p.StallMs > s.MaxStallMs {
-			out = append(out, fmt.Sprintf("stalled %s in %s (longest request %s, longest gap without a response %s), above the limit of %s",
-				fmtMs(p.StallMs), p.Name, fmtMs(p.MaxMs), fmtMs(p.GapMs), fmtMs(s.MaxStallMs)))
+		if p.StallMs <= s.MaxStallMs {
+			continue
 		}
+		if why := blindStall(s, p); len(why) > 0 {
+			blind = append(blind, why...)
+			continue
+		}
+		fails = append(fails, fmt.Sprintf("stalled %s in %s (longest request %s, longest gap without a response %s), above the limit of %s",
+			fmtMs(p.StallMs), p.Name, fmtMs(p.MaxMs), fmtMs(p.GapMs), fmtMs(s.MaxStallMs)))
 	}
-	return out
+	return fails, blind
 }
 
 // controlReasons checks a positive control: drops in the phase its causing

@@ -33,7 +33,7 @@ func chaosEntries() []TableEntry {
 	var out []TableEntry
 	for _, path := range chaosPaths {
 		for _, f := range fault.Catalogue() {
-			args := []any{Label("chaos", path, "fault-"+f.Name()), SpecTimeout(5 * time.Minute)}
+			args := []any{Label("chaos", path, "fault-"+f.Name()), attemptsTimeout(5 * time.Minute)}
 			if sharedFaults[f.Name()] {
 				args = append(args, Serial)
 			}
@@ -60,13 +60,9 @@ var _ = DescribeTable("faults during every transition", func(ctx SpecContext, pa
 	Expect(err).NotTo(HaveOccurred())
 	e := chosen.Expect(path)
 	By(fmt.Sprintf("running %s: %s", sc.Name, e.Why))
-	err = scenarios.Run(ctx, pool, sc, params, images.Good, outDir, progress)
-	_, rerr := scenarios.Render(outDir)
-	Expect(rerr).NotTo(HaveOccurred())
-	Expect(err).NotTo(HaveOccurred(), "the scenario could not run")
+	s := judged(ctx, outDir, sc.Name, func() error { return scenarios.Run(ctx, pool, sc, params, images.Good, outDir, progress) })
 
 	By("reading its verdict back from report.json")
-	s := reportOf(sc.Name)
 	AddReportEntry(sc.Name, fmt.Sprintf("verdict=%s dropped=%d stall=%.0fms in %s faults=%+v final.wrong=%q reasons=%v",
 		s.Verdict, s.Dropped, s.Stall.Ms, s.Stall.Phase, s.Faults, s.Final.Wrong, s.Reasons))
 	Expect(s.Faults).To(HaveLen(1))

@@ -215,7 +215,7 @@ func BuildRef(b image.Build) *reports.BuildRef {
 func (p Params) newMeta(name, expect string, to image.Build, clock loadgen.Clock) reports.Meta {
 	meta := reports.Meta{Scenario: name, Expect: expect, From: p.From.Spec, To: to.Spec, FromBuild: BuildRef(p.From), ToBuild: BuildRef(to),
 		Load:      reports.Load{Rate: p.Load.Rate, Method: p.Load.Method, Keepalive: p.Load.KeepAlive, Slow: p.Load.Slow},
-		StartWall: clock.Start().Format(time.RFC3339Nano), Traffic: p.Load.plan()}
+		StartWall: clock.Start().Format(time.RFC3339Nano), Traffic: p.Load.plan(), Observer: reports.NewObserverPlan()}
 	if len(p.Load.Traffic) > 0 {
 		meta.Load.Traffic = p.Load.Kinds()
 	}

@@ -43,12 +43,7 @@ var _ = Describe("an nginx.conf that cuts held connections while the old workers
 		Expect(p.Load.Slow).To(BeNumerically(">", 0), "the long downloads are what the short shutdown cuts")
 		dir := filepath.Join(outDir, "shutdown-timeout-2s")
 		By("running upgrade with worker_shutdown_timeout 2s")
-		err = scenarios.Run(ctx, pool, sc, p, images.Good, dir, progress)
-		_, rerr := scenarios.Render(dir)
-		Expect(rerr).NotTo(HaveOccurred())
-		Expect(err).NotTo(HaveOccurred(), "the scenario could not run")
-
-		s := reportIn(dir, sc.Name)
+		s := judged(ctx, dir, sc.Name, func() error { return scenarios.Run(ctx, pool, sc, p, images.Good, dir, progress) })
 		AddReportEntry("upgrade with worker_shutdown_timeout 2s", fmt.Sprintf("verdict=%s dropped=%d slow=%d/%d cut=%d reasons=%v",
 			s.Verdict, s.Dropped, s.Slow.Completed, s.Slow.Started, s.Slow.Cut, s.Reasons))
 		Expect(s.LongConnections).NotTo(BeNil(), "report.json shows the long connections against the drain")
@@ -69,5 +64,5 @@ var _ = Describe("an nginx.conf that cuts held connections while the old workers
 		Expect(s.Slow.Cut).To(Equal(p.Load.Slow))
 		Expect(s.Verdict).To(Equal(reports.VerdictFail), "reasons: %v", s.Reasons)
 		Expect(s.Reasons).To(ContainElement(ContainSubstring(fmt.Sprintf("%d long downloads cut in old-workers-draining", p.Load.Slow))))
-	}, SpecTimeout(3*time.Minute))
+	}, attemptsTimeout(3*time.Minute))
 })
