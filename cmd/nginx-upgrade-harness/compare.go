@@ -76,17 +76,18 @@ func compareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if c.NeedsSystemd() {
-		if err := nginx.CheckSystemdHost(nginx.CgroupRoot); err != nil {
-			return badInput{err}
-		}
-	}
 	ss, err := openSession(ctx, stderr, f.out, "compare-")
 	if err != nil {
 		return err
 	}
 	defer ss.close()
 	out, pool, pr := ss.out, ss.pool, ss.con.Line
+	if c.NeedsSystemd() {
+		// The engine says what its cgroups are: it may run elsewhere.
+		if err := nginx.CheckSystemdHost(ctx, pool); err != nil {
+			return badInput{err}
+		}
+	}
 	if err := resolveBuilds(ctx, f.lock, pr, &p.From, &p.To, &p.Broken); err != nil {
 		return err
 	}
