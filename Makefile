@@ -20,7 +20,8 @@ PROCS ?= 3
 
 all: build
 
-# Host tools the image builds need (debootstrap), installed from Debian's packages.
+# Host tools the image builds and the VM spec need (debootstrap, QEMU, qemu-img,
+# e2fsprogs), installed from Debian's packages.
 deps:
 	@sh scripts/deps.sh
 

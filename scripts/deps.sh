@@ -1,11 +1,13 @@
 #!/bin/sh
 # Installs the host tools the harness needs: debootstrap (to build the Debian
-# base image when no debian:bookworm image is present), and chromium with a
-# font (the test that renders report.html as a person sees it).
+# base image when no debian:bookworm image is present, and the VM test
+# host's disk), chromium with a font (the test that renders report.html as
+# a person sees it), and QEMU with qemu-img and e2fsprogs (the `vm` spec:
+# a cgroup v2 Debian trixie VM, docs/vm.md).
 # Idempotent; refreshes the package lists only when a first install fails.
 set -eu
 
-pkgs="debootstrap chromium fonts-dejavu-core"
+pkgs="debootstrap chromium fonts-dejavu-core qemu-system-x86 qemu-utils e2fsprogs"
 
 missing=""
 for p in $pkgs; do
