@@ -254,8 +254,9 @@ func WithSystemd() NodeOption { return func(c *nodeConfig) { c.systemd = true } 
 // more than nginx itself.
 var systemdCaps = []string{"SETPCAP"}
 
-// systemdBoot bounds the wait for `systemctl is-system-running`.
-const systemdBoot = 30 * time.Second
+// systemdBoot bounds the wait for `systemctl is-system-running`: about 5 s
+// here, and a minute or more in a VM under software emulation.
+const systemdBoot = 3 * time.Minute
 
 // nginx's master needs to switch to the worker user, own its files and
 // signal its workers; nothing else is granted.
@@ -592,9 +593,13 @@ var errUpNotAnswering = errors.New("its master and workers are up")
 const upNotAnsweringFor = 2 * time.Second
 
 // WaitServing waits until nginx.pid names a live master with workers and
-// the published port answers with a status below 500.
+// the published port answers with a status below 500. A check under way at
+// the deadline is let finish (each is bounded on its own: ProbeTimeout, the
+// probe's 2 s): on a slow host — a VM under software emulation — one exec
+// takes longer than a short window, and cutting it would never see nginx
+// serve.
 func (n *Node) WaitServing(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	window, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
 		var last string
@@ -618,7 +623,7 @@ func (n *Node) WaitServing(ctx context.Context, timeout time.Duration) error {
 			last = err.Error()
 		}
 		select {
-		case <-ctx.Done():
+		case <-window.Done():
 			if up {
 				return fmt.Errorf("nginx not serving after %s: %w, but the port did not answer: %s", timeout, errUpNotAnswering, last)
 			}
