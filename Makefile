@@ -16,11 +16,12 @@ JUNIT ?= $(CURDIR)/reports-out/junit.xml
 GINKGO := bin/ginkgo
 PROCS ?= 3
 
-.PHONY: all deps build run test unit fuzz scenarios docs costs leftovers bench soak prune clean
+.PHONY: all deps build run test unit fuzz scenarios vm docs costs leftovers bench soak prune clean
 
 all: build
 
-# Host tools the image builds need (debootstrap), installed from Debian's packages.
+# Host tools the image builds and the VM spec need (debootstrap, QEMU, qemu-img,
+# e2fsprogs), installed from Debian's packages.
 deps:
 	@sh scripts/deps.sh
 
@@ -57,9 +58,16 @@ fuzz:
 # Every spec of the suite, under $(PROCS) Ginkgo processes (docs/testing.md:
 # what each label costs). Ginkgo's CLI compiles the suite with the go on PATH.
 # Each process holds a reaper made of the static CLI (NUH_REAPER_BINARY).
+# The `vm` spec is not among them yet: inside the emulated cgroup v2 VM its
+# scenarios still end in error (docs/vm.md) and it takes 20 minutes; `make
+# vm` runs it alone.
 scenarios: $(GINKGO) build
 	@mkdir -p $(dir $(JUNIT))
-	NUH_REAPER_BINARY=$(CURDIR)/$(BIN) PATH="$(dir $(GO)):$$PATH" ./$(GINKGO) -p --procs $(PROCS) -v --timeout 40m --junit-report=$(JUNIT) ./scenarios/
+	NUH_REAPER_BINARY=$(CURDIR)/$(BIN) PATH="$(dir $(GO)):$$PATH" ./$(GINKGO) -p --procs $(PROCS) -v --timeout 40m --label-filter='!vm' --junit-report=$(JUNIT) ./scenarios/
+
+# The cgroup v2 host: a Debian trixie VM under QEMU (docs/vm.md), alone.
+vm: deps $(GINKGO) build
+	NUH_REAPER_BINARY=$(CURDIR)/$(BIN) PATH="$(dir $(GO)):$$PATH" ./$(GINKGO) -v --timeout 90m --label-filter=vm ./scenarios/
 
 $(GINKGO): go.mod go.sum
 	$(GO) build -o $@ github.com/onsi/ginkgo/v2/ginkgo

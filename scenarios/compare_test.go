@@ -189,7 +189,7 @@ var systemdImages scenarios.Images
 
 func ensureSystemdImages(ctx SpecContext) scenarios.Images {
 	if systemdImages.GoodSystemd == "" {
-		Expect(nginx.CheckSystemdHost(nginx.CgroupRoot)).To(Succeed(), "this machine cannot run systemd as PID 1 in a container")
+		Expect(nginx.CheckSystemdHost(ctx, pool)).To(Succeed(), "this engine cannot run systemd as PID 1 in a container")
 		im, err := scenarios.PrepareSystemdImages(ctx, pool, images, progress)
 		Expect(err).NotTo(HaveOccurred())
 		systemdImages = im

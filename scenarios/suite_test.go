@@ -112,7 +112,7 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	// run alone to keep two processes from building them side by side. A
 	// machine that cannot run systemd in a container fails those specs,
 	// saying so (ensureSystemdImages), not the whole suite.
-	if nginx.CheckSystemdHost(nginx.CgroupRoot) == nil {
+	if nginx.CheckSystemdHost(ctx, p) == nil {
 		By("building (or finding in the cache) their systemd variants")
 		_, err = scenarios.PrepareSystemdImages(ctx, p, im, progress)
 		Expect(err).NotTo(HaveOccurred())

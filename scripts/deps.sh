@@ -1,13 +1,15 @@
 #!/bin/sh
 # Installs the host tools the harness needs: debootstrap (to build the Debian
-# base image when no debian:bookworm image is present), chromium with a
-# font (the test that renders report.html as a person sees it), and
-# debian-archive-keyring (the test that holds the archive keys the tool
-# embeds to the package they came from; the tool itself needs no keyring).
+# base image when no debian:bookworm image is present, and the VM test
+# host's disk), chromium with a font (the test that renders report.html as
+# a person sees it), QEMU with qemu-img and e2fsprogs (the `vm` spec: a
+# cgroup v2 Debian trixie VM, docs/vm.md), and debian-archive-keyring (the
+# test that holds the archive keys the tool embeds to the package they
+# came from; the tool itself needs no keyring).
 # Idempotent; refreshes the package lists only when a first install fails.
 set -eu
 
-pkgs="debootstrap chromium fonts-dejavu-core debian-archive-keyring"
+pkgs="debootstrap chromium fonts-dejavu-core qemu-system-x86 qemu-utils e2fsprogs debian-archive-keyring"
 
 missing=""
 for p in $pkgs; do

@@ -139,11 +139,6 @@ func compareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if c.NeedsSystemd() {
-		if err := nginx.CheckSystemdHost(nginx.CgroupRoot); err != nil {
-			return badInput{err}
-		}
-	}
 	ss, err := openSession(ctx, stderr, f.out, "compare-", f.insecure, func(pr scenarios.Progress) error {
 		return resolveBuilds(ctx, &f, pr, &p.From, &p.To, &p.Broken)
 	})
@@ -152,6 +147,12 @@ func compareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer ss.close()
 	out, pool, pr := ss.out, ss.pool, ss.con.Line
+	if c.NeedsSystemd() {
+		// The engine says what its cgroups are: it may run elsewhere.
+		if err := nginx.CheckSystemdHost(ctx, pool); err != nil {
+			return badInput{err}
+		}
+	}
 	im, err := scenarios.PrepareCompareImages(ctx, pool, p, pr)
 	if err != nil {
 		return err

@@ -255,8 +255,9 @@ func WithSystemd() NodeOption { return func(c *nodeConfig) { c.systemd = true } 
 // more than nginx itself.
 var systemdCaps = []string{"SETPCAP"}
 
-// systemdBoot bounds the wait for `systemctl is-system-running`.
-const systemdBoot = 30 * time.Second
+// systemdBoot bounds the wait for `systemctl is-system-running`: about 5 s
+// here, and a minute or more in a VM under software emulation.
+const systemdBoot = 3 * time.Minute
 
 // nginx's master needs to switch to the worker user, own its files and
 // signal its workers; nothing else is granted.
@@ -318,52 +319,83 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 		}
 		c.tmpfs[WitnessDir] = WitnessTmpfs
 	}
+	securityOpt := []string{"no-new-privileges"}
+	var cgroupsV2 bool
 	if c.systemd {
-		// systemd as PID 1: its own /run, and the host's cgroup tree
-		// read-only (systemd writes only its own name=systemd hierarchy,
-		// which Docker delegates to the container).
-		cmd = []string{"/lib/systemd/systemd"}
-		caps = append(caps, systemdCaps...)
+		// systemd as PID 1: its own /run, and a cgroup tree of its own
+		// that it can write (systemdCgroups).
+		cg, err := harness.CgroupsOf(ctx, pool)
+		if err != nil {
+			return nil, fmt.Errorf("start node: %w", err)
+		}
+		sc, err := systemdCgroups(cg)
+		if err != nil {
+			return nil, fmt.Errorf("start node: %w", err)
+		}
+		cmd, cgroupsV2 = sc.cmd, sc.privateNS
+		caps = append(caps, sc.caps...)
+		mounts = append(mounts, sc.mounts...)
+		securityOpt = append(securityOpt, sc.securityOpt...)
 		if c.tmpfs == nil {
 			c.tmpfs = map[string]string{}
 		}
 		c.tmpfs["/run"], c.tmpfs["/run/lock"] = "", ""
-		mounts = append(mounts, "/sys/fs/cgroup:/sys/fs/cgroup:ro")
+	}
+	hostConfig := func(hc *dc.HostConfig) {
+		hc.Init = !c.systemd // systemd is its own init
+		hc.AutoRemove = false
+		hc.PublishAllPorts = false
+		hc.CapDrop = []string{"ALL"}
+		hc.CapAdd = caps
+		if len(c.sysctls) > 0 {
+			hc.Sysctls = c.sysctls
+		}
+		if len(c.tmpfs) > 0 {
+			hc.Tmpfs = c.tmpfs
+		}
+		hc.RestartPolicy = dc.RestartPolicy{Name: "no"}
+		if len(c.hosts) > 0 {
+			hc.ExtraHosts = c.hosts
+		}
+		if c.memory > 0 {
+			hc.Memory, hc.MemorySwap = c.memory, c.memory
+		}
 	}
 	var res *dockertest.Resource
-	err := harness.Bounded(ctx, harness.RunTimeout, func() error {
-		var err error
-		res, err = pool.RunWithOptions(&dockertest.RunOptions{
-			Repository:   repo,
-			Tag:          tag,
-			Cmd:          cmd,
-			Mounts:       mounts,
-			Labels:       labels,
-			ExposedPorts: exposed,
-			PortBindings: bindings,
-			SecurityOpt:  []string{"no-new-privileges"},
-		}, func(hc *dc.HostConfig) {
-			hc.Init = !c.systemd // systemd is its own init
-			hc.AutoRemove = false
-			hc.PublishAllPorts = false
-			hc.CapDrop = []string{"ALL"}
-			hc.CapAdd = caps
-			if len(c.sysctls) > 0 {
-				hc.Sysctls = c.sysctls
-			}
-			if len(c.tmpfs) > 0 {
-				hc.Tmpfs = c.tmpfs
-			}
-			hc.RestartPolicy = dc.RestartPolicy{Name: "no"}
-			if len(c.hosts) > 0 {
-				hc.ExtraHosts = c.hosts
-			}
-			if c.memory > 0 {
-				hc.Memory, hc.MemorySwap = c.memory, c.memory
-			}
+	var err error
+	if cgroupsV2 {
+		res, err = harness.RunPrivateCgroupns(ctx, pool, harness.CreateOptions{
+			Config: &dc.Config{
+				Image:        repo + ":" + tag,
+				Cmd:          cmd,
+				Labels:       labels,
+				ExposedPorts: exposedSet(exposed),
+				// systemd's own shutdown signal (nodes are removed, not
+				// stopped; this is for a `docker stop` by hand).
+				StopSignal: "SIGRTMIN+3",
+			},
+			HostConfig: func() *dc.HostConfig {
+				hc := &dc.HostConfig{Binds: mounts, PortBindings: bindings, CapAdd: caps, SecurityOpt: securityOpt}
+				hostConfig(hc)
+				return hc
+			}(),
 		})
-		return err
-	})
+	} else {
+		err = harness.Bounded(ctx, harness.RunTimeout, func() error {
+			var err error
+			res, err = pool.RunWithOptions(&dockertest.RunOptions{
+				Repository:   repo,
+				Tag:          tag,
+				Cmd:          cmd,
+				Mounts:       mounts,
+				Labels:       labels,
+				ExposedPorts: exposed,
+				PortBindings: bindings,
+				SecurityOpt:  securityOpt,
+			}, hostConfig)
+			return err
+		})
+	}
 	if err != nil {
 		// A container that was created but not started still carries our label.
 		removeByLabel(pool, harness.Label+".node", id)
@@ -567,9 +599,13 @@ var errUpNotAnswering = errors.New("its master and workers are up")
 const upNotAnsweringFor = 2 * time.Second
 
 // WaitServing waits until nginx.pid names a live master with workers and
-// the published port answers with a status below 500.
+// the published port answers with a status below 500. A check under way at
+// the deadline is let finish (each is bounded on its own: ProbeTimeout, the
+// probe's 2 s): on a slow host — a VM under software emulation — one exec
+// takes longer than a short window, and cutting it would never see nginx
+// serve.
 func (n *Node) WaitServing(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	window, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
 		var last string
@@ -593,7 +629,7 @@ func (n *Node) WaitServing(ctx context.Context, timeout time.Duration) error {
 			last = err.Error()
 		}
 		select {
-		case <-ctx.Done():
+		case <-window.Done():
 			if up {
 				return fmt.Errorf("nginx not serving after %s: %w, but the port did not answer: %s", timeout, errUpNotAnswering, last)
 			}
@@ -912,6 +948,15 @@ func directive(conf []byte, name, def string) string {
 		return def
 	}
 	return v
+}
+
+// exposedSet is the ports a container exposes, as the engine's create takes them.
+func exposedSet(ports []string) map[dc.Port]struct{} {
+	m := map[dc.Port]struct{}{}
+	for _, p := range ports {
+		m[dc.Port(p)] = struct{}{}
+	}
+	return m
 }
 
 func splitRef(ref string) (repo, tag string) {

@@ -1,15 +1,15 @@
 package nginx
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ory/dockertest/v3"
+	dc "github.com/ory/dockertest/v3/docker"
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 )
 
@@ -34,6 +34,10 @@ func (n *Node) waitSystemd(ctx context.Context) error {
 			}
 		} else {
 			last = err.Error()
+			if harness.ContainerEnded(err) {
+				// PID 1 exited: systemd, or the remount before it, failed.
+				return fmt.Errorf("start node: systemd exited: %s", n.lastLogLine())
+			}
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return fmt.Errorf("start node: systemd not running after %s (is-system-running: %q)", systemdBoot, last)
@@ -69,6 +73,25 @@ func (n *Node) installUnit(ctx context.Context, content []byte) error {
 		return fmt.Errorf("systemctl daemon-reload: exit %d: %s", r.Exit, harness.LastLine(r.Stderr))
 	}
 	return nil
+}
+
+// lastLogLine is the last line PID 1 wrote (the container's log).
+func (n *Node) lastLogLine() string {
+	if n.res == nil {
+		return "node closed"
+	}
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), harness.CallTimeout)
+	defer cancel()
+	err := n.pool.Client.Logs(dc.LogsOptions{Context: ctx, Container: n.res.Container.ID, OutputStream: &out, ErrorStream: &out,
+		Stdout: true, Stderr: true, Tail: "5"})
+	if err != nil {
+		return "its log could not be read: " + harness.OneLine(err.Error())
+	}
+	if l := harness.LastLine(out.String()); l != "" {
+		return l
+	}
+	return "it wrote nothing"
 }
 
 // startUnit (re)starts nginx.service — its package enabled it, so it may
@@ -155,25 +178,69 @@ func (n *Node) SystemdView(ctx context.Context) (SystemdView, error) {
 	return v, nil
 }
 
+// systemdSetup is how a systemd node gets the cgroup tree systemd as PID 1
+// needs, on the engine's cgroup version.
+type systemdSetup struct {
+	cmd         []string
+	caps        []string // on top of baseCaps
+	mounts      []string
+	securityOpt []string
+	privateNS   bool // a private cgroup namespace (RunPrivateCgroupns)
+}
+
+// remountCgroupRW makes the container's cgroup2 mount writable, then
+// becomes systemd. Docker mounts a private cgroup namespace's tree
+// read-only in an unprivileged container, and systemd fails at once
+// without a writable one ("Failed to create /init.scope control group:
+// Read-only file system"). The tree is the namespace's: the container's
+// own cgroup, nothing of the host's. A fixed script, no user input.
+const remountCgroupRW = `mount -o remount,rw /sys/fs/cgroup || { echo "systemd node: cannot remount /sys/fs/cgroup read-write" >&2; exit 1; }
+exec /lib/systemd/systemd`
+
+// systemdCgroups says how to give systemd its cgroup tree on the engine's
+// cgroups, or why it cannot be done, in one line.
+//
+// cgroup v1 (measured on Docker 20.10, cgroupfs): the engine host's tree
+// bind-mounted read-only, in the host's cgroup namespace; systemd writes
+// only its name=systemd hierarchy, which Docker bind-mounts writable for
+// the container. CAP_SETPCAP as on every systemd node (systemdCaps).
+//
+// cgroup v2 (measured on Debian trixie's Docker 26.1, systemd driver): a
+// private cgroup namespace, so that /sys/fs/cgroup is the container's own
+// cgroup and systemd's slices are made under it, and that tree remounted
+// read-write before systemd starts: CAP_SYS_ADMIN for the remount (Docker's
+// default seccomp profile allows mount(2) with it). Where the engine
+// confines containers with AppArmor, its docker-default profile denies
+// every mount: the node then runs with apparmor=unconfined.
+func systemdCgroups(cg harness.EngineCgroups) (systemdSetup, error) {
+	switch cg.Version {
+	case "1":
+		return systemdSetup{cmd: []string{"/lib/systemd/systemd"}, caps: systemdCaps,
+			mounts: []string{CgroupRoot + ":" + CgroupRoot + ":ro"}}, nil
+	case "2":
+		s := systemdSetup{cmd: []string{"/bin/sh", "-c", remountCgroupRW}, caps: append([]string{"SYS_ADMIN"}, systemdCaps...),
+			privateNS: true}
+		if cg.AppArmor {
+			s.securityOpt = []string{"apparmor=unconfined"}
+		}
+		return s, nil
+	}
+	return systemdSetup{}, fmt.Errorf("systemd procedures: the engine reports cgroup version %q, neither 1 nor 2", cg.Version)
+}
+
 // CgroupRoot is where the Docker host's cgroup tree is, bind-mounted
-// read-only into a systemd node.
+// read-only into a systemd node on cgroup v1.
 const CgroupRoot = "/sys/fs/cgroup"
 
-// CheckSystemdHost says, in one line, why this machine cannot run systemd
-// as PID 1 in an unprivileged node, or nil: what it needs is a cgroup v1
-// tree at root with systemd's own name=systemd hierarchy (measured here on
-// Docker 20.10, cgroupfs driver). cgroup v2 is refused: the node was never
-// measured on it. root is CgroupRoot but for tests; the check reads the
-// local file system, so it speaks for a local Docker engine only.
-func CheckSystemdHost(root string) error {
-	if _, err := os.Stat(root); err != nil {
-		return fmt.Errorf("systemd procedures: no cgroup tree at %s to give systemd (%v)", root, errors.Unwrap(err))
+// CheckSystemdHost says, in one line, why the engine behind pool cannot
+// run systemd as PID 1 in an unprivileged node, or nil. It asks the
+// engine (docker info), not this machine's files: the engine may run
+// elsewhere than the CLI.
+func CheckSystemdHost(ctx context.Context, pool *dockertest.Pool) error {
+	cg, err := harness.CgroupsOf(ctx, pool)
+	if err != nil {
+		return fmt.Errorf("systemd procedures: %w", err)
 	}
-	if _, err := os.Stat(filepath.Join(root, "cgroup.controllers")); err == nil {
-		return fmt.Errorf("systemd procedures: %s is cgroup v2; the systemd node runs only on cgroup v1 (measured there)", root)
-	}
-	if _, err := os.Stat(filepath.Join(root, "systemd", "cgroup.procs")); err != nil {
-		return fmt.Errorf("systemd procedures: no name=systemd hierarchy at %s/systemd, which systemd as PID 1 needs", root)
-	}
-	return nil
+	_, err = systemdCgroups(cg)
+	return err
 }
