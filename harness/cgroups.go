@@ -149,12 +149,7 @@ func apiSend(ctx context.Context, c *dc.Client, method, path string, body []byte
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
-		var m struct{ Message string }
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		if json.Unmarshal(b, &m) != nil || m.Message == "" {
-			m.Message = strings.TrimSpace(string(b))
-		}
-		return fmt.Errorf("%s (HTTP %d)", OneLine(m.Message), resp.StatusCode)
+		return fmt.Errorf("%s (HTTP %d)", OneLine(apiMessage(resp)), resp.StatusCode)
 	}
 	if out != nil {
 		return json.NewDecoder(resp.Body).Decode(out)

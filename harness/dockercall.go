@@ -149,15 +149,11 @@ func apiDo(ctx context.Context, c *dc.Client, method, path string, out any) erro
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
-		var m struct{ Message string }
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		if json.Unmarshal(b, &m) != nil || m.Message == "" {
-			m.Message = strings.TrimSpace(string(b))
-		}
+		msg := apiMessage(resp)
 		if resp.StatusCode == http.StatusNotFound && strings.HasPrefix(path, "/containers/") {
-			return &dc.NoSuchContainer{ID: strings.Split(strings.TrimPrefix(path, "/containers/"), "/")[0], Err: errors.New(m.Message)}
+			return &dc.NoSuchContainer{ID: strings.Split(strings.TrimPrefix(path, "/containers/"), "/")[0], Err: errors.New(msg)}
 		}
-		return fmt.Errorf("%s (HTTP %d)", m.Message, resp.StatusCode)
+		return fmt.Errorf("%s (HTTP %d)", msg, resp.StatusCode)
 	}
 	if out != nil {
 		return json.NewDecoder(resp.Body).Decode(out)
@@ -482,4 +478,15 @@ func RemoveContainer(ctx context.Context, pool *dockertest.Pool, id string) erro
 	}
 	state, _, ended := ContainerState(context.Background(), pool, id)
 	return &CallError{Call: "docker rm -f", Container: id, Err: err, State: state, Ended: ended}
+}
+
+// apiMessage is the engine's word on a failed call: the message of its
+// JSON error body, else the body itself (read up to 4 KiB).
+func apiMessage(resp *http.Response) string {
+	var m struct{ Message string }
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if json.Unmarshal(b, &m) != nil || m.Message == "" {
+		m.Message = strings.TrimSpace(string(b))
+	}
+	return m.Message
 }

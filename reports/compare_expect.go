@@ -260,19 +260,8 @@ func (s CompareSummary) OutcomeWords() string {
 // case per procedure and build (its runs together), failed or in error as
 // judged, the reasons and every run's outcome in it.
 func WriteCompareJUnit(w io.Writer, c *CompareReport) error {
-	type failure struct {
-		Message string `xml:"message,attr"`
-		Type    string `xml:"type,attr"`
-		Text    string `xml:",chardata"`
-	}
-	type testcase struct {
-		Name      string   `xml:"name,attr"`
-		Classname string   `xml:"classname,attr"`
-		Time      float64  `xml:"time,attr"`
-		Failure   *failure `xml:"failure,omitempty"`
-		Error     *failure `xml:"error,omitempty"`
-		SystemOut string   `xml:"system-out,omitempty"`
-	}
+	type failure = junitFailure
+	type testcase = junitCase
 	type testsuite struct {
 		XMLName  xml.Name   `xml:"testsuite"`
 		Name     string     `xml:"name,attr"`

@@ -14,19 +14,8 @@ import (
 // reasons as message. With a baseline the comparisons are the gate: a run's
 // own verdict is in its output, and only an invalid run is an <error>.
 func WriteJUnit(w io.Writer, r *Report) error {
-	type failure struct {
-		Message string `xml:"message,attr"`
-		Type    string `xml:"type,attr"`
-		Text    string `xml:",chardata"`
-	}
-	type testcase struct {
-		Name      string   `xml:"name,attr"`
-		Classname string   `xml:"classname,attr"`
-		Time      float64  `xml:"time,attr"`
-		Failure   *failure `xml:"failure,omitempty"`
-		Error     *failure `xml:"error,omitempty"`
-		SystemOut string   `xml:"system-out,omitempty"`
-	}
+	type failure = junitFailure
+	type testcase = junitCase
 	type property struct {
 		Name  string `xml:"name,attr"`
 		Value string `xml:"value,attr"`
@@ -119,4 +108,21 @@ func WriteJUnit(w io.Writer, r *Report) error {
 	}
 	_, err := io.WriteString(w, "\n")
 	return err
+}
+
+// junitFailure is a JUnit <failure> or <error>; junitCase a <testcase>:
+// what run's and compare's JUnit files share.
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr"`
+	Text    string `xml:",chardata"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Time      float64       `xml:"time,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+	Error     *junitFailure `xml:"error,omitempty"`
+	SystemOut string        `xml:"system-out,omitempty"`
 }
