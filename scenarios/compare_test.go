@@ -324,8 +324,11 @@ func summaryOf(r reports.CompareReport, build string) reports.CompareSummary {
 }
 
 var _ = Describe("the packagers' gate: compare --expect", Label("compare", "gate"), func() {
+	// quit-early.sh (QUIT right after USR2) took nginx down in the runs of
+	// docs/compare.md, but the new master sometimes wins that race: the
+	// spec needs a script that takes nginx down every time.
 	It("fails a script that takes nginx down, naming the row and why", func(ctx SpecContext) {
-		r := gate(ctx, images, "quit-early", scenarios.Compare{Procedures: []procedure.Procedure{exampleScript("quit-early.sh")},
+		r := gate(ctx, images, "stop-only", scenarios.Compare{Procedures: []procedure.Procedure{exampleScript("stop-only.sh")},
 			Builds: []string{reports.BuildGood}, Expect: reports.DefaultCompareExpect()})
 		Expect(r.Verdict).To(Equal(reports.VerdictFail))
 		good := summaryOf(r, reports.BuildGood)
