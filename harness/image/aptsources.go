@@ -135,6 +135,11 @@ func deb822Fields(stanza string) map[string]string {
 	return m
 }
 
+// HostDebianMirror is the main Debian archive this machine's apt sources
+// name (tests and the VM test host are made from it; the tool itself
+// takes the archive from its user).
+func HostDebianMirror() (string, error) { return hostDebianMirror() }
+
 // hostDebianMirror returns the URI of the configured main archive (the
 // entry serving the bare suite, not -security or -updates).
 func hostDebianMirror() (string, error) {

@@ -4,7 +4,8 @@
 package vm
 
 import (
-	"bufio"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
+
 	"context"
 	"crypto/sha256"
 	_ "embed"
@@ -223,66 +224,14 @@ func configureRoot(root, mirror string) error {
 
 // Mirror is the Debian archive this machine's apt sources name (its main
 // archive, not the security one): the VM is made from it, and never from a
-// host name written here.
+// host name written here. The sources are read as the image builds read
+// them (image.HostDebianMirror).
 func Mirror() (string, error) {
-	var entries [][2]string // uri, suites
-	if data, err := os.ReadFile("/etc/apt/sources.list"); err == nil {
-		for _, l := range strings.Split(string(data), "\n") {
-			f := strings.Fields(l)
-			if len(f) >= 3 && f[0] == "deb" {
-				f = f[1:]
-				if strings.HasPrefix(f[0], "[") {
-					for len(f) > 0 && !strings.HasSuffix(f[0], "]") {
-						f = f[1:]
-					}
-					f = f[1:]
-				}
-				if len(f) >= 2 {
-					entries = append(entries, [2]string{f[0], f[1]})
-				}
-			}
-		}
+	m, err := image.HostDebianMirror()
+	if err != nil {
+		return "", fmt.Errorf("vm: %w: the VM is made from the mirror they name", err)
 	}
-	files, _ := filepath.Glob("/etc/apt/sources.list.d/*.sources")
-	for _, p := range files {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		for _, stanza := range strings.Split(string(data), "\n\n") {
-			var uris, suites, types string
-			sc := bufio.NewScanner(strings.NewReader(stanza))
-			for sc.Scan() {
-				k, v, ok := strings.Cut(sc.Text(), ":")
-				if !ok || strings.HasPrefix(strings.TrimSpace(k), "#") {
-					continue
-				}
-				switch strings.TrimSpace(k) {
-				case "URIs":
-					uris = strings.TrimSpace(v)
-				case "Suites":
-					suites = strings.TrimSpace(v)
-				case "Types":
-					types = strings.TrimSpace(v)
-				}
-			}
-			if strings.Contains(types, "deb") && uris != "" {
-				for _, u := range strings.Fields(uris) {
-					entries = append(entries, [2]string{u, suites})
-				}
-			}
-		}
-	}
-	for _, e := range entries {
-		// The main archive: its suites are codenames, not NAME-security.
-		if strings.Contains(e[1], "-security") || strings.Contains(e[1], "/updates") {
-			continue
-		}
-		if strings.HasPrefix(e[0], "http://") || strings.HasPrefix(e[0], "https://") {
-			return strings.TrimRight(e[0], "/"), nil
-		}
-	}
-	return "", errors.New("vm: no Debian archive in this machine's apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/*.sources): the VM is made from the mirror they name")
+	return strings.TrimRight(m, "/"), nil
 }
 
 // run runs argv (no shell), its output to log, under ctx.
