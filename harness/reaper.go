@@ -425,29 +425,8 @@ func ensureReaperImage(ctx context.Context, pool *dockertest.Pool, binary string
 	if err == nil {
 		return ref, nil
 	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	if err := tw.WriteHeader(&tar.Header{Name: filepath.Base(reaperBinPath), Mode: 0o755, Size: int64(len(data)), ModTime: time.Unix(0, 0)}); err != nil {
+	if err := importBinaryImage(ctx, pool, data, reaperRepo, tag, filepath.Base(reaperBinPath), Label+".reaper-image=1"); err != nil {
 		return "", err
-	}
-	tw.Write(data)
-	tw.Close()
-	bctx, cancel := context.WithTimeout(ctx, BuildStepTimeout)
-	defer cancel()
-	q := url.Values{"fromSrc": {"-"}, "repo": {reaperRepo}, "tag": {tag}, "changes": {"LABEL " + Label + ".reaper-image=1"}}
-	req, err := http.NewRequestWithContext(bctx, http.MethodPost, engineURL(pool.Client)+"/images/create?"+q.Encode(), &buf)
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/x-tar")
-	resp, err := pool.Client.HTTPClient.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("import reaper image %s: %s", ref, OneLine(CallErr(ctx, BuildStepTimeout, err).Error()))
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	if resp.StatusCode >= 400 || bytes.Contains(body, []byte(`"error"`)) {
-		return "", fmt.Errorf("import reaper image %s: %s (HTTP %d)", ref, OneLine(LastLine(string(body))), resp.StatusCode)
 	}
 	removeOldReaperImages(ctx, pool, ref)
 	return ref, nil
@@ -559,4 +538,36 @@ func otherReaper(pool *dockertest.Pool, run string) string {
 		}
 	}
 	return ""
+}
+
+// importBinaryImage imports an image holding one file, the executable data
+// at /name, as repo:tag with one label (KEY=VALUE): no registry, no base
+// image, no build.
+func importBinaryImage(ctx context.Context, pool *dockertest.Pool, data []byte, repo, tag, name, label string) error {
+	ref := repo + ":" + tag
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(data)), ModTime: time.Unix(0, 0)}); err != nil {
+		return err
+	}
+	tw.Write(data)
+	tw.Close()
+	bctx, cancel := context.WithTimeout(ctx, BuildStepTimeout)
+	defer cancel()
+	q := url.Values{"fromSrc": {"-"}, "repo": {repo}, "tag": {tag}, "changes": {"LABEL " + label}}
+	req, err := http.NewRequestWithContext(bctx, http.MethodPost, engineURL(pool.Client)+"/images/create?"+q.Encode(), &buf)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-tar")
+	resp, err := pool.Client.HTTPClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("import image %s: %s", ref, OneLine(CallErr(ctx, BuildStepTimeout, err).Error()))
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode >= 400 || bytes.Contains(body, []byte(`"error"`)) {
+		return fmt.Errorf("import image %s: %s (HTTP %d)", ref, OneLine(LastLine(string(body))), resp.StatusCode)
+	}
+	return nil
 }

@@ -84,8 +84,67 @@ func mustClient(t *testing.T, endpoint string) *dc.Client {
 
 // --- live: the Docker engine of this machine ---------------------------
 
-// The image the run-like containers run (sleep), built by the harness.
-const sleeperImage = Label + "/base:bookworm"
+// The image the run-like containers run: one static Go program that waits
+// for a signal, imported by the test itself (sleeper), so that these tests
+// need only an engine, not an image a harness run builds first.
+const sleeperImage = Label + "/test-sleeper:1"
+
+// sleeperSource is the sleeper: it exits on SIGTERM or SIGINT.
+const sleeperSource = `package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGTERM, syscall.SIGINT)
+	<-c
+}
+`
+
+var sleeper struct {
+	once sync.Once
+	err  error
+}
+
+// ensureSleeper imports sleeperImage unless the engine has it.
+func ensureSleeper(pool *dockertest.Pool) error {
+	sleeper.once.Do(func() {
+		if Bounded(context.Background(), CallTimeout, func() error { _, err := pool.Client.InspectImage(sleeperImage); return err }) == nil {
+			return
+		}
+		dir, err := os.MkdirTemp("", "nuh-sleeper-")
+		if err != nil {
+			sleeper.err = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		for name, text := range map[string]string{"go.mod": "module sleeper\n\ngo 1.22\n", "main.go": sleeperSource} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+				sleeper.err = err
+				return
+			}
+		}
+		cmd := exec.Command("go", "build", "-o", "sleeper", ".")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=", "GOWORK=off")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			sleeper.err = fmt.Errorf("build the sleeper: %v: %s", err, LastLine(string(out)))
+			return
+		}
+		data, err := os.ReadFile(filepath.Join(dir, "sleeper"))
+		if err != nil {
+			sleeper.err = err
+			return
+		}
+		repo, tag, _ := strings.Cut(sleeperImage, ":")
+		sleeper.err = importBinaryImage(context.Background(), pool, data, repo, tag, "sleeper", Label+".test-image=1")
+	})
+	return sleeper.err
+}
 
 // The helper process: what a run does (hold a reaper, start containers)
 // or what a start-up sweep does, restricted to the test's own runs.
@@ -191,7 +250,7 @@ func startSleeper(ctx context.Context, pool *dockertest.Pool, labels map[string]
 	cctx, cancel := context.WithTimeout(ctx, RunTimeout)
 	defer cancel()
 	c, err := pool.Client.CreateContainer(dc.CreateContainerOptions{Context: cctx,
-		Config:     &dc.Config{Image: sleeperImage, Entrypoint: []string{}, Cmd: []string{"sleep", "infinity"}, User: "65534:65534", Labels: labels},
+		Config:     &dc.Config{Image: sleeperImage, Entrypoint: []string{}, Cmd: []string{"/sleeper"}, User: "65534:65534", Labels: labels},
 		HostConfig: &dc.HostConfig{Init: true, CapDrop: []string{"ALL"}, NetworkMode: "none"},
 	})
 	if err != nil {
@@ -237,8 +296,8 @@ func livePool(t *testing.T) *dockertest.Pool {
 	if err != nil {
 		t.Fatalf("these tests run containers: %v", err)
 	}
-	if err := Bounded(context.Background(), CallTimeout, func() error { _, err := pool.Client.InspectImage(sleeperImage); return err }); err != nil {
-		t.Fatalf("image %s (any harness run builds it): %v", sleeperImage, err)
+	if err := ensureSleeper(pool); err != nil {
+		t.Fatalf("image %s: %v", sleeperImage, err)
 	}
 	return pool
 }
