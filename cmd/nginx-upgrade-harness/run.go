@@ -102,6 +102,7 @@ type runFlags struct {
 	maxStall  time.Duration
 	lock      string // --lock FILE: the resolution of the builds, written or obeyed
 	insecure  bool   // --insecure-archive: the archive's signatures not checked
+	archive   string // --archive URI: where the Debian archive is
 
 	repeat   int    // run only
 	strict   bool   // run only: known losses fail too
@@ -137,6 +138,8 @@ func (f *runFlags) register(fs *flag.FlagSet, toHelp, brokenHelp, configHelp, sl
 	fs.StringVar(&f.out, "out", "", "report `DIR` (default: a new directory under ./reports-out/)")
 	fs.StringVar(&f.loadPath, "load-path", scenarios.LoadPathAuto, loadPathHelp)
 	fs.StringVar(&f.lock, "lock", "", "a lock `FILE`: written with what each build resolved to (spec → exact version → sha256) when absent, obeyed when present, so a later run uses the very same binaries")
+	fs.StringVar(&f.archive, "archive", "", "the Debian archive the builds and images come from, the `URI` of a mirror's main archive (http://HOST/debian; its security archive: the same path with -security, or "+image.ArchiveSecurityEnv+"). "+
+		"Default: "+image.ArchiveEnv+", else this host's Debian apt sources")
 	fs.BoolVar(&f.insecure, "insecure-archive", false, "take the Debian suites' InRelease files without checking their signatures against Debian's archive keys, which the tool ships; every report then says so at the top. "+
 		"Without it, a suite a build needs whose signature is bad or by another key is exit 2, with no fallback on the cache or --lock")
 	fs.Var(&f.traffic, "traffic", "traffic KIND, repeatable: several run together, --rate shared between the request kinds, each accounted on its own (default: http1, or http1-keepalive with --keepalive=true; known: "+
@@ -366,6 +369,9 @@ func (f *runFlags) params() (scenarios.Params, []scenarios.Scenario, error) {
 	p.MaxStall = f.maxStall
 	p.Strict = f.strict
 	p.InsecureArchive = f.insecure
+	if err := image.UseArchive(f.archive); err != nil {
+		return p, nil, bad("--archive: %v", err)
+	}
 	if f.maxStall == 0 {
 		p.MaxStall = -1
 	}

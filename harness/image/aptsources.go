@@ -9,20 +9,32 @@ import (
 	"strings"
 )
 
+// aptDir is where a Debian host keeps its apt configuration.
+var aptDir = "/etc/apt"
+
 type sourceFile struct {
 	name string
 	data []byte
 }
 
-// hostDebianSources returns the host's Debian apt sources, for the images:
-// the entries signed by the Debian archive keyring or naming a bookworm
-// suite, from /etc/apt/sources.list and /etc/apt/sources.list.d/*.{list,sources}.
-// Third-party repositories configured on the host stay out of the images.
+// hostDebianSources returns the Debian apt sources the images are given:
+// those of the archive --archive or NUH_ARCHIVE names (archive.go), else
+// the host's own: the entries signed by the Debian archive keyring or
+// naming a bookworm suite, from /etc/apt/sources.list and
+// /etc/apt/sources.list.d/*.{list,sources}. Third-party repositories
+// configured on the host stay out of the images.
 func hostDebianSources() ([]sourceFile, error) {
+	main, security, _, err := archiveOverride()
+	if err != nil {
+		return nil, err
+	}
+	if main != "" {
+		return overrideSources(main, security), nil
+	}
 	var out []sourceFile
 	var lists []string
-	lists = append(lists, "/etc/apt/sources.list")
-	more, _ := filepath.Glob("/etc/apt/sources.list.d/*.list")
+	lists = append(lists, filepath.Join(aptDir, "sources.list"))
+	more, _ := filepath.Glob(filepath.Join(aptDir, "sources.list.d", "*.list"))
 	lists = append(lists, more...)
 	var listLines []string
 	for _, p := range lists {
@@ -35,7 +47,7 @@ func hostDebianSources() ([]sourceFile, error) {
 	if len(listLines) > 0 {
 		out = append(out, sourceFile{name: "harness-debian.list", data: []byte(strings.Join(listLines, "\n") + "\n")})
 	}
-	deb822, _ := filepath.Glob("/etc/apt/sources.list.d/*.sources")
+	deb822, _ := filepath.Glob(filepath.Join(aptDir, "sources.list.d", "*.sources"))
 	var stanzas []string
 	for _, p := range deb822 {
 		data, err := os.ReadFile(p)
@@ -48,7 +60,7 @@ func hostDebianSources() ([]sourceFile, error) {
 		out = append(out, sourceFile{name: "harness-debian.sources", data: []byte(strings.Join(stanzas, "\n\n") + "\n")})
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("no Debian %s apt sources configured on this host (/etc/apt/sources.list, /etc/apt/sources.list.d/): the images take their package mirror from there", suite)
+		return nil, fmt.Errorf("no Debian archive named: pass --archive URI (or set %s), the URI of a Debian mirror's main archive (http://HOST/debian); this host has no Debian %s apt sources to take it from", ArchiveEnv, suite)
 	}
 	return out, nil
 }

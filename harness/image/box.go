@@ -40,7 +40,7 @@ func createBox(ctx context.Context, pool *dockertest.Pool, image string, start b
 			Image:      image,
 			Entrypoint: []string{},
 			Cmd:        []string{"sleep", "infinity"},
-			Env:        []string{"PATH=" + containerPath},
+			Env:        append([]string{"PATH=" + containerPath}, proxyEnv()...),
 			Labels:     harness.OwnerLabels(pool),
 		},
 	})
@@ -224,3 +224,18 @@ func imagePresent(pool *dockertest.Pool, ref string) bool {
 }
 
 // ---- small helpers ----
+
+// proxyVars are the proxy variables a build container inherits from the
+// tool's environment, so that apt inside it reaches the archive the way the
+// tool does. The committed image keeps none of them.
+var proxyVars = []string{"http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"}
+
+func proxyEnv() []string {
+	var env []string
+	for _, k := range proxyVars {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
