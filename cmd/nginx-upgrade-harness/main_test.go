@@ -118,12 +118,18 @@ func TestArchiveCutRunsFromCacheAndLock(t *testing.T) {
 	lock := filepath.Join(t.TempDir(), "nuh.lock")
 	runOnce := func(env []string, args ...string) (*reports.Report, string) {
 		t.Helper()
-		out := t.TempDir()
-		cmd := exec.Command(bin, append([]string{"run", "--scenario", "upgrade", "--rate", "200", "--out", out}, args...)...)
-		cmd.Env = append(os.Environ(), env...)
+		var out string
 		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		err := cmd.Run()
+		var err error
+		judged(t, func(int) int {
+			out = t.TempDir()
+			cmd := exec.Command(bin, append([]string{"run", "--scenario", "upgrade", "--rate", "200", "--out", out}, args...)...)
+			cmd.Env = append(os.Environ(), env...)
+			stderr.Reset()
+			cmd.Stderr = &stderr
+			err = cmd.Run()
+			return cmd.ProcessState.ExitCode()
+		})
 		if err != nil {
 			t.Fatalf("run %v (%v): %v\n%s", args, env, err, stderr.String())
 		}
@@ -175,6 +181,25 @@ func TestDockerUnreachableExitsTwo(t *testing.T) {
 }
 
 // The tests below run nginx in containers.
+
+// maxAttempts is how many times a live test runs a scenario whose
+// measurement comes back invalid: the policy README gives CI.
+const maxAttempts = 3
+
+// judged runs attempt (a CLI run as a user runs it, returning its exit
+// code) and follows that policy: an invalid measurement (exit 3, an error
+// verdict: the machine, not nginx) is run again, at most twice; any other
+// exit, a fail above all, is returned at once.
+func judged(t *testing.T, attempt func(i int) int) int {
+	t.Helper()
+	for i := 1; ; i++ {
+		code := attempt(i)
+		if code != exitInvalid || i == maxAttempts {
+			return code
+		}
+		t.Logf("attempt %d of %d: exit %d, the measurement was invalid: run again", i, maxAttempts, code)
+	}
+}
 
 func requireDocker(t *testing.T) {
 	t.Helper()
@@ -239,10 +264,14 @@ func TestRunUpgradeWithUserConfigAndPOST(t *testing.T) {
 	requireDocker(t)
 	conf := filepath.Join(t.TempDir(), "my.conf")
 	os.WriteFile(conf, []byte(nginx.DefaultConfig), 0o644)
-	out := t.TempDir()
-	code, stderr := run(t, "run", "--scenario", "upgrade", "--from", image.DefaultFrom, "--to", image.DefaultTo,
-		"--config", conf, "--rate", "300", "--method", "POST", "--keepalive=false", "--slow", "2", "--load-path", "host", "--out", out)
-	t.Log(stderr)
+	var out, stderr string
+	code := judged(t, func(int) (code int) {
+		out = t.TempDir()
+		code, stderr = run(t, "run", "--scenario", "upgrade", "--from", image.DefaultFrom, "--to", image.DefaultTo,
+			"--config", conf, "--rate", "300", "--method", "POST", "--keepalive=false", "--slow", "2", "--load-path", "host", "--out", out)
+		t.Log(stderr)
+		return code
+	})
 	if code != exitPass {
 		t.Fatalf("exit %d", code)
 	}

@@ -24,10 +24,14 @@ func TestRepeatAgainstBaseline(t *testing.T) {
 	// containers of its own process (a child's, or this one's once the
 	// tests in this process that are not parallel have ended).
 	t.Parallel()
-	out := t.TempDir()
-	junit := filepath.Join(out, "junit.xml")
-	code, stderr := run(t, "run", "--scenario", "upgrade", "--repeat", "2", "--keepalive=true",
-		"--baseline", "debian:bookworm", "--out", out, "--junit", junit)
+	var out, junit, stderr string
+	code := judged(t, func(int) (code int) {
+		out = t.TempDir()
+		junit = filepath.Join(out, "junit.xml")
+		code, stderr = run(t, "run", "--scenario", "upgrade", "--repeat", "2", "--keepalive=true",
+			"--baseline", "debian:bookworm", "--out", out, "--junit", junit)
+		return code
+	})
 	if code == exitBadInput {
 		t.Fatalf("exit 2: %s", stderr)
 	}
