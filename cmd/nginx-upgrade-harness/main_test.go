@@ -457,3 +457,18 @@ func TestReaperIsHidden(t *testing.T) {
 		t.Fatalf("reaper without --run: exit %d, stdout %q", code, stdout.String())
 	}
 }
+
+// What a run needs is checked before anything is resolved or built: an
+// archive named wrongly is exit 2 in one line, at once.
+func TestNeedsCheckedFirst(t *testing.T) {
+	requireDocker(t)
+	t.Setenv("NUH_ARCHIVE", "mirror.invalid/debian")
+	start := time.Now()
+	code, stderr := run(t, "run", "--scenario", "upgrade", "--out", t.TempDir())
+	if code != exitBadInput || !strings.Contains(stderr, `NUH_ARCHIVE: "mirror.invalid/debian" is not an http(s) URI`) || strings.Count(errorText(stderr), "\n") != 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("refused after %s: the check comes before any resolution", d)
+	}
+}

@@ -250,12 +250,18 @@ func openSession(ctx context.Context, stderr io.Writer, out, prefix string, inse
 	ss := &session{out: out, con: newConsole(stderr), stderr: stderr, removeIfEmpty: removeIfEmpty}
 	sayInsecure(ss.con, insecure)
 	reportDirOnExit(ctx, out)
-	if err := before(ss.con.Line); err != nil {
-		return nil, err
-	}
+	// What the run needs, checked before anything is resolved or built:
+	// the engine, a Debian archive, and a way to the base image.
 	pool, err := harness.Connect()
 	if err != nil {
 		removeIfEmpty()
+		return nil, err
+	}
+	if err := image.CheckNeeds(pool); err != nil {
+		removeIfEmpty()
+		return nil, bad("%v", err)
+	}
+	if err := before(ss.con.Line); err != nil {
 		return nil, err
 	}
 	ss.pool = pool

@@ -171,3 +171,20 @@ func removeRoot(dir string) {
 	}
 	os.RemoveAll(dir)
 }
+
+// CheckNeeds says in one line what a run would miss before it builds
+// anything: a Debian archive named (--archive, NUH_ARCHIVE or a Debian
+// host's apt sources), and debootstrap on the host when the engine has
+// neither the base image nor a local debian:bookworm to make it from.
+func CheckNeeds(pool *dockertest.Pool) error {
+	if _, err := hostDebianSources(); err != nil {
+		return err
+	}
+	if imagePresent(pool, BaseImage) || imagePresent(pool, "debian:"+suite) {
+		return nil
+	}
+	if _, err := exec.LookPath("debootstrap"); err != nil {
+		return fmt.Errorf("debootstrap not found on this host: the engine has no %s nor debian:%s to build it from; install debootstrap (apt-get install debootstrap, or `make deps`) or load debian:%s into the engine", BaseImage, suite, suite)
+	}
+	return nil
+}
