@@ -188,5 +188,3 @@ func hostDebianMirror() (string, error) {
 	}
 	return fallback, nil
 }
-
-// ---- build containers ----

@@ -222,5 +222,3 @@ func imagePresent(pool *dockertest.Pool, ref string) bool {
 	_, err := inspectImage(context.Background(), pool, ref)
 	return err == nil
 }
-
-// ---- small helpers ----
