@@ -22,21 +22,6 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
 )
 
-// Load is the traffic every scenario of a run gets.
-type Load struct {
-	Rate      int
-	Method    string // GET or POST
-	KeepAlive bool
-	Slow      int // long downloads in flight across the transitions
-	// Traffic are the traffic kinds (--traffic; see Kinds for the default).
-	Traffic []string
-	// Targets, when set (--targets), are the requests of the request kinds.
-	Targets *Targets
-}
-
-// DefaultLoad is the default suite's traffic; README says why.
-var DefaultLoad = Load{Rate: 500, Method: "GET", KeepAlive: false, Slow: 4}
-
 // Params are what a run of scenarios is pointed at.
 type Params struct {
 	From, To, Broken image.Build
@@ -74,10 +59,10 @@ const (
 	LoadPathHost  = "host"
 )
 
-// startLoad starts the run's load on node — the main profile, and long
+// startLoad starts the run's load on node — the profiles of plan, and long
 // downloads sized to last span — by the chosen path, and records in meta
 // (rewritten on disk) which path it took.
-func (p Params) startLoad(ctx context.Context, node *nginx.Node, clock loadgen.Clock, dir string,
+func (p Params) startLoad(ctx context.Context, node *nginx.Node, plan trafficPlan, clock loadgen.Clock, dir string,
 	span time.Duration, meta *reports.Meta) (*loadgen.Load, loadgen.Slow, error) {
 	slow := loadgen.Slow{Count: p.Load.Slow, BytesPerSec: int64(float64(loadgen.DefaultSlowBytes) / span.Seconds())}
 	path := p.LoadPath
@@ -91,7 +76,7 @@ func (p Params) startLoad(ctx context.Context, node *nginx.Node, clock loadgen.C
 	var err error
 	switch path {
 	case LoadPathNetns:
-		profiles, opts, perr := p.Load.profiles(loadTargets{http: node.InnerURL(), https: node.InnerTLSURL(), addr: innerAddr(node)}, node.Certificate())
+		profiles, opts, perr := p.Load.profiles(plan, loadTargets{http: node.InnerURL(), https: node.InnerTLSURL(), addr: innerAddr(node)}, node.Certificate())
 		if perr != nil {
 			return nil, slow, perr
 		}
@@ -103,7 +88,7 @@ func (p Params) startLoad(ctx context.Context, node *nginx.Node, clock loadgen.C
 		meta.LoadPath = fmt.Sprintf("inside the container's network namespace, to %s%s: straight to nginx, no proxy between",
 			strings.TrimPrefix(node.InnerURL(), "http://"), tlsNote)
 	case LoadPathHost:
-		profiles, opts, perr := p.Load.profiles(loadTargets{http: node.URL(), https: node.TLSURL(), addr: node.HostAddr}, node.Certificate())
+		profiles, opts, perr := p.Load.profiles(plan, loadTargets{http: node.URL(), https: node.TLSURL(), addr: node.HostAddr}, node.Certificate())
 		if perr != nil {
 			return nil, slow, perr
 		}
@@ -211,11 +196,12 @@ func BuildRef(b image.Build) *reports.BuildRef {
 	return ref
 }
 
-// newMeta describes a run of name against the pair from → to, on clock.
-func (p Params) newMeta(name, expect string, to image.Build, clock loadgen.Clock) reports.Meta {
+// newMeta describes a run of name against the pair from → to, with the
+// load's plan, on clock.
+func (p Params) newMeta(name, expect string, to image.Build, plan trafficPlan, clock loadgen.Clock) reports.Meta {
 	meta := reports.Meta{Scenario: name, Expect: expect, From: p.From.Spec, To: to.Spec, FromBuild: BuildRef(p.From), ToBuild: BuildRef(to),
-		Load:      reports.Load{Rate: p.Load.Rate, Method: p.Load.Method, Keepalive: p.Load.KeepAlive, Slow: p.Load.Slow},
-		StartWall: clock.Start().Format(time.RFC3339Nano), Traffic: p.Load.plan(), Observer: reports.NewObserverPlan()}
+		Load:      p.Load.Record(),
+		StartWall: clock.Start().Format(time.RFC3339Nano), Traffic: plan.record(), Observer: reports.NewObserverPlan()}
 	if len(p.Load.Traffic) > 0 {
 		meta.Load.Traffic = p.Load.Kinds()
 	}
@@ -225,7 +211,7 @@ func (p Params) newMeta(name, expect string, to image.Build, clock loadgen.Clock
 	if p.Site != nil {
 		meta.Site = p.Site.siteMeta(nil, p.Load)
 	}
-	p.Load.describeTargets(&meta)
+	p.Load.describeTargets(&meta, plan)
 	return meta
 }
 
@@ -247,29 +233,6 @@ func (p Params) nodeOptions(image string, extra ...nginx.NodeOption) []nginx.Nod
 // Progress receives live lines (steps, phases, load) for a person to read.
 type Progress func(format string, args ...any)
 
-// Validate checks the load parameters before anything starts.
-func (l Load) Validate() error {
-	switch {
-	case l.Rate <= 0:
-		return fmt.Errorf("--rate: got %d, want at least 1 request per second", l.Rate)
-	case l.Rate > 20000:
-		return fmt.Errorf("--rate: got %d, want at most 20000 (above it this machine measures itself, not nginx)", l.Rate)
-	case l.Method != "GET" && l.Method != "POST":
-		return fmt.Errorf("--method: got %q, want GET or POST", l.Method)
-	case l.Slow < 0 || l.Slow > 64:
-		return fmt.Errorf("--slow: got %d, want 0 to 64 long downloads", l.Slow)
-	}
-	if _, err := ParseTraffic(l.Traffic); err != nil {
-		return err
-	}
-	for _, tp := range l.plan() {
-		if tk, _ := trafficKind(tp.Kind); tk.Requests && tp.Rate < 1 {
-			return fmt.Errorf("rate %d: the request kinds share it, and %s gets none: give at least 1 per kind", l.Rate, tp.Kind)
-		}
-	}
-	return l.validateTargets()
-}
-
 // Run plays one scenario in its own container under load and writes every
 // record to dir/<scenario>: meta.json, events.jsonl, the load's files,
 // final.json, end.json, and error.txt when it could not run. The returned
@@ -282,7 +245,8 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 		to = p.Broken
 	}
 	steady := p.steady()
-	meta := p.newMeta(sc.Name, sc.Expect, to, loadgen.NewClock())
+	plan := p.Load.plan()
+	meta := p.newMeta(sc.Name, sc.Expect, to, plan, loadgen.NewClock())
 	p.plan(&meta, sc)
 	extra := append(faultNodeOptions(sc.Faults), nginx.WithLabel(harness.Label+".scenario", sc.Name))
 	if p.Site != nil {
@@ -310,7 +274,7 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 		extra = append(extra, nginx.WithSysctl(k, v))
 		meta.Notes = append(meta.Notes, fmt.Sprintf("sysctl %s=%s in this scenario's container", k, v))
 	}
-	t, err := newTrial(ctx, pool, sc.Name, sdir, p, meta, progress, p.nodeOptions(image, extra...)...)
+	t, err := newTrial(ctx, pool, sc.Name, sdir, p, plan, meta, progress, p.nodeOptions(image, extra...)...)
 	if err != nil {
 		os.WriteFile(filepath.Join(sdir, reports.ErrorFile), []byte(oneLine(err.Error())+"\n"), 0o644)
 		return err

@@ -52,7 +52,7 @@ type File struct {
 	Exclude   []Exclude  `json:"exclude"`
 	Rate      *int       `json:"rate"`
 	Method    string     `json:"method"`
-	Keepalive *bool      `json:"keepalive"`
+	KeepAlive *bool      `json:"keepalive"`
 	Slow      *int       `json:"slow"`
 }
 
@@ -258,8 +258,8 @@ func (f *File) expand(path string, base scenarios.Load) (*Matrix, error) {
 	if f.Method != "" {
 		m.Load.Method = strings.ToUpper(f.Method)
 	}
-	if f.Keepalive != nil {
-		m.Load.KeepAlive = *f.Keepalive
+	if f.KeepAlive != nil {
+		m.Load.KeepAlive = *f.KeepAlive
 	}
 	if f.Slow != nil {
 		m.Load.Slow = *f.Slow
@@ -621,7 +621,7 @@ func digest(m *Matrix) string {
 // (nil: all) runs.
 func (m *Matrix) Plan(shard *reports.Shard) *reports.MatrixPlan {
 	p := &reports.MatrixPlan{Schema: reports.Schema, File: m.Path, Digest: m.Digest,
-		Load:     reports.Load{Rate: m.Load.Rate, Method: m.Load.Method, Keepalive: m.Load.KeepAlive, Slow: m.Load.Slow},
+		Load:     m.Load.Record(),
 		Excluded: append([]string{}, m.Excluded...), Shard: shard, Run: []string{}}
 	for _, c := range m.Cells {
 		p.Cells = append(p.Cells, c.MatrixCell)
