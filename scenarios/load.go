@@ -1,9 +1,12 @@
 package scenarios
 
 import (
+	"context"
 	"crypto/x509"
 	"fmt"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
@@ -196,4 +199,70 @@ func (l Load) profiles(plan trafficPlan, tg loadTargets, cert *x509.Certificate)
 		}
 	}
 	return profiles, opts, nil
+}
+
+// Load paths (Params.LoadPath).
+const (
+	LoadPathAuto  = "auto"
+	LoadPathNetns = "netns"
+	LoadPathHost  = "host"
+)
+
+// startLoad starts the run's load on node — the profiles of plan, and long
+// downloads sized to last span — by the chosen path, and records in meta
+// (rewritten on disk) which path it took.
+func (p Params) startLoad(ctx context.Context, node *nginx.Node, plan trafficPlan, clock loadgen.Clock, dir string,
+	span time.Duration, meta *reports.Meta) (*loadgen.Load, loadgen.Slow, error) {
+	slow := loadgen.Slow{Count: p.Load.Slow, BytesPerSec: int64(float64(loadgen.DefaultSlowBytes) / span.Seconds())}
+	path := p.LoadPath
+	if path == "" || path == LoadPathAuto {
+		path = LoadPathHost
+		if loadgen.CheckNetns(node.NetnsPath()) == nil {
+			path = LoadPathNetns
+		}
+	}
+	var load *loadgen.Load
+	var err error
+	switch path {
+	case LoadPathNetns:
+		profiles, opts, perr := p.Load.profiles(plan, loadTargets{http: node.InnerURL(), https: node.InnerTLSURL(), addr: innerAddr(node)}, node.Certificate())
+		if perr != nil {
+			return nil, slow, perr
+		}
+		load, err = loadgen.RunWithOptions(ctx, node.InnerURL(), clock, dir, profiles, slow, append(opts, loadgen.InNetns(node.NetnsPath()))...)
+		tlsNote := ""
+		if node.TLSURL() != "" {
+			tlsNote = " (and " + strings.TrimPrefix(node.InnerTLSURL(), "https://") + " for TLS)"
+		}
+		meta.LoadPath = fmt.Sprintf("inside the container's network namespace, to %s%s: straight to nginx, no proxy between",
+			strings.TrimPrefix(node.InnerURL(), "http://"), tlsNote)
+	case LoadPathHost:
+		profiles, opts, perr := p.Load.profiles(plan, loadTargets{http: node.URL(), https: node.TLSURL(), addr: node.HostAddr}, node.Certificate())
+		if perr != nil {
+			return nil, slow, perr
+		}
+		load, err = loadgen.RunWithOptions(ctx, node.URL(), clock, dir, profiles, slow, opts...)
+		meta.LoadPath = "from the host to " + strings.TrimPrefix(node.URL(), "http://") +
+			", through Docker's port proxy, to nginx on port " + strings.TrimPrefix(node.InnerURL(), "http://127.0.0.1:") +
+			" in the container (a reset may reach the client as eof)"
+		if contains(p.Load.Kinds(), TrafficHTTP2) {
+			meta.LoadPath += "; HTTP/2 to " + strings.TrimPrefix(node.TLSURL(), "https://") + ", port " +
+				strings.TrimPrefix(node.InnerTLSURL(), "https://127.0.0.1:") + " in the container"
+		}
+	default:
+		return nil, slow, fmt.Errorf("load path %q: want auto, netns or host", p.LoadPath)
+	}
+	if err != nil {
+		return nil, slow, err
+	}
+	if p.Site != nil {
+		meta.Site = p.Site.siteMeta(node, p.Load)
+	}
+	serverLog := node.Witness()
+	meta.ServerLog = &serverLog
+	if err := writeJSON(filepath.Join(dir, reports.MetaFile), meta); err != nil {
+		load.Close()
+		return nil, slow, err
+	}
+	return load, slow, nil
 }
