@@ -37,10 +37,10 @@ func bad(path, format string, args ...any) error {
 	return &Error{path + ": " + fmt.Sprintf(format, args...)}
 }
 
-// Load reads and checks the matrix file at path; base is the load the
+// Read reads and checks the matrix file at path; base is the load the
 // command line asked for, which the file's rate, method, keepalive and slow
 // override.
-func Load(path string, base scenarios.Load) (*Matrix, error) {
+func Read(path string, base scenarios.Load) (*Matrix, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, bad(path, "%v", errors.Unwrap(err))
