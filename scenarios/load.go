@@ -88,8 +88,9 @@ func (l Load) Kinds() []string {
 }
 
 // trafficPlan is how the load runs each traffic kind, in the order of
-// Kinds. A trial computes it once (Load.plan): it makes the profiles the
-// load runs (Load.profiles) and is recorded in meta.json (record).
+// Kinds. Run and RunProcedure compute it once for their trial
+// (Load.plan): it makes the profiles the load runs (Load.profiles) and is
+// recorded in meta.json (record).
 type trafficPlan []kindPlan
 
 // kindPlan is how the load runs one kind, under a profile of the kind's
