@@ -68,7 +68,6 @@ type Load struct {
 	quit      chan struct{}
 	flushDone chan struct{}
 
-	stopOnce  sync.Once
 	closeOnce sync.Once
 	summary   Summary
 	closeErr  error

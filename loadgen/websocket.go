@@ -29,7 +29,6 @@ const (
 	DefaultWSInterval     = time.Second
 	DefaultWSDrain        = 2 * time.Second
 	MaxWebSockets         = 1024
-	wsCloseTimeout        = 5 * time.Second
 	wsNoCloseFrame        = 1006
 	wsMessagePrefixFormat = "%d "
 )

@@ -98,7 +98,7 @@ func dropCauses(s *Scenario) []Cause {
 			why = "KILL: the workers died at once, and every connection they held (requests in flight, long downloads) was cut"
 		case sig == "TERM":
 			why = "TERM is nginx's fast shutdown: the signalled master's workers closed the connections they held at once, cutting requests in flight and long downloads on them"
-		case (sig == "WINCH" || sig == "QUIT") && s.Load.Keepalive && closes > 0:
+		case (sig == "WINCH" || sig == "QUIT") && s.Load.KeepAlive && closes > 0:
 			why = "the keep-alive close race: a worker that is shutting down closes its idle keep-alive connections, and a request the client wrote on one of them at that moment is lost " +
 				"(net/http replays a GET on a new connection — counted as retried —, a POST fails with EOF); a new connection per request does not meet it"
 		case p.ByClass[ClassRefused] > 0:

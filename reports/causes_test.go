@@ -21,7 +21,7 @@ func TestDropCauses(t *testing.T) {
 		{Name: "after-term", SlowCut: 2},
 		{Name: "after-kill", Failed: 4, ByClass: map[string]int{ClassEOF: 4}, SlowCut: 4},
 	}
-	keepalive := &Scenario{Steps: steps, Phases: phases, Load: Load{Keepalive: true}}
+	keepalive := &Scenario{Steps: steps, Phases: phases, Load: Load{KeepAlive: true}}
 	got := causeLines(dropCauses(keepalive))
 	if len(got) != 3 {
 		t.Fatalf("want 3 causes (draining, term, kill), got %d: %q", len(got), got)
@@ -48,7 +48,7 @@ func TestDropCauses(t *testing.T) {
 		}
 	}
 	// Without keep-alive the race cannot be the cause: nothing is claimed.
-	perRequest := &Scenario{Steps: steps, Phases: phases, Load: Load{Keepalive: false}}
+	perRequest := &Scenario{Steps: steps, Phases: phases, Load: Load{KeepAlive: false}}
 	for _, c := range dropCauses(perRequest) {
 		if strings.Contains(c.Text, "keep-alive") {
 			t.Errorf("keep-alive named as the cause of a load without keep-alive: %+v", c)

@@ -488,7 +488,7 @@ func verdictBadge(v string) string {
 
 func loadLine(l Load) string {
 	conn := "a new connection per request"
-	if l.Keepalive {
+	if l.KeepAlive {
 		conn = "keep-alive"
 	}
 	return fmt.Sprintf("%d req/s %s, %s, %s", l.Rate, l.Method, conn, plural(l.Slow, "long download"))

@@ -83,7 +83,7 @@ func WriteMatrixMarkdown(w io.Writer, r *MatrixReport) error {
 	if len(r.Matrix.Engines) > 0 {
 		fmt.Fprintf(b, "Docker engines: %s.\n\n", strings.Join(r.Matrix.Engines, ", "))
 	}
-	fmt.Fprintf(b, "Load: %d requests/s %s, keep-alive %t, %d long downloads.\n\n", r.Load.Rate, r.Load.Method, r.Load.Keepalive, r.Load.Slow)
+	fmt.Fprintf(b, "Load: %d requests/s %s, keep-alive %t, %d long downloads.\n\n", r.Load.Rate, r.Load.Method, r.Load.KeepAlive, r.Load.Slow)
 	fmt.Fprintf(b, "| cell | builds | config | traffic | faults | scenarios | verdict | dropped | stall ms | duration | engine |\n")
 	fmt.Fprintf(b, "|---|---|---|---|---|---|---|---:|---:|---:|---|\n")
 	for _, c := range r.Cells {

@@ -167,10 +167,10 @@ type End struct {
 type Load struct {
 	Rate      int    `json:"rate"`
 	Method    string `json:"method"`
-	Keepalive bool   `json:"keepalive"`
+	KeepAlive bool   `json:"keepalive"`
 	Slow      int    `json:"slow"`
 	// Traffic lists the traffic kinds the load ran (empty: http1, or
-	// http1-keepalive with Keepalive).
+	// http1-keepalive with KeepAlive).
 	Traffic []string `json:"traffic,omitempty"`
 }
 

@@ -60,7 +60,7 @@ func upgradeFixture() fixture {
 	return fixture{
 		meta: &Meta{
 			Scenario: "upgrade", Expect: ExpectZeroDrops, From: "debian:1.22.1-9", To: "debian:1.22.1-10",
-			Load:     Load{Rate: 100, Method: "GET", Keepalive: true, Slow: 2},
+			Load:     Load{Rate: 100, Method: "GET", KeepAlive: true, Slow: 2},
 			LoadPath: "host 127.0.0.1:8080 via Docker's port proxy", StartWall: testStart.Format(time.RFC3339Nano),
 			SlowBytes: 1 << 20, SteadyMs: 1800, MaxStallMs: 1000,
 			PlannedSteps: []PlannedStep{{Name: "spawn-new-master", AuditMs: 1800}, {Name: "stop-old-workers", AuditMs: 1800, Drain: DrainStart},

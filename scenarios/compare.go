@@ -105,7 +105,7 @@ func RunCompare(ctx context.Context, pool *dockertest.Pool, c Compare, p Params,
 	}
 	repeat := max(c.Repeat, 1)
 	rec := reports.CompareRecord{From: p.From.Spec, To: p.To.Spec, Broken: p.Broken.Spec,
-		Load:            reports.Load{Rate: p.Load.Rate, Method: p.Load.Method, Keepalive: p.Load.KeepAlive, Slow: p.Load.Slow},
+		Load:            p.Load.Record(),
 		Expect:          c.Expect,
 		InsecureArchive: p.InsecureArchive}
 	if repeat > 1 {
@@ -196,10 +196,11 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc procedure.Pro
 			rec.Unit = fmt.Sprintf("%s as %s (sha256 %s)", c.UnitName, nginx.UnitOverride, hex.EncodeToString(sum[:])[:12])
 		}
 	}
-	meta := p.newMeta(name, compareExpect, to, loadgen.NewClock())
+	plan := p.Load.plan()
+	meta := p.newMeta(name, compareExpect, to, plan, loadgen.NewClock())
 	// A procedure's steps are its own business: none is planned here.
 	meta.SteadyMs = float64(steady.Milliseconds())
-	t, err := newTrial(ctx, pool, name, sdir, p, meta, progress,
+	t, err := newTrial(ctx, pool, name, sdir, p, plan, meta, progress,
 		p.nodeOptions(image, nodeOpts...)...)
 	if err != nil {
 		rec.Error = oneLine(err.Error())

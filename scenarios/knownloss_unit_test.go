@@ -72,7 +72,7 @@ func TestKnownLossesOfTheCatalogue(t *testing.T) {
 func TestPlanRecordsKnownLosses(t *testing.T) {
 	scs, _ := Lookup([]string{"reuseport"})
 	var meta reports.Meta
-	Params{Load: DefaultLoad, Strict: true}.plan(&meta, scs[0])
+	Params{Load: DefaultLoad, Strict: true}.planScenario(&meta, scs[0])
 	if len(meta.KnownLosses) != 1 || meta.KnownLosses[0].Name != KnownLossQueueReset || !meta.Strict {
 		t.Fatalf("meta: known losses %+v, strict %v", meta.KnownLosses, meta.Strict)
 	}

@@ -23,7 +23,7 @@ import (
 // `ginkgo -p` it starts first (longSpec), beside the rest.
 var _ = Describe("a matrix that shards", Label("matrix"), longSpec(3), func() {
 	It("gives the same verdicts whole and as two shards merged", func(ctx SpecContext) {
-		m, err := matrix.Load(filepath.Join("testdata", "matrix", "small.yaml"), params.Load)
+		m, err := matrix.Read(filepath.Join("testdata", "matrix", "small.yaml"), params.Load)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(resolveMatrix(ctx, m)).To(Succeed())
 		Expect(m.Cells).To(HaveLen(8), "2 builds × 2 configs × 2 traffic kinds")
@@ -79,7 +79,7 @@ var _ = Describe("a matrix that shards", Label("matrix"), longSpec(3), func() {
 	}, SpecTimeout(12*time.Minute))
 
 	It("runs a configuration that is a directory as a whole /etc/nginx tree", func(ctx SpecContext) {
-		m, err := matrix.Load(filepath.Join("testdata", "matrix", "trees.yaml"), params.Load)
+		m, err := matrix.Read(filepath.Join("testdata", "matrix", "trees.yaml"), params.Load)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(resolveMatrix(ctx, m)).To(Succeed())
 		Expect(m.Cells).To(HaveLen(2), "the harness's config and Debian's stock tree")

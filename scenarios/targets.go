@@ -145,16 +145,17 @@ func (t *Targets) targetsProfile(p loadgen.Profile, route loadgen.Route) loadgen
 	return p
 }
 
-// describeTargets records the targets in meta, for the report to name them.
-func (l Load) describeTargets(meta *reports.Meta) {
+// describeTargets records the targets in meta, with the request kinds of
+// plan that send them, for the report to name them.
+func (l Load) describeTargets(meta *reports.Meta, plan trafficPlan) {
 	if l.Targets == nil {
 		return
 	}
 	t := l.Targets
 	var reqKinds []string
-	for _, tp := range meta.Traffic {
-		if tk, _ := trafficKind(tp.Kind); tk.Requests && tp.Kind != TrafficProxy {
-			reqKinds = append(reqKinds, tp.Profile)
+	for _, kp := range plan {
+		if tk, _ := trafficKind(kp.Kind); tk.Requests && kp.Kind != TrafficProxy {
+			reqKinds = append(reqKinds, kp.Kind)
 		}
 	}
 	for i, tg := range t.List {

@@ -23,7 +23,7 @@ func TestTargetsProfilesAndRoute(t *testing.T) {
 	}
 	published := map[int]string{8080: "127.0.0.1:32768", 8443: "127.0.0.1:32769"}
 	addr := func(port int) (string, bool) { a, ok := published[port]; return a, ok }
-	ps, _, err := l.profiles(loadTargets{http: "http://127.0.0.1:32768", https: "https://127.0.0.1:32769", addr: addr}, nil)
+	ps, _, err := l.profiles(l.plan(), loadTargets{http: "http://127.0.0.1:32768", https: "https://127.0.0.1:32769", addr: addr}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,15 +40,14 @@ func TestTargetsProfilesAndRoute(t *testing.T) {
 	}
 
 	delete(published, 8443)
-	_, _, err = l.profiles(loadTargets{http: "http://127.0.0.1:32768", addr: addr}, nil)
+	_, _, err = l.profiles(l.plan(), loadTargets{http: "http://127.0.0.1:32768", addr: addr}, nil)
 	want := "--targets testdata/targets/default-site.txt:15: target URL https://site.test:8443/ port 8443: nginx does not listen there"
 	if err == nil || err.Error() != want {
 		t.Errorf("error %v, want %s", err, want)
 	}
 
 	var meta reports.Meta
-	meta.Traffic = l.plan()
-	l.describeTargets(&meta)
+	l.describeTargets(&meta, l.plan())
 	if len(meta.Targets) != 4 || !reflect.DeepEqual(meta.Targets[0].Profiles, []string{"http1"}) ||
 		!reflect.DeepEqual(meta.Targets[3].Profiles, []string{"http1", "http2"}) || meta.Targets[2].BodyBytes != 22 || meta.Targets[3].Line != 15 {
 		t.Errorf("meta targets %+v", meta.Targets)
@@ -60,7 +59,7 @@ func TestTargetsProfilesAndRoute(t *testing.T) {
 
 func TestWithoutTargetsNothingChanges(t *testing.T) {
 	l := Load{Rate: 300, Method: "POST", Traffic: []string{TrafficHTTP1}}
-	ps, _, err := l.profiles(loadTargets{http: "http://127.0.0.1:1"}, nil)
+	ps, _, err := l.profiles(l.plan(), loadTargets{http: "http://127.0.0.1:1"}, nil)
 	if err != nil || len(ps) != 1 || ps[0].Targets != nil || ps[0].Route != nil || ps[0].Path != "/post" {
 		t.Errorf("profiles %+v, %v", ps, err)
 	}

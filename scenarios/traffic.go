@@ -3,7 +3,6 @@ package scenarios
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,7 +15,6 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen/backend"
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
 )
 
 // Traffic kinds (--traffic KIND). Each runs under a profile of its own name,
@@ -105,35 +103,6 @@ func ParseTraffic(names []string) ([]string, error) {
 	return out, nil
 }
 
-// Kinds is the traffic the load runs: the kinds asked for; without any,
-// the one --keepalive names (http1 or http1-keepalive). --keepalive=true
-// with kinds adds http1-keepalive. When no kind asked for is a stream of
-// requests (only websocket and upload), the default request kind is added:
-// the premises of a verdict (the load covered the run at its rate) are
-// measured on requests.
-func (l Load) Kinds() []string {
-	def := TrafficHTTP1
-	if l.KeepAlive {
-		def = TrafficHTTP1KeepAlive
-	}
-	if len(l.Traffic) == 0 {
-		return []string{def}
-	}
-	kinds := append([]string(nil), l.Traffic...)
-	requests := false
-	for _, k := range kinds {
-		if tk, _ := trafficKind(k); tk.Requests {
-			requests = true
-		}
-	}
-	if l.KeepAlive && !contains(kinds, TrafficHTTP1KeepAlive) {
-		kinds = append(kinds, TrafficHTTP1KeepAlive)
-	} else if !requests {
-		kinds = append([]string{def}, kinds...)
-	}
-	return kinds
-}
-
 // needsBackend tells whether any kind goes through nginx to the backend.
 func (l Load) needsBackend() bool {
 	for _, k := range l.Kinds() {
@@ -151,96 +120,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// plan is how the load runs each kind: --rate split evenly between the
-// request kinds (the total stays --rate, which is what the premises
-// check), the connection kinds at their fixed counts.
-func (l Load) plan() []reports.TrafficPlan {
-	var reqKinds int
-	kinds := l.Kinds()
-	for _, k := range kinds {
-		if tk, _ := trafficKind(k); tk.Requests {
-			reqKinds++
-		}
-	}
-	var out []reports.TrafficPlan
-	first := true
-	for _, k := range kinds {
-		tk, _ := trafficKind(k)
-		tp := reports.TrafficPlan{Kind: k, Profile: k}
-		switch {
-		case tk.Requests:
-			tp.Rate = l.Rate / reqKinds
-			if first {
-				tp.Rate += l.Rate % reqKinds
-				first = false
-			}
-		case k == TrafficWebSocket:
-			tp.Connections = WebSocketCount
-		case k == TrafficUpload:
-			tp.Connections, tp.Bytes = UploadCount, UploadBytes
-		}
-		out = append(out, tp)
-	}
-	return out
-}
-
-// loadTargets are the base URLs the load uses on its path.
-type loadTargets struct {
-	http, https string
-	// addr is where nginx listens for a port on this path (for --targets).
-	addr func(port int) (string, bool)
-}
-
-// profiles builds the request profiles and the options of the connection
-// kinds for the targets; cert, when set, is the node's certificate, which
-// the HTTP/2 client then verifies.
-func (l Load) profiles(tg loadTargets, cert *x509.Certificate) ([]loadgen.Profile, []loadgen.Option, error) {
-	var profiles []loadgen.Profile
-	var opts []loadgen.Option
-	var tlsOpts loadgen.TLSOptions
-	if cert != nil {
-		pool := x509.NewCertPool()
-		pool.AddCert(cert)
-		tlsOpts = loadgen.TLSOptions{RootCAs: pool, ServerName: "127.0.0.1"}
-	}
-	var route loadgen.Route
-	if l.Targets != nil {
-		var err error
-		if route, err = l.Targets.route(tg.addr); err != nil {
-			return nil, nil, err
-		}
-	}
-	for _, tp := range l.plan() {
-		switch tp.Kind {
-		case TrafficHTTP1, TrafficHTTP1KeepAlive:
-			p := loadgen.Profile{Name: tp.Profile, Rate: tp.Rate, Method: l.Method, KeepAlive: tp.Kind == TrafficHTTP1KeepAlive}
-			if l.Method == "POST" {
-				p.Path, p.Body = "/post", []byte(strings.Repeat("x", 512))
-			}
-			if l.Targets != nil {
-				p = l.Targets.targetsProfile(p, route)
-			}
-			profiles = append(profiles, p)
-		case TrafficHTTP2:
-			if l.Targets != nil {
-				profiles = append(profiles, l.Targets.targetsProfile(loadgen.Profile{Name: tp.Profile, Rate: tp.Rate, HTTP2: true}, route))
-				continue
-			}
-			if tg.https == "" {
-				return nil, nil, fmt.Errorf("--traffic http2: port %d is not published on this load path", nginx.TLSPort)
-			}
-			profiles = append(profiles, loadgen.Profile{Name: tp.Profile, Rate: tp.Rate, HTTP2: true, Target: tg.https, TLS: tlsOpts})
-		case TrafficProxy:
-			profiles = append(profiles, loadgen.Profile{Name: tp.Profile, Rate: tp.Rate, Path: ProxyPath, KeepAlive: true})
-		case TrafficWebSocket:
-			opts = append(opts, loadgen.WithWebSockets(loadgen.WebSockets{Name: tp.Profile, Count: tp.Connections, Interval: WebSocketInterval}))
-		case TrafficUpload:
-			opts = append(opts, loadgen.WithUploads(loadgen.Uploads{Name: tp.Profile, Count: tp.Connections, Bytes: tp.Bytes, BytesPerSec: UploadRate}))
-		}
-	}
-	return profiles, opts, nil
 }
 
 // startBackend starts the upstream of the proxy, WebSocket and upload

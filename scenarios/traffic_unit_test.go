@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/releng-tools/nginx-upgrade-harness/reports"
 )
 
 func TestTrafficKindsAndRates(t *testing.T) {
@@ -53,5 +55,24 @@ func TestTrafficValidation(t *testing.T) {
 	}
 	if !(Load{Traffic: []string{"upload"}}).needsBackend() || (Load{Traffic: []string{"http2"}}).needsBackend() {
 		t.Error("needsBackend")
+	}
+}
+
+// The plan is recorded in meta.json as it was before it had a type of its
+// own: each kind under a profile of its name, with its rate or its
+// connections; and the load's settings as report.json has always had them.
+func TestPlanRecord(t *testing.T) {
+	l := Load{Rate: 500, Method: "POST", KeepAlive: true, Slow: 2, Traffic: []string{TrafficHTTP2, TrafficWebSocket, TrafficUpload}}
+	want := []reports.TrafficPlan{
+		{Kind: TrafficHTTP2, Profile: TrafficHTTP2, Rate: 250},
+		{Kind: TrafficWebSocket, Profile: TrafficWebSocket, Connections: WebSocketCount},
+		{Kind: TrafficUpload, Profile: TrafficUpload, Connections: UploadCount, Bytes: UploadBytes},
+		{Kind: TrafficHTTP1KeepAlive, Profile: TrafficHTTP1KeepAlive, Rate: 250},
+	}
+	if got := l.plan().record(); !reflect.DeepEqual(got, want) {
+		t.Errorf("plan record %+v, want %+v", got, want)
+	}
+	if got := l.Record(); !reflect.DeepEqual(got, reports.Load{Rate: 500, Method: "POST", KeepAlive: true, Slow: 2}) {
+		t.Errorf("load record %+v", got)
 	}
 }

@@ -29,6 +29,7 @@ type trial struct {
 	name     string
 	dir      string
 	p        Params
+	plan     trafficPlan // how the load runs each traffic kind, computed once
 	meta     reports.Meta
 	progress Progress
 
@@ -61,7 +62,7 @@ type trial struct {
 // newTrial makes dir a fresh record directory (nothing of an earlier run
 // may mix in), writes meta.json, starts the node and reads the process
 // table it starts from. On error, whatever was started is closed.
-func newTrial(ctx context.Context, pool *dockertest.Pool, name, dir string, p Params, meta reports.Meta,
+func newTrial(ctx context.Context, pool *dockertest.Pool, name, dir string, p Params, plan trafficPlan, meta reports.Meta,
 	progress Progress, opts ...nginx.NodeOption) (_ *trial, err error) {
 	if progress == nil {
 		progress = func(string, ...any) {}
@@ -72,7 +73,7 @@ func newTrial(ctx context.Context, pool *dockertest.Pool, name, dir string, p Pa
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	t := &trial{name: name, dir: dir, p: p, meta: meta, progress: progress}
+	t := &trial{name: name, dir: dir, p: p, plan: plan, meta: meta, progress: progress}
 	if err := t.writeMeta(); err != nil {
 		return nil, err
 	}
@@ -124,7 +125,7 @@ func (t *trial) startLoad(ctx context.Context, span, hardStop time.Duration) err
 			return err
 		}
 	}
-	load, slow, err := t.p.startLoad(t.loadCtx, t.node, t.clock, t.dir, span, &t.meta)
+	load, slow, err := t.p.startLoad(t.loadCtx, t.node, t.plan, t.clock, t.dir, span, &t.meta)
 	if err != nil {
 		return err
 	}

@@ -301,7 +301,7 @@ func memory(ctx context.Context, tg target, workers, requests uint64, out string
 	sdir := filepath.Join(dir, "memory")
 	clock := loadgen.NewClock()
 	meta := reports.Meta{Scenario: "memory", Expect: scenarios.ExpectZeroDrops, From: image.DefaultFrom, To: image.DefaultFrom,
-		Load: reports.Load{Rate: 0, Method: "GET", Keepalive: true}, StartWall: clock.Start().Format(time.RFC3339Nano),
+		Load: reports.Load{Rate: 0, Method: "GET", KeepAlive: true}, StartWall: clock.Start().Format(time.RFC3339Nano),
 		LoadPath: "benchmark: " + tg.String()}
 	os.MkdirAll(sdir, 0o755)
 	b, _ := json.Marshal(meta)

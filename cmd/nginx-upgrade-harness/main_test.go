@@ -280,7 +280,7 @@ func TestRunUpgradeWithUserConfigAndPOST(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := r.Scenarios[0]
-	if s.Name != "upgrade" || s.Verdict != "pass" || r.Load.Method != "POST" || r.Load.Keepalive || r.Load.Rate != 300 {
+	if s.Name != "upgrade" || s.Verdict != "pass" || r.Load.Method != "POST" || r.Load.KeepAlive || r.Load.Rate != 300 {
 		t.Fatalf("report: %+v %+v", r.Load, s)
 	}
 	if !strings.Contains(s.LoadPath, "port proxy") {

@@ -65,7 +65,7 @@ func runMatrix(ctx context.Context, stderr io.Writer, fs *flag.FlagSet, f *runFl
 	if err != nil {
 		return err
 	}
-	m, err := matrix.Load(mf.file, base.Load)
+	m, err := matrix.Read(mf.file, base.Load)
 	if err != nil {
 		return badInput{err}
 	}

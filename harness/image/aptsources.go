@@ -200,5 +200,3 @@ func hostDebianMirror() (string, error) {
 	}
 	return fallback, nil
 }
-
-// ---- build containers ----

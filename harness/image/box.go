@@ -223,8 +223,6 @@ func imagePresent(pool *dockertest.Pool, ref string) bool {
 	return err == nil
 }
 
-// ---- small helpers ----
-
 // proxyVars are the proxy variables a build container inherits from the
 // tool's environment, so that apt inside it reaches the archive the way the
 // tool does. The committed image keeps none of them.

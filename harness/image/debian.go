@@ -110,5 +110,3 @@ func checkInstalled(ctx context.Context, box *buildBox, version string) error {
 }
 
 var aptEnv = []string{"DEBIAN_FRONTEND=noninteractive"}
-
-// ---- base and builder images ----

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -102,17 +101,6 @@ func compileSources(ctx context.Context, pool *dockertest.Pool, builds []Build, 
 	return out, nil
 }
 
-func cacheDir() (string, error) {
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "nginx-upgrade-harness"), nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("no cache directory: set XDG_CACHE_HOME or HOME")
-	}
-	return filepath.Join(home, ".cache", "nginx-upgrade-harness"), nil
-}
-
 // binaryFromImage copies /usr/sbin/nginx out of a local image (following a
 // symbolic link or two).
 func binaryFromImage(ctx context.Context, pool *dockertest.Pool, b Build) ([]byte, error) {
@@ -140,5 +128,3 @@ func binaryFromImage(ctx context.Context, pool *dockertest.Pool, b Build) ([]byt
 	}
 	return nil, fmt.Errorf("%s: %s: too many symbolic links", b.Spec, harness.DefaultBinary)
 }
-
-// ---- host apt sources ----

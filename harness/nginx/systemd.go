@@ -244,3 +244,21 @@ func CheckSystemdHost(ctx context.Context, pool *dockertest.Pool) error {
 	_, err = systemdCgroups(cg)
 	return err
 }
+
+// WithSystemd runs systemd as the container's PID 1 (the image must be a
+// systemd variant, image.EnsureSystemdImage) and nginx as its nginx.service:
+// started with `systemctl restart nginx` once the config under test is
+// written, signalled and stopped by whoever the procedure says. The
+// command (WithCommand) is then only used for `nginx -t`.
+func WithSystemd() NodeOption { return func(c *nodeConfig) { c.systemd = true } }
+
+// systemdCaps are what systemd needs on top of baseCaps: SETPCAP, because
+// the units of systemd-journald and others narrow their capability
+// bounding set (without it they fail with 218/CAPABILITIES, and the
+// journal, so `journalctl -u nginx`, is lost). nginx.service needs nothing
+// more than nginx itself.
+var systemdCaps = []string{"SETPCAP"}
+
+// systemdBoot bounds the wait for `systemctl is-system-running`: about 5 s
+// here, and a minute or more in a VM under software emulation.
+const systemdBoot = 3 * time.Minute

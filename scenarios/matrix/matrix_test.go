@@ -35,7 +35,7 @@ func load(t *testing.T, text string) (*Matrix, error) {
 	if err := os.WriteFile(filepath.Join(filepath.Dir(p), "one.conf"), []byte("events {}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return Load(p, scenarios.DefaultLoad)
+	return Read(p, scenarios.DefaultLoad)
 }
 
 func TestCrossProductInOrder(t *testing.T) {
@@ -139,7 +139,7 @@ func TestBadInputNamesIt(t *testing.T) {
 
 func TestJSONIsReadAlike(t *testing.T) {
 	p := write(t, "m.json", `{"to": ["debian:bookworm-security"], "traffic": [["http1", "http2"], "http1"], "faults": ["", "kill-new-worker"], "scenarios": ["upgrade"]}`)
-	m, err := Load(p, scenarios.DefaultLoad)
+	m, err := Read(p, scenarios.DefaultLoad)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestJSONIsReadAlike(t *testing.T) {
 		t.Errorf("faults: %v, %v", m.Cells[0].Faults, m.Cells[1].Faults)
 	}
 	p2 := write(t, "bad.json", `{"to": ["debian:bookworm-security"], "colour": 1}`)
-	if _, err := Load(p2, scenarios.DefaultLoad); err == nil || !strings.Contains(err.Error(), `unknown key "colour"`) {
+	if _, err := Read(p2, scenarios.DefaultLoad); err == nil || !strings.Contains(err.Error(), `unknown key "colour"`) {
 		t.Errorf("JSON with an unknown key: %v", err)
 	}
 }

@@ -1,0 +1,71 @@
+package scenarios
+
+import (
+	"time"
+
+	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
+)
+
+// stepCost is about what sending and verifying a step takes here under
+// the default load (a few execs in the container): measured 1.35 s a step
+// for install + USR2 and 1.4 s for WINCH on the default upgrade at 500 req/s.
+const stepCost = 1500 * time.Millisecond
+
+// Long connections outlast the drain by this much of the planned time to
+// its end, and at least drainMarginMin: steps run slower on a busy machine
+// than planned, and a download that ends before the drain-ending step is
+// sent proves nothing of the drain (reports.NothingProvesDrain).
+const (
+	drainMarginFraction = 0.5
+	drainMarginMin      = 3 * time.Second
+)
+
+// drainSignals start a drain of the workers that hold the long connections.
+var drainSignals = map[string]bool{"WINCH": true, "HUP": true, "QUIT": true, "TERM": true}
+
+// drainWindow finds the move that starts the drain (the first WINCH, HUP,
+// QUIT or TERM) and the one that ends it (the first one from there that
+// waits for a set of workers to go: a QUIT or TERM to a master, or the
+// wait for the old generation). -1, -1 when the scenario has none (KILL, a
+// USR2 that must fail, a reload nginx rejects).
+func drainWindow(moves []Move) (start, end int) {
+	start, end = -1, -1
+	for i, m := range moves {
+		if start < 0 && drainSignals[m.Step.Signal] && !m.ExpectFail {
+			start = i
+		}
+		if start >= 0 && i > start && (m.Step.Signal == "QUIT" || m.Step.Signal == "TERM" || m.Step.Name == nginx.OldGenerationDrainedStep) {
+			return start, i
+		}
+	}
+	return -1, -1
+}
+
+// slowSpan is how long the long downloads last. With a drain, from the
+// load's start to the planned sending of the drain-ending step, plus the
+// margin: they are in flight when the drain starts and when its end is
+// sent, and the end's verification (the old master's exit) waits for them.
+// Without one, across every step to half-way through the last audit; a
+// scenario that cuts them (SlowOutlasts) makes them last three times that.
+func slowSpan(sc Scenario, steady time.Duration) time.Duration {
+	_, end := drainWindow(sc.Moves)
+	span := steady
+	if end >= 0 {
+		for _, m := range sc.Moves[:end] {
+			span += stepCost + m.Audit
+		}
+		return span + max(drainMarginMin, time.Duration(float64(span)*drainMarginFraction))
+	}
+	for i, m := range sc.Moves {
+		span += stepCost
+		if i < len(sc.Moves)-1 {
+			span += m.Audit
+		} else {
+			span += m.Audit / 2
+		}
+	}
+	if sc.SlowOutlasts {
+		span *= 3
+	}
+	return span
+}
