@@ -250,8 +250,16 @@ func openSession(ctx context.Context, stderr io.Writer, out, prefix string, inse
 	ss := &session{out: out, con: newConsole(stderr), stderr: stderr, removeIfEmpty: removeIfEmpty}
 	sayInsecure(ss.con, insecure)
 	reportDirOnExit(ctx, out)
-	// What the run needs, checked before anything is resolved or built:
-	// the engine, a Debian archive, and a way to the base image.
+	// What the run needs, checked before anything is built: a Debian
+	// archive (named, reachable and signed: the builds' resolution), the
+	// engine, and a way to the base image.
+	if err := image.CheckArchive(); err != nil {
+		removeIfEmpty()
+		return nil, bad("%v", err)
+	}
+	if err := before(ss.con.Line); err != nil {
+		return nil, err
+	}
 	pool, err := harness.Connect()
 	if err != nil {
 		removeIfEmpty()
@@ -260,9 +268,6 @@ func openSession(ctx context.Context, stderr io.Writer, out, prefix string, inse
 	if err := image.CheckNeeds(pool); err != nil {
 		removeIfEmpty()
 		return nil, bad("%v", err)
-	}
-	if err := before(ss.con.Line); err != nil {
-		return nil, err
 	}
 	ss.pool = pool
 	if n, err := harness.Prune(ctx, pool); err == nil && n > 0 {

@@ -172,14 +172,17 @@ func removeRoot(dir string) {
 	os.RemoveAll(dir)
 }
 
-// CheckNeeds says in one line what a run would miss before it builds
-// anything: a Debian archive named (--archive, NUH_ARCHIVE or a Debian
-// host's apt sources), and debootstrap on the host when the engine has
+// CheckArchive says in one line when no Debian archive is named
+// (--archive, NUH_ARCHIVE or a Debian host's apt sources), or wrongly.
+func CheckArchive() error {
+	_, err := hostDebianSources()
+	return err
+}
+
+// CheckNeeds says in one line what a run on pool's engine would miss
+// before it builds anything: debootstrap on the host when the engine has
 // neither the base image nor a local debian:bookworm to make it from.
 func CheckNeeds(pool *dockertest.Pool) error {
-	if _, err := hostDebianSources(); err != nil {
-		return err
-	}
 	if imagePresent(pool, BaseImage) || imagePresent(pool, "debian:"+suite) {
 		return nil
 	}
