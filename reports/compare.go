@@ -6,6 +6,10 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/render"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
 )
 
 // Builds a compare run puts through each procedure (Procedure.Build).
@@ -36,7 +40,7 @@ type CompareReport struct {
 	From       string      `json:"from"`
 	To         string      `json:"to"`
 	Broken     string      `json:"broken"`
-	Load       Load        `json:"load"`
+	Load       record.Load `json:"load"`
 	Procedures []Procedure `json:"procedures"`
 
 	// With --expect: what each build was expected to do, the verdict (the
@@ -44,7 +48,7 @@ type CompareReport struct {
 	// procedure and build over its runs (with --expect or --repeat).
 	Expect  *CompareExpect   `json:"expect,omitempty"`
 	Verdict string           `json:"verdict,omitempty"`
-	Counts  *Counts          `json:"counts,omitempty"`
+	Counts  *record.Counts   `json:"counts,omitempty"`
 	Repeat  int              `json:"repeat,omitempty"`
 	Summary []CompareSummary `json:"summary,omitempty"`
 	Missing int              `json:"missing_runs,omitempty"` // planned runs with no record (an interrupted compare)
@@ -52,15 +56,15 @@ type CompareReport struct {
 
 // Procedure is one upgrade procedure run against one build.
 type Procedure struct {
-	Name       string   `json:"name"`
-	Build      string   `json:"build"`
-	Init       string   `json:"init"` // the init system it ran under: docker-init or systemd
-	ExitCode   int      `json:"exit_code"`
-	DurationMs float64  `json:"duration_ms"`
-	Dropped    int      `json:"dropped"`
-	Requests   Requests `json:"requests"`
-	Final      Final    `json:"final"`
-	Outcome    string   `json:"outcome"`
+	Name       string          `json:"name"`
+	Build      string          `json:"build"`
+	Init       string          `json:"init"` // the init system it ran under: docker-init or systemd
+	ExitCode   int             `json:"exit_code"`
+	DurationMs float64         `json:"duration_ms"`
+	Dropped    int             `json:"dropped"`
+	Requests   record.Requests `json:"requests"`
+	Final      record.Final    `json:"final"`
+	Outcome    string          `json:"outcome"`
 
 	// Extras, beyond the contract.
 	Failures map[string]int `json:"failures_by_class"`
@@ -79,8 +83,8 @@ type Procedure struct {
 	Repeat int `json:"repeat,omitempty"` // its run under --repeat (1…N)
 	// Under systemd: the unit nginx ran as and systemd's view before the
 	// procedure (the view after is Final.Systemd).
-	Unit          string       `json:"unit,omitempty"`
-	SystemdBefore *SystemdView `json:"systemd_before,omitempty"`
+	Unit          string              `json:"unit,omitempty"`
+	SystemdBefore *record.SystemdView `json:"systemd_before,omitempty"`
 	// With --expect: what its build was expected to do, and its verdict
 	// against that (pass, fail, error) with the reasons.
 	Expected      string   `json:"expected,omitempty"`
@@ -90,7 +94,7 @@ type Procedure struct {
 
 // NewProcedure fills a procedure's load figures from the scenario it ran
 // in; the caller sets Build, ExitCode, DurationMs and Outcome.
-func NewProcedure(name string, s *Scenario) Procedure {
+func NewProcedure(name string, s *record.Scenario) Procedure {
 	p := Procedure{
 		Name: name, Dropped: s.Dropped, Requests: s.Requests, Failures: map[string]int{},
 		Retried: s.Retried, SlowCut: s.Slow.Cut, Verdict: s.Verdict, Reasons: s.Reasons, Error: s.Error,
@@ -107,7 +111,7 @@ func NewProcedure(name string, s *Scenario) Procedure {
 // OutcomeOf names what a procedure left behind. ran is false when the
 // procedure could not be run at all; wentDown tells that the load saw the
 // service unreachable for a while (a restart, not a graceful upgrade).
-func OutcomeOf(f *Final, ran, wentDown bool) string {
+func OutcomeOf(f *record.Final, ran, wentDown bool) string {
 	switch {
 	case !ran || f == nil:
 		return OutcomeFailed
@@ -131,11 +135,11 @@ func WriteCompareAll(dir string, c *CompareReport) error {
 		name  string
 		write func(io.Writer, *CompareReport) error
 	}{
-		{ReportJSON, func(w io.Writer, c *CompareReport) error { return writeIndentedJSON(w, c) }},
-		{ReportMarkdown, WriteCompareMarkdown},
-		{ReportHTML, WriteCompareHTML},
+		{record.ReportJSON, func(w io.Writer, c *CompareReport) error { return record.WriteIndentedJSON(w, c) }},
+		{record.ReportMarkdown, WriteCompareMarkdown},
+		{record.ReportHTML, WriteCompareHTML},
 	} {
-		if err := writeFileAtomic(filepath.Join(dir, out.name), func(w io.Writer) error { return out.write(w, c) }); err != nil {
+		if err := record.WriteFileAtomic(filepath.Join(dir, out.name), func(w io.Writer) error { return out.write(w, c) }); err != nil {
 			return fmt.Errorf("write compare %s: %w", out.name, err)
 		}
 	}
@@ -144,88 +148,88 @@ func WriteCompareAll(dir string, c *CompareReport) error {
 
 // WriteCompareMarkdown writes the compare table.
 func WriteCompareMarkdown(w io.Writer, c *CompareReport) error {
-	mw := &mdWriter{w: w}
+	mw := &render.MdWriter{W: w}
 	if c.Expect != nil {
-		mark := map[string]string{VerdictPass: "✓", VerdictFail: "✗", VerdictError: "⚠"}[c.Verdict]
-		mw.printf("%s %s — nginx upgrade procedures against `--expect %s`: %s\n\n", mark, strings.ToUpper(c.Verdict), mdCode(c.Expect.Spec), mdCell(CompareVerdictLine(c)))
+		mark := map[string]string{record.VerdictPass: "✓", record.VerdictFail: "✗", record.VerdictError: "⚠"}[c.Verdict]
+		mw.Printf("%s %s — nginx upgrade procedures against `--expect %s`: %s\n\n", mark, strings.ToUpper(c.Verdict), render.MdCode(c.Expect.Spec), render.MdCell(CompareVerdictLine(c)))
 	}
-	mw.printf("# nginx upgrade procedures compared\n\n")
-	writeMarkdownInsecure(mw, c.InsecureArchive)
-	mw.printf("From `%s` to `%s` (good) and `%s` (broken); load: %s.\n\n", mdCode(c.From), mdCode(c.To), mdCode(c.Broken), loadLine(c.Load))
+	mw.Printf("# nginx upgrade procedures compared\n\n")
+	render.WriteMarkdownInsecure(mw, c.InsecureArchive)
+	mw.Printf("From `%s` to `%s` (good) and `%s` (broken); load: %s.\n\n", render.MdCode(c.From), render.MdCode(c.To), render.MdCode(c.Broken), render.LoadLine(c.Load))
 	if c.Expect != nil {
-		mw.printf("Expected: %s.\n\n", mdCell(expectWords(c.Expect)))
+		mw.Printf("Expected: %s.\n\n", render.MdCell(expectWords(c.Expect)))
 	}
 	if len(c.Summary) > 0 {
-		mw.printf("| procedure | build | runs | outcomes | expected | verdict | why |\n| --- | --- | ---: | --- | --- | --- | --- |\n")
+		mw.Printf("| procedure | build | runs | outcomes | expected | verdict | why |\n| --- | --- | ---: | --- | --- | --- | --- |\n")
 		for _, s := range c.Summary {
-			mw.printf("| %s | %s | %d | %s | %s | %s | %s |\n", mdCell(s.Procedure), mdCell(s.Build), s.Runs, mdCell(s.OutcomeWords()),
-				mdCell(s.Expected), verdictMark(s.Verdict), mdCell(strings.Join(s.Reasons, "; ")))
+			mw.Printf("| %s | %s | %d | %s | %s | %s | %s |\n", render.MdCell(s.Procedure), render.MdCell(s.Build), s.Runs, render.MdCell(s.OutcomeWords()),
+				render.MdCell(s.Expected), render.VerdictMark(s.Verdict), render.MdCell(strings.Join(s.Reasons, "; ")))
 		}
-		mw.printf("\n")
+		mw.Printf("\n")
 	}
-	mw.printf("| procedure | build | init | outcome | dropped | requests | failed | failures | duration | exit | final state |\n")
-	mw.printf("| --- | --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |\n")
+	mw.Printf("| procedure | build | init | outcome | dropped | requests | failed | failures | duration | exit | final state |\n")
+	mw.Printf("| --- | --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |\n")
 	for _, p := range c.Procedures {
 		name := p.Name
 		if p.Repeat > 0 {
 			name = fmt.Sprintf("%s #%d", p.Name, p.Repeat)
 		}
-		mw.printf("| %s | %s | %s | %s | %d | %d | %d | %s | %s | %d | %s |\n",
-			mdCell(name), mdCell(p.Build), mdCell(p.Init), mdCell(p.Outcome), p.Dropped, p.Requests.Total, p.Requests.Failed,
-			mdCell(procedureFailures(p)), fmtMs(p.DurationMs), p.ExitCode, mdCell(compactFinal(p.Final)))
+		mw.Printf("| %s | %s | %s | %s | %d | %d | %d | %s | %s | %d | %s |\n",
+			render.MdCell(name), render.MdCell(p.Build), render.MdCell(p.Init), render.MdCell(p.Outcome), p.Dropped, p.Requests.Total, p.Requests.Failed,
+			render.MdCell(procedureFailures(p)), words.FmtMs(p.DurationMs), p.ExitCode, render.MdCell(compactFinal(p.Final)))
 	}
 	for _, p := range c.Procedures {
 		if len(p.JudgedReasons) > 0 {
-			mw.printf("\n**%s (%s build)** against its expectation — %s: %s\n", mdCell(p.Name), mdCell(p.Build), verdictMark(p.Judged),
-				mdCell(strings.Join(p.JudgedReasons, "; ")))
+			mw.Printf("\n**%s (%s build)** against its expectation — %s: %s\n", render.MdCell(p.Name), render.MdCell(p.Build), render.VerdictMark(p.Judged),
+				render.MdCell(strings.Join(p.JudgedReasons, "; ")))
 		}
 	}
 	for _, p := range c.Procedures {
 		if c.Expect == nil && (p.Error != "" || len(p.Reasons) > 0) {
-			mw.printf("\n**%s (%s build)**: %s\n", mdCell(p.Name), mdCell(p.Build), mdCell(strings.Join(append(errorFirst(p.Error), p.Reasons...), "; ")))
+			mw.Printf("\n**%s (%s build)**: %s\n", render.MdCell(p.Name), render.MdCell(p.Build), render.MdCell(strings.Join(append(errorFirst(p.Error), p.Reasons...), "; ")))
 		}
 	}
 	for _, p := range c.Procedures {
 		if len(p.Notes) > 0 || len(p.Restart) > 0 || p.BinaryOnDisk != "" || p.Final.Systemd != nil {
-			mw.printf("\n**%s (%s build)** — notes:\n", mdCell(p.Name), mdCell(p.Build))
+			mw.Printf("\n**%s (%s build)** — notes:\n", render.MdCell(p.Name), render.MdCell(p.Build))
 			if p.Expected != "" {
-				mw.printf("- expected: %s; happened: %s, %s, exit %d — %s\n", mdCell(p.Expected), mdCell(p.Outcome),
-					plural(p.Dropped, "drop"), p.ExitCode, verdictMark(p.Judged))
+				mw.Printf("- expected: %s; happened: %s, %s, exit %d — %s\n", render.MdCell(p.Expected), render.MdCell(p.Outcome),
+					words.Plural(p.Dropped, "drop"), p.ExitCode, render.VerdictMark(p.Judged))
 			}
 			if p.BinaryOnDisk != "" {
-				mw.printf("- binary on disk at the end: %s\n", mdCell(p.BinaryOnDisk))
+				mw.Printf("- binary on disk at the end: %s\n", render.MdCell(p.BinaryOnDisk))
 			}
 			if p.Unit != "" {
-				mw.printf("- unit: %s\n", mdCell(p.Unit))
+				mw.Printf("- unit: %s\n", render.MdCell(p.Unit))
 			}
 			if v := p.SystemdBefore; v != nil {
-				mw.printf("- systemd before: %s\n", mdCell(v.String()))
+				mw.Printf("- systemd before: %s\n", render.MdCell(v.String()))
 			}
 			if v := p.Final.Systemd; v != nil {
-				mw.printf("- systemd at the end: %s\n", mdCell(v.String()))
+				mw.Printf("- systemd at the end: %s\n", render.MdCell(v.String()))
 			}
 			for _, w := range p.Final.Wrong {
-				mw.printf("- wrong: %s\n", mdCell(w))
+				mw.Printf("- wrong: %s\n", render.MdCell(w))
 			}
 			for _, e := range p.Restart {
-				mw.printf("- restart: %s\n", mdCell(e))
+				mw.Printf("- restart: %s\n", render.MdCell(e))
 			}
 			for _, n := range p.Notes {
-				mw.printf("- %s\n", mdCell(n))
+				mw.Printf("- %s\n", render.MdCell(n))
 			}
 		}
 	}
-	mw.printf("\n%s\n", mdCell(compareHowToRead))
-	return mw.err
+	mw.Printf("\n%s\n", render.MdCell(compareHowToRead))
+	return mw.Err
 }
 
 // WriteCompareHTML writes the compare table as one self-contained page.
 func WriteCompareHTML(w io.Writer, c *CompareReport) error {
 	tmpl, err := template.New("compare").Funcs(template.FuncMap{
-		"ms": fmtMs, "load": loadLine, "failures": procedureFailures, "final": compactFinal,
+		"ms": words.FmtMs, "load": render.LoadLine, "failures": procedureFailures, "final": compactFinal,
 		"howToRead":   func() string { return compareHowToRead },
 		"verdictLine": CompareVerdictLine, "expectWords": expectWords, "join": strings.Join,
-		"insecure": func() string { return InsecureArchiveNote },
+		"insecure": func() string { return record.InsecureArchiveNote },
 	}).Parse(compareHTMLTemplate)
 	if err != nil {
 		return fmt.Errorf("parse compare html template: %w", err)
@@ -272,7 +276,7 @@ p.insecure { background: #fbe3e3; border: 1px solid #b3261e; padding: .5em .8em;
 
 func procedureFailures(p Procedure) string {
 	parts := []string{}
-	if s := classSummary(p.Failures); s != "" {
+	if s := words.ClassSummary(p.Failures); s != "" {
 		parts = append(parts, s)
 	}
 	if p.Retried > 0 {
@@ -284,7 +288,7 @@ func procedureFailures(p Procedure) string {
 	return strings.Join(parts, ", ")
 }
 
-func compactFinal(f Final) string {
+func compactFinal(f record.Final) string {
 	return fmt.Sprintf("%d master(s), %s binary, pid file %d, serving: %t", f.Masters, f.ServingBinary, f.PIDFilePID, f.Serving)
 }
 
@@ -294,9 +298,9 @@ func CompareVerdictLine(c *CompareReport) string {
 	if c.Counts == nil {
 		return ""
 	}
-	line := fmt.Sprintf("%d pass, %d fail, %d error over %s", c.Counts.Pass, c.Counts.Fail, c.Counts.Error, plural(len(c.Summary), "procedure×build row"))
+	line := fmt.Sprintf("%d pass, %d fail, %d error over %s", c.Counts.Pass, c.Counts.Fail, c.Counts.Error, words.Plural(len(c.Summary), "procedure×build row"))
 	if c.Missing > 0 {
-		line += fmt.Sprintf(" (%s not recorded)", plural(c.Missing, "planned run"))
+		line += fmt.Sprintf(" (%s not recorded)", words.Plural(c.Missing, "planned run"))
 	}
 	return line
 }

@@ -7,6 +7,11 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/releng-tools/nginx-upgrade-harness/reports/judge"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/render"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
 )
 
 // CompareExpect is what a packager expects of each build's procedure runs
@@ -101,10 +106,10 @@ func (b BuildExpect) Words() string {
 // expected to do. As for a scenario, a failed premise (the load did not
 // hold its rate, a record is incomplete) gates a pass but never hides what
 // was seen: a miss is fail with the premises beside it ("also: …").
-func judgeProcedure(row *Procedure, s *Scenario, e *CompareExpect) {
+func judgeProcedure(row *Procedure, s *record.Scenario, e *CompareExpect) {
 	be, ok := e.Builds[row.Build]
 	if !ok {
-		row.Judged, row.JudgedReasons = VerdictError, []string{fmt.Sprintf("no expectation for the %s build", row.Build)}
+		row.Judged, row.JudgedReasons = record.VerdictError, []string{fmt.Sprintf("no expectation for the %s build", row.Build)}
 		return
 	}
 	row.Expected = be.Words()
@@ -115,9 +120,9 @@ func judgeProcedure(row *Procedure, s *Scenario, e *CompareExpect) {
 	var blind []string // stalls the observer could not see: the machine's, not the procedure's
 	if !be.Drops {
 		if row.Dropped > 0 {
-			miss = append(miss, fmt.Sprintf("%s dropped (%s)", plural(row.Dropped, "request"), procedureFailures(*row)))
+			miss = append(miss, fmt.Sprintf("%s dropped (%s)", words.Plural(row.Dropped, "request"), procedureFailures(*row)))
 		}
-		stalls, unseen := stallReasons(s)
+		stalls, unseen := judge.StallReasons(s)
 		miss, blind = append(miss, stalls...), unseen
 	}
 	if be.NonZeroExit && row.Outcome != OutcomeFailed && row.ExitCode == 0 && !row.TimedOut {
@@ -129,17 +134,17 @@ func judgeProcedure(row *Procedure, s *Scenario, e *CompareExpect) {
 		for _, p := range premises {
 			miss = append(miss, "also: "+p)
 		}
-		row.Judged, row.JudgedReasons = VerdictFail, miss
+		row.Judged, row.JudgedReasons = record.VerdictFail, miss
 	case len(premises) > 0:
-		row.Judged, row.JudgedReasons = VerdictError, premises
+		row.Judged, row.JudgedReasons = record.VerdictError, premises
 	default:
-		row.Judged, row.JudgedReasons = VerdictPass, []string{}
+		row.Judged, row.JudgedReasons = record.VerdictPass, []string{}
 	}
 }
 
 // comparePremises are what a procedure run needs to be judged: it ran, its
 // record is complete, and the load covered it at its rate.
-func comparePremises(row *Procedure, s *Scenario) []string {
+func comparePremises(row *Procedure, s *record.Scenario) []string {
 	var out []string
 	if row.Outcome == OutcomeFailed {
 		e := row.Error
@@ -152,10 +157,10 @@ func comparePremises(row *Procedure, s *Scenario) []string {
 	if s.Requests.Total == 0 {
 		out = append(out, "no results: the load sent no request")
 	} else {
-		out = append(out, coverageReasons(s)...)
+		out = append(out, judge.CoverageReasons(s)...)
 	}
 	if s.Slow.Cancelled > 0 {
-		out = append(out, fmt.Sprintf("%s cancelled by the harness before it ended", plural(s.Slow.Cancelled, "long download")))
+		out = append(out, fmt.Sprintf("%s cancelled by the harness before it ended", words.Plural(s.Slow.Cancelled, "long download")))
 	}
 	return out
 }
@@ -221,9 +226,9 @@ func summarize(rows []Procedure, e *CompareExpect) []CompareSummary {
 				}
 			}
 		}
-		v, _ := worst(verdicts)
+		v, _ := judge.Worst(verdicts)
 		if s.Flaky {
-			v = VerdictFail
+			v = record.VerdictFail
 			reasons = append([]string{"flaky: " + s.OutcomeWords()}, reasons...)
 		}
 		s.Verdict, s.Reasons = v, reasons
@@ -251,7 +256,7 @@ func (s CompareSummary) OutcomeWords() string {
 		for _, n := range os.Dropped {
 			d = append(d, fmt.Sprint(n))
 		}
-		parts = append(parts, fmt.Sprintf("%s in %s (%s dropped)", o, plural(os.Runs, "run"), strings.Join(d, ", ")))
+		parts = append(parts, fmt.Sprintf("%s in %s (%s dropped)", o, words.Plural(os.Runs, "run"), strings.Join(d, ", ")))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -260,8 +265,8 @@ func (s CompareSummary) OutcomeWords() string {
 // case per procedure and build (its runs together), failed or in error as
 // judged, the reasons and every run's outcome in it.
 func WriteCompareJUnit(w io.Writer, c *CompareReport) error {
-	type failure = junitFailure
-	type testcase = junitCase
+	type failure = render.JunitFailure
+	type testcase = render.JunitCase
 	type testsuite struct {
 		XMLName  xml.Name   `xml:"testsuite"`
 		Name     string     `xml:"name,attr"`
@@ -281,10 +286,10 @@ func WriteCompareJUnit(w io.Writer, c *CompareReport) error {
 		tc.SystemOut = fmt.Sprintf("expected: %s; happened: %s", s.Expected, s.OutcomeWords())
 		msg := strings.Join(s.Reasons, "; ")
 		switch s.Verdict {
-		case VerdictFail:
+		case record.VerdictFail:
 			tc.Failure = &failure{Message: msg, Type: "expectation", Text: strings.Join(s.Reasons, "\n")}
 			ts.Failures++
-		case VerdictError, "":
+		case record.VerdictError, "":
 			tc.Error = &failure{Message: msg, Type: "invalid-measurement", Text: strings.Join(s.Reasons, "\n")}
 			ts.Errors++
 		}

@@ -6,6 +6,9 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/render"
 )
 
 // WriteMatrix writes a matrix directory's report.json, report.md and
@@ -15,11 +18,11 @@ func WriteMatrix(dir string, r *MatrixReport) error {
 		name  string
 		write func(io.Writer, *MatrixReport) error
 	}{
-		{ReportJSON, func(w io.Writer, r *MatrixReport) error { return writeIndentedJSON(w, r) }},
-		{ReportMarkdown, WriteMatrixMarkdown},
-		{ReportHTML, WriteMatrixHTML},
+		{record.ReportJSON, func(w io.Writer, r *MatrixReport) error { return record.WriteIndentedJSON(w, r) }},
+		{record.ReportMarkdown, WriteMatrixMarkdown},
+		{record.ReportHTML, WriteMatrixHTML},
 	} {
-		if err := writeFileAtomic(filepath.Join(dir, out.name), func(w io.Writer) error { return out.write(w, r) }); err != nil {
+		if err := record.WriteFileAtomic(filepath.Join(dir, out.name), func(w io.Writer) error { return out.write(w, r) }); err != nil {
 			return fmt.Errorf("write %s: %w", out.name, err)
 		}
 	}
@@ -29,7 +32,7 @@ func WriteMatrix(dir string, r *MatrixReport) error {
 // ReadMatrixReport reads a matrix report.json back.
 func ReadMatrixReport(path string) (*MatrixReport, error) {
 	var r MatrixReport
-	if err := readJSON(path, &r); err != nil {
+	if err := record.ReadJSON(path, &r); err != nil {
 		return nil, fmt.Errorf("read matrix report: %w", err)
 	}
 	return &r, nil
@@ -76,7 +79,7 @@ func WriteMatrixMarkdown(w io.Writer, r *MatrixReport) error {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "# Matrix %s: %s\n\n", r.Matrix.File, strings.ToUpper(r.Verdict))
 	if r.InsecureArchive {
-		fmt.Fprintf(b, "> **%s**\n\n", InsecureArchiveNote)
+		fmt.Fprintf(b, "> **%s**\n\n", record.InsecureArchiveNote)
 	}
 	fmt.Fprintf(b, "%s (%d pass, %d fail, %d error); %d combinations excluded by the file. Matrix digest `%.12s`.\n\n",
 		matrixScope(r), r.Counts.Pass, r.Counts.Fail, r.Counts.Error, r.Matrix.Excluded, r.Matrix.Digest)
@@ -92,16 +95,16 @@ func WriteMatrixMarkdown(w io.Writer, r *MatrixReport) error {
 		if c.Report != "" {
 			id = fmt.Sprintf("[`%s`](%s)", c.ID, c.Report)
 		}
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | **%s** | %d | %s | %s | %s |\n", id, mdCell(builds), mdCell(config),
-			traffic, faults, scs, strings.ToUpper(c.Verdict), c.Dropped, StallCell(c.StallMs), DurationCell(c.DurationS), mdCell(c.Engine))
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | **%s** | %d | %s | %s | %s |\n", id, render.MdCell(builds), render.MdCell(config),
+			traffic, faults, scs, strings.ToUpper(c.Verdict), c.Dropped, StallCell(c.StallMs), DurationCell(c.DurationS), render.MdCell(c.Engine))
 	}
 	var why []string
 	for _, c := range r.Cells {
-		if c.Verdict == VerdictPass {
+		if c.Verdict == record.VerdictPass {
 			continue
 		}
 		for _, reason := range c.Reasons {
-			why = append(why, fmt.Sprintf("- `%s` %s: %s", c.ID, strings.ToUpper(c.Verdict), mdCell(reason)))
+			why = append(why, fmt.Sprintf("- `%s` %s: %s", c.ID, strings.ToUpper(c.Verdict), render.MdCell(reason)))
 		}
 	}
 	if len(why) > 0 {
@@ -110,7 +113,7 @@ func WriteMatrixMarkdown(w io.Writer, r *MatrixReport) error {
 	var notRun []string
 	for _, c := range r.Cells {
 		for _, nr := range c.NotRun {
-			notRun = append(notRun, fmt.Sprintf("- `%s`: %s", c.ID, mdCell(nr)))
+			notRun = append(notRun, fmt.Sprintf("- `%s`: %s", c.ID, render.MdCell(nr)))
 		}
 	}
 	if len(notRun) > 0 {
@@ -125,7 +128,7 @@ func WriteMatrixMarkdown(w io.Writer, r *MatrixReport) error {
 // link from each cell to its own report.html.
 func WriteMatrixHTML(w io.Writer, r *MatrixReport) error {
 	tmpl, err := template.New("matrix").Funcs(template.FuncMap{
-		"insecure": func() string { return InsecureArchiveNote },
+		"insecure": func() string { return record.InsecureArchiveNote },
 		"upper":    strings.ToUpper,
 		"combo": func(c CellResult) []string {
 			builds, config, traffic, faults, scs := CellCombination(c.MatrixCell)
@@ -134,8 +137,10 @@ func WriteMatrixHTML(w io.Writer, r *MatrixReport) error {
 		"stall":    StallCell,
 		"duration": DurationCell,
 		"scope":    matrixScope,
-		"cellHTML": func(c CellResult) string { return strings.TrimSuffix(c.Report, ReportMarkdown) + ReportHTML },
-		"join":     strings.Join,
+		"cellHTML": func(c CellResult) string {
+			return strings.TrimSuffix(c.Report, record.ReportMarkdown) + record.ReportHTML
+		},
+		"join": strings.Join,
 	}).Parse(matrixHTML)
 	if err != nil {
 		return err

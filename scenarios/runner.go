@@ -20,6 +20,8 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/judge"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
 // Load is the traffic every scenario of a run gets.
@@ -78,7 +80,7 @@ const (
 // downloads sized to last span — by the chosen path, and records in meta
 // (rewritten on disk) which path it took.
 func (p Params) startLoad(ctx context.Context, node *nginx.Node, clock loadgen.Clock, dir string,
-	span time.Duration, meta *reports.Meta) (*loadgen.Load, loadgen.Slow, error) {
+	span time.Duration, meta *record.Meta) (*loadgen.Load, loadgen.Slow, error) {
 	slow := loadgen.Slow{Count: p.Load.Slow, BytesPerSec: int64(float64(loadgen.DefaultSlowBytes) / span.Seconds())}
 	path := p.LoadPath
 	if path == "" || path == LoadPathAuto {
@@ -126,7 +128,7 @@ func (p Params) startLoad(ctx context.Context, node *nginx.Node, clock loadgen.C
 	}
 	serverLog := node.Witness()
 	meta.ServerLog = &serverLog
-	if err := writeJSON(filepath.Join(dir, reports.MetaFile), meta); err != nil {
+	if err := writeJSON(filepath.Join(dir, record.MetaFile), meta); err != nil {
 		load.Close()
 		return nil, slow, err
 	}
@@ -157,24 +159,24 @@ func (p Params) expectedCause(m Move) string {
 }
 
 // plan records in meta what the scenario means to do, before it starts.
-func (p Params) plan(meta *reports.Meta, sc Scenario) {
+func (p Params) plan(meta *record.Meta, sc Scenario) {
 	meta.SteadyMs = float64(p.steady().Milliseconds())
 	meta.MaxStallMs = float64(p.maxStall().Milliseconds())
 	if p.maxStall() > 0 && sc.MaxStall > p.maxStall() {
 		meta.MaxStallMs = float64(sc.MaxStall.Milliseconds())
 	}
-	meta.PlannedSteps = []reports.PlannedStep{}
+	meta.PlannedSteps = []record.PlannedStep{}
 	start, end := drainWindow(sc.Moves)
 	for i, m := range sc.Moves {
-		ps := reports.PlannedStep{Name: m.Step.Name, AuditMs: float64(m.Audit.Milliseconds())}
+		ps := record.PlannedStep{Name: m.Step.Name, AuditMs: float64(m.Audit.Milliseconds())}
 		if m.ExpectFail {
-			ps.Expected, ps.ExpectedCause = reports.ExpectFail, p.expectedCause(m)
+			ps.Expected, ps.ExpectedCause = record.ExpectFail, p.expectedCause(m)
 		}
 		switch i {
 		case start:
-			ps.Drain = reports.DrainStart
+			ps.Drain = record.DrainStart
 		case end:
-			ps.Drain = reports.DrainEnd
+			ps.Drain = record.DrainEnd
 		}
 		meta.PlannedSteps = append(meta.PlannedSteps, ps)
 	}
@@ -203,8 +205,8 @@ func ResolveBuilds(ctx context.Context, p *Params, progress Progress, opts ...im
 
 // BuildRef is what the report says of a build: its spec and what it
 // resolved to.
-func BuildRef(b image.Build) *reports.BuildRef {
-	ref := &reports.BuildRef{Spec: b.Spec, Exact: b.Exact()}
+func BuildRef(b image.Build) *record.BuildRef {
+	ref := &record.BuildRef{Spec: b.Spec, Exact: b.Exact()}
 	if b.Res != nil {
 		ref.Version, ref.Suite, ref.Origin, ref.SHA256, ref.Note = b.Res.Version, b.Res.Suite, b.Res.Origin, b.Res.SHA256, b.Res.Note
 	}
@@ -212,10 +214,10 @@ func BuildRef(b image.Build) *reports.BuildRef {
 }
 
 // newMeta describes a run of name against the pair from → to, on clock.
-func (p Params) newMeta(name, expect string, to image.Build, clock loadgen.Clock) reports.Meta {
-	meta := reports.Meta{Scenario: name, Expect: expect, From: p.From.Spec, To: to.Spec, FromBuild: BuildRef(p.From), ToBuild: BuildRef(to),
-		Load:      reports.Load{Rate: p.Load.Rate, Method: p.Load.Method, Keepalive: p.Load.KeepAlive, Slow: p.Load.Slow},
-		StartWall: clock.Start().Format(time.RFC3339Nano), Traffic: p.Load.plan(), Observer: reports.NewObserverPlan()}
+func (p Params) newMeta(name, expect string, to image.Build, clock loadgen.Clock) record.Meta {
+	meta := record.Meta{Scenario: name, Expect: expect, From: p.From.Spec, To: to.Spec, FromBuild: BuildRef(p.From), ToBuild: BuildRef(to),
+		Load:      record.Load{Rate: p.Load.Rate, Method: p.Load.Method, Keepalive: p.Load.KeepAlive, Slow: p.Load.Slow},
+		StartWall: clock.Start().Format(time.RFC3339Nano), Traffic: p.Load.plan(), Observer: record.NewObserverPlan()}
 	if len(p.Load.Traffic) > 0 {
 		meta.Load.Traffic = p.Load.Kinds()
 	}
@@ -312,7 +314,7 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	}
 	t, err := newTrial(ctx, pool, sc.Name, sdir, p, meta, progress, p.nodeOptions(image, extra...)...)
 	if err != nil {
-		os.WriteFile(filepath.Join(sdir, reports.ErrorFile), []byte(oneLine(err.Error())+"\n"), 0o644)
+		os.WriteFile(filepath.Join(sdir, record.ErrorFile), []byte(oneLine(err.Error())+"\n"), 0o644)
 		return err
 	}
 	defer t.close()
@@ -346,7 +348,7 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 		t.stepSamples(r)
 		ev := t.stepEvent(r)
 		if m.ExpectFail {
-			ev.Expected, ev.ExpectedCause = reports.ExpectFail, p.expectedCause(m)
+			ev.Expected, ev.ExpectedCause = record.ExpectFail, p.expectedCause(m)
 		}
 		if err := t.event(ev); err != nil {
 			return err
@@ -420,7 +422,7 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 		}
 	}
 	if faultErr != nil {
-		writeJSON(t.path(reports.FinalFile), final)
+		writeJSON(t.path(record.FinalFile), final)
 		return faultErr
 	}
 	return t.end(ctx, final)
@@ -449,8 +451,8 @@ func plannedDuration(sc Scenario, steady time.Duration) time.Duration {
 // process with its binary (a worker's is its master's: nginx forks its
 // workers and never execs them), the masters, the pid files; and judges
 // it (orphans, lingering masters, .oldbin, several binaries serving).
-func finalFrom(s proc.Snapshot) reports.Final {
-	f := reports.Final{CheckErrors: []string{}, ServingBinary: "none", Processes: []reports.FinalProcess{}}
+func finalFrom(s proc.Snapshot) record.Final {
+	f := record.Final{CheckErrors: []string{}, ServingBinary: "none", Processes: []record.FinalProcess{}}
 	binaryOf := map[int]string{}
 	for _, m := range s.Masters() {
 		binaryOf[m.PID] = m.Binary
@@ -459,7 +461,7 @@ func finalFrom(s proc.Snapshot) reports.Final {
 		if p.Role == proc.RoleOther || !p.Alive() {
 			continue
 		}
-		fp := reports.FinalProcess{PID: p.PID, PPID: p.PPID, Role: string(p.Role), State: p.State, Binary: p.Binary}
+		fp := record.FinalProcess{PID: p.PID, PPID: p.PPID, Role: string(p.Role), State: p.State, Binary: p.Binary}
 		if p.Role != proc.RoleMaster {
 			fp.Binary = "unknown"
 			if b, ok := binaryOf[p.PPID]; ok {
@@ -485,7 +487,7 @@ func finalFrom(s proc.Snapshot) reports.Final {
 			f.Workers += len(s.Workers(m.PID))
 		}
 	}
-	f.Judge()
+	judge.Processes(&f)
 	return f
 }
 
@@ -499,7 +501,7 @@ func servingBinary(s proc.Snapshot) string {
 
 // finalState reads the end state and checks it against what the scenario
 // must end on.
-func finalState(ctx context.Context, node *nginx.Node, sc Scenario, start proc.Snapshot) reports.Final {
+func finalState(ctx context.Context, node *nginx.Node, sc Scenario, start proc.Snapshot) record.Final {
 	var s proc.Snapshot
 	var err error
 	// A master that just respawned workers may need a moment.
@@ -513,7 +515,7 @@ func finalState(ctx context.Context, node *nginx.Node, sc Scenario, start proc.S
 		time.Sleep(100 * time.Millisecond)
 	}
 	if err != nil {
-		return reports.Final{ExpectedBinary: sc.Final.Binary, ServingBinary: "unknown",
+		return record.Final{ExpectedBinary: sc.Final.Binary, ServingBinary: "unknown",
 			CheckErrors: []string{"could not read the process table: " + err.Error()}}
 	}
 	f := finalFrom(s)
@@ -733,7 +735,7 @@ func (w progressWriter) Write(b []byte) (int, error) {
 // reports after each one, so that what is on disk is always complete up to
 // the scenario that ran last. It stops early when ctx ends (Ctrl-C) and
 // still renders what was measured.
-func RunSuite(ctx context.Context, pool *dockertest.Pool, scs []Scenario, p Params, im Images, dir string, progress Progress) (*reports.Report, error) {
+func RunSuite(ctx context.Context, pool *dockertest.Pool, scs []Scenario, p Params, im Images, dir string, progress Progress) (*record.Report, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -757,7 +759,7 @@ func RunSuite(ctx context.Context, pool *dockertest.Pool, scs []Scenario, p Para
 
 // Render rebuilds report.json, report.md and report.html from the records
 // in dir (reports.Render).
-func Render(dir string) (*reports.Report, error) { return reports.Render(dir) }
+func Render(dir string) (*record.Report, error) { return reports.Render(dir) }
 
 // DefaultBroken is the default broken new build: nginx compiled without the
 // gzip module, which the default nginx.conf uses, so its master exits with

@@ -16,7 +16,7 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen/backend"
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
 // Traffic kinds (--traffic KIND). Each runs under a profile of its own name,
@@ -156,7 +156,7 @@ func contains(list []string, s string) bool {
 // plan is how the load runs each kind: --rate split evenly between the
 // request kinds (the total stays --rate, which is what the premises
 // check), the connection kinds at their fixed counts.
-func (l Load) plan() []reports.TrafficPlan {
+func (l Load) plan() []record.TrafficPlan {
 	var reqKinds int
 	kinds := l.Kinds()
 	for _, k := range kinds {
@@ -164,11 +164,11 @@ func (l Load) plan() []reports.TrafficPlan {
 			reqKinds++
 		}
 	}
-	var out []reports.TrafficPlan
+	var out []record.TrafficPlan
 	first := true
 	for _, k := range kinds {
 		tk, _ := trafficKind(k)
-		tp := reports.TrafficPlan{Kind: k, Profile: k}
+		tp := record.TrafficPlan{Kind: k, Profile: k}
 		switch {
 		case tk.Requests:
 			tp.Rate = l.Rate / reqKinds

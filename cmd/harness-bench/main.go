@@ -30,7 +30,8 @@ import (
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/judge"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
@@ -272,7 +273,7 @@ func steps(ctx context.Context, pool *dockertest.Pool, p scenarios.Params, ref, 
 		lowest, where := 0.0, ""
 		var each []string
 		for _, ph := range s.Phases {
-			if ph.LoadMs < reports.MinRatePhaseMs {
+			if ph.LoadMs < judge.MinRatePhaseMs {
 				continue
 			}
 			each = append(each, fmt.Sprintf("%s %.0f", ph.Name, ph.Rate))
@@ -282,9 +283,9 @@ func steps(ctx context.Context, pool *dockertest.Pool, p scenarios.Params, ref, 
 		}
 		fmt.Printf("upgrade at %d req/s GET keep-alive: lowest %.0f req/s in %s (%s); verdict %s\n",
 			rate, lowest, where, strings.Join(each, ", "), s.Verdict)
-		if lowest < reports.MinRateFraction*float64(rate) {
+		if lowest < judge.MinRateFraction*float64(rate) {
 			fmt.Printf("rate held while steps run: %d req/s (at %d the load fell to %.0f in %s, below %.0f%%)\n",
-				held, rate, lowest, where, reports.MinRateFraction*100)
+				held, rate, lowest, where, judge.MinRateFraction*100)
 			return nil
 		}
 		held = rate
@@ -300,13 +301,13 @@ func memory(ctx context.Context, tg target, workers, requests uint64, out string
 	os.RemoveAll(dir)
 	sdir := filepath.Join(dir, "memory")
 	clock := loadgen.NewClock()
-	meta := reports.Meta{Scenario: "memory", Expect: scenarios.ExpectZeroDrops, From: image.DefaultFrom, To: image.DefaultFrom,
-		Load: reports.Load{Rate: 0, Method: "GET", Keepalive: true}, StartWall: clock.Start().Format(time.RFC3339Nano),
+	meta := record.Meta{Scenario: "memory", Expect: scenarios.ExpectZeroDrops, From: image.DefaultFrom, To: image.DefaultFrom,
+		Load: record.Load{Rate: 0, Method: "GET", Keepalive: true}, StartWall: clock.Start().Format(time.RFC3339Nano),
 		LoadPath: "benchmark: " + tg.String()}
 	os.MkdirAll(sdir, 0o755)
 	b, _ := json.Marshal(meta)
-	os.WriteFile(filepath.Join(sdir, reports.MetaFile), b, 0o644)
-	os.WriteFile(filepath.Join(sdir, reports.EventsFile), nil, 0o644)
+	os.WriteFile(filepath.Join(sdir, record.MetaFile), b, 0o644)
+	os.WriteFile(filepath.Join(sdir, record.EventsFile), nil, 0o644)
 	start := time.Now()
 	l, err := loadgen.RunWithOptions(ctx, tg.url, clock, sdir,
 		[]loadgen.Profile{{Name: "max", Rate: 0, Workers: workers, KeepAlive: true, MaxRequests: requests, Duration: 30 * time.Minute}}, loadgen.Slow{}, tg.opts()...)

@@ -25,6 +25,7 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
@@ -620,8 +621,8 @@ func digest(m *Matrix) string {
 // Plan is the matrix as DIR/matrix.json records it, for the cells shard
 // (nil: all) runs.
 func (m *Matrix) Plan(shard *reports.Shard) *reports.MatrixPlan {
-	p := &reports.MatrixPlan{Schema: reports.Schema, File: m.Path, Digest: m.Digest,
-		Load:     reports.Load{Rate: m.Load.Rate, Method: m.Load.Method, Keepalive: m.Load.KeepAlive, Slow: m.Load.Slow},
+	p := &reports.MatrixPlan{Schema: record.Schema, File: m.Path, Digest: m.Digest,
+		Load:     record.Load{Rate: m.Load.Rate, Method: m.Load.Method, Keepalive: m.Load.KeepAlive, Slow: m.Load.Slow},
 		Excluded: append([]string{}, m.Excluded...), Shard: shard, Run: []string{}}
 	for _, c := range m.Cells {
 		p.Cells = append(p.Cells, c.MatrixCell)
