@@ -49,7 +49,7 @@ type phaseSet struct {
 	phases []*phaseAcc
 }
 
-func NewPhaseSet(steps []record.Step) *phaseSet {
+func newPhaseSet(steps []record.Step) *phaseSet {
 	ps := &phaseSet{phases: []*phaseAcc{{name: "steady", conns: map[string]int{}}}}
 	for _, st := range steps {
 		name := st.Phase
@@ -81,7 +81,7 @@ const (
 	latencyBins   = 270
 	// maxBuckets bounds the plot's buckets: past it, buckets are merged in
 	// pairs and their width doubles, so memory stays flat however long the run.
-	MaxBuckets = 4000
+	maxBuckets = 4000
 	// bucketWidth is the plot's bucket width before any merging.
 	BucketWidth = 100 * time.Millisecond
 )
@@ -167,14 +167,14 @@ func (tl *timelineAcc) addPoint(t, latency time.Duration, class string) {
 	}
 }
 
-func NewTimelineAcc() *timelineAcc { return &timelineAcc{width: BucketWidth} }
+func newTimelineAcc() *timelineAcc { return &timelineAcc{width: BucketWidth} }
 
 func (tl *timelineAcc) bucket(t time.Duration) *bucketAcc {
 	if t < 0 {
 		t = 0
 	}
 	i := int(t / tl.width)
-	for i >= MaxBuckets {
+	for i >= maxBuckets {
 		tl.coarsen()
 		i = int(t / tl.width)
 	}
@@ -182,7 +182,7 @@ func (tl *timelineAcc) bucket(t time.Duration) *bucketAcc {
 		if i < cap(tl.buckets) {
 			tl.buckets = tl.buckets[:i+1]
 		} else {
-			grown := make([]bucketAcc, i+1, min(max(2*cap(tl.buckets), i+1, 64), MaxBuckets))
+			grown := make([]bucketAcc, i+1, min(max(2*cap(tl.buckets), i+1, 64), maxBuckets))
 			copy(grown, tl.buckets)
 			tl.buckets = grown
 		}
@@ -191,7 +191,7 @@ func (tl *timelineAcc) bucket(t time.Duration) *bucketAcc {
 }
 
 func (tl *timelineAcc) coarsen() {
-	merged := make([]bucketAcc, (len(tl.buckets)+1)/2, MaxBuckets)
+	merged := make([]bucketAcc, (len(tl.buckets)+1)/2, maxBuckets)
 	for i := range tl.buckets {
 		merged[i/2].merge(&tl.buckets[i])
 	}
@@ -199,7 +199,7 @@ func (tl *timelineAcc) coarsen() {
 	tl.width *= 2
 }
 
-func (tl *timelineAcc) AddResult(t, latency time.Duration, failed bool) {
+func (tl *timelineAcc) addResult(t, latency time.Duration, failed bool) {
 	b := tl.bucket(t)
 	b.requests++
 	if failed {
@@ -212,7 +212,7 @@ func (tl *timelineAcc) AddResult(t, latency time.Duration, failed bool) {
 	b.max = max(b.max, latency)
 }
 
-func (tl *timelineAcc) Timeline() *record.Timeline {
+func (tl *timelineAcc) timeline() *record.Timeline {
 	out := &record.Timeline{
 		BucketMs: DurationToMs(tl.width),
 		Requests: make([]int, len(tl.buckets)),
@@ -285,10 +285,10 @@ func (f *fineAcc) bin(t time.Duration) *fineBin {
 }
 
 // resultsAcc aggregates the results stream of a scenario.
-type ResultsAcc struct {
-	Start      time.Time
-	Phases     *phaseSet
-	Timeline   *timelineAcc
+type resultsAcc struct {
+	start      time.Time
+	phases     *phaseSet
+	timeline   *timelineAcc
 	fine       fineAcc
 	total      record.Requests
 	latency    vegeta.LatencyMetrics
@@ -303,13 +303,13 @@ type ResultsAcc struct {
 	targets map[int]*targetAcc
 	// witness, when the run kept the server's log, collects every
 	// request's id and outcome for the reconciliation.
-	Witness *WitnessAcc
+	witness *witnessAcc
 }
 
-func (a *ResultsAcc) add(r *vegeta.Result) {
-	t := r.Timestamp.Sub(a.Start)
+func (a *resultsAcc) add(r *vegeta.Result) {
+	t := r.Timestamp.Sub(a.start)
 	class, failed := classify(r)
-	p := a.Phases.at(t)
+	p := a.phases.at(t)
 	p.requests++
 	a.total.Total++
 	sent := a.fine.bin(t)
@@ -324,14 +324,14 @@ func (a *ResultsAcc) add(r *vegeta.Result) {
 		p.byClass[class]++
 		a.total.Failed++
 		sent.failed++
-		a.Timeline.addPoint(t, r.Latency, class.String())
+		a.timeline.addPoint(t, r.Latency, class.String())
 	default:
 		p.ok++
 		a.total.OK++
 		sent.ok++
 	}
 	a.addProfile(r.Attack, p.name, failed, failed && class == classCancelled, r.Latency)
-	if a.Witness != nil {
+	if a.witness != nil {
 		outcome := ClientOK
 		switch {
 		case failed && class == classCancelled:
@@ -339,7 +339,7 @@ func (a *ResultsAcc) add(r *vegeta.Result) {
 		case failed:
 			outcome = ClientFailed
 		}
-		a.Witness.addResult(loadgen.RequestID(r.Attack, r.Seq), DurationToMs(t), DurationToMs(t+r.Latency), outcome, int(r.Code))
+		a.witness.addResult(loadgen.RequestID(r.Attack, r.Seq), DurationToMs(t), DurationToMs(t+r.Latency), outcome, int(r.Code))
 	}
 	a.addTarget(r, class, failed)
 	a.fine.bin(t+r.Latency).done++
@@ -348,7 +348,7 @@ func (a *ResultsAcc) add(r *vegeta.Result) {
 	}
 	p.latency.Add(r.Latency)
 	a.latency.Add(r.Latency)
-	a.Timeline.AddResult(t, r.Latency, failed)
+	a.timeline.addResult(t, r.Latency, failed)
 	if !a.seenResult || t < a.first {
 		a.first = t
 	}
@@ -365,7 +365,7 @@ func quantileMs(l *vegeta.LatencyMetrics, q float64) float64 {
 	return Round3(DurationToMs(l.Quantile(q)))
 }
 
-func (a *ResultsAcc) addProfile(name, phase string, failed, cancelled bool, latency time.Duration) {
+func (a *resultsAcc) addProfile(name, phase string, failed, cancelled bool, latency time.Duration) {
 	if a.byProfile == nil {
 		a.byProfile, a.failedByProfile = map[string]*profileAcc{}, map[string]map[string]int{}
 	}

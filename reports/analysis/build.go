@@ -17,7 +17,7 @@ import (
 // readResults streams results.gob once through acc. A file cut short (a run
 // killed half-way) keeps what was decoded and records the problem; results
 // outside the run's bounds are left out, and named in one problem.
-func ReadResults(path string, acc *ResultsAcc, bounds ResultBounds, problem func(string, ...any)) {
+func readResults(path string, acc *resultsAcc, bounds resultBounds, problem func(string, ...any)) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		problem("%s missing: no request was recorded", loadgen.ResultsFile)
@@ -53,7 +53,7 @@ func ReadResults(path string, acc *ResultsAcc, bounds ResultBounds, problem func
 			return
 		}
 		read++
-		if why := bounds.check(&r, r.Timestamp.Sub(acc.Start)); why != "" {
+		if why := bounds.check(&r, r.Timestamp.Sub(acc.start)); why != "" {
 			bad.add(read, why)
 			acc.addToWitness(&r)
 			continue
@@ -63,7 +63,7 @@ func ReadResults(path string, acc *ResultsAcc, bounds ResultBounds, problem func
 }
 
 // readSideRecords streams retries, connections and downloads into the phases.
-func ReadSideRecords(dir string, s *record.Scenario, meta *record.Meta, phases *phaseSet, tl *timelineAcc,
+func readSideRecords(dir string, s *record.Scenario, meta *record.Meta, phases *phaseSet, tl *timelineAcc,
 	problem, note func(string, ...any)) {
 	path := func(name string) string { return filepath.Join(dir, name) }
 
@@ -234,7 +234,7 @@ func heldAt(s *record.Scenario, meta *record.Meta) *record.Held {
 }
 
 // finishScenario closes the aggregates into the report's figures.
-func FinishScenario(s *record.Scenario, acc *ResultsAcc, phases *phaseSet, tl *timelineAcc) {
+func finishScenario(s *record.Scenario, acc *resultsAcc, phases *phaseSet, tl *timelineAcc) {
 	s.Requests = acc.total
 	if acc.seenResult {
 		s.LoadStartMs = Round3(DurationToMs(acc.first))
@@ -328,5 +328,5 @@ func FinishScenario(s *record.Scenario, acc *ResultsAcc, phases *phaseSet, tl *t
 	}
 	s.Drops = DropReasons(s, nil)
 	s.Causes = append(DropCauses(s), stepCauses(s)...)
-	s.Timeline = tl.Timeline()
+	s.Timeline = tl.timeline()
 }

@@ -53,7 +53,7 @@ func drainOf(s *record.Scenario, meta *record.Meta) (d record.Drain, ok bool) {
 // readLongConnections lists the long downloads and WebSockets against the
 // drain the plan marks (nil when it marks none, or the run never got to
 // both of its steps: the incomplete record is a premise failure of its own).
-func ReadLongConnections(dir string, s *record.Scenario, meta *record.Meta, phases *phaseSet, problem func(string, ...any)) *record.LongConnections {
+func readLongConnections(dir string, s *record.Scenario, meta *record.Meta, phases *phaseSet, problem func(string, ...any)) *record.LongConnections {
 	d, ok := drainOf(s, meta)
 	if !ok {
 		return nil

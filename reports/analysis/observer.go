@@ -34,7 +34,7 @@ func healthy(r *loadgen.ObserverRecord) bool {
 // the observer (no plan in meta.json) gets a note and is judged as before;
 // one whose plan names the file and lacks it, or has it unreadable, has a
 // problem: its stalls cannot be judged.
-func ReadObserver(dir string, s *record.Scenario, meta *record.Meta, problem, note func(string, ...any)) {
+func readObserver(dir string, s *record.Scenario, meta *record.Meta, problem, note func(string, ...any)) {
 	if meta.Observer == nil {
 		note("recorded before the observer's health was measured (no observer in %s): a stall above the limit is judged nginx's without it", record.MetaFile)
 		return

@@ -18,9 +18,9 @@ const clockSlack = time.Second
 // clock: from its start (meta.json start_wall: the clock starts before the
 // load) to the end-of-run marker (end.json end_ms: written once the load
 // has closed and every result is on disk).
-type ResultBounds struct {
-	EndMs   float64 // kept in ms: a doctored end_ms may be past what a Duration holds
-	HaveEnd bool    // false: no marker, no upper bound (its absence is a problem of its own)
+type resultBounds struct {
+	endMs   float64 // kept in ms: a doctored end_ms may be past what a Duration holds
+	haveEnd bool    // false: no marker, no upper bound (its absence is a problem of its own)
 }
 
 // impossibleResults counts the results no run of this record can have
@@ -33,15 +33,15 @@ type impossibleResults struct {
 // check says why r, at t on the run's clock, cannot be a result of this
 // run; "" when it can. The sum is taken in float ms: a latency of
 // MaxInt64 must not wrap around into a short one.
-func (b ResultBounds) check(r *vegeta.Result, t time.Duration) string {
+func (b resultBounds) check(r *vegeta.Result, t time.Duration) string {
 	switch {
 	case t < 0:
 		return fmt.Sprintf("stamped %s before meta.json start_wall: the record's two clocks disagree", words.FmtMs(-DurationToMs(t)))
 	case r.Latency < 0:
 		return fmt.Sprintf("latency %s is negative", r.Latency)
-	case b.HaveEnd && DurationToMs(t)+DurationToMs(r.Latency) > b.EndMs+DurationToMs(clockSlack):
+	case b.haveEnd && DurationToMs(t)+DurationToMs(r.Latency) > b.endMs+DurationToMs(clockSlack):
 		return fmt.Sprintf("sent at %s with a latency of %s, it ends after the run's end marker (end.json end_ms %s)",
-			words.FmtMs(DurationToMs(t)), r.Latency, words.FmtMs(b.EndMs))
+			words.FmtMs(DurationToMs(t)), r.Latency, words.FmtMs(b.endMs))
 	}
 	return ""
 }
@@ -66,8 +66,8 @@ func (ir *impossibleResults) reason(file string, read int) string {
 // witness all the same: the request was sent, and nginx may have logged
 // it; without it the reconciliation would blame the log for the record's
 // bad clock (an id "the client never sent").
-func (a *ResultsAcc) addToWitness(r *vegeta.Result) {
-	if a.Witness == nil {
+func (a *resultsAcc) addToWitness(r *vegeta.Result) {
+	if a.witness == nil {
 		return
 	}
 	class, failed := classify(r)
@@ -78,6 +78,6 @@ func (a *ResultsAcc) addToWitness(r *vegeta.Result) {
 	case failed:
 		outcome = ClientFailed
 	}
-	ms := max(DurationToMs(r.Timestamp.Sub(a.Start)), 0)
-	a.Witness.addResult(loadgen.RequestID(r.Attack, r.Seq), ms, ms, outcome, int(r.Code))
+	ms := max(DurationToMs(r.Timestamp.Sub(a.start)), 0)
+	a.witness.addResult(loadgen.RequestID(r.Attack, r.Seq), ms, ms, outcome, int(r.Code))
 }

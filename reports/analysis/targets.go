@@ -18,7 +18,7 @@ type targetAcc struct {
 
 // addTarget counts a result of a targets profile under its target (its
 // URL's fragment names it); the harness's own requests name none.
-func (a *ResultsAcc) addTarget(r *vegeta.Result, class failureClass, failed bool) {
+func (a *resultsAcc) addTarget(r *vegeta.Result, class failureClass, failed bool) {
 	i, ok := loadgen.TargetIndex(r.URL)
 	if !ok {
 		return
@@ -54,7 +54,7 @@ func (a *ResultsAcc) addTarget(r *vegeta.Result, class failureClass, failed bool
 // the drops replays hid (an HTTP/1.1 request written on a connection the
 // server closed and then replayed successfully; an HTTP/2 stream replayed
 // without the never-processed guarantee that then succeeded).
-func ReadTargets(dir string, s *record.Scenario, meta *record.Meta, acc *ResultsAcc, problem func(string, ...any)) {
+func readTargets(dir string, s *record.Scenario, meta *record.Meta, acc *resultsAcc, problem func(string, ...any)) {
 	if len(meta.Targets) == 0 {
 		return
 	}

@@ -21,7 +21,7 @@ type profileAcc struct {
 // kinds and their profiles) and adds the drops the request results do not
 // show — unsafe HTTP/2 replays, WebSockets, uploads — to the phases they
 // happened in.
-func ReadTraffic(dir string, s *record.Scenario, meta *record.Meta, phases *phaseSet, acc *ResultsAcc, problem func(string, ...any)) {
+func readTraffic(dir string, s *record.Scenario, meta *record.Meta, phases *phaseSet, acc *resultsAcc, problem func(string, ...any)) {
 	s.Traffic = []record.TrafficRow{}
 	if len(meta.Traffic) == 0 {
 		return

@@ -21,17 +21,17 @@ const (
 )
 
 // witnessAcc gathers the client's records while the others are read.
-type WitnessAcc struct {
+type witnessAcc struct {
 	clients []record.ClientRecord
 }
 
-func (w *WitnessAcc) addResult(id string, ms, endMs float64, outcome string, status int) {
+func (w *witnessAcc) addResult(id string, ms, endMs float64, outcome string, status int) {
 	w.clients = append(w.clients, record.ClientRecord{ID: id, Kind: KindRequest, Ms: ms, StartMs: ms, EndMs: endMs, Outcome: outcome, Status: status})
 }
 
 // readWitnessClients adds the long downloads, uploads and WebSockets to
 // the client's records (the requests came from results.gob).
-func (w *WitnessAcc) ReadSideClients(dir string, meta *record.Meta, problem func(string, ...any)) {
+func (w *witnessAcc) readSideClients(dir string, meta *record.Meta, problem func(string, ...any)) {
 	path := func(name string) string { return filepath.Join(dir, name) }
 	ignoreMissing := func(err error) {
 		if err != nil && !errors.Is(err, record.ErrMissing) {
@@ -92,7 +92,7 @@ func (w *WitnessAcc) ReadSideClients(dir string, meta *record.Meta, problem func
 // bands. Called once the phases and the timeline are final. Required: the
 // run kept nginx's log, and a missing witness.json is a lost record
 // (witnessRequired says so), not a witness never configured.
-func ApplyWitness(dir string, s *record.Scenario, w *WitnessAcc, start time.Time, required bool, problem func(string, ...any)) {
+func applyWitness(dir string, s *record.Scenario, w *witnessAcc, start time.Time, required bool, problem func(string, ...any)) {
 	path := func(name string) string { return filepath.Join(dir, name) }
 	var read record.WitnessRead
 	if err := record.ReadJSON(path(record.WitnessFile), &read); err != nil {

@@ -6,12 +6,13 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
-// witnessRequired holds meta.json's word on the second witness (server_log)
+// WitnessRequired holds meta.json's word on the second witness (server_log)
 // against the files, and says whether the record must hold it: a run that
 // kept nginx's log and has no witness.json lost a record, and is judged on
 // the client's word alone only when it never kept one. A record written
 // before meta.json said so is judged as before, with a note.
-func WitnessRequired(dir string, s *record.Scenario, meta *record.Meta, problem, note func(string, ...any)) bool {
+func WitnessRequired(dir string, s *record.Scenario, meta *record.Meta) bool {
+	problem, note := s.AddProblem, s.AddNote
 	present := record.Exists(filepath.Join(dir, record.WitnessFile))
 	switch {
 	case meta.ServerLog == nil:
