@@ -10,7 +10,7 @@ import (
 	"github.com/tsenart/vegeta/v12/lib"
 )
 
-// msToDuration turns a millisecond offset as loadgen writes it
+// MsToDuration turns a millisecond offset as loadgen writes it
 // (float64(d)/float64(time.Millisecond)) back into the exact duration, so that
 // boundaries compare to the nanosecond with result offsets.
 func MsToDuration(ms float64) time.Duration {
@@ -82,7 +82,7 @@ const (
 	// maxBuckets bounds the plot's buckets: past it, buckets are merged in
 	// pairs and their width doubles, so memory stays flat however long the run.
 	maxBuckets = 4000
-	// bucketWidth is the plot's bucket width before any merging.
+	// BucketWidth is the plot's bucket width before any merging.
 	BucketWidth = 100 * time.Millisecond
 )
 
@@ -241,7 +241,7 @@ func (tl *timelineAcc) timeline() *record.Timeline {
 	return out
 }
 
-// round3 keeps three decimals (microseconds, for milliseconds): enough for
+// Round3 keeps three decimals (microseconds, for milliseconds): enough for
 // people and it keeps report.json small.
 func Round3(v float64) float64 {
 	if math.IsNaN(v) || math.IsInf(v, 0) {

@@ -9,7 +9,7 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
 )
 
-// dropCauses explains the drops from what was measured: which step opened
+// DropCauses explains the drops from what was measured: which step opened
 // the phase they happened in, and what the load was. It names nginx's
 // behaviour; it never changes the count or the verdict.
 func DropCauses(s *record.Scenario) []record.Cause {

@@ -91,7 +91,7 @@ func classify(r *vegeta.Result) (failureClass, bool) {
 	return classifyError(r.Error), true
 }
 
-// serverSide are the classes a server's close, reset or refusal produces.
+// ServerSide are the classes a server's close, reset or refusal produces.
 var ServerSide = []string{record.ClassReset, record.ClassEOF, record.ClassRefused}
 
 // classifyError names a transport error. Order matters: a timeout while

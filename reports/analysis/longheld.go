@@ -96,7 +96,7 @@ func readLongConnections(dir string, s *record.Scenario, meta *record.Meta, phas
 	return lc
 }
 
-// drainReasons is the premise that the long connections spanned the
+// DrainReasons is the premise that the long connections spanned the
 // drain: at least one was in flight when the drain-starting step was sent,
 // and every one that was is still in flight when the drain-ending step is
 // sent (or was cut before: a drop, judged as one).

@@ -109,7 +109,7 @@ func summariseObserver(byWindow map[int64]*loadgen.ObserverRecord) *record.Obser
 	return o
 }
 
-// observerSaw judges a stalled span [from, to] against the observer: seen
+// ObserverSaw judges a stalled span [from, to] against the observer: seen
 // is the part of it in windows where the observer was healthy (the record
 // covers it and no measure was past its limit); evidence, when the rest is
 // not empty, says what the observer saw there in words.
@@ -173,7 +173,7 @@ func observerStallReason(s *record.Scenario, p record.Phase, what string, ms, fr
 		what, words.FmtMs(ms), p.Name, words.FmtMs(from), words.FmtMs(from+ms), evidence, words.FmtMs(seen), words.FmtMs(s.MaxStallMs))
 }
 
-// blindStall says why a phase's stall above the limit is the machine's:
+// BlindStall says why a phase's stall above the limit is the machine's:
 // each of its long request and its long gap that is above the limit was
 // seen healthy for no more than the limit. Nil when either was seen longer
 // (nginx's stall), or without an observer's record (judged as before).

@@ -128,7 +128,7 @@ func binomialUpperTailReal(k, n, p float64) float64 {
 	return regIncBeta(k, n-k+1, p)
 }
 
-// dispersion is the between-run dispersion of drop counts against a Poisson
+// Dispersion is the between-run dispersion of drop counts against a Poisson
 // rate per group: Pearson's χ² over its degrees of freedom, at least 1 (a
 // spread no wider than Poisson's changes nothing). Each group is one pair's
 // runs: counts[i] drops in exposures[i] requests. df 0 (one run per pair)
@@ -160,7 +160,7 @@ func Dispersion(groups ...[][2]int) (phi float64, ok bool) {
 	return math.Max(1, chi2/float64(df)), true
 }
 
-// rateWorsePDispersed is rateWorseP with both counts divided by phi
+// RateWorsePDispersed is rateWorseP with both counts divided by phi
 // (quasi-Poisson): when runs vary more than a Poisson process would — a
 // run that meets the race ten times, the next not at all —, the drops are
 // worth 1/phi independent observations each.
@@ -175,7 +175,7 @@ func RateWorsePDispersed(dc, nc, db, nb int, phi float64) float64 {
 	return binomialUpperTailReal(k, n, float64(nc)/float64(nc+nb))
 }
 
-// hypergeometricUpperTail is the one-sided p of Fisher's exact test that
+// HypergeometricUpperTail is the one-sided p of Fisher's exact test that
 // the first group fails more often: a of n1 failed, b of n2; p = P(X ≥ a)
 // for X the first group's share of the a+b failures drawn at random.
 func HypergeometricUpperTail(a, n1, b, n2 int) float64 {

@@ -220,7 +220,7 @@ func (ps *phaseSet) index(name string) int {
 	return len(ps.phases)
 }
 
-// trafficDropWords says what the kinds beyond plain requests lost in a
+// TrafficDropWords says what the kinds beyond plain requests lost in a
 // phase (for the phase's drop reasons).
 func TrafficDropWords(p record.Phase) []string {
 	var w []string

@@ -91,7 +91,7 @@ func (w *witnessAcc) readSideClients(dir string, meta *record.Meta, problem func
 // Witness section, each phase's answers by generation, the timeline's
 // bands. Called once the phases and the timeline are final. Required: the
 // run kept nginx's log, and a missing witness.json is a lost record
-// (witnessRequired says so), not a witness never configured.
+// (judge.WitnessRequired says so), not a witness never configured.
 func applyWitness(dir string, s *record.Scenario, w *witnessAcc, start time.Time, required bool, problem func(string, ...any)) {
 	path := func(name string) string { return filepath.Join(dir, name) }
 	var read record.WitnessRead

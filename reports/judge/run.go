@@ -9,7 +9,7 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
 )
 
-// judgeRun fills the aggregates, the comparisons, the top-level verdict and
+// Run fills the aggregates, the comparisons, the top-level verdict and
 // its counts.
 func Run(r *record.Report, plan *record.RunPlan) {
 	planned := 1
@@ -46,7 +46,7 @@ func Run(r *record.Report, plan *record.RunPlan) {
 	r.Verdict, r.Counts = Worst(verdicts)
 }
 
-// worst is the run's verdict over verdicts: fail if any failed (retrying
+// Worst is the run's verdict over verdicts: fail if any failed (retrying
 // will not help), else error if any is an error, else pass; error when
 // there is nothing to judge.
 func Worst(verdicts []string) (string, record.Counts) {
@@ -230,7 +230,7 @@ func pathFailures(s *record.Scenario) []string {
 	return append(out, stalls...)
 }
 
-// thresholdsOf states the limits a scenario's verdict applies, from its plan.
+// Thresholds states the limits a scenario's verdict applies, from its plan.
 func Thresholds(m *record.Meta) record.Thresholds {
 	t := record.Thresholds{MinRateFraction: MinRateFraction, MinRatePhaseMs: MinRatePhaseMs, SteadyMs: m.SteadyMs, ExpectDrops: m.ExpectDrops,
 		SilentWindowMs: 100}

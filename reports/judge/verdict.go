@@ -19,7 +19,7 @@ const (
 	MinRatePhaseMs  = 1000
 )
 
-// Judge gives a scenario's verdict and its reasons, from its record alone
+// Scenario gives a scenario's verdict and its reasons, from its record alone
 // (so a verdict can be recomputed from report.json). Premises come first:
 // if the scenario could not run, its record is incomplete (no end marker,
 // fewer steps than planned, no final state), a step did not do what the
@@ -194,7 +194,7 @@ func causeReason(st record.Step) string {
 		words.StepLabel(st), st.ExpectedCause, got)
 }
 
-// coverageReasons checks that the load covered the run: it started a
+// CoverageReasons checks that the load covered the run: it started a
 // steady window before the first step, went on past the last step's
 // verification and audit, kept its rate in every phase of a second or more,
 // and never fell silent for a window.
@@ -254,7 +254,7 @@ func CoverageReasons(s *record.Scenario) []string {
 	return out
 }
 
-// stallReasons fails a graceful path on which a client waited longer than
+// StallReasons fails a graceful path on which a client waited longer than
 // the stall limit while the observer could see (nginx's stall); a stall the
 // observer saw no more than the limit of is blind: the machine's, an error
 // (observerStallReason).
@@ -457,3 +457,5 @@ func serverSideLosses(s *record.Scenario, known map[string]bool) []string {
 	}
 	return out
 }
+
+func StepAsExpected(st record.Step) bool { return st.Verified != (st.Expected == record.ExpectFail) }

@@ -13,10 +13,10 @@ import (
 	"strings"
 )
 
-// errMissing marks a file that is not there (as opposed to unreadable).
+// ErrMissing marks a file that is not there (as opposed to unreadable).
 var ErrMissing = errors.New("missing")
 
-// readJSON reads a whole JSON file into v.
+// ReadJSON reads a whole JSON file into v.
 func ReadJSON(path string, v any) error {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -65,9 +65,9 @@ func (p *jsonlProblem) Error() string {
 	return fmt.Sprintf("%s line %d: %v", p.file, p.line, p.err)
 }
 
-// readJSONL streams a JSON-lines file, calling each with every record in
+// ReadJSONL streams a JSON-lines file, calling each with every record in
 // turn. It never holds more than one line. A missing file yields an error
-// wrapping errMissing; a bad line stops the reading with a *jsonlProblem.
+// wrapping ErrMissing; a bad line stops the reading with a *jsonlProblem.
 func ReadJSONL[T any](path string, each func(*T)) error {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -106,7 +106,7 @@ func ReadJSONL[T any](path string, each func(*T)) error {
 	}
 }
 
-// readFirstLine reads the first non-empty line of a small text file.
+// ReadFirstLine reads the first non-empty line of a small text file.
 func ReadFirstLine(path string) (string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -113,7 +113,7 @@ func WriteJUnit(w io.Writer, r *record.Report) error {
 	return err
 }
 
-// junitFailure is a JUnit <failure> or <error>; junitCase a <testcase>:
+// JunitFailure is a JUnit <failure> or <error>; junitCase a <testcase>:
 // what run's and compare's JUnit files share.
 type JunitFailure struct {
 	Message string `xml:"message,attr"`

@@ -437,7 +437,7 @@ func (m *MdWriter) Printf(format string, args ...any) {
 	}
 }
 
-// mdCell makes text safe inside a Markdown table cell or list item: no
+// MdCell makes text safe inside a Markdown table cell or list item: no
 // table breaks, no HTML.
 func MdCell(s string) string {
 	return strings.NewReplacer(
@@ -446,7 +446,7 @@ func MdCell(s string) string {
 	).Replace(s)
 }
 
-// mdCode makes text safe inside a `code span`.
+// MdCode makes text safe inside a `code span`.
 func MdCode(s string) string {
 	return strings.NewReplacer("`", "'", "\n", " ", "\r", " ").Replace(s)
 }
@@ -466,7 +466,7 @@ func verdictLine(r *record.Report) string {
 	return fmt.Sprintf("%d pass, %d fail, %d error", counts[record.VerdictPass], counts[record.VerdictFail], counts[record.VerdictError])
 }
 
-// verdictMark is a verdict with its mark, in characters any font has.
+// VerdictMark is a verdict with its mark, in characters any font has.
 func VerdictMark(v string) string {
 	switch v {
 	case record.VerdictPass:
@@ -628,5 +628,11 @@ func writeMarkdownBuilds(mw *MdWriter, r *record.Report) {
 	}
 	if r.FromBuild != nil || r.ToBuild != nil {
 		mw.Printf("\n")
+	}
+}
+
+func WriteMarkdownInsecure(mw *MdWriter, insecure bool) {
+	if insecure {
+		mw.Printf("> **%s**\n\n", record.InsecureArchiveNote)
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
 )
 
-// maxTargetRows bounds the targets report.md and report.html list one by
+// MaxTargetRows bounds the targets report.md and report.html list one by
 // one (report.json has them all): those that dropped first, then the
 // others in file order.
 const MaxTargetRows = 50
@@ -16,7 +16,7 @@ type targetTable struct {
 	More int // targets left out (none of them dropped)
 }
 
-// shownTargets orders the rows for people: those that dropped first; nil
+// ShownTargets orders the rows for people: those that dropped first; nil
 // without targets.
 func ShownTargets(all []record.TargetRow) *targetTable {
 	if len(all) == 0 {

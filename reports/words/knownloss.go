@@ -30,7 +30,7 @@ func KnownLossLines(s *record.Scenario) []string {
 	return out
 }
 
-// passesWithKnownLoss counts the passing runs that had a known loss.
+// PassesWithKnownLoss counts the passing runs that had a known loss.
 func PassesWithKnownLoss(runs []record.Scenario) int {
 	n := 0
 	for i := range runs {
@@ -50,7 +50,7 @@ func KnownLossNote(r *record.Report) string {
 	return ""
 }
 
-// knownLossVerdictWords says what the known losses did to the verdict.
+// KnownLossVerdictWords says what the known losses did to the verdict.
 func KnownLossVerdictWords(s *record.Scenario) string {
 	if s.Strict {
 		return "the run is strict: they fail it"

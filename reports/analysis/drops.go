@@ -7,7 +7,7 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
 )
 
-// dropReasons says what was lost, phase by phase, but for the phases whose
+// DropReasons says what was lost, phase by phase, but for the phases whose
 // every loss is a known one.
 func DropReasons(s *record.Scenario, known map[string]bool) []string {
 	out := []string{}
@@ -23,7 +23,7 @@ func DropReasons(s *record.Scenario, known map[string]bool) []string {
 	return out
 }
 
-// closeLosses says what a phase lost besides failed requests: requests
+// CloseLosses says what a phase lost besides failed requests: requests
 // replayed after a server close, cut downloads, the other kinds' drops.
 func CloseLosses(p record.Phase) []string {
 	var out []string

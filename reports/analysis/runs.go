@@ -6,7 +6,7 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
-// aggregate sums the runs of each scenario (in the order they first ran).
+// Aggregates sums the runs of each scenario (in the order they first ran).
 func Aggregates(runs []record.Scenario, pair string, planned int) []record.Aggregate {
 	var order []string
 	by := map[string]*record.Aggregate{}
@@ -59,7 +59,7 @@ func Aggregates(runs []record.Scenario, pair string, planned int) []record.Aggre
 	return out
 }
 
-// runCounts are each run's drops and requests.
+// RunCounts are each run's drops and requests.
 func RunCounts(runs []record.RunFigures) [][2]int {
 	out := make([][2]int, len(runs))
 	for i, r := range runs {
