@@ -336,5 +336,3 @@ func readJSONLFile[T any](path string, each func(T)) error {
 		each(v)
 	}
 }
-
-func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }

@@ -351,19 +351,6 @@ func haveFaulted(have map[string]bool, name string) bool {
 // OneLineErr is an error's message on one line.
 func OneLineErr(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
 
-// RenderMatrix rebuilds every cell's report and the matrix's report.json,
-// report.md and report.html from the records in dir.
-func RenderMatrix(dir string, opt MatrixOptions) (*MatrixReport, error) {
-	r, err := BuildMatrix(dir, opt)
-	if err != nil {
-		return nil, err
-	}
-	if err := WriteMatrix(dir, r); err != nil {
-		return nil, err
-	}
-	return r, nil
-}
-
 // CellRecordStart writes a cell's cell.json as it starts.
 func CellRecordStart(cdir, id, engine string, start time.Time) error {
 	if err := os.MkdirAll(cdir, 0o755); err != nil {
@@ -394,13 +381,4 @@ func WriteMatrixPlan(dir string, p *MatrixPlan) error {
 
 func writeJSONAtomic(path string, v any) error {
 	return record.WriteFileAtomic(path, func(w io.Writer) error { return record.WriteIndentedJSON(w, v) })
-}
-
-// cellsByKey indexes a report's cells by their key.
-func cellsByKey(r *MatrixReport) map[string]*CellResult {
-	m := map[string]*CellResult{}
-	for i := range r.Cells {
-		m[r.Cells[i].Key] = &r.Cells[i]
-	}
-	return m
 }

@@ -167,3 +167,16 @@ p.insecure{background:#fbe3e3;border:1px solid #b3261e;padding:.5em .8em;font-we
 {{end}}</table>
 </body></html>
 `
+
+// RenderMatrix rebuilds every cell's report and the matrix's report.json,
+// report.md and report.html from the records in dir.
+func RenderMatrix(dir string, opt MatrixOptions) (*MatrixReport, error) {
+	r, err := BuildMatrix(dir, opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := WriteMatrix(dir, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}

@@ -224,20 +224,6 @@ func DropsByClass(ds []record.Decision) map[string]int {
 	return out
 }
 
-// pidsOf lists the distinct pids of decisions, in order.
-func pidsOf(ds []record.Decision) []int {
-	seen := map[int]bool{}
-	var out []int
-	for _, d := range ds {
-		if d.PID > 0 && !seen[d.PID] {
-			seen[d.PID] = true
-			out = append(out, d.PID)
-		}
-	}
-	sort.Ints(out)
-	return out
-}
-
 // Generations names every nginx pid the process tables showed: a master's
 // workers first seen together are one generation, named by the binary and
 // a count ("old-1", "new-1", "old-2" after a HUP brought new workers),
