@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness/proc"
-	"github.com/releng-tools/nginx-upgrade-harness/reports/judge"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
@@ -72,31 +71,6 @@ func TestCompareReport(t *testing.T) {
 	html, _ := os.ReadFile(filepath.Join(dir, record.ReportHTML))
 	if strings.Contains(string(html), "<signals>") || !strings.Contains(string(html), "manual-&lt;signals&gt;") {
 		t.Error("report.html does not escape the procedure name")
-	}
-}
-
-func TestJudgeSystemd(t *testing.T) {
-	procs := []record.FinalProcess{{PID: 40, PPID: 1, Role: "master", Binary: "new"}, {PID: 41, PPID: 40, Role: "worker", Binary: "new"},
-		{PID: 30, PPID: 1, Role: "worker", Binary: "unknown"}}
-	for _, tc := range []struct {
-		name  string
-		v     record.SystemdView
-		serve bool
-		want  []string
-	}{
-		{"agree", record.SystemdView{MainPID: 40, ActiveState: "active", SubState: "running", CgroupPIDs: []int{30, 40, 41}}, true, nil},
-		{"dead while serving", record.SystemdView{ActiveState: "failed", SubState: "failed", CgroupPIDs: []int{30, 40, 41}}, true,
-			[]string{"systemd believes nginx.service failed/failed while nginx serves"}},
-		{"main pid gone", record.SystemdView{MainPID: 20, ActiveState: "active", SubState: "running", CgroupPIDs: []int{30, 40, 41}}, true,
-			[]string{"systemd's Main PID 20 is not a live nginx master"}},
-		{"outside the cgroup", record.SystemdView{MainPID: 40, ActiveState: "active", SubState: "running", CgroupPIDs: []int{40, 41}}, true,
-			[]string{"1 nginx process(es) outside nginx.service's cgroup: 30"}},
-	} {
-		f := record.Final{Processes: procs, Serving: tc.serve, Systemd: &tc.v}
-		judge.Systemd(&f)
-		if strings.Join(f.Wrong, "|") != strings.Join(tc.want, "|") {
-			t.Errorf("%s: Wrong = %q, want %q", tc.name, f.Wrong, tc.want)
-		}
 	}
 }
 

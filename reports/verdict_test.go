@@ -296,29 +296,3 @@ func TestFailedStepWithNginxCauseFails(t *testing.T) {
 	f.events[0].LogLines = nil
 	wantVerdict(t, buildFixture(t, f), record.VerdictError, "step spawn-new-master (USR2 to 9) not verified")
 }
-
-// The final state names what is wrong whatever the scenario expected.
-func TestFinalJudgeNamesWhatIsWrong(t *testing.T) {
-	f := record.Final{OldbinPresent: true, Processes: []record.FinalProcess{
-		{PID: 10, PPID: 1, Role: "master", Binary: "old"},
-		{PID: 11, PPID: 10, Role: "worker", Binary: "old"},
-		{PID: 20, PPID: 10, Role: "master", Binary: "new", State: "T"},
-		{PID: 21, PPID: 20, Role: "worker", Binary: "new"},
-		{PID: 30, PPID: 1, Role: "worker-shutting-down", Binary: "unknown"},
-	}}
-	judge.Processes(&f)
-	if len(f.Orphans) != 1 || f.Orphans[0].PID != 30 {
-		t.Errorf("orphans = %+v, want pid 30", f.Orphans)
-	}
-	for _, want := range []string{"whose master is gone: 30 (worker-shutting-down)", "2 masters still running", "nginx.pid.oldbin left behind",
-		"more than one binary serving: old (1 workers), new (1 workers)", "process 20 (master) is stopped"} {
-		if !slices.ContainsFunc(f.Wrong, func(w string) bool { return strings.Contains(w, want) }) {
-			t.Errorf("wrong = %q, want one containing %q", f.Wrong, want)
-		}
-	}
-	clean := record.Final{Processes: []record.FinalProcess{{PID: 10, PPID: 1, Role: "master", Binary: "new"}, {PID: 11, PPID: 10, Role: "worker", Binary: "new"}}}
-	judge.Processes(&clean)
-	if len(clean.Wrong) != 0 || len(clean.Orphans) != 0 {
-		t.Errorf("a clean end: wrong %q, orphans %+v", clean.Wrong, clean.Orphans)
-	}
-}

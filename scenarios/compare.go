@@ -227,8 +227,7 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc procedure.Pro
 		if err != nil {
 			return fmt.Errorf("read systemd's view before the procedure: %w", err)
 		}
-		rec.SystemdBefore = &record.SystemdView{MainPID: v.MainPID, ActiveState: v.ActiveState, SubState: v.SubState,
-			Result: v.Result, NRestarts: v.NRestarts, ControlGroup: v.ControlGroup, CgroupPIDs: v.CgroupPIDs}
+		rec.SystemdBefore = &v
 	}
 
 	popts := procedure.Options{Broken: build == reports.BuildBroken, Timeout: timeout, Run: runIndex,
@@ -377,11 +376,10 @@ func compareFinal(ctx context.Context, node *nginx.Node) (record.Final, proc.Sna
 		if err != nil {
 			f.CheckErrors = append(f.CheckErrors, "could not read systemd's view: "+err.Error())
 		} else {
-			f.Systemd = &record.SystemdView{MainPID: v.MainPID, ActiveState: v.ActiveState, SubState: v.SubState,
-				Result: v.Result, NRestarts: v.NRestarts, ControlGroup: v.ControlGroup, CgroupPIDs: v.CgroupPIDs}
-			judge.Systemd(&f)
+			f.Systemd = &v
 		}
 	}
+	judge.Final(&f)
 	return f, s
 }
 

@@ -123,3 +123,83 @@ func Systemd(f *record.Final) {
 		f.Wrong = append(f.Wrong, fmt.Sprintf("%d nginx process(es) outside nginx.service's cgroup: %s", len(outside), strings.Join(s, ", ")))
 	}
 }
+
+// FinalWant is what a scenario must end on.
+type FinalWant struct {
+	Binary string // the binary that must serve: old or new (a master running "same" serves either)
+	// Loose: a fault changed what the end looks like; only the binary
+	// nginx.pid's master runs, whether nginx serves, and whether orphans
+	// are left (Orphans) are held.
+	Loose      bool
+	Orphans    bool
+	PidFileOld bool // nginx.pid must still name the master it named at the start
+}
+
+// FinalSeen is what the run saw of the end beyond final.json's fields.
+type FinalSeen struct {
+	StartPidFile int    // the master nginx.pid named before the first step
+	Table        string // the process table at the end, in words, for a reason
+}
+
+// FinalChecks holds f against what the scenario must end on and adds what
+// does not hold to f.CheckErrors. Call it after Processes, with f.Serving
+// set.
+func FinalChecks(f *record.Final, want FinalWant, seen FinalSeen) {
+	if want.Loose {
+		if b := pidFileBinary(f); b != want.Binary && b != "same" {
+			f.CheckErrors = append(f.CheckErrors, fmt.Sprintf("want the %s binary serving at the end, nginx.pid's master runs the %s one", want.Binary, b))
+		}
+		if (len(f.Orphans) > 0) != want.Orphans {
+			f.CheckErrors = append(f.CheckErrors, fmt.Sprintf("orphans expected: %t, found %d", want.Orphans, len(f.Orphans)))
+		}
+		if !f.Serving {
+			f.CheckErrors = append(f.CheckErrors, "nginx does not serve at the end")
+		}
+		return
+	}
+	if f.Masters != 1 {
+		f.CheckErrors = append(f.CheckErrors, fmt.Sprintf("want one master at the end, saw %d: %s", f.Masters, seen.Table))
+	}
+	if f.ServingBinary != want.Binary && !(f.ServingBinary == "same") {
+		f.CheckErrors = append(f.CheckErrors, fmt.Sprintf("want the %s binary serving at the end, the master runs the %s one", want.Binary, f.ServingBinary))
+	}
+	if f.OldbinPresent {
+		f.CheckErrors = append(f.CheckErrors, "nginx.pid.oldbin still present at the end")
+	}
+	if len(f.Orphans) > 0 {
+		f.CheckErrors = append(f.CheckErrors, f.Wrong[0])
+	}
+	if want.PidFileOld && f.PIDFilePID != seen.StartPidFile {
+		f.CheckErrors = append(f.CheckErrors, fmt.Sprintf("want nginx.pid to hold the original master %d at the end, it holds %d", seen.StartPidFile, f.PIDFilePID))
+	}
+	if m, ok := onlyMaster(f); !want.PidFileOld && ok && f.PIDFilePID != m {
+		f.CheckErrors = append(f.CheckErrors, fmt.Sprintf("nginx.pid holds %d, the master is %d", f.PIDFilePID, m))
+	}
+	if !f.Serving {
+		f.CheckErrors = append(f.CheckErrors, "nginx does not serve at the end")
+	}
+}
+
+// pidFileBinary is the binary of the master nginx.pid names ("none" when
+// it names no master).
+func pidFileBinary(f *record.Final) string {
+	for _, p := range f.Processes {
+		if p.PID == f.PIDFilePID && p.Role == "master" {
+			return p.Binary
+		}
+	}
+	return "none"
+}
+
+// onlyMaster is the master's pid when exactly one runs.
+func onlyMaster(f *record.Final) (int, bool) {
+	if f.Masters != 1 {
+		return 0, false
+	}
+	for _, p := range f.Processes {
+		if p.Role == "master" {
+			return p.PID, true
+		}
+	}
+	return 0, false
+}

@@ -10,14 +10,16 @@ const (
 	InitSystemd = "systemd"     // systemd as PID 1, nginx its nginx.service
 )
 
-// SystemdView is what systemd believed of nginx.service at the end:
-// `systemctl show` and the pids in the unit's cgroup.
+// SystemdView is what systemd believes of nginx.service: `systemctl show`
+// and the pids in the unit's cgroup (harness/nginx reads it, a compare
+// record keeps it before the procedure and at the end).
 type SystemdView struct {
-	MainPID      int    `json:"main_pid"`
-	ActiveState  string `json:"active_state"`
-	SubState     string `json:"sub_state"`
-	Result       string `json:"result"`
-	NRestarts    int    `json:"n_restarts"`
+	MainPID     int    `json:"main_pid"`
+	ActiveState string `json:"active_state"`
+	SubState    string `json:"sub_state"`
+	Result      string `json:"result"`
+	NRestarts   int    `json:"n_restarts"`
+	// ControlGroup is the unit's cgroup; CgroupPIDs the processes in it.
 	ControlGroup string `json:"control_group"`
 	CgroupPIDs   []int  `json:"cgroup_pids"`
 }
