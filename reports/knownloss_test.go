@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
-	"github.com/releng-tools/nginx-upgrade-harness/reports/analysis"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/judge"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/render"
@@ -15,7 +14,7 @@ import (
 // queueReset is a known loss like reuseport's: resets in
 // old-workers-draining, each never-reached-a-worker in nginx's log, at most 5.
 var queueReset = record.KnownLoss{Name: "queue-reset", Phases: []string{"old-workers-draining"}, Classes: []string{record.ClassReset},
-	Witness: []string{analysis.WitnessNever}, Max: 5, Why: "the queue of a socket nobody accepts on any more", Remedy: "tcp_migrate_req=1"}
+	Witness: []string{record.WitnessNever}, Max: 5, Why: "the queue of a socket nobody accepts on any more", Remedy: "tcp_migrate_req=1"}
 
 const resetByPeer = "read: connection reset by peer"
 

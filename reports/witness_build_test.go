@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
-	"github.com/releng-tools/nginx-upgrade-harness/reports/analysis"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
@@ -96,7 +95,7 @@ func TestWitnessInTheVerdict(t *testing.T) {
 			t.Fatalf("verdict %s, drops %+v", s.Verdict, s.Witness.Drops)
 		}
 		d := s.Witness.Drops[0]
-		if d.Class != analysis.WitnessLost || d.PID != 20 || d.Generation != "new-1" || d.Phase != "old-workers-draining" {
+		if d.Class != record.WitnessLost || d.PID != 20 || d.Generation != "new-1" || d.Phase != "old-workers-draining" {
 			t.Fatalf("drop %+v", d)
 		}
 	})

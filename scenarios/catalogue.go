@@ -12,7 +12,6 @@ import (
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/fault"
-	"github.com/releng-tools/nginx-upgrade-harness/reports/analysis"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
@@ -171,7 +170,7 @@ func Catalogue() []Scenario {
 			// long download in flight is cut, and no more is lost than was open.
 			// The server's log agrees: each is cut by a worker the KILL took.
 			Drops: &record.DropSpec{Phase: "after-kill", Classes: serverSideClasses, CutHeld: true,
-				Witness: []string{analysis.WitnessCut}, BySignalled: true},
+				Witness: []string{record.WitnessCut}, BySignalled: true},
 		},
 		{
 			Name: "reload", Kind: "graceful", Expect: ExpectZeroDrops, Tags: []string{"reload"},

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/releng-tools/nginx-upgrade-harness/reports/analysis"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
@@ -47,7 +46,7 @@ func knownLossBound(rate int) int { return int(math.Ceil(float64(rate) * knownLo
 // req/s on a quiet machine, 151 with both cores saturated.
 func queueReset(phases ...string) record.KnownLoss {
 	return record.KnownLoss{Name: KnownLossQueueReset, Phases: phases, Classes: []string{record.ClassReset},
-		Witness: []string{analysis.WitnessNever}, Max: listenBacklog,
+		Witness: []string{record.WitnessNever}, Max: listenBacklog,
 		Why: "listen … reuseport: the connections queued on the listening socket of a worker that exits, " +
 			"not yet accepted, are reset by the kernel (net.ipv4.tcp_migrate_req=0)",
 		Remedy: "net.ipv4.tcp_migrate_req=1 moves them to a socket still listening (the reuseport-migrate scenario: 0 lost)"}
@@ -60,7 +59,7 @@ func queueReset(phases ...string) record.KnownLoss {
 // it.
 func closeRace(phases []string) record.KnownLoss {
 	return record.KnownLoss{Name: KnownLossCloseRace, Phases: phases, Classes: []string{record.ClassEOF, record.ClassReset},
-		Retried: true, Witness: []string{analysis.WitnessNever},
+		Retried: true, Witness: []string{record.WitnessNever},
 		Why: "keep-alive: a worker that shuts down closes its idle connections, and a request written on one " +
 			"as it closes is never read",
 		Remedy: "clients that retry an idempotent request on a new connection; nothing in nginx closes the race"}

@@ -4,7 +4,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/releng-tools/nginx-upgrade-harness/reports/analysis"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
@@ -62,7 +61,7 @@ func TestKnownLossesOfTheCatalogue(t *testing.T) {
 			if got[i].Max != bound || got[i].Why == "" || got[i].Remedy == "" {
 				t.Errorf("%s: %s has bound %d (want %d), why %q, remedy %q", tc.scenario, w.name, got[i].Max, bound, got[i].Why, got[i].Remedy)
 			}
-			if !slices.Contains(got[i].Witness, analysis.WitnessNever) {
+			if !slices.Contains(got[i].Witness, record.WitnessNever) {
 				t.Errorf("%s: %s does not ask nginx's log for never-reached-a-worker", tc.scenario, w.name)
 			}
 		}

@@ -332,12 +332,12 @@ func (a *resultsAcc) add(r *vegeta.Result) {
 	}
 	a.addProfile(r.Attack, p.name, failed, failed && class == classCancelled, r.Latency)
 	if a.witness != nil {
-		outcome := ClientOK
+		outcome := record.ClientOK
 		switch {
 		case failed && class == classCancelled:
-			outcome = ClientCancelled
+			outcome = record.ClientCancelled
 		case failed:
-			outcome = ClientFailed
+			outcome = record.ClientFailed
 		}
 		a.witness.addResult(loadgen.RequestID(r.Attack, r.Seq), DurationToMs(t), DurationToMs(t+r.Latency), outcome, int(r.Code))
 	}

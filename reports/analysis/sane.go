@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
 	"github.com/tsenart/vegeta/v12/lib"
 )
@@ -71,12 +72,12 @@ func (a *resultsAcc) addToWitness(r *vegeta.Result) {
 		return
 	}
 	class, failed := classify(r)
-	outcome := ClientOK
+	outcome := record.ClientOK
 	switch {
 	case failed && class == classCancelled:
-		outcome = ClientCancelled
+		outcome = record.ClientCancelled
 	case failed:
-		outcome = ClientFailed
+		outcome = record.ClientFailed
 	}
 	ms := max(DurationToMs(r.Timestamp.Sub(a.start)), 0)
 	a.witness.addResult(loadgen.RequestID(r.Attack, r.Seq), ms, ms, outcome, int(r.Code))

@@ -7,46 +7,6 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
-// The classes of the reconciliation of the client's record with the
-// server's (Reconcile), request by request.
-const (
-	WitnessOK       = "ok"                     // ok on the client, logged 2xx by the server
-	WitnessLost     = "answered-but-lost"      // failed on the client, logged 2xx with every byte sent: the server did its part
-	WitnessNever    = "never-reached-a-worker" // failed on the client, never logged, no worker named itself
-	WitnessCut      = "cut-by-the-server"      // logged with fewer bytes, 499/444, a status the client never saw — or begun by a worker that never logged it (killed)
-	WitnessErrorAns = "answered-with-error"    // the client got the non-2xx status the server logged
-	WitnessCanceled = "cancelled"              // the client gave up (the load stopping): nothing to reconcile
-	// Premise failures: the witness is incomplete, nothing can be concluded.
-	WitnessUnlogged = "ok-but-unlogged" // ok on the client, absent from the server's log
-	// WitnessAnsweredKilled is ok on the client and absent from the log
-	// while a KILL landed: the worker sent the whole answer and was killed
-	// before it wrote the line (nginx logs a request after its response).
-	WitnessAnsweredKilled = "answered-then-killed"
-	WitnessUnknown        = "logged-but-unknown" // in the server's log under an id the client never sent
-)
-
-// Client outcomes (ClientRecord.Outcome).
-const (
-	ClientOK        = "ok"
-	ClientFailed    = "failed"
-	ClientCancelled = "cancelled"
-	// ClientReplayed: net/http sent it again on another connection after
-	// the server closed the one it had been written on, and the replay
-	// was answered — a drop no failed result shows (retries.jsonl). Its
-	// first attempt is reconciled; its final answer is the request's own
-	// record.
-	ClientReplayed = "replayed"
-)
-
-// Client record kinds.
-const (
-	KindRequest   = "request"
-	KindDownload  = "download"
-	KindUpload    = "upload"
-	KindWebSocket = "websocket"
-	KindReplay    = "replay" // the first attempt of a replayed request
-)
-
 // cutShort tells whether the body ended before the length the response
 // announced: the server's own admission that it cut it.
 func cutShort(e record.ServerEntry) bool {
@@ -63,7 +23,7 @@ type Kill struct {
 
 // Reconciliation is the client's record held against the server's.
 type Reconciliation struct {
-	Classes  map[string]int        // client records by class (WitnessOK…)
+	Classes  map[string]int        // client records by class (record.WitnessOK…)
 	Drops    []record.Decision     // every failed client record, in the order given
 	Unlogged []record.ClientRecord // ok on the client, absent from the log
 	Unknown  []record.ServerEntry  // logged under an id the client never sent
@@ -100,19 +60,19 @@ func Reconcile(client []record.ClientRecord, server []record.ServerEntry, kills 
 		known[c.ID] = true
 		entries := byID[c.ID]
 		switch c.Outcome {
-		case ClientReplayed:
+		case record.ClientReplayed:
 			d := decideReplay(c, server, entries, kills)
 			r.Classes[d.Class]++
 			r.Drops = append(r.Drops, d)
-		case ClientCancelled:
-			r.Classes[WitnessCanceled]++
-		case ClientOK:
+		case record.ClientCancelled:
+			r.Classes[record.WitnessCanceled]++
+		case record.ClientOK:
 			if answered(c, server, entries) {
-				r.Classes[WitnessOK]++
+				r.Classes[record.WitnessOK]++
 			} else if len(entries) == 0 && acrossKill(c, kills) {
-				r.Classes[WitnessAnsweredKilled]++
+				r.Classes[record.WitnessAnsweredKilled]++
 			} else {
-				r.Classes[WitnessUnlogged]++
+				r.Classes[record.WitnessUnlogged]++
 				r.Unlogged = append(r.Unlogged, c)
 			}
 		default:
@@ -123,7 +83,7 @@ func Reconcile(client []record.ClientRecord, server []record.ServerEntry, kills 
 	}
 	for _, e := range server {
 		if e.ID != "" && !known[e.ID] {
-			r.Classes[WitnessUnknown]++
+			r.Classes[record.WitnessUnknown]++
 			r.Unknown = append(r.Unknown, e)
 		}
 	}
@@ -143,7 +103,7 @@ func acrossKill(c record.ClientRecord, kills []Kill) bool {
 func answered(c record.ClientRecord, server []record.ServerEntry, entries []int) bool {
 	for _, i := range entries {
 		e := server[i]
-		if e.Status >= 200 && e.Status < 300 || c.Kind == KindWebSocket && e.Status == 101 {
+		if e.Status >= 200 && e.Status < 300 || c.Kind == record.KindWebSocket && e.Status == 101 {
 			return true
 		}
 	}
@@ -158,13 +118,13 @@ func decide(c record.ClientRecord, server []record.ServerEntry, entries []int, k
 		// logged the request died holding it: nginx writes the line when
 		// the request ends, and a KILLed worker never gets there.
 		if c.ServerPid > 0 {
-			d.Class, d.PID = WitnessCut, c.ServerPid
+			d.Class, d.PID = record.WitnessCut, c.ServerPid
 			return d
 		}
-		d.Class = WitnessNever
+		d.Class = record.WitnessNever
 		for _, k := range kills {
 			if c.StartMs <= k.ToMs && c.EndMs >= k.FromMs {
-				d.Class = WitnessCut
+				d.Class = record.WitnessCut
 				d.Candidates = append(d.Candidates, k.PIDs...)
 			}
 		}
@@ -181,16 +141,16 @@ func decide(c record.ClientRecord, server []record.ServerEntry, entries []int, k
 	}
 	d.PID, d.Status = last.PID, last.Status
 	switch {
-	case c.Kind == KindWebSocket:
-		d.Class = WitnessCut
+	case c.Kind == record.KindWebSocket:
+		d.Class = record.WitnessCut
 	case last.Status == 499 || last.Status == 444 || cutShort(last):
-		d.Class = WitnessCut
+		d.Class = record.WitnessCut
 	case last.Status >= 200 && last.Status < 300:
-		d.Class = WitnessLost
+		d.Class = record.WitnessLost
 	case c.Status == last.Status:
-		d.Class = WitnessErrorAns
+		d.Class = record.WitnessErrorAns
 	default:
-		d.Class = WitnessCut
+		d.Class = record.WitnessCut
 	}
 	return d
 }
@@ -202,7 +162,7 @@ func decide(c record.ClientRecord, server []record.ServerEntry, entries []int, k
 // arrived, without reading it). As many: the first was read, and its line
 // says how it ended.
 func decideReplay(c record.ClientRecord, server []record.ServerEntry, entries []int, kills []Kill) record.Decision {
-	first := record.ClientRecord{ID: c.ID, Kind: KindReplay, Ms: c.Ms, StartMs: c.StartMs, EndMs: c.EndMs, Outcome: ClientFailed}
+	first := record.ClientRecord{ID: c.ID, Kind: record.KindReplay, Ms: c.Ms, StartMs: c.StartMs, EndMs: c.EndMs, Outcome: record.ClientFailed}
 	if len(entries) < c.Attempts {
 		return decide(first, server, nil, kills)
 	}

@@ -26,7 +26,7 @@ type witnessAcc struct {
 }
 
 func (w *witnessAcc) addResult(id string, ms, endMs float64, outcome string, status int) {
-	w.clients = append(w.clients, record.ClientRecord{ID: id, Kind: KindRequest, Ms: ms, StartMs: ms, EndMs: endMs, Outcome: outcome, Status: status})
+	w.clients = append(w.clients, record.ClientRecord{ID: id, Kind: record.KindRequest, Ms: ms, StartMs: ms, EndMs: endMs, Outcome: outcome, Status: status})
 }
 
 // readWitnessClients adds the long downloads, uploads and WebSockets to
@@ -43,12 +43,12 @@ func (w *witnessAcc) readSideClients(dir string, meta *record.Meta, problem func
 		if expected == 0 {
 			expected = meta.SlowBytes
 		}
-		c := record.ClientRecord{ID: "slow/" + strconv.Itoa(d.ID), Kind: KindDownload, Ms: d.EndMs, StartMs: d.StartMs, EndMs: d.EndMs, Status: d.Status, ServerPid: d.ServerPid, Outcome: ClientFailed}
+		c := record.ClientRecord{ID: "slow/" + strconv.Itoa(d.ID), Kind: record.KindDownload, Ms: d.EndMs, StartMs: d.StartMs, EndMs: d.EndMs, Status: d.Status, ServerPid: d.ServerPid, Outcome: record.ClientFailed}
 		switch {
 		case d.Completed && d.Received >= expected:
-			c.Outcome = ClientOK
+			c.Outcome = record.ClientOK
 		case d.Error == loadgen.DownloadCancelled:
-			c.Outcome = ClientCancelled
+			c.Outcome = record.ClientCancelled
 		}
 		w.clients = append(w.clients, c)
 	}))
@@ -59,29 +59,29 @@ func (w *witnessAcc) readSideClients(dir string, meta *record.Meta, problem func
 		if r.ID == "" || !r.Written || !r.OK {
 			return
 		}
-		w.clients = append(w.clients, record.ClientRecord{ID: r.ID, Kind: KindReplay, Ms: r.Ms, StartMs: r.Ms, EndMs: r.EndMs,
-			Outcome: ClientReplayed, Attempts: r.Attempts})
+		w.clients = append(w.clients, record.ClientRecord{ID: r.ID, Kind: record.KindReplay, Ms: r.Ms, StartMs: r.Ms, EndMs: r.EndMs,
+			Outcome: record.ClientReplayed, Attempts: r.Attempts})
 	}))
 	ignoreMissing(record.ReadJSONL(path(loadgen.UploadsFile), func(u *loadgen.UploadRecord) {
-		c := record.ClientRecord{ID: "upload/" + strconv.Itoa(u.ID), Kind: KindUpload, Ms: u.EndMs, StartMs: u.StartMs, EndMs: u.EndMs, Status: u.Status, ServerPid: u.ServerPid, Outcome: ClientFailed}
+		c := record.ClientRecord{ID: "upload/" + strconv.Itoa(u.ID), Kind: record.KindUpload, Ms: u.EndMs, StartMs: u.StartMs, EndMs: u.EndMs, Status: u.Status, ServerPid: u.ServerPid, Outcome: record.ClientFailed}
 		switch u.Outcome {
 		case loadgen.UploadOK:
-			c.Outcome = ClientOK
+			c.Outcome = record.ClientOK
 		case loadgen.UploadCancelled:
-			c.Outcome = ClientCancelled
+			c.Outcome = record.ClientCancelled
 		}
 		w.clients = append(w.clients, c)
 	}))
 	ignoreMissing(record.ReadJSONL(path(loadgen.WebSocketsFile), func(r *loadgen.WebSocketRecord) {
-		c := record.ClientRecord{ID: "ws/" + strconv.Itoa(r.ID), Kind: KindWebSocket, Ms: r.EndMs, StartMs: r.StartMs, EndMs: r.EndMs, ServerPid: r.ServerPid, Outcome: ClientOK}
+		c := record.ClientRecord{ID: "ws/" + strconv.Itoa(r.ID), Kind: record.KindWebSocket, Ms: r.EndMs, StartMs: r.StartMs, EndMs: r.EndMs, ServerPid: r.ServerPid, Outcome: record.ClientOK}
 		if r.ServerPid > 0 {
 			c.Status = 101
 		}
 		switch {
 		case r.Ended == loadgen.WSEndedCancelled:
-			c.Outcome = ClientCancelled
+			c.Outcome = record.ClientCancelled
 		case r.Drop || r.Lost > 0 || r.Mismatched > 0:
-			c.Outcome = ClientFailed
+			c.Outcome = record.ClientFailed
 		}
 		w.clients = append(w.clients, c)
 	}))

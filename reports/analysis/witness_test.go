@@ -21,37 +21,37 @@ func TestReconcileClasses(t *testing.T) {
 		pid        int
 		incomplete bool
 	}{
-		{"ok and logged", record.ClientRecord{ID: "a/1", Outcome: ClientOK, Status: 200}, []record.ServerEntry{ok("a/1")}, WitnessOK, 0, false},
-		{"failed, logged 2xx with every byte", record.ClientRecord{ID: "a/1", Outcome: ClientFailed},
-			[]record.ServerEntry{ok("a/1")}, WitnessLost, 40, false},
-		{"failed, never logged", record.ClientRecord{ID: "a/1", Outcome: ClientFailed, StartMs: 200, EndMs: 210}, nil, WitnessNever, 0, false},
-		{"failed, logged with fewer bytes", record.ClientRecord{ID: "slow/0", Kind: KindDownload, Outcome: ClientFailed, Status: 200},
-			[]record.ServerEntry{{ID: "slow/0", PID: 41, Status: 200, BodyBytesSent: 933888, ContentLength: "4194304", Msec: 12}}, WitnessCut, 41, false},
-		{"failed, logged 499", record.ClientRecord{ID: "a/1", Outcome: ClientFailed},
-			[]record.ServerEntry{{ID: "a/1", PID: 42, Status: 499, Msec: 3}}, WitnessCut, 42, false},
-		{"failed, logged 444", record.ClientRecord{ID: "a/1", Outcome: ClientFailed},
-			[]record.ServerEntry{{ID: "a/1", PID: 43, Status: 444, Msec: 3}}, WitnessCut, 43, false},
-		{"failed, a status the client never saw", record.ClientRecord{ID: "a/1", Outcome: ClientFailed},
-			[]record.ServerEntry{{ID: "a/1", PID: 44, Status: 502, Msec: 3}}, WitnessCut, 44, false},
-		{"failed, the error status the client got", record.ClientRecord{ID: "a/1", Outcome: ClientFailed, Status: 503},
-			[]record.ServerEntry{{ID: "a/1", PID: 44, Status: 503, Msec: 3}}, WitnessErrorAns, 44, false},
-		{"failed, begun by a worker that never logged it (KILLed)", record.ClientRecord{ID: "slow/2", Kind: KindDownload, Outcome: ClientFailed, Status: 200, ServerPid: 41},
-			nil, WitnessCut, 41, false},
-		{"a WebSocket the server ended", record.ClientRecord{ID: "ws/0", Kind: KindWebSocket, Outcome: ClientFailed, Status: 101},
-			[]record.ServerEntry{{ID: "ws/0", PID: 45, Status: 101, Msec: 9}}, WitnessCut, 45, false},
-		{"replayed: the last attempt decides", record.ClientRecord{ID: "a/1", Outcome: ClientFailed},
-			[]record.ServerEntry{{ID: "a/1", PID: 40, Status: 499, Msec: 1}, {ID: "a/1", PID: 46, Status: 200, BodyBytesSent: 5, ContentLength: "5", Msec: 2}}, WitnessLost, 46, false},
-		{"failed, in flight across a KILL of one worker that never logged it", record.ClientRecord{ID: "a/9", Outcome: ClientFailed, StartMs: 95, EndMs: 130},
-			nil, WitnessCut, 40, false},
-		{"replayed, its first attempt never read", record.ClientRecord{ID: "a/1", Kind: KindReplay, Outcome: ClientReplayed, Attempts: 2, StartMs: 300, EndMs: 301},
-			[]record.ServerEntry{ok("a/1")}, WitnessNever, 0, false},
-		{"replayed, its first attempt answered in full", record.ClientRecord{ID: "a/1", Kind: KindReplay, Outcome: ClientReplayed, Attempts: 2, StartMs: 300, EndMs: 301},
-			[]record.ServerEntry{{ID: "a/1", PID: 47, Status: 200, BodyBytesSent: 5, ContentLength: "5", Msec: 1}, {ID: "a/1", PID: 48, Status: 200, BodyBytesSent: 5, ContentLength: "5", Msec: 2}}, WitnessLost, 47, false},
-		{"cancelled by the client", record.ClientRecord{ID: "a/1", Outcome: ClientCancelled}, []record.ServerEntry{{ID: "a/1", Status: 499}}, WitnessCanceled, 0, false},
-		{"ok on the client, absent from the log", record.ClientRecord{ID: "a/1", Outcome: ClientOK, Status: 200}, nil, WitnessUnlogged, 0, true},
-		{"ok on the client, unlogged, in flight across a KILL: answered, then the worker died before its log line", record.ClientRecord{ID: "a/2", Outcome: ClientOK, Status: 200, StartMs: 95, EndMs: 110}, nil, WitnessAnsweredKilled, 0, false},
-		{"logged but unknown to the client", record.ClientRecord{ID: "a/1", Outcome: ClientOK, Status: 200},
-			[]record.ServerEntry{ok("a/1"), ok("b/7")}, WitnessUnknown, 0, true},
+		{"ok and logged", record.ClientRecord{ID: "a/1", Outcome: record.ClientOK, Status: 200}, []record.ServerEntry{ok("a/1")}, record.WitnessOK, 0, false},
+		{"failed, logged 2xx with every byte", record.ClientRecord{ID: "a/1", Outcome: record.ClientFailed},
+			[]record.ServerEntry{ok("a/1")}, record.WitnessLost, 40, false},
+		{"failed, never logged", record.ClientRecord{ID: "a/1", Outcome: record.ClientFailed, StartMs: 200, EndMs: 210}, nil, record.WitnessNever, 0, false},
+		{"failed, logged with fewer bytes", record.ClientRecord{ID: "slow/0", Kind: record.KindDownload, Outcome: record.ClientFailed, Status: 200},
+			[]record.ServerEntry{{ID: "slow/0", PID: 41, Status: 200, BodyBytesSent: 933888, ContentLength: "4194304", Msec: 12}}, record.WitnessCut, 41, false},
+		{"failed, logged 499", record.ClientRecord{ID: "a/1", Outcome: record.ClientFailed},
+			[]record.ServerEntry{{ID: "a/1", PID: 42, Status: 499, Msec: 3}}, record.WitnessCut, 42, false},
+		{"failed, logged 444", record.ClientRecord{ID: "a/1", Outcome: record.ClientFailed},
+			[]record.ServerEntry{{ID: "a/1", PID: 43, Status: 444, Msec: 3}}, record.WitnessCut, 43, false},
+		{"failed, a status the client never saw", record.ClientRecord{ID: "a/1", Outcome: record.ClientFailed},
+			[]record.ServerEntry{{ID: "a/1", PID: 44, Status: 502, Msec: 3}}, record.WitnessCut, 44, false},
+		{"failed, the error status the client got", record.ClientRecord{ID: "a/1", Outcome: record.ClientFailed, Status: 503},
+			[]record.ServerEntry{{ID: "a/1", PID: 44, Status: 503, Msec: 3}}, record.WitnessErrorAns, 44, false},
+		{"failed, begun by a worker that never logged it (KILLed)", record.ClientRecord{ID: "slow/2", Kind: record.KindDownload, Outcome: record.ClientFailed, Status: 200, ServerPid: 41},
+			nil, record.WitnessCut, 41, false},
+		{"a WebSocket the server ended", record.ClientRecord{ID: "ws/0", Kind: record.KindWebSocket, Outcome: record.ClientFailed, Status: 101},
+			[]record.ServerEntry{{ID: "ws/0", PID: 45, Status: 101, Msec: 9}}, record.WitnessCut, 45, false},
+		{"replayed: the last attempt decides", record.ClientRecord{ID: "a/1", Outcome: record.ClientFailed},
+			[]record.ServerEntry{{ID: "a/1", PID: 40, Status: 499, Msec: 1}, {ID: "a/1", PID: 46, Status: 200, BodyBytesSent: 5, ContentLength: "5", Msec: 2}}, record.WitnessLost, 46, false},
+		{"failed, in flight across a KILL of one worker that never logged it", record.ClientRecord{ID: "a/9", Outcome: record.ClientFailed, StartMs: 95, EndMs: 130},
+			nil, record.WitnessCut, 40, false},
+		{"replayed, its first attempt never read", record.ClientRecord{ID: "a/1", Kind: record.KindReplay, Outcome: record.ClientReplayed, Attempts: 2, StartMs: 300, EndMs: 301},
+			[]record.ServerEntry{ok("a/1")}, record.WitnessNever, 0, false},
+		{"replayed, its first attempt answered in full", record.ClientRecord{ID: "a/1", Kind: record.KindReplay, Outcome: record.ClientReplayed, Attempts: 2, StartMs: 300, EndMs: 301},
+			[]record.ServerEntry{{ID: "a/1", PID: 47, Status: 200, BodyBytesSent: 5, ContentLength: "5", Msec: 1}, {ID: "a/1", PID: 48, Status: 200, BodyBytesSent: 5, ContentLength: "5", Msec: 2}}, record.WitnessLost, 47, false},
+		{"cancelled by the client", record.ClientRecord{ID: "a/1", Outcome: record.ClientCancelled}, []record.ServerEntry{{ID: "a/1", Status: 499}}, record.WitnessCanceled, 0, false},
+		{"ok on the client, absent from the log", record.ClientRecord{ID: "a/1", Outcome: record.ClientOK, Status: 200}, nil, record.WitnessUnlogged, 0, true},
+		{"ok on the client, unlogged, in flight across a KILL: answered, then the worker died before its log line", record.ClientRecord{ID: "a/2", Outcome: record.ClientOK, Status: 200, StartMs: 95, EndMs: 110}, nil, record.WitnessAnsweredKilled, 0, false},
+		{"logged but unknown to the client", record.ClientRecord{ID: "a/1", Outcome: record.ClientOK, Status: 200},
+			[]record.ServerEntry{ok("a/1"), ok("b/7")}, record.WitnessUnknown, 0, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -62,7 +62,7 @@ func TestReconcileClasses(t *testing.T) {
 			if r.Complete() == c.incomplete {
 				t.Fatalf("complete = %v, want %v (unlogged %v, unknown %v)", r.Complete(), !c.incomplete, r.Unlogged, r.Unknown)
 			}
-			if c.client.Outcome == ClientFailed || c.client.Outcome == ClientReplayed {
+			if c.client.Outcome == record.ClientFailed || c.client.Outcome == record.ClientReplayed {
 				if len(r.Drops) != 1 || r.Drops[0].Class != c.class || r.Drops[0].PID != c.pid {
 					t.Fatalf("drops %+v, want one %s by pid %d", r.Drops, c.class, c.pid)
 				}

@@ -120,7 +120,7 @@ func fitKnownLoss(s *record.Scenario, p record.Phase, k record.KnownLoss) (recor
 		}
 		seen.Witness = map[string]int{}
 		for _, d := range w.Drops {
-			if d.Phase != p.Name || d.Class == analysis.WitnessCanceled {
+			if d.Phase != p.Name || d.Class == record.WitnessCanceled {
 				continue
 			}
 			if !slices.Contains(k.Witness, d.Class) {

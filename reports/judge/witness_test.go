@@ -3,7 +3,6 @@ package judge
 import (
 	"testing"
 
-	"github.com/releng-tools/nginx-upgrade-harness/reports/analysis"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
@@ -12,7 +11,7 @@ import (
 func TestWitnessControl(t *testing.T) {
 	scenario := func(drops ...record.WitnessDrop) *record.Scenario {
 		return &record.Scenario{
-			ExpectDrops: &record.DropSpec{Phase: "after-kill", Witness: []string{analysis.WitnessCut}, BySignalled: true},
+			ExpectDrops: &record.DropSpec{Phase: "after-kill", Witness: []string{record.WitnessCut}, BySignalled: true},
 			Steps:       []record.Step{{Name: "kill-workers", Signal: "KILL", PID: 40, PIDs: []int{40, 41}, Phase: "after-kill"}},
 			Witness:     &record.Witness{Present: true, Drops: drops},
 		}
@@ -23,11 +22,11 @@ func TestWitnessControl(t *testing.T) {
 		drops []record.WitnessDrop
 		fails int
 	}{
-		{"cut by the killed workers", []record.WitnessDrop{{Decision: record.Decision{Class: analysis.WitnessCut, PID: 41}, Phase: "after-kill"},
-			{Decision: record.Decision{Class: analysis.WitnessCut, Candidates: []int{40, 41}}, Phase: "after-kill"}}, 0},
-		{"never reached a worker", []record.WitnessDrop{{Decision: record.Decision{Class: analysis.WitnessNever}, Phase: "after-kill"}}, 1},
-		{"cut by another worker", []record.WitnessDrop{{Decision: record.Decision{Class: analysis.WitnessCut, PID: 99}, Phase: "after-kill"}}, 1},
-		{"answered but lost", []record.WitnessDrop{{Decision: record.Decision{Class: analysis.WitnessLost, PID: 40}, Phase: "after-kill"}}, 1},
+		{"cut by the killed workers", []record.WitnessDrop{{Decision: record.Decision{Class: record.WitnessCut, PID: 41}, Phase: "after-kill"},
+			{Decision: record.Decision{Class: record.WitnessCut, Candidates: []int{40, 41}}, Phase: "after-kill"}}, 0},
+		{"never reached a worker", []record.WitnessDrop{{Decision: record.Decision{Class: record.WitnessNever}, Phase: "after-kill"}}, 1},
+		{"cut by another worker", []record.WitnessDrop{{Decision: record.Decision{Class: record.WitnessCut, PID: 99}, Phase: "after-kill"}}, 1},
+		{"answered but lost", []record.WitnessDrop{{Decision: record.Decision{Class: record.WitnessLost, PID: 40}, Phase: "after-kill"}}, 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -107,3 +107,43 @@ type GenBand struct {
 	Name     string `json:"name"`
 	Answered []int  `json:"answered"`
 }
+
+// The classes of the reconciliation of the client's record with the
+// server's (Reconcile), request by request.
+const (
+	WitnessOK       = "ok"                     // ok on the client, logged 2xx by the server
+	WitnessLost     = "answered-but-lost"      // failed on the client, logged 2xx with every byte sent: the server did its part
+	WitnessNever    = "never-reached-a-worker" // failed on the client, never logged, no worker named itself
+	WitnessCut      = "cut-by-the-server"      // logged with fewer bytes, 499/444, a status the client never saw — or begun by a worker that never logged it (killed)
+	WitnessErrorAns = "answered-with-error"    // the client got the non-2xx status the server logged
+	WitnessCanceled = "cancelled"              // the client gave up (the load stopping): nothing to reconcile
+	// Premise failures: the witness is incomplete, nothing can be concluded.
+	WitnessUnlogged = "ok-but-unlogged" // ok on the client, absent from the server's log
+	// WitnessAnsweredKilled is ok on the client and absent from the log
+	// while a KILL landed: the worker sent the whole answer and was killed
+	// before it wrote the line (nginx logs a request after its response).
+	WitnessAnsweredKilled = "answered-then-killed"
+	WitnessUnknown        = "logged-but-unknown" // in the server's log under an id the client never sent
+)
+
+// Client outcomes (ClientRecord.Outcome).
+const (
+	ClientOK        = "ok"
+	ClientFailed    = "failed"
+	ClientCancelled = "cancelled"
+	// ClientReplayed: net/http sent it again on another connection after
+	// the server closed the one it had been written on, and the replay
+	// was answered — a drop no failed result shows (retries.jsonl). Its
+	// first attempt is reconciled; its final answer is the request's own
+	// record.
+	ClientReplayed = "replayed"
+)
+
+// Client record kinds.
+const (
+	KindRequest   = "request"
+	KindDownload  = "download"
+	KindUpload    = "upload"
+	KindWebSocket = "websocket"
+	KindReplay    = "replay" // the first attempt of a replayed request
+)
