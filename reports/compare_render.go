@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-	"path/filepath"
 	"strings"
 
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
@@ -15,19 +14,7 @@ import (
 
 // WriteCompareAll writes dir/report.json, report.md and report.html of a compare run.
 func WriteCompareAll(dir string, c *CompareReport) error {
-	for _, out := range []struct {
-		name  string
-		write func(io.Writer, *CompareReport) error
-	}{
-		{record.ReportJSON, func(w io.Writer, c *CompareReport) error { return record.WriteIndentedJSON(w, c) }},
-		{record.ReportMarkdown, WriteCompareMarkdown},
-		{record.ReportHTML, WriteCompareHTML},
-	} {
-		if err := record.WriteFileAtomic(filepath.Join(dir, out.name), func(w io.Writer) error { return out.write(w, c) }); err != nil {
-			return fmt.Errorf("write compare %s: %w", out.name, err)
-		}
-	}
-	return nil
+	return render.WriteFiles(dir, "write compare", c, WriteCompareMarkdown, WriteCompareHTML)
 }
 
 // WriteCompareMarkdown writes the compare table.

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-	"path/filepath"
 	"strings"
 
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
@@ -14,19 +13,7 @@ import (
 // WriteMatrix writes a matrix directory's report.json, report.md and
 // report.html, each whole or not at all.
 func WriteMatrix(dir string, r *MatrixReport) error {
-	for _, out := range []struct {
-		name  string
-		write func(io.Writer, *MatrixReport) error
-	}{
-		{record.ReportJSON, func(w io.Writer, r *MatrixReport) error { return record.WriteIndentedJSON(w, r) }},
-		{record.ReportMarkdown, WriteMatrixMarkdown},
-		{record.ReportHTML, WriteMatrixHTML},
-	} {
-		if err := record.WriteFileAtomic(filepath.Join(dir, out.name), func(w io.Writer) error { return out.write(w, r) }); err != nil {
-			return fmt.Errorf("write %s: %w", out.name, err)
-		}
-	}
-	return nil
+	return render.WriteFiles(dir, "write", r, WriteMatrixMarkdown, WriteMatrixHTML)
 }
 
 // ReadMatrixReport reads a matrix report.json back.
