@@ -8,19 +8,19 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
-// Final judges the final state from what it recorded: the processes
-// (Processes), then systemd's view of them (Systemd). Orphans and Wrong
-// are recomputed: a verdict rests on the recorded processes, not on what
-// the run concluded of them.
+// Final judges the final state from what it recorded: the processes, then
+// systemd's view of them. It fills f.Orphans and f.Wrong afresh, so a
+// verdict rests on the recorded processes, not on what the run concluded
+// of them. Call it with f.Serving set.
 func Final(f *record.Final) {
-	Processes(f)
-	Systemd(f)
+	processes(f)
+	systemd(f)
 }
 
-// Processes says what the processes tell: orphans, lingering masters,
+// processes says what the processes tell: orphans, lingering masters,
 // a .oldbin left behind, more than one binary serving. It fills f.Orphans
 // and f.Wrong.
-func Processes(f *record.Final) {
+func processes(f *record.Final) {
 	f.Orphans, f.Wrong = []record.FinalProcess{}, []string{}
 	masters := map[int]record.FinalProcess{}
 	for _, p := range f.Processes {
@@ -76,12 +76,12 @@ func Processes(f *record.Final) {
 	}
 }
 
-// Systemd adds to f.Wrong where systemd's view and the process table
+// systemd adds to f.Wrong where systemd's view and the process table
 // disagree: systemd believes the service dead while nginx serves (or
 // active while nothing serves), its Main PID is not a live master, nginx
-// processes live outside the unit's cgroup. Call it after Processes,
+// processes live outside the unit's cgroup. Call it after processes,
 // with f.Serving set.
-func Systemd(f *record.Final) {
+func systemd(f *record.Final) {
 	v := f.Systemd
 	if v == nil {
 		return
@@ -142,8 +142,7 @@ type FinalSeen struct {
 }
 
 // FinalChecks holds f against what the scenario must end on and adds what
-// does not hold to f.CheckErrors. Call it after Processes, with f.Serving
-// set.
+// does not hold to f.CheckErrors. Call it after Final.
 func FinalChecks(f *record.Final, want FinalWant, seen FinalSeen) {
 	if want.Loose {
 		if b := pidFileBinary(f); b != want.Binary && b != "same" {

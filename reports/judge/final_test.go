@@ -17,7 +17,7 @@ func TestFinalJudgeNamesWhatIsWrong(t *testing.T) {
 		{PID: 21, PPID: 20, Role: "worker", Binary: "new"},
 		{PID: 30, PPID: 1, Role: "worker-shutting-down", Binary: "unknown"},
 	}}
-	Processes(&f)
+	processes(&f)
 	if len(f.Orphans) != 1 || f.Orphans[0].PID != 30 {
 		t.Errorf("orphans = %+v, want pid 30", f.Orphans)
 	}
@@ -28,7 +28,7 @@ func TestFinalJudgeNamesWhatIsWrong(t *testing.T) {
 		}
 	}
 	clean := record.Final{Processes: []record.FinalProcess{{PID: 10, PPID: 1, Role: "master", Binary: "new"}, {PID: 11, PPID: 10, Role: "worker", Binary: "new"}}}
-	Processes(&clean)
+	processes(&clean)
 	if len(clean.Wrong) != 0 || len(clean.Orphans) != 0 {
 		t.Errorf("a clean end: wrong %q, orphans %+v", clean.Wrong, clean.Orphans)
 	}
@@ -52,7 +52,7 @@ func TestJudgeSystemd(t *testing.T) {
 			[]string{"1 nginx process(es) outside nginx.service's cgroup: 30"}},
 	} {
 		f := record.Final{Processes: procs, Serving: tc.serve, Systemd: &tc.v}
-		Systemd(&f)
+		systemd(&f)
 		if strings.Join(f.Wrong, "|") != strings.Join(tc.want, "|") {
 			t.Errorf("%s: Wrong = %q, want %q", tc.name, f.Wrong, tc.want)
 		}

@@ -106,8 +106,8 @@ func ReadJSONL[T any](path string, each func(*T)) error {
 	}
 }
 
-// ReadFirstLine reads the first non-empty line of a small text file.
-func ReadFirstLine(path string) (string, error) {
+// readFirstLine reads the first non-empty line of a small text file.
+func readFirstLine(path string) (string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return "", err

@@ -44,7 +44,7 @@ func ReadScenario(dir string) (*Scenario, Files, error) {
 	path := func(name string) string { return filepath.Join(dir, name) }
 
 	if Exists(path(ErrorFile)) {
-		line, err := ReadFirstLine(path(ErrorFile))
+		line, err := readFirstLine(path(ErrorFile))
 		if err != nil {
 			line = fmt.Sprintf("(%s unreadable: %v)", ErrorFile, err)
 		}

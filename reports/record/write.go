@@ -9,9 +9,6 @@ import (
 	"path/filepath"
 )
 
-// WriteJSON writes the report as report.json's contract.
-func WriteJSON(w io.Writer, r *Report) error { return WriteIndentedJSON(w, r) }
-
 func WriteIndentedJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
