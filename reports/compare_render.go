@@ -100,7 +100,7 @@ func WriteCompareHTML(w io.Writer, c *CompareReport) error {
 		"ms": words.FmtMs, "load": render.LoadLine, "failures": procedureFailures, "final": compactFinal,
 		"howToRead":   func() string { return compareHowToRead },
 		"verdictLine": CompareVerdictLine, "expectWords": expectWords, "join": strings.Join,
-		"insecure": func() string { return record.InsecureArchiveNote },
+		"insecure": func() string { return words.InsecureArchiveNote },
 	}).Parse(compareHTMLTemplate)
 	if err != nil {
 		return fmt.Errorf("parse compare html template: %w", err)

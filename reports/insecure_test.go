@@ -10,6 +10,7 @@ import (
 
 	"github.com/releng-tools/nginx-upgrade-harness/reports/analysis"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
 )
 
 // A run whose builds were resolved with --insecure-archive says so at the
@@ -34,7 +35,7 @@ func TestInsecureArchiveSaidFirst(t *testing.T) {
 		}
 		md, _ := os.ReadFile(filepath.Join(dir, record.ReportMarkdown))
 		first := strings.Join(strings.SplitN(string(md), "\n", 5)[:4], "\n")
-		if strings.Contains(first, record.InsecureArchiveNote) != insecure || strings.Contains(string(md), "NOT checked") != insecure {
+		if strings.Contains(first, words.InsecureArchiveNote) != insecure || strings.Contains(string(md), "NOT checked") != insecure {
 			t.Errorf("insecure %t: report.md begins\n%s", insecure, first)
 		}
 		page, _ := os.ReadFile(filepath.Join(dir, record.ReportHTML))
@@ -51,7 +52,7 @@ func TestInsecureArchiveSaidFirstByCompareAndMatrix(t *testing.T) {
 	if err := WriteCompareMarkdown(&b, &CompareReport{InsecureArchive: true}); err != nil {
 		t.Fatal(err)
 	}
-	if lines := strings.SplitN(b.String(), "\n", 4); !strings.Contains(lines[2], record.InsecureArchiveNote) {
+	if lines := strings.SplitN(b.String(), "\n", 4); !strings.Contains(lines[2], words.InsecureArchiveNote) {
 		t.Errorf("compare report.md begins %q", lines)
 	}
 	b.Reset()
@@ -62,7 +63,7 @@ func TestInsecureArchiveSaidFirstByCompareAndMatrix(t *testing.T) {
 	if err := WriteMatrixMarkdown(&b, &MatrixReport{InsecureArchive: true}); err != nil {
 		t.Fatal(err)
 	}
-	if lines := strings.SplitN(b.String(), "\n", 4); !strings.Contains(lines[2], record.InsecureArchiveNote) {
+	if lines := strings.SplitN(b.String(), "\n", 4); !strings.Contains(lines[2], words.InsecureArchiveNote) {
 		t.Errorf("matrix report.md begins %q", lines)
 	}
 	b.Reset()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/render"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
 )
 
 // WriteMatrix writes a matrix directory's report.json, report.md and
@@ -66,7 +67,7 @@ func WriteMatrixMarkdown(w io.Writer, r *MatrixReport) error {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "# Matrix %s: %s\n\n", r.Matrix.File, strings.ToUpper(r.Verdict))
 	if r.InsecureArchive {
-		fmt.Fprintf(b, "> **%s**\n\n", record.InsecureArchiveNote)
+		fmt.Fprintf(b, "> **%s**\n\n", words.InsecureArchiveNote)
 	}
 	fmt.Fprintf(b, "%s (%d pass, %d fail, %d error); %d combinations excluded by the file. Matrix digest `%.12s`.\n\n",
 		matrixScope(r), r.Counts.Pass, r.Counts.Fail, r.Counts.Error, r.Matrix.Excluded, r.Matrix.Digest)
@@ -115,7 +116,7 @@ func WriteMatrixMarkdown(w io.Writer, r *MatrixReport) error {
 // link from each cell to its own report.html.
 func WriteMatrixHTML(w io.Writer, r *MatrixReport) error {
 	tmpl, err := template.New("matrix").Funcs(template.FuncMap{
-		"insecure": func() string { return record.InsecureArchiveNote },
+		"insecure": func() string { return words.InsecureArchiveNote },
 		"upper":    strings.ToUpper,
 		"combo": func(c CellResult) []string {
 			builds, config, traffic, faults, scs := CellCombination(c.MatrixCell)

@@ -11,15 +11,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
-
 	"github.com/google/shlex"
 	"github.com/ory/dockertest/v3"
-
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/fault"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
@@ -477,6 +476,6 @@ func (f *runFlags) site(p *scenarios.Params) error {
 // signatures are not checked, when they are not.
 func sayInsecure(con *console, insecure bool) {
 	if insecure {
-		con.Line("warning: %s", record.InsecureArchiveNote)
+		con.Line("warning: %s", words.InsecureArchiveNote)
 	}
 }

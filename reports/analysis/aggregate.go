@@ -17,6 +17,7 @@ func MsToDuration(ms float64) time.Duration {
 	return time.Duration(math.Round(ms * float64(time.Millisecond)))
 }
 
+// DurationToMs is d in milliseconds, the unit of every offset in the record.
 func DurationToMs(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // phaseAcc aggregates one phase incrementally, like vegeta's Metrics.Add.

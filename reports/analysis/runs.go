@@ -68,4 +68,5 @@ func RunCounts(runs []record.RunFigures) [][2]int {
 	return out
 }
 
+// Round6 keeps six decimals (a p-value's report).
 func Round6(v float64) float64 { return float64(int64(v*1e6+0.5)) / 1e6 }

@@ -458,4 +458,6 @@ func serverSideLosses(s *record.Scenario, known map[string]bool) []string {
 	return out
 }
 
+// StepAsExpected tells a step that did what the scenario expects of it:
+// verified, or failed where it is expected to fail.
 func StepAsExpected(st record.Step) bool { return st.Verified != (st.Expected == record.ExpectFail) }

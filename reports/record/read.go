@@ -120,6 +120,7 @@ func readFirstLine(path string) (string, error) {
 	return "(error.txt is empty)", nil
 }
 
+// Exists tells whether a record file is there.
 func Exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil

@@ -399,10 +399,6 @@ type FailPoint struct {
 	Class     string  `json:"class"`
 }
 
-// InsecureArchiveNote is what every report says first when its builds were
-// resolved with --insecure-archive.
-const InsecureArchiveNote = "Archive signatures NOT checked (--insecure-archive): the Debian suites' InRelease files were taken without their signatures verified, so nothing vouches that the builds are Debian's."
-
 // Window is a span of the run in which the load sent nothing while it
 // should have: the load generator itself stalled, so nothing it measured
 // there can be trusted.

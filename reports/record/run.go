@@ -155,6 +155,7 @@ const (
 	TestOwnVerdicts = "own-verdicts"
 )
 
+// BaselineScenarios are the baseline pair's runs (none without a baseline).
 func BaselineScenarios(r *Report) []Scenario {
 	if r.Baseline == nil {
 		return nil

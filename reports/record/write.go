@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 )
 
+// WriteIndentedJSON writes v as the record's JSON files are written:
+// indented by two spaces, one value a file.
 func WriteIndentedJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -24,6 +26,7 @@ func ReadReport(path string) (*Report, error) {
 	return &r, nil
 }
 
+// WriteFileAtomic writes path whole or not at all: aside, then renamed.
 func WriteFileAtomic(path string, write func(io.Writer) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {

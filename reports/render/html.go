@@ -17,7 +17,7 @@ import (
 // report.md. Every string goes through html/template's escaping.
 func WriteHTML(w io.Writer, r *record.Report) error {
 	tmpl, err := template.New("report").Funcs(template.FuncMap{
-		"insecure":         func() string { return record.InsecureArchiveNote },
+		"insecure":         func() string { return words.InsecureArchiveNote },
 		"ms":               words.FmtMs,
 		"msCell":           msCell,
 		"latency":          latencyCell,

@@ -491,6 +491,8 @@ func verdictBadge(v string) string {
 	return MdCell(v)
 }
 
+// LoadLine says the load in one line: rate, method, keep-alive, long
+// downloads.
 func LoadLine(l record.Load) string {
 	conn := "a new connection per request"
 	if l.Keepalive {
@@ -631,8 +633,10 @@ func writeMarkdownBuilds(mw *MdWriter, r *record.Report) {
 	}
 }
 
+// WriteMarkdownInsecure warns, at the head of a report, that the archive's
+// signatures were not checked (--insecure-archive).
 func WriteMarkdownInsecure(mw *MdWriter, insecure bool) {
 	if insecure {
-		mw.Printf("> **%s**\n\n", record.InsecureArchiveNote)
+		mw.Printf("> **%s**\n\n", words.InsecureArchiveNote)
 	}
 }

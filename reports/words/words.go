@@ -36,6 +36,8 @@ func SortedClasses(byClass map[string]int) []string {
 	return classes
 }
 
+// StepLabel names a step with its signal and target: "spawn-new-master
+// (USR2 to 9)".
 func StepLabel(st record.Step) string {
 	switch {
 	case st.Signal != "" && st.PID != 0:
@@ -46,6 +48,7 @@ func StepLabel(st record.Step) string {
 	return st.Name
 }
 
+// Plural counts a noun: "1 request", "3 requests".
 func Plural(n int, noun string) string {
 	if n == 1 {
 		return "1 " + noun
@@ -70,6 +73,8 @@ func RateWithCI(a *record.Aggregate) string {
 		Plural(a.Dropped, "drop"), a.Requests)
 }
 
+// FmtRate writes drops per 10,000 requests: one decimal from 10 up, two
+// below.
 func FmtRate(v float64) string {
 	if v >= 10 {
 		return strconv.FormatFloat(v, 'f', 1, 64)
@@ -77,6 +82,7 @@ func FmtRate(v float64) string {
 	return strconv.FormatFloat(v, 'f', 2, 64)
 }
 
+// FmtP writes a p-value to four decimals ("< 0.0001" below that).
 func FmtP(p float64) string {
 	if p < 0.0001 {
 		return "< 0.0001"
@@ -84,6 +90,7 @@ func FmtP(p float64) string {
 	return strconv.FormatFloat(p, 'f', 4, 64)
 }
 
+// JoinAnd joins words as a sentence does: "a, b and c".
 func JoinAnd(words []string) string {
 	switch len(words) {
 	case 0:
@@ -94,6 +101,7 @@ func JoinAnd(words []string) string {
 	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
 }
 
+// StepOutcome says what a step did against what was expected of it.
 func StepOutcome(st record.Step) string {
 	switch {
 	case st.Verified && st.Expected == record.ExpectFail:
@@ -152,3 +160,7 @@ func CauseLines(causes []record.Cause) []string {
 	}
 	return out
 }
+
+// InsecureArchiveNote is what every report says first when its builds were
+// resolved with --insecure-archive.
+const InsecureArchiveNote = "Archive signatures NOT checked (--insecure-archive): the Debian suites' InRelease files were taken without their signatures verified, so nothing vouches that the builds are Debian's."
