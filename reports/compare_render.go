@@ -184,8 +184,8 @@ func errorFirst(e string) []string {
 // case per procedure and build (its runs together), failed or in error as
 // judged, the reasons and every run's outcome in it.
 func WriteCompareJUnit(w io.Writer, c *CompareReport) error {
-	type failure = render.JunitFailure
-	type testcase = render.JunitCase
+	type failure = render.JUnitFailure
+	type testcase = render.JUnitCase
 	type testsuite struct {
 		XMLName  xml.Name   `xml:"testsuite"`
 		Name     string     `xml:"name,attr"`

@@ -9,6 +9,7 @@ import (
 
 	"github.com/releng-tools/nginx-upgrade-harness/reports/judge"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/render"
 )
 
 // BuildRun builds a run directory's report: one run of each scenario, or,
@@ -97,4 +98,16 @@ func buildRepeats(dir, pair string, n int) ([]record.Scenario, error) {
 		}
 	}
 	return out, nil
+}
+
+// Render rebuilds report.json, report.md and report.html from the records in dir.
+func Render(dir string) (*record.Report, error) {
+	r, err := BuildRun(dir)
+	if err != nil {
+		return nil, fmt.Errorf("build report from %s: %w", dir, err)
+	}
+	if err := render.WriteAll(dir, r); err != nil {
+		return nil, fmt.Errorf("write report to %s: %w", dir, err)
+	}
+	return r, nil
 }

@@ -17,8 +17,8 @@ import (
 // reasons as message. With a baseline the comparisons are the gate: a run's
 // own verdict is in its output, and only an invalid run is an <error>.
 func WriteJUnit(w io.Writer, r *record.Report) error {
-	type failure = JunitFailure
-	type testcase = JunitCase
+	type failure = JUnitFailure
+	type testcase = JUnitCase
 	type property struct {
 		Name  string `xml:"name,attr"`
 		Value string `xml:"value,attr"`
@@ -113,19 +113,19 @@ func WriteJUnit(w io.Writer, r *record.Report) error {
 	return err
 }
 
-// JunitFailure is a JUnit <failure> or <error>; junitCase a <testcase>:
+// JUnitFailure is a JUnit <failure> or <error>; junitCase a <testcase>:
 // what run's and compare's JUnit files share.
-type JunitFailure struct {
+type JUnitFailure struct {
 	Message string `xml:"message,attr"`
 	Type    string `xml:"type,attr"`
 	Text    string `xml:",chardata"`
 }
 
-type JunitCase struct {
+type JUnitCase struct {
 	Name      string        `xml:"name,attr"`
 	Classname string        `xml:"classname,attr"`
 	Time      float64       `xml:"time,attr"`
-	Failure   *JunitFailure `xml:"failure,omitempty"`
-	Error     *JunitFailure `xml:"error,omitempty"`
+	Failure   *JUnitFailure `xml:"failure,omitempty"`
+	Error     *JUnitFailure `xml:"error,omitempty"`
 	SystemOut string        `xml:"system-out,omitempty"`
 }
