@@ -34,9 +34,3 @@ type KnownLossSeen struct {
 	Why     string         `json:"why"`
 	Remedy  string         `json:"remedy,omitempty"`
 }
-
-// PassWithKnownLoss tells a pass that lost only what it is known to lose
-// from a clean pass.
-func (s *Scenario) PassWithKnownLoss() bool {
-	return s.Verdict == VerdictPass && len(s.KnownLossSeen) > 0
-}

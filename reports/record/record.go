@@ -272,3 +272,27 @@ type FinalProcess struct {
 	// fork it is (nginx never execs a worker); an orphan's is unknown.
 	Binary string `json:"binary"`
 }
+
+// BuildRef is a build spec and what it resolved to when the run started.
+type BuildRef struct {
+	Spec    string `json:"spec"`              // as given: debian:bookworm-security
+	Exact   string `json:"exact"`             // the spec of exactly that build: debian:1.22.1-9+deb12u12
+	Version string `json:"version,omitempty"` // the package or upstream version
+	Suite   string `json:"suite,omitempty"`   // the suite that served it ("" from the cache, a file, an image)
+	Origin  string `json:"origin,omitempty"`  // archive, cache (no suite serves it now), file
+	// SHA256 is the nginx package file's (debian:), the tarball's
+	// (source:), or empty (binary:, image: — the binary's is in provenance).
+	SHA256 string `json:"sha256,omitempty"`
+	Note   string `json:"note,omitempty"`
+}
+
+// Label is "SPEC = EXACT" when the spec named a suite or channel, else the spec.
+func (b *BuildRef) Label() string {
+	if b == nil {
+		return ""
+	}
+	if b.Exact != "" && b.Exact != b.Spec && b.Version != "" {
+		return b.Spec + " = " + b.Version
+	}
+	return b.Spec
+}

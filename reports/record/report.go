@@ -1,5 +1,7 @@
 package record
 
+import ()
+
 // Schema is the version of report.json's contract.
 const Schema = 1
 
@@ -49,37 +51,6 @@ type Report struct {
 	// --config-dir): listeners, upstreams, what was added, what was not
 	// run; absent with one nginx.conf.
 	Site *Site `json:"site,omitempty"`
-}
-
-// BuildRef is a build spec and what it resolved to when the run started.
-type BuildRef struct {
-	Spec    string `json:"spec"`              // as given: debian:bookworm-security
-	Exact   string `json:"exact"`             // the spec of exactly that build: debian:1.22.1-9+deb12u12
-	Version string `json:"version,omitempty"` // the package or upstream version
-	Suite   string `json:"suite,omitempty"`   // the suite that served it ("" from the cache, a file, an image)
-	Origin  string `json:"origin,omitempty"`  // archive, cache (no suite serves it now), file
-	// SHA256 is the nginx package file's (debian:), the tarball's
-	// (source:), or empty (binary:, image: — the binary's is in provenance).
-	SHA256 string `json:"sha256,omitempty"`
-	Note   string `json:"note,omitempty"`
-}
-
-// Label is "SPEC = EXACT" when the spec named a suite or channel, else the spec.
-func (b *BuildRef) Label() string {
-	if b == nil {
-		return ""
-	}
-	if b.Exact != "" && b.Exact != b.Spec && b.Version != "" {
-		return b.Spec + " = " + b.Version
-	}
-	return b.Spec
-}
-
-// Counts are verdicts counted.
-type Counts struct {
-	Pass  int `json:"pass"`
-	Fail  int `json:"fail"`
-	Error int `json:"error"`
 }
 
 // Gates (Report.Gate).
@@ -406,4 +377,18 @@ type Window struct {
 	StartMs float64 `json:"start_ms"`
 	EndMs   float64 `json:"end_ms"`
 	Phase   string  `json:"phase"`
+}
+
+// PassWithKnownLoss tells a pass that lost only what it is known to lose
+// from a clean pass.
+func (s *Scenario) PassWithKnownLoss() bool {
+	return s.Verdict == VerdictPass && len(s.KnownLossSeen) > 0
+}
+
+// BaselineScenarios are the baseline pair's runs (none without a baseline).
+func BaselineScenarios(r *Report) []Scenario {
+	if r.Baseline == nil {
+		return nil
+	}
+	return r.Baseline.Scenarios
 }

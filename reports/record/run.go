@@ -155,10 +155,9 @@ const (
 	TestOwnVerdicts = "own-verdicts"
 )
 
-// BaselineScenarios are the baseline pair's runs (none without a baseline).
-func BaselineScenarios(r *Report) []Scenario {
-	if r.Baseline == nil {
-		return nil
-	}
-	return r.Baseline.Scenarios
+// Counts are verdicts counted.
+type Counts struct {
+	Pass  int `json:"pass"`
+	Fail  int `json:"fail"`
+	Error int `json:"error"`
 }
