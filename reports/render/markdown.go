@@ -250,13 +250,6 @@ func countRuns(a record.Aggregate) string {
 	return s
 }
 
-func rateCell10k(a *record.Aggregate) string {
-	if a == nil || a.DropsPer10k == nil {
-		return "—"
-	}
-	return fmt.Sprintf("%s [%s, %s]", words.FmtRate(*a.DropsPer10k), words.FmtRate(a.CI95.Low), words.FmtRate(a.CI95.High))
-}
-
 func stallCell(sp *record.Spread) string {
 	if sp == nil {
 		return "—"
@@ -388,18 +381,6 @@ func writeMarkdownScenario(mw *MdWriter, s *record.Scenario) {
 	}
 }
 
-// msNum writes milliseconds without a unit (the column names it), with
-// precision that suits the size; "—" when there was no request.
-func msNum(ms float64, requests int) string {
-	if requests == 0 {
-		return "—"
-	}
-	if ms >= 10 {
-		return fmt.Sprintf("%.0f", ms)
-	}
-	return fmt.Sprintf("%.2f", ms)
-}
-
 // howToRead explains the report in plain sentences (both renderers use it).
 func howToRead() []string {
 	return []string{
@@ -424,31 +405,6 @@ func howToRead() []string {
 			"Through Docker's port proxy a reset by nginx may reach the client as eof: see each scenario's load path.",
 		"report.html plots latency and errors over time with the steps marked; report.json holds every figure.",
 	}
-}
-
-type MdWriter struct {
-	W   io.Writer
-	Err error
-}
-
-func (m *MdWriter) Printf(format string, args ...any) {
-	if m.Err == nil {
-		_, m.Err = fmt.Fprintf(m.W, format, args...)
-	}
-}
-
-// MdCell makes text safe inside a Markdown table cell or list item: no
-// table breaks, no HTML.
-func MdCell(s string) string {
-	return strings.NewReplacer(
-		`\`, `\\`, "|", `\|`, "<", "&lt;", ">", "&gt;", "\r", " ", "\n", " ", "`", "\\`",
-		"*", `\*`, "_", `\_`, "[", `\[`, "]", `\]`,
-	).Replace(s)
-}
-
-// MdCode makes text safe inside a `code span`.
-func MdCode(s string) string {
-	return strings.NewReplacer("`", "'", "\n", " ", "\r", " ").Replace(s)
 }
 
 func verdictLine(r *record.Report) string {
@@ -551,37 +507,6 @@ func verifiedAt(st record.Step) string {
 	return words.FmtMs(st.VerifiedMs)
 }
 
-func pidCell(pid int) string {
-	if pid == 0 {
-		return ""
-	}
-	return fmt.Sprint(pid)
-}
-
-func msCell(ms float64) string {
-	switch {
-	case ms >= 1000:
-		return fmt.Sprintf("%.2f s", ms/1000)
-	case ms >= 10:
-		return fmt.Sprintf("%.0f ms", ms)
-	}
-	return fmt.Sprintf("%.2f ms", ms)
-}
-
-func latencyCell(ms float64, requests int) string {
-	if requests == 0 {
-		return "—"
-	}
-	return msCell(ms)
-}
-
-func rateCell(p record.Phase) string {
-	if p.LoadMs == 0 {
-		return "—"
-	}
-	return fmt.Sprintf("%.0f", p.Rate)
-}
-
 func finalLine(f *record.Final) string {
 	line := fmt.Sprintf("%d master(s), %d worker(s), serving binary %s", f.Masters, f.Workers, f.ServingBinary)
 	if f.ExpectedBinary != "" {
@@ -639,4 +564,13 @@ func WriteMarkdownInsecure(mw *MdWriter, insecure bool) {
 	if insecure {
 		mw.Printf("> **%s**\n\n", words.InsecureArchiveNote)
 	}
+}
+
+// observerLine sums the observer up for report.md ("" without a record).
+func observerLine(o *record.Observer) string {
+	if o == nil {
+		return ""
+	}
+	return fmt.Sprintf("Observer: %d windows of 100 ms recorded, %d blind (worst: the load %s late, the runtime %s, the control probe %s; %d control probes missed).",
+		o.Windows, o.Unhealthy, words.FmtMs(o.WorstLateMs), words.FmtMs(o.WorstHiccupMs), words.FmtMs(o.WorstProbeMs), o.ProbeMissed)
 }

@@ -468,3 +468,29 @@ func latencyTickLabel(ms float64) string {
 	}
 	return strconv.FormatFloat(ms, 'f', -1, 64) + " ms"
 }
+
+// plotObserver is the observer's band under the plot: green where the
+// record covers the run and the observer was healthy, red where it was
+// blind (each blind span titled with what it saw), blank where nothing was
+// recorded.
+type plotObserver struct {
+	Y       float64
+	Covered plotBar
+	Blind   []plotBar
+	Caption string
+}
+
+func observerBand(o *record.Observer, top float64, x func(float64) float64) *plotObserver {
+	b := &plotObserver{Y: top, Caption: fmt.Sprintf("observer: green could see, red blind (load over %s late, runtime or probe over %s)",
+		words.FmtMs(analysis.ObserverMaxLateMs), words.FmtMs(analysis.ObserverMaxProbeMs))}
+	if o.ToMs > o.FromMs {
+		b.Covered = plotBar{X: x(o.FromMs), Y: top, W: math.Max(1, x(o.ToMs)-x(o.FromMs)), H: genRow - 3,
+			Title: fmt.Sprintf("observer recorded %s–%s: %d windows, %d blind", words.FmtMs(o.FromMs), words.FmtMs(o.ToMs), o.Windows, o.Unhealthy)}
+	}
+	for _, sp := range o.Blind {
+		_, saw := analysis.ObserverSaw(&record.Observer{FromMs: o.FromMs, ToMs: o.ToMs, Blind: []record.ObserverSpan{sp}}, sp.StartMs, sp.EndMs)
+		b.Blind = append(b.Blind, plotBar{X: x(sp.StartMs), Y: top, W: math.Max(1.5, x(sp.EndMs)-x(sp.StartMs)), H: genRow - 3,
+			Title: fmt.Sprintf("%s–%s: %s", words.FmtMs(sp.StartMs), words.FmtMs(sp.EndMs), saw)})
+	}
+	return b
+}
