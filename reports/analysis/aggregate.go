@@ -5,7 +5,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/tsenart/vegeta/v12/lib"
 )
@@ -285,108 +284,6 @@ func (f *fineAcc) bin(t time.Duration) *fineBin {
 	return &f.bins[i]
 }
 
-// resultsAcc aggregates the results stream of a scenario.
-type resultsAcc struct {
-	start      time.Time
-	phases     *phaseSet
-	timeline   *timelineAcc
-	fine       fineAcc
-	total      record.Requests
-	latency    vegeta.LatencyMetrics
-	first      time.Duration // earliest request start
-	last       time.Duration // latest request start
-	end        time.Duration // latest response end
-	seenResult bool
-	// Per profile (vegeta's Attack field: the traffic kind's profile).
-	byProfile       map[string]*profileAcc
-	failedByProfile map[string]map[string]int // profile → phase → failed requests
-	// Per target of a user's targets file (by index).
-	targets map[int]*targetAcc
-	// witness, when the run kept the server's log, collects every
-	// request's id and outcome for the reconciliation.
-	witness *witnessAcc
-}
-
-func (a *resultsAcc) add(r *vegeta.Result) {
-	t := r.Timestamp.Sub(a.start)
-	class, failed := classify(r)
-	p := a.phases.at(t)
-	p.requests++
-	a.total.Total++
-	sent := a.fine.bin(t)
-	sent.sent++
-	switch {
-	case failed && class == classCancelled:
-		p.cancelled++
-		p.byClass[class]++
-		a.total.Cancelled++
-	case failed:
-		p.failed++
-		p.byClass[class]++
-		a.total.Failed++
-		sent.failed++
-		a.timeline.addPoint(t, r.Latency, class.String())
-	default:
-		p.ok++
-		a.total.OK++
-		sent.ok++
-	}
-	a.addProfile(r.Attack, p.name, failed, failed && class == classCancelled, r.Latency)
-	if a.witness != nil {
-		outcome := record.ClientOK
-		switch {
-		case failed && class == classCancelled:
-			outcome = record.ClientCancelled
-		case failed:
-			outcome = record.ClientFailed
-		}
-		a.witness.addResult(loadgen.RequestID(r.Attack, r.Seq), DurationToMs(t), DurationToMs(t+r.Latency), outcome, int(r.Code))
-	}
-	a.addTarget(r, class, failed)
-	a.fine.bin(t+r.Latency).done++
-	if r.Latency > p.longest {
-		p.longest, p.longestAt = r.Latency, t
-	}
-	p.latency.Add(r.Latency)
-	a.latency.Add(r.Latency)
-	a.timeline.addResult(t, r.Latency, failed)
-	if !a.seenResult || t < a.first {
-		a.first = t
-	}
-	if !a.seenResult || t > a.last {
-		a.last = t
-	}
-	if end := t + r.Latency; !a.seenResult || end > a.end {
-		a.end = end
-	}
-	a.seenResult = true
-}
-
 func quantileMs(l *vegeta.LatencyMetrics, q float64) float64 {
 	return Round3(DurationToMs(l.Quantile(q)))
-}
-
-func (a *resultsAcc) addProfile(name, phase string, failed, cancelled bool, latency time.Duration) {
-	if a.byProfile == nil {
-		a.byProfile, a.failedByProfile = map[string]*profileAcc{}, map[string]map[string]int{}
-	}
-	pa := a.byProfile[name]
-	if pa == nil {
-		pa = &profileAcc{}
-		a.byProfile[name] = pa
-	}
-	pa.requests++
-	switch {
-	case cancelled:
-		pa.cancelled++
-	case failed:
-		pa.failed++
-		if a.failedByProfile[name] == nil {
-			a.failedByProfile[name] = map[string]int{}
-		}
-		a.failedByProfile[name][phase]++
-	default:
-		pa.ok++
-	}
-	pa.maxMs = max(pa.maxMs, DurationToMs(latency))
 }

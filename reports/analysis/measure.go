@@ -36,8 +36,8 @@ func Measure(dir string, s *record.Scenario, files record.Files, witnessRequired
 		readResults(path(loadgen.ResultsFile), acc, bounds, problem)
 		readSideRecords(dir, s, meta, phases, tl, problem, note)
 		readObserver(dir, s, meta, problem, note)
-		readTraffic(dir, s, meta, phases, acc, problem)
-		readTargets(dir, s, meta, acc, problem)
+		readTraffic(dir, s, meta, phases, acc.byProfile, acc.failedByProfile, problem)
+		readTargets(dir, s, meta, acc.targets, problem)
 		if acc.witness != nil {
 			acc.witness.readSideClients(dir, meta, problem)
 		}

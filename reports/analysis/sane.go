@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
-	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
 	"github.com/tsenart/vegeta/v12/lib"
 )
@@ -61,24 +59,4 @@ func (ir *impossibleResults) reason(file string, read int) string {
 	}
 	return fmt.Sprintf("%s: %d of %d results cannot be of this run, left out of every figure (the first: %s)",
 		file, ir.n, read, ir.first)
-}
-
-// addToWitness hands a result left out of every figure to the second
-// witness all the same: the request was sent, and nginx may have logged
-// it; without it the reconciliation would blame the log for the record's
-// bad clock (an id "the client never sent").
-func (a *resultsAcc) addToWitness(r *vegeta.Result) {
-	if a.witness == nil {
-		return
-	}
-	class, failed := classify(r)
-	outcome := record.ClientOK
-	switch {
-	case failed && class == classCancelled:
-		outcome = record.ClientCancelled
-	case failed:
-		outcome = record.ClientFailed
-	}
-	ms := max(DurationToMs(r.Timestamp.Sub(a.start)), 0)
-	a.witness.addResult(loadgen.RequestID(r.Attack, r.Seq), ms, ms, outcome, int(r.Code))
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
-	"github.com/tsenart/vegeta/v12/lib"
 )
 
 // targetAcc is what results.gob says of one target.
@@ -16,45 +15,11 @@ type targetAcc struct {
 	latency                         bucketAcc // a fixed-size histogram: thousands of targets stay cheap
 }
 
-// addTarget counts a result of a targets profile under its target (its
-// URL's fragment names it); the harness's own requests name none.
-func (a *resultsAcc) addTarget(r *vegeta.Result, class failureClass, failed bool) {
-	i, ok := loadgen.TargetIndex(r.URL)
-	if !ok {
-		return
-	}
-	if a.targets == nil {
-		a.targets = map[int]*targetAcc{}
-	}
-	ta := a.targets[i]
-	if ta == nil {
-		ta = &targetAcc{}
-		a.targets[i] = ta
-	}
-	ta.requests++
-	switch {
-	case failed && class == classCancelled:
-		ta.cancelled++
-	case failed:
-		ta.failed++
-		ta.byClass[class]++
-	default:
-		ta.ok++
-	}
-	b := &ta.latency
-	b.requests++
-	if b.hist == nil {
-		b.hist = make([]uint32, latencyBins)
-	}
-	b.hist[latencyBin(r.Latency)]++
-	b.max = max(b.max, r.Latency)
-}
-
 // readTargets builds a row per target meta.json lists: its results, and
 // the drops replays hid (an HTTP/1.1 request written on a connection the
 // server closed and then replayed successfully; an HTTP/2 stream replayed
 // without the never-processed guarantee that then succeeded).
-func readTargets(dir string, s *record.Scenario, meta *record.Meta, acc *resultsAcc, problem func(string, ...any)) {
+func readTargets(dir string, s *record.Scenario, meta *record.Meta, targets map[int]*targetAcc, problem func(string, ...any)) {
 	if len(meta.Targets) == 0 {
 		return
 	}
@@ -62,7 +27,7 @@ func readTargets(dir string, s *record.Scenario, meta *record.Meta, acc *results
 	byIndex := map[int]int{}
 	for _, tp := range meta.Targets {
 		row := record.TargetRow{Index: tp.Index, Target: tp.Method + " " + tp.URL, Line: tp.Line, ByClass: map[string]int{}}
-		if ta := acc.targets[tp.Index]; ta != nil {
+		if ta := targets[tp.Index]; ta != nil {
 			row.Requests, row.OK, row.Failed, row.Cancelled = ta.requests, ta.ok, ta.failed, ta.cancelled
 			row.Dropped = ta.failed
 			for c := failureClass(0); c < numClasses; c++ {
@@ -78,7 +43,7 @@ func readTargets(dir string, s *record.Scenario, meta *record.Meta, acc *results
 		s.Targets = append(s.Targets, row)
 	}
 	var unknown int
-	for i := range acc.targets {
+	for i := range targets {
 		if _, ok := byIndex[i]; !ok {
 			unknown++
 		}

@@ -21,7 +21,8 @@ type profileAcc struct {
 // kinds and their profiles) and adds the drops the request results do not
 // show — unsafe HTTP/2 replays, WebSockets, uploads — to the phases they
 // happened in.
-func readTraffic(dir string, s *record.Scenario, meta *record.Meta, phases *phaseSet, acc *resultsAcc, problem func(string, ...any)) {
+func readTraffic(dir string, s *record.Scenario, meta *record.Meta, phases *phaseSet, byProfile map[string]*profileAcc,
+	failedByProfile map[string]map[string]int, problem func(string, ...any)) {
 	s.Traffic = []record.TrafficRow{}
 	if len(meta.Traffic) == 0 {
 		return
@@ -38,7 +39,7 @@ func readTraffic(dir string, s *record.Scenario, meta *record.Meta, phases *phas
 		rows[tp.Profile] = r
 		order = append(order, r)
 		planned[tp.Kind] = true
-		if p := acc.byProfile[tp.Profile]; p != nil {
+		if p := byProfile[tp.Profile]; p != nil {
 			r.Requests, r.OK, r.Failed, r.Cancelled, r.MaxMs = p.requests, p.ok, p.failed, p.cancelled, Round3(p.maxMs)
 			r.Dropped += p.failed
 		}
@@ -50,7 +51,7 @@ func readTraffic(dir string, s *record.Scenario, meta *record.Meta, phases *phas
 		}
 	}
 	for _, r := range order {
-		for ph, n := range acc.failedByProfile[r.Profile] {
+		for ph, n := range failedByProfile[r.Profile] {
 			dropsByPhase[r][ph] += n
 		}
 	}
