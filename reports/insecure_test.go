@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/releng-tools/nginx-upgrade-harness/reports/analysis"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/judge"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
 )
@@ -21,7 +21,7 @@ func TestInsecureArchiveSaidFirst(t *testing.T) {
 		dir := t.TempDir()
 		writeFixture(t, dir, "upgrade", upgradeFixture())
 		writePlan(t, dir, record.RunPlan{Repeat: 1, From: "debian:bookworm", To: "debian:bookworm-security", Scenarios: []string{"upgrade"},
-			Alpha: analysis.Alpha, InsecureArchive: insecure})
+			Alpha: judge.Alpha, InsecureArchive: insecure})
 		if _, err := Render(dir); err != nil {
 			t.Fatal(err)
 		}

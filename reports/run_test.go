@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/releng-tools/nginx-upgrade-harness/reports/analysis"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/judge"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/render"
@@ -40,7 +39,7 @@ func repeatRun(t *testing.T, cand, base []int, invalidBase int) *record.Report {
 	t.Helper()
 	dir := t.TempDir()
 	writePlan(t, dir, record.RunPlan{Repeat: len(cand), From: "debian:1.22.1-9", To: "debian:1.22.1-10", Baseline: "debian:1.22.1-9",
-		Scenarios: []string{"upgrade"}, Alpha: analysis.Alpha})
+		Scenarios: []string{"upgrade"}, Alpha: judge.Alpha})
 	for k, d := range cand {
 		writeRepeat(t, dir, record.PairCandidate, k+1, d, false)
 	}
@@ -78,7 +77,7 @@ func TestBaselineGate(t *testing.T) {
 		t.Fatalf("runs: %d candidate (last %s #%d), baseline %+v", len(r.Scenarios), r.Scenarios[2].Pair, r.Scenarios[2].Repeat, r.Baseline)
 	}
 	c := r.Comparisons[0]
-	if c.Test != record.TestExactRate || c.PValue == nil || *c.PValue < analysis.Alpha || c.Candidate.Dropped != 2 || c.Baseline.Dropped != 2 {
+	if c.Test != record.TestExactRate || c.PValue == nil || *c.PValue < judge.Alpha || c.Candidate.Dropped != 2 || c.Baseline.Dropped != 2 {
 		t.Fatalf("comparison %+v", c)
 	}
 	if a := c.Candidate; a.DropsPer10k == nil || a.CI95 == nil || a.CI95.Low > *a.DropsPer10k || a.CI95.High < *a.DropsPer10k || a.StallMs == nil {
@@ -195,7 +194,7 @@ func TestBaselineGateForControls(t *testing.T) {
 	judgeOf := func(cand, base []string) record.Comparison {
 		r := &record.Report{Scenarios: runs(record.PairCandidate, "term-fallback", record.ExpectDrops, cand...),
 			Baseline: &record.Baseline{Scenarios: runs(record.PairBaseline, "term-fallback", record.ExpectDrops, base...)}}
-		judge.Run(r, &record.RunPlan{Repeat: len(cand), Baseline: "b", Alpha: analysis.Alpha})
+		judge.Run(r, &record.RunPlan{Repeat: len(cand), Baseline: "b", Alpha: judge.Alpha})
 		return r.Comparisons[0]
 	}
 	if c := judgeOf([]string{"fail", "fail", "pass", "fail", "fail"}, []string{"fail", "pass", "fail", "pass", "fail"}); c.Verdict != record.VerdictPass || c.Test != record.TestFailRate {

@@ -11,13 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ory/dockertest/v3"
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
-
-	"github.com/ory/dockertest/v3"
-
-	"github.com/releng-tools/nginx-upgrade-harness/harness"
-	"github.com/releng-tools/nginx-upgrade-harness/reports/analysis"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/judge"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/render"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
@@ -30,7 +28,7 @@ const maxRepeat = 100
 // plan checks --repeat, --baseline and --junit and states what the run
 // will do; pb is the baseline's parameters (the pair --from → --baseline).
 func (f *runFlags) plan(p scenarios.Params, scs []scenarios.Scenario) (record.RunPlan, scenarios.Params, error) {
-	plan := record.RunPlan{Repeat: f.repeat, From: p.From.Spec, To: p.To.Spec, Alpha: analysis.Alpha, InsecureArchive: f.insecure}
+	plan := record.RunPlan{Repeat: f.repeat, From: p.From.Spec, To: p.To.Spec, Alpha: judge.Alpha, InsecureArchive: f.insecure}
 	pb := p
 	if f.repeat < 1 || f.repeat > maxRepeat {
 		return plan, pb, bad("--repeat: got %d, want 1 to %d", f.repeat, maxRepeat)

@@ -7,9 +7,6 @@ import (
 // z95 is the standard normal quantile for a two-sided 95% interval.
 const z95 = 1.959963984540054
 
-// Alpha is the significance level of the baseline comparison.
-const Alpha = 0.05
-
 // wilson is the Wilson score interval of a proportion x/n at z: unlike the
 // normal approximation it stays within [0, 1] and is not degenerate at x = 0,
 // which is where a drop rate usually is.

@@ -5,6 +5,9 @@ import (
 	"testing"
 )
 
+// alpha is the baseline comparison's significance (judge.Alpha).
+const alpha = 0.05
+
 func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
 
 // Known values: Wilson intervals from Newcombe (1998), Table I, and binomial
@@ -51,8 +54,8 @@ func TestRateWorseP(t *testing.T) {
 	if p := rateWorseP(12, 10000, 2, 10000); !near(p, 106.0/16384, 1e-12) {
 		t.Errorf("12 vs 2: p = %g, want %g", p, 106.0/16384)
 	}
-	if p := rateWorseP(5, 10000, 4, 10000); p < Alpha {
-		t.Errorf("5 vs 4: p = %g, want ≥ %g", p, Alpha)
+	if p := rateWorseP(5, 10000, 4, 10000); p < alpha {
+		t.Errorf("5 vs 4: p = %g, want ≥ %g", p, alpha)
 	}
 	if p := rateWorseP(0, 10000, 3, 10000); p != 1 {
 		t.Errorf("0 vs 3: p = %g, want 1", p)
@@ -100,11 +103,11 @@ func TestDispersion(t *testing.T) {
 	}
 	// 15 drops against 5 at equal exposure is significant as independent
 	// drops, and not when the runs show they come in clusters (φ = 3).
-	if p := RateWorsePDispersed(15, 25000, 5, 25000, 1); p >= Alpha {
-		t.Errorf("φ = 1: p = %v, want < %v", p, Alpha)
+	if p := RateWorsePDispersed(15, 25000, 5, 25000, 1); p >= alpha {
+		t.Errorf("φ = 1: p = %v, want < %v", p, alpha)
 	}
-	if p := RateWorsePDispersed(15, 25000, 5, 25000, 3); p < Alpha {
-		t.Errorf("φ = 3: p = %v, want ≥ %v", p, Alpha)
+	if p := RateWorsePDispersed(15, 25000, 5, 25000, 3); p < alpha {
+		t.Errorf("φ = 3: p = %v, want ≥ %v", p, alpha)
 	}
 }
 

@@ -78,7 +78,7 @@ func Worst(verdicts []string) (string, record.Counts) {
 // control, or a scenario run on the candidate side only, is judged by its
 // runs' own verdicts.
 func compare(r *record.Report, plan *record.RunPlan, cand, base []record.Aggregate) []record.Comparison {
-	alpha := analysis.Alpha
+	alpha := Alpha
 	if plan != nil && plan.Alpha > 0 {
 		alpha = plan.Alpha
 	}
@@ -247,3 +247,6 @@ func Thresholds(m *record.Meta) record.Thresholds {
 	}
 	return t
 }
+
+// Alpha is the significance level of the baseline comparison.
+const Alpha = 0.05

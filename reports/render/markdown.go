@@ -5,7 +5,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/releng-tools/nginx-upgrade-harness/reports/analysis"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/judge"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
@@ -96,7 +95,7 @@ func gateLine(r *record.Report, code func(string) string) string {
 	if r.Gate == record.GateBaseline && r.Baseline != nil {
 		return fmt.Sprintf("Gate: the candidate %s must drop no more than the baseline %s (one-sided exact rate test, α = %g), over %s each; "+
 			"positive controls must fail their own verdicts no more often than the baseline's; broken-build is judged by its own verdicts.",
-			code(r.From+" → "+r.To), code(r.Baseline.From+" → "+r.Baseline.To), analysis.Alpha, words.Plural(r.Repeat, "run"))
+			code(r.From+" → "+r.To), code(r.Baseline.From+" → "+r.Baseline.To), judge.Alpha, words.Plural(r.Repeat, "run"))
 	}
 	if r.Repeat > 1 {
 		return fmt.Sprintf("Gate: every run of every scenario meets its expectation (%s each).", words.Plural(r.Repeat, "run"))
