@@ -99,6 +99,7 @@ func BuildScenario(dir string) (*record.Scenario, *record.Meta, error) {
 	}
 	keepsWitness := files.Start != nil && judge.WitnessRequired(dir, s, files.Meta)
 	analysis.Measure(dir, s, files, keepsWitness)
-	s.Verdict, s.Reasons = judge.Scenario(s)
+	v := judge.Scenario(s)
+	s.Verdict, s.Reasons = v.Verdict, v.Reasons
 	return s, files.Meta, nil
 }

@@ -127,8 +127,8 @@ func TestKnownLosses(t *testing.T) {
 					t.Errorf("reasons = %q, want one containing %q", s.Reasons, w)
 				}
 			}
-			if v, r := judge.Scenario(s); v != s.Verdict || !slices.Equal(r, s.Reasons) {
-				t.Errorf("Judge again = %s %q: not recomputable from the record", v, r)
+			if j := judge.Scenario(s); j.Verdict != s.Verdict || !slices.Equal(j.Reasons, s.Reasons) {
+				t.Errorf("Judge again = %s %q: not recomputable from the record", j.Verdict, j.Reasons)
 			}
 		})
 	}

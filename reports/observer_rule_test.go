@@ -229,8 +229,8 @@ func TestStallSpanAndObserverInTheReport(t *testing.T) {
 	if err := json.Unmarshal(data, &back); err != nil {
 		t.Fatal(err)
 	}
-	if v, r := judge.Scenario(&back); v != record.VerdictError || !slices.Equal(r, s.Reasons) {
-		t.Errorf("re-judged from report.json: %s %q, want %s %q", v, r, s.Verdict, s.Reasons)
+	if j := judge.Scenario(&back); j.Verdict != record.VerdictError || !slices.Equal(j.Reasons, s.Reasons) {
+		t.Errorf("re-judged from report.json: %s %q, want %s %q", j.Verdict, j.Reasons, s.Verdict, s.Reasons)
 	}
 }
 
@@ -249,8 +249,8 @@ func checkVerdict(t *testing.T, s *record.Scenario, verdict string, want, notWan
 			t.Errorf("reasons = %q, want none containing %q", s.Reasons, w)
 		}
 	}
-	if v, r := judge.Scenario(s); v != s.Verdict || !slices.Equal(r, s.Reasons) {
-		t.Errorf("Judge again = %s %q: not recomputable from the record", v, r)
+	if j := judge.Scenario(s); j.Verdict != s.Verdict || !slices.Equal(j.Reasons, s.Reasons) {
+		t.Errorf("Judge again = %s %q: not recomputable from the record", j.Verdict, j.Reasons)
 	}
 }
 

@@ -451,14 +451,22 @@ func TestVerdicts(t *testing.T) {
 				if len(s.Reasons) != 0 {
 					t.Fatalf("reasons = %q, want none", s.Reasons)
 				}
+				if p := judge.Scenario(s).Premises; len(p) != 0 {
+					t.Errorf("a pass with premises that did not hold: %q", p)
+				}
 				return
 			}
 			if !slices.ContainsFunc(s.Reasons, func(r string) bool { return strings.Contains(r, tc.reason) }) {
 				t.Fatalf("reasons = %q, want one containing %q", s.Reasons, tc.reason)
 			}
 			// The verdict is recomputable from the record alone.
-			if v, r := judge.Scenario(s); v != s.Verdict || !slices.Equal(r, s.Reasons) {
-				t.Errorf("Judge again = %s %q, want %s %q", v, r, s.Verdict, s.Reasons)
+			j := judge.Scenario(s)
+			if j.Verdict != s.Verdict || !slices.Equal(j.Reasons, s.Reasons) {
+				t.Errorf("Judge again = %s %q, want %s %q", j.Verdict, j.Reasons, s.Verdict, s.Reasons)
+			}
+			// An error is a premise that did not hold, and says which.
+			if s.Verdict == record.VerdictError && len(j.Premises) == 0 {
+				t.Errorf("verdict error with no premise failed: %q", j.Reasons)
 			}
 		})
 	}

@@ -24,8 +24,8 @@ func wantVerdict(t *testing.T, s *record.Scenario, verdict, reason string) {
 	if !slices.ContainsFunc(s.Reasons, func(r string) bool { return strings.Contains(r, reason) }) {
 		t.Fatalf("reasons = %q, want one containing %q", s.Reasons, reason)
 	}
-	if v, r := judge.Scenario(s); v != s.Verdict || !slices.Equal(r, s.Reasons) {
-		t.Errorf("Judge again = %s %q, want %s %q: not recomputable from the record", v, r, s.Verdict, s.Reasons)
+	if j := judge.Scenario(s); j.Verdict != s.Verdict || !slices.Equal(j.Reasons, s.Reasons) {
+		t.Errorf("Judge again = %s %q, want %s %q: not recomputable from the record", j.Verdict, j.Reasons, s.Verdict, s.Reasons)
 	}
 }
 

@@ -19,7 +19,19 @@ const (
 	MinRatePhaseMs  = 1000
 )
 
-// Scenario gives a scenario's verdict and its reasons, from its record alone
+// Verdict is the judge's word on a scenario: pass, fail or error, the
+// reasons for it, and beside them the premises that did not hold — the
+// record incomplete, a step that did not do what was expected, the load
+// short of its rate, a window the observer could not see. A fail stands
+// whatever premise failed; an error is a run whose premises did not let it
+// show either way; a pass has every premise held (Premises empty).
+type Verdict struct {
+	Verdict  string   // record.VerdictPass, VerdictFail or VerdictError
+	Reasons  []string // what decided it, for people (report.json's reasons)
+	Premises []string // the premises that did not hold
+}
+
+// Scenario gives a scenario's verdict, its reasons and its premises, from its record alone
 // (so a verdict can be recomputed from report.json). Premises come first:
 // if the scenario could not run, its record is incomplete (no end marker,
 // fewer steps than planned, no final state), a step did not do what the
@@ -44,7 +56,7 @@ const (
 // nginx's word on it, its bound) does not fail it: it passes with the known
 // loss beside the verdict (s.KnownLossSeen), unless the run is strict. A
 // loss that does not fit every term of a known loss fails as any other.
-func Scenario(s *record.Scenario) (verdict string, reasons []string) {
+func Scenario(s *record.Scenario) Verdict {
 	known := judgeKnownLosses(s)
 	s.KnownLossSeen = known.seen
 	if s.Strict {
@@ -56,9 +68,9 @@ func Scenario(s *record.Scenario) (verdict string, reasons []string) {
 			for _, p := range premises {
 				lost = append(lost, "also: "+p)
 			}
-			return record.VerdictFail, lost
+			return Verdict{record.VerdictFail, lost, premises}
 		}
-		return record.VerdictError, premises
+		return Verdict{record.VerdictError, premises, premises}
 	}
 	var fails, blind []string
 	for _, st := range s.Steps {
@@ -95,12 +107,12 @@ func Scenario(s *record.Scenario) (verdict string, reasons []string) {
 		for _, b := range blind {
 			fails = append(fails, "also: "+b)
 		}
-		return record.VerdictFail, fails
+		return Verdict{record.VerdictFail, fails, blind}
 	}
 	if len(blind) > 0 {
-		return record.VerdictError, blind
+		return Verdict{record.VerdictError, blind, blind}
 	}
-	return record.VerdictPass, []string{}
+	return Verdict{record.VerdictPass, []string{}, nil}
 }
 
 // Tolerances of the load-coverage premises: the load may start this much
