@@ -19,7 +19,7 @@ func WriteCompareAll(dir string, c *CompareReport) error {
 
 // WriteCompareMarkdown writes the compare table.
 func WriteCompareMarkdown(w io.Writer, c *CompareReport) error {
-	mw := &render.MdWriter{W: w}
+	mw := render.NewMdWriter(w)
 	if c.Expect != nil {
 		mark := map[string]string{record.VerdictPass: "✓", record.VerdictFail: "✗", record.VerdictError: "⚠"}[c.Verdict]
 		mw.Printf("%s %s — nginx upgrade procedures against `--expect %s`: %s\n\n", mark, strings.ToUpper(c.Verdict), render.MdCode(c.Expect.Spec), render.MdCell(CompareVerdictLine(c)))
@@ -91,7 +91,7 @@ func WriteCompareMarkdown(w io.Writer, c *CompareReport) error {
 		}
 	}
 	mw.Printf("\n%s\n", render.MdCell(compareHowToRead))
-	return mw.Err
+	return mw.Err()
 }
 
 // WriteCompareHTML writes the compare table as one self-contained page.

@@ -28,16 +28,25 @@ func msNum(ms float64, requests int) string {
 	return fmt.Sprintf("%.2f", ms)
 }
 
+// MdWriter writes Markdown to w and keeps the first error: a section is
+// written whole, and its error read once at the end (Err).
 type MdWriter struct {
-	W   io.Writer
-	Err error
+	w   io.Writer
+	err error
 }
 
+// NewMdWriter writes Markdown to w.
+func NewMdWriter(w io.Writer) *MdWriter { return &MdWriter{w: w} }
+
+// Printf writes, unless an earlier write failed.
 func (m *MdWriter) Printf(format string, args ...any) {
-	if m.Err == nil {
-		_, m.Err = fmt.Fprintf(m.W, format, args...)
+	if m.err == nil {
+		_, m.err = fmt.Fprintf(m.w, format, args...)
 	}
 }
+
+// Err is the first write's error, if any.
+func (m *MdWriter) Err() error { return m.err }
 
 // MdCell makes text safe inside a Markdown table cell or list item: no
 // table breaks, no HTML.

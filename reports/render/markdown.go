@@ -15,7 +15,7 @@ import (
 // <details>, then how to read it. Every time in a column is in the unit its
 // heading names.
 func WriteMarkdown(w io.Writer, r *record.Report) error {
-	mw := &MdWriter{W: w}
+	mw := NewMdWriter(w)
 	mw.Printf("# %s\n\n", verdictHeadline(r, MdCode))
 	WriteMarkdownInsecure(mw, r.InsecureArchive)
 	mw.Printf("%s Load: %s.\n\n", gateLine(r, func(s string) string { return "`" + MdCode(s) + "`" }), LoadLine(r.Load))
@@ -71,7 +71,7 @@ func WriteMarkdown(w io.Writer, r *record.Report) error {
 		mw.Printf("- %s\n", MdCell(item))
 	}
 	mw.Printf("\n</details>\n")
-	return mw.Err
+	return mw.Err()
 }
 
 func allRuns(r *record.Report) []record.Scenario {
