@@ -113,14 +113,15 @@ func WriteJUnit(w io.Writer, r *record.Report) error {
 	return err
 }
 
-// JUnitFailure is a JUnit <failure> or <error>; junitCase a <testcase>:
-// what run's and compare's JUnit files share.
+// JUnitFailure is a JUnit <failure> or <error>, what a run's and a
+// compare's JUnit files share with JUnitCase.
 type JUnitFailure struct {
 	Message string `xml:"message,attr"`
 	Type    string `xml:"type,attr"`
 	Text    string `xml:",chardata"`
 }
 
+// JUnitCase is a JUnit <testcase>.
 type JUnitCase struct {
 	Name      string        `xml:"name,attr"`
 	Classname string        `xml:"classname,attr"`
