@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
-	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/render"
+	"github.com/tsenart/vegeta/v12/lib"
 )
 
 // writeLargeRun writes a run of n results at 1000 req/s with three steps,
@@ -26,7 +28,7 @@ func writeLargeRun(b *testing.B, n int) string {
 	f.events[2].SentMs, f.events[2].VerifiedMs = total*0.75, total*0.75+300
 	f.results = nil
 	f.omit = []string{loadgen.ResultsFile}
-	f.retries = []RetryRecord{{Ms: total * 0.3, Attempts: 2, Written: true, OK: true}}
+	f.retries = []record.RetryRecord{{Ms: total * 0.3, Attempts: 2, Written: true, OK: true}}
 	dir := writeFixture(b, runDir, "upgrade", f)
 
 	out, err := os.Create(filepath.Join(dir, loadgen.ResultsFile))
@@ -92,7 +94,7 @@ func BenchmarkRender1M(b *testing.B) {
 		if got := r.Scenarios[0].Requests.Total; got != n {
 			b.Fatalf("requests = %d, want %d", got, n)
 		}
-		if err := WriteAll(runDir, r); err != nil {
+		if err := render.WriteAll(runDir, r); err != nil {
 			b.Fatal(err)
 		}
 		close(done)

@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/render"
 )
 
 // probe runs in the page as Chromium lays it out at 800 px wide, and writes
@@ -87,10 +90,10 @@ func TestReportHTMLInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteAll(runDir, r); err != nil {
+	if err := render.WriteAll(runDir, r); err != nil {
 		t.Fatal(err)
 	}
-	page, err := os.ReadFile(filepath.Join(runDir, ReportHTML))
+	page, err := os.ReadFile(filepath.Join(runDir, record.ReportHTML))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +148,7 @@ func TestReportHTMLInChromium(t *testing.T) {
 
 	// On screen: pixels of the p99 line's colour (#1f5fbf) are there.
 	shot := filepath.Join(runDir, "shot.png")
-	runChromium(t, bin, "--screenshot="+shot, "file://"+filepath.Join(runDir, ReportHTML))
+	runChromium(t, bin, "--screenshot="+shot, "file://"+filepath.Join(runDir, record.ReportHTML))
 	fh, err := os.Open(shot)
 	if err != nil {
 		t.Fatal(err)

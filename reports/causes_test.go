@@ -3,26 +3,30 @@ package reports
 import (
 	"strings"
 	"testing"
+
+	"github.com/releng-tools/nginx-upgrade-harness/reports/analysis"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
 )
 
 // The causes name nginx's behaviour from the step that opened the phase and
 // the load; phases without drops, and drops no rule explains, say nothing.
 func TestDropCauses(t *testing.T) {
-	steps := []Step{
+	steps := []record.Step{
 		{Name: "spawn-new-master", Signal: "USR2", Phase: "both-sets"},
 		{Name: "stop-old-workers", Signal: "WINCH", Phase: "old-workers-draining"},
 		{Name: "terminate-new-master", Signal: "TERM", Phase: "after-term"},
 		{Name: "kill-workers", Signal: "KILL", Phase: "after-kill"},
 	}
-	phases := []Phase{
+	phases := []record.Phase{
 		{Name: "steady"},
-		{Name: "both-sets", Failed: 1, ByClass: map[string]int{ClassStatus5xx: 1}},
-		{Name: "old-workers-draining", Retried: 3, Failed: 1, ByClass: map[string]int{ClassEOF: 1}},
+		{Name: "both-sets", Failed: 1, ByClass: map[string]int{record.ClassStatus5xx: 1}},
+		{Name: "old-workers-draining", Retried: 3, Failed: 1, ByClass: map[string]int{record.ClassEOF: 1}},
 		{Name: "after-term", SlowCut: 2},
-		{Name: "after-kill", Failed: 4, ByClass: map[string]int{ClassEOF: 4}, SlowCut: 4},
+		{Name: "after-kill", Failed: 4, ByClass: map[string]int{record.ClassEOF: 4}, SlowCut: 4},
 	}
-	keepalive := &Scenario{Steps: steps, Phases: phases, Load: Load{KeepAlive: true}}
-	got := causeLines(dropCauses(keepalive))
+	keepalive := &record.Scenario{Steps: steps, Phases: phases, Load: record.Load{KeepAlive: true}}
+	got := words.CauseLines(analysis.DropCauses(keepalive))
 	if len(got) != 3 {
 		t.Fatalf("want 3 causes (draining, term, kill), got %d: %q", len(got), got)
 	}
@@ -36,9 +40,9 @@ func TestDropCauses(t *testing.T) {
 		}
 	}
 	// The records name phase, class and count.
-	recs := dropCauses(keepalive)
-	want := []Cause{{Phase: "old-workers-draining", Class: ClassEOF, Count: 1}, {Phase: "old-workers-draining", Class: CauseRetried, Count: 3},
-		{Phase: "after-term", Class: CauseSlowCut, Count: 2}, {Phase: "after-kill", Class: ClassEOF, Count: 4}, {Phase: "after-kill", Class: CauseSlowCut, Count: 4}}
+	recs := analysis.DropCauses(keepalive)
+	want := []record.Cause{{Phase: "old-workers-draining", Class: record.ClassEOF, Count: 1}, {Phase: "old-workers-draining", Class: record.CauseRetried, Count: 3},
+		{Phase: "after-term", Class: record.CauseSlowCut, Count: 2}, {Phase: "after-kill", Class: record.ClassEOF, Count: 4}, {Phase: "after-kill", Class: record.CauseSlowCut, Count: 4}}
 	if len(recs) != len(want) {
 		t.Fatalf("records %+v, want %d", recs, len(want))
 	}
@@ -48,8 +52,8 @@ func TestDropCauses(t *testing.T) {
 		}
 	}
 	// Without keep-alive the race cannot be the cause: nothing is claimed.
-	perRequest := &Scenario{Steps: steps, Phases: phases, Load: Load{KeepAlive: false}}
-	for _, c := range dropCauses(perRequest) {
+	perRequest := &record.Scenario{Steps: steps, Phases: phases, Load: record.Load{KeepAlive: false}}
+	for _, c := range analysis.DropCauses(perRequest) {
 		if strings.Contains(c.Text, "keep-alive") {
 			t.Errorf("keep-alive named as the cause of a load without keep-alive: %+v", c)
 		}

@@ -2,10 +2,13 @@ package reports
 
 import (
 	"fmt"
-	"html/template"
-	"io"
-	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
+
+	"github.com/releng-tools/nginx-upgrade-harness/reports/judge"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
 )
 
 // Builds a compare run puts through each procedure (Procedure.Build).
@@ -36,7 +39,7 @@ type CompareReport struct {
 	From       string      `json:"from"`
 	To         string      `json:"to"`
 	Broken     string      `json:"broken"`
-	Load       Load        `json:"load"`
+	Load       record.Load `json:"load"`
 	Procedures []Procedure `json:"procedures"`
 
 	// With --expect: what each build was expected to do, the verdict (the
@@ -44,7 +47,7 @@ type CompareReport struct {
 	// procedure and build over its runs (with --expect or --repeat).
 	Expect  *CompareExpect   `json:"expect,omitempty"`
 	Verdict string           `json:"verdict,omitempty"`
-	Counts  *Counts          `json:"counts,omitempty"`
+	Counts  *record.Counts   `json:"counts,omitempty"`
 	Repeat  int              `json:"repeat,omitempty"`
 	Summary []CompareSummary `json:"summary,omitempty"`
 	Missing int              `json:"missing_runs,omitempty"` // planned runs with no record (an interrupted compare)
@@ -52,15 +55,15 @@ type CompareReport struct {
 
 // Procedure is one upgrade procedure run against one build.
 type Procedure struct {
-	Name       string   `json:"name"`
-	Build      string   `json:"build"`
-	Init       string   `json:"init"` // the init system it ran under: docker-init or systemd
-	ExitCode   int      `json:"exit_code"`
-	DurationMs float64  `json:"duration_ms"`
-	Dropped    int      `json:"dropped"`
-	Requests   Requests `json:"requests"`
-	Final      Final    `json:"final"`
-	Outcome    string   `json:"outcome"`
+	Name       string          `json:"name"`
+	Build      string          `json:"build"`
+	Init       string          `json:"init"` // the init system it ran under: docker-init or systemd
+	ExitCode   int             `json:"exit_code"`
+	DurationMs float64         `json:"duration_ms"`
+	Dropped    int             `json:"dropped"`
+	Requests   record.Requests `json:"requests"`
+	Final      record.Final    `json:"final"`
+	Outcome    string          `json:"outcome"`
 
 	// Extras, beyond the contract.
 	Failures map[string]int `json:"failures_by_class"`
@@ -79,8 +82,8 @@ type Procedure struct {
 	Repeat int `json:"repeat,omitempty"` // its run under --repeat (1…N)
 	// Under systemd: the unit nginx ran as and systemd's view before the
 	// procedure (the view after is Final.Systemd).
-	Unit          string       `json:"unit,omitempty"`
-	SystemdBefore *SystemdView `json:"systemd_before,omitempty"`
+	Unit          string              `json:"unit,omitempty"`
+	SystemdBefore *record.SystemdView `json:"systemd_before,omitempty"`
 	// With --expect: what its build was expected to do, and its verdict
 	// against that (pass, fail, error) with the reasons.
 	Expected      string   `json:"expected,omitempty"`
@@ -90,7 +93,7 @@ type Procedure struct {
 
 // NewProcedure fills a procedure's load figures from the scenario it ran
 // in; the caller sets Build, ExitCode, DurationMs and Outcome.
-func NewProcedure(name string, s *Scenario) Procedure {
+func NewProcedure(name string, s *record.Scenario) Procedure {
 	p := Procedure{
 		Name: name, Dropped: s.Dropped, Requests: s.Requests, Failures: map[string]int{},
 		Retried: s.Retried, SlowCut: s.Slow.Cut, Verdict: s.Verdict, Reasons: s.Reasons, Error: s.Error,
@@ -107,7 +110,7 @@ func NewProcedure(name string, s *Scenario) Procedure {
 // OutcomeOf names what a procedure left behind. ran is false when the
 // procedure could not be run at all; wentDown tells that the load saw the
 // service unreachable for a while (a restart, not a graceful upgrade).
-func OutcomeOf(f *Final, ran, wentDown bool) string {
+func OutcomeOf(f *record.Final, ran, wentDown bool) string {
 	switch {
 	case !ran || f == nil:
 		return OutcomeFailed
@@ -125,154 +128,256 @@ func OutcomeOf(f *Final, ran, wentDown bool) string {
 	return OutcomeFailed
 }
 
-// WriteCompareAll writes dir/report.json, report.md and report.html of a compare run.
-func WriteCompareAll(dir string, c *CompareReport) error {
-	for _, out := range []struct {
-		name  string
-		write func(io.Writer, *CompareReport) error
-	}{
-		{ReportJSON, func(w io.Writer, c *CompareReport) error { return writeIndentedJSON(w, c) }},
-		{ReportMarkdown, WriteCompareMarkdown},
-		{ReportHTML, WriteCompareHTML},
-	} {
-		if err := writeFileAtomic(filepath.Join(dir, out.name), func(w io.Writer) error { return out.write(w, c) }); err != nil {
-			return fmt.Errorf("write compare %s: %w", out.name, err)
-		}
-	}
-	return nil
+// CompareExpect is what a packager expects of each build's procedure runs
+// (compare --expect): recorded in compare.json, so that `report DIR`
+// judges a compare run as it was judged when it ran.
+type CompareExpect struct {
+	Spec   string                 `json:"spec"` // as given: "default", "good=restarted+drops"
+	Builds map[string]BuildExpect `json:"builds"`
 }
 
-// WriteCompareMarkdown writes the compare table.
-func WriteCompareMarkdown(w io.Writer, c *CompareReport) error {
-	mw := &mdWriter{w: w}
-	if c.Expect != nil {
-		mark := map[string]string{VerdictPass: "✓", VerdictFail: "✗", VerdictError: "⚠"}[c.Verdict]
-		mw.printf("%s %s — nginx upgrade procedures against `--expect %s`: %s\n\n", mark, strings.ToUpper(c.Verdict), mdCode(c.Expect.Spec), mdCell(CompareVerdictLine(c)))
-	}
-	mw.printf("# nginx upgrade procedures compared\n\n")
-	writeMarkdownInsecure(mw, c.InsecureArchive)
-	mw.printf("From `%s` to `%s` (good) and `%s` (broken); load: %s.\n\n", mdCode(c.From), mdCode(c.To), mdCode(c.Broken), loadLine(c.Load))
-	if c.Expect != nil {
-		mw.printf("Expected: %s.\n\n", mdCell(expectWords(c.Expect)))
-	}
-	if len(c.Summary) > 0 {
-		mw.printf("| procedure | build | runs | outcomes | expected | verdict | why |\n| --- | --- | ---: | --- | --- | --- | --- |\n")
-		for _, s := range c.Summary {
-			mw.printf("| %s | %s | %d | %s | %s | %s | %s |\n", mdCell(s.Procedure), mdCell(s.Build), s.Runs, mdCell(s.OutcomeWords()),
-				mdCell(s.Expected), verdictMark(s.Verdict), mdCell(strings.Join(s.Reasons, "; ")))
-		}
-		mw.printf("\n")
-	}
-	mw.printf("| procedure | build | init | outcome | dropped | requests | failed | failures | duration | exit | final state |\n")
-	mw.printf("| --- | --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |\n")
-	for _, p := range c.Procedures {
-		name := p.Name
-		if p.Repeat > 0 {
-			name = fmt.Sprintf("%s #%d", p.Name, p.Repeat)
-		}
-		mw.printf("| %s | %s | %s | %s | %d | %d | %d | %s | %s | %d | %s |\n",
-			mdCell(name), mdCell(p.Build), mdCell(p.Init), mdCell(p.Outcome), p.Dropped, p.Requests.Total, p.Requests.Failed,
-			mdCell(procedureFailures(p)), fmtMs(p.DurationMs), p.ExitCode, mdCell(compactFinal(p.Final)))
-	}
-	for _, p := range c.Procedures {
-		if len(p.JudgedReasons) > 0 {
-			mw.printf("\n**%s (%s build)** against its expectation — %s: %s\n", mdCell(p.Name), mdCell(p.Build), verdictMark(p.Judged),
-				mdCell(strings.Join(p.JudgedReasons, "; ")))
-		}
-	}
-	for _, p := range c.Procedures {
-		if c.Expect == nil && (p.Error != "" || len(p.Reasons) > 0) {
-			mw.printf("\n**%s (%s build)**: %s\n", mdCell(p.Name), mdCell(p.Build), mdCell(strings.Join(append(errorFirst(p.Error), p.Reasons...), "; ")))
-		}
-	}
-	for _, p := range c.Procedures {
-		if len(p.Notes) > 0 || len(p.Restart) > 0 || p.BinaryOnDisk != "" || p.Final.Systemd != nil {
-			mw.printf("\n**%s (%s build)** — notes:\n", mdCell(p.Name), mdCell(p.Build))
-			if p.Expected != "" {
-				mw.printf("- expected: %s; happened: %s, %s, exit %d — %s\n", mdCell(p.Expected), mdCell(p.Outcome),
-					plural(p.Dropped, "drop"), p.ExitCode, verdictMark(p.Judged))
-			}
-			if p.BinaryOnDisk != "" {
-				mw.printf("- binary on disk at the end: %s\n", mdCell(p.BinaryOnDisk))
-			}
-			if p.Unit != "" {
-				mw.printf("- unit: %s\n", mdCell(p.Unit))
-			}
-			if v := p.SystemdBefore; v != nil {
-				mw.printf("- systemd before: %s\n", mdCell(v.String()))
-			}
-			if v := p.Final.Systemd; v != nil {
-				mw.printf("- systemd at the end: %s\n", mdCell(v.String()))
-			}
-			for _, w := range p.Final.Wrong {
-				mw.printf("- wrong: %s\n", mdCell(w))
-			}
-			for _, e := range p.Restart {
-				mw.printf("- restart: %s\n", mdCell(e))
-			}
-			for _, n := range p.Notes {
-				mw.printf("- %s\n", mdCell(n))
-			}
-		}
-	}
-	mw.printf("\n%s\n", mdCell(compareHowToRead))
-	return mw.err
+// BuildExpect is what one build's procedure must do.
+type BuildExpect struct {
+	Outcomes []string `json:"outcomes"` // the outcomes accepted
+	// Drops: losses (and stalls) are accepted; otherwise 0 dropped and no
+	// stall over the run's --max-stall.
+	Drops bool `json:"drops,omitempty"`
+	// NonZeroExit: the procedure must say it failed (exit non-zero, or
+	// killed at its timeout) — a build that cannot start.
+	NonZeroExit bool `json:"nonzero_exit,omitempty"`
 }
 
-// WriteCompareHTML writes the compare table as one self-contained page.
-func WriteCompareHTML(w io.Writer, c *CompareReport) error {
-	tmpl, err := template.New("compare").Funcs(template.FuncMap{
-		"ms": fmtMs, "load": loadLine, "failures": procedureFailures, "final": compactFinal,
-		"howToRead":   func() string { return compareHowToRead },
-		"verdictLine": CompareVerdictLine, "expectWords": expectWords, "join": strings.Join,
-		"insecure": func() string { return InsecureArchiveNote },
-	}).Parse(compareHTMLTemplate)
-	if err != nil {
-		return fmt.Errorf("parse compare html template: %w", err)
-	}
-	return tmpl.Execute(w, c)
+// DefaultCompareExpect is --expect default: the good build upgraded with
+// nothing lost and no stall; the broken build kept the old one serving,
+// nothing lost, and the procedure said it failed.
+func DefaultCompareExpect() *CompareExpect {
+	return &CompareExpect{Spec: "default", Builds: map[string]BuildExpect{
+		BuildGood:   {Outcomes: []string{OutcomeUpgraded}},
+		BuildBroken: {Outcomes: []string{OutcomeKeptOld}, NonZeroExit: true},
+	}}
 }
 
-const compareHowToRead = "outcome: upgraded (one master, the new binary serves), kept-old (the old set serves, the new binary never took over), " +
-	"restarted (the service went down and came back), down (nothing serves at the end), two-masters (left half-way), " +
-	"failed (the procedure could not be run). The serving binary is read from the running master's executable. " +
-	"dropped = failed requests + requests retried after a server close + long downloads cut."
+// compareOutcomes are the outcomes an expectation may name.
+var compareOutcomes = []string{OutcomeUpgraded, OutcomeKeptOld, OutcomeRestarted, OutcomeDown, OutcomeTwoMasters}
 
-const compareHTMLTemplate = `<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>nginx upgrade procedures compared</title>
-<style>
-body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1160px; color: #222; padding: 0 1em; }
-table { border-collapse: collapse; } th, td { border: 1px solid #ddd; padding: .25em .6em; text-align: left; }
-th { background: #f4f4f4; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
-.upgraded { color: #176f2c; font-weight: bold; } .down, .failed, .two-masters { color: #b3261e; font-weight: bold; }
-.kept-old, .restarted { color: #a15c00; font-weight: bold; }
-.pass { color: #176f2c; font-weight: bold; } .fail { color: #b3261e; font-weight: bold; } .error { color: #a15c00; font-weight: bold; }
-p.insecure { background: #fbe3e3; border: 1px solid #b3261e; padding: .5em .8em; font-weight: bold; }
-</style></head><body>
-<h1>nginx upgrade procedures compared</h1>
-{{if .InsecureArchive}}<p class="insecure">{{insecure}}</p>{{end}}
-<p>From <code>{{.From}}</code> to <code>{{.To}}</code> (good) and <code>{{.Broken}}</code> (broken); load: {{load .Load}}.</p>
-{{if .Expect}}<h2 class="{{.Verdict}}">{{.Verdict}} against <code>--expect {{.Expect.Spec}}</code>: {{verdictLine .}}</h2>
-<p>Expected: {{expectWords .Expect}}.</p>{{end}}
-{{if .Summary}}<table>
-<tr><th>procedure</th><th>build</th><th>runs</th><th>outcomes</th><th>expected</th><th>verdict</th><th>why</th></tr>
-{{range .Summary}}<tr><td>{{.Procedure}}</td><td>{{.Build}}</td><td class="n">{{.Runs}}</td><td>{{.OutcomeWords}}</td><td>{{.Expected}}</td><td class="{{.Verdict}}">{{.Verdict}}</td><td>{{join .Reasons "; "}}</td></tr>
-{{end}}</table><p></p>{{end}}
-<table>
-<tr><th>procedure</th><th>build</th><th>init</th><th>outcome</th><th>dropped</th><th>requests</th><th>failed</th><th>failures</th><th>duration</th><th>exit</th><th>final state</th></tr>
-{{range .Procedures}}<tr><td>{{.Name}}</td><td>{{.Build}}</td><td>{{.Init}}</td><td class="{{.Outcome}}">{{.Outcome}}</td><td class="n">{{.Dropped}}</td>
-<td class="n">{{.Requests.Total}}</td><td class="n">{{.Requests.Failed}}</td><td>{{failures .}}</td><td class="n">{{ms .DurationMs}}</td>
-<td class="n">{{.ExitCode}}</td><td>{{final .Final}}</td></tr>
-{{if or .Error .Reasons}}<tr><td colspan="11">{{with .Error}}{{.}}; {{end}}{{range .Reasons}}{{.}}; {{end}}</td></tr>{{end}}
-{{if or .Notes .Restart .Final.Systemd}}<tr><td colspan="11">{{with .BinaryOnDisk}}binary on disk: {{.}}; {{end}}{{with .Final.Systemd}}systemd at the end: {{.String}}; {{end}}{{range .Restart}}restart: {{.}}; {{end}}{{range .Notes}}{{.}}; {{end}}</td></tr>{{end}}
-{{end}}</table>
-<p>{{howToRead}}</p>
-</body></html>
-`
+// ParseCompareExpect reads --expect: "default", or a comma-separated list
+// of BUILD=OUTCOME[|OUTCOME…][+drops][+exit0] that replaces the default
+// for the builds it names (e.g. "good=upgraded|restarted+drops"). +drops
+// accepts losses and stalls; +exit0 accepts a procedure that exits 0 with
+// the broken build.
+func ParseCompareExpect(spec string) (*CompareExpect, error) {
+	e := DefaultCompareExpect()
+	e.Spec = spec
+	if spec == "default" {
+		return e, nil
+	}
+	for _, part := range strings.Split(spec, ",") {
+		build, rest, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || rest == "" {
+			return nil, fmt.Errorf("--expect %q: want default or BUILD=OUTCOME[|OUTCOME][+drops][+exit0], e.g. good=restarted+drops", spec)
+		}
+		if build != BuildGood && build != BuildBroken {
+			return nil, fmt.Errorf("--expect %q: unknown build %q (want %s or %s)", spec, build, BuildGood, BuildBroken)
+		}
+		words := strings.Split(rest, "+")
+		be := BuildExpect{NonZeroExit: build == BuildBroken}
+		for _, o := range strings.Split(words[0], "|") {
+			if !slices.Contains(compareOutcomes, o) {
+				return nil, fmt.Errorf("--expect %q: unknown outcome %q (want %s)", spec, o, strings.Join(compareOutcomes, ", "))
+			}
+			be.Outcomes = append(be.Outcomes, o)
+		}
+		for _, w := range words[1:] {
+			switch w {
+			case "drops":
+				be.Drops = true
+			case "exit0":
+				be.NonZeroExit = false
+			default:
+				return nil, fmt.Errorf("--expect %q: unknown modifier +%s (want +drops or +exit0)", spec, w)
+			}
+		}
+		e.Builds[build] = be
+	}
+	return e, nil
+}
+
+// Words says an expectation for people: "upgraded, 0 dropped, no stall".
+func (b BuildExpect) Words() string {
+	w := strings.Join(b.Outcomes, " or ")
+	if !b.Drops {
+		w += ", 0 dropped, no stall"
+	} else {
+		w += ", losses accepted"
+	}
+	if b.NonZeroExit {
+		w += ", the procedure exits non-zero"
+	}
+	return w
+}
+
+// judgeProcedure judges one procedure run against what its build is
+// expected to do. As for a scenario, a failed premise (the load did not
+// hold its rate, a record is incomplete) gates a pass but never hides what
+// was seen: a miss is fail with the premises beside it ("also: …").
+func judgeProcedure(row *Procedure, s *record.Scenario, e *CompareExpect) {
+	be, ok := e.Builds[row.Build]
+	if !ok {
+		row.Judged, row.JudgedReasons = record.VerdictError, []string{fmt.Sprintf("no expectation for the %s build", row.Build)}
+		return
+	}
+	row.Expected = be.Words()
+	var miss []string
+	if !slices.Contains(be.Outcomes, row.Outcome) && row.Outcome != OutcomeFailed {
+		miss = append(miss, fmt.Sprintf("ended %s, expected %s", row.Outcome, strings.Join(be.Outcomes, " or ")))
+	}
+	var blind []string // stalls the observer could not see: the machine's, not the procedure's
+	if !be.Drops {
+		if row.Dropped > 0 {
+			miss = append(miss, fmt.Sprintf("%s dropped (%s)", words.Plural(row.Dropped, "request"), procedureFailures(*row)))
+		}
+		stalls, unseen := judge.StallReasons(s)
+		miss, blind = append(miss, stalls...), unseen
+	}
+	if be.NonZeroExit && row.Outcome != OutcomeFailed && row.ExitCode == 0 && !row.TimedOut {
+		miss = append(miss, "the procedure exited 0 with a build that cannot start: it must say it failed")
+	}
+	premises := append(comparePremises(row, s), blind...)
+	switch {
+	case len(miss) > 0:
+		for _, p := range premises {
+			miss = append(miss, "also: "+p)
+		}
+		row.Judged, row.JudgedReasons = record.VerdictFail, miss
+	case len(premises) > 0:
+		row.Judged, row.JudgedReasons = record.VerdictError, premises
+	default:
+		row.Judged, row.JudgedReasons = record.VerdictPass, []string{}
+	}
+}
+
+// comparePremises are what a procedure run needs to be judged: it ran, its
+// record is complete, and the load covered it at its rate.
+func comparePremises(row *Procedure, s *record.Scenario) []string {
+	var out []string
+	if row.Outcome == OutcomeFailed {
+		e := row.Error
+		if e == "" {
+			e = "no final state recorded"
+		}
+		out = append(out, "could not run: "+e)
+	}
+	out = append(out, s.Problems...)
+	if s.Requests.Total == 0 {
+		out = append(out, "no results: the load sent no request")
+	} else {
+		out = append(out, judge.CoverageReasons(s)...)
+	}
+	if s.Slow.Cancelled > 0 {
+		out = append(out, fmt.Sprintf("%s cancelled by the harness before it ended", words.Plural(s.Slow.Cancelled, "long download")))
+	}
+	return out
+}
+
+// CompareSummary is one procedure with one build over its runs (compare
+// --repeat): how many ended in each outcome, with the drops of each, and
+// the verdict of the row under --expect (a varying outcome is flaky: fail).
+type CompareSummary struct {
+	Procedure string                    `json:"procedure"`
+	Build     string                    `json:"build"`
+	Runs      int                       `json:"runs"`
+	Outcomes  map[string]OutcomeSummary `json:"outcomes"`
+	Flaky     bool                      `json:"flaky"`
+	Expected  string                    `json:"expected,omitempty"`
+	Verdict   string                    `json:"verdict,omitempty"` // under --expect
+	Reasons   []string                  `json:"reasons,omitempty"`
+}
+
+// OutcomeSummary is the runs that ended in one outcome.
+type OutcomeSummary struct {
+	Runs    int   `json:"runs"`
+	Dropped []int `json:"dropped"` // per run, in run order
+}
+
+// summarize groups the rows by procedure and build, in the order they ran,
+// and judges each group under e (nil: no expectation).
+func summarize(rows []Procedure, e *CompareExpect) []CompareSummary {
+	var out []CompareSummary
+	index := map[string]int{}
+	for _, r := range rows {
+		key := r.Name + "\x00" + r.Build
+		i, ok := index[key]
+		if !ok {
+			i = len(out)
+			index[key] = i
+			out = append(out, CompareSummary{Procedure: r.Name, Build: r.Build, Outcomes: map[string]OutcomeSummary{}})
+		}
+		s := &out[i]
+		s.Runs++
+		o := s.Outcomes[r.Outcome]
+		o.Runs++
+		o.Dropped = append(o.Dropped, r.Dropped)
+		s.Outcomes[r.Outcome] = o
+	}
+	for i := range out {
+		s := &out[i]
+		s.Flaky = len(s.Outcomes) > 1
+		if e == nil {
+			continue
+		}
+		if be, ok := e.Builds[s.Build]; ok {
+			s.Expected = be.Words()
+		}
+		var verdicts, reasons []string
+		for _, r := range rows {
+			if r.Name == s.Procedure && r.Build == s.Build {
+				verdicts = append(verdicts, r.Judged)
+				for _, why := range r.JudgedReasons {
+					if s.Runs > 1 {
+						why = fmt.Sprintf("run %d: %s", r.Repeat, why)
+					}
+					reasons = append(reasons, why)
+				}
+			}
+		}
+		v, _ := judge.Worst(verdicts)
+		if s.Flaky {
+			v = record.VerdictFail
+			reasons = append([]string{"flaky: " + s.OutcomeWords()}, reasons...)
+		}
+		s.Verdict, s.Reasons = v, reasons
+	}
+	return out
+}
+
+// OutcomeWords says how the runs ended: "upgraded in 3 runs (0, 0, 0
+// dropped), down in 2 runs (1613, 1596 dropped)".
+func (s CompareSummary) OutcomeWords() string {
+	names := make([]string, 0, len(s.Outcomes))
+	for o := range s.Outcomes {
+		names = append(names, o)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if s.Outcomes[names[i]].Runs != s.Outcomes[names[j]].Runs {
+			return s.Outcomes[names[i]].Runs > s.Outcomes[names[j]].Runs
+		}
+		return names[i] < names[j]
+	})
+	var parts []string
+	for _, o := range names {
+		os := s.Outcomes[o]
+		var d []string
+		for _, n := range os.Dropped {
+			d = append(d, fmt.Sprint(n))
+		}
+		parts = append(parts, fmt.Sprintf("%s in %s (%s dropped)", o, words.Plural(os.Runs, "run"), strings.Join(d, ", ")))
+	}
+	return strings.Join(parts, ", ")
+}
 
 func procedureFailures(p Procedure) string {
 	parts := []string{}
-	if s := classSummary(p.Failures); s != "" {
+	if s := words.ClassSummary(p.Failures); s != "" {
 		parts = append(parts, s)
 	}
 	if p.Retried > 0 {
@@ -282,39 +387,4 @@ func procedureFailures(p Procedure) string {
 		parts = append(parts, fmt.Sprintf("downloads cut: %d", p.SlowCut))
 	}
 	return strings.Join(parts, ", ")
-}
-
-func compactFinal(f Final) string {
-	return fmt.Sprintf("%d master(s), %s binary, pid file %d, serving: %t", f.Masters, f.ServingBinary, f.PIDFilePID, f.Serving)
-}
-
-// CompareVerdictLine counts the summary rows' verdicts: "2 pass, 1 fail,
-// 0 error over 3 procedure×build rows".
-func CompareVerdictLine(c *CompareReport) string {
-	if c.Counts == nil {
-		return ""
-	}
-	line := fmt.Sprintf("%d pass, %d fail, %d error over %s", c.Counts.Pass, c.Counts.Fail, c.Counts.Error, plural(len(c.Summary), "procedure×build row"))
-	if c.Missing > 0 {
-		line += fmt.Sprintf(" (%s not recorded)", plural(c.Missing, "planned run"))
-	}
-	return line
-}
-
-// expectWords says what each build was expected to do.
-func expectWords(e *CompareExpect) string {
-	var parts []string
-	for _, b := range []string{BuildGood, BuildBroken} {
-		if be, ok := e.Builds[b]; ok {
-			parts = append(parts, fmt.Sprintf("%s build: %s", b, be.Words()))
-		}
-	}
-	return strings.Join(parts, "; ")
-}
-
-func errorFirst(e string) []string {
-	if e == "" {
-		return nil
-	}
-	return []string{e}
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
 // compareRun is one procedure run of a hand-written compare record.
@@ -38,7 +40,7 @@ func writeCompare(t *testing.T, e *CompareExpect, repeat int, runs []compareRun)
 		rec.Runs = append(rec.Runs, run)
 		sdir := writeFixture(t, dir, name, f)
 		data, _ := json.Marshal(ProcedureRecord{Procedure: "script-up.sh", Spec: "script:up.sh", Build: r.build, ExitCode: r.exit,
-			DurationMs: 100, Init: InitDocker, BinaryOnDisk: "new"})
+			DurationMs: 100, Init: record.InitDocker, BinaryOnDisk: "new"})
 		if err := os.WriteFile(filepath.Join(sdir, ProcedureFile), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -62,22 +64,22 @@ func TestCompareExpectations(t *testing.T) {
 		want    []string // reasons of the summary rows (substrings)
 	}{
 		{"default: upgraded clean, kept-old with a non-zero exit: pass", "default", 1,
-			[]compareRun{{BuildGood, 0, nil}, {BuildBroken, 1, nil}}, VerdictPass, nil},
+			[]compareRun{{BuildGood, 0, nil}, {BuildBroken, 1, nil}}, record.VerdictPass, nil},
 		{"default: the good build lost a request: fail", "default", 1,
-			[]compareRun{{BuildGood, 0, lose}, {BuildBroken, 1, nil}}, VerdictFail, []string{"1 request dropped (eof: 1)"}},
+			[]compareRun{{BuildGood, 0, lose}, {BuildBroken, 1, nil}}, record.VerdictFail, []string{"1 request dropped (eof: 1)"}},
 		{"default: a procedure that took nginx down: fail, the row named", "default", 1,
-			[]compareRun{{BuildGood, 0, down}, {BuildBroken, 1, nil}}, VerdictFail, []string{"ended down, expected upgraded"}},
+			[]compareRun{{BuildGood, 0, down}, {BuildBroken, 1, nil}}, record.VerdictFail, []string{"ended down, expected upgraded"}},
 		{"default: a broken build the procedure called a success: fail", "default", 1,
-			[]compareRun{{BuildGood, 0, nil}, {BuildBroken, 0, nil}}, VerdictFail, []string{"exited 0 with a build that cannot start"}},
+			[]compareRun{{BuildGood, 0, nil}, {BuildBroken, 0, nil}}, record.VerdictFail, []string{"exited 0 with a build that cannot start"}},
 		{"default: the load missed its rate and nothing else: error", "default", 1,
-			[]compareRun{{BuildGood, 0, thinBothSets}, {BuildBroken, 1, nil}}, VerdictError, []string{missedRate}},
+			[]compareRun{{BuildGood, 0, thinBothSets}, {BuildBroken, 1, nil}}, record.VerdictError, []string{missedRate}},
 		{"a missed rate does not hide a miss: fail, the premise beside it", "default", 1,
-			[]compareRun{{BuildGood, 0, func(f *fixture) { thinBothSets(f); down(f) }}, {BuildBroken, 1, nil}}, VerdictFail,
+			[]compareRun{{BuildGood, 0, func(f *fixture) { thinBothSets(f); down(f) }}, {BuildBroken, 1, nil}}, record.VerdictFail,
 			[]string{"ended down", "also: " + missedRate}},
 		{"a packager who accepts a restart and its drops", "good=upgraded|kept-old+drops", 1,
-			[]compareRun{{BuildGood, 0, lose}, {BuildBroken, 1, nil}}, VerdictPass, nil},
+			[]compareRun{{BuildGood, 0, lose}, {BuildBroken, 1, nil}}, record.VerdictPass, nil},
 		{"repeat: an outcome that varies is flaky", "default", 2,
-			[]compareRun{{BuildGood, 0, nil}, {BuildGood, 0, down}, {BuildBroken, 1, nil}, {BuildBroken, 1, nil}}, VerdictFail,
+			[]compareRun{{BuildGood, 0, nil}, {BuildGood, 0, down}, {BuildBroken, 1, nil}, {BuildBroken, 1, nil}}, record.VerdictFail,
 			[]string{"flaky: down in 1 run (0 dropped), upgraded in 1 run (0 dropped)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -108,14 +110,14 @@ func TestCompareExpectations(t *testing.T) {
 			if err := WriteCompareJUnit(&junit, c); err != nil {
 				t.Fatal(err)
 			}
-			if !strings.HasPrefix(md.String(), map[string]string{VerdictPass: "✓ PASS", VerdictFail: "✗ FAIL", VerdictError: "⚠ ERROR"}[tc.verdict]) {
+			if !strings.HasPrefix(md.String(), map[string]string{record.VerdictPass: "✓ PASS", record.VerdictFail: "✗ FAIL", record.VerdictError: "⚠ ERROR"}[tc.verdict]) {
 				t.Errorf("report.md does not open with the verdict:\n%s", md.String())
 			}
 			if !strings.Contains(md.String(), "expected: upgraded") && tc.expect == "default" {
 				t.Errorf("report.md does not say what was expected:\n%s", md.String())
 			}
 			failures := strings.Count(junit.String(), "<failure")
-			if (tc.verdict == VerdictFail) != (failures > 0) {
+			if (tc.verdict == record.VerdictFail) != (failures > 0) {
 				t.Errorf("JUnit has %d failures for a %s:\n%s", failures, tc.verdict, junit.String())
 			}
 		})

@@ -11,6 +11,9 @@ import (
 	"strings"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness/proc"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/judge"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
 )
 
 // Reading a compare run's records into its report: what `report DIR`
@@ -39,7 +42,7 @@ type CompareRecord struct {
 	From   string       `json:"from"`
 	To     string       `json:"to"`
 	Broken string       `json:"broken"`
-	Load   Load         `json:"load"`
+	Load   record.Load  `json:"load"`
 	Runs   []CompareRun `json:"runs"`
 	// Expect is compare --expect (nil: a measurement, no verdict); Repeat
 	// is compare --repeat (each procedure and build run that many times).
@@ -77,8 +80,8 @@ type ProcedureRecord struct {
 	Init         string   `json:"init,omitempty"`  // the container's PID 1: docker-init or systemd
 	// Under systemd: the unit nginx ran as (Debian's, or the user's file
 	// and its sha256) and systemd's view of it before the procedure.
-	Unit          string       `json:"unit,omitempty"`
-	SystemdBefore *SystemdView `json:"systemd_before,omitempty"`
+	Unit          string              `json:"unit,omitempty"`
+	SystemdBefore *record.SystemdView `json:"systemd_before,omitempty"`
 }
 
 // MasterSample is one line of masters.jsonl: the masters at one moment.
@@ -117,7 +120,7 @@ func BuildCompare(dir string) (*CompareReport, error) {
 	if err := readJSONFile(filepath.Join(dir, CompareFile), &rec); err != nil {
 		return nil, fmt.Errorf("read compare run %s: %w", dir, err)
 	}
-	c := &CompareReport{Schema: Schema, From: rec.From, To: rec.To, Broken: rec.Broken,
+	c := &CompareReport{Schema: record.Schema, From: rec.From, To: rec.To, Broken: rec.Broken,
 		Load: rec.Load, Procedures: []Procedure{}, Expect: rec.Expect, Repeat: rec.Repeat, InsecureArchive: rec.InsecureArchive}
 	for _, run := range rec.Runs {
 		sdir := filepath.Join(dir, run.Dir)
@@ -148,10 +151,10 @@ func BuildCompare(dir string) (*CompareReport, error) {
 		// Runs planned but not recorded (an interrupted compare) leave the
 		// gate without its evidence.
 		if recorded := len(c.Procedures); recorded < len(rec.Runs) {
-			verdicts = append(verdicts, VerdictError)
+			verdicts = append(verdicts, record.VerdictError)
 			c.Missing = len(rec.Runs) - recorded
 		}
-		v, counts := worst(verdicts)
+		v, counts := judge.Worst(verdicts)
 		c.Verdict, c.Counts = v, &counts
 	}
 	return c, nil
@@ -163,7 +166,7 @@ func BuildProcedure(sdir string) (Procedure, error) {
 	return row, err
 }
 
-func buildProcedure(sdir string) (Procedure, *Scenario, error) {
+func buildProcedure(sdir string) (Procedure, *record.Scenario, error) {
 	s, _, err := BuildScenario(sdir)
 	if err != nil {
 		return Procedure{}, nil, err
@@ -176,10 +179,10 @@ func buildProcedure(sdir string) (Procedure, *Scenario, error) {
 	row.Notes = append(row.Notes, rec.Notes...)
 	row.Init, row.Unit, row.SystemdBefore = rec.Init, rec.Unit, rec.SystemdBefore
 	if row.Init == "" {
-		row.Init = InitDocker
+		row.Init = record.InitDocker
 	}
 	if rec.TimedOut {
-		row.Notes = append(row.Notes, fmt.Sprintf("the procedure hung: killed after its timeout of %s", fmtMs(rec.TimeoutMs)))
+		row.Notes = append(row.Notes, fmt.Sprintf("the procedure hung: killed after its timeout of %s", words.FmtMs(rec.TimeoutMs)))
 	}
 	if recErr != nil {
 		row.Error = strings.TrimSpace(strings.Join([]string{row.Error, recErr.Error()}, "; "))
@@ -202,7 +205,7 @@ func buildProcedure(sdir string) (Procedure, *Scenario, error) {
 // back: a moment with no master followed by one, or a change of master
 // that no USR2 explains (a USR2 always shows two masters at once, the new
 // one a child of the old). It says what it saw, in words.
-func RestartEvidence(before proc.Snapshot, samples []MasterSample, tl *Timeline) (bool, []string) {
+func RestartEvidence(before proc.Snapshot, samples []MasterSample, tl *record.Timeline) (bool, []string) {
 	var evidence []string
 	wentDown := false
 	downFrom := -1.0
@@ -231,7 +234,7 @@ func RestartEvidence(before proc.Snapshot, samples []MasterSample, tl *Timeline)
 		}
 		if downFrom >= 0 {
 			wentDown = true
-			w := fmt.Sprintf("no nginx master from %s to %s", fmtMs(downFrom), fmtMs(s.Ms))
+			w := fmt.Sprintf("no nginx master from %s to %s", words.FmtMs(downFrom), words.FmtMs(s.Ms))
 			if n := failedBetween(tl, downFrom-MasterSampleMs, s.Ms); n > 0 {
 				w += fmt.Sprintf(", %d requests failed meanwhile", n)
 			}
@@ -243,14 +246,14 @@ func RestartEvidence(before proc.Snapshot, samples []MasterSample, tl *Timeline)
 		}
 		for _, m := range s.Masters {
 			if !known[m.PID] && !known[m.PPID] {
-				foreign = append(foreign, fmt.Sprintf("master %d appeared at %s with parent %d, not a master", m.PID, fmtMs(s.Ms), m.PPID))
+				foreign = append(foreign, fmt.Sprintf("master %d appeared at %s with parent %d, not a master", m.PID, words.FmtMs(s.Ms), m.PPID))
 				// A master no master forked, while every master of the
 				// sample before is gone: a stop and a start between two
 				// samples, whatever USR2 came after.
 				if len(prev) > 0 && !anyIn(prev, s.Masters) {
 					wentDown, swapped = true, true
 					evidence = append(evidence, fmt.Sprintf("the master changed from %d to %d between two samples (at %s), the new one with parent %d, not a master: a stop and a start, not a USR2",
-						prev[0].PID, m.PID, fmtMs(s.Ms), m.PPID))
+						prev[0].PID, m.PID, words.FmtMs(s.Ms), m.PPID))
 				}
 			}
 		}
@@ -285,7 +288,7 @@ func anyIn(a, b []SampledMaster) bool {
 	return false
 }
 
-func failedBetween(tl *Timeline, from, to float64) int {
+func failedBetween(tl *record.Timeline, from, to float64) int {
 	if tl == nil || tl.BucketMs <= 0 {
 		return 0
 	}
@@ -333,5 +336,3 @@ func readJSONLFile[T any](path string, each func(T)) error {
 		each(v)
 	}
 }
-
-func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }

@@ -2,24 +2,26 @@ package reports
 
 import (
 	"encoding/json"
-	"github.com/releng-tools/nginx-upgrade-harness/harness/proc"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/releng-tools/nginx-upgrade-harness/harness/proc"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
 func TestOutcomeOf(t *testing.T) {
 	for _, tc := range []struct {
-		final         *Final
+		final         *record.Final
 		ran, wentDown bool
 		want          string
 	}{
-		{&Final{Masters: 1, ServingBinary: "new", Serving: true}, true, false, OutcomeUpgraded},
-		{&Final{Masters: 1, ServingBinary: "old", Serving: true}, true, false, OutcomeKeptOld},
-		{&Final{Masters: 1, ServingBinary: "new", Serving: true}, true, true, OutcomeRestarted},
-		{&Final{Masters: 0, ServingBinary: "none"}, true, true, OutcomeDown},
-		{&Final{Masters: 2, ServingBinary: "old", Serving: true}, true, false, OutcomeTwoMasters},
+		{&record.Final{Masters: 1, ServingBinary: "new", Serving: true}, true, false, OutcomeUpgraded},
+		{&record.Final{Masters: 1, ServingBinary: "old", Serving: true}, true, false, OutcomeKeptOld},
+		{&record.Final{Masters: 1, ServingBinary: "new", Serving: true}, true, true, OutcomeRestarted},
+		{&record.Final{Masters: 0, ServingBinary: "none"}, true, true, OutcomeDown},
+		{&record.Final{Masters: 2, ServingBinary: "old", Serving: true}, true, false, OutcomeTwoMasters},
 		{nil, false, false, OutcomeFailed},
 	} {
 		if got := OutcomeOf(tc.final, tc.ran, tc.wentDown); got != tc.want {
@@ -33,16 +35,16 @@ func TestCompareReport(t *testing.T) {
 	f.results = append(f.results, failedWith(2500, 0, "EOF"))
 	s := buildFixture(t, f)
 	p := NewProcedure("debian-initd", s)
-	p.Build, p.ExitCode, p.DurationMs, p.Init = BuildGood, 0, 1234, InitDocker
+	p.Build, p.ExitCode, p.DurationMs, p.Init = BuildGood, 0, 1234, record.InitDocker
 	p.Outcome = OutcomeOf(s.Final, true, false)
 	broken := NewProcedure("manual-<signals>", s)
 	broken.Build, broken.ExitCode, broken.Outcome = BuildBroken, 1, OutcomeKeptOld
-	c := &CompareReport{Schema: Schema, From: "a", To: "b", Broken: "c", Load: f.meta.Load, Procedures: []Procedure{p, broken}}
+	c := &CompareReport{Schema: record.Schema, From: "a", To: "b", Broken: "c", Load: f.meta.Load, Procedures: []Procedure{p, broken}}
 	dir := t.TempDir()
 	if err := WriteCompareAll(dir, c); err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(filepath.Join(dir, ReportJSON))
+	data, err := os.ReadFile(filepath.Join(dir, record.ReportJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,38 +64,13 @@ func TestCompareReport(t *testing.T) {
 			}
 		}
 	}
-	md, _ := os.ReadFile(filepath.Join(dir, ReportMarkdown))
+	md, _ := os.ReadFile(filepath.Join(dir, record.ReportMarkdown))
 	if !strings.Contains(string(md), "| debian-initd | good | docker-init | upgraded | 1 | 801 | 1 | eof: 1 | 1234 ms | 0 |") {
 		t.Errorf("report.md:\n%s", md)
 	}
-	html, _ := os.ReadFile(filepath.Join(dir, ReportHTML))
+	html, _ := os.ReadFile(filepath.Join(dir, record.ReportHTML))
 	if strings.Contains(string(html), "<signals>") || !strings.Contains(string(html), "manual-&lt;signals&gt;") {
 		t.Error("report.html does not escape the procedure name")
-	}
-}
-
-func TestJudgeSystemd(t *testing.T) {
-	procs := []FinalProcess{{PID: 40, PPID: 1, Role: "master", Binary: "new"}, {PID: 41, PPID: 40, Role: "worker", Binary: "new"},
-		{PID: 30, PPID: 1, Role: "worker", Binary: "unknown"}}
-	for _, tc := range []struct {
-		name  string
-		v     SystemdView
-		serve bool
-		want  []string
-	}{
-		{"agree", SystemdView{MainPID: 40, ActiveState: "active", SubState: "running", CgroupPIDs: []int{30, 40, 41}}, true, nil},
-		{"dead while serving", SystemdView{ActiveState: "failed", SubState: "failed", CgroupPIDs: []int{30, 40, 41}}, true,
-			[]string{"systemd believes nginx.service failed/failed while nginx serves"}},
-		{"main pid gone", SystemdView{MainPID: 20, ActiveState: "active", SubState: "running", CgroupPIDs: []int{30, 40, 41}}, true,
-			[]string{"systemd's Main PID 20 is not a live nginx master"}},
-		{"outside the cgroup", SystemdView{MainPID: 40, ActiveState: "active", SubState: "running", CgroupPIDs: []int{40, 41}}, true,
-			[]string{"1 nginx process(es) outside nginx.service's cgroup: 30"}},
-	} {
-		f := Final{Processes: procs, Serving: tc.serve, Systemd: &tc.v}
-		f.JudgeSystemd()
-		if strings.Join(f.Wrong, "|") != strings.Join(tc.want, "|") {
-			t.Errorf("%s: Wrong = %q, want %q", tc.name, f.Wrong, tc.want)
-		}
 	}
 }
 

@@ -1,2 +1,5 @@
-// Package reports turns the files a scenario run leaves on disk into per-phase metrics, a verdict with its reasons, and report.json, report.md and report.html.
+// Package reports builds a run's report from the records it left on disk
+// (read the records, measure them, judge them) and renders it; matrix,
+// compare, trend and merge sit on top. It imports record, analysis, judge,
+// render and words; nothing under reports/ imports it.
 package reports

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
 // (c) Server-side losses are never hidden behind error: an error.txt or a
@@ -22,29 +24,29 @@ func TestDoctoredLossBesideError(t *testing.T) {
 		{
 			name:   "reset beside error.txt",
 			errMsg: `Get "http://127.0.0.1:8080/": read tcp 127.0.0.1:40000->127.0.0.1:8080: read: connection reset by peer`,
-			class:  ClassReset,
+			class:  record.ClassReset,
 			premise: func(t *testing.T, dir string) {
-				os.WriteFile(filepath.Join(dir, ErrorFile), []byte("quit-old-master: docker exec: context deadline exceeded\n"), 0o644)
+				os.WriteFile(filepath.Join(dir, record.ErrorFile), []byte("quit-old-master: docker exec: context deadline exceeded\n"), 0o644)
 			},
 			also: "could not run",
 		},
 		{
 			name:   "HTTP/2 RST_STREAM beside a missing end marker",
 			errMsg: `Get "https://127.0.0.1:8443/": stream error: stream ID 7; INTERNAL_ERROR; received from peer`,
-			class:  ClassStreamReset,
+			class:  record.ClassStreamReset,
 			premise: func(t *testing.T, dir string) {
-				if err := os.Remove(filepath.Join(dir, EndFile)); err != nil {
+				if err := os.Remove(filepath.Join(dir, record.EndFile)); err != nil {
 					t.Fatal(err)
 				}
 			},
-			also: EndFile,
+			also: record.EndFile,
 		},
 		{
 			name:   "HTTP/2 GOAWAY beside error.txt",
 			errMsg: `Get "https://127.0.0.1:8443/": http2: server sent GOAWAY and closed the connection; LastStreamID=5, ErrCode=NO_ERROR, debug=""`,
-			class:  ClassGoAway,
+			class:  record.ClassGoAway,
 			premise: func(t *testing.T, dir string) {
-				os.WriteFile(filepath.Join(dir, ErrorFile), []byte("the load was cut at the trial's planned duration\n"), 0o644)
+				os.WriteFile(filepath.Join(dir, record.ErrorFile), []byte("the load was cut at the trial's planned duration\n"), 0o644)
 			},
 			also: "could not run",
 		},
@@ -55,7 +57,7 @@ func TestDoctoredLossBesideError(t *testing.T) {
 			failOneIn(t, dir, phase, c.errMsg)
 			c.premise(t, dir)
 			s := judged(t, dir)
-			if s.Verdict != VerdictFail {
+			if s.Verdict != record.VerdictFail {
 				t.Fatalf("verdict %s, want fail: a loss by the server is hidden behind the premise (reasons %q)", s.Verdict, s.Reasons)
 			}
 			want := "1 request failed server-side in " + phase + " (" + c.class + ": 1)"

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
-	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/analysis"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/tsenart/vegeta/v12/lib"
 )
 
 // realRun is the record of a real run (run --scenario upgrade --rate 25
@@ -54,7 +56,7 @@ func copyRealRun(t *testing.T) (runDir, scenarioDir string) {
 
 // judged builds the scenario in dir as `report` would, a panic turned into
 // a test failure (so that the other tests still run).
-func judged(t *testing.T, dir string) (s *Scenario) {
+func judged(t *testing.T, dir string) (s *record.Scenario) {
 	t.Helper()
 	defer func() {
 		if r := recover(); r != nil {
@@ -106,7 +108,7 @@ func writeResultsGob(t *testing.T, path string, rs []vegeta.Result) {
 // does not know (or no longer has) can be changed too.
 func editMeta(t *testing.T, dir string, edit func(m map[string]any)) {
 	t.Helper()
-	path := filepath.Join(dir, MetaFile)
+	path := filepath.Join(dir, record.MetaFile)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -126,8 +128,8 @@ func editMeta(t *testing.T, dir string, edit func(m map[string]any)) {
 
 func startWall(t *testing.T, dir string) time.Time {
 	t.Helper()
-	var m Meta
-	if err := readJSON(filepath.Join(dir, MetaFile), &m); err != nil {
+	var m record.Meta
+	if err := record.ReadJSON(filepath.Join(dir, record.MetaFile), &m); err != nil {
 		t.Fatal(err)
 	}
 	start, err := time.Parse(time.RFC3339Nano, m.StartWall)
@@ -141,8 +143,8 @@ func startWall(t *testing.T, dir string) time.Time {
 // its step's sent_ms to the next step's.
 func phaseSpan(t *testing.T, dir, phase string) (from, to float64) {
 	t.Helper()
-	var events []Event
-	if err := readJSONL(filepath.Join(dir, EventsFile), func(e *Event) { events = append(events, *e) }); err != nil {
+	var events []record.Event
+	if err := record.ReadJSONL(filepath.Join(dir, record.EventsFile), func(e *record.Event) { events = append(events, *e) }); err != nil {
 		t.Fatal(err)
 	}
 	for i, e := range events {
@@ -166,7 +168,7 @@ func failOneIn(t *testing.T, dir, phase, errMsg string) {
 	path := filepath.Join(dir, loadgen.ResultsFile)
 	rs := readResultsGob(t, path)
 	for i := range rs {
-		ms := durationToMs(rs[i].Timestamp.Sub(start))
+		ms := analysis.DurationToMs(rs[i].Timestamp.Sub(start))
 		if ms > from+50 && ms < to && rs[i].Code == 200 {
 			rs[i].Code, rs[i].Error, rs[i].Body = 0, errMsg, nil
 			writeResultsGob(t, path, rs)
@@ -191,10 +193,10 @@ func naming(reasons []string, file string) []string {
 // is one line naming it: verdict error (no judgement is made of a record
 // the checker cannot read), and that line its only reason — nothing
 // that follows from the bad file is blamed on another.
-func wantBadFile(t *testing.T, s *Scenario, file string) {
+func wantBadFile(t *testing.T, s *record.Scenario, file string) {
 	t.Helper()
-	if s.Verdict != VerdictError {
-		t.Errorf("verdict %s, want %s: a bad %s is bad input, not a finding (reasons: %q)", s.Verdict, VerdictError, file, s.Reasons)
+	if s.Verdict != record.VerdictError {
+		t.Errorf("verdict %s, want %s: a bad %s is bad input, not a finding (reasons: %q)", s.Verdict, record.VerdictError, file, s.Reasons)
 	}
 	if got := naming(s.Reasons, file); len(got) != 1 || len(s.Reasons) != 1 {
 		t.Errorf("%d of %d reasons name %s, want exactly 1 of 1: %q", len(got), len(s.Reasons), file, s.Reasons)
@@ -206,7 +208,7 @@ func wantBadFile(t *testing.T, s *Scenario, file string) {
 func TestRealRunPasses(t *testing.T) {
 	_, dir := copyRealRun(t)
 	s := judged(t, dir)
-	if s.Verdict != VerdictPass || s.Dropped != 0 {
+	if s.Verdict != record.VerdictPass || s.Dropped != 0 {
 		t.Fatalf("real run: verdict %s, dropped %d, want pass and 0 (reasons: %q)", s.Verdict, s.Dropped, s.Reasons)
 	}
 	if s.Witness == nil || !s.Witness.Present || !s.Witness.Complete {

@@ -8,15 +8,16 @@ import (
 	"time"
 
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
-	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/tsenart/vegeta/v12/lib"
 )
 
 // fuzzedFiles are the files of a scenario's record the fuzzer writes, in
 // the order of FuzzReport's arguments: everything the readers and the
 // judge read.
 var fuzzedFiles = []string{
-	MetaFile, EventsFile, loadgen.ResultsFile, loadgen.DownloadsFile, loadgen.ConnectionsFile,
-	RetriesFile, FinalFile, EndFile, WitnessFile, ServerLogFile, ProcessesFile, FaultsFile, ErrorFile,
+	record.MetaFile, record.EventsFile, loadgen.ResultsFile, loadgen.DownloadsFile, loadgen.ConnectionsFile,
+	record.RetriesFile, record.FinalFile, record.EndFile, record.WitnessFile, record.ServerLogFile, record.ProcessesFile, record.FaultsFile, record.ErrorFile,
 }
 
 // reportDeadline is how long one record may take to be judged and rendered
@@ -50,7 +51,7 @@ func FuzzReport(f *testing.F) {
 		for i, data := range [][]byte{meta, events, results, downloads, connections, retries, final, end, witness, serverLog, processes, faults, errorTxt} {
 			// An empty witness.json or error.txt stands for one that is
 			// not there: their presence means something.
-			if len(data) == 0 && (fuzzedFiles[i] == WitnessFile || fuzzedFiles[i] == ErrorFile) {
+			if len(data) == 0 && (fuzzedFiles[i] == record.WitnessFile || fuzzedFiles[i] == record.ErrorFile) {
 				continue
 			}
 			if err := os.WriteFile(filepath.Join(sdir, fuzzedFiles[i]), data, 0o644); err != nil {
@@ -92,7 +93,7 @@ func thinRecord(f *testing.F, dir string, whole [][]byte) [][]byte {
 	thin := append([][]byte(nil), whole...)
 	for i, name := range fuzzedFiles {
 		switch name {
-		case loadgen.ConnectionsFile, ServerLogFile:
+		case loadgen.ConnectionsFile, record.ServerLogFile:
 			var kept [][]byte
 			for n, line := range bytes.SplitAfter(whole[i], []byte("\n")) {
 				if n%10 == 0 {

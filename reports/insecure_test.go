@@ -7,6 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/releng-tools/nginx-upgrade-harness/reports/judge"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
 )
 
 // A run whose builds were resolved with --insecure-archive says so at the
@@ -16,25 +20,25 @@ func TestInsecureArchiveSaidFirst(t *testing.T) {
 	for _, insecure := range []bool{true, false} {
 		dir := t.TempDir()
 		writeFixture(t, dir, "upgrade", upgradeFixture())
-		writePlan(t, dir, RunPlan{Repeat: 1, From: "debian:bookworm", To: "debian:bookworm-security", Scenarios: []string{"upgrade"},
-			Alpha: Alpha, InsecureArchive: insecure})
+		writePlan(t, dir, record.RunPlan{Repeat: 1, From: "debian:bookworm", To: "debian:bookworm-security", Scenarios: []string{"upgrade"},
+			Alpha: judge.Alpha, InsecureArchive: insecure})
 		if _, err := Render(dir); err != nil {
 			t.Fatal(err)
 		}
 		var top map[string]any
-		data, _ := os.ReadFile(filepath.Join(dir, ReportJSON))
+		data, _ := os.ReadFile(filepath.Join(dir, record.ReportJSON))
 		if err := json.Unmarshal(data, &top); err != nil {
 			t.Fatal(err)
 		}
 		if v, ok := top["insecure_archive"]; ok != insecure || (insecure && v != true) {
 			t.Errorf("insecure %t: report.json insecure_archive = %v (present %t)", insecure, v, ok)
 		}
-		md, _ := os.ReadFile(filepath.Join(dir, ReportMarkdown))
+		md, _ := os.ReadFile(filepath.Join(dir, record.ReportMarkdown))
 		first := strings.Join(strings.SplitN(string(md), "\n", 5)[:4], "\n")
-		if strings.Contains(first, InsecureArchiveNote) != insecure || strings.Contains(string(md), "NOT checked") != insecure {
+		if strings.Contains(first, words.InsecureArchiveNote) != insecure || strings.Contains(string(md), "NOT checked") != insecure {
 			t.Errorf("insecure %t: report.md begins\n%s", insecure, first)
 		}
-		page, _ := os.ReadFile(filepath.Join(dir, ReportHTML))
+		page, _ := os.ReadFile(filepath.Join(dir, record.ReportHTML))
 		h1 := bytes.Index(page, []byte("</h1>"))
 		if note := bytes.Index(page, []byte("NOT checked")); (note > h1 && note < h1+200) != insecure {
 			t.Errorf("insecure %t: report.html: the note at %d, the heading ends at %d", insecure, note, h1)
@@ -48,7 +52,7 @@ func TestInsecureArchiveSaidFirstByCompareAndMatrix(t *testing.T) {
 	if err := WriteCompareMarkdown(&b, &CompareReport{InsecureArchive: true}); err != nil {
 		t.Fatal(err)
 	}
-	if lines := strings.SplitN(b.String(), "\n", 4); !strings.Contains(lines[2], InsecureArchiveNote) {
+	if lines := strings.SplitN(b.String(), "\n", 4); !strings.Contains(lines[2], words.InsecureArchiveNote) {
 		t.Errorf("compare report.md begins %q", lines)
 	}
 	b.Reset()
@@ -59,7 +63,7 @@ func TestInsecureArchiveSaidFirstByCompareAndMatrix(t *testing.T) {
 	if err := WriteMatrixMarkdown(&b, &MatrixReport{InsecureArchive: true}); err != nil {
 		t.Fatal(err)
 	}
-	if lines := strings.SplitN(b.String(), "\n", 4); !strings.Contains(lines[2], InsecureArchiveNote) {
+	if lines := strings.SplitN(b.String(), "\n", 4); !strings.Contains(lines[2], words.InsecureArchiveNote) {
 		t.Errorf("matrix report.md begins %q", lines)
 	}
 	b.Reset()

@@ -6,12 +6,15 @@ import (
 	"testing"
 
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/judge"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/render"
 )
 
 // queueReset is a known loss like reuseport's: resets in
 // old-workers-draining, each never-reached-a-worker in nginx's log, at most 5.
-var queueReset = KnownLoss{Name: "queue-reset", Phases: []string{"old-workers-draining"}, Classes: []string{ClassReset},
-	Witness: []string{WitnessNever}, Max: 5, Why: "the queue of a socket nobody accepts on any more", Remedy: "tcp_migrate_req=1"}
+var queueReset = record.KnownLoss{Name: "queue-reset", Phases: []string{"old-workers-draining"}, Classes: []string{record.ClassReset},
+	Witness: []string{record.WitnessNever}, Max: 5, Why: "the queue of a socket nobody accepts on any more", Remedy: "tcp_migrate_req=1"}
 
 const resetByPeer = "read: connection reset by peer"
 
@@ -34,66 +37,66 @@ func TestKnownLosses(t *testing.T) {
 		want    []string // reasons that must be there (substrings)
 	}{
 		{"the known loss, of its class, in its phase: pass with it seen", func(f *fixture) {
-			f.meta.KnownLosses = []KnownLoss{queueReset}
+			f.meta.KnownLosses = []record.KnownLoss{queueReset}
 			resetsAt(f, 450, 451, 452)
-		}, false, VerdictPass, 3, nil},
+		}, false, record.VerdictPass, 3, nil},
 		{"the same, reconciled by nginx's log as never reaching a worker: pass", func(f *fixture) {
-			f.meta.KnownLosses = []KnownLoss{queueReset}
+			f.meta.KnownLosses = []record.KnownLoss{queueReset}
 			resetsAt(f, 450, 451, 452)
-		}, true, VerdictPass, 3, nil},
+		}, true, record.VerdictPass, 3, nil},
 		{"the same count in another phase: fail", func(f *fixture) {
-			f.meta.KnownLosses = []KnownLoss{queueReset}
+			f.meta.KnownLosses = []record.KnownLoss{queueReset}
 			resetsAt(f, 250, 251, 252) // both-sets
-		}, false, VerdictFail, 0, []string{"3 requests failed in both-sets (reset: 3)"}},
+		}, false, record.VerdictFail, 0, []string{"3 requests failed in both-sets (reset: 3)"}},
 		{"the same count of another class: fail, saying why it is not the known loss", func(f *fixture) {
-			f.meta.KnownLosses = []KnownLoss{queueReset}
+			f.meta.KnownLosses = []record.KnownLoss{queueReset}
 			for _, i := range []int{450, 451, 452} {
 				f.results[i] = failedWith(float64(i*10), 0, "EOF")
 			}
-		}, false, VerdictFail, 0, []string{"3 requests failed in old-workers-draining (eof: 3)", "not the known loss queue-reset: 3 failed with eof"}},
+		}, false, record.VerdictFail, 0, []string{"3 requests failed in old-workers-draining (eof: 3)", "not the known loss queue-reset: 3 failed with eof"}},
 		{"a known class beside one it does not show: the whole phase fails", func(f *fixture) {
-			f.meta.KnownLosses = []KnownLoss{queueReset}
+			f.meta.KnownLosses = []record.KnownLoss{queueReset}
 			resetsAt(f, 450, 451)
 			f.results[452] = failedWith(4520, 0, "EOF")
-		}, false, VerdictFail, 0, []string{"3 requests failed in old-workers-draining (reset: 2, eof: 1)"}},
+		}, false, record.VerdictFail, 0, []string{"3 requests failed in old-workers-draining (reset: 2, eof: 1)"}},
 		{"over the bound: fail", func(f *fixture) {
-			f.meta.KnownLosses = []KnownLoss{queueReset}
+			f.meta.KnownLosses = []record.KnownLoss{queueReset}
 			resetsAt(f, 450, 451, 452, 453, 454, 455)
-		}, false, VerdictFail, 0, []string{"6 requests failed in old-workers-draining", "above the bound of 5 of the known loss queue-reset"}},
+		}, false, record.VerdictFail, 0, []string{"6 requests failed in old-workers-draining", "above the bound of 5 of the known loss queue-reset"}},
 		{"strict: the known loss fails", func(f *fixture) {
-			f.meta.KnownLosses = []KnownLoss{queueReset}
+			f.meta.KnownLosses = []record.KnownLoss{queueReset}
 			f.meta.Strict = true
 			resetsAt(f, 450, 451, 452)
-		}, false, VerdictFail, 3, []string{"3 requests failed in old-workers-draining (reset: 3)", "the known loss queue-reset, failed because the run is strict"}},
+		}, false, record.VerdictFail, 3, []string{"3 requests failed in old-workers-draining (reset: 3)", "the known loss queue-reset, failed because the run is strict"}},
 		{"a replay where the known loss has none: fail", func(f *fixture) {
-			f.meta.KnownLosses = []KnownLoss{queueReset}
-			f.retries = append(f.retries, RetryRecord{Ms: 4500, Written: true, OK: true})
-		}, false, VerdictFail, 0, []string{"retried by the client", "it has none"}},
+			f.meta.KnownLosses = []record.KnownLoss{queueReset}
+			f.retries = append(f.retries, record.RetryRecord{Ms: 4500, Written: true, OK: true})
+		}, false, record.VerdictFail, 0, []string{"retried by the client", "it has none"}},
 		{"a replay the close race allows: pass", func(f *fixture) {
 			race := queueReset
-			race.Name, race.Retried, race.Classes = "close-race", true, []string{ClassEOF, ClassReset}
-			f.meta.KnownLosses = []KnownLoss{race}
-			f.retries = append(f.retries, RetryRecord{Ms: 4500, Written: true, OK: true})
-		}, false, VerdictPass, 1, nil},
+			race.Name, race.Retried, race.Classes = "close-race", true, []string{record.ClassEOF, record.ClassReset}
+			f.meta.KnownLosses = []record.KnownLoss{race}
+			f.retries = append(f.retries, record.RetryRecord{Ms: 4500, Written: true, OK: true})
+		}, false, record.VerdictPass, 1, nil},
 		{"a cut download in the known loss's phase: fail", func(f *fixture) {
-			f.meta.KnownLosses = []KnownLoss{queueReset}
+			f.meta.KnownLosses = []record.KnownLoss{queueReset}
 			resetsAt(f, 450)
 			f.downloads[1].Completed, f.downloads[1].Received, f.downloads[1].Error = false, 1000, "unexpected EOF"
 			f.downloads[1].EndMs = 4600
-		}, false, VerdictFail, 0, []string{"1 long download cut in old-workers-draining"}},
+		}, false, record.VerdictFail, 0, []string{"1 long download cut in old-workers-draining"}},
 		{"no known loss declared: a reset fails as ever", func(f *fixture) {
 			resetsAt(f, 450)
-		}, false, VerdictFail, 0, []string{"1 request failed in old-workers-draining (reset: 1)"}},
+		}, false, record.VerdictFail, 0, []string{"1 request failed in old-workers-draining (reset: 1)"}},
 		{"a known loss under a failed premise: error, not fail", func(f *fixture) {
-			f.meta.KnownLosses = []KnownLoss{queueReset}
+			f.meta.KnownLosses = []record.KnownLoss{queueReset}
 			thinBothSets(f)
 			resetsAt(f, 450)
-		}, false, VerdictError, 1, []string{missedRate}},
+		}, false, record.VerdictError, 1, []string{missedRate}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := upgradeFixture()
 			tc.edit(&f)
-			var s *Scenario
+			var s *record.Scenario
 			if tc.witness {
 				// A request that never reached a worker has no log line.
 				skip := map[string]bool{}
@@ -124,8 +127,8 @@ func TestKnownLosses(t *testing.T) {
 					t.Errorf("reasons = %q, want one containing %q", s.Reasons, w)
 				}
 			}
-			if v, r := Judge(s); v != s.Verdict || !slices.Equal(r, s.Reasons) {
-				t.Errorf("Judge again = %s %q: not recomputable from the record", v, r)
+			if j := judge.Scenario(s); j.Verdict != s.Verdict || !slices.Equal(j.Reasons, s.Reasons) {
+				t.Errorf("Judge again = %s %q: not recomputable from the record", j.Verdict, j.Reasons)
 			}
 		})
 	}
@@ -134,10 +137,10 @@ func TestKnownLosses(t *testing.T) {
 // A drop that nginx's log shows a worker read is not the queue's reset.
 func TestKnownLossNeedsTheWitnessClass(t *testing.T) {
 	f := upgradeFixture()
-	f.meta.KnownLosses = []KnownLoss{queueReset}
+	f.meta.KnownLosses = []record.KnownLoss{queueReset}
 	resetsAt(&f, 450)
 	s := witnessScenario(t, f, nil) // logged: answered-but-lost
-	if s.Verdict != VerdictFail {
+	if s.Verdict != record.VerdictFail {
 		t.Fatalf("verdict = %s, want fail; reasons %q", s.Verdict, s.Reasons)
 	}
 	if !slices.ContainsFunc(s.Reasons, func(r string) bool { return strings.Contains(r, "as answered-but-lost") }) {
@@ -149,7 +152,7 @@ func TestKnownLossNeedsTheWitnessClass(t *testing.T) {
 // renderer, with the loss's count, class, phase, why and remedy.
 func TestKnownLossRendered(t *testing.T) {
 	f := upgradeFixture()
-	f.meta.KnownLosses = []KnownLoss{queueReset}
+	f.meta.KnownLosses = []record.KnownLoss{queueReset}
 	resetsAt(&f, 450, 451)
 	run := t.TempDir()
 	writeFixture(t, run, "upgrade", f)
@@ -157,7 +160,7 @@ func TestKnownLossRendered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Verdict != VerdictPass || !r.Scenarios[0].PassWithKnownLoss() {
+	if r.Verdict != record.VerdictPass || !r.Scenarios[0].PassWithKnownLoss() {
 		t.Fatalf("verdict %s, known loss %+v", r.Verdict, r.Scenarios[0].KnownLossSeen)
 	}
 	want := "known loss: 2 in old-workers-draining (reset: 2), queue-reset — the queue of a socket nobody accepts on any more; remedy: tcp_migrate_req=1"
@@ -166,9 +169,9 @@ func TestKnownLossRendered(t *testing.T) {
 		write func(*strings.Builder) error
 		also  []string
 	}{
-		{"markdown", func(b *strings.Builder) error { return WriteMarkdown(b, r) }, []string{"✓ pass, known loss", "1 pass (1 with a known loss)", "run --strict fails them"}},
-		{"junit", func(b *strings.Builder) error { return WriteJUnit(b, r) }, []string{"a pass with a known loss (run --strict fails it)"}},
-		{"html", func(b *strings.Builder) error { return WriteHTML(b, r) }, []string{"pass</span>, known loss"}},
+		{"markdown", func(b *strings.Builder) error { return render.WriteMarkdown(b, r) }, []string{"✓ pass, known loss", "1 pass (1 with a known loss)", "run --strict fails them"}},
+		{"junit", func(b *strings.Builder) error { return render.WriteJUnit(b, r) }, []string{"a pass with a known loss (run --strict fails it)"}},
+		{"html", func(b *strings.Builder) error { return render.WriteHTML(b, r) }, []string{"pass</span>, known loss"}},
 	} {
 		var b strings.Builder
 		if err := tc.write(&b); err != nil {
@@ -176,7 +179,7 @@ func TestKnownLossRendered(t *testing.T) {
 		}
 		line := want
 		if tc.name == "markdown" {
-			line = mdCell(want)
+			line = render.MdCell(want)
 		}
 		for _, w := range append([]string{line}, tc.also...) {
 			if !strings.Contains(b.String(), w) {
@@ -192,7 +195,7 @@ func TestKnownLossRendered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteMarkdown(&b, rc); err != nil {
+	if err := render.WriteMarkdown(&b, rc); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(b.String(), "known loss") {

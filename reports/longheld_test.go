@@ -8,6 +8,9 @@ import (
 	"testing"
 
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/analysis"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/render"
 )
 
 // The long connections must span the drain: in flight when WINCH is sent
@@ -21,33 +24,33 @@ func TestLongConnectionsMustSpanTheDrain(t *testing.T) {
 		verdict string
 		reason  string
 	}{
-		{"downloads from before WINCH to after QUIT pass", func(f *fixture) {}, VerdictPass, ""},
+		{"downloads from before WINCH to after QUIT pass", func(f *fixture) {}, record.VerdictPass, ""},
 		{"downloads that complete between WINCH and QUIT prove nothing", func(f *fixture) {
 			f.downloads[0].EndMs, f.downloads[1].EndMs = 5000, 5100
-		}, VerdictError, NothingProvesDrain + ": 2 long connections opened before stop-old-workers (WINCH) was sent at 4000 ms " +
+		}, record.VerdictError, analysis.NothingProvesDrain + ": 2 long connections opened before stop-old-workers (WINCH) was sent at 4000 ms " +
 			"ended before quit-old-master (QUIT) was sent at 6000 ms: download 1 completed at 5000 ms, download 2 completed at 5100 ms"},
 		{"a download that completed before WINCH proves nothing", func(f *fixture) {
 			f.downloads[1].EndMs = 3500
-		}, VerdictError, "download 2 completed at 3500 ms"},
+		}, record.VerdictError, "download 2 completed at 3500 ms"},
 		{"downloads only on the new workers prove nothing of the old", func(f *fixture) {
 			f.downloads[0].StartMs, f.downloads[1].StartMs = 4100, 4100
-		}, VerdictError, NothingProvesDrain + ": no long connection was in flight when stop-old-workers (WINCH) was sent at 4000 ms"},
+		}, record.VerdictError, analysis.NothingProvesDrain + ": no long connection was in flight when stop-old-workers (WINCH) was sent at 4000 ms"},
 		{"downloads cut while the old workers drain fail, in their phase", func(f *fixture) {
 			for i := range f.downloads {
 				f.downloads[i].EndMs, f.downloads[i].Completed, f.downloads[i].Received = 4300, false, 1<<18
 				f.downloads[i].Error = "unexpected EOF"
 			}
-		}, VerdictFail, "2 long downloads cut in old-workers-draining"},
+		}, record.VerdictFail, "2 long downloads cut in old-workers-draining"},
 		{"the cause says how long after WINCH the draining workers cut them", func(f *fixture) {
 			for i := range f.downloads {
 				f.downloads[i].EndMs, f.downloads[i].Completed, f.downloads[i].Received = 4300, false, 1<<18
 				f.downloads[i].Error = "unexpected EOF"
 			}
 			f.events[1].LogLines = []string{"2026/12/04 21:24:39 [alert] 40#40: *12 open socket #14 left in connection 5"}
-		}, VerdictFail, "2 long downloads cut in old-workers-draining"},
+		}, record.VerdictFail, "2 long downloads cut in old-workers-draining"},
 		{"a WebSocket closed in good order before QUIT proves nothing", func(f *fixture) {
 			f.websockets = []loadgen.WebSocketRecord{{ID: 0, Profile: "websocket", StartMs: 50, EndMs: 5500, Ended: loadgen.WSEndedClient, Code: 1000}}
-		}, VerdictError, "websocket 0 client at 5500 ms"},
+		}, record.VerdictError, "websocket 0 client at 5500 ms"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := upgradeFixture()
@@ -85,17 +88,17 @@ func TestReportShowsLongConnectionsAgainstTheDrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteAll(runDir, r); err != nil {
+	if err := render.WriteAll(runDir, r); err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(filepath.Join(runDir, ReportJSON))
+	data, err := os.ReadFile(filepath.Join(runDir, record.ReportJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got struct {
 		Scenarios []struct {
-			Name            string           `json:"name"`
-			LongConnections *LongConnections `json:"long_connections"`
+			Name            string                  `json:"name"`
+			LongConnections *record.LongConnections `json:"long_connections"`
 		} `json:"scenarios"`
 	}
 	if err := json.Unmarshal(data, &got); err != nil {
@@ -112,7 +115,7 @@ func TestReportShowsLongConnectionsAgainstTheDrain(t *testing.T) {
 		if lc == nil {
 			t.Fatalf("%s: no long_connections in report.json", sc.Name)
 		}
-		want := Drain{StartStep: "stop-old-workers", StartSignal: "WINCH", StartSentMs: 4000,
+		want := record.Drain{StartStep: "stop-old-workers", StartSignal: "WINCH", StartSentMs: 4000,
 			EndStep: "quit-old-master", EndSignal: "QUIT", EndSentMs: 6000, EndVerifiedMs: 6200}
 		if lc.Drain != want {
 			t.Errorf("drain = %+v, want %+v", lc.Drain, want)
@@ -125,7 +128,7 @@ func TestReportShowsLongConnectionsAgainstTheDrain(t *testing.T) {
 			t.Errorf("connection = %+v, want download 100→7000 ms, held, spanning, completed in after-quit", c)
 		}
 	}
-	md, _ := os.ReadFile(filepath.Join(runDir, ReportMarkdown))
+	md, _ := os.ReadFile(filepath.Join(runDir, record.ReportMarkdown))
 	if !strings.Contains(string(md), "Long connections against the drain") {
 		t.Errorf("report.md does not show the long connections against the drain")
 	}

@@ -8,6 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/releng-tools/nginx-upgrade-harness/reports/judge"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/render"
 )
 
 // Files and folders of a matrix run directory.
@@ -60,7 +64,7 @@ type MatrixPlan struct {
 	// Digest identifies the matrix (its cells, their configurations' content
 	// and the load): shards are merged only when theirs agree.
 	Digest   string       `json:"digest"`
-	Load     Load         `json:"load"`
+	Load     record.Load  `json:"load"`
 	Cells    []MatrixCell `json:"cells"`
 	Excluded []string     `json:"excluded"` // combinations the file's exclude list removed, by id
 	Shard    *Shard       `json:"shard"`    // null: the whole matrix
@@ -98,17 +102,17 @@ type MatrixReport struct {
 	// (absent otherwise); each cell's own report says it too.
 	InsecureArchive bool `json:"insecure_archive,omitempty"`
 
-	Kind    string     `json:"kind"` // "matrix"
-	Verdict string     `json:"verdict"`
-	Counts  Counts     `json:"counts"`
-	Gate    string     `json:"gate"`
-	Matrix  MatrixInfo `json:"matrix"`
-	Load    Load       `json:"load"`
+	Kind    string        `json:"kind"` // "matrix"
+	Verdict string        `json:"verdict"`
+	Counts  record.Counts `json:"counts"`
+	Gate    string        `json:"gate"`
+	Matrix  MatrixInfo    `json:"matrix"`
+	Load    record.Load   `json:"load"`
 	// Provenance is the run's (DIR/provenance.json: tool, command line,
 	// start, duration, kernel, Docker); null when not recorded — a merged
 	// report's shards each keep their own.
-	Provenance *Provenance  `json:"provenance"`
-	Cells      []CellResult `json:"cells"`
+	Provenance *record.Provenance `json:"provenance"`
+	Cells      []CellResult       `json:"cells"`
 }
 
 // MatrixInfo says which matrix, and which part of it, a report covers.
@@ -160,8 +164,8 @@ const (
 // ReadMatrixPlan reads DIR/matrix.json; ok is false when dir has none.
 func ReadMatrixPlan(dir string) (plan *MatrixPlan, ok bool, err error) {
 	var p MatrixPlan
-	if err := readJSON(filepath.Join(dir, MatrixFile), &p); err != nil {
-		if errors.Is(err, errMissing) {
+	if err := record.ReadJSON(filepath.Join(dir, MatrixFile), &p); err != nil {
+		if errors.Is(err, record.ErrMissing) {
 			return nil, false, nil
 		}
 		return nil, true, fmt.Errorf("read matrix plan: %w", err)
@@ -170,7 +174,7 @@ func ReadMatrixPlan(dir string) (plan *MatrixPlan, ok bool, err error) {
 }
 
 // IsMatrixDir tells whether dir is a matrix run (it holds matrix.json).
-func IsMatrixDir(dir string) bool { return exists(filepath.Join(dir, MatrixFile)) }
+func IsMatrixDir(dir string) bool { return record.Exists(filepath.Join(dir, MatrixFile)) }
 
 // CellDir is where cell id keeps its records.
 func CellDir(dir, id string) string { return filepath.Join(dir, CellsDir, id) }
@@ -204,11 +208,11 @@ func BuildMatrix(dir string, opt MatrixOptions) (*MatrixReport, error) {
 	for _, id := range plan.Run {
 		run[id] = true
 	}
-	r := &MatrixReport{Schema: Schema, Kind: "matrix", Gate: GateMatrix, Load: plan.Load, Cells: []CellResult{},
+	r := &MatrixReport{Schema: record.Schema, Kind: "matrix", Gate: GateMatrix, Load: plan.Load, Cells: []CellResult{},
 		Matrix: MatrixInfo{File: plan.File, Digest: plan.Digest, Cells: len(plan.Cells), Excluded: len(plan.Excluded),
 			Shard: plan.Shard, MergedFrom: plan.MergedFrom, Engines: plan.Engines}, InsecureArchive: plan.InsecureArchive}
-	var prov Provenance
-	if err := readJSON(filepath.Join(dir, ProvenanceFile), &prov); err == nil {
+	var prov record.Provenance
+	if err := record.ReadJSON(filepath.Join(dir, record.ProvenanceFile), &prov); err == nil {
 		r.Provenance = &prov
 	}
 	var verdicts []string
@@ -229,7 +233,7 @@ func BuildMatrix(dir string, opt MatrixOptions) (*MatrixReport, error) {
 	if timed {
 		r.Matrix.DurationS = &total
 	}
-	r.Verdict, r.Counts = worst(verdicts)
+	r.Verdict, r.Counts = judge.Worst(verdicts)
 	return r, nil
 }
 
@@ -237,7 +241,7 @@ func buildCell(dir string, c MatrixCell, missing string, insecure bool, opt Matr
 	cr := CellResult{MatrixCell: c, Reasons: []string{}, Scenarios: []CellScenario{}}
 	cdir := CellDir(dir, c.ID)
 	fail := func(cause string) CellResult {
-		cr.Verdict, cr.Error = VerdictError, cause
+		cr.Verdict, cr.Error = record.VerdictError, cause
 		cr.Reasons = append(cr.Reasons, cause)
 		return cr
 	}
@@ -245,7 +249,7 @@ func buildCell(dir string, c MatrixCell, missing string, insecure bool, opt Matr
 		return fail(missing)
 	}
 	var rec CellRecord
-	if err := readJSON(filepath.Join(cdir, CellFile), &rec); err == nil {
+	if err := record.ReadJSON(filepath.Join(cdir, CellFile), &rec); err == nil {
 		cr.Engine, cr.DurationS, cr.NotRun = rec.Engine, rec.DurationS, rec.NotRun
 		if rec.DurationS == nil && opt.Finished {
 			return fail(NotFinished)
@@ -253,7 +257,7 @@ func buildCell(dir string, c MatrixCell, missing string, insecure bool, opt Matr
 	}
 	if rec.Finding != "" {
 		// nginx refused before any scenario: the finding is the record.
-		cr.Verdict = VerdictFail
+		cr.Verdict = record.VerdictFail
 		cr.Reasons = append(cr.Reasons, rec.Finding)
 		return cr
 	}
@@ -262,14 +266,14 @@ func buildCell(dir string, c MatrixCell, missing string, insecure bool, opt Matr
 		name, _, _ := strings.Cut(nr, ":")
 		notRun[name] = true
 	}
-	build := func(cdir string) (*Report, error) {
+	build := func(cdir string) (*record.Report, error) {
 		r, err := BuildRun(cdir)
 		if err != nil {
 			return nil, err
 		}
 		r.InsecureArchive = insecure
 		if opt.Write {
-			if err := WriteAll(cdir, r); err != nil {
+			if err := render.WriteAll(cdir, r); err != nil {
 				return nil, fmt.Errorf("write report to %s: %w", cdir, err)
 			}
 		}
@@ -291,7 +295,7 @@ func buildCell(dir string, c MatrixCell, missing string, insecure bool, opt Matr
 		}
 		return fail(OneLineErr(err))
 	}
-	cr.Report = filepath.ToSlash(filepath.Join(CellsDir, c.ID, ReportMarkdown))
+	cr.Report = filepath.ToSlash(filepath.Join(CellsDir, c.ID, record.ReportMarkdown))
 	cr.Verdict = rr.Verdict
 	var stall *float64
 	for _, s := range rr.Scenarios {
@@ -323,7 +327,7 @@ func buildCell(dir string, c MatrixCell, missing string, insecure bool, opt Matr
 	}
 	for _, name := range c.Scenarios {
 		if !have[name] && !haveFaulted(have, name) && !notRun[name] {
-			cr.Verdict = VerdictError
+			cr.Verdict = record.VerdictError
 			cr.Reasons = append(cr.Reasons, name+": no record (the cell ended before it ran)")
 		}
 	}
@@ -346,19 +350,6 @@ func haveFaulted(have map[string]bool, name string) bool {
 
 // OneLineErr is an error's message on one line.
 func OneLineErr(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
-
-// RenderMatrix rebuilds every cell's report and the matrix's report.json,
-// report.md and report.html from the records in dir.
-func RenderMatrix(dir string, opt MatrixOptions) (*MatrixReport, error) {
-	r, err := BuildMatrix(dir, opt)
-	if err != nil {
-		return nil, err
-	}
-	if err := WriteMatrix(dir, r); err != nil {
-		return nil, err
-	}
-	return r, nil
-}
 
 // CellRecordStart writes a cell's cell.json as it starts.
 func CellRecordStart(cdir, id, engine string, start time.Time) error {
@@ -389,14 +380,5 @@ func WriteMatrixPlan(dir string, p *MatrixPlan) error {
 }
 
 func writeJSONAtomic(path string, v any) error {
-	return writeFileAtomic(path, func(w io.Writer) error { return writeIndentedJSON(w, v) })
-}
-
-// cellsByKey indexes a report's cells by their key.
-func cellsByKey(r *MatrixReport) map[string]*CellResult {
-	m := map[string]*CellResult{}
-	for i := range r.Cells {
-		m[r.Cells[i].Key] = &r.Cells[i]
-	}
-	return m
+	return record.WriteFileAtomic(path, func(w io.Writer) error { return record.WriteIndentedJSON(w, v) })
 }

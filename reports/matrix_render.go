@@ -4,32 +4,23 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-	"path/filepath"
 	"strings"
+
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/render"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
 )
 
 // WriteMatrix writes a matrix directory's report.json, report.md and
 // report.html, each whole or not at all.
 func WriteMatrix(dir string, r *MatrixReport) error {
-	for _, out := range []struct {
-		name  string
-		write func(io.Writer, *MatrixReport) error
-	}{
-		{ReportJSON, func(w io.Writer, r *MatrixReport) error { return writeIndentedJSON(w, r) }},
-		{ReportMarkdown, WriteMatrixMarkdown},
-		{ReportHTML, WriteMatrixHTML},
-	} {
-		if err := writeFileAtomic(filepath.Join(dir, out.name), func(w io.Writer) error { return out.write(w, r) }); err != nil {
-			return fmt.Errorf("write %s: %w", out.name, err)
-		}
-	}
-	return nil
+	return render.WriteFiles(dir, "write", r, WriteMatrixMarkdown, WriteMatrixHTML)
 }
 
 // ReadMatrixReport reads a matrix report.json back.
 func ReadMatrixReport(path string) (*MatrixReport, error) {
 	var r MatrixReport
-	if err := readJSON(path, &r); err != nil {
+	if err := record.ReadJSON(path, &r); err != nil {
 		return nil, fmt.Errorf("read matrix report: %w", err)
 	}
 	return &r, nil
@@ -76,7 +67,7 @@ func WriteMatrixMarkdown(w io.Writer, r *MatrixReport) error {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "# Matrix %s: %s\n\n", r.Matrix.File, strings.ToUpper(r.Verdict))
 	if r.InsecureArchive {
-		fmt.Fprintf(b, "> **%s**\n\n", InsecureArchiveNote)
+		fmt.Fprintf(b, "> **%s**\n\n", words.InsecureArchiveNote)
 	}
 	fmt.Fprintf(b, "%s (%d pass, %d fail, %d error); %d combinations excluded by the file. Matrix digest `%.12s`.\n\n",
 		matrixScope(r), r.Counts.Pass, r.Counts.Fail, r.Counts.Error, r.Matrix.Excluded, r.Matrix.Digest)
@@ -92,16 +83,16 @@ func WriteMatrixMarkdown(w io.Writer, r *MatrixReport) error {
 		if c.Report != "" {
 			id = fmt.Sprintf("[`%s`](%s)", c.ID, c.Report)
 		}
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | **%s** | %d | %s | %s | %s |\n", id, mdCell(builds), mdCell(config),
-			traffic, faults, scs, strings.ToUpper(c.Verdict), c.Dropped, StallCell(c.StallMs), DurationCell(c.DurationS), mdCell(c.Engine))
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | **%s** | %d | %s | %s | %s |\n", id, render.MdCell(builds), render.MdCell(config),
+			traffic, faults, scs, strings.ToUpper(c.Verdict), c.Dropped, StallCell(c.StallMs), DurationCell(c.DurationS), render.MdCell(c.Engine))
 	}
 	var why []string
 	for _, c := range r.Cells {
-		if c.Verdict == VerdictPass {
+		if c.Verdict == record.VerdictPass {
 			continue
 		}
 		for _, reason := range c.Reasons {
-			why = append(why, fmt.Sprintf("- `%s` %s: %s", c.ID, strings.ToUpper(c.Verdict), mdCell(reason)))
+			why = append(why, fmt.Sprintf("- `%s` %s: %s", c.ID, strings.ToUpper(c.Verdict), render.MdCell(reason)))
 		}
 	}
 	if len(why) > 0 {
@@ -110,7 +101,7 @@ func WriteMatrixMarkdown(w io.Writer, r *MatrixReport) error {
 	var notRun []string
 	for _, c := range r.Cells {
 		for _, nr := range c.NotRun {
-			notRun = append(notRun, fmt.Sprintf("- `%s`: %s", c.ID, mdCell(nr)))
+			notRun = append(notRun, fmt.Sprintf("- `%s`: %s", c.ID, render.MdCell(nr)))
 		}
 	}
 	if len(notRun) > 0 {
@@ -125,7 +116,7 @@ func WriteMatrixMarkdown(w io.Writer, r *MatrixReport) error {
 // link from each cell to its own report.html.
 func WriteMatrixHTML(w io.Writer, r *MatrixReport) error {
 	tmpl, err := template.New("matrix").Funcs(template.FuncMap{
-		"insecure": func() string { return InsecureArchiveNote },
+		"insecure": func() string { return words.InsecureArchiveNote },
 		"upper":    strings.ToUpper,
 		"combo": func(c CellResult) []string {
 			builds, config, traffic, faults, scs := CellCombination(c.MatrixCell)
@@ -134,8 +125,10 @@ func WriteMatrixHTML(w io.Writer, r *MatrixReport) error {
 		"stall":    StallCell,
 		"duration": DurationCell,
 		"scope":    matrixScope,
-		"cellHTML": func(c CellResult) string { return strings.TrimSuffix(c.Report, ReportMarkdown) + ReportHTML },
-		"join":     strings.Join,
+		"cellHTML": func(c CellResult) string {
+			return strings.TrimSuffix(c.Report, record.ReportMarkdown) + record.ReportHTML
+		},
+		"join": strings.Join,
 	}).Parse(matrixHTML)
 	if err != nil {
 		return err
@@ -162,3 +155,16 @@ p.insecure{background:#fbe3e3;border:1px solid #b3261e;padding:.5em .8em;font-we
 {{end}}</table>
 </body></html>
 `
+
+// RenderMatrix rebuilds every cell's report and the matrix's report.json,
+// report.md and report.html from the records in dir.
+func RenderMatrix(dir string, opt MatrixOptions) (*MatrixReport, error) {
+	r, err := BuildMatrix(dir, opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := WriteMatrix(dir, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}

@@ -6,11 +6,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
 // testMatrix is a four-cell matrix: two builds × two traffic kinds.
 func testMatrix() *MatrixPlan {
-	p := &MatrixPlan{Schema: Schema, File: "m.yaml", Digest: "d1", Load: Load{Rate: 100, Method: "GET"}, Excluded: []string{}}
+	p := &MatrixPlan{Schema: record.Schema, File: "m.yaml", Digest: "d1", Load: record.Load{Rate: 100, Method: "GET"}, Excluded: []string{}}
 	for i, c := range []struct{ to, traffic string }{{"b1", "http1"}, {"b1", "http2"}, {"b2", "http1"}, {"b2", "http2"}} {
 		p.Cells = append(p.Cells, MatrixCell{Index: i, ID: c.to + "_" + c.traffic, Key: "to#" + c.to + " " + c.traffic,
 			From: "a", To: c.to, Config: "default", Traffic: []string{c.traffic}, Faults: []string{}, Scenarios: []string{"upgrade"}})
@@ -79,7 +81,7 @@ func TestMatrixReportRecomputesEachCell(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"b1_http1": VerdictPass, "b1_http2": VerdictPass, "b2_http1": VerdictFail, "b2_http2": VerdictError}
+	want := map[string]string{"b1_http1": record.VerdictPass, "b1_http2": record.VerdictPass, "b2_http1": record.VerdictFail, "b2_http2": record.VerdictError}
 	if len(r.Cells) != 4 {
 		t.Fatalf("got %d cells, want 4", len(r.Cells))
 	}
@@ -94,21 +96,21 @@ func TestMatrixReportRecomputesEachCell(t *testing.T) {
 	if r.Cells[3].Error != NotRunInterrupted {
 		t.Errorf("the cell that never ran says %q, want %q", r.Cells[3].Error, NotRunInterrupted)
 	}
-	if r.Verdict != VerdictFail || r.Counts != (Counts{Pass: 2, Fail: 1, Error: 1}) {
+	if r.Verdict != record.VerdictFail || r.Counts != (record.Counts{Pass: 2, Fail: 1, Error: 1}) {
 		t.Errorf("verdict %s %+v, want fail {2 1 1}", r.Verdict, r.Counts)
 	}
 	if r.Cells[0].StallMs == nil || r.Cells[0].Report != "cells/b1_http1/report.md" {
 		t.Errorf("cell 0: stall %v report %q", r.Cells[0].StallMs, r.Cells[0].Report)
 	}
 	// The drill-down exists and the top-level table links it.
-	if _, err := os.Stat(filepath.Join(dir, "cells", "b1_http1", ReportJSON)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "cells", "b1_http1", record.ReportJSON)); err != nil {
 		t.Errorf("the cell's own report was not written: %v", err)
 	}
-	md, _ := os.ReadFile(filepath.Join(dir, ReportMarkdown))
+	md, _ := os.ReadFile(filepath.Join(dir, record.ReportMarkdown))
 	if !strings.Contains(string(md), "(cells/b1_http1/report.md)") {
 		t.Errorf("report.md does not link the cell's report:\n%s", md)
 	}
-	html, _ := os.ReadFile(filepath.Join(dir, ReportHTML))
+	html, _ := os.ReadFile(filepath.Join(dir, record.ReportHTML))
 	if !strings.Contains(string(html), `href="cells/b1_http1/report.html"`) {
 		t.Errorf("report.html does not link the cell's report")
 	}
@@ -131,7 +133,7 @@ func TestMergeRecomputesAndAgreesWithOneRun(t *testing.T) {
 	}
 	// Tamper with a stored verdict: shard 2 claims its failing cell passed,
 	// in the cell's report.json and in the shard's own.
-	for _, p := range []string{filepath.Join(CellDir(s2, "b1_http2"), ReportJSON), filepath.Join(s2, ReportJSON)} {
+	for _, p := range []string{filepath.Join(CellDir(s2, "b1_http2"), record.ReportJSON), filepath.Join(s2, record.ReportJSON)} {
 		if err := os.WriteFile(p, []byte(`{"schema":1,"verdict":"pass","cells":[{"id":"b1_http2","verdict":"pass"}]}`), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -149,10 +151,10 @@ func TestMergeRecomputesAndAgreesWithOneRun(t *testing.T) {
 			t.Errorf("cell %d: single run %s %s dropped %d, merged %s %s dropped %d", i, a.ID, a.Verdict, a.Dropped, b.ID, b.Verdict, b.Dropped)
 		}
 	}
-	if merged.Cells[1].Verdict != VerdictFail {
+	if merged.Cells[1].Verdict != record.VerdictFail {
 		t.Errorf("the tampered verdict was copied: merged cell b1_http2 is %s, its records say fail", merged.Cells[1].Verdict)
 	}
-	if merged.Verdict != VerdictFail || merged.Matrix.Shard != nil || len(merged.Matrix.MergedFrom) != 2 {
+	if merged.Verdict != record.VerdictFail || merged.Matrix.Shard != nil || len(merged.Matrix.MergedFrom) != 2 {
 		t.Errorf("merged: verdict %s shard %v from %v", merged.Verdict, merged.Matrix.Shard, merged.Matrix.MergedFrom)
 	}
 }
@@ -166,11 +168,11 @@ func TestMergeNamesMissingCellsAndRefusesOtherMatrices(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range merged.Cells {
-		if c.Index%2 == 1 && (c.Verdict != VerdictError || c.Error != NotRunByShard) {
+		if c.Index%2 == 1 && (c.Verdict != record.VerdictError || c.Error != NotRunByShard) {
 			t.Errorf("cell %s no shard ran: %s %q, want error %q", c.ID, c.Verdict, c.Error, NotRunByShard)
 		}
 	}
-	if merged.Verdict != VerdictError {
+	if merged.Verdict != record.VerdictError {
 		t.Errorf("verdict %s, want error: half the matrix did not run", merged.Verdict)
 	}
 
@@ -268,7 +270,7 @@ func TestMatrixCellFindingAndNotRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"b1_http1": VerdictPass, "b1_http2": VerdictPass, "b2_http1": VerdictFail, "b2_http2": VerdictError, "b1_only": VerdictError}
+	want := map[string]string{"b1_http1": record.VerdictPass, "b1_http2": record.VerdictPass, "b2_http1": record.VerdictFail, "b2_http2": record.VerdictError, "b1_only": record.VerdictError}
 	for _, c := range r.Cells {
 		if c.Verdict != want[c.ID] {
 			t.Errorf("cell %s: verdict %s, want %s (%v)", c.ID, c.Verdict, want[c.ID], c.Reasons)
@@ -283,7 +285,7 @@ func TestMatrixCellFindingAndNotRun(t *testing.T) {
 	if len(r.Cells[1].NotRun) != 1 {
 		t.Errorf("the cell with a scenario not run names it: %v", r.Cells[1].NotRun)
 	}
-	md, _ := os.ReadFile(filepath.Join(dir, ReportMarkdown))
+	md, _ := os.ReadFile(filepath.Join(dir, record.ReportMarkdown))
 	for _, s := range []string{"## Not run against the cell's configuration", "`b1_http2`: term-fallback", `unknown directive "gzip"`} {
 		if !strings.Contains(string(md), s) {
 			t.Errorf("report.md lacks %q:\n%s", s, md)

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
 // MergeMatrix gathers the cells of shard directories of one matrix into out
@@ -110,7 +112,7 @@ func copyTree(src, dst string) error {
 		}
 		// The report files are rebuilt; link only the records.
 		switch d.Name() {
-		case ReportJSON, ReportMarkdown, ReportHTML:
+		case record.ReportJSON, record.ReportMarkdown, record.ReportHTML:
 			return nil
 		}
 		if os.Link(path, target) == nil {

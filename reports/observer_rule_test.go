@@ -9,7 +9,11 @@ import (
 	"time"
 
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
-	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/analysis"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/judge"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/render"
+	"github.com/tsenart/vegeta/v12/lib"
 )
 
 // The stall rule: a stall above the limit is nginx's (fail) only when the
@@ -43,9 +47,9 @@ func blindFrom(recs []loadgen.ObserverRecord, fromMs, toMs float64) []loadgen.Ob
 // a gap without responses, and a longest request, of toMs − fromMs.
 func heldFrom(f *fixture, fromMs, toMs float64) {
 	for i := range f.results {
-		ms := durationToMs(f.results[i].Timestamp.Sub(testStart))
+		ms := analysis.DurationToMs(f.results[i].Timestamp.Sub(testStart))
 		if ms >= fromMs && ms < toMs {
-			f.results[i].Latency = msToDuration(toMs - ms)
+			f.results[i].Latency = analysis.MsToDuration(toMs - ms)
 		}
 	}
 }
@@ -54,7 +58,7 @@ func heldFrom(f *fixture, fromMs, toMs float64) {
 // the others answered at once: long requests, no gap.
 func slowEvery(f *fixture, fromMs, toMs float64, latency time.Duration) {
 	for i := range f.results {
-		ms := durationToMs(f.results[i].Timestamp.Sub(testStart))
+		ms := analysis.DurationToMs(f.results[i].Timestamp.Sub(testStart))
 		if ms >= fromMs && ms < toMs && int(ms)%100 == 0 {
 			f.results[i].Latency = latency
 		}
@@ -65,20 +69,20 @@ type observed struct {
 	fixture
 	observer []loadgen.ObserverRecord // nil: no observer.jsonl
 	plan     bool                     // meta.json names the observer
-	faults   []FaultRecord
+	faults   []record.FaultRecord
 }
 
-func buildObserved(t *testing.T, o observed) *Scenario {
+func buildObserved(t *testing.T, o observed) *record.Scenario {
 	t.Helper()
 	if o.plan {
-		o.meta.Observer = NewObserverPlan()
+		o.meta.Observer = record.NewObserverPlan()
 	}
 	dir := writeFixture(t, t.TempDir(), "scenario", o.fixture)
 	if o.observer != nil {
 		writeJSONLFile(t, filepath.Join(dir, loadgen.ObserverFile), o.observer)
 	}
 	if o.faults != nil {
-		writeJSONLFile(t, filepath.Join(dir, FaultsFile), o.faults)
+		writeJSONLFile(t, filepath.Join(dir, record.FaultsFile), o.faults)
 	}
 	s, _, err := BuildScenario(dir)
 	if err != nil {
@@ -98,32 +102,32 @@ func TestStallIsNginxsOnlyWhenTheObserverSaw(t *testing.T) {
 	}{
 		{"a stall the observer saw whole is nginx's: fail", func(o *observed) {
 			heldFrom(&o.fixture, 4200, 5700)
-		}, VerdictFail, []string{stalled}, []string{"the machine"}},
+		}, record.VerdictFail, []string{stalled}, []string{"the machine"}},
 		{"a stall the observer was blind to is the machine's: error, the evidence named", func(o *observed) {
 			heldFrom(&o.fixture, 4200, 5700)
 			o.observer = blindFrom(o.observer, 4200, 5700)
-		}, VerdictError, []string{"the load ran 640 ms late and the control probe waited 580 ms: the machine, not nginx",
+		}, record.VerdictError, []string{"the load ran 640 ms late and the control probe waited 580 ms: the machine, not nginx",
 			"the longest request of 1500 ms in old-workers-draining (4200 ms–5700 ms)",
 			"the longest gap without a response of 1500 ms"}, []string{stalled}},
 		{"blind for 400 ms of a 1.5 s stall: 1.1 s seen, above the limit: fail", func(o *observed) {
 			heldFrom(&o.fixture, 4200, 5700)
 			o.observer = blindFrom(o.observer, 4200, 4600)
-		}, VerdictFail, []string{stalled}, []string{"the machine"}},
+		}, record.VerdictFail, []string{stalled}, []string{"the machine"}},
 		{"blind for 600 ms of a 1.5 s stall: 900 ms seen, not above the limit: error", func(o *observed) {
 			heldFrom(&o.fixture, 4200, 5700)
 			o.observer = blindFrom(o.observer, 4600, 5200)
-		}, VerdictError, []string{"healthy for only 900 ms of it"}, []string{stalled}},
+		}, record.VerdictError, []string{"healthy for only 900 ms of it"}, []string{stalled}},
 		{"a loss stays a fail beside a blind stall, the stall kept as also", func(o *observed) {
 			heldFrom(&o.fixture, 4200, 5700)
 			o.observer = blindFrom(o.observer, 4200, 5700)
 			o.results = append(o.results, failedWith(6500, 0, "EOF"))
-		}, VerdictFail, []string{"1 request failed in after-quit (eof: 1)", "also: the longest request of 1500 ms"}, []string{stalled}},
+		}, record.VerdictFail, []string{"1 request failed in after-quit (eof: 1)", "also: the longest request of 1500 ms"}, []string{stalled}},
 		{"a silent window stays a premise (error) whatever the observer says", func(o *observed) {
 			o.results = slices.DeleteFunc(o.results, func(r vegeta.Result) bool {
-				ms := durationToMs(r.Timestamp.Sub(testStart))
+				ms := analysis.DurationToMs(r.Timestamp.Sub(testStart))
 				return ms >= 500 && ms < 700
 			})
-		}, VerdictError, []string{"the load sent nothing in 2 windows"}, nil},
+		}, record.VerdictError, []string{"the load sent nothing in 2 windows"}, nil},
 		{"the control probe missed answers: blind", func(o *observed) {
 			heldFrom(&o.fixture, 4200, 5700)
 			for i := range o.observer {
@@ -131,28 +135,28 @@ func TestStallIsNginxsOnlyWhenTheObserverSaw(t *testing.T) {
 					o.observer[i].ProbeMissed, o.observer[i].Probes = 1, 0
 				}
 			}
-		}, VerdictError, []string{"15 control probes went unanswered"}, []string{stalled}},
+		}, record.VerdictError, []string{"15 control probes went unanswered"}, []string{stalled}},
 		{"the observer's record stops before the stall: blind, said so", func(o *observed) {
 			heldFrom(&o.fixture, 4200, 5700)
 			o.observer = o.observer[:40]
-		}, VerdictError, []string{"the observer's record has nothing for 1500 ms of it"}, []string{stalled}},
+		}, record.VerdictError, []string{"the observer's record has nothing for 1500 ms of it"}, []string{stalled}},
 		{"a stall the observer saw late through a supplement line is blind", func(o *observed) {
 			heldFrom(&o.fixture, 4200, 5700)
 			for k := 42; k < 57; k++ {
 				o.observer = append(o.observer, loadgen.ObserverRecord{StartMs: float64(k) * 100, EndMs: float64(k+1) * 100,
 					LateMs: 900, Hits: 1, Supplement: true})
 			}
-		}, VerdictError, []string{"the load ran 900 ms late: the machine"}, []string{stalled}},
+		}, record.VerdictError, []string{"the load ran 900 ms late: the machine"}, []string{stalled}},
 		{"a record made before the observer: the stall fails as before, with a note", func(o *observed) {
 			heldFrom(&o.fixture, 4200, 5700)
 			o.plan, o.observer = false, nil
-		}, VerdictFail, []string{stalled}, nil},
+		}, record.VerdictFail, []string{stalled}, nil},
 		{"an observer planned and not recorded: error, never a silent skip", func(o *observed) {
 			o.observer = nil
-		}, VerdictError, []string{"observer.jsonl missing"}, nil},
+		}, record.VerdictError, []string{"observer.jsonl missing"}, nil},
 		{"an observer file with no window: error", func(o *observed) {
 			o.observer = []loadgen.ObserverRecord{}
-		}, VerdictError, []string{"observer.jsonl holds no window"}, nil},
+		}, record.VerdictError, []string{"observer.jsonl holds no window"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := observed{fixture: upgradeFixture(), observer: healthyWindows(), plan: true}
@@ -191,9 +195,9 @@ func TestFaultsThatStallNginxStayFails(t *testing.T) {
 			o := observed{fixture: upgradeFixture(), observer: healthyWindows(), plan: true}
 			tc.pattern(&o.fixture)
 			healed := 5900.0
-			o.faults = []FaultRecord{{Name: tc.fault, Step: "stop-old-workers", InjectedMs: 4050, HealedMs: &healed, Outcome: "injected and healed"}}
+			o.faults = []record.FaultRecord{{Name: tc.fault, Step: "stop-old-workers", InjectedMs: 4050, HealedMs: &healed, Outcome: "injected and healed"}}
 			s := buildObserved(t, o)
-			checkVerdict(t, s, VerdictFail, []string{tc.want}, []string{"the machine"})
+			checkVerdict(t, s, record.VerdictFail, []string{tc.want}, []string{"the machine"})
 			if len(s.Faults) != 1 || s.Faults[0].Name != tc.fault {
 				t.Errorf("faults = %+v, want the %s record", s.Faults, tc.fault)
 			}
@@ -214,23 +218,23 @@ func TestStallSpanAndObserverInTheReport(t *testing.T) {
 	if s.Observer == nil || len(s.Observer.Blind) != 1 || s.Observer.Blind[0].StartMs != 4200 || s.Observer.Blind[0].EndMs != 5700 {
 		t.Fatalf("observer = %+v, want one blind span 4200–5700", s.Observer)
 	}
-	if s.Thresholds.Observer == nil || s.Thresholds.Observer.MaxLateMs != ObserverMaxLateMs {
+	if s.Thresholds.Observer == nil || s.Thresholds.Observer.MaxLateMs != analysis.ObserverMaxLateMs {
 		t.Errorf("thresholds.observer = %+v, want the limits stated", s.Thresholds.Observer)
 	}
 	data, err := json.Marshal(s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back Scenario
+	var back record.Scenario
 	if err := json.Unmarshal(data, &back); err != nil {
 		t.Fatal(err)
 	}
-	if v, r := Judge(&back); v != VerdictError || !slices.Equal(r, s.Reasons) {
-		t.Errorf("re-judged from report.json: %s %q, want %s %q", v, r, s.Verdict, s.Reasons)
+	if j := judge.Scenario(&back); j.Verdict != record.VerdictError || !slices.Equal(j.Reasons, s.Reasons) {
+		t.Errorf("re-judged from report.json: %s %q, want %s %q", j.Verdict, j.Reasons, s.Verdict, s.Reasons)
 	}
 }
 
-func checkVerdict(t *testing.T, s *Scenario, verdict string, want, notWant []string) {
+func checkVerdict(t *testing.T, s *record.Scenario, verdict string, want, notWant []string) {
 	t.Helper()
 	if s.Verdict != verdict {
 		t.Fatalf("verdict = %s, want %s; reasons: %q", s.Verdict, verdict, s.Reasons)
@@ -245,8 +249,8 @@ func checkVerdict(t *testing.T, s *Scenario, verdict string, want, notWant []str
 			t.Errorf("reasons = %q, want none containing %q", s.Reasons, w)
 		}
 	}
-	if v, r := Judge(s); v != s.Verdict || !slices.Equal(r, s.Reasons) {
-		t.Errorf("Judge again = %s %q: not recomputable from the record", v, r)
+	if j := judge.Scenario(s); j.Verdict != s.Verdict || !slices.Equal(j.Reasons, s.Reasons) {
+		t.Errorf("Judge again = %s %q: not recomputable from the record", j.Verdict, j.Reasons)
 	}
 }
 
@@ -257,7 +261,7 @@ func TestReportHTMLDrawsTheObserver(t *testing.T) {
 	heldFrom(&o.fixture, 4200, 5700)
 	s := buildObserved(t, o)
 	var b strings.Builder
-	if err := WriteHTML(&b, &Report{Schema: Schema, Scenarios: []Scenario{*s}}); err != nil {
+	if err := render.WriteHTML(&b, &record.Report{Schema: record.Schema, Scenarios: []record.Scenario{*s}}); err != nil {
 		t.Fatal(err)
 	}
 	html := b.String()

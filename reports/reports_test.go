@@ -11,31 +11,35 @@ import (
 	"time"
 
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
-	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/analysis"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/judge"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/render"
+	"github.com/tsenart/vegeta/v12/lib"
 )
 
 var testStart = time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
 
 // fixture is the content of one scenario directory.
 type fixture struct {
-	meta      *Meta
-	events    []Event
+	meta      *record.Meta
+	events    []record.Event
 	results   []vegeta.Result
 	conns     []loadgen.ConnRecord
-	retries   []RetryRecord
+	retries   []record.RetryRecord
 	downloads []loadgen.DownloadRecord
 	// Records of the traffic kinds, written when not nil.
 	streams    []loadgen.StreamRecord
 	websockets []loadgen.WebSocketRecord
 	uploads    []loadgen.UploadRecord
-	final      *Final
-	end        *End // nil: an end marker is written (omit EndFile for none)
+	final      *record.Final
+	end        *record.End // nil: an end marker is written (omit EndFile for none)
 	errorTxt   string
 	// omit lists files not to write at all.
 	omit []string
 }
 
-func at(ms float64) time.Time { return testStart.Add(msToDuration(ms)) }
+func at(ms float64) time.Time { return testStart.Add(analysis.MsToDuration(ms)) }
 
 func ok(ms float64) vegeta.Result {
 	return vegeta.Result{Code: 200, Timestamp: at(ms), Latency: time.Millisecond, BytesIn: 612}
@@ -58,15 +62,15 @@ func steadyLoad(endMs float64) []vegeta.Result {
 // and 6 s under 100 req/s for 8 s, two long downloads completed.
 func upgradeFixture() fixture {
 	return fixture{
-		meta: &Meta{
-			Scenario: "upgrade", Expect: ExpectZeroDrops, From: "debian:1.22.1-9", To: "debian:1.22.1-10",
-			Load:     Load{Rate: 100, Method: "GET", KeepAlive: true, Slow: 2},
+		meta: &record.Meta{
+			Scenario: "upgrade", Expect: record.ExpectZeroDrops, From: "debian:1.22.1-9", To: "debian:1.22.1-10",
+			Load:     record.Load{Rate: 100, Method: "GET", KeepAlive: true, Slow: 2},
 			LoadPath: "host 127.0.0.1:8080 via Docker's port proxy", StartWall: testStart.Format(time.RFC3339Nano),
 			SlowBytes: 1 << 20, SteadyMs: 1800, MaxStallMs: 1000,
-			PlannedSteps: []PlannedStep{{Name: "spawn-new-master", AuditMs: 1800}, {Name: "stop-old-workers", AuditMs: 1800, Drain: DrainStart},
-				{Name: "quit-old-master", AuditMs: 1500, Drain: DrainEnd}},
+			PlannedSteps: []record.PlannedStep{{Name: "spawn-new-master", AuditMs: 1800}, {Name: "stop-old-workers", AuditMs: 1800, Drain: record.DrainStart},
+				{Name: "quit-old-master", AuditMs: 1500, Drain: record.DrainEnd}},
 		},
-		events: []Event{
+		events: []record.Event{
 			{Name: "spawn-new-master", Signal: "USR2", PID: 9, SentMs: 2000, VerifiedMs: 2100, Verified: true, Phase: "both-sets"},
 			{Name: "stop-old-workers", Signal: "WINCH", PID: 9, SentMs: 4000, VerifiedMs: 4050, Verified: true, Phase: "old-workers-draining"},
 			{Name: "quit-old-master", Signal: "QUIT", PID: 9, SentMs: 6000, VerifiedMs: 6200, Verified: true, Phase: "after-quit"},
@@ -76,12 +80,12 @@ func upgradeFixture() fixture {
 			{ID: 1, Profile: "load", OpenMs: 0, EndMs: 8000, Outcome: loadgen.ConnClosedByClient, Requests: 700},
 			{ID: 2, Profile: "load", OpenMs: 0, EndMs: 4500, Outcome: loadgen.ConnClosedByServerIdle, Requests: 100},
 		},
-		retries: []RetryRecord{},
+		retries: []record.RetryRecord{},
 		downloads: []loadgen.DownloadRecord{
 			{ID: 1, StartMs: 100, EndMs: 7000, Expected: 1 << 20, Received: 1 << 20, Status: 200, Completed: true},
 			{ID: 2, StartMs: 100, EndMs: 7100, Expected: 1 << 20, Received: 1 << 20, Status: 200, Completed: true},
 		},
-		final: &Final{Masters: 1, Workers: 2, ServingBinary: "new", PIDFilePID: 42, Serving: true, ExpectedBinary: "new"},
+		final: &record.Final{Masters: 1, Workers: 2, ServingBinary: "new", PIDFilePID: 42, Serving: true, ExpectedBinary: "new"},
 	}
 }
 
@@ -108,14 +112,14 @@ func writeFixture(t testing.TB, runDir, name string, f fixture) string {
 		t.Fatal(err)
 	}
 	skip := func(file string) bool { return slices.Contains(f.omit, file) }
-	if f.meta != nil && !skip(MetaFile) {
+	if f.meta != nil && !skip(record.MetaFile) {
 		data, _ := json.Marshal(f.meta)
-		if err := os.WriteFile(filepath.Join(dir, MetaFile), data, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, record.MetaFile), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if !skip(EventsFile) {
-		writeJSONLFile(t, filepath.Join(dir, EventsFile), f.events)
+	if !skip(record.EventsFile) {
+		writeJSONLFile(t, filepath.Join(dir, record.EventsFile), f.events)
 	}
 	if !skip(loadgen.ResultsFile) {
 		out, err := os.Create(filepath.Join(dir, loadgen.ResultsFile))
@@ -135,8 +139,8 @@ func writeFixture(t testing.TB, runDir, name string, f fixture) string {
 	if !skip(loadgen.ConnectionsFile) {
 		writeJSONLFile(t, filepath.Join(dir, loadgen.ConnectionsFile), f.conns)
 	}
-	if !skip(RetriesFile) {
-		writeJSONLFile(t, filepath.Join(dir, RetriesFile), f.retries)
+	if !skip(record.RetriesFile) {
+		writeJSONLFile(t, filepath.Join(dir, record.RetriesFile), f.retries)
 	}
 	if !skip(loadgen.DownloadsFile) {
 		writeJSONLFile(t, filepath.Join(dir, loadgen.DownloadsFile), f.downloads)
@@ -152,29 +156,29 @@ func writeFixture(t testing.TB, runDir, name string, f fixture) string {
 	}
 	if f.final != nil {
 		data, _ := json.Marshal(f.final)
-		if err := os.WriteFile(filepath.Join(dir, FinalFile), data, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, record.FinalFile), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if f.errorTxt != "" {
-		if err := os.WriteFile(filepath.Join(dir, ErrorFile), []byte(f.errorTxt+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, record.ErrorFile), []byte(f.errorTxt+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if !skip(EndFile) && f.errorTxt == "" {
+	if !skip(record.EndFile) && f.errorTxt == "" {
 		end := f.end
 		if end == nil {
-			end = &End{EndMs: 8000, StepsRun: len(f.events)}
+			end = &record.End{EndMs: 8000, StepsRun: len(f.events)}
 		}
 		data, _ := json.Marshal(end)
-		if err := os.WriteFile(filepath.Join(dir, EndFile), data, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, record.EndFile), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return dir
 }
 
-func buildFixture(t *testing.T, f fixture) *Scenario {
+func buildFixture(t *testing.T, f fixture) *record.Scenario {
 	t.Helper()
 	dir := writeFixture(t, t.TempDir(), "scenario", f)
 	s, _, err := BuildScenario(dir)
@@ -184,7 +188,7 @@ func buildFixture(t *testing.T, f fixture) *Scenario {
 	return s
 }
 
-func phaseNamed(t *testing.T, s *Scenario, name string) Phase {
+func phaseNamed(t *testing.T, s *record.Scenario, name string) record.Phase {
 	t.Helper()
 	for _, p := range s.Phases {
 		if p.Name == name {
@@ -192,7 +196,7 @@ func phaseNamed(t *testing.T, s *Scenario, name string) Phase {
 		}
 	}
 	t.Fatalf("no phase %q in %+v", name, s.Phases)
-	return Phase{}
+	return record.Phase{}
 }
 
 func TestClassify(t *testing.T) {
@@ -202,29 +206,29 @@ func TestClassify(t *testing.T) {
 		class string
 	}{
 		{200, "", ""},
-		{304, "", ClassStatus3xx},
-		{302, "", ClassStatus3xx},
-		{0, `Get "http://127.0.0.1:8080/": context canceled`, ClassCancelled},
-		{0, "loadgen: wrong answer: body of 3 bytes (sha256 abc), the steady phase served 612 bytes (sha256 def)", ClassWrongBody},
-		{0, `Get "http://127.0.0.1:8080/": dial tcp 127.0.0.1:8080: connect: connection refused`, ClassRefused},
-		{0, "read tcp 127.0.0.1:5555->127.0.0.1:8080: read: connection reset by peer", ClassReset},
-		{0, "write tcp 127.0.0.1:5555->127.0.0.1:8080: write: broken pipe", ClassReset},
-		{0, `Get "http://127.0.0.1:8080/": EOF`, ClassEOF},
-		{0, "unexpected EOF", ClassEOF},
-		{0, "http: server closed idle connection", ClassEOF},
-		{0, "net/http: request canceled (Client.Timeout exceeded while awaiting headers)", ClassTimeout},
-		{0, "context deadline exceeded", ClassTimeout},
-		{0, "read tcp 127.0.0.1:5555->127.0.0.1:8080: i/o timeout", ClassTimeout},
-		{502, "502 Bad Gateway", ClassStatus5xx},
-		{503, "503 Service Unavailable", ClassStatus5xx},
-		{404, "404 Not Found", ClassStatusOther},
-		{101, "101 Switching Protocols", ClassStatusOther},
-		{0, "tls: something odd", ClassOther},
-		{0, "", ClassOther},               // no status, no error: nothing came back
-		{200, "unexpected EOF", ClassEOF}, // a body cut short after the status
+		{304, "", record.ClassStatus3xx},
+		{302, "", record.ClassStatus3xx},
+		{0, `Get "http://127.0.0.1:8080/": context canceled`, record.ClassCancelled},
+		{0, "loadgen: wrong answer: body of 3 bytes (sha256 abc), the steady phase served 612 bytes (sha256 def)", record.ClassWrongBody},
+		{0, `Get "http://127.0.0.1:8080/": dial tcp 127.0.0.1:8080: connect: connection refused`, record.ClassRefused},
+		{0, "read tcp 127.0.0.1:5555->127.0.0.1:8080: read: connection reset by peer", record.ClassReset},
+		{0, "write tcp 127.0.0.1:5555->127.0.0.1:8080: write: broken pipe", record.ClassReset},
+		{0, `Get "http://127.0.0.1:8080/": EOF`, record.ClassEOF},
+		{0, "unexpected EOF", record.ClassEOF},
+		{0, "http: server closed idle connection", record.ClassEOF},
+		{0, "net/http: request canceled (Client.Timeout exceeded while awaiting headers)", record.ClassTimeout},
+		{0, "context deadline exceeded", record.ClassTimeout},
+		{0, "read tcp 127.0.0.1:5555->127.0.0.1:8080: i/o timeout", record.ClassTimeout},
+		{502, "502 Bad Gateway", record.ClassStatus5xx},
+		{503, "503 Service Unavailable", record.ClassStatus5xx},
+		{404, "404 Not Found", record.ClassStatusOther},
+		{101, "101 Switching Protocols", record.ClassStatusOther},
+		{0, "tls: something odd", record.ClassOther},
+		{0, "", record.ClassOther},               // no status, no error: nothing came back
+		{200, "unexpected EOF", record.ClassEOF}, // a body cut short after the status
 	} {
 		r := vegeta.Result{Code: tc.code, Error: tc.err}
-		class, failed := Classify(&r)
+		class, failed := analysis.Classify(&r)
 		if class != tc.class || failed != (tc.class != "") {
 			t.Errorf("Classify(%d, %q) = %q, %t; want %q, %t", tc.code, tc.err, class, failed, tc.class, tc.class != "")
 		}
@@ -244,7 +248,7 @@ func TestPhaseAttributionToTheMillisecond(t *testing.T) {
 		failedWith(6000, 404, "404 Not Found"),
 		failedWith(7000, 0, "tls: odd"),
 	)
-	f.retries = []RetryRecord{{Ms: 3999, Attempts: 2, Written: true, OK: true}, {Ms: 4000, Attempts: 2, Written: true, OK: true}}
+	f.retries = []record.RetryRecord{{Ms: 3999, Attempts: 2, Written: true, OK: true}, {Ms: 4000, Attempts: 2, Written: true, OK: true}}
 	f.downloads[0].EndMs, f.downloads[0].Completed, f.downloads[0].Received = 5999, false, 100
 	f.downloads[1].EndMs, f.downloads[1].Completed, f.downloads[1].Received = 6000, false, 100
 	f.conns = append(f.conns,
@@ -258,10 +262,10 @@ func TestPhaseAttributionToTheMillisecond(t *testing.T) {
 		retried, slowCut int
 		conns            map[string]int
 	}{
-		"steady":               {map[string]int{ClassEOF: 1}, 0, 0, map[string]int{loadgen.ConnClosedUnderRequest: 1}},
-		"both-sets":            {map[string]int{ClassReset: 1, ClassTimeout: 1}, 1, 0, map[string]int{loadgen.ConnResetUnderRequest: 1}},
-		"old-workers-draining": {map[string]int{ClassRefused: 1, ClassStatus5xx: 1}, 1, 1, map[string]int{loadgen.ConnClosedByServerIdle: 1}},
-		"after-quit":           {map[string]int{ClassStatusOther: 1, ClassOther: 1}, 0, 1, map[string]int{loadgen.ConnClosedByClient: 1}},
+		"steady":               {map[string]int{record.ClassEOF: 1}, 0, 0, map[string]int{loadgen.ConnClosedUnderRequest: 1}},
+		"both-sets":            {map[string]int{record.ClassReset: 1, record.ClassTimeout: 1}, 1, 0, map[string]int{loadgen.ConnResetUnderRequest: 1}},
+		"old-workers-draining": {map[string]int{record.ClassRefused: 1, record.ClassStatus5xx: 1}, 1, 1, map[string]int{loadgen.ConnClosedByServerIdle: 1}},
+		"after-quit":           {map[string]int{record.ClassStatusOther: 1, record.ClassOther: 1}, 0, 1, map[string]int{loadgen.ConnClosedByClient: 1}},
 	}
 	if len(s.Phases) != len(want) {
 		t.Fatalf("phases = %d, want %d: %+v", len(s.Phases), len(want), s.Phases)
@@ -306,7 +310,7 @@ func TestDroppedArithmetic(t *testing.T) {
 	f.results = append(f.results,
 		failedWith(2500, 0, "EOF"), failedWith(2600, 0, "EOF"), failedWith(2700, 0, "EOF"),
 		failedWith(4500, 0, "read: connection reset by peer"))
-	f.retries = []RetryRecord{{Ms: 2100, Attempts: 2, Written: true, OK: true, Conns: []uint64{5, 6}, Error: "EOF"}, {Ms: 2200, Attempts: 2, Written: true, OK: true}, {Ms: 4100, Attempts: 2, Written: true, OK: true},
+	f.retries = []record.RetryRecord{{Ms: 2100, Attempts: 2, Written: true, OK: true, Conns: []uint64{5, 6}, Error: "EOF"}, {Ms: 2200, Attempts: 2, Written: true, OK: true}, {Ms: 4100, Attempts: 2, Written: true, OK: true},
 		// Not drops of their own: a replay of a request never written on the
 		// closed connection, and a written one that failed in the end (its
 		// failed request counts it).
@@ -330,7 +334,7 @@ func TestDroppedArithmetic(t *testing.T) {
 	if s.Requests.Total != 804 || s.Requests.OK != 800 {
 		t.Errorf("requests = %+v, want 804 total, 800 ok", s.Requests)
 	}
-	if s.Slow != (Slow{Started: 2, Completed: 1, Cut: 1}) {
+	if s.Slow != (record.Slow{Started: 2, Completed: 1, Cut: 1}) {
 		t.Errorf("slow = %+v", s.Slow)
 	}
 	dropped := 0
@@ -347,7 +351,7 @@ func TestDroppedArithmetic(t *testing.T) {
 		"1 request retried by the client after the server closed the connection under them in old-workers-draining",
 		"1 long download cut in after-quit",
 	}
-	if s.Verdict != VerdictFail || !slices.Equal(s.Reasons, wantReasons) {
+	if s.Verdict != record.VerdictFail || !slices.Equal(s.Reasons, wantReasons) {
 		t.Errorf("verdict %s, reasons:\n%s\nwant fail, reasons:\n%s", s.Verdict, strings.Join(s.Reasons, "\n"), strings.Join(wantReasons, "\n"))
 	}
 }
@@ -359,82 +363,82 @@ func TestVerdicts(t *testing.T) {
 		verdict string
 		reason  string // a substring of one of the reasons; "" for none at all
 	}{
-		{"clean upgrade passes", func(*fixture) {}, VerdictPass, ""},
+		{"clean upgrade passes", func(*fixture) {}, record.VerdictPass, ""},
 		{"a failed request fails", func(f *fixture) {
 			f.results = append(f.results, failedWith(4321, 0, "EOF"))
-		}, VerdictFail, "1 request failed in old-workers-draining (eof: 1)"},
+		}, record.VerdictFail, "1 request failed in old-workers-draining (eof: 1)"},
 		{"a silent retry fails", func(f *fixture) {
-			f.retries = []RetryRecord{{Ms: 2050, Attempts: 2, Written: true, OK: true}}
-		}, VerdictFail, "retried by the client after the server closed the connection under them in both-sets"},
+			f.retries = []record.RetryRecord{{Ms: 2050, Attempts: 2, Written: true, OK: true}}
+		}, record.VerdictFail, "retried by the client after the server closed the connection under them in both-sets"},
 		{"a cut download fails", func(f *fixture) {
 			f.downloads[0].Completed = false
-		}, VerdictFail, "1 long download cut in after-quit"},
+		}, record.VerdictFail, "1 long download cut in after-quit"},
 		{"a short download marked complete is cut", func(f *fixture) {
 			f.downloads[0].Received = 1000
-		}, VerdictFail, "1 long download cut"},
+		}, record.VerdictFail, "1 long download cut"},
 		{"a final check error fails", func(f *fixture) {
 			f.final.CheckErrors = []string{"nginx.pid holds 9, want 42"}
-		}, VerdictFail, "final state: nginx.pid holds 9, want 42"},
+		}, record.VerdictFail, "final state: nginx.pid holds 9, want 42"},
 		{"an unverified step is an error", func(f *fixture) {
 			f.events[1].Verified, f.events[1].Error = false, "old master 9 still has 2 workers after 5s"
-		}, VerdictError, "step stop-old-workers (WINCH to 9) not verified: old master 9 still has 2 workers after 5s"},
+		}, record.VerdictError, "step stop-old-workers (WINCH to 9) not verified: old master 9 still has 2 workers after 5s"},
 		{"an unverified step does not hide a drop: fail, the premise beside it", func(f *fixture) {
 			f.events[0].Verified = false
 			f.results = append(f.results, failedWith(2500, 0, "EOF"))
-		}, VerdictFail, "also: step spawn-new-master (USR2 to 9) not verified"},
+		}, record.VerdictFail, "also: step spawn-new-master (USR2 to 9) not verified"},
 		{"a load below its rate is an error", func(f *fixture) {
 			// Through both-sets only one request in four was sent: 25 req/s.
 			f.results = slices.DeleteFunc(f.results, func(r vegeta.Result) bool {
-				ms := durationToMs(r.Timestamp.Sub(testStart))
+				ms := analysis.DurationToMs(r.Timestamp.Sub(testStart))
 				return ms >= 2000 && ms < 4000 && int(ms)%40 != 0
 			})
-		}, VerdictError, "the load did not keep its rate in both-sets: 25 req/s over 2000 ms, below 80% of 100 req/s"},
+		}, record.VerdictError, "the load did not keep its rate in both-sets: 25 req/s over 2000 ms, below 80% of 100 req/s"},
 		{"a load that stopped before a step is an error", func(f *fixture) {
 			f.results = steadyLoad(5000)
-		}, VerdictError, "before step quit-old-master was sent at 6000 ms"},
+		}, record.VerdictError, "before step quit-old-master was sent at 6000 ms"},
 		{"no results is an error", func(f *fixture) {
 			f.results = nil
-		}, VerdictError, "no results: the load sent no request"},
+		}, record.VerdictError, "no results: the load sent no request"},
 		{"error.txt is an error", func(f *fixture) {
 			f.errorTxt = "Docker unreachable: dial unix /var/run/docker.sock: connect: no such file or directory"
 			f.results, f.events = nil, nil
-		}, VerdictError, "could not run: Docker unreachable"},
+		}, record.VerdictError, "could not run: Docker unreachable"},
 		{"no retry record at all is an error", func(f *fixture) {
-			f.omit = []string{RetriesFile, loadgen.ConnectionsFile}
-		}, VerdictError, "retries.jsonl and connections.jsonl missing"},
+			f.omit = []string{record.RetriesFile, loadgen.ConnectionsFile}
+		}, record.VerdictError, "retries.jsonl and connections.jsonl missing"},
 		{"retries fall back on connections", func(f *fixture) {
-			f.omit = []string{RetriesFile}
+			f.omit = []string{record.RetriesFile}
 			f.conns[1].Retried = 2
-		}, VerdictFail, "2 requests retried by the client after the server closed the connection under them in old-workers-draining"},
+		}, record.VerdictFail, "2 requests retried by the client after the server closed the connection under them in old-workers-draining"},
 		{"a download that never ended is an error", func(f *fixture) {
 			f.downloads = f.downloads[:1]
-		}, VerdictError, "2 long downloads configured, 1 recorded"},
+		}, record.VerdictError, "2 long downloads configured, 1 recorded"},
 		{"a missing meta.json is an error", func(f *fixture) {
-			f.omit = []string{MetaFile}
-		}, VerdictError, "meta.json missing"},
+			f.omit = []string{record.MetaFile}
+		}, record.VerdictError, "meta.json missing"},
 		{"drops expected and none seen fails", func(f *fixture) {
-			f.meta.Expect = ExpectDrops
-			f.meta.ExpectDrops = &DropSpec{Phase: "old-workers-draining", Classes: serverSide}
-		}, VerdictFail, "positive control saw no drop in old-workers-draining: the detector is broken"},
+			f.meta.Expect = record.ExpectDrops
+			f.meta.ExpectDrops = &record.DropSpec{Phase: "old-workers-draining", Classes: analysis.ServerSide}
+		}, record.VerdictFail, "positive control saw no drop in old-workers-draining: the detector is broken"},
 		{"drops expected and seen passes", func(f *fixture) {
-			f.meta.Expect = ExpectDrops
-			f.meta.ExpectDrops = &DropSpec{Phase: "old-workers-draining", Classes: serverSide}
+			f.meta.Expect = record.ExpectDrops
+			f.meta.ExpectDrops = &record.DropSpec{Phase: "old-workers-draining", Classes: analysis.ServerSide}
 			f.results = append(f.results, failedWith(4500, 0, "read: connection reset by peer"))
-		}, VerdictPass, ""},
+		}, record.VerdictPass, ""},
 		{"an expected-failing step that fails passes", func(f *fixture) {
 			f.meta.Scenario = "broken-build"
-			f.meta.PlannedSteps = []PlannedStep{{Name: "spawn-new-master", AuditMs: 1800, Expected: ExpectFail}}
-			f.events = []Event{{Name: "spawn-new-master", Signal: "USR2", PID: 9, SentMs: 2000, VerifiedMs: 7000,
-				Verified: false, Error: "no second master after 5s", Expected: ExpectFail, Phase: "broken-usr2",
+			f.meta.PlannedSteps = []record.PlannedStep{{Name: "spawn-new-master", AuditMs: 1800, Expected: record.ExpectFail}}
+			f.events = []record.Event{{Name: "spawn-new-master", Signal: "USR2", PID: 9, SentMs: 2000, VerifiedMs: 7000,
+				Verified: false, Error: "no second master after 5s", Expected: record.ExpectFail, Phase: "broken-usr2",
 				ExpectedCause: `unknown directive "brokenmodule"`,
 				LogLines:      []string{`[emerg] 12#12: unknown directive "brokenmodule"`}}}
-		}, VerdictPass, ""},
+		}, record.VerdictPass, ""},
 		{"an expected-failing step that verifies fails", func(f *fixture) {
-			f.events[0].Expected = ExpectFail
-		}, VerdictFail, "step spawn-new-master (USR2 to 9) verified but the scenario expects it to fail"},
+			f.events[0].Expected = record.ExpectFail
+		}, record.VerdictFail, "step spawn-new-master (USR2 to 9) verified but the scenario expects it to fail"},
 		{"an unknown expectation is an error", func(f *fixture) {
 			f.meta.Expect = "maybe"
-		}, VerdictError, `unknown expectation "maybe"`},
+		}, record.VerdictError, `unknown expectation "maybe"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := upgradeFixture()
@@ -447,14 +451,22 @@ func TestVerdicts(t *testing.T) {
 				if len(s.Reasons) != 0 {
 					t.Fatalf("reasons = %q, want none", s.Reasons)
 				}
+				if p := judge.Scenario(s).Premises; len(p) != 0 {
+					t.Errorf("a pass with premises that did not hold: %q", p)
+				}
 				return
 			}
 			if !slices.ContainsFunc(s.Reasons, func(r string) bool { return strings.Contains(r, tc.reason) }) {
 				t.Fatalf("reasons = %q, want one containing %q", s.Reasons, tc.reason)
 			}
 			// The verdict is recomputable from the record alone.
-			if v, r := Judge(s); v != s.Verdict || !slices.Equal(r, s.Reasons) {
-				t.Errorf("Judge again = %s %q, want %s %q", v, r, s.Verdict, s.Reasons)
+			j := judge.Scenario(s)
+			if j.Verdict != s.Verdict || !slices.Equal(j.Reasons, s.Reasons) {
+				t.Errorf("Judge again = %s %q, want %s %q", j.Verdict, j.Reasons, s.Verdict, s.Reasons)
+			}
+			// An error is a premise that did not hold, and says which.
+			if s.Verdict == record.VerdictError && len(j.Premises) == 0 {
+				t.Errorf("verdict error with no premise failed: %q", j.Reasons)
 			}
 		})
 	}
@@ -485,7 +497,7 @@ func TestTruncatedResults(t *testing.T) {
 	if s.Requests.Total == 0 || s.Requests.Total >= 800 {
 		t.Errorf("requests = %d, want some of the 800 before the cut", s.Requests.Total)
 	}
-	if s.Verdict != VerdictError {
+	if s.Verdict != record.VerdictError {
 		t.Errorf("verdict = %s, want error", s.Verdict)
 	}
 	for _, want := range []string{"results.gob truncated after", "connections.jsonl truncated: line 2"} {
@@ -496,7 +508,7 @@ func TestTruncatedResults(t *testing.T) {
 	if s.Connections.ClosedByClient != 1 {
 		t.Errorf("connections before the cut line are lost: %+v", s.Connections)
 	}
-	if err := WriteAll(runDir, r); err != nil {
+	if err := render.WriteAll(runDir, r); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -559,10 +571,10 @@ func TestReportJSONContract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteAll(runDir, r); err != nil {
+	if err := render.WriteAll(runDir, r); err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(filepath.Join(runDir, ReportJSON))
+	data, err := os.ReadFile(filepath.Join(runDir, record.ReportJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -589,11 +601,11 @@ func TestReportJSONContract(t *testing.T) {
 	if _, ok := lookup(t, doc, "scenarios[].steps[]")["error"].(string); !ok {
 		t.Error("steps[].error is not a string")
 	}
-	back, err := ReadReport(filepath.Join(runDir, ReportJSON))
+	back, err := record.ReadReport(filepath.Join(runDir, record.ReportJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back.Scenarios[0].Dropped != 1 || back.Scenarios[0].Verdict != VerdictFail {
+	if back.Scenarios[0].Dropped != 1 || back.Scenarios[0].Verdict != record.VerdictFail {
 		t.Errorf("report.json read back: %+v", back.Scenarios[0])
 	}
 }
@@ -637,11 +649,11 @@ func TestRenderersEscapeAndStayOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteAll(runDir, r); err != nil {
+	if err := render.WriteAll(runDir, r); err != nil {
 		t.Fatal(err)
 	}
-	html, _ := os.ReadFile(filepath.Join(runDir, ReportHTML))
-	md, _ := os.ReadFile(filepath.Join(runDir, ReportMarkdown))
+	html, _ := os.ReadFile(filepath.Join(runDir, record.ReportHTML))
+	md, _ := os.ReadFile(filepath.Join(runDir, record.ReportMarkdown))
 	for _, bad := range []string{"<script", "<img", "<b>bold", "http://", "https://"} {
 		body := strings.ReplaceAll(string(html), `xmlns="http://www.w3.org/2000/svg"`, "")
 		if strings.Contains(body, bad) {
@@ -664,32 +676,5 @@ func TestRenderersEscapeAndStayOffline(t *testing.T) {
 	}
 	if !strings.Contains(string(md), "````\n[alert] 1#1: ``` <b>bold</b>\n````") {
 		t.Errorf("report.md log lines not fenced safely:\n%s", md)
-	}
-}
-
-func TestTimelineCoarsensWithoutLosingCounts(t *testing.T) {
-	tl := newTimelineAcc()
-	const n = 3 * maxBuckets
-	for i := range n {
-		// One request per bucket width of 100 ms, one failure in ten.
-		tl.addResult(time.Duration(i)*bucketWidth, time.Duration(i%7+1)*time.Millisecond, i%10 == 0)
-	}
-	out := tl.timeline()
-	if len(out.Requests) > maxBuckets {
-		t.Fatalf("%d buckets, want at most %d", len(out.Requests), maxBuckets)
-	}
-	if out.BucketMs != 400 {
-		t.Errorf("bucket width %v ms, want 400 after two merges", out.BucketMs)
-	}
-	total, failed := 0, 0
-	for i := range out.Requests {
-		total += out.Requests[i]
-		failed += out.Failed[i]
-		if out.Requests[i] > 0 && (out.P99Ms[i] <= 0 || out.P99Ms[i] > out.MaxMs[i]) {
-			t.Fatalf("bucket %d: p99 %v max %v", i, out.P99Ms[i], out.MaxMs[i])
-		}
-	}
-	if total != n || failed != n/10 {
-		t.Errorf("total %d failed %d, want %d and %d", total, failed, n, n/10)
 	}
 }

@@ -7,6 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/releng-tools/nginx-upgrade-harness/reports/judge"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/render"
 )
 
 // writeRepeat writes run k of pair with drops failed requests (EOF) in the
@@ -18,36 +22,36 @@ func writeRepeat(t *testing.T, dir, pair string, k, drops int, invalid bool) {
 		f.results = append(f.results, failedWith(4100+float64(i)*10+5, 0, "EOF"))
 	}
 	if invalid {
-		f.omit = []string{EndFile}
+		f.omit = []string{record.EndFile}
 	}
-	writeFixture(t, RepeatDir(dir, pair, k), "upgrade", f)
+	writeFixture(t, record.RepeatDir(dir, pair, k), "upgrade", f)
 }
 
-func writePlan(t *testing.T, dir string, p RunPlan) {
+func writePlan(t *testing.T, dir string, p record.RunPlan) {
 	t.Helper()
 	data, _ := json.Marshal(p)
-	if err := os.WriteFile(filepath.Join(dir, PlanFile), data, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, record.PlanFile), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func repeatRun(t *testing.T, cand, base []int, invalidBase int) *Report {
+func repeatRun(t *testing.T, cand, base []int, invalidBase int) *record.Report {
 	t.Helper()
 	dir := t.TempDir()
-	writePlan(t, dir, RunPlan{Repeat: len(cand), From: "debian:1.22.1-9", To: "debian:1.22.1-10", Baseline: "debian:1.22.1-9",
-		Scenarios: []string{"upgrade"}, Alpha: Alpha})
+	writePlan(t, dir, record.RunPlan{Repeat: len(cand), From: "debian:1.22.1-9", To: "debian:1.22.1-10", Baseline: "debian:1.22.1-9",
+		Scenarios: []string{"upgrade"}, Alpha: judge.Alpha})
 	for k, d := range cand {
-		writeRepeat(t, dir, PairCandidate, k+1, d, false)
+		writeRepeat(t, dir, record.PairCandidate, k+1, d, false)
 	}
 	for k, d := range base {
-		writeRepeat(t, dir, PairBaseline, k+1, d, k+1 == invalidBase)
+		writeRepeat(t, dir, record.PairBaseline, k+1, d, k+1 == invalidBase)
 	}
 	r, err := BuildRun(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// report DIR rebuilds the same from the records: nothing is copied.
-	if err := WriteAll(dir, r); err != nil {
+	if err := render.WriteAll(dir, r); err != nil {
 		t.Fatal(err)
 	}
 	again, err := BuildRun(dir)
@@ -66,14 +70,14 @@ func repeatRun(t *testing.T, cand, base []int, invalidBase int) *Report {
 // comparison an error.
 func TestBaselineGate(t *testing.T) {
 	r := repeatRun(t, []int{1, 0, 1}, []int{1, 1, 0}, 0)
-	if r.Gate != GateBaseline || r.Verdict != VerdictPass || r.Counts != (Counts{Pass: 1}) {
+	if r.Gate != record.GateBaseline || r.Verdict != record.VerdictPass || r.Counts != (record.Counts{Pass: 1}) {
 		t.Fatalf("same drops: gate %s verdict %s counts %+v; comparisons %+v", r.Gate, r.Verdict, r.Counts, r.Comparisons)
 	}
-	if len(r.Scenarios) != 3 || r.Scenarios[2].Pair != PairCandidate || r.Scenarios[2].Repeat != 3 || len(r.Baseline.Scenarios) != 3 {
+	if len(r.Scenarios) != 3 || r.Scenarios[2].Pair != record.PairCandidate || r.Scenarios[2].Repeat != 3 || len(r.Baseline.Scenarios) != 3 {
 		t.Fatalf("runs: %d candidate (last %s #%d), baseline %+v", len(r.Scenarios), r.Scenarios[2].Pair, r.Scenarios[2].Repeat, r.Baseline)
 	}
 	c := r.Comparisons[0]
-	if c.Test != TestExactRate || c.PValue == nil || *c.PValue < Alpha || c.Candidate.Dropped != 2 || c.Baseline.Dropped != 2 {
+	if c.Test != record.TestExactRate || c.PValue == nil || *c.PValue < judge.Alpha || c.Candidate.Dropped != 2 || c.Baseline.Dropped != 2 {
 		t.Fatalf("comparison %+v", c)
 	}
 	if a := c.Candidate; a.DropsPer10k == nil || a.CI95 == nil || a.CI95.Low > *a.DropsPer10k || a.CI95.High < *a.DropsPer10k || a.StallMs == nil {
@@ -81,7 +85,7 @@ func TestBaselineGate(t *testing.T) {
 	}
 
 	r = repeatRun(t, []int{8, 9, 10}, []int{0, 1, 0}, 0)
-	if r.Verdict != VerdictFail || !strings.Contains(strings.Join(r.Comparisons[0].Reasons, " "), "significantly more") {
+	if r.Verdict != record.VerdictFail || !strings.Contains(strings.Join(r.Comparisons[0].Reasons, " "), "significantly more") {
 		t.Fatalf("27 against 1: verdict %s, %q", r.Verdict, r.Comparisons[0].Reasons)
 	}
 	var doc struct {
@@ -97,7 +101,7 @@ func TestBaselineGate(t *testing.T) {
 		} `xml:"testsuite"`
 	}
 	var b strings.Builder
-	if err := WriteJUnit(&b, r); err != nil {
+	if err := render.WriteJUnit(&b, r); err != nil {
 		t.Fatal(err)
 	}
 	if err := xml.Unmarshal([]byte(b.String()), &doc); err != nil {
@@ -110,7 +114,7 @@ func TestBaselineGate(t *testing.T) {
 	}
 
 	r = repeatRun(t, []int{0, 0}, []int{0, 0}, 2)
-	if r.Verdict != VerdictError || !strings.Contains(strings.Join(r.Comparisons[0].Reasons, " "), "baseline run 2 is invalid") {
+	if r.Verdict != record.VerdictError || !strings.Contains(strings.Join(r.Comparisons[0].Reasons, " "), "baseline run 2 is invalid") {
 		t.Fatalf("invalid baseline run: verdict %s, %q", r.Verdict, r.Comparisons[0].Reasons)
 	}
 }
@@ -119,18 +123,18 @@ func TestBaselineGate(t *testing.T) {
 // repeat that never ran is an error.
 func TestRepeatsWithoutBaseline(t *testing.T) {
 	dir := t.TempDir()
-	writePlan(t, dir, RunPlan{Repeat: 3, From: "a", To: "b", Scenarios: []string{"upgrade"}})
-	writeRepeat(t, dir, PairCandidate, 1, 0, false)
-	writeRepeat(t, dir, PairCandidate, 2, 0, false)
+	writePlan(t, dir, record.RunPlan{Repeat: 3, From: "a", To: "b", Scenarios: []string{"upgrade"}})
+	writeRepeat(t, dir, record.PairCandidate, 1, 0, false)
+	writeRepeat(t, dir, record.PairCandidate, 2, 0, false)
 	r, err := BuildRun(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Gate != GateScenarios || r.Verdict != VerdictError || r.Counts != (Counts{Pass: 2, Error: 1}) {
+	if r.Gate != record.GateScenarios || r.Verdict != record.VerdictError || r.Counts != (record.Counts{Pass: 2, Error: 1}) {
 		t.Fatalf("2 of 3 runs: gate %s verdict %s counts %+v", r.Gate, r.Verdict, r.Counts)
 	}
-	writeRepeat(t, dir, PairCandidate, 3, 1, false)
-	if r, _ = BuildRun(dir); r.Verdict != VerdictFail || r.Counts != (Counts{Pass: 2, Fail: 1}) {
+	writeRepeat(t, dir, record.PairCandidate, 3, 1, false)
+	if r, _ = BuildRun(dir); r.Verdict != record.VerdictFail || r.Counts != (record.Counts{Pass: 2, Fail: 1}) {
 		t.Fatalf("a run dropped one: verdict %s counts %+v", r.Verdict, r.Counts)
 	}
 }
@@ -146,10 +150,10 @@ func TestReportJSONTopLevelAndNulls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteAll(dir, r); err != nil {
+	if err := render.WriteAll(dir, r); err != nil {
 		t.Fatal(err)
 	}
-	data, _ := os.ReadFile(filepath.Join(dir, ReportJSON))
+	data, _ := os.ReadFile(filepath.Join(dir, record.ReportJSON))
 	var doc map[string]any
 	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatal(err)
@@ -167,7 +171,7 @@ func TestReportJSONTopLevelAndNulls(t *testing.T) {
 		t.Errorf("scenario builds %v → %v", sc["from"], sc["to"])
 	}
 	th := lookup(t, doc, "scenarios[].thresholds")
-	if th["max_stall_ms"] != 1000.0 || th["min_rate_fraction"] != MinRateFraction || th["expect_drops"] != nil {
+	if th["max_stall_ms"] != 1000.0 || th["min_rate_fraction"] != judge.MinRateFraction || th["expect_drops"] != nil {
 		t.Errorf("thresholds %v", th)
 	}
 	steps := sc["steps"].([]any)
@@ -179,32 +183,32 @@ func TestReportJSONTopLevelAndNulls(t *testing.T) {
 // Positive controls are compared on how often their runs fail their own
 // verdict; broken-build, run on the candidate side only, keeps its own.
 func TestBaselineGateForControls(t *testing.T) {
-	runs := func(pair, name, expect string, verdicts ...string) []Scenario {
-		var out []Scenario
+	runs := func(pair, name, expect string, verdicts ...string) []record.Scenario {
+		var out []record.Scenario
 		for i, v := range verdicts {
-			out = append(out, Scenario{Name: name, Expect: expect, Verdict: v, Pair: pair, Repeat: i + 1,
-				Requests: Requests{Total: 2000}, Dropped: 5, Reasons: []string{"why " + v}})
+			out = append(out, record.Scenario{Name: name, Expect: expect, Verdict: v, Pair: pair, Repeat: i + 1,
+				Requests: record.Requests{Total: 2000}, Dropped: 5, Reasons: []string{"why " + v}})
 		}
 		return out
 	}
-	judge := func(cand, base []string) Comparison {
-		r := &Report{Scenarios: runs(PairCandidate, "term-fallback", ExpectDrops, cand...),
-			Baseline: &Baseline{Scenarios: runs(PairBaseline, "term-fallback", ExpectDrops, base...)}}
-		judgeRun(r, &RunPlan{Repeat: len(cand), Baseline: "b", Alpha: Alpha})
+	judgeOf := func(cand, base []string) record.Comparison {
+		r := &record.Report{Scenarios: runs(record.PairCandidate, "term-fallback", record.ExpectDrops, cand...),
+			Baseline: &record.Baseline{Scenarios: runs(record.PairBaseline, "term-fallback", record.ExpectDrops, base...)}}
+		judge.Run(r, &record.RunPlan{Repeat: len(cand), Baseline: "b", Alpha: judge.Alpha})
 		return r.Comparisons[0]
 	}
-	if c := judge([]string{"fail", "fail", "pass", "fail", "fail"}, []string{"fail", "pass", "fail", "pass", "fail"}); c.Verdict != VerdictPass || c.Test != TestFailRate {
+	if c := judgeOf([]string{"fail", "fail", "pass", "fail", "fail"}, []string{"fail", "pass", "fail", "pass", "fail"}); c.Verdict != record.VerdictPass || c.Test != record.TestFailRate {
 		t.Errorf("4/5 against 3/5: %s (%s), %q", c.Verdict, c.Test, c.Reasons)
 	}
-	if c := judge([]string{"fail", "fail", "fail", "fail", "fail"}, []string{"pass", "pass", "pass", "pass", "pass"}); c.Verdict != VerdictFail {
+	if c := judgeOf([]string{"fail", "fail", "fail", "fail", "fail"}, []string{"pass", "pass", "pass", "pass", "pass"}); c.Verdict != record.VerdictFail {
 		t.Errorf("5/5 against 0/5: %s, %q", c.Verdict, c.Reasons)
 	}
-	if c := judge([]string{"pass", "pass"}, []string{"pass", "error"}); c.Verdict != VerdictError {
+	if c := judgeOf([]string{"pass", "pass"}, []string{"pass", "error"}); c.Verdict != record.VerdictError {
 		t.Errorf("an invalid baseline run: %s, %q", c.Verdict, c.Reasons)
 	}
-	r := &Report{Scenarios: runs(PairCandidate, "broken-build", ExpectZeroDrops, "pass", "fail"), Baseline: &Baseline{}}
-	judgeRun(r, &RunPlan{Repeat: 2, Baseline: "b", CandidateOnly: []string{"broken-build"}})
-	if c := r.Comparisons[0]; c.Test != TestOwnVerdicts || c.Verdict != VerdictFail || r.Verdict != VerdictFail {
+	r := &record.Report{Scenarios: runs(record.PairCandidate, "broken-build", record.ExpectZeroDrops, "pass", "fail"), Baseline: &record.Baseline{}}
+	judge.Run(r, &record.RunPlan{Repeat: 2, Baseline: "b", CandidateOnly: []string{"broken-build"}})
+	if c := r.Comparisons[0]; c.Test != record.TestOwnVerdicts || c.Verdict != record.VerdictFail || r.Verdict != record.VerdictFail {
 		t.Errorf("broken-build with a failed run: %+v, report %s", c, r.Verdict)
 	}
 }

@@ -8,14 +8,16 @@ import (
 	"time"
 
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/render"
 )
 
 // targetsFixture is the upgrade fixture sent as three targets round-robin
 // (http1 and http2), with a few failures and hidden drops placed on them.
 func targetsFixture() fixture {
 	f := upgradeFixture()
-	f.meta.Traffic = []TrafficPlan{{Kind: "http1", Profile: "http1", Rate: 70}, {Kind: "http2", Profile: "http2", Rate: 30}}
-	f.meta.Targets = []TargetPlan{
+	f.meta.Traffic = []record.TrafficPlan{{Kind: "http1", Profile: "http1", Rate: 70}, {Kind: "http2", Profile: "http2", Rate: 30}}
+	f.meta.Targets = []record.TargetPlan{
 		{Index: 3, Method: "GET", URL: "https://never.test:8443/", Line: 8, Profiles: []string{"http1", "http2"}},
 		{Index: 0, Method: "GET", URL: "http://a.test:8080/", Line: 1, Profiles: []string{"http1"}},
 		{Index: 1, Method: "POST", URL: "http://b.test:8080/post", Line: 3, BodyBytes: 5, Profiles: []string{"http1"}},
@@ -37,7 +39,7 @@ func targetsFixture() fixture {
 	f.results[403].URL, f.results[403].Attack = urls[1], "http1"
 	f.results[406] = failedWith(4060, 502, "502 Bad Gateway")
 	f.results[406].URL, f.results[406].Attack = urls[1], "http1"
-	f.retries = []RetryRecord{
+	f.retries = []record.RetryRecord{
 		{Ms: 4100, EndMs: 4110, Profile: "http1", Method: "GET", URL: urls[0], Attempts: 2, Written: true, OK: true},
 		{Ms: 4200, EndMs: 4210, Profile: "http1", Method: "GET", URL: urls[0], Attempts: 2, Written: false, OK: true},
 	}
@@ -67,7 +69,7 @@ func TestTargetRows(t *testing.T) {
 		t.Errorf("target 0: %+v", a)
 	}
 	if b.Line != 3 || b.Requests != 267 || b.Failed != 2 || b.Dropped != 2 ||
-		!reflect.DeepEqual(b.ByClass, map[string]int{ClassReset: 1, ClassStatus5xx: 1}) {
+		!reflect.DeepEqual(b.ByClass, map[string]int{record.ClassReset: 1, record.ClassStatus5xx: 1}) {
 		t.Errorf("target 1: %+v", b)
 	}
 	if site.Requests != 266 || site.Failed != 0 || site.Dropped != 1 || site.P99Ms < 2.9 || site.P99Ms > 3.1 {
@@ -77,7 +79,7 @@ func TestTargetRows(t *testing.T) {
 		t.Errorf("target 3: %+v", never)
 	}
 	var md bytes.Buffer
-	if err := WriteMarkdown(&md, &Report{Schema: Schema, Scenarios: []Scenario{*s}}); err != nil {
+	if err := render.WriteMarkdown(&md, &record.Report{Schema: record.Schema, Scenarios: []record.Scenario{*s}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
@@ -89,7 +91,7 @@ func TestTargetRows(t *testing.T) {
 		}
 	}
 	var page bytes.Buffer
-	if err := WriteHTML(&page, &Report{Schema: Schema, Scenarios: []Scenario{*s}}); err != nil {
+	if err := render.WriteHTML(&page, &record.Report{Schema: record.Schema, Scenarios: []record.Scenario{*s}}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(page.String(), "<td>POST http://b.test:8080/post</td><td class=\"n\">3</td><td class=\"n\">267</td>") {
@@ -109,19 +111,19 @@ func TestTargetRowsAbsentWithoutTargets(t *testing.T) {
 }
 
 func TestShownTargetsBounded(t *testing.T) {
-	rows := make([]TargetRow, 60)
+	rows := make([]record.TargetRow, 60)
 	for i := range rows {
-		rows[i] = TargetRow{Index: i}
+		rows[i] = record.TargetRow{Index: i}
 	}
 	rows[55].Dropped = 1
-	tt := shownTargets(rows)
-	if len(tt.Rows) != maxTargetRows || tt.More != 10 || tt.Rows[0].Index != 55 {
+	tt := render.ShownTargets(rows)
+	if len(tt.Rows) != render.MaxTargetRows || tt.More != 10 || tt.Rows[0].Index != 55 {
 		t.Errorf("shown %d (first %d), more %d", len(tt.Rows), tt.Rows[0].Index, tt.More)
 	}
 	for i := range rows {
 		rows[i].Dropped = 1
 	}
-	if tt := shownTargets(rows); len(tt.Rows) != 60 || tt.More != 0 {
+	if tt := render.ShownTargets(rows); len(tt.Rows) != 60 || tt.More != 0 {
 		t.Errorf("every target that dropped is shown: %d, more %d", len(tt.Rows), tt.More)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
 // trafficFixture is the upgrade fixture run as four kinds at once: http1
@@ -13,7 +14,7 @@ import (
 func trafficFixture() fixture {
 	f := upgradeFixture()
 	f.meta.Load.Traffic = []string{"http1", "http2", "websocket", "upload"}
-	f.meta.Traffic = []TrafficPlan{{Kind: "http1", Profile: "http1", Rate: 50}, {Kind: "http2", Profile: "http2", Rate: 50},
+	f.meta.Traffic = []record.TrafficPlan{{Kind: "http1", Profile: "http1", Rate: 50}, {Kind: "http2", Profile: "http2", Rate: 50},
 		{Kind: "websocket", Profile: "websocket", Connections: 2}, {Kind: "upload", Profile: "upload", Connections: 1, Bytes: 1 << 20}}
 	for i := range f.results {
 		f.results[i].Attack = []string{"http1", "http2"}[i%2]
@@ -36,7 +37,7 @@ func trafficFixture() fixture {
 	return f
 }
 
-func rowOf(t *testing.T, s *Scenario, kind string) TrafficRow {
+func rowOf(t *testing.T, s *record.Scenario, kind string) record.TrafficRow {
 	t.Helper()
 	for _, r := range s.Traffic {
 		if r.Kind == kind {
@@ -44,12 +45,12 @@ func rowOf(t *testing.T, s *Scenario, kind string) TrafficRow {
 		}
 	}
 	t.Fatalf("no traffic row %s in %+v", kind, s.Traffic)
-	return TrafficRow{}
+	return record.TrafficRow{}
 }
 
 func TestTrafficRowsCleanRun(t *testing.T) {
 	s := buildFixture(t, trafficFixture())
-	if s.Verdict != VerdictPass {
+	if s.Verdict != record.VerdictPass {
 		t.Fatalf("verdict %s: %v", s.Verdict, s.Reasons)
 	}
 	if len(s.Traffic) != 4 || s.Dropped != 0 {
@@ -83,7 +84,7 @@ func TestTrafficDropsCountPerKindAndInTheTotal(t *testing.T) {
 	// had been written (a drop) and one that had not (not a drop).
 	f.results[620] = failedWith(6200, 0, "EOF")
 	f.results[620].Attack = "http1"
-	f.retries = []RetryRecord{
+	f.retries = []record.RetryRecord{
 		{Ms: 4500, EndMs: 4510, Profile: "http1", Method: "GET", Attempts: 2, Conns: []uint64{1, 2}, Written: true, OK: true},
 		{Ms: 4600, EndMs: 4610, Profile: "http1", Method: "GET", Attempts: 2, Conns: []uint64{1, 2}, Written: false, OK: true},
 	}
@@ -130,21 +131,21 @@ func TestTrafficDropsCountPerKindAndInTheTotal(t *testing.T) {
 	if after.WebSocketsDropped != 1 || after.MessagesLost != 2 || after.StreamsRetriedUnsafe != 1 || after.Dropped != 5 {
 		t.Errorf("after-quit: %+v", after)
 	}
-	wantVerdict(t, s, VerdictFail, "1 WebSocket ended abnormally")
-	wantVerdict(t, s, VerdictFail, "1 upload failed in old-workers-draining")
-	wantVerdict(t, s, VerdictFail, "1 HTTP/2 stream replayed without the never-processed guarantee in after-quit")
+	wantVerdict(t, s, record.VerdictFail, "1 WebSocket ended abnormally")
+	wantVerdict(t, s, record.VerdictFail, "1 upload failed in old-workers-draining")
+	wantVerdict(t, s, record.VerdictFail, "1 HTTP/2 stream replayed without the never-processed guarantee in after-quit")
 }
 
 func TestTrafficMissingRecordsAreProblems(t *testing.T) {
 	f := trafficFixture()
 	f.websockets = f.websockets[:1]
 	s := buildFixture(t, f)
-	wantVerdict(t, s, VerdictError, "2 WebSockets configured, 1 recorded")
+	wantVerdict(t, s, record.VerdictError, "2 WebSockets configured, 1 recorded")
 
 	f = trafficFixture()
 	f.omit = []string{loadgen.UploadsFile}
 	s = buildFixture(t, f)
-	wantVerdict(t, s, VerdictError, "uploads.jsonl missing")
+	wantVerdict(t, s, record.VerdictError, "uploads.jsonl missing")
 }
 
 // A record made before traffic kinds (no plan in meta.json) has no rows

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/render"
 )
 
 // Trend is runs of one matrix side by side, cell by cell, in the order
@@ -124,9 +127,9 @@ func worseThan(before, now *TrendCell) []string {
 
 func rank(v string) int {
 	switch v {
-	case VerdictPass:
+	case record.VerdictPass:
 		return 0
-	case VerdictError:
+	case record.VerdictError:
 		return 1
 	}
 	return 2
@@ -138,7 +141,7 @@ func WriteTrendMarkdown(w io.Writer, t *Trend) error {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "# Matrix trend over %d runs\n\n", len(t.Runs))
 	for i, r := range t.Runs {
-		fmt.Fprintf(b, "%d. `%s`: %s (to: %s)\n", i+1, r.Dir, strings.ToUpper(r.Verdict), mdCell(r.Builds))
+		fmt.Fprintf(b, "%d. `%s`: %s (to: %s)\n", i+1, r.Dir, strings.ToUpper(r.Verdict), render.MdCell(r.Builds))
 	}
 	fmt.Fprintf(b, "\nEach entry: verdict, dropped, stall ms, duration; ▲ marks what got worse than in the run before")
 	fmt.Fprintf(b, " (drops: any more; stall: more than %d ms and %.0f%% longer; verdict: pass → error → fail).\n\n", stallWorseMs, stallWorseFraction*100)
@@ -152,7 +155,7 @@ func WriteTrendMarkdown(w io.Writer, t *Trend) error {
 	}
 	fmt.Fprintln(b)
 	for _, row := range t.Rows {
-		fmt.Fprintf(b, "| %s |", mdCell(row.Key))
+		fmt.Fprintf(b, "| %s |", render.MdCell(row.Key))
 		for _, c := range row.Cells {
 			fmt.Fprintf(b, " %s |", trendEntry(c))
 		}

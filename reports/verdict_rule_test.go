@@ -5,7 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/analysis"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/judge"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/tsenart/vegeta/v12/lib"
 )
 
 // The verdict rule when a premise failed: a premise gates a pass, it cannot
@@ -16,7 +19,7 @@ import (
 // four: 25 req/s of 100), a premise failure of the measurement.
 func thinBothSets(f *fixture) {
 	f.results = slices.DeleteFunc(f.results, func(r vegeta.Result) bool {
-		ms := durationToMs(r.Timestamp.Sub(testStart))
+		ms := analysis.DurationToMs(r.Timestamp.Sub(testStart))
 		return ms >= 2000 && ms < 4000 && int(ms)%40 != 0
 	})
 }
@@ -35,7 +38,7 @@ func TestLossesOutrankFailedPremises(t *testing.T) {
 			thinBothSets(f)
 			f.results = append(f.results, failedWith(4500, 0, "EOF"), failedWith(4510, 0, "EOF"),
 				failedWith(4520, 0, "read: connection reset by peer"))
-		}, VerdictFail, []string{
+		}, record.VerdictFail, []string{
 			"3 requests failed server-side in old-workers-draining (eof: 2, reset: 1)",
 			"also: " + missedRate,
 		}, nil},
@@ -43,41 +46,41 @@ func TestLossesOutrankFailedPremises(t *testing.T) {
 			thinBothSets(f)
 			f.downloads[1].Completed, f.downloads[1].Received, f.downloads[1].Error = false, 1000, "unexpected EOF"
 			f.downloads[1].EndMs = 4600
-		}, VerdictFail, []string{"1 long download cut in old-workers-draining", "also: " + missedRate}, nil},
+		}, record.VerdictFail, []string{"1 long download cut in old-workers-draining", "also: " + missedRate}, nil},
 		{"zero-drops: a close under a written request and an unverified step fail", func(f *fixture) {
 			f.events[0].Verified, f.events[0].Error = false, "no second master after 5s"
-			f.retries = append(f.retries, RetryRecord{Ms: 4500, Written: true, OK: true})
-		}, VerdictFail, []string{
+			f.retries = append(f.retries, record.RetryRecord{Ms: 4500, Written: true, OK: true})
+		}, record.VerdictFail, []string{
 			"1 request retried by the client after the server closed the connection under them in old-workers-draining",
 			"also: step spawn-new-master (USR2 to 9) not verified",
 		}, nil},
-		{"zero-drops: a missed rate and no loss is an error", thinBothSets, VerdictError, []string{missedRate}, []string{"also:"}},
+		{"zero-drops: a missed rate and no loss is an error", thinBothSets, record.VerdictError, []string{missedRate}, []string{"also:"}},
 		{"zero-drops: only client timeouts under a missed rate is an error", func(f *fixture) {
 			thinBothSets(f)
 			f.results = append(f.results, failedWith(4500, 0, "Get \"http://127.0.0.1/\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)"))
-		}, VerdictError, []string{missedRate}, []string{"server-side"}},
+		}, record.VerdictError, []string{missedRate}, []string{"server-side"}},
 		{"zero-drops: a run that could not run fails on what the server lost before it stopped", func(f *fixture) {
 			f.errorTxt = "the container exited (OOM killed)"
 			f.results = append(f.results, failedWith(4500, 0, "EOF"))
-		}, VerdictFail, []string{"1 request failed server-side in old-workers-draining (eof: 1)", "also: could not run: the container exited"}, nil},
+		}, record.VerdictFail, []string{"1 request failed server-side in old-workers-draining (eof: 1)", "also: could not run: the container exited"}, nil},
 		{"zero-drops: a run that could not run and lost only to client timeouts is an error", func(f *fixture) {
 			f.errorTxt = "the container exited (OOM killed)"
 			f.results = append(f.results, failedWith(4500, 0, "Get \"http://127.0.0.1/\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)"))
-		}, VerdictError, []string{"could not run: the container exited"}, []string{"server-side"}},
+		}, record.VerdictError, []string{"could not run: the container exited"}, []string{"server-side"}},
 		{"drops: a positive control with a failed premise stays an error, drops or not", func(f *fixture) {
-			f.meta.Expect = ExpectDrops
-			f.meta.ExpectDrops = &DropSpec{Phase: "old-workers-draining", Classes: serverSide}
+			f.meta.Expect = record.ExpectDrops
+			f.meta.ExpectDrops = &record.DropSpec{Phase: "old-workers-draining", Classes: analysis.ServerSide}
 			thinBothSets(f)
 			f.results = append(f.results, failedWith(4500, 0, "read: connection reset by peer"))
-		}, VerdictError, []string{missedRate}, []string{"also:"}},
+		}, record.VerdictError, []string{missedRate}, []string{"also:"}},
 		{"drops: a positive control with its premises holding passes on its drops", func(f *fixture) {
-			f.meta.Expect = ExpectDrops
-			f.meta.ExpectDrops = &DropSpec{Phase: "old-workers-draining", Classes: serverSide}
+			f.meta.Expect = record.ExpectDrops
+			f.meta.ExpectDrops = &record.DropSpec{Phase: "old-workers-draining", Classes: analysis.ServerSide}
 			f.results = append(f.results, failedWith(4500, 0, "read: connection reset by peer"))
-		}, VerdictPass, nil, nil},
+		}, record.VerdictPass, nil, nil},
 		{"zero-drops: drops with every premise holding fail, nothing beside", func(f *fixture) {
 			f.results = append(f.results, failedWith(4500, 0, "EOF"))
-		}, VerdictFail, []string{"1 request failed in old-workers-draining (eof: 1)"}, []string{"also:"}},
+		}, record.VerdictFail, []string{"1 request failed in old-workers-draining (eof: 1)"}, []string{"also:"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := upgradeFixture()
@@ -96,8 +99,8 @@ func TestLossesOutrankFailedPremises(t *testing.T) {
 					t.Errorf("reasons = %q, want none containing %q", s.Reasons, w)
 				}
 			}
-			if v, r := Judge(s); v != s.Verdict || !slices.Equal(r, s.Reasons) {
-				t.Errorf("Judge again = %s %q: not recomputable from the record", v, r)
+			if j := judge.Scenario(s); j.Verdict != s.Verdict || !slices.Equal(j.Reasons, s.Reasons) {
+				t.Errorf("Judge again = %s %q: not recomputable from the record", j.Verdict, j.Reasons)
 			}
 		})
 	}

@@ -10,7 +10,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
@@ -30,9 +30,9 @@ func attemptsTimeout(one time.Duration) SpecTimeout { return SpecTimeout(maxAtte
 // attempt goes in the spec's report entry; the spec fails if the last is
 // still error (its reasons are the premises that did not hold). It returns
 // the last attempt's entry of report.json.
-func judged(ctx SpecContext, dir, name string, run func() error) reports.Scenario {
+func judged(ctx SpecContext, dir, name string, run func() error) record.Scenario {
 	var lines []string
-	var s reports.Scenario
+	var s record.Scenario
 	var runErr error
 	for n := 1; n <= maxAttempts; n++ {
 		start := time.Now()
@@ -47,7 +47,7 @@ func judged(ctx SpecContext, dir, name string, run func() error) reports.Scenari
 		}
 		lines = append(lines, line)
 		progress("%s: %s", name, line)
-		if s.Verdict != reports.VerdictError || n == maxAttempts || ctx.Err() != nil {
+		if s.Verdict != record.VerdictError || n == maxAttempts || ctx.Err() != nil {
 			break
 		}
 		kept := filepath.Join(dir, "attempts", fmt.Sprintf("%s-%d", name, n))
@@ -56,7 +56,7 @@ func judged(ctx SpecContext, dir, name string, run func() error) reports.Scenari
 		Expect(os.Rename(filepath.Join(dir, name), kept)).To(Succeed())
 	}
 	AddReportEntry(name+" attempts", strings.Join(lines, "\n"))
-	Expect(s.Verdict).NotTo(Equal(reports.VerdictError),
+	Expect(s.Verdict).NotTo(Equal(record.VerdictError),
 		"still error after %d attempts: the measurement did not hold (%v)", len(lines), s.Reasons)
 	Expect(runErr).NotTo(HaveOccurred(), "the scenario could not run")
 	return s

@@ -12,7 +12,7 @@ import (
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/fault"
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
 // Expectations of a scenario.
@@ -60,10 +60,10 @@ type Scenario struct {
 	// (a scenario that cuts them must find them in flight).
 	SlowOutlasts bool
 	// Drops says where and what an Expect of drops must see (nil otherwise).
-	Drops *reports.DropSpec
+	Drops *record.DropSpec
 	// KnownLosses are the losses a zero-drops path is known to cause (the
 	// run bounds each by its rate); the load may add its own (knownLosses).
-	KnownLosses []reports.KnownLoss
+	KnownLosses []record.KnownLoss
 	// Faults strike during the scenario (WithFaults sets them, with the
 	// expectation they were measured to have); MaxStall raises the stall
 	// limit for them.
@@ -86,7 +86,7 @@ const audit = 2 * time.Second
 
 // serverSideClasses are the failures a server's close, reset or refusal
 // produces: what a positive control's drops must be.
-var serverSideClasses = []string{reports.ClassReset, reports.ClassEOF, reports.ClassRefused}
+var serverSideClasses = []string{record.ClassReset, record.ClassEOF, record.ClassRefused}
 
 // TermOutageBound bounds how long requests may fail in a row after TERM to
 // the new master (README: the outages measured here, with the margin).
@@ -155,7 +155,7 @@ func Catalogue() []Scenario {
 			// The new workers' connections are cut; the downloads the old
 			// set holds (started before USR2) complete; the failures last no
 			// longer than TermOutageBound (README: measured outages).
-			Drops: &reports.DropSpec{Phase: "after-term", Classes: serverSideClasses, MaxOutageMs: TermOutageBound,
+			Drops: &record.DropSpec{Phase: "after-term", Classes: serverSideClasses, MaxOutageMs: TermOutageBound,
 				KeepDownloadsBefore: "spawn-new-master"},
 		},
 		{
@@ -169,8 +169,8 @@ func Catalogue() []Scenario {
 			// The drops are the connections the killed workers held: every
 			// long download in flight is cut, and no more is lost than was open.
 			// The server's log agrees: each is cut by a worker the KILL took.
-			Drops: &reports.DropSpec{Phase: "after-kill", Classes: serverSideClasses, CutHeld: true,
-				Witness: []string{reports.WitnessCut}, BySignalled: true},
+			Drops: &record.DropSpec{Phase: "after-kill", Classes: serverSideClasses, CutHeld: true,
+				Witness: []string{record.WitnessCut}, BySignalled: true},
 		},
 		{
 			Name: "reload", Kind: "graceful", Expect: ExpectZeroDrops, Tags: []string{"reload"},
@@ -266,11 +266,11 @@ func reuseport(name, migrate string) Scenario {
 // reuseportLosses: without migration, the reload down to one worker closes
 // the listening sockets of the workers it retires, and what was queued on
 // them is reset (docs/findings.md). With migration nothing may be lost.
-func reuseportLosses(migrate string) []reports.KnownLoss {
+func reuseportLosses(migrate string) []record.KnownLoss {
 	if migrate != "0" {
 		return nil
 	}
-	return []reports.KnownLoss{queueReset("fewer-workers", "one-worker")}
+	return []record.KnownLoss{queueReset("fewer-workers", "one-worker")}
 }
 
 // again names a step of a second round (its name and phase get "-again").

@@ -9,7 +9,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness/fault"
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
@@ -87,5 +87,5 @@ var _ = DescribeTable("faults during every transition", func(ctx SpecContext, pa
 	if !e.Drops {
 		Expect(s.Dropped).To(BeZero(), "drops: %v", s.Drops)
 	}
-	Expect(s.Verdict).To(Equal(reports.VerdictPass), "reasons: %v", s.Reasons)
+	Expect(s.Verdict).To(Equal(record.VerdictPass), "reasons: %v", s.Reasons)
 }, chaosEntries())

@@ -16,6 +16,8 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/proc"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/procedure"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/judge"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 
 	"github.com/ory/dockertest/v3"
 
@@ -181,13 +183,13 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc procedure.Pro
 		to = p.Broken
 	}
 	rec := reports.ProcedureRecord{Procedure: proc.Name(), Spec: proc.Spec, Build: build, ExitCode: -1,
-		TimeoutMs: float64(timeout.Milliseconds()), BinaryOnDisk: "unknown", Init: reports.InitDocker}
+		TimeoutMs: float64(timeout.Milliseconds()), BinaryOnDisk: "unknown", Init: record.InitDocker}
 	nodeOpts := []nginx.NodeOption{nginx.WithLabel(harness.Label+".procedure", name)}
 	if proc.Systemd() {
 		if image == "" {
 			return fmt.Errorf("%s: no systemd image prepared (PrepareSystemdImages)", name)
 		}
-		rec.Init = reports.InitSystemd
+		rec.Init = record.InitSystemd
 		nodeOpts = append(nodeOpts, nginx.WithSystemd())
 		rec.Unit = "Debian's " + nginx.Unit
 		if c.Unit != nil {
@@ -204,7 +206,7 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc procedure.Pro
 		p.nodeOptions(image, nodeOpts...)...)
 	if err != nil {
 		rec.Error = oneLine(err.Error())
-		os.WriteFile(filepath.Join(sdir, reports.ErrorFile), []byte(rec.Error+"\n"), 0o644)
+		os.WriteFile(filepath.Join(sdir, record.ErrorFile), []byte(rec.Error+"\n"), 0o644)
 		writeJSON(filepath.Join(sdir, reports.ProcedureFile), rec)
 		return err
 	}
@@ -226,8 +228,7 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc procedure.Pro
 		if err != nil {
 			return fmt.Errorf("read systemd's view before the procedure: %w", err)
 		}
-		rec.SystemdBefore = &reports.SystemdView{MainPID: v.MainPID, ActiveState: v.ActiveState, SubState: v.SubState,
-			Result: v.Result, NRestarts: v.NRestarts, ControlGroup: v.ControlGroup, CgroupPIDs: v.CgroupPIDs}
+		rec.SystemdBefore = &v
 	}
 
 	popts := procedure.Options{Broken: build == reports.BuildBroken, Timeout: timeout, Run: runIndex,
@@ -237,7 +238,7 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc procedure.Pro
 				ev.Phase = procedurePhase
 			}
 			if r.Signal == "USR2" && build == reports.BuildBroken {
-				ev.Expected = reports.ExpectFail
+				ev.Expected = record.ExpectFail
 				ev.ExpectedCause = p.expectedCause(Move{ExpectCause: NewMasterFailureCause})
 			}
 			t.event(ev)
@@ -269,7 +270,7 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc procedure.Pro
 	os.WriteFile(t.path(reports.ProcedureStdout), []byte(res.Stdout), 0o644)
 	os.WriteFile(t.path(reports.ProcedureStderr), []byte(res.Stderr), 0o644)
 	if proc.External() || res.Err != nil {
-		ev := reports.Event{Name: proc.Name(), SentMs: rec.StartMs, Phase: procedurePhase,
+		ev := record.Event{Name: proc.Name(), SentMs: rec.StartMs, Phase: procedurePhase,
 			Verified: res.Err == nil && res.Exit == 0}
 		switch {
 		case res.Err != nil:
@@ -285,7 +286,7 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc procedure.Pro
 		if build == reports.BuildBroken {
 			// A procedure given a build that cannot start must say so: exit
 			// non-zero, or be stopped by its timeout.
-			ev.Expected, ev.ExpectedCause = reports.ExpectFail, `^(exit [1-9]|timed out)`
+			ev.Expected, ev.ExpectedCause = record.ExpectFail, `^(exit [1-9]|timed out)`
 		}
 		t.event(ev)
 	}
@@ -294,7 +295,7 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc procedure.Pro
 		stopSampling()
 		return res.Err
 	}
-	t.event(reports.Event{Name: auditPhase, SentMs: rec.EndMs, VerifiedMs: rec.EndMs, Verified: true, Phase: auditPhase})
+	t.event(record.Event{Name: auditPhase, SentMs: rec.EndMs, VerifiedMs: rec.EndMs, Verified: true, Phase: auditPhase})
 	t.progress("%s: audit %s", name, audit)
 	sleep(ctx, audit)
 
@@ -364,10 +365,10 @@ func sampleMasters(ctx context.Context, node *nginx.Node, clock loadgen.Clock, p
 // compareFinal reads what the procedure left: the process table, the pid
 // file, the serving binary (from the master's executable) and whether
 // nginx answers. Nothing is expected of it: no check errors.
-func compareFinal(ctx context.Context, node *nginx.Node) (reports.Final, proc.Snapshot) {
+func compareFinal(ctx context.Context, node *nginx.Node) (record.Final, proc.Snapshot) {
 	s, err := node.Snapshot(ctx)
 	if err != nil {
-		return reports.Final{ServingBinary: "unknown", CheckErrors: []string{"could not read the process table: " + err.Error()}}, s
+		return record.Final{ServingBinary: "unknown", CheckErrors: []string{"could not read the process table: " + err.Error()}}, s
 	}
 	f := finalFrom(s)
 	f.Serving = node.Probe(ctx) == nil
@@ -376,11 +377,10 @@ func compareFinal(ctx context.Context, node *nginx.Node) (reports.Final, proc.Sn
 		if err != nil {
 			f.CheckErrors = append(f.CheckErrors, "could not read systemd's view: "+err.Error())
 		} else {
-			f.Systemd = &reports.SystemdView{MainPID: v.MainPID, ActiveState: v.ActiveState, SubState: v.SubState,
-				Result: v.Result, NRestarts: v.NRestarts, ControlGroup: v.ControlGroup, CgroupPIDs: v.CgroupPIDs}
-			f.JudgeSystemd()
+			f.Systemd = &v
 		}
 	}
+	judge.Final(&f)
 	return f, s
 }
 

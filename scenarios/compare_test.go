@@ -18,6 +18,7 @@ import (
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
@@ -53,7 +54,7 @@ func compareOnceWith(ctx SpecContext, im scenarios.Images, spec, build string, t
 
 	By("reading its row back from report.json")
 	var r reports.CompareReport
-	data, err := os.ReadFile(filepath.Join(dir, reports.ReportJSON))
+	data, err := os.ReadFile(filepath.Join(dir, record.ReportJSON))
 	Expect(err).NotTo(HaveOccurred())
 	Expect(jsonUnmarshal(data, &r)).To(Succeed())
 	Expect(r.Procedures).To(HaveLen(1))
@@ -205,7 +206,7 @@ var _ = Describe("upgrade procedures under systemd", Label("compare", "systemd")
 		By(fmt.Sprintf("running %s with the %s build under load, systemd as PID 1", sc.Spec, sc.Build))
 		row := compareOnceWith(ctx, im, sc.Spec, sc.Build, 0)
 		Expect(row.Error).To(BeEmpty())
-		Expect(row.Init).To(Equal(reports.InitSystemd))
+		Expect(row.Init).To(Equal(record.InitSystemd))
 		Expect(row.Requests.Total).To(BeNumerically(">", 0))
 		Expect(row.Outcome).To(Equal(sc.Outcome), "restart evidence: %v; notes: %v", row.Restart, row.Notes)
 		Expect(row.ExitCode).To(Equal(sc.Exit))
@@ -290,18 +291,18 @@ func gate(ctx SpecContext, im scenarios.Images, name string, c scenarios.Compare
 		_, err := scenarios.RunCompare(ctx, pool, c, params, im, dir, progress)
 		Expect(err).NotTo(HaveOccurred())
 		r = reports.CompareReport{}
-		data, err := os.ReadFile(filepath.Join(dir, reports.ReportJSON))
+		data, err := os.ReadFile(filepath.Join(dir, record.ReportJSON))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(jsonUnmarshal(data, &r)).To(Succeed())
 		for _, s := range r.Summary {
 			AddReportEntry(fmt.Sprintf("%s attempt %d: %s %s", name, n, s.Procedure, s.Build),
 				fmt.Sprintf("verdict=%s outcomes=%s reasons=%v", s.Verdict, s.OutcomeWords(), s.Reasons))
 		}
-		if r.Verdict != reports.VerdictError || ctx.Err() != nil {
+		if r.Verdict != record.VerdictError || ctx.Err() != nil {
 			break
 		}
 	}
-	Expect(r.Verdict).NotTo(Equal(reports.VerdictError), "still error after %d attempts: the measurement did not hold", maxAttempts)
+	Expect(r.Verdict).NotTo(Equal(record.VerdictError), "still error after %d attempts: the measurement did not hold", maxAttempts)
 	return r
 }
 
@@ -330,9 +331,9 @@ var _ = Describe("the packagers' gate: compare --expect", Label("compare", "gate
 	It("fails a script that takes nginx down, naming the row and why", func(ctx SpecContext) {
 		r := gate(ctx, images, "stop-only", scenarios.Compare{Procedures: []procedure.Procedure{exampleScript("stop-only.sh")},
 			Builds: []string{reports.BuildGood}, Expect: reports.DefaultCompareExpect()})
-		Expect(r.Verdict).To(Equal(reports.VerdictFail))
+		Expect(r.Verdict).To(Equal(record.VerdictFail))
 		good := summaryOf(r, reports.BuildGood)
-		Expect(good.Verdict).To(Equal(reports.VerdictFail))
+		Expect(good.Verdict).To(Equal(record.VerdictFail))
 		Expect(good.Reasons).To(ContainElement(HavePrefix("ended down, expected upgraded")))
 		Expect(good.Reasons).To(ContainElement(MatchRegexp(`^\d+ requests dropped \(refused`)))
 	}, SpecTimeout(6*time.Minute))
@@ -340,7 +341,7 @@ var _ = Describe("the packagers' gate: compare --expect", Label("compare", "gate
 	It("passes a script that upgrades cleanly and exits non-zero when the new binary cannot start", func(ctx SpecContext) {
 		r := gate(ctx, images, "upgrade", scenarios.Compare{Procedures: []procedure.Procedure{exampleScript("upgrade.sh")},
 			Expect: reports.DefaultCompareExpect()})
-		Expect(r.Verdict).To(Equal(reports.VerdictPass), "summary: %+v", r.Summary)
+		Expect(r.Verdict).To(Equal(record.VerdictPass), "summary: %+v", r.Summary)
 		Expect(summaryOf(r, reports.BuildGood).Outcomes).To(HaveKey(reports.OutcomeUpgraded))
 		broken := summaryOf(r, reports.BuildBroken)
 		Expect(broken.Outcomes).To(HaveKey(reports.OutcomeKeptOld))
@@ -359,7 +360,7 @@ var _ = Describe("the packagers' gate: compare --expect", Label("compare", "gate
 		Expect(good.Outcomes).To(HaveKeyWithValue(reports.OutcomeUpgraded, HaveField("Runs", 2)), "odd runs wait for the new master")
 		Expect(good.Outcomes).To(HaveLen(2), "even runs quit too early: %s", good.OutcomeWords())
 		Expect(good.Flaky).To(BeTrue())
-		Expect(good.Verdict).To(Equal(reports.VerdictFail))
+		Expect(good.Verdict).To(Equal(record.VerdictFail))
 		Expect(good.Reasons[0]).To(HavePrefix("flaky: "))
 	}, SpecTimeout(10*time.Minute))
 })
@@ -370,9 +371,9 @@ var _ = Describe("the packagers' gate under systemd: compare --init systemd", La
 		p := exampleScript("systemd-upgrade.sh")
 		Expect(p.SetInit(procedure.InitSystemd)).To(Succeed())
 		r := gate(ctx, im, "systemd-upgrade", scenarios.Compare{Procedures: []procedure.Procedure{p}, Expect: reports.DefaultCompareExpect()})
-		Expect(r.Verdict).To(Equal(reports.VerdictPass), "summary: %+v", r.Summary)
+		Expect(r.Verdict).To(Equal(record.VerdictPass), "summary: %+v", r.Summary)
 		for _, row := range r.Procedures {
-			Expect(row.Init).To(Equal(reports.InitSystemd))
+			Expect(row.Init).To(Equal(record.InitSystemd))
 			Expect(row.Unit).To(ContainSubstring("nginx.service"))
 			Expect(row.SystemdBefore).NotTo(BeNil())
 			Expect(row.SystemdBefore.ActiveState).To(Equal("active"))

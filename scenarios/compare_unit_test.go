@@ -6,6 +6,7 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/harness/proc"
 
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
 func TestRestartEvidence(t *testing.T) {
@@ -14,7 +15,7 @@ func TestRestartEvidence(t *testing.T) {
 		return reports.MasterSample{Ms: ms, Masters: ms2}
 	}
 	master := func(pid, ppid int) reports.SampledMaster { return reports.SampledMaster{PID: pid, PPID: ppid} }
-	tl := &reports.Timeline{StartMs: 0, BucketMs: 100, Failed: make([]int, 100)}
+	tl := &record.Timeline{StartMs: 0, BucketMs: 100, Failed: make([]int, 100)}
 	tl.Failed[25] = 7
 	for _, tc := range []struct {
 		name    string

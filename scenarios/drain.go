@@ -14,7 +14,7 @@ const stepCost = 1500 * time.Millisecond
 // Long connections outlast the drain by this much of the planned time to
 // its end, and at least drainMarginMin: steps run slower on a busy machine
 // than planned, and a download that ends before the drain-ending step is
-// sent proves nothing of the drain (reports.NothingProvesDrain).
+// sent proves nothing of the drain (analysis.NothingProvesDrain).
 const (
 	drainMarginFraction = 0.5
 	drainMarginMin      = 3 * time.Second

@@ -20,7 +20,7 @@ import (
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
@@ -166,11 +166,11 @@ var _ = DescribeTable("faults of the harness's environment", Label("envfault"), 
 	// A scenario that could not run is error — unless the server had
 	// already lost connections, which no error.txt hides (docs/reports.md,
 	// the verdict rule): then fail, the cause kept beside the losses.
-	if s.Verdict == reports.VerdictFail {
+	if s.Verdict == record.VerdictFail {
 		Expect(s.Reasons).To(ContainElement(HavePrefix("also: could not run: ")), "a fail must keep why the scenario could not run")
 		Expect(s.Dropped).To(BeNumerically(">", 0), "a fail must rest on what the server lost: %v", s.Reasons)
 	} else {
-		Expect(s.Verdict).To(Equal(reports.VerdictError), "reasons: %v", s.Reasons)
+		Expect(s.Verdict).To(Equal(record.VerdictError), "reasons: %v", s.Reasons)
 	}
 	named := s.Error
 	for _, st := range s.Steps {

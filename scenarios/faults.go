@@ -13,7 +13,7 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness/fault"
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
 // WithFaults is the scenario as the faults make it: its name says which
@@ -84,7 +84,7 @@ func WithFaults(sc Scenario, faults []fault.Chosen) (Scenario, error) {
 	out.Expect, out.Drops = ExpectZeroDrops, nil
 	if e.Drops {
 		out.Expect = ExpectDrops
-		out.Drops = &reports.DropSpec{Phase: dropPhase, Classes: serverSideClasses, AndAfter: true, Optional: !e.MustDrop}
+		out.Drops = &record.DropSpec{Phase: dropPhase, Classes: serverSideClasses, AndAfter: true, Optional: !e.MustDrop}
 	}
 	out.Final = Final{Binary: e.Final, PidFileOld: false, Orphans: e.Orphans, Loose: true}
 	if out.Final.Binary == "" {
@@ -129,19 +129,19 @@ type faultLog struct {
 
 type pendingHeal struct {
 	f       fault.Chosen
-	rec     reports.FaultRecord
+	rec     record.FaultRecord
 	logFrom int64
 }
 
 func newFaultLog(t *trial) (*faultLog, error) {
-	f, err := os.Create(t.path(reports.FaultsFile))
+	f, err := os.Create(t.path(record.FaultsFile))
 	if err != nil {
 		return nil, err
 	}
 	return &faultLog{t: t, f: f, enc: json.NewEncoder(f)}, nil
 }
 
-func (l *faultLog) put(rec reports.FaultRecord) {
+func (l *faultLog) put(rec record.FaultRecord) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.enc.Encode(rec)
@@ -154,7 +154,7 @@ func (l *faultLog) strike(ctx context.Context, sc Scenario, step string, ok bool
 		if f.Step != step {
 			continue
 		}
-		rec := reports.FaultRecord{Name: f.Name(), Step: step, InjectedMs: l.t.clock.Now(), Expected: f.Expect(sc.Name).Why}
+		rec := record.FaultRecord{Name: f.Name(), Step: step, InjectedMs: l.t.clock.Now(), Expected: f.Expect(sc.Name).Why}
 		if !ok {
 			rec.Error = fmt.Sprintf("step %s did not verify: the fault was not injected", step)
 			l.put(rec)
@@ -208,7 +208,7 @@ func (l *faultLog) strike(ctx context.Context, sc Scenario, step string, ok bool
 	}
 }
 
-func (l *faultLog) heal(ctx context.Context, sc Scenario, f fault.Chosen, rec reports.FaultRecord, logFrom int64) {
+func (l *faultLog) heal(ctx context.Context, sc Scenario, f fault.Chosen, rec record.FaultRecord, logFrom int64) {
 	hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	note, err := f.Heal(hctx, l.t.node)

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
 // Known losses: what nginx and the kernel are known to lose on a graceful
@@ -44,9 +44,9 @@ func knownLossBound(rate int) int { return int(math.Ceil(float64(rate) * knownLo
 // bound is what one retired socket's queue can hold, nginx's default listen
 // backlog: a larger loss is not this one. Measured here: up to 14 at 500
 // req/s on a quiet machine, 151 with both cores saturated.
-func queueReset(phases ...string) reports.KnownLoss {
-	return reports.KnownLoss{Name: KnownLossQueueReset, Phases: phases, Classes: []string{reports.ClassReset},
-		Witness: []string{reports.WitnessNever}, Max: listenBacklog,
+func queueReset(phases ...string) record.KnownLoss {
+	return record.KnownLoss{Name: KnownLossQueueReset, Phases: phases, Classes: []string{record.ClassReset},
+		Witness: []string{record.WitnessNever}, Max: listenBacklog,
 		Why: "listen … reuseport: the connections queued on the listening socket of a worker that exits, " +
 			"not yet accepted, are reset by the kernel (net.ipv4.tcp_migrate_req=0)",
 		Remedy: "net.ipv4.tcp_migrate_req=1 moves them to a socket still listening (the reuseport-migrate scenario: 0 lost)"}
@@ -57,9 +57,9 @@ func queueReset(phases ...string) reports.KnownLoss {
 // moment meets the close. net/http replays a GET on a new connection
 // (counted as a drop), a POST fails with EOF or a reset; nginx never read
 // it.
-func closeRace(phases []string) reports.KnownLoss {
-	return reports.KnownLoss{Name: KnownLossCloseRace, Phases: phases, Classes: []string{reports.ClassEOF, reports.ClassReset},
-		Retried: true, Witness: []string{reports.WitnessNever},
+func closeRace(phases []string) record.KnownLoss {
+	return record.KnownLoss{Name: KnownLossCloseRace, Phases: phases, Classes: []string{record.ClassEOF, record.ClassReset},
+		Retried: true, Witness: []string{record.WitnessNever},
 		Why: "keep-alive: a worker that shuts down closes its idle connections, and a request written on one " +
 			"as it closes is never read",
 		Remedy: "clients that retry an idempotent request on a new connection; nothing in nginx closes the race"}
@@ -86,12 +86,12 @@ var keepAliveKinds = []string{TrafficHTTP1KeepAlive, TrafficProxy}
 // knownLosses are the losses a zero-drops scenario declares under this
 // load: its path's own, and the close race when the load keeps connections
 // alive and the path shuts workers down.
-func (p Params) knownLosses(sc Scenario) []reports.KnownLoss {
+func (p Params) knownLosses(sc Scenario) []record.KnownLoss {
 	if sc.Expect != ExpectZeroDrops {
 		return nil
 	}
 	bound := knownLossBound(p.Load.Rate)
-	var out []reports.KnownLoss
+	var out []record.KnownLoss
 	for _, k := range sc.KnownLosses {
 		if k.Max == 0 {
 			k.Max = bound
@@ -113,7 +113,7 @@ func (p Params) knownLosses(sc Scenario) []reports.KnownLoss {
 // KnownLossEntry is a known loss as the reference lists it: the loss, and
 // which scenarios under which load declare it.
 type KnownLossEntry struct {
-	Loss  reports.KnownLoss
+	Loss  record.KnownLoss
 	Where string
 	Bound string
 }

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
 // Which known losses each path declares under which load: the catalogue's
@@ -61,7 +61,7 @@ func TestKnownLossesOfTheCatalogue(t *testing.T) {
 			if got[i].Max != bound || got[i].Why == "" || got[i].Remedy == "" {
 				t.Errorf("%s: %s has bound %d (want %d), why %q, remedy %q", tc.scenario, w.name, got[i].Max, bound, got[i].Why, got[i].Remedy)
 			}
-			if !slices.Contains(got[i].Witness, reports.WitnessNever) {
+			if !slices.Contains(got[i].Witness, record.WitnessNever) {
 				t.Errorf("%s: %s does not ask nginx's log for never-reached-a-worker", tc.scenario, w.name)
 			}
 		}
@@ -71,7 +71,7 @@ func TestKnownLossesOfTheCatalogue(t *testing.T) {
 // The plan records them, with strictness, in meta.json.
 func TestPlanRecordsKnownLosses(t *testing.T) {
 	scs, _ := Lookup([]string{"reuseport"})
-	var meta reports.Meta
+	var meta record.Meta
 	Params{Load: DefaultLoad, Strict: true}.planScenario(&meta, scs[0])
 	if len(meta.KnownLosses) != 1 || meta.KnownLosses[0].Name != KnownLossQueueReset || !meta.Strict {
 		t.Fatalf("meta: known losses %+v, strict %v", meta.KnownLosses, meta.Strict)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
 // Load is the traffic every scenario of a run gets.
@@ -54,8 +54,8 @@ func (l Load) Validate() error {
 // Record is the load's settings as the records keep them: the load of
 // meta.json, compare.json and matrix.json (and so of report.json). A
 // trial's meta.json adds the kinds it ran (newMeta).
-func (l Load) Record() reports.Load {
-	return reports.Load{Rate: l.Rate, Method: l.Method, KeepAlive: l.KeepAlive, Slow: l.Slow}
+func (l Load) Record() record.Load {
+	return record.Load{Rate: l.Rate, Method: l.Method, KeepAlive: l.KeepAlive, Slow: l.Slow}
 }
 
 // Kinds is the traffic the load runs: the kinds asked for; without any,
@@ -137,10 +137,10 @@ func (l Load) plan() trafficPlan {
 
 // record is the plan as meta.json keeps it: each kind with the profile its
 // records carry.
-func (tp trafficPlan) record() []reports.TrafficPlan {
-	var out []reports.TrafficPlan
+func (tp trafficPlan) record() []record.TrafficPlan {
+	var out []record.TrafficPlan
 	for _, kp := range tp {
-		out = append(out, reports.TrafficPlan{Kind: kp.Kind, Profile: kp.Kind, Rate: kp.Rate, Connections: kp.Connections, Bytes: kp.Bytes})
+		out = append(out, record.TrafficPlan{Kind: kp.Kind, Profile: kp.Kind, Rate: kp.Rate, Connections: kp.Connections, Bytes: kp.Bytes})
 	}
 	return out
 }
@@ -213,7 +213,7 @@ const (
 // downloads sized to last span — by the chosen path, and records in meta
 // (rewritten on disk) which path it took.
 func (p Params) startLoad(ctx context.Context, node *nginx.Node, plan trafficPlan, clock loadgen.Clock, dir string,
-	span time.Duration, meta *reports.Meta) (*loadgen.Load, loadgen.Slow, error) {
+	span time.Duration, meta *record.Meta) (*loadgen.Load, loadgen.Slow, error) {
 	slow := loadgen.Slow{Count: p.Load.Slow, BytesPerSec: int64(float64(loadgen.DefaultSlowBytes) / span.Seconds())}
 	path := p.LoadPath
 	if path == "" || path == LoadPathAuto {
@@ -261,7 +261,7 @@ func (p Params) startLoad(ctx context.Context, node *nginx.Node, plan trafficPla
 	}
 	serverLog := node.Witness()
 	meta.ServerLog = &serverLog
-	if err := writeJSON(filepath.Join(dir, reports.MetaFile), meta); err != nil {
+	if err := writeJSON(filepath.Join(dir, record.MetaFile), meta); err != nil {
 		load.Close()
 		return nil, slow, err
 	}

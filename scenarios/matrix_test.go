@@ -13,6 +13,7 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios/matrix"
 )
 
@@ -64,14 +65,14 @@ var _ = Describe("a matrix that shards", Label("matrix"), longSpec(3), func() {
 			AddReportEntry(w.ID, fmt.Sprintf("whole %s dropped=%d stall=%s; merged %s dropped=%d stall=%s",
 				w.Verdict, w.Dropped, reports.StallCell(w.StallMs), mc.Verdict, mc.Dropped, reports.StallCell(mc.StallMs)))
 			Expect(mc.ID).To(Equal(w.ID))
-			Expect(w.Verdict).NotTo(Equal(reports.VerdictError), "cell %s was measured whole: %v", w.ID, w.Reasons)
-			Expect(mc.Verdict).NotTo(Equal(reports.VerdictError), "cell %s was measured in its shard: %v", mc.ID, mc.Reasons)
+			Expect(w.Verdict).NotTo(Equal(record.VerdictError), "cell %s was measured whole: %v", w.ID, w.Reasons)
+			Expect(mc.Verdict).NotTo(Equal(record.VerdictError), "cell %s was measured in its shard: %v", mc.ID, mc.Reasons)
 			Expect(mc.Verdict).To(Equal(w.Verdict), "cell %s: whole %v, merged %v", w.ID, w.Reasons, mc.Reasons)
 			for _, d := range []string{filepath.Join(dir, "whole"), filepath.Join(dir, "merged")} {
 				cdir := reports.CellDir(d, w.ID)
 				Expect(filepath.Join(cdir, "upgrade", loadgen.ResultsFile)).To(BeARegularFile(), "the cell's records are on disk")
-				Expect(filepath.Join(cdir, "upgrade", reports.EndFile)).To(BeARegularFile())
-				Expect(filepath.Join(cdir, reports.ReportJSON)).To(BeARegularFile(), "the drill-down report")
+				Expect(filepath.Join(cdir, "upgrade", record.EndFile)).To(BeARegularFile())
+				Expect(filepath.Join(cdir, record.ReportJSON)).To(BeARegularFile(), "the drill-down report")
 			}
 		}
 		Expect(merged.Verdict).To(Equal(whole.Verdict))
@@ -92,11 +93,11 @@ var _ = Describe("a matrix that shards", Label("matrix"), longSpec(3), func() {
 		r, err := m.Run(ctx, engines, nil, base, dir, progress)
 		Expect(err).NotTo(HaveOccurred())
 		for _, c := range r.Cells {
-			Expect(c.Verdict).To(Equal(reports.VerdictPass), "cell %s: %v", c.ID, c.Reasons)
+			Expect(c.Verdict).To(Equal(record.VerdictPass), "cell %s: %v", c.ID, c.Reasons)
 		}
 		tree := m.Cells[1]
 		Expect(tree.MatrixCell.Config).To(Equal("debian-stock"))
-		cr, err := reports.ReadReport(filepath.Join(reports.CellDir(dir, tree.ID), reports.ReportJSON))
+		cr, err := record.ReadReport(filepath.Join(reports.CellDir(dir, tree.ID), record.ReportJSON))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(cr.Site).NotTo(BeNil(), "the cell ran the tree, not one nginx.conf")
 		var ports []int

@@ -14,7 +14,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
@@ -85,11 +85,11 @@ var _ = Describe("the verdict beside a noisy neighbour", Label("noisy"), Serial,
 			Expect(rerr).NotTo(HaveOccurred())
 			s := reportIn(dir, sc.Name)
 			switch {
-			case s.Verdict == reports.VerdictFail && s.Dropped == 0:
+			case s.Verdict == record.VerdictFail && s.Dropped == 0:
 				falseAlarms++
-			case s.Verdict == reports.VerdictFail:
+			case s.Verdict == record.VerdictFail:
 				lossFails++
-			case s.Verdict == reports.VerdictError:
+			case s.Verdict == record.VerdictError:
 				errs++
 			}
 			blind := 0
@@ -121,7 +121,7 @@ var _ = Describe("the verdict beside a noisy neighbour", Label("noisy"), Serial,
 		Expect(lines).To(HaveLen(noisyRuns), "every run ran")
 		Expect(falseAlarms).To(BeZero(), "a fail with nothing lost is a false alarm:\n%s", strings.Join(lines, "\n"))
 		Expect(errs).To(BeNumerically("<=", 2), "more than 2 errors in %d runs: the measurement is too often invalid to prove anything", noisyRuns)
-		Expect(lossy.Verdict).To(Equal(reports.VerdictFail), "the loss is still a fail beside the burner: %v", lossy.Reasons)
+		Expect(lossy.Verdict).To(Equal(record.VerdictFail), "the loss is still a fail beside the burner: %v", lossy.Reasons)
 		Expect(lossy.Slow.Cut).To(Equal(p.Load.Slow))
 		Expect(lossy.Reasons).To(ContainElement(ContainSubstring(fmt.Sprintf("%d long downloads cut in old-workers-draining", p.Load.Slow))))
 	}, SpecTimeout(25*time.Minute+quietWait))
@@ -146,9 +146,9 @@ func loadAverage() (float64, error) {
 }
 
 // worst is the observer's worst window of a run (zero without a record).
-func worst(s reports.Scenario) reports.ObserverSpan {
+func worst(s record.Scenario) record.ObserverSpan {
 	if s.Observer == nil {
-		return reports.ObserverSpan{}
+		return record.ObserverSpan{}
 	}
-	return reports.ObserverSpan{LateMs: s.Observer.WorstLateMs, HiccupMs: s.Observer.WorstHiccupMs, ProbeMs: s.Observer.WorstProbeMs}
+	return record.ObserverSpan{LateMs: s.Observer.WorstLateMs, HiccupMs: s.Observer.WorstHiccupMs, ProbeMs: s.Observer.WorstProbeMs}
 }

@@ -6,7 +6,7 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
 // Params are what a run of scenarios is pointed at.
@@ -71,24 +71,24 @@ func (p Params) steady() time.Duration {
 }
 
 // planScenario records in meta what the scenario means to do, before it starts.
-func (p Params) planScenario(meta *reports.Meta, sc Scenario) {
+func (p Params) planScenario(meta *record.Meta, sc Scenario) {
 	meta.SteadyMs = float64(p.steady().Milliseconds())
 	meta.MaxStallMs = float64(p.maxStall().Milliseconds())
 	if p.maxStall() > 0 && sc.MaxStall > p.maxStall() {
 		meta.MaxStallMs = float64(sc.MaxStall.Milliseconds())
 	}
-	meta.PlannedSteps = []reports.PlannedStep{}
+	meta.PlannedSteps = []record.PlannedStep{}
 	start, end := drainWindow(sc.Moves)
 	for i, m := range sc.Moves {
-		ps := reports.PlannedStep{Name: m.Step.Name, AuditMs: float64(m.Audit.Milliseconds())}
+		ps := record.PlannedStep{Name: m.Step.Name, AuditMs: float64(m.Audit.Milliseconds())}
 		if m.ExpectFail {
-			ps.Expected, ps.ExpectedCause = reports.ExpectFail, p.expectedCause(m)
+			ps.Expected, ps.ExpectedCause = record.ExpectFail, p.expectedCause(m)
 		}
 		switch i {
 		case start:
-			ps.Drain = reports.DrainStart
+			ps.Drain = record.DrainStart
 		case end:
-			ps.Drain = reports.DrainEnd
+			ps.Drain = record.DrainEnd
 		}
 		meta.PlannedSteps = append(meta.PlannedSteps, ps)
 	}
@@ -98,10 +98,10 @@ func (p Params) planScenario(meta *reports.Meta, sc Scenario) {
 
 // newMeta describes a run of name against the pair from → to, with the
 // load's plan, on clock.
-func (p Params) newMeta(name, expect string, to image.Build, plan trafficPlan, clock loadgen.Clock) reports.Meta {
-	meta := reports.Meta{Scenario: name, Expect: expect, From: p.From.Spec, To: to.Spec, FromBuild: BuildRef(p.From), ToBuild: BuildRef(to),
+func (p Params) newMeta(name, expect string, to image.Build, plan trafficPlan, clock loadgen.Clock) record.Meta {
+	meta := record.Meta{Scenario: name, Expect: expect, From: p.From.Spec, To: to.Spec, FromBuild: BuildRef(p.From), ToBuild: BuildRef(to),
 		Load:      p.Load.Record(),
-		StartWall: clock.Start().Format(time.RFC3339Nano), Traffic: plan.record(), Observer: reports.NewObserverPlan()}
+		StartWall: clock.Start().Format(time.RFC3339Nano), Traffic: plan.record(), Observer: record.NewObserverPlan()}
 	if len(p.Load.Traffic) > 0 {
 		meta.Load.Traffic = p.Load.Kinds()
 	}
@@ -117,8 +117,8 @@ func (p Params) newMeta(name, expect string, to image.Build, plan trafficPlan, c
 
 // BuildRef is what the report says of a build: its spec and what it
 // resolved to.
-func BuildRef(b image.Build) *reports.BuildRef {
-	ref := &reports.BuildRef{Spec: b.Spec, Exact: b.Exact()}
+func BuildRef(b image.Build) *record.BuildRef {
+	ref := &record.BuildRef{Spec: b.Spec, Exact: b.Exact()}
 	if b.Res != nil {
 		ref.Version, ref.Suite, ref.Origin, ref.SHA256, ref.Note = b.Res.Version, b.Res.Suite, b.Res.Origin, b.Res.SHA256, b.Res.Note
 	}

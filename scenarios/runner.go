@@ -15,6 +15,7 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
 // Run plays one scenario in its own container under load and writes every
@@ -60,7 +61,7 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	}
 	t, err := newTrial(ctx, pool, sc.Name, sdir, p, plan, meta, progress, p.nodeOptions(image, extra...)...)
 	if err != nil {
-		os.WriteFile(filepath.Join(sdir, reports.ErrorFile), []byte(oneLine(err.Error())+"\n"), 0o644)
+		os.WriteFile(filepath.Join(sdir, record.ErrorFile), []byte(oneLine(err.Error())+"\n"), 0o644)
 		return err
 	}
 	defer t.close()
@@ -94,7 +95,7 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 		t.stepSamples(r)
 		ev := t.stepEvent(r)
 		if m.ExpectFail {
-			ev.Expected, ev.ExpectedCause = reports.ExpectFail, p.expectedCause(m)
+			ev.Expected, ev.ExpectedCause = record.ExpectFail, p.expectedCause(m)
 		}
 		if err := t.event(ev); err != nil {
 			return err
@@ -168,7 +169,7 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 		}
 	}
 	if faultErr != nil {
-		writeJSON(t.path(reports.FinalFile), final)
+		writeJSON(t.path(record.FinalFile), final)
 		return faultErr
 	}
 	return t.end(ctx, final)
@@ -256,7 +257,7 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 // reports after each one, so that what is on disk is always complete up to
 // the scenario that ran last. It stops early when ctx ends (Ctrl-C) and
 // still renders what was measured.
-func RunSuite(ctx context.Context, pool *dockertest.Pool, scs []Scenario, p Params, im Images, dir string, progress Progress) (*reports.Report, error) {
+func RunSuite(ctx context.Context, pool *dockertest.Pool, scs []Scenario, p Params, im Images, dir string, progress Progress) (*record.Report, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -280,4 +281,4 @@ func RunSuite(ctx context.Context, pool *dockertest.Pool, scs []Scenario, p Para
 
 // Render rebuilds report.json, report.md and report.html from the records
 // in dir (reports.Render).
-func Render(dir string) (*reports.Report, error) { return reports.Render(dir) }
+func Render(dir string) (*record.Report, error) { return reports.Render(dir) }

@@ -11,7 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
@@ -62,7 +62,7 @@ var _ = Describe("an nginx.conf that cuts held connections while the old workers
 		}
 		Expect(held).To(Equal(p.Load.Slow), "every long download was in flight when WINCH was sent")
 		Expect(s.Slow.Cut).To(Equal(p.Load.Slow))
-		Expect(s.Verdict).To(Equal(reports.VerdictFail), "reasons: %v", s.Reasons)
+		Expect(s.Verdict).To(Equal(record.VerdictFail), "reasons: %v", s.Reasons)
 		Expect(s.Reasons).To(ContainElement(ContainSubstring(fmt.Sprintf("%d long downloads cut in old-workers-draining", p.Load.Slow))))
 	}, attemptsTimeout(3*time.Minute))
 })

@@ -23,7 +23,7 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen/backend"
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
 // Site is a user's configuration tree and what goes with it.
@@ -46,7 +46,7 @@ type Site struct {
 	// answers on in every container of the run.
 	Backends []string
 	// Skipped are the load profiles this configuration cannot serve.
-	Skipped []reports.SkippedProfile
+	Skipped []record.SkippedProfile
 	// Proxied says, for each proxied location, what asking for it through
 	// nginx answered in the pre-check.
 	Proxied []string
@@ -391,7 +391,7 @@ func (s *Site) probeProfiles(ctx context.Context, n *nginx.Node, p *Params) erro
 		return fmt.Errorf("--config-dir %s: GET / on port %s answered %s: every request of the load would fail", s.Tree.Dir, port, resp.Status)
 	}
 	skip := func(profile, reason string) {
-		s.Skipped = append(s.Skipped, reports.SkippedProfile{Profile: profile, Reason: reason})
+		s.Skipped = append(s.Skipped, record.SkippedProfile{Profile: profile, Reason: reason})
 	}
 	if p.Load.Method == "POST" {
 		if resp, err := ask("POST", "/post", strings.Repeat("x", 512)); err != nil || resp.StatusCode != http.StatusOK {
@@ -460,7 +460,7 @@ func SiteScenarios(scs []Scenario, p *Params) []Scenario {
 	var keep []Scenario
 	for _, sc := range scs {
 		if sc.Expect == ExpectDrops {
-			p.Site.Skipped = append(p.Site.Skipped, reports.SkippedProfile{Profile: "scenario " + sc.Name,
+			p.Site.Skipped = append(p.Site.Skipped, record.SkippedProfile{Profile: "scenario " + sc.Name,
 				Reason: "its positive control is measured on the long downloads the workers hold, and this configuration serves none"})
 			continue
 		}
@@ -542,12 +542,12 @@ func reuseportOnce() func(string, []byte) ([]byte, error) {
 
 // siteMeta is the report's description of the site, with the listeners
 // as node published them (node nil: before any container).
-func (s *Site) siteMeta(n *nginx.Node, l Load) *reports.Site {
+func (s *Site) siteMeta(n *nginx.Node, l Load) *record.Site {
 	if s == nil || s.Declared == nil {
 		return nil
 	}
-	rs := &reports.Site{Dir: s.Tree.Dir, Files: s.Declared.Files, SkippedListeners: s.Declared.Skipped,
-		Added: []string{}, Backends: []string{}, SkippedProfiles: append([]reports.SkippedProfile{}, s.Skipped...)}
+	rs := &record.Site{Dir: s.Tree.Dir, Files: s.Declared.Files, SkippedListeners: s.Declared.Skipped,
+		Added: []string{}, Backends: []string{}, SkippedProfiles: append([]record.SkippedProfile{}, s.Skipped...)}
 	if s.ServerLog {
 		rs.Added = append(rs.Added, nginx.ServerLogAdded())
 	}
@@ -568,7 +568,7 @@ func (s *Site) siteMeta(n *nginx.Node, l Load) *reports.Site {
 	}
 	plain, tls := nginx.SiteMainPorts(s.Declared)
 	for _, x := range listeners {
-		sl := reports.SiteListener{Address: x.Addr, Port: x.Port, SSL: x.SSL, HTTP2: x.HTTP2, Reuseport: x.Reuseport,
+		sl := record.SiteListener{Address: x.Addr, Port: x.Port, SSL: x.SSL, HTTP2: x.HTTP2, Reuseport: x.Reuseport,
 			DefaultServer: x.DefaultServer, ServerNames: append([]string{}, x.ServerNames...), HostAddress: x.HostAddr}
 		switch {
 		case x.Addr == "*" && x.Port == plain:

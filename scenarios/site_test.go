@@ -12,7 +12,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
@@ -66,11 +66,11 @@ var _ = Describe("a user's configuration tree", Label("site"), func() {
 			Expect(err).NotTo(HaveOccurred())
 
 			By("reading the listeners back from report.json")
-			r, err = reports.ReadReport(filepath.Join(dir, "report.json"))
+			r, err = record.ReadReport(filepath.Join(dir, "report.json"))
 			Expect(err).NotTo(HaveOccurred())
 			Expect(r.Site).NotTo(BeNil())
 			Expect(r.Site.Added).To(BeEmpty(), "the harness adds nothing to the user's tree")
-			byAddr := map[string]reports.SiteListener{}
+			byAddr := map[string]record.SiteListener{}
 			for _, l := range r.Site.Listeners {
 				byAddr[l.Address+":"+itoa(l.Port)] = l
 				Expect(l.HostAddress).To(HavePrefix("127.0.0.1:"), "listener %s:%d published on the host's loopback", l.Address, l.Port)
@@ -92,7 +92,7 @@ var _ = Describe("a user's configuration tree", Label("site"), func() {
 			Expect(r.Scenarios).To(HaveLen(len(scenarios.Catalogue())), "every scenario of the catalogue ran")
 			for _, s := range r.Scenarios {
 				AddReportEntry("site-tree "+s.Name, "verdict="+s.Verdict+" reasons="+strings.Join(s.Reasons, "; "))
-				Expect(s.Verdict).To(Equal(reports.VerdictPass), "%s: %v", s.Name, s.Reasons)
+				Expect(s.Verdict).To(Equal(record.VerdictPass), "%s: %v", s.Name, s.Reasons)
 				By("reading " + s.Name + "'s results per target")
 				Expect(s.Targets).To(HaveLen(6), "%s: a row per target of site-tree.txt", s.Name)
 				seen := map[string]bool{}
@@ -123,13 +123,13 @@ var _ = Describe("a user's configuration tree", Label("site"), func() {
 		dir := filepath.Join(outDir, "debian-etc-nginx")
 		_, err := scenarios.RunSuite(ctx, pool, scs, p, images, dir, progress)
 		Expect(err).NotTo(HaveOccurred())
-		r, err := reports.ReadReport(filepath.Join(dir, "report.json"))
+		r, err := record.ReadReport(filepath.Join(dir, "report.json"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(r.Site).NotTo(BeNil())
 		Expect(r.Site.SkippedProfiles).To(HaveLen(3))
 		Expect(r.Scenarios).To(HaveLen(len(scs)))
 		for _, s := range r.Scenarios {
-			Expect(s.Verdict).To(Equal(reports.VerdictPass), "%s: %v", s.Name, s.Reasons)
+			Expect(s.Verdict).To(Equal(record.VerdictPass), "%s: %v", s.Name, s.Reasons)
 		}
 	}, SpecTimeout(5*time.Minute))
 })

@@ -18,7 +18,8 @@ import (
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
@@ -178,7 +179,7 @@ var _ = DescribeTable("upgrade paths under load", func(ctx SpecContext, sc scena
 
 	By("reading its verdict back from report.json")
 	AddReportEntry(sc.Name, fmt.Sprintf("verdict=%s dropped=%d requests=%d failed=%d retried=%d slow=%d/%d reasons=%v known=%v",
-		s.Verdict, s.Dropped, s.Requests.Total, s.Requests.Failed, s.Retried, s.Slow.Completed, s.Slow.Started, s.Reasons, reports.KnownLossLines(&s)))
+		s.Verdict, s.Dropped, s.Requests.Total, s.Requests.Failed, s.Retried, s.Slow.Completed, s.Slow.Started, s.Reasons, words.KnownLossLines(&s)))
 	Expect(s.Expect).To(Equal(sc.Expect))
 	Expect(s.Requests.Total).To(BeNumerically(">", 0))
 	for _, st := range s.Steps {
@@ -220,7 +221,7 @@ var _ = DescribeTable("upgrade paths under load", func(ctx SpecContext, sc scena
 	Expect(s.Final.Masters).To(Equal(1))
 	Expect(s.Final.ServingBinary).To(Equal(sc.Final.Binary))
 	Expect(s.Final.Serving).To(BeTrue())
-	Expect(s.Verdict).To(Equal(reports.VerdictPass), "reasons: %v", s.Reasons)
+	Expect(s.Verdict).To(Equal(record.VerdictPass), "reasons: %v", s.Reasons)
 }, entries())
 
 // trafficExpect is what one traffic kind was measured to do on the graceful
@@ -282,7 +283,7 @@ var _ = DescribeTable("traffic kinds on the graceful paths", func(ctx SpecContex
 	s := judged(ctx, dir, sc.Name, func() error { return scenarios.Run(ctx, pool, sc, p, images.Good, dir, progress) })
 
 	By("reading the kind's row back from report.json")
-	var row *reports.TrafficRow
+	var row *record.TrafficRow
 	total := 0
 	for i := range s.Traffic {
 		total += s.Traffic[i].Dropped
@@ -325,7 +326,7 @@ var _ = DescribeTable("traffic kinds on the graceful paths", func(ctx SpecContex
 		Expect(row.Drops).To(Equal([]string{fmt.Sprintf("%d in after-quit", row.Dropped)}))
 		Expect(row.Dropped).To(Equal(ws.Dropped + ws.LostMessages))
 		Expect(s.Dropped).To(Equal(row.Dropped), "nothing else drops")
-		Expect(s.Verdict).To(Equal(reports.VerdictFail))
+		Expect(s.Verdict).To(Equal(record.VerdictFail))
 	case exp.closeRace:
 		for _, p := range s.Phases {
 			if p.Dropped == 0 {
@@ -333,23 +334,23 @@ var _ = DescribeTable("traffic kinds on the graceful paths", func(ctx SpecContex
 			}
 			Expect(closeRacePhases).To(HaveKey(p.Name), "drops only where a worker shut down, not in %s", p.Name)
 			for c := range p.ByClass {
-				Expect([]string{reports.ClassEOF, reports.ClassReset, reports.ClassCancelled}).To(ContainElement(c), "the close race fails with eof or reset, not %s", c)
+				Expect([]string{record.ClassEOF, record.ClassReset, record.ClassCancelled}).To(ContainElement(c), "the close race fails with eof or reset, not %s", c)
 			}
 		}
 		Expect(s.Dropped).To(Equal(row.Dropped), "only this kind drops")
 		// The race is a known loss of these kinds: a pass either way, the
 		// loss counted beside it.
-		Expect(s.Verdict).To(Equal(reports.VerdictPass), "reasons: %v", s.Reasons)
+		Expect(s.Verdict).To(Equal(record.VerdictPass), "reasons: %v", s.Reasons)
 		Expect(knownLost(s)).To(Equal(s.Dropped), "every drop is the known close race: %v", s.KnownLossSeen)
 	default:
 		Expect(s.Dropped).To(BeZero(), "drops: %v", s.Drops)
 		Expect(s.Stall.Ms).To(BeNumerically("<=", s.MaxStallMs), "stalled in %s", s.Stall.Phase)
-		Expect(s.Verdict).To(Equal(reports.VerdictPass), "reasons: %v", s.Reasons)
+		Expect(s.Verdict).To(Equal(record.VerdictPass), "reasons: %v", s.Reasons)
 	}
 }, trafficEntries())
 
 // knownLost is how many requests the scenario's known losses account for.
-func knownLost(s reports.Scenario) int {
+func knownLost(s record.Scenario) int {
 	n := 0
 	for _, k := range s.KnownLossSeen {
 		n += k.Count
@@ -358,8 +359,8 @@ func knownLost(s reports.Scenario) int {
 }
 
 // reportIn reads a scenario's entry from dir/report.json.
-func reportIn(dir, name string) reports.Scenario {
-	r, err := reports.ReadReport(filepath.Join(dir, "report.json"))
+func reportIn(dir, name string) record.Scenario {
+	r, err := record.ReadReport(filepath.Join(dir, "report.json"))
 	Expect(err).NotTo(HaveOccurred())
 	for _, s := range r.Scenarios {
 		if s.Name == name {
@@ -367,5 +368,5 @@ func reportIn(dir, name string) reports.Scenario {
 		}
 	}
 	Fail("report.json has no scenario " + name)
-	return reports.Scenario{}
+	return record.Scenario{}
 }

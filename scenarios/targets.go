@@ -18,7 +18,7 @@ import (
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
 // Targets is a user's targets file (--targets): the requests the request
@@ -147,7 +147,7 @@ func (t *Targets) targetsProfile(p loadgen.Profile, route loadgen.Route) loadgen
 
 // describeTargets records the targets in meta, with the request kinds of
 // plan that send them, for the report to name them.
-func (l Load) describeTargets(meta *reports.Meta, plan trafficPlan) {
+func (l Load) describeTargets(meta *record.Meta, plan trafficPlan) {
 	if l.Targets == nil {
 		return
 	}
@@ -159,7 +159,7 @@ func (l Load) describeTargets(meta *reports.Meta, plan trafficPlan) {
 		}
 	}
 	for i, tg := range t.List {
-		plan := reports.TargetPlan{Index: i, Method: tg.Method, URL: tg.URL, Line: tg.Line, BodyBytes: len(tg.Body), Profiles: []string{}}
+		plan := record.TargetPlan{Index: i, Method: tg.Method, URL: tg.URL, Line: tg.Line, BodyBytes: len(tg.Body), Profiles: []string{}}
 		for _, k := range reqKinds {
 			if k != TrafficHTTP2 || tg.HTTPS() {
 				plan.Profiles = append(plan.Profiles, k)

@@ -9,7 +9,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
@@ -63,6 +63,6 @@ var _ = Describe("a user's targets file", Label("targets"), func() {
 		}
 		Expect(s.Slow.Completed).To(Equal(p.Load.Slow), "the harness's own long downloads still run")
 		Expect(s.Dropped).To(BeZero(), "drops: %v", s.Drops)
-		Expect(s.Verdict).To(Equal(reports.VerdictPass), "reasons: %v", s.Reasons)
+		Expect(s.Verdict).To(Equal(record.VerdictPass), "reasons: %v", s.Reasons)
 	}, attemptsTimeout(4*time.Minute))
 })

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
 func TestTargetsProfilesAndRoute(t *testing.T) {
@@ -46,7 +46,7 @@ func TestTargetsProfilesAndRoute(t *testing.T) {
 		t.Errorf("error %v, want %s", err, want)
 	}
 
-	var meta reports.Meta
+	var meta record.Meta
 	l.describeTargets(&meta, l.plan())
 	if len(meta.Targets) != 4 || !reflect.DeepEqual(meta.Targets[0].Profiles, []string{"http1"}) ||
 		!reflect.DeepEqual(meta.Targets[3].Profiles, []string{"http1", "http2"}) || meta.Targets[2].BodyBytes != 22 || meta.Targets[3].Line != 15 {

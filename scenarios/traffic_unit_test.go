@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
 func TestTrafficKindsAndRates(t *testing.T) {
@@ -63,7 +63,7 @@ func TestTrafficValidation(t *testing.T) {
 // connections; and the load's settings as report.json has always had them.
 func TestPlanRecord(t *testing.T) {
 	l := Load{Rate: 500, Method: "POST", KeepAlive: true, Slow: 2, Traffic: []string{TrafficHTTP2, TrafficWebSocket, TrafficUpload}}
-	want := []reports.TrafficPlan{
+	want := []record.TrafficPlan{
 		{Kind: TrafficHTTP2, Profile: TrafficHTTP2, Rate: 250},
 		{Kind: TrafficWebSocket, Profile: TrafficWebSocket, Connections: WebSocketCount},
 		{Kind: TrafficUpload, Profile: TrafficUpload, Connections: UploadCount, Bytes: UploadBytes},
@@ -72,7 +72,7 @@ func TestPlanRecord(t *testing.T) {
 	if got := l.plan().record(); !reflect.DeepEqual(got, want) {
 		t.Errorf("plan record %+v, want %+v", got, want)
 	}
-	if got := l.Record(); !reflect.DeepEqual(got, reports.Load{Rate: 500, Method: "POST", KeepAlive: true, Slow: 2}) {
+	if got := l.Record(); !reflect.DeepEqual(got, record.Load{Rate: 500, Method: "POST", KeepAlive: true, Slow: 2}) {
 		t.Errorf("load record %+v", got)
 	}
 }

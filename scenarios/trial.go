@@ -12,12 +12,12 @@ import (
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/proc"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 
 	"github.com/ory/dockertest/v3"
 
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen/backend"
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
 )
 
 // trial is one run of nginx under load in a container of its own — what a
@@ -30,7 +30,7 @@ type trial struct {
 	dir      string
 	p        Params
 	plan     trafficPlan // how the load runs each traffic kind, computed once
-	meta     reports.Meta
+	meta     record.Meta
 	progress Progress
 
 	node  *nginx.Node
@@ -62,7 +62,7 @@ type trial struct {
 // newTrial makes dir a fresh record directory (nothing of an earlier run
 // may mix in), writes meta.json, starts the node and reads the process
 // table it starts from. On error, whatever was started is closed.
-func newTrial(ctx context.Context, pool *dockertest.Pool, name, dir string, p Params, plan trafficPlan, meta reports.Meta,
+func newTrial(ctx context.Context, pool *dockertest.Pool, name, dir string, p Params, plan trafficPlan, meta record.Meta,
 	progress Progress, opts ...nginx.NodeOption) (_ *trial, err error) {
 	if progress == nil {
 		progress = func(string, ...any) {}
@@ -90,10 +90,10 @@ func newTrial(ctx context.Context, pool *dockertest.Pool, name, dir string, p Pa
 	if t.start, err = t.node.Snapshot(ctx); err != nil {
 		return nil, err
 	}
-	if t.events, err = os.Create(filepath.Join(dir, reports.EventsFile)); err != nil {
+	if t.events, err = os.Create(filepath.Join(dir, record.EventsFile)); err != nil {
 		return nil, err
 	}
-	if t.procs, err = os.Create(filepath.Join(dir, reports.ProcessesFile)); err != nil {
+	if t.procs, err = os.Create(filepath.Join(dir, record.ProcessesFile)); err != nil {
 		return nil, err
 	}
 	t.sample("start", 0, nil, t.start)
@@ -103,7 +103,7 @@ func newTrial(ctx context.Context, pool *dockertest.Pool, name, dir string, p Pa
 
 func (t *trial) path(name string) string { return filepath.Join(t.dir, name) }
 
-func (t *trial) writeMeta() error { return writeJSON(t.path(reports.MetaFile), t.meta) }
+func (t *trial) writeMeta() error { return writeJSON(t.path(record.MetaFile), t.meta) }
 
 // startLoad starts the clock and the load (long downloads sized to last
 // span), and bounds it: whatever the steps do, the load stops at hardStop.
@@ -137,7 +137,7 @@ func (t *trial) startLoad(ctx context.Context, span, hardStop time.Duration) err
 
 // event appends one event to events.jsonl, synced: a step is on disk as
 // soon as it ended.
-func (t *trial) event(ev reports.Event) error {
+func (t *trial) event(ev record.Event) error {
 	t.evMu.Lock()
 	defer t.evMu.Unlock()
 	if err := t.enc.Encode(ev); err != nil {
@@ -155,11 +155,11 @@ func (t *trial) sample(at string, ms float64, pids []int, s proc.Snapshot) {
 	if t.procs == nil || len(s.Procs) == 0 {
 		return
 	}
-	rec := reports.ProcessSample{Ms: ms, At: at, PIDs: pids, Procs: finalFrom(s).Processes}
+	rec := record.ProcessSample{Ms: ms, At: at, PIDs: pids, Procs: finalFrom(s).Processes}
 	t.evMu.Lock()
 	defer t.evMu.Unlock()
 	if err := json.NewEncoder(t.procs).Encode(rec); err != nil && t.procsErr == nil {
-		t.procsErr = fmt.Errorf("write %s (%s): %w", reports.ProcessesFile, at, err)
+		t.procsErr = fmt.Errorf("write %s (%s): %w", record.ProcessesFile, at, err)
 	}
 }
 
@@ -183,20 +183,20 @@ func (t *trial) keepWitness(ctx context.Context) error {
 	if t.node == nil || !t.node.Witness() {
 		return nil
 	}
-	size, saved, err := t.node.SaveWitness(ctx, t.path(reports.ServerLogFile))
-	w := reports.WitnessRead{SizeBytes: size, ReadBytes: saved}
+	size, saved, err := t.node.SaveWitness(ctx, t.path(record.ServerLogFile))
+	w := record.WitnessRead{SizeBytes: size, ReadBytes: saved}
 	if err != nil {
 		w.Error = oneLine(err.Error())
 	}
-	if err := writeJSON(t.path(reports.WitnessFile), w); err != nil {
+	if err := writeJSON(t.path(record.WitnessFile), w); err != nil {
 		return fmt.Errorf("write the second witness's record: %w", err)
 	}
 	return nil
 }
 
 // stepEvent turns a driver's step result into its event on the trial's clock.
-func (t *trial) stepEvent(r nginx.StepResult) reports.Event {
-	ev := reports.Event{Name: r.Name, Signal: r.Signal, SentMs: t.clock.Ms(r.Sent), Verified: r.OK,
+func (t *trial) stepEvent(r nginx.StepResult) record.Event {
+	ev := record.Event{Name: r.Name, Signal: r.Signal, SentMs: t.clock.Ms(r.Sent), Verified: r.OK,
 		Error: r.Err, Phase: r.Phase, LogLines: r.LogLines}
 	if len(r.PIDs) > 0 {
 		ev.PID = r.PIDs[0]
@@ -247,7 +247,7 @@ func (t *trial) finishLoad(ctx context.Context, wait time.Duration) (loadgen.Sum
 // end writes final.json and, last, the end-of-run marker; an interrupted
 // trial gets no marker.
 func (t *trial) end(ctx context.Context, final any) error {
-	if err := writeJSON(t.path(reports.FinalFile), final); err != nil {
+	if err := writeJSON(t.path(record.FinalFile), final); err != nil {
 		return err
 	}
 	t.evMu.Lock()
@@ -259,7 +259,7 @@ func (t *trial) end(ctx context.Context, final any) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: %w", ctx.Err())
 	}
-	return writeJSON(t.path(reports.EndFile), reports.End{EndMs: t.clock.Now(), StepsRun: t.stepsRun})
+	return writeJSON(t.path(record.EndFile), record.End{EndMs: t.clock.Now(), StepsRun: t.stepsRun})
 }
 
 // closeBackend stops the backend, if one runs.
@@ -307,5 +307,5 @@ func (t *trial) close() {
 
 // fail records why the trial could not run, in one line.
 func (t *trial) fail(err error) {
-	os.WriteFile(t.path(reports.ErrorFile), []byte(oneLine(err.Error())+"\n"), 0o644)
+	os.WriteFile(t.path(record.ErrorFile), []byte(oneLine(err.Error())+"\n"), 0o644)
 }

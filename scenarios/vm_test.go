@@ -16,6 +16,7 @@ import (
 	dc "github.com/ory/dockertest/v3/docker"
 
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios/vm"
 )
 
@@ -139,21 +140,21 @@ var _ = Describe("the harness on a cgroup v2 host (a Debian trixie VM)", Label("
 		Expect(readTrim(filepath.Join(res, "engine.log"))).To(HavePrefix("cgroup 2 "), "the VM's Docker runs on cgroup v2")
 
 		By("reading the scenarios' verdicts from the VM's report.json")
-		var run reports.Report
-		data, err := os.ReadFile(filepath.Join(res, "run", reports.ReportJSON))
+		var run record.Report
+		data, err := os.ReadFile(filepath.Join(res, "run", record.ReportJSON))
 		Expect(err).NotTo(HaveOccurred(), "run: %s", readTrim(filepath.Join(res, "run.log")))
 		Expect(jsonUnmarshal(data, &run)).To(Succeed())
 		Expect(run.Scenarios).To(HaveLen(len(vmScenarios)))
 		for i, sc := range run.Scenarios {
 			Expect(sc.Name).To(Equal(vmScenarios[i]))
 			AddReportEntry("vm "+sc.Name, fmt.Sprintf("verdict=%s dropped=%d requests=%d reasons=%v", sc.Verdict, sc.Dropped, sc.Requests.Total, sc.Reasons))
-			Expect(sc.Verdict).To(Equal(reports.VerdictPass), "%s: %v", sc.Name, sc.Reasons)
+			Expect(sc.Verdict).To(Equal(record.VerdictPass), "%s: %v", sc.Name, sc.Reasons)
 		}
 		Expect(readTrim(filepath.Join(res, "run.exit"))).To(Equal("0"))
 
 		By("reading each procedure's outcome from the VM's compare report.json")
 		var cmp reports.CompareReport
-		data, err = os.ReadFile(filepath.Join(res, "compare", reports.ReportJSON))
+		data, err = os.ReadFile(filepath.Join(res, "compare", record.ReportJSON))
 		Expect(err).NotTo(HaveOccurred(), "compare: %s", readTrim(filepath.Join(res, "compare.log")))
 		Expect(jsonUnmarshal(data, &cmp)).To(Succeed())
 		Expect(cmp.Procedures).To(HaveLen(2 * len(vmProcedures)))
@@ -167,7 +168,7 @@ var _ = Describe("the harness on a cgroup v2 host (a Debian trixie VM)", Label("
 				Expect(row.Name).To(Equal(p.Name))
 				Expect(row.Build).To(Equal(want.build))
 				Expect(row.Error).To(BeEmpty(), "%s %s", p.Name, want.build)
-				Expect(row.Init).To(Equal(reports.InitSystemd))
+				Expect(row.Init).To(Equal(record.InitSystemd))
 				Expect(row.Requests.Total).To(BeNumerically(">", 0))
 				Expect(row.Outcome).To(Equal(want.outcome), "%s %s: notes %v", p.Name, want.build, row.Notes)
 			}

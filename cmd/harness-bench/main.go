@@ -27,10 +27,11 @@ import (
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/judge"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
@@ -238,7 +239,7 @@ func harnessRate(ctx context.Context, tg target, workers uint64, d time.Duration
 // prints the rate the load achieved in each phase of a second or more —
 // the figure the verdict's rate premise judges, taken while USR2, WINCH and
 // QUIT run, not in a steady state. It stops at the first rate a phase fell
-// below reports.MinRateFraction of: above it the load measures this
+// below judge.MinRateFraction of: above it the load measures this
 // machine, not nginx.
 func steps(ctx context.Context, pool *dockertest.Pool, p scenarios.Params, ref, rates, out string) error {
 	scs, err := scenarios.Lookup([]string{"upgrade"})
@@ -272,7 +273,7 @@ func steps(ctx context.Context, pool *dockertest.Pool, p scenarios.Params, ref, 
 		lowest, where := 0.0, ""
 		var each []string
 		for _, ph := range s.Phases {
-			if ph.LoadMs < reports.MinRatePhaseMs {
+			if ph.LoadMs < judge.MinRatePhaseMs {
 				continue
 			}
 			each = append(each, fmt.Sprintf("%s %.0f", ph.Name, ph.Rate))
@@ -282,9 +283,9 @@ func steps(ctx context.Context, pool *dockertest.Pool, p scenarios.Params, ref, 
 		}
 		fmt.Printf("upgrade at %d req/s GET keep-alive: lowest %.0f req/s in %s (%s); verdict %s\n",
 			rate, lowest, where, strings.Join(each, ", "), s.Verdict)
-		if lowest < reports.MinRateFraction*float64(rate) {
+		if lowest < judge.MinRateFraction*float64(rate) {
 			fmt.Printf("rate held while steps run: %d req/s (at %d the load fell to %.0f in %s, below %.0f%%)\n",
-				held, rate, lowest, where, reports.MinRateFraction*100)
+				held, rate, lowest, where, judge.MinRateFraction*100)
 			return nil
 		}
 		held = rate
@@ -300,13 +301,13 @@ func memory(ctx context.Context, tg target, workers, requests uint64, out string
 	os.RemoveAll(dir)
 	sdir := filepath.Join(dir, "memory")
 	clock := loadgen.NewClock()
-	meta := reports.Meta{Scenario: "memory", Expect: scenarios.ExpectZeroDrops, From: image.DefaultFrom, To: image.DefaultFrom,
-		Load: reports.Load{Rate: 0, Method: "GET", KeepAlive: true}, StartWall: clock.Start().Format(time.RFC3339Nano),
+	meta := record.Meta{Scenario: "memory", Expect: scenarios.ExpectZeroDrops, From: image.DefaultFrom, To: image.DefaultFrom,
+		Load: record.Load{Rate: 0, Method: "GET", KeepAlive: true}, StartWall: clock.Start().Format(time.RFC3339Nano),
 		LoadPath: "benchmark: " + tg.String()}
 	os.MkdirAll(sdir, 0o755)
 	b, _ := json.Marshal(meta)
-	os.WriteFile(filepath.Join(sdir, reports.MetaFile), b, 0o644)
-	os.WriteFile(filepath.Join(sdir, reports.EventsFile), nil, 0o644)
+	os.WriteFile(filepath.Join(sdir, record.MetaFile), b, 0o644)
+	os.WriteFile(filepath.Join(sdir, record.EventsFile), nil, 0o644)
 	start := time.Now()
 	l, err := loadgen.RunWithOptions(ctx, tg.url, clock, sdir,
 		[]loadgen.Profile{{Name: "max", Rate: 0, Workers: workers, KeepAlive: true, MaxRequests: requests, Duration: 30 * time.Minute}}, loadgen.Slow{}, tg.opts()...)

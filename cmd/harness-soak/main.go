@@ -20,7 +20,7 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
@@ -82,7 +82,7 @@ func soak(ctx context.Context, n int, out string) error {
 		pass := 0
 		var notPass []string
 		for _, s := range r.Scenarios {
-			if s.Verdict == reports.VerdictPass {
+			if s.Verdict == record.VerdictPass {
 				pass++
 			} else {
 				notPass = append(notPass, s.Name+"="+s.Verdict)

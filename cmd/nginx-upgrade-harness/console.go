@@ -15,13 +15,14 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
 )
 
 // printSummary writes the closing table of a run: a row per scenario run,
 // aligned whatever the names' lengths, each followed by its reasons.
-func printSummary(w io.Writer, r *reports.Report) {
-	runs := append(append([]reports.Scenario{}, r.Scenarios...), baselineRuns(r)...)
+func printSummary(w io.Writer, r *record.Report) {
+	runs := append(append([]record.Scenario{}, r.Scenarios...), baselineRuns(r)...)
 	rows := [][]string{{"SCENARIO", "EXPECT", "VERDICT", "DROPPED", "REQUESTS", "FAILED", "SLOW CUT", "STEPS"}}
 	var notes [][]string
 	for _, s := range runs {
@@ -34,7 +35,7 @@ func printSummary(w io.Writer, r *reports.Report) {
 		name := s.Name
 		if s.Repeat > 0 {
 			name = fmt.Sprintf("%s #%d", s.Name, s.Repeat)
-			if s.Pair == reports.PairBaseline {
+			if s.Pair == record.PairBaseline {
 				name = "base " + name
 			}
 		}
@@ -46,10 +47,10 @@ func printSummary(w io.Writer, r *reports.Report) {
 			fmt.Sprint(s.Requests.Total), fmt.Sprint(s.Requests.Failed), fmt.Sprint(s.Slow.Cut),
 			fmt.Sprintf("%d/%d as expected", ok, len(s.Steps))})
 		var n []string
-		if r.Gate != reports.GateBaseline {
+		if r.Gate != record.GateBaseline {
 			n = s.Reasons
 		}
-		n = append(append([]string(nil), n...), reports.KnownLossLines(&s)...)
+		n = append(append([]string(nil), n...), words.KnownLossLines(&s)...)
 		notes = append(notes, n)
 	}
 	printRows(w, rows, notes)
@@ -74,7 +75,7 @@ func printSummary(w io.Writer, r *reports.Report) {
 			fmt.Fprintf(w, "    - %s\n", reason)
 		}
 	}
-	fmt.Fprintf(w, "\nverdict: %s (%d pass%s, %d fail, %d error; gate: %s)\n", strings.ToUpper(r.Verdict), r.Counts.Pass, reports.KnownLossNote(r), r.Counts.Fail, r.Counts.Error, r.Gate)
+	fmt.Fprintf(w, "\nverdict: %s (%d pass%s, %d fail, %d error; gate: %s)\n", strings.ToUpper(r.Verdict), r.Counts.Pass, words.KnownLossNote(r), r.Counts.Fail, r.Counts.Error, r.Gate)
 }
 
 // printRows prints a table after a blank line: a heading row, then each
@@ -109,7 +110,7 @@ func table(rows [][]string) []string {
 	return lines
 }
 
-func baselineRuns(r *reports.Report) []reports.Scenario {
+func baselineRuns(r *record.Report) []record.Scenario {
 	if r.Baseline == nil {
 		return nil
 	}

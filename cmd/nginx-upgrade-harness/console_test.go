@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
@@ -18,16 +19,16 @@ import (
 // run of the whole catalogue, and for faulted and repeated names longer
 // still: every column must start where its heading does.
 func TestSummaryAlignedForEveryScenarioName(t *testing.T) {
-	r := &reports.Report{Verdict: reports.VerdictPass, Gate: "scenarios"}
+	r := &record.Report{Verdict: record.VerdictPass, Gate: "scenarios"}
 	for _, sc := range scenarios.Catalogue() {
-		r.Scenarios = append(r.Scenarios, reports.Scenario{Name: sc.Name, Expect: sc.Expect, Verdict: reports.VerdictPass,
-			Dropped: 12345, Requests: reports.Requests{Total: 1234567, Failed: 3}})
+		r.Scenarios = append(r.Scenarios, record.Scenario{Name: sc.Name, Expect: sc.Expect, Verdict: record.VerdictPass,
+			Dropped: 12345, Requests: record.Requests{Total: 1234567, Failed: 3}})
 	}
 	r.Scenarios = append(r.Scenarios,
-		reports.Scenario{Name: "upgrade+kill-old-master@stop-old-workers", Expect: "drops", Verdict: reports.VerdictFail,
+		record.Scenario{Name: "upgrade+kill-old-master@stop-old-workers", Expect: "drops", Verdict: record.VerdictFail,
 			Reasons: []string{"a reason line, printed under its row"}},
-		reports.Scenario{Name: "reload-broken-config", Expect: "zero-drops", Verdict: reports.VerdictError, Repeat: 12,
-			Pair: reports.PairBaseline})
+		record.Scenario{Name: "reload-broken-config", Expect: "zero-drops", Verdict: record.VerdictError, Repeat: 12,
+			Pair: record.PairBaseline})
 	var b bytes.Buffer
 	printSummary(&b, r)
 	rows := checkAligned(t, b.String(), []string{"EXPECT", "VERDICT", "DROPPED", "REQUESTS", "FAILED", "SLOW CUT", "STEPS"})
@@ -55,9 +56,9 @@ func TestCompareAndMatrixTablesAligned(t *testing.T) {
 		t.Errorf("compare: got %d rows, want 2:\n%s", rows, b.String())
 	}
 	b.Reset()
-	r := &reports.MatrixReport{Verdict: reports.VerdictPass}
+	r := &reports.MatrixReport{Verdict: record.VerdictPass}
 	for _, id := range []string{"a", "debian-bookworm-security_one-worker_http1-keepalive-http2_kill-old-master-stop-old-workers_upgrade"} {
-		c := reports.CellResult{Verdict: reports.VerdictFail, Reasons: []string{"why"}, Engine: "unix:///var/run/docker.sock"}
+		c := reports.CellResult{Verdict: record.VerdictFail, Reasons: []string{"why"}, Engine: "unix:///var/run/docker.sock"}
 		c.ID = id
 		r.Cells = append(r.Cells, c)
 	}
@@ -155,11 +156,11 @@ func TestFitCutsToTheWidth(t *testing.T) {
 // A pass with a known loss reads apart from a clean pass in the closing
 // table: its verdict cell, the loss under its row, the count at the end.
 func TestSummaryShowsAKnownLoss(t *testing.T) {
-	r := &reports.Report{Verdict: reports.VerdictPass, Gate: "scenarios", Counts: reports.Counts{Pass: 2}}
-	r.Scenarios = []reports.Scenario{
-		{Name: "upgrade", Expect: "zero-drops", Verdict: reports.VerdictPass},
-		{Name: "reuseport", Expect: "zero-drops", Verdict: reports.VerdictPass, Dropped: 5,
-			KnownLossSeen: []reports.KnownLossSeen{{Name: scenarios.KnownLossQueueReset, Phase: "one-worker", Count: 5,
+	r := &record.Report{Verdict: record.VerdictPass, Gate: "scenarios", Counts: record.Counts{Pass: 2}}
+	r.Scenarios = []record.Scenario{
+		{Name: "upgrade", Expect: "zero-drops", Verdict: record.VerdictPass},
+		{Name: "reuseport", Expect: "zero-drops", Verdict: record.VerdictPass, Dropped: 5,
+			KnownLossSeen: []record.KnownLossSeen{{Name: scenarios.KnownLossQueueReset, Phase: "one-worker", Count: 5,
 				ByClass: map[string]int{"reset": 5}, Witness: map[string]int{"never-reached-a-worker": 5}, Why: "queued", Remedy: "migrate"}}},
 	}
 	var b bytes.Buffer

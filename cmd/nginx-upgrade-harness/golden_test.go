@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
 // updateGolden rewrites testdata/golden/ from what `report DIR` makes now:
@@ -25,7 +25,7 @@ var goldenRecords = []struct {
 	junit     func(dir string, w io.Writer) error
 }{
 	{"run", "../../reports/testdata/upgrade-run",
-		[]string{reports.ReportJSON, reports.ReportMarkdown, reports.ReportHTML}, nil},
+		[]string{record.ReportJSON, record.ReportMarkdown, record.ReportHTML}, nil},
 }
 
 // TestReportGolden: `report DIR` over recorded directories gives the same

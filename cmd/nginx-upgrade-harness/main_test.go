@@ -18,7 +18,7 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
 func run(t *testing.T, args ...string) (int, string) {
@@ -116,7 +116,7 @@ func TestArchiveCutRunsFromCacheAndLock(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	lock := filepath.Join(t.TempDir(), "nuh.lock")
-	runOnce := func(env []string, args ...string) (*reports.Report, string) {
+	runOnce := func(env []string, args ...string) (*record.Report, string) {
 		t.Helper()
 		var out string
 		var stderr bytes.Buffer
@@ -133,7 +133,7 @@ func TestArchiveCutRunsFromCacheAndLock(t *testing.T) {
 		if err != nil {
 			t.Fatalf("run %v (%v): %v\n%s", args, env, err, stderr.String())
 		}
-		r, err := reports.ReadReport(filepath.Join(out, reports.ReportJSON))
+		r, err := record.ReadReport(filepath.Join(out, record.ReportJSON))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,12 +145,12 @@ func TestArchiveCutRunsFromCacheAndLock(t *testing.T) {
 	}
 	cut := []string{"HTTP_PROXY=http://127.0.0.1:9", "http_proxy=http://127.0.0.1:9", "NO_PROXY=", "no_proxy="}
 	locked, stderr := runOnce(cut, "--lock", lock)
-	for _, side := range [][2]*reports.BuildRef{{first.FromBuild, locked.FromBuild}, {first.ToBuild, locked.ToBuild}} {
+	for _, side := range [][2]*record.BuildRef{{first.FromBuild, locked.FromBuild}, {first.ToBuild, locked.ToBuild}} {
 		if side[1] == nil || side[1].Exact != side[0].Exact || side[1].SHA256 != side[0].SHA256 || side[1].Origin != image.OriginCache {
 			t.Errorf("locked run without the archive: %+v, first run %+v", side[1], side[0])
 		}
 	}
-	if !strings.Contains(stderr, "warning: suite bookworm cannot be read") || locked.Verdict != reports.VerdictPass {
+	if !strings.Contains(stderr, "warning: suite bookworm cannot be read") || locked.Verdict != record.VerdictPass {
 		t.Errorf("verdict %s; stderr:\n%s", locked.Verdict, stderr)
 	}
 	unlocked, stderr := runOnce(cut)
@@ -275,7 +275,7 @@ func TestRunUpgradeWithUserConfigAndPOST(t *testing.T) {
 	if code != exitPass {
 		t.Fatalf("exit %d", code)
 	}
-	r, err := reports.ReadReport(filepath.Join(out, "report.json"))
+	r, err := record.ReadReport(filepath.Join(out, "report.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +335,7 @@ func TestInterruptKeepsWhatWasMeasured(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no report after Ctrl-C: %v", err)
 	}
-	var r reports.Report
+	var r record.Report
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatal(err)
 	}

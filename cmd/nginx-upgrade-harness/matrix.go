@@ -15,6 +15,7 @@ import (
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios/matrix"
 )
 
@@ -167,7 +168,7 @@ func runMatrix(ctx context.Context, stderr io.Writer, fs *flag.FlagSet, f *runFl
 	}
 	pr("matrix %s: %d cells (%d excluded), %s: %d cells on %d worker(s)", mf.file, len(m.Cells), len(m.Excluded), scope, len(cells), len(engines))
 	prov := matrixProvenance(start, args, reachable[0].Pool)
-	provPath := filepath.Join(out, reports.ProvenanceFile)
+	provPath := filepath.Join(out, record.ProvenanceFile)
 	if err := writeJSONFile(provPath, prov); err != nil {
 		return err
 	}
@@ -197,11 +198,11 @@ func runMatrix(ctx context.Context, stderr io.Writer, fs *flag.FlagSet, f *runFl
 // matrixProvenance is what a matrix run is: the tool, the command line, the
 // machine and the first engine's version; each cell's images are in its
 // own records.
-func matrixProvenance(start time.Time, args []string, pool *dockertest.Pool) *reports.Provenance {
+func matrixProvenance(start time.Time, args []string, pool *dockertest.Pool) *record.Provenance {
 	ver, rev := buildVersion()
-	prov := &reports.Provenance{Tool: reports.Tool{Version: ver, Commit: rev},
+	prov := &record.Provenance{Tool: record.Tool{Version: ver, Commit: rev},
 		CommandLine: append([]string{os.Args[0], "run"}, args...), Start: start.UTC().Format(time.RFC3339Nano),
-		Kernel: harness.KernelRelease(), Images: []reports.ImageProvenance{}}
+		Kernel: harness.KernelRelease(), Images: []record.ImageProvenance{}}
 	if v, err := harness.DockerVersion(pool); err == nil {
 		prov.Docker = &v
 	}
@@ -215,7 +216,7 @@ func printMatrixSummary(w io.Writer, r *reports.MatrixReport) {
 		rows = append(rows, []string{c.ID, strings.ToUpper(c.Verdict), fmt.Sprint(c.Dropped), reports.StallCell(c.StallMs),
 			reports.DurationCell(c.DurationS), c.Engine})
 		var n []string
-		if c.Verdict != reports.VerdictPass {
+		if c.Verdict != record.VerdictPass {
 			n = c.Reasons
 		}
 		notes = append(notes, n)

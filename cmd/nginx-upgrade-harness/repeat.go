@@ -11,13 +11,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ory/dockertest/v3"
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
-
-	"github.com/ory/dockertest/v3"
-
-	"github.com/releng-tools/nginx-upgrade-harness/harness"
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/judge"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/render"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
@@ -27,8 +27,8 @@ const maxRepeat = 100
 
 // plan checks --repeat, --baseline and --junit and states what the run
 // will do; pb is the baseline's parameters (the pair --from → --baseline).
-func (f *runFlags) plan(p scenarios.Params, scs []scenarios.Scenario) (reports.RunPlan, scenarios.Params, error) {
-	plan := reports.RunPlan{Repeat: f.repeat, From: p.From.Spec, To: p.To.Spec, Alpha: reports.Alpha, InsecureArchive: f.insecure}
+func (f *runFlags) plan(p scenarios.Params, scs []scenarios.Scenario) (record.RunPlan, scenarios.Params, error) {
+	plan := record.RunPlan{Repeat: f.repeat, From: p.From.Spec, To: p.To.Spec, Alpha: judge.Alpha, InsecureArchive: f.insecure}
 	pb := p
 	if f.repeat < 1 || f.repeat > maxRepeat {
 		return plan, pb, bad("--repeat: got %d, want 1 to %d", f.repeat, maxRepeat)
@@ -59,7 +59,7 @@ func (f *runFlags) plan(p scenarios.Params, scs []scenarios.Scenario) (reports.R
 // the same repeat of the baseline, so that a machine that slows down part
 // way weighs on both alike.
 func runPlanned(ctx context.Context, stderr io.Writer, f *runFlags, p, pb scenarios.Params, scs []scenarios.Scenario,
-	plan reports.RunPlan, args []string) error {
+	plan record.RunPlan, args []string) error {
 	start := time.Now()
 	ss, err := openSession(ctx, stderr, f.out, "", f.insecure, func(pr scenarios.Progress) error {
 		return resolvePlanned(ctx, f, &p, &pb, scs, plan, pr)
@@ -79,7 +79,7 @@ func runPlanned(ctx context.Context, stderr io.Writer, f *runFlags, p, pb scenar
 	if err := precheck(ctx, pool, &p, pr); err != nil {
 		return err
 	}
-	if err := writeJSONFile(filepath.Join(out, reports.PlanFile), plan); err != nil {
+	if err := writeJSONFile(filepath.Join(out, record.PlanFile), plan); err != nil {
 		return err
 	}
 	im, err := scenarios.PrepareImages(ctx, pool, scs, p, pr)
@@ -117,7 +117,7 @@ func runPlanned(ctx context.Context, stderr io.Writer, f *runFlags, p, pb scenar
 		for _, sc := range scs {
 			plan.Scenarios = append(plan.Scenarios, sc.Name)
 		}
-		if err := writeJSONFile(filepath.Join(out, reports.PlanFile), plan); err != nil {
+		if err := writeJSONFile(filepath.Join(out, record.PlanFile), plan); err != nil {
 			return err
 		}
 		pb.Load, pb.Site = p.Load, p.Site
@@ -125,7 +125,7 @@ func runPlanned(ctx context.Context, stderr io.Writer, f *runFlags, p, pb scenar
 		return badInput{err}
 	}
 	prov := provenance(ctx, pool, start, args, f.config, p, pb, im, imB, pr)
-	provPath := filepath.Join(out, reports.ProvenanceFile)
+	provPath := filepath.Join(out, record.ProvenanceFile)
 	if err := writeJSONFile(provPath, prov); err != nil {
 		return err
 	}
@@ -136,12 +136,12 @@ func runPlanned(ctx context.Context, stderr io.Writer, f *runFlags, p, pb scenar
 	} else {
 		for k := 1; k <= plan.Repeat && ctx.Err() == nil; k++ {
 			pr("candidate %s → %s: run %d of %d", plan.From, plan.To, k, plan.Repeat)
-			if _, err := scenarios.RunSuite(ctx, pool, scs, p, im, reports.RepeatDir(out, reports.PairCandidate, k), pr); err != nil {
+			if _, err := scenarios.RunSuite(ctx, pool, scs, p, im, record.RepeatDir(out, record.PairCandidate, k), pr); err != nil {
 				return err
 			}
 			if plan.Baseline != "" && len(bscs) > 0 && ctx.Err() == nil {
 				pr("baseline %s → %s: run %d of %d", plan.From, plan.Baseline, k, plan.Repeat)
-				if _, err := scenarios.RunSuite(ctx, pool, bscs, pb, imB, reports.RepeatDir(out, reports.PairBaseline, k), pr); err != nil {
+				if _, err := scenarios.RunSuite(ctx, pool, bscs, pb, imB, record.RepeatDir(out, record.PairBaseline, k), pr); err != nil {
 					return err
 				}
 			}
@@ -177,7 +177,7 @@ func runPlanned(ctx context.Context, stderr io.Writer, f *runFlags, p, pb scenar
 // resolvePlanned resolves every build of the plan to an exact version the
 // archive (or the cache) holds, its files fetched: in seconds, and before
 // Docker is reached.
-func resolvePlanned(ctx context.Context, f *runFlags, p, pb *scenarios.Params, scs []scenarios.Scenario, plan reports.RunPlan, pr scenarios.Progress) error {
+func resolvePlanned(ctx context.Context, f *runFlags, p, pb *scenarios.Params, scs []scenarios.Scenario, plan record.RunPlan, pr scenarios.Progress) error {
 	builds := []*image.Build{&p.From, &p.To}
 	for _, sc := range scs {
 		if sc.Broken {
@@ -218,15 +218,15 @@ func precheck(ctx context.Context, pool *dockertest.Pool, p *scenarios.Params, p
 // machine, the images and binaries, the configuration. What cannot be read
 // is left null and said on the console; it never stops the run.
 func provenance(ctx context.Context, pool *dockertest.Pool, start time.Time, args []string, configFile string,
-	p, pb scenarios.Params, im, imB scenarios.Images, pr scenarios.Progress) *reports.Provenance {
+	p, pb scenarios.Params, im, imB scenarios.Images, pr scenarios.Progress) *record.Provenance {
 	ver, rev := buildVersion()
-	prov := &reports.Provenance{
-		Tool:         reports.Tool{Version: ver, Commit: rev},
+	prov := &record.Provenance{
+		Tool:         record.Tool{Version: ver, Commit: rev},
 		CommandLine:  append([]string{os.Args[0], "run"}, args...),
 		Start:        start.UTC().Format(time.RFC3339Nano),
 		Kernel:       harness.KernelRelease(),
 		ConfigSHA256: nginx.ConfigSHA256(p.Config),
-		Images:       []reports.ImageProvenance{},
+		Images:       []record.ImageProvenance{},
 	}
 	seen := map[string]bool{}
 	for _, b := range []image.Build{p.From, p.To, p.Broken, pb.To} {
@@ -262,12 +262,12 @@ func provenance(ctx context.Context, pool *dockertest.Pool, start time.Time, arg
 		if err != nil {
 			pr("provenance: %v", err)
 		}
-		ip := reports.ImageProvenance{From: img.from.Exact(), To: img.to.Exact(), Ref: img.ref, ID: id.ID}
+		ip := record.ImageProvenance{From: img.from.Exact(), To: img.to.Exact(), Ref: img.ref, ID: id.ID}
 		if id.Old != nil {
-			ip.Old = &reports.BinaryIdentity{Path: id.Old.Path, SHA256: id.Old.SHA256, V: id.Old.V}
+			ip.Old = &record.BinaryIdentity{Path: id.Old.Path, SHA256: id.Old.SHA256, V: id.Old.V}
 		}
 		if id.New != nil {
-			ip.New = &reports.BinaryIdentity{Path: id.New.Path, SHA256: id.New.SHA256, V: id.New.V}
+			ip.New = &record.BinaryIdentity{Path: id.New.Path, SHA256: id.New.SHA256, V: id.New.V}
 		}
 		prov.Images = append(prov.Images, ip)
 	}
@@ -287,12 +287,12 @@ func writeJSONFile(path string, v any) error {
 }
 
 // writeJUnit writes the JUnit XML of a report to path.
-func writeJUnit(path string, r *reports.Report) error {
+func writeJUnit(path string, r *record.Report) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("--junit: %w", err)
 	}
-	if err := reports.WriteJUnit(f, r); err != nil {
+	if err := render.WriteJUnit(f, r); err != nil {
 		f.Close()
 		return fmt.Errorf("--junit: %w", err)
 	}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
 // A repeat-and-compare run as a user runs it: two runs of upgrade per pair,
@@ -36,19 +36,19 @@ func TestRepeatAgainstBaseline(t *testing.T) {
 		t.Fatalf("exit 2: %s", stderr)
 	}
 	for _, d := range []string{"candidate/1/upgrade", "candidate/2/upgrade", "baseline/1/upgrade", "baseline/2/upgrade"} {
-		if _, err := os.Stat(filepath.Join(out, d, reports.MetaFile)); err != nil {
+		if _, err := os.Stat(filepath.Join(out, d, record.MetaFile)); err != nil {
 			t.Errorf("no %s: %v", d, err)
 		}
 	}
-	r, err := reports.ReadReport(filepath.Join(out, reports.ReportJSON))
+	r, err := record.ReadReport(filepath.Join(out, record.ReportJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Gate != reports.GateBaseline || r.Repeat != 2 || len(r.Scenarios) != 2 || r.Baseline == nil || len(r.Baseline.Scenarios) != 2 ||
+	if r.Gate != record.GateBaseline || r.Repeat != 2 || len(r.Scenarios) != 2 || r.Baseline == nil || len(r.Baseline.Scenarios) != 2 ||
 		len(r.Comparisons) != 1 || r.Comparisons[0].PValue == nil {
 		t.Fatalf("report.json: gate %q repeat %d, %d runs, baseline %v, comparisons %+v", r.Gate, r.Repeat, len(r.Scenarios), r.Baseline != nil, r.Comparisons)
 	}
-	want := map[string]int{reports.VerdictPass: exitPass, reports.VerdictFail: exitFail, reports.VerdictError: exitInvalid}[r.Verdict]
+	want := map[string]int{record.VerdictPass: exitPass, record.VerdictFail: exitFail, record.VerdictError: exitInvalid}[r.Verdict]
 	if code != want || r.Verdict != r.Comparisons[0].Verdict {
 		t.Fatalf("exit %d with verdict %s (comparison %s)", code, r.Verdict, r.Comparisons[0].Verdict)
 	}
@@ -78,17 +78,17 @@ func TestRepeatAgainstBaseline(t *testing.T) {
 	if err := xml.Unmarshal(data, &doc); err != nil || len(doc.Suites) != 3 || doc.Suites[0].Tests != 2 || doc.Suites[2].Tests != 1 {
 		t.Fatalf("junit (%v): %s", err, data)
 	}
-	md, _ := os.ReadFile(filepath.Join(out, reports.ReportMarkdown))
+	md, _ := os.ReadFile(filepath.Join(out, record.ReportMarkdown))
 	if first, _, _ := strings.Cut(string(md), "\n"); !strings.HasPrefix(first, "# ✓ PASS") && !strings.HasPrefix(first, "# ✗ FAIL") && !strings.HasPrefix(first, "# ⚠ ERROR") {
 		t.Errorf("report.md does not open on its verdict: %q", first)
 	}
 
 	// report DIR: the same verdict and figures, recomputed.
-	before, _ := os.ReadFile(filepath.Join(out, reports.ReportJSON))
+	before, _ := os.ReadFile(filepath.Join(out, record.ReportJSON))
 	if code2 := realMain([]string{"report", out}, &bytes.Buffer{}, &bytes.Buffer{}); code2 != code {
 		t.Fatalf("report DIR exits %d, run exited %d", code2, code)
 	}
-	after, _ := os.ReadFile(filepath.Join(out, reports.ReportJSON))
+	after, _ := os.ReadFile(filepath.Join(out, record.ReportJSON))
 	var a, b map[string]any
 	json.Unmarshal(before, &a)
 	json.Unmarshal(after, &b)

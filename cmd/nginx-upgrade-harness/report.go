@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
 const reportUsage = `Usage: nginx-upgrade-harness report DIR
@@ -70,7 +71,7 @@ func reportCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	// A run with repeats or a baseline: each repeat's own reports first,
 	// then the whole.
-	for _, pair := range []string{reports.PairCandidate, reports.PairBaseline} {
+	for _, pair := range []string{record.PairCandidate, record.PairBaseline} {
 		subs, _ := filepath.Glob(filepath.Join(dir, pair, "*"))
 		for _, sub := range subs {
 			if st, err := os.Stat(sub); err == nil && st.IsDir() {

@@ -11,15 +11,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
-
 	"github.com/google/shlex"
 	"github.com/ory/dockertest/v3"
-
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/fault"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
-	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
@@ -430,14 +429,14 @@ func knownSteps(scs []scenarios.Scenario, chosen []fault.Chosen) error {
 // verdictErr turns the verdicts into the run's error: any fail is a fail
 // (exit 1: retrying will not help), else any error is an invalid
 // measurement (exit 3: retry on a quieter machine), else nil.
-func verdictErr(r *reports.Report) error { return verdictExit(r.Verdict) }
+func verdictErr(r *record.Report) error { return verdictExit(r.Verdict) }
 
 // verdictExit is the run's error for an overall verdict v.
 func verdictExit(v string) error {
 	switch v {
-	case reports.VerdictPass:
+	case record.VerdictPass:
 		return nil
-	case reports.VerdictFail:
+	case record.VerdictFail:
 		return errFailed
 	}
 	return errInvalid
@@ -494,6 +493,6 @@ func (f *runFlags) site(p *scenarios.Params) error {
 // signatures are not checked, when they are not.
 func sayInsecure(con *console, insecure bool) {
 	if insecure {
-		con.Line("warning: %s", reports.InsecureArchiveNote)
+		con.Line("warning: %s", words.InsecureArchiveNote)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/ory/dockertest/v3"
 	dc "github.com/ory/dockertest/v3/docker"
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
 // Unit is the systemd unit Debian's nginx packages ship.
@@ -111,18 +112,6 @@ func (n *Node) startUnit(ctx context.Context) error {
 	return n.WaitServing(ctx, 15*time.Second)
 }
 
-// SystemdView is what systemd believes of nginx.service.
-type SystemdView struct {
-	MainPID     int    `json:"main_pid"`
-	ActiveState string `json:"active_state"`
-	SubState    string `json:"sub_state"`
-	Result      string `json:"result"`
-	NRestarts   int    `json:"n_restarts"`
-	// ControlGroup is the unit's cgroup; CgroupPIDs the processes in it.
-	ControlGroup string `json:"control_group"`
-	CgroupPIDs   []int  `json:"cgroup_pids"`
-}
-
 // systemdViewScript prints `systemctl show` of the unit ($1), then a
 // "cgroup:" line with the pids of its cgroup in systemd's own hierarchy
 // (cgroup v1's name=systemd, else the unified one).
@@ -137,9 +126,9 @@ if [ -n "$cg" ]; then
 fi
 echo "cgroup:$pids"`
 
-// SystemdView reads systemd's view of nginx.service.
-func (n *Node) SystemdView(ctx context.Context) (SystemdView, error) {
-	var v SystemdView
+// SystemdView reads systemd's view of nginx.service, as the record keeps it.
+func (n *Node) SystemdView(ctx context.Context) (record.SystemdView, error) {
+	var v record.SystemdView
 	if !n.systemd {
 		return v, fmt.Errorf("not a systemd node")
 	}

@@ -10,10 +10,11 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"math/big"
 	"net"
 	"time"
+
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
 )
 
 // Where the node puts the certificate and key generated for it, and the

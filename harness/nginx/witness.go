@@ -16,7 +16,7 @@ import (
 )
 
 // The server's own record of every request — the second witness, held
-// against the load's (reports.Reconcile). nginx writes one JSON line per
+// against the load's (analysis.Reconcile). nginx writes one JSON line per
 // request to a file on a tmpfs of its own (never the error log's file
 // system, which the log-dir-full fault fills), read back after the run.
 const (

@@ -16,6 +16,7 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/harness/fault"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
@@ -219,7 +220,7 @@ func digest(m *Matrix) string {
 // Plan is the matrix as DIR/matrix.json records it, for the cells shard
 // (nil: all) runs.
 func (m *Matrix) Plan(shard *reports.Shard) *reports.MatrixPlan {
-	p := &reports.MatrixPlan{Schema: reports.Schema, File: m.Path, Digest: m.Digest,
+	p := &reports.MatrixPlan{Schema: record.Schema, File: m.Path, Digest: m.Digest,
 		Load:     m.Load.Record(),
 		Excluded: append([]string{}, m.Excluded...), Shard: shard, Run: []string{}}
 	for _, c := range m.Cells {

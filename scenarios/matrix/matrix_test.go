@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
@@ -222,15 +223,15 @@ func TestUnreachableEngineMakesErrorCells(t *testing.T) {
 		t.Fatalf("shard 1/2 has %d cells, want 4", len(r.Cells))
 	}
 	first := r.Cells[0]
-	if first.Verdict != reports.VerdictError || !strings.Contains(first.Error, "no-docker.sock") || !strings.Contains(first.Error, "unreachable") {
+	if first.Verdict != record.VerdictError || !strings.Contains(first.Error, "no-docker.sock") || !strings.Contains(first.Error, "unreachable") {
 		t.Errorf("the cell the worker took: %s %q, want an error naming the engine", first.Verdict, first.Error)
 	}
 	for _, c := range r.Cells[1:] {
-		if c.Verdict != reports.VerdictError || c.Error != reports.NotRunInterrupted {
+		if c.Verdict != record.VerdictError || c.Error != reports.NotRunInterrupted {
 			t.Errorf("cell %s: %s %q, want error %q", c.ID, c.Verdict, c.Error, reports.NotRunInterrupted)
 		}
 	}
-	if r.Verdict != reports.VerdictError {
+	if r.Verdict != record.VerdictError {
 		t.Errorf("verdict %s, want error", r.Verdict)
 	}
 	if _, err := Connect(t.Context(), []string{"tcp://203.0.113.7:2375"}); err == nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 )
 
@@ -171,7 +172,7 @@ func runCell(ctx context.Context, e *Engine, c Cell, base scenarios.Params, out 
 		for _, sc := range scs {
 			sdir := filepath.Join(cdir, sc.Name)
 			os.MkdirAll(sdir, 0o755)
-			os.WriteFile(filepath.Join(sdir, reports.ErrorFile), []byte(cause+"\n"), 0o644)
+			os.WriteFile(filepath.Join(sdir, record.ErrorFile), []byte(cause+"\n"), 0o644)
 		}
 	}
 	if err != nil {

@@ -1,0 +1,275 @@
+package analysis
+
+import (
+	"sort"
+	"strconv"
+
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+)
+
+// cutShort tells whether the body ended before the length the response
+// announced: the server's own admission that it cut it.
+func cutShort(e record.ServerEntry) bool {
+	n, err := strconv.ParseInt(e.ContentLength, 10, 64)
+	return err == nil && e.BodyBytesSent < n
+}
+
+// Kill is a KILL of workers during the run: pids, and the span in which
+// the signal landed (sent to verified).
+type Kill struct {
+	PIDs         []int
+	FromMs, ToMs float64
+}
+
+// Reconciliation is the client's record held against the server's.
+type Reconciliation struct {
+	Classes  map[string]int        // client records by class (record.WitnessOK…)
+	Drops    []record.Decision     // every failed client record, in the order given
+	Unlogged []record.ClientRecord // ok on the client, absent from the log
+	Unknown  []record.ServerEntry  // logged under an id the client never sent
+	// Unidentified counts log lines with no id: the harness's own probes
+	// (readiness, the final state), which the load did not send.
+	Unidentified int
+}
+
+// Complete tells whether every record of either witness found its match.
+func (r Reconciliation) Complete() bool { return len(r.Unlogged) == 0 && len(r.Unknown) == 0 }
+
+// Reconcile holds each client record against the server's log lines with
+// its id. A request may have several (net/http and HTTP/2 replay a request
+// on another connection with the same header): an ok needs one 2xx among
+// them, a failure is judged by the last. A WebSocket is logged (101) when
+// its connection ends: one that failed on the client and was logged was
+// ended by the server. A failure no worker logged or named is one a
+// KILLed worker held when it was in flight across the KILL (nginx writes
+// the line when a request ends; a worker killed holding it never does,
+// and the master's listening socket keeps the accept queue for the next
+// workers): cut by the server, by one of those pids.
+func Reconcile(client []record.ClientRecord, server []record.ServerEntry, kills ...Kill) Reconciliation {
+	r := Reconciliation{Classes: map[string]int{}}
+	byID := make(map[string][]int, len(server))
+	for i, e := range server {
+		if e.ID == "" {
+			r.Unidentified++
+			continue
+		}
+		byID[e.ID] = append(byID[e.ID], i)
+	}
+	known := make(map[string]bool, len(client))
+	for _, c := range client {
+		known[c.ID] = true
+		entries := byID[c.ID]
+		switch c.Outcome {
+		case record.ClientReplayed:
+			d := decideReplay(c, server, entries, kills)
+			r.Classes[d.Class]++
+			r.Drops = append(r.Drops, d)
+		case record.ClientCancelled:
+			r.Classes[record.WitnessCanceled]++
+		case record.ClientOK:
+			if answered(c, server, entries) {
+				r.Classes[record.WitnessOK]++
+			} else if len(entries) == 0 && acrossKill(c, kills) {
+				r.Classes[record.WitnessAnsweredKilled]++
+			} else {
+				r.Classes[record.WitnessUnlogged]++
+				r.Unlogged = append(r.Unlogged, c)
+			}
+		default:
+			d := decide(c, server, entries, kills)
+			r.Classes[d.Class]++
+			r.Drops = append(r.Drops, d)
+		}
+	}
+	for _, e := range server {
+		if e.ID != "" && !known[e.ID] {
+			r.Classes[record.WitnessUnknown]++
+			r.Unknown = append(r.Unknown, e)
+		}
+	}
+	return r
+}
+
+// acrossKill says whether c was in flight while a KILL landed.
+func acrossKill(c record.ClientRecord, kills []Kill) bool {
+	for _, k := range kills {
+		if c.StartMs <= k.ToMs && c.EndMs >= k.FromMs {
+			return true
+		}
+	}
+	return false
+}
+
+func answered(c record.ClientRecord, server []record.ServerEntry, entries []int) bool {
+	for _, i := range entries {
+		e := server[i]
+		if e.Status >= 200 && e.Status < 300 || c.Kind == record.KindWebSocket && e.Status == 101 {
+			return true
+		}
+	}
+	return false
+}
+
+// decide classes one failed client record.
+func decide(c record.ClientRecord, server []record.ServerEntry, entries []int, kills []Kill) record.Decision {
+	d := record.Decision{ID: c.ID, Kind: c.Kind, Ms: c.Ms}
+	if len(entries) == 0 {
+		// A worker that named itself in the response headers and never
+		// logged the request died holding it: nginx writes the line when
+		// the request ends, and a KILLed worker never gets there.
+		if c.ServerPid > 0 {
+			d.Class, d.PID = record.WitnessCut, c.ServerPid
+			return d
+		}
+		d.Class = record.WitnessNever
+		for _, k := range kills {
+			if c.StartMs <= k.ToMs && c.EndMs >= k.FromMs {
+				d.Class = record.WitnessCut
+				d.Candidates = append(d.Candidates, k.PIDs...)
+			}
+		}
+		if len(d.Candidates) == 1 {
+			d.PID = d.Candidates[0]
+		}
+		return d
+	}
+	last := server[entries[0]]
+	for _, i := range entries[1:] {
+		if server[i].Msec >= last.Msec {
+			last = server[i]
+		}
+	}
+	d.PID, d.Status = last.PID, last.Status
+	switch {
+	case c.Kind == record.KindWebSocket:
+		d.Class = record.WitnessCut
+	case last.Status == 499 || last.Status == 444 || cutShort(last):
+		d.Class = record.WitnessCut
+	case last.Status >= 200 && last.Status < 300:
+		d.Class = record.WitnessLost
+	case c.Status == last.Status:
+		d.Class = record.WitnessErrorAns
+	default:
+		d.Class = record.WitnessCut
+	}
+	return d
+}
+
+// decideReplay classes the first attempt of a replayed request: each
+// attempt the server read is a log line, the last the answered replay.
+// Fewer lines than attempts: the first never reached a worker (the
+// keep-alive close race: nginx closed the connection as the request
+// arrived, without reading it). As many: the first was read, and its line
+// says how it ended.
+func decideReplay(c record.ClientRecord, server []record.ServerEntry, entries []int, kills []Kill) record.Decision {
+	first := record.ClientRecord{ID: c.ID, Kind: record.KindReplay, Ms: c.Ms, StartMs: c.StartMs, EndMs: c.EndMs, Outcome: record.ClientFailed}
+	if len(entries) < c.Attempts {
+		return decide(first, server, nil, kills)
+	}
+	earliest := entries[0]
+	for _, i := range entries[1:] {
+		if server[i].Msec < server[earliest].Msec {
+			earliest = i
+		}
+	}
+	return decide(first, server, []int{earliest}, kills)
+}
+
+// DropsByClass counts decisions by class, in a stable order of classes.
+func DropsByClass(ds []record.Decision) map[string]int {
+	out := map[string]int{}
+	for _, d := range ds {
+		out[d.Class]++
+	}
+	return out
+}
+
+// Generations names every nginx pid the process tables showed: a master's
+// workers first seen together are one generation, named by the binary and
+// a count ("old-1", "new-1", "old-2" after a HUP brought new workers),
+// and a worker seen with its master gone is an orphan from then on.
+type Generations struct {
+	gen        map[int]string // worker (or master) pid → generation
+	master     map[string]int // generation → its master's pid
+	binary     map[string]string
+	orphanFrom map[int]float64 // worker pid → first moment seen orphaned
+	order      []string        // generations in the order they appeared
+}
+
+// NewGenerations reads the samples in the order of their moments.
+func NewGenerations(samples []record.ProcessSample) *Generations {
+	g := &Generations{gen: map[int]string{}, master: map[string]int{}, binary: map[string]string{}, orphanFrom: map[int]float64{}}
+	ss := append([]record.ProcessSample(nil), samples...)
+	sort.SliceStable(ss, func(i, j int) bool { return ss[i].Ms < ss[j].Ms })
+	perBinary := map[string]int{}
+	for _, s := range ss {
+		masters := map[int]record.FinalProcess{}
+		for _, p := range s.Procs {
+			if p.Role == "master" {
+				masters[p.PID] = p
+			}
+		}
+		fresh := map[int]string{} // master → the generation its new workers of this sample join
+		for _, p := range s.Procs {
+			if p.Role != "worker" && p.Role != "worker-shutting-down" {
+				continue
+			}
+			if name, seen := g.gen[p.PID]; seen {
+				if _, alive := masters[g.master[name]]; !alive || p.PPID != g.master[name] {
+					if _, already := g.orphanFrom[p.PID]; !already {
+						g.orphanFrom[p.PID] = s.Ms
+					}
+				}
+				continue
+			}
+			m, ok := masters[p.PPID]
+			if !ok {
+				continue // an orphan never seen with its master: its generation is unknown
+			}
+			name, ok := fresh[m.PID]
+			if !ok {
+				b := m.Binary
+				if b == "" || b == "same" {
+					b = "unknown"
+				}
+				perBinary[b]++
+				name = b + "-" + strconv.Itoa(perBinary[b])
+				fresh[m.PID] = name
+				g.master[name], g.binary[name] = m.PID, m.Binary
+				g.order = append(g.order, name)
+			}
+			g.gen[p.PID] = name
+		}
+	}
+	return g
+}
+
+// Of names the generation of pid at ms on the run's clock, and whether
+// it was an orphan by then (its master seen gone at or before ms).
+func (g *Generations) Of(pid int, ms float64) (gen string, orphan bool) {
+	name, ok := g.gen[pid]
+	if !ok {
+		return "unknown", false
+	}
+	from, seen := g.orphanFrom[pid]
+	return name, seen && ms >= from
+}
+
+// Names lists the generations in the order they appeared.
+func (g *Generations) Names() []string { return append([]string(nil), g.order...) }
+
+// Master and Binary describe a generation.
+func (g *Generations) Master(name string) int    { return g.master[name] }
+func (g *Generations) Binary(name string) string { return g.binary[name] }
+
+// Workers lists a generation's pids.
+func (g *Generations) Workers(name string) []int {
+	var out []int
+	for pid, n := range g.gen {
+		if n == name {
+			out = append(out, pid)
+		}
+	}
+	sort.Ints(out)
+	return out
+}
