@@ -45,12 +45,14 @@ func Measure(dir string, s *record.Scenario, files record.Files, witnessRequired
 	}
 
 	finishScenario(s, acc, phases, tl)
+	samples := ReadSamples(dir, s, problem)
+	s.Deaths = Deaths(s, samples, NewGenerations(samples))
 	if files.Start != nil && !acc.start.IsZero() {
 		w := acc.witness
 		if w == nil {
 			w = &witnessAcc{}
 		}
-		applyWitness(dir, s, w, acc.start, witnessRequired, problem)
+		applyWitness(dir, s, w, acc.start, witnessRequired, samples, problem)
 	}
 }
 

@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 
@@ -15,10 +16,22 @@ func cutShort(e record.ServerEntry) bool {
 }
 
 // Kill is a KILL of workers during the run: pids, and the span in which
-// the signal landed (sent to verified).
+// the signal landed (sent to verified). With Crash, it is a death the plan
+// did not cause (Deaths): its pid is not excused.
 type Kill struct {
 	PIDs         []int
 	FromMs, ToMs float64
+	Crash        bool
+}
+
+// crashed tells whether pid died unplanned in one of kills.
+func crashed(pid int, kills []Kill) bool {
+	for _, k := range kills {
+		if k.Crash && slices.Contains(k.PIDs, pid) {
+			return true
+		}
+	}
+	return false
 }
 
 // Reconciliation is the client's record held against the server's.
@@ -119,12 +132,22 @@ func decide(c record.ClientRecord, server []record.ServerEntry, entries []int, k
 		// the request ends, and a KILLed worker never gets there.
 		if c.ServerPid > 0 {
 			d.Class, d.PID = record.WitnessCut, c.ServerPid
+			if crashed(c.ServerPid, kills) {
+				d.Class = record.WitnessCrash
+			}
 			return d
 		}
+		// In flight while a worker died: one the plan killed cut it, one
+		// that died unplanned lost it in its crash — a KILL excuses only
+		// the pids it killed.
 		d.Class = record.WitnessNever
 		for _, k := range kills {
 			if c.StartMs <= k.ToMs && c.EndMs >= k.FromMs {
-				d.Class = record.WitnessCut
+				if k.Crash {
+					d.Class = record.WitnessCrash
+				} else if d.Class == record.WitnessNever {
+					d.Class = record.WitnessCut
+				}
 				d.Candidates = append(d.Candidates, k.PIDs...)
 			}
 		}
@@ -194,11 +217,13 @@ type Generations struct {
 	binary     map[string]string
 	orphanFrom map[int]float64 // worker pid → first moment seen orphaned
 	order      []string        // generations in the order they appeared
+	since      map[string]float64
 }
 
 // NewGenerations reads the samples in the order of their moments.
 func NewGenerations(samples []record.ProcessSample) *Generations {
-	g := &Generations{gen: map[int]string{}, master: map[string]int{}, binary: map[string]string{}, orphanFrom: map[int]float64{}}
+	g := &Generations{gen: map[int]string{}, master: map[string]int{}, binary: map[string]string{}, orphanFrom: map[int]float64{},
+		since: map[string]float64{}}
 	ss := append([]record.ProcessSample(nil), samples...)
 	sort.SliceStable(ss, func(i, j int) bool { return ss[i].Ms < ss[j].Ms })
 	perBinary := map[string]int{}
@@ -235,7 +260,7 @@ func NewGenerations(samples []record.ProcessSample) *Generations {
 				perBinary[b]++
 				name = b + "-" + strconv.Itoa(perBinary[b])
 				fresh[m.PID] = name
-				g.master[name], g.binary[name] = m.PID, m.Binary
+				g.master[name], g.binary[name], g.since[name] = m.PID, m.Binary, s.Ms
 				g.order = append(g.order, name)
 			}
 			g.gen[p.PID] = name
@@ -253,6 +278,18 @@ func (g *Generations) Of(pid int, ms float64) (gen string, orphan bool) {
 	}
 	from, seen := g.orphanFrom[pid]
 	return name, seen && ms >= from
+}
+
+// OfMaster names the generation of master's workers at ms: the last one
+// seen under it by then ("unknown" when none was).
+func (g *Generations) OfMaster(master int, ms float64) string {
+	name := "unknown"
+	for _, n := range g.order {
+		if g.master[n] == master && (name == "unknown" || g.since[n] <= ms) {
+			name = n
+		}
+	}
+	return name
 }
 
 // Names lists the generations in the order they appeared.

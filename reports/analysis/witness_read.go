@@ -92,7 +92,12 @@ func (w *witnessAcc) readSideClients(dir string, meta *record.Meta, problem func
 // bands. Called once the phases and the timeline are final. Required: the
 // run kept nginx's log, and a missing witness.json is a lost record
 // (judge.WitnessRequired says so), not a witness never configured.
-func applyWitness(dir string, s *record.Scenario, w *witnessAcc, start time.Time, required bool, problem func(string, ...any)) {
+//
+// samples are the process tables (ReadSamples); s.Deaths are already
+// found: a failure held by a process that died unplanned is lost in its
+// crash.
+func applyWitness(dir string, s *record.Scenario, w *witnessAcc, start time.Time, required bool, samples []record.ProcessSample,
+	problem func(string, ...any)) {
 	path := func(name string) string { return filepath.Join(dir, name) }
 	var read record.WitnessRead
 	if err := record.ReadJSON(path(record.WitnessFile), &read); err != nil {
@@ -121,19 +126,8 @@ func applyWitness(dir string, s *record.Scenario, w *witnessAcc, start time.Time
 		problem("%v", err)
 		return
 	}
-	var samples []record.ProcessSample
-	if err := record.ReadJSONL(path(record.ProcessesFile), func(p *record.ProcessSample) { samples = append(samples, *p) }); err != nil && !errors.Is(err, record.ErrMissing) {
-		problem("%v", err)
-	}
-	if s.Final != nil && len(s.Final.Processes) > 0 {
-		end := s.EndMs
-		for _, st := range s.Steps {
-			end = max(end, st.VerifiedMs, st.SentMs)
-		}
-		samples = append(samples, record.ProcessSample{Ms: end, At: "final", Procs: s.Final.Processes})
-	}
 	gens := NewGenerations(samples)
-	var kills []Kill
+	kills := CrashWindows(s.Deaths)
 	for _, st := range s.Steps {
 		if st.Signal == "KILL" && len(st.PIDs) > 0 {
 			to := st.VerifiedMs

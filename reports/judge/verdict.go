@@ -63,8 +63,9 @@ func Scenario(s *record.Scenario) Verdict {
 		known.explained = nil
 	}
 	premises := premiseReasons(s)
+	deaths := DeathReasons(s)
 	if len(premises) > 0 {
-		if lost := serverSideLosses(s, known.explained); len(lost) > 0 {
+		if lost := append(deaths, serverSideLosses(s, known.explained)...); len(lost) > 0 {
 			for _, p := range premises {
 				lost = append(lost, "also: "+p)
 			}
@@ -72,7 +73,8 @@ func Scenario(s *record.Scenario) Verdict {
 		}
 		return Verdict{record.VerdictError, premises, premises}
 	}
-	var fails, blind []string
+	fails := deaths
+	var blind []string
 	for _, st := range s.Steps {
 		switch {
 		case st.Expected == record.ExpectFail && st.Verified:
@@ -466,6 +468,36 @@ func serverSideLosses(s *record.Scenario, known map[string]bool) []string {
 			out = append(out, fmt.Sprintf("%s failed server-side in %s (%s)", words.Plural(n, "request"), p.Name, words.ClassSummary(server)))
 		}
 		out = append(out, analysis.CloseLosses(p)...)
+	}
+	return out
+}
+
+// DeathReasons name each process that died of something the plan did not
+// do (analysis.Deaths): its pid, role, generation and master, the signal
+// nginx's log says it died of, and the evidence. A crash is a finding
+// whatever was lost: a build whose workers crash rarely enough to lose
+// nothing still crashes.
+func DeathReasons(s *record.Scenario) []string {
+	var out []string
+	for _, d := range s.Deaths {
+		who := fmt.Sprintf("%s %d", d.Role, d.PID)
+		var of []string
+		if d.Generation != "" {
+			of = append(of, d.Generation)
+		}
+		if d.Master > 0 {
+			of = append(of, fmt.Sprintf("master %d", d.Master))
+		}
+		if len(of) > 0 {
+			who += " (" + strings.Join(of, ", ") + ")"
+		}
+		if d.Signal > 0 {
+			out = append(out, fmt.Sprintf("%s died of signal %d (%s), which the plan did not send, between %s and %s: nginx logged %q",
+				who, d.Signal, analysis.SignalName(d.Signal), words.FmtMs(d.FromMs), words.FmtMs(d.ToMs), d.Evidence))
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s died between %s and %s before any step retired it, of a signal the error log quoted in the record does not name: %s",
+			who, words.FmtMs(d.FromMs), words.FmtMs(d.ToMs), d.Evidence))
 	}
 	return out
 }

@@ -160,6 +160,30 @@ type Scenario struct {
 	// in a record made before it): a stall is nginx's only where the
 	// observer could see.
 	Observer *Observer `json:"observer"`
+	// Deaths are the nginx processes that died of something the plan did
+	// not do: an exit on a signal no step or fault sent it, or a pid gone
+	// before any step retired it. Each fails the scenario.
+	Deaths []Death `json:"deaths,omitempty"`
+}
+
+// Death is one nginx process that died unplanned, with the evidence.
+type Death struct {
+	PID  int    `json:"pid"`
+	Role string `json:"role"` // as the process table or nginx's error log named it: master, worker, "new binary process"…
+	// Master is the master it belonged to (0: unknown); Generation is its
+	// worker set (old-1, new-1…; "unknown" when never sampled with one).
+	Master     int    `json:"master,omitempty"`
+	Generation string `json:"generation,omitempty"`
+	// Signal is the signal nginx's error log says it died of (0: the log
+	// quoted in the record does not say: it was seen gone only).
+	Signal int `json:"signal,omitempty"`
+	// FromMs and ToMs bound when it died on the run's clock: the last
+	// moment it was seen alive (or the quoted log's window began) and the
+	// first it was seen gone (or the log was read).
+	FromMs float64 `json:"from_ms"`
+	ToMs   float64 `json:"to_ms"`
+	// Evidence is nginx's log line, or where the process tables lost it.
+	Evidence string `json:"evidence"`
 }
 
 // LongConnections are the long-held connections of a run and the drain

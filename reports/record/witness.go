@@ -116,7 +116,12 @@ const (
 	WitnessNever    = "never-reached-a-worker" // failed on the client, never logged, no worker named itself
 	WitnessCut      = "cut-by-the-server"      // logged with fewer bytes, 499/444, a status the client never saw — or begun by a worker that never logged it (killed)
 	WitnessErrorAns = "answered-with-error"    // the client got the non-2xx status the server logged
-	WitnessCanceled = "cancelled"              // the client gave up (the load stopping): nothing to reconcile
+	// WitnessCrash is failed on the client and never logged, on a
+	// connection held by a worker that died of a signal the plan did not
+	// send, or while one did (Scenario.Deaths): the worker read it and died
+	// holding it.
+	WitnessCrash    = "lost-in-a-crash"
+	WitnessCanceled = "cancelled" // the client gave up (the load stopping): nothing to reconcile
 	// Premise failures: the witness is incomplete, nothing can be concluded.
 	WitnessUnlogged = "ok-but-unlogged" // ok on the client, absent from the server's log
 	// WitnessAnsweredKilled is ok on the client and absent from the log

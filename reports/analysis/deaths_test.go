@@ -1,0 +1,69 @@
+package analysis
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+)
+
+// The KILL fallback's excuse covers the pids it killed, and only those: a
+// failure no worker logged, in flight while a KILL landed, is cut by the
+// killed pids; in flight while a worker died unplanned, it is lost in
+// that crash — whether or not a KILL landed too — and so is one the
+// crashed worker named.
+func TestReconcileKillAndCrash(t *testing.T) {
+	kill := Kill{PIDs: []int{41, 42}, FromMs: 100, ToMs: 150}
+	crash := Kill{PIDs: []int{57}, FromMs: 140, ToMs: 300, Crash: true}
+	failed := func(id string, from, to float64, pid int) record.ClientRecord {
+		return record.ClientRecord{ID: id, Outcome: record.ClientFailed, StartMs: from, EndMs: to, ServerPid: pid}
+	}
+	for _, tc := range []struct {
+		name  string
+		c     record.ClientRecord
+		class string
+		pid   int
+		cands []int
+	}{
+		{"across the KILL only", failed("a/1", 90, 110, 0), record.WitnessCut, 0, []int{41, 42}},
+		{"across the crash only", failed("a/2", 200, 210, 0), record.WitnessCrash, 57, []int{57}},
+		{"across both", failed("a/3", 145, 146, 0), record.WitnessCrash, 0, []int{41, 42, 57}},
+		{"named by the crashed worker", failed("slow/0", 0, 400, 57), record.WitnessCrash, 57, nil},
+		{"named by a killed worker", failed("slow/1", 0, 120, 41), record.WitnessCut, 41, nil},
+		{"in neither", failed("a/4", 500, 510, 0), record.WitnessNever, 0, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Reconcile([]record.ClientRecord{tc.c}, nil, kill, crash)
+			d := r.Drops[0]
+			if d.Class != tc.class || d.PID != tc.pid || !slices.Equal(d.Candidates, tc.cands) {
+				t.Errorf("got %s pid %d candidates %v, want %s pid %d candidates %v", d.Class, d.PID, d.Candidates, tc.class, tc.pid, tc.cands)
+			}
+		})
+	}
+}
+
+// nginx's word on a death is held against the plan: a KILL step's or a
+// killing fault's pids died of signal 9 by design; any other pid, or the
+// same pid of another signal, is a death.
+func TestDeathsFromTheErrorLog(t *testing.T) {
+	line := func(pid, sig string) string {
+		return "2026/01/01 00:00:00 [alert] 10#10: worker process " + pid + " exited on signal " + sig
+	}
+	s := &record.Scenario{
+		Steps: []record.Step{{Name: "kill-workers", Signal: "KILL", PID: 11, PIDs: []int{11, 12}, SentMs: 100, VerifiedMs: 200, Verified: true,
+			LogLines: []string{line("11", "9"), line("12", "9"), line("13", "9")}}},
+		Faults: []record.FaultRecord{{Name: "kill-new-worker", InjectedMs: 300, Outcome: "KILL to worker 21 of the new master 20",
+			LogLines: []string{line("21", "9"), line("22", "11")}}},
+	}
+	ds := Deaths(s, nil, nil)
+	var pids []int
+	for _, d := range ds {
+		pids = append(pids, d.PID)
+	}
+	if !slices.Equal(pids, []int{13, 22}) {
+		t.Fatalf("deaths %+v: want 13 (not killed by the step) and 22 (signal 11)", ds)
+	}
+	if ds[1].Signal != 11 || ds[1].Master != 10 || ds[1].Role != "worker process" {
+		t.Errorf("death %+v: want signal 11, master 10, worker process", ds[1])
+	}
+}
