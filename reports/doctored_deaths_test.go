@@ -174,5 +174,12 @@ func TestDoctoredDeaths(t *testing.T) {
 		if !withReason(s.Drops, record.WitnessCrash, "pid 157") {
 			t.Errorf("drops %q: want the crash's loss named", s.Drops)
 		}
+		var causes []string
+		for _, c := range s.Causes {
+			causes = append(causes, c.Text)
+		}
+		if !withReason(causes, "a crash", "157") {
+			t.Errorf("causes %q: want the crash named as the cause, not the step", causes)
+		}
 	})
 }

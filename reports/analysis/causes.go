@@ -41,6 +41,8 @@ func DropCauses(s *record.Scenario) []record.Cause {
 		closes := p.Retried + p.ByClass[record.ClassEOF] + p.ByClass[record.ClassReset]
 		var why string
 		switch {
+		case crashIn(s, p) != "":
+			why = crashIn(s, p)
 		case sig == "KILL":
 			why = "KILL: the workers died at once, and every connection they held (requests in flight, long downloads) was cut"
 		case sig == "TERM":
@@ -69,6 +71,30 @@ func DropCauses(s *record.Scenario) []record.Cause {
 		}
 	}
 	return out
+}
+
+// crashIn says which processes died unplanned during phase p (s.Deaths),
+// or "": what they held was lost with them, whatever step opened the phase.
+func crashIn(s *record.Scenario, p record.Phase) string {
+	var who []string
+	for _, d := range s.Deaths {
+		if d.ToMs < p.StartMs || d.FromMs > p.EndMs {
+			continue
+		}
+		w := fmt.Sprintf("%s %d", d.Role, d.PID)
+		if d.Generation != "" {
+			w += " (" + d.Generation + ")"
+		}
+		if d.Signal > 0 {
+			w += fmt.Sprintf(" of signal %d (%s)", d.Signal, SignalName(d.Signal))
+		}
+		who = append(who, w)
+	}
+	if len(who) == 0 {
+		return ""
+	}
+	return "a crash, not the transition: " + strings.Join(who, ", ") + " died, which the plan did not make happen; " +
+		"the requests a worker had read and not yet answered are lost with it, and nginx never logs them"
 }
 
 // drainCutCause explains long connections cut in a phase a graceful drain

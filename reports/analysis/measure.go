@@ -47,6 +47,11 @@ func Measure(dir string, s *record.Scenario, files record.Files, witnessRequired
 	finishScenario(s, acc, phases, tl)
 	samples := ReadSamples(dir, s, problem)
 	s.Deaths = Deaths(s, samples, NewGenerations(samples))
+	if len(s.Deaths) > 0 {
+		// The causes name a crash where one happened (finishScenario could
+		// not: the deaths need the run's end).
+		s.Causes = append(DropCauses(s), stepCauses(s)...)
+	}
 	if files.Start != nil && !acc.start.IsZero() {
 		w := acc.witness
 		if w == nil {
