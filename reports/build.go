@@ -18,7 +18,11 @@ import (
 // files are missing or cut short still gets its entry, with verdict error
 // and the reason; only an unreadable dir, or one with no scenario in it, is
 // an error.
-func Build(dir string) (*record.Report, error) {
+func Build(dir string) (*record.Report, error) { return build(dir, nil) }
+
+// build is Build with the run's plan (run.json; nil: none was read), which
+// every scenario's record is held against.
+func build(dir string, plan *record.RunPlan) (*record.Report, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read run directory: %w", err)
@@ -33,7 +37,7 @@ func Build(dir string) (*record.Report, error) {
 		if !e.IsDir() || !isScenarioDir(filepath.Join(dir, e.Name())) {
 			continue
 		}
-		s, meta, err := BuildScenario(filepath.Join(dir, e.Name()))
+		s, meta, err := buildScenario(filepath.Join(dir, e.Name()), plan)
 		if err != nil {
 			return nil, err
 		}
@@ -86,10 +90,15 @@ func isScenarioDir(dir string) bool {
 // BuildScenario reads one scenario directory, measures it and judges it.
 // The error is only for what no report can be made of (an unreadable
 // directory); the Meta is nil when meta.json could not be read.
-func BuildScenario(dir string) (*record.Scenario, *record.Meta, error) {
+func BuildScenario(dir string) (*record.Scenario, *record.Meta, error) { return buildScenario(dir, nil) }
+
+func buildScenario(dir string, plan *record.RunPlan) (*record.Scenario, *record.Meta, error) {
 	s, files, err := record.ReadScenario(dir)
 	if err != nil {
 		return nil, nil, err
+	}
+	if files.Meta != nil {
+		judge.Plan(s, *files.Meta, plan)
 	}
 	if files.Meta != nil {
 		s.Thresholds = judge.Thresholds(files.Meta)

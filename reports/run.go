@@ -27,7 +27,7 @@ func BuildRun(dir string) (*record.Report, error) {
 	var r *record.Report
 	if plan == nil || !plan.Layout() {
 		var err error
-		if r, err = Build(dir); err != nil {
+		if r, err = build(dir, plan); err != nil {
 			return nil, err
 		}
 		for i := range r.Scenarios {
@@ -36,13 +36,13 @@ func BuildRun(dir string) (*record.Report, error) {
 		r.Repeat = 1
 	} else {
 		r = &record.Report{Schema: record.Schema, From: plan.From, To: plan.To, Repeat: plan.Repeat, Scenarios: []record.Scenario{}}
-		cand, err := buildRepeats(dir, record.PairCandidate, plan.Repeat)
+		cand, err := buildRepeats(dir, record.PairCandidate, plan)
 		if err != nil {
 			return nil, err
 		}
 		r.Scenarios = cand
 		if plan.Baseline != "" {
-			base, err := buildRepeats(dir, record.PairBaseline, plan.Repeat)
+			base, err := buildRepeats(dir, record.PairBaseline, plan)
 			if err != nil {
 				return nil, err
 			}
@@ -78,14 +78,14 @@ func BuildRun(dir string) (*record.Report, error) {
 
 // buildRepeats reads DIR/<pair>/1 … DIR/<pair>/n; a repeat that never ran
 // has no folder and is missing from the result (the aggregate says so).
-func buildRepeats(dir, pair string, n int) ([]record.Scenario, error) {
+func buildRepeats(dir, pair string, plan *record.RunPlan) ([]record.Scenario, error) {
 	out := []record.Scenario{}
-	for k := 1; k <= n; k++ {
+	for k := 1; k <= plan.Repeat; k++ {
 		sub := record.RepeatDir(dir, pair, k)
 		if _, err := os.Stat(sub); err != nil {
 			continue
 		}
-		rr, err := Build(sub)
+		rr, err := build(sub, plan)
 		if err != nil {
 			if strings.Contains(err.Error(), "no scenario directory") {
 				continue

@@ -96,6 +96,20 @@ func (p Params) planScenario(meta *record.Meta, sc Scenario) {
 	meta.KnownLosses, meta.Strict = p.knownLosses(sc), p.Strict
 }
 
+// Plan is what sc is meant to do under p, as run.json records it before
+// any scenario starts (sealed with its digest): computed as its meta.json's
+// plan is (planScenario), so that the two agree unless a record was changed.
+func (p Params) Plan(sc Scenario) record.ScenarioPlan {
+	meta := record.Meta{Scenario: sc.Name, Expect: sc.Expect, Load: p.Load.Record()}
+	p.planScenario(&meta, sc)
+	plan := record.PlanOf(meta)
+	plan.Source = record.PlanCatalogue
+	for _, f := range sc.Faults {
+		plan.Faults = append(plan.Faults, f.Name()+"@"+f.Step)
+	}
+	return plan.Sealed()
+}
+
 // newMeta describes a run of name against the pair from → to, with the
 // load's plan, on clock.
 func (p Params) newMeta(name, expect string, to image.Build, plan trafficPlan, clock loadgen.Clock) record.Meta {

@@ -33,6 +33,7 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	plan := p.Load.plan()
 	meta := p.newMeta(sc.Name, sc.Expect, to, plan, loadgen.NewClock())
 	p.planScenario(&meta, sc)
+	meta.PlanDigest = p.Plan(sc).Digest
 	extra := append(faultNodeOptions(sc.Faults), nginx.WithLabel(harness.Label+".scenario", sc.Name))
 	if p.Site != nil {
 		var opts []nginx.NodeOption

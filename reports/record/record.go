@@ -92,6 +92,9 @@ type Meta struct {
 	// Observer says the load recorded the observer's health (nil: a record
 	// made before it).
 	Observer *ObserverPlan `json:"observer,omitempty"`
+	// PlanDigest is the digest of the scenario's plan in run.json
+	// (ScenarioPlan.Digest; empty: a record made before plans were).
+	PlanDigest string `json:"plan_digest,omitempty"`
 }
 
 // TrafficPlan is one traffic kind as the load ran it.

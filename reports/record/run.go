@@ -35,6 +35,11 @@ type RunPlan struct {
 
 	// InsecureArchive: the builds were resolved with --insecure-archive.
 	InsecureArchive bool `json:"insecure_archive,omitempty"`
+
+	// Plans are what each scenario was meant to do, each with its digest
+	// (empty in a run.json written before plans were): every scenario's
+	// record is held against its own (CheckPlan).
+	Plans []ScenarioPlan `json:"plans,omitempty"`
 }
 
 // Layout says whether the plan's records are in DIR/<pair>/<repeat>/.

@@ -1,0 +1,143 @@
+package record
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+)
+
+// ScenarioPlan is what one scenario of a run was meant to do — its steps,
+// its expectation and the thresholds it is judged by — written once in
+// run.json before any scenario starts, with a digest of itself; each
+// scenario's meta.json carries the digest of its plan (PlanDigest), and
+// the checker holds the scenario's record against the plan (CheckPlan).
+type ScenarioPlan struct {
+	Scenario string `json:"scenario"`
+	// Source says where the plan came from: PlanCatalogue (a catalogue
+	// entry, with the faults chosen), PlanCompare (a compare row).
+	Source       string        `json:"source"`
+	Expect       string        `json:"expect"`
+	PlannedSteps []PlannedStep `json:"planned_steps"`
+	ExpectDrops  *DropSpec     `json:"expect_drops,omitempty"`
+	MaxStallMs   float64       `json:"max_stall_ms"`
+	SteadyMs     float64       `json:"steady_ms"`
+	Rate         int           `json:"rate"` // the load's rate, requests per second
+	KnownLosses  []KnownLoss   `json:"known_losses,omitempty"`
+	Strict       bool          `json:"strict,omitempty"`
+	Faults       []string      `json:"faults,omitempty"` // NAME@STEP
+	// Digest is the SHA-256 of the plan's JSON with Digest empty.
+	Digest string `json:"digest"`
+}
+
+// ScenarioPlan.Source values.
+const (
+	PlanCatalogue = "catalogue"
+	PlanCompare   = "compare"
+)
+
+// Sealed returns the plan with its digest set.
+func (p ScenarioPlan) Sealed() ScenarioPlan {
+	p.Digest = p.digest()
+	return p
+}
+
+func (p ScenarioPlan) digest() string {
+	p.Digest = ""
+	data, err := json.Marshal(p)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// PlanOf is the plan meta.json says its scenario ran by (Source, Faults
+// and Digest are not in meta.json: left empty).
+func PlanOf(m Meta) ScenarioPlan {
+	return ScenarioPlan{Scenario: m.Scenario, Expect: m.Expect, PlannedSteps: m.PlannedSteps, ExpectDrops: m.ExpectDrops,
+		MaxStallMs: m.MaxStallMs, SteadyMs: m.SteadyMs, Rate: m.Load.Rate, KnownLosses: m.KnownLosses, Strict: m.Strict}
+}
+
+// PlanFor finds name's plan in run.json (nil: none).
+func (p RunPlan) PlanFor(name string) *ScenarioPlan {
+	for i := range p.Plans {
+		if p.Plans[i].Scenario == name {
+			return &p.Plans[i]
+		}
+	}
+	return nil
+}
+
+// CheckPlan holds a scenario's record — meta.json and its step events —
+// against the plan run.json holds for it: the plan's own digest, the
+// digest meta.json names, each field of the expectation, the steps and
+// the thresholds. Each disagreement is one line naming the field. Without
+// a plan (plan nil), only the events' names are held against meta.json's
+// steps (a record of an older version may have planned steps without the
+// expectation its events carry).
+func CheckPlan(plan *ScenarioPlan, m Meta, events []Step) []string {
+	var out []string
+	steps := m.PlannedSteps
+	if plan != nil {
+		if got := plan.digest(); got != plan.Digest {
+			out = append(out, fmt.Sprintf("run.json's plan of %s does not match its digest (%.12s…, recomputed %.12s…): it was changed after it was written",
+				plan.Scenario, plan.Digest, got))
+		}
+		if m.PlanDigest != plan.Digest {
+			out = append(out, fmt.Sprintf("meta.json plan_digest %q is not the digest of run.json's plan of %s (%.12s…)", m.PlanDigest, plan.Scenario, plan.Digest))
+		}
+		rec := PlanOf(m)
+		for _, f := range []struct {
+			field      string
+			want, have any
+		}{
+			{"expect", plan.Expect, rec.Expect},
+			{"planned_steps", plan.PlannedSteps, rec.PlannedSteps},
+			{"expect_drops", plan.ExpectDrops, rec.ExpectDrops},
+			{"max_stall_ms", plan.MaxStallMs, rec.MaxStallMs},
+			{"steady_ms", plan.SteadyMs, rec.SteadyMs},
+			{"load.rate", plan.Rate, rec.Rate},
+			{"known_losses", plan.KnownLosses, rec.KnownLosses},
+			{"strict", plan.Strict, rec.Strict},
+		} {
+			w, _ := json.Marshal(f.want)
+			h, _ := json.Marshal(f.have)
+			if !bytes.Equal(w, h) && !(emptyJSON(w) && emptyJSON(h)) {
+				out = append(out, fmt.Sprintf("meta.json %s is %s, run.json's plan of %s says %s", f.field, clip(h), plan.Scenario, clip(w)))
+			}
+		}
+		steps = plan.PlannedSteps
+	}
+	for i, e := range events {
+		if i >= len(steps) {
+			break
+		}
+		ps := steps[i]
+		exp := e.Expected
+		if exp == ExpectVerify {
+			exp = ""
+		}
+		switch {
+		case e.Name != ps.Name:
+			out = append(out, fmt.Sprintf("events.jsonl step %d is %q, the plan's is %q", i+1, e.Name, ps.Name))
+		case plan != nil && (exp != ps.Expected || e.ExpectedCause != ps.ExpectedCause):
+			out = append(out, fmt.Sprintf("events.jsonl step %s expects %q (cause %q), the plan says %q (cause %q)",
+				e.Name, e.Expected, e.ExpectedCause, ps.Expected, ps.ExpectedCause))
+		}
+	}
+	return out
+}
+
+func emptyJSON(b []byte) bool {
+	s := string(b)
+	return s == "null" || s == "[]" || s == "{}" || s == `""` || s == "0" || s == "false"
+}
+
+func clip(b []byte) string {
+	if len(b) > 120 {
+		return string(b[:117]) + "…"
+	}
+	return string(b)
+}
