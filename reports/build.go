@@ -78,6 +78,25 @@ func build(dir string, plan *record.RunPlan) (*record.Report, error) {
 	return r, nil
 }
 
+// startMaster is the one master of the first process table the run took
+// (0: none, or more than one).
+func startMaster(dir string, s *record.Scenario) int {
+	samples := analysis.ReadSamples(dir, s, func(string, ...any) {})
+	if len(samples) == 0 || samples[0].At != "start" {
+		return 0
+	}
+	master := 0
+	for _, p := range samples[0].Procs {
+		if p.Role == "master" {
+			if master != 0 {
+				return 0
+			}
+			master = p.PID
+		}
+	}
+	return master
+}
+
 func isScenarioDir(dir string) bool {
 	for _, f := range []string{record.MetaFile, record.EventsFile, loadgen.ResultsFile, record.ErrorFile} {
 		if record.Exists(filepath.Join(dir, f)) {
@@ -105,6 +124,12 @@ func buildScenario(dir string, plan *record.RunPlan) (*record.Scenario, *record.
 	}
 	if s.Final != nil && s.Final.Processes != nil {
 		judge.Final(s.Final)
+	}
+	if s.Final != nil && files.Meta != nil {
+		// A compare procedure's end is judged by its row (no planned steps).
+		if note := judge.Recheck(s.Final, files.Meta.FinalWant, startMaster(dir, s)); note != "" && files.Meta.PlannedSteps != nil {
+			s.AddNote("%s", note)
+		}
 	}
 	keepsWitness := files.Start != nil && judge.WitnessRequired(dir, s, files.Meta)
 	analysis.Measure(dir, s, files, keepsWitness)

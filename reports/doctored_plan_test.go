@@ -56,6 +56,67 @@ func reportOf(t *testing.T, runDir string) record.Scenario {
 	return r.Scenarios[0]
 }
 
+// The final state is judged in the checker from final.json's processes
+// and what the scenario must end on (meta.json final_want, as a run of
+// today writes it), not from the check_errors the runner left there.
+func TestDoctoredFinalState(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(f map[string]any)
+		want string
+	}{
+		{"two masters, .oldbin left behind, an orphan", func(f map[string]any) {
+			f["masters"] = 2
+			f["oldbin_present"] = true
+			procs := f["processes"].([]any)
+			procs = append(procs,
+				map[string]any{"pid": 44, "ppid": 1, "role": "master", "state": "S", "binary": "old"},
+				map[string]any{"pid": 45, "ppid": 44, "role": "worker-shutting-down", "state": "S", "binary": "old"},
+				map[string]any{"pid": 46, "ppid": 43, "role": "worker", "state": "S", "binary": "old"})
+			f["processes"] = procs
+		}, "want one master at the end"},
+		{"the old binary serving", func(f map[string]any) {
+			for _, p := range f["processes"].([]any) {
+				p.(map[string]any)["binary"] = "old"
+			}
+			f["serving_binary"] = "old"
+		}, "want the new binary serving"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, dir := copyRealRun(t)
+			editMeta(t, dir, func(m map[string]any) { m["final_want"] = map[string]any{"binary": "new"} })
+			path := filepath.Join(dir, record.FinalFile)
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := map[string]any{}
+			if err := json.Unmarshal(data, &f); err != nil {
+				t.Fatal(err)
+			}
+			tc.edit(f)
+			if data, err = json.Marshal(f); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			s := judged(t, dir)
+			if s.Verdict != record.VerdictFail || len(naming(s.Reasons, tc.want)) == 0 {
+				t.Fatalf("verdict %s, reasons %q: want fail, %q", s.Verdict, s.Reasons, tc.want)
+			}
+		})
+	}
+	// As written: the recomputed end is the runner's, a pass.
+	t.Run("untouched", func(t *testing.T) {
+		_, dir := copyRealRun(t)
+		editMeta(t, dir, func(m map[string]any) { m["final_want"] = map[string]any{"binary": "new"} })
+		if s := judged(t, dir); s.Verdict != record.VerdictPass {
+			t.Fatalf("verdict %s, reasons %q", s.Verdict, s.Reasons)
+		}
+	})
+}
+
 func TestDoctoredPlan(t *testing.T) {
 	t.Run("planned and untouched: pass", func(t *testing.T) {
 		runDir, dir := copyRealRun(t)

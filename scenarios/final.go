@@ -71,11 +71,12 @@ func finalState(ctx context.Context, node *nginx.Node, sc Scenario, start proc.S
 		time.Sleep(100 * time.Millisecond)
 	}
 	if err != nil {
-		return record.Final{ExpectedBinary: sc.Final.Binary, ServingBinary: "unknown",
+		return record.Final{ExpectedBinary: sc.Final.Binary, ServingBinary: "unknown", StartPIDFilePID: start.PidFile,
 			CheckErrors: []string{"could not read the process table: " + err.Error()}}
 	}
 	f := finalFrom(s)
 	f.ExpectedBinary = sc.Final.Binary
+	f.StartPIDFilePID = start.PidFile
 	f.Serving = node.Probe(ctx) == nil
 	judge.Final(&f)
 	judge.FinalChecks(&f, judge.FinalWant{Binary: sc.Final.Binary, Loose: sc.Final.Loose, Orphans: sc.Final.Orphans, PidFileOld: sc.Final.PidFileOld},

@@ -94,6 +94,7 @@ func (p Params) planScenario(meta *record.Meta, sc Scenario) {
 	}
 	meta.ExpectDrops = sc.Drops
 	meta.KnownLosses, meta.Strict = p.knownLosses(sc), p.Strict
+	meta.FinalWant = &record.FinalPlan{Binary: sc.Final.Binary, Loose: sc.Final.Loose, Orphans: sc.Final.Orphans, PidFileOld: sc.Final.PidFileOld}
 }
 
 // Plan is what sc is meant to do under p, as run.json records it before

@@ -179,6 +179,50 @@ func FinalChecks(f *record.Final, want FinalWant, seen FinalSeen) {
 	}
 }
 
+// Recheck recomputes final.json's check_errors in the checker: from the
+// recorded processes, held against what the scenario must end on (want,
+// meta.json's final_want), not taken from the runner's word. Only what
+// the runner could not read ("could not read …") is kept of its errors.
+// startMaster is the master nginx.pid named at the start when final.json
+// does not say (the one master of the first process table; 0: unknown,
+// and nginx.pid's is then not checked). Without want (a record made
+// before it) the runner's check_errors stand, and the note says so.
+func Recheck(f *record.Final, want *record.FinalPlan, startMaster int) (note string) {
+	if want == nil {
+		return "meta.json has no final_want (a record written before it was): final.json's check_errors are the runner's, not recomputed from its processes"
+	}
+	var kept []string
+	for _, e := range f.CheckErrors {
+		if strings.HasPrefix(e, "could not read") {
+			kept = append(kept, e)
+		}
+	}
+	f.CheckErrors = kept
+	if len(kept) > 0 {
+		return "" // the processes were not read: nothing to recompute
+	}
+	f.ExpectedBinary = want.Binary
+	start := f.StartPIDFilePID
+	if start == 0 {
+		start = startMaster
+	}
+	w := FinalWant{Binary: want.Binary, Loose: want.Loose, Orphans: want.Orphans, PidFileOld: want.PidFileOld && start > 0}
+	FinalChecks(f, w, FinalSeen{StartPidFile: start, Table: table(f)})
+	if f.CheckErrors == nil {
+		f.CheckErrors = []string{}
+	}
+	return ""
+}
+
+// table is the final processes in words, for a reason.
+func table(f *record.Final) string {
+	var ps []string
+	for _, p := range f.Processes {
+		ps = append(ps, fmt.Sprintf("%d %s (parent %d, %s binary)", p.PID, p.Role, p.PPID, p.Binary))
+	}
+	return "pid file " + fmt.Sprint(f.PIDFilePID) + "; " + strings.Join(ps, ", ")
+}
+
 // pidFileBinary is the binary of the master nginx.pid names ("none" when
 // it names no master).
 func pidFileBinary(f *record.Final) string {

@@ -24,7 +24,7 @@ func Plan(s *record.Scenario, meta record.Meta, run *record.RunPlan) {
 	case run == nil:
 	case len(run.Plans) == 0:
 		s.AddNote("run.json holds no plan of its scenarios (a run written before plans were): meta.json's expect, planned_steps, " +
-			"expect_drops, max_stall_ms, steady_ms, load.rate, known_losses and strict could not be held against a plan written before the run")
+			"expect_drops, max_stall_ms, steady_ms, load.rate, known_losses, strict and final_want could not be held against a plan written before the run")
 	default:
 		if plan = run.PlanFor(name); plan == nil {
 			var planned []string

@@ -27,8 +27,21 @@ type ScenarioPlan struct {
 	KnownLosses  []KnownLoss   `json:"known_losses,omitempty"`
 	Strict       bool          `json:"strict,omitempty"`
 	Faults       []string      `json:"faults,omitempty"` // NAME@STEP
+	Final        *FinalPlan    `json:"final,omitempty"`  // what it must end on
 	// Digest is the SHA-256 of the plan's JSON with Digest empty.
 	Digest string `json:"digest"`
+}
+
+// FinalPlan is what a scenario must end on (judge.FinalChecks holds
+// final.json's processes to it).
+type FinalPlan struct {
+	Binary string `json:"binary"` // the binary that must serve: old or new
+	// Loose: a fault changed what the end looks like; only the binary
+	// nginx.pid's master runs, whether nginx serves, and whether orphans
+	// are left (Orphans) are held.
+	Loose      bool `json:"loose,omitempty"`
+	Orphans    bool `json:"orphans,omitempty"`
+	PidFileOld bool `json:"pid_file_old,omitempty"` // nginx.pid must still name the master it named at the start
 }
 
 // ScenarioPlan.Source values.
@@ -57,7 +70,7 @@ func (p ScenarioPlan) digest() string {
 // and Digest are not in meta.json: left empty).
 func PlanOf(m Meta) ScenarioPlan {
 	return ScenarioPlan{Scenario: m.Scenario, Expect: m.Expect, PlannedSteps: m.PlannedSteps, ExpectDrops: m.ExpectDrops,
-		MaxStallMs: m.MaxStallMs, SteadyMs: m.SteadyMs, Rate: m.Load.Rate, KnownLosses: m.KnownLosses, Strict: m.Strict}
+		MaxStallMs: m.MaxStallMs, SteadyMs: m.SteadyMs, Rate: m.Load.Rate, KnownLosses: m.KnownLosses, Strict: m.Strict, Final: m.FinalWant}
 }
 
 // PlanFor finds name's plan in run.json (nil: none).
@@ -101,6 +114,7 @@ func CheckPlan(plan *ScenarioPlan, m Meta, events []Step) []string {
 			{"load.rate", plan.Rate, rec.Rate},
 			{"known_losses", plan.KnownLosses, rec.KnownLosses},
 			{"strict", plan.Strict, rec.Strict},
+			{"final_want", plan.Final, rec.Final},
 		} {
 			w, _ := json.Marshal(f.want)
 			h, _ := json.Marshal(f.have)

@@ -95,6 +95,10 @@ type Meta struct {
 	// PlanDigest is the digest of the scenario's plan in run.json
 	// (ScenarioPlan.Digest; empty: a record made before plans were).
 	PlanDigest string `json:"plan_digest,omitempty"`
+	// FinalWant is what the scenario must end on: the report holds
+	// final.json's processes to it (nil: a record made before it, whose
+	// check_errors are the runner's).
+	FinalWant *FinalPlan `json:"final_want,omitempty"`
 }
 
 // TrafficPlan is one traffic kind as the load ran it.
@@ -250,6 +254,9 @@ type Final struct {
 	Serving        bool     `json:"serving"`
 	ExpectedBinary string   `json:"expected_binary,omitempty"`
 	CheckErrors    []string `json:"check_errors,omitempty"`
+	// StartPIDFilePID is the master nginx.pid named before the first step
+	// (0: a record made before it was kept).
+	StartPIDFilePID int `json:"start_pid_file_pid,omitempty"`
 
 	// Processes are every nginx process at the end; Orphans those whose
 	// master is gone; Wrong names, in words, what is amiss (orphans,
