@@ -310,7 +310,7 @@ func TestDroppedArithmetic(t *testing.T) {
 	f.results = append(f.results,
 		failedWith(2500, 0, "EOF"), failedWith(2600, 0, "EOF"), failedWith(2700, 0, "EOF"),
 		failedWith(4500, 0, "read: connection reset by peer"))
-	f.retries = []record.RetryRecord{{Ms: 2100, Attempts: 2, Written: true, OK: true, Conns: []uint64{5, 6}, Error: "EOF"}, {Ms: 2200, Attempts: 2, Written: true, OK: true}, {Ms: 4100, Attempts: 2, Written: true, OK: true},
+	f.retries = []record.RetryRecord{{Ms: 2100, Attempts: 2, Written: true, OK: true, Conns: []uint64{10, 15}, Error: "EOF"}, {Ms: 2200, Attempts: 2, Written: true, OK: true}, {Ms: 4100, Attempts: 2, Written: true, OK: true},
 		// Not drops of their own: a replay of a request never written on the
 		// closed connection, and a written one that failed in the end (its
 		// failed request counts it).
@@ -321,6 +321,7 @@ func TestDroppedArithmetic(t *testing.T) {
 	for i := range 5 {
 		f.conns = append(f.conns, loadgen.ConnRecord{ID: uint64(10 + i), EndMs: 2100, Outcome: loadgen.ConnClosedUnderRequest})
 	}
+	f.conns[len(f.conns)-5].Retried = 1 // the first replay's first connection (retries.jsonl names it)
 	s := buildFixture(t, f)
 	if s.Requests.Failed != 4 || s.Retried != 3 || s.Slow.Cut != 1 {
 		t.Fatalf("failed %d retried %d cut %d; want 4, 3, 1", s.Requests.Failed, s.Retried, s.Slow.Cut)

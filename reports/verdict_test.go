@@ -147,6 +147,7 @@ func TestPositiveControlsNameWhereAndWhat(t *testing.T) {
 		}
 		f.results = steadyLoad(4000)
 		f.results = append(f.results, failedWith(1000, 0, `Get "http://127.0.0.1:8080/": context canceled`))
+		f.conns = nil // nothing was closed under a request either
 		s := buildFixture(t, f)
 		wantVerdict(t, s, record.VerdictFail, "positive control saw no drop in after-kill")
 		if s.Dropped != 0 || s.Requests.Cancelled != 1 {
@@ -156,6 +157,7 @@ func TestPositiveControlsNameWhereAndWhat(t *testing.T) {
 	t.Run("kill-fallback whose downloads were not cut fails", func(t *testing.T) {
 		f := killFixture()
 		f.downloads[1].EndMs, f.downloads[1].Completed, f.downloads[1].Received, f.downloads[1].Error = 3000, true, 1<<20, ""
+		f.conns[1].EndMs, f.conns[1].Outcome = 3000, loadgen.ConnClosedByClient // its connection too
 		wantVerdict(t, buildFixture(t, f), record.VerdictFail, "1 of 2 long downloads in flight at kill-workers were not cut")
 	})
 	t.Run("kill-fallback losing more than was held fails", func(t *testing.T) {

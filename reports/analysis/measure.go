@@ -45,6 +45,11 @@ func Measure(dir string, s *record.Scenario, files record.Files, witnessRequired
 	}
 
 	finishScenario(s, acc, phases, tl)
+	if files.Start != nil {
+		for _, d := range ConnectionDisagreements(dir, s) {
+			problem("%s", d)
+		}
+	}
 	samples := ReadSamples(dir, s, problem)
 	s.Deaths = Deaths(s, samples, NewGenerations(samples))
 	if len(s.Deaths) > 0 {

@@ -63,7 +63,7 @@ func (a *resultsAcc) add(r *vegeta.Result) {
 		case failed:
 			outcome = record.ClientFailed
 		}
-		a.witness.addResult(loadgen.RequestID(r.Attack, r.Seq), DurationToMs(t), DurationToMs(t+r.Latency), outcome, int(r.Code))
+		a.witness.addResult(loadgen.RequestID(r.Attack, r.Seq), DurationToMs(t), DurationToMs(t+r.Latency), outcome, int(r.Code), int64(r.BytesIn))
 	}
 	a.addTarget(r, class, failed)
 	a.fine.bin(t+r.Latency).done++
@@ -161,5 +161,5 @@ func (a *resultsAcc) addToWitness(r *vegeta.Result) {
 		outcome = record.ClientFailed
 	}
 	ms := max(DurationToMs(r.Timestamp.Sub(a.start)), 0)
-	a.witness.addResult(loadgen.RequestID(r.Attack, r.Seq), ms, ms, outcome, int(r.Code))
+	a.witness.addResult(loadgen.RequestID(r.Attack, r.Seq), ms, ms, outcome, int(r.Code), int64(r.BytesIn))
 }

@@ -1,11 +1,14 @@
 package analysis
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"sort"
 	"strconv"
 
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
 )
 
 // cutShort tells whether the body ended before the length the response
@@ -308,5 +311,113 @@ func (g *Generations) Workers(name string) []int {
 		}
 	}
 	sort.Ints(out)
+	return out
+}
+
+// witnessSlackMs is how far outside the client's span nginx may write a
+// line: it logs a request when it ends, just after its last byte left.
+const witnessSlackMs = 2000
+
+// Disagreements holds the client's record and nginx's log against each
+// other where they must agree, beyond the reconciliation's classes; each
+// disagreement is one line naming the two witnesses:
+//   - every identified line was written inside the run's window (meta.json's
+//     start_wall and the client's records, widened by witnessSlackMs): a
+//     line outside it is another run's log;
+//   - one line an attempt: an id logged more often than the client gave
+//     it connections (1, or a replay's attempts in retries.jsonl);
+//   - bytes: a request ok on the client whose 2xx line says nginx sent less
+//     of its body than its Content-Length, a long download whose bytes
+//     received differ from nginx's body bytes sent.
+//
+// startMs is the run clock's zero in Unix milliseconds, endMs the run's
+// last moment on it.
+func Disagreements(client []record.ClientRecord, server []record.ServerEntry, attempts map[string]int, startMs, endMs float64) []string {
+	byID := map[string][]int{}
+	for i, e := range server {
+		if e.ID != "" {
+			byID[e.ID] = append(byID[e.ID], i)
+		}
+	}
+	lo, hi := 0.0, endMs
+	for _, c := range client {
+		lo, hi = min(lo, c.StartMs), max(hi, c.EndMs)
+	}
+	var out []string
+	var outside []string
+	nOutside := 0
+	for _, e := range server {
+		if e.ID == "" {
+			continue
+		}
+		if ms := e.Msec*1000 - startMs; ms < lo-witnessSlackMs || ms > hi+witnessSlackMs {
+			nOutside++
+			if len(outside) < 3 {
+				outside = append(outside, fmt.Sprintf("%s at %.0f ms", e.ID, ms))
+			}
+		}
+	}
+	if nOutside > 0 {
+		out = append(out, fmt.Sprintf("server-log.jsonl and the client's records disagree on when: %d lines were written outside the run's window (%.0f ms to %.0f ms on the clock of meta.json's start_wall): %s%s — the log is not this run's",
+			nOutside, lo, hi, strings.Join(outside, ", "), more(nOutside, len(outside))))
+	}
+
+	seen := map[string]bool{}
+	var over []string
+	nOver := 0
+	for _, c := range client {
+		if seen[c.ID] {
+			continue
+		}
+		seen[c.ID] = true
+		allowed := max(1, attempts[c.ID])
+		if n := len(byID[c.ID]); n > allowed {
+			nOver++
+			if len(over) < 3 {
+				var pids []string
+				for _, i := range byID[c.ID] {
+					pids = append(pids, strconv.Itoa(server[i].PID))
+				}
+				over = append(over, fmt.Sprintf("%s logged %d times (pids %s) for %s", c.ID, n, strings.Join(pids, ", "), words.Plural(allowed, "attempt")))
+			}
+		}
+	}
+	if nOver > 0 {
+		out = append(out, fmt.Sprintf("server-log.jsonl and the client's records (results.gob, retries.jsonl) disagree on attempts: %d ids logged more often than they were tried, nginx logging one line an attempt: %s%s",
+			nOver, strings.Join(over, "; "), more(nOver, len(over))))
+	}
+
+	var short []string
+	nShort := 0
+	for _, c := range client {
+		if c.Outcome != record.ClientOK || c.Kind != record.KindRequest && c.Kind != record.KindDownload {
+			continue
+		}
+		var best *record.ServerEntry
+		for _, i := range byID[c.ID] {
+			if e := &server[i]; e.Status >= 200 && e.Status < 300 && (best == nil || e.BodyBytesSent > best.BodyBytesSent) {
+				best = e
+			}
+		}
+		if best == nil {
+			continue // absent from the log: the reconciliation says so
+		}
+		switch {
+		case cutShort(*best):
+			nShort++
+			if len(short) < 3 {
+				short = append(short, fmt.Sprintf("%s ok on the client, nginx logged %d of %s body bytes sent", c.ID, best.BodyBytesSent, best.ContentLength))
+			}
+		case c.Kind == record.KindDownload && best.ContentLength != "" && c.Bytes != best.BodyBytesSent:
+			nShort++
+			if len(short) < 3 {
+				short = append(short, fmt.Sprintf("%s received %d bytes, nginx logged %d body bytes sent", c.ID, c.Bytes, best.BodyBytesSent))
+			}
+		}
+	}
+	if nShort > 0 {
+		out = append(out, fmt.Sprintf("the client's records and server-log.jsonl disagree on bytes: %d answers the client got whole where nginx's bytes sent say otherwise: %s%s",
+			nShort, strings.Join(short, "; "), more(nShort, len(short))))
+	}
 	return out
 }

@@ -23,10 +23,13 @@ const (
 // witnessAcc gathers the client's records while the others are read.
 type witnessAcc struct {
 	clients []record.ClientRecord
+	// attempts are the connections each replayed request was given
+	// (retries.jsonl, every line): nginx logs at most one line an attempt.
+	attempts map[string]int
 }
 
-func (w *witnessAcc) addResult(id string, ms, endMs float64, outcome string, status int) {
-	w.clients = append(w.clients, record.ClientRecord{ID: id, Kind: record.KindRequest, Ms: ms, StartMs: ms, EndMs: endMs, Outcome: outcome, Status: status})
+func (w *witnessAcc) addResult(id string, ms, endMs float64, outcome string, status int, bytes int64) {
+	w.clients = append(w.clients, record.ClientRecord{ID: id, Kind: record.KindRequest, Ms: ms, StartMs: ms, EndMs: endMs, Outcome: outcome, Status: status, Bytes: bytes})
 }
 
 // readWitnessClients adds the long downloads, uploads and WebSockets to
@@ -43,7 +46,8 @@ func (w *witnessAcc) readSideClients(dir string, meta *record.Meta, problem func
 		if expected == 0 {
 			expected = meta.SlowBytes
 		}
-		c := record.ClientRecord{ID: "slow/" + strconv.Itoa(d.ID), Kind: record.KindDownload, Ms: d.EndMs, StartMs: d.StartMs, EndMs: d.EndMs, Status: d.Status, ServerPid: d.ServerPid, Outcome: record.ClientFailed}
+		c := record.ClientRecord{ID: "slow/" + strconv.Itoa(d.ID), Kind: record.KindDownload, Ms: d.EndMs, StartMs: d.StartMs, EndMs: d.EndMs, Status: d.Status, ServerPid: d.ServerPid, Outcome: record.ClientFailed,
+			Bytes: d.Received}
 		switch {
 		case d.Completed && d.Received >= expected:
 			c.Outcome = record.ClientOK
@@ -56,6 +60,12 @@ func (w *witnessAcc) readSideClients(dir string, meta *record.Meta, problem func
 	// answered is a drop (readSideRecords counts it): its first attempt
 	// is reconciled on its own.
 	ignoreMissing(record.ReadJSONL(path(record.RetriesFile), func(r *record.RetryRecord) {
+		if r.ID != "" {
+			if w.attempts == nil {
+				w.attempts = map[string]int{}
+			}
+			w.attempts[r.ID] = max(w.attempts[r.ID], r.Attempts)
+		}
 		if r.ID == "" || !r.Written || !r.OK {
 			return
 		}
@@ -138,6 +148,9 @@ func applyWitness(dir string, s *record.Scenario, w *witnessAcc, start time.Time
 		}
 	}
 	r := Reconcile(w.clients, server, kills...)
+	for _, d := range Disagreements(w.clients, server, w.attempts, float64(start.UnixNano())/1e6, runEnd(s)) {
+		problem("%s", d)
+	}
 	wit.Requests, wit.Logged, wit.Unidentified, wit.Classes = len(w.clients), len(server), r.Unidentified, r.Classes
 	wit.Complete = r.Complete()
 	wit.UnloggedCount, wit.UnknownCount = len(r.Unlogged), len(r.Unknown)

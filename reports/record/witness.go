@@ -29,6 +29,7 @@ type ClientRecord struct {
 	Status    int    // the status the client got (0: none)
 	ServerPid int    // the worker the response named (PidHeader), 0 when none arrived
 	Attempts  int    // of a replay: the connections it was given (>= 2)
+	Bytes     int64  // the body bytes the client received (0: unknown or none)
 }
 
 // Decision is the reconciled fate of one client record that was not ok.
