@@ -169,6 +169,9 @@ func (p planned) retires(proc record.FinalProcess, firstMs, lastMs, goneMs float
 type logWindow struct {
 	from, to float64
 	lines    []string
+	// failedUSR2: the window of a USR2 that did not verify, in which a
+	// new binary that could not start may die (broken-build).
+	failedUSR2 bool
 }
 
 func (p planned) logWindows(faults []record.FaultRecord) []logWindow {
@@ -181,7 +184,7 @@ func (p planned) logWindows(faults []record.FaultRecord) []logWindow {
 				to = p.steps[i+1].SentMs
 			}
 		}
-		out = append(out, logWindow{from: st.SentMs, to: max(to, st.SentMs), lines: st.LogLines})
+		out = append(out, logWindow{from: st.SentMs, to: max(to, st.SentMs), lines: st.LogLines, failedUSR2: st.Signal == "USR2" && !st.Verified})
 	}
 	for _, f := range faults {
 		to := p.endMs
@@ -198,7 +201,8 @@ func (p planned) logWindows(faults []record.FaultRecord) []logWindow {
 // saying one exited on a signal no step or fault sent it, and a master or
 // worker gone from one process table to the next with no step or fault
 // that retires it. Graceful exits (after WINCH, QUIT, HUP, TERM) and what
-// a KILL step or a killing fault took are the plan's.
+// a KILL step or a killing fault took, a new binary that dies as its USR2
+// fails are the plan's (or the step's failure).
 func Deaths(s *record.Scenario, samples []record.ProcessSample, gens *Generations) []record.Death {
 	p := newPlanned(s)
 	byPID := map[int]int{}
@@ -239,6 +243,9 @@ func Deaths(s *record.Scenario, samples []record.ProcessSample, gens *Generation
 			sig, _ := strconv.Atoi(m[4])
 			if _, seen := byPID[pid]; seen || p.sentSignal(pid, sig, w.to) {
 				continue
+			}
+			if w.failedUSR2 && m[2] == "new binary process" {
+				continue // a new binary that could not start: the step's failure says so
 			}
 			d := record.Death{PID: pid, Role: m[2], Master: parent, Signal: sig, FromMs: w.from, ToMs: w.to, Evidence: l}
 			if last, ok := lastSeen[pid]; ok && last > d.FromMs && last <= d.ToMs {

@@ -67,3 +67,18 @@ func TestDeathsFromTheErrorLog(t *testing.T) {
 		t.Errorf("death %+v: want signal 11, master 10, worker process", ds[1])
 	}
 }
+
+// A new binary that dies as its USR2 fails is the step's failure (the
+// broken-build scenario judges its cause); one that dies after its USR2
+// verified is a death.
+func TestDeathOfANewBinary(t *testing.T) {
+	crash := "2026/01/01 00:00:00 [alert] 10#10: new binary process 20 exited on signal 11"
+	for _, verified := range []bool{false, true} {
+		s := &record.Scenario{Steps: []record.Step{{Name: "spawn-new-master", Signal: "USR2", PID: 10, PIDs: []int{10}, SentMs: 100,
+			VerifiedMs: 200, Verified: verified, Expected: map[bool]string{false: record.ExpectFail}[verified], LogLines: []string{crash}}}}
+		ds := Deaths(s, nil, nil)
+		if want := map[bool]int{false: 0, true: 1}[verified]; len(ds) != want {
+			t.Errorf("USR2 verified=%t: deaths %+v, want %d", verified, ds, want)
+		}
+	}
+}

@@ -314,6 +314,16 @@ func (g *Generations) Workers(name string) []int {
 	return out
 }
 
+// http2 tells whether any of the lines is an HTTP/2 stream's.
+func http2(server []record.ServerEntry, lines []int) bool {
+	for _, i := range lines {
+		if strings.HasPrefix(server[i].Protocol, "HTTP/2") {
+			return true
+		}
+	}
+	return false
+}
+
 // witnessSlackMs is how far outside the client's span nginx may write a
 // line: it logs a request when it ends, just after its last byte left.
 const witnessSlackMs = 2000
@@ -325,7 +335,9 @@ const witnessSlackMs = 2000
 //     start_wall and the client's records, widened by witnessSlackMs): a
 //     line outside it is another run's log;
 //   - one line an attempt: an id logged more often than the client gave
-//     it connections (1, or a replay's attempts in retries.jsonl);
+//     it connections (1, or a replay's attempts in retries.jsonl); HTTP/2
+//     streams are left out (the transport's replays of a stream are in
+//     streams.jsonl, which names no request id);
 //   - bytes: a request ok on the client whose 2xx line says nginx sent less
 //     of its body than its Content-Length, a long download whose bytes
 //     received differ from nginx's body bytes sent.
@@ -371,7 +383,7 @@ func Disagreements(client []record.ClientRecord, server []record.ServerEntry, at
 		}
 		seen[c.ID] = true
 		allowed := max(1, attempts[c.ID])
-		if n := len(byID[c.ID]); n > allowed {
+		if n := len(byID[c.ID]); n > allowed && !http2(server, byID[c.ID]) {
 			nOver++
 			if len(over) < 3 {
 				var pids []string
@@ -403,7 +415,7 @@ func Disagreements(client []record.ClientRecord, server []record.ServerEntry, at
 			continue // absent from the log: the reconciliation says so
 		}
 		switch {
-		case cutShort(*best):
+		case cutShort(*best) && best.BodyBytesSent > 0: // none: a HEAD, whose Content-Length is the GET's
 			nShort++
 			if len(short) < 3 {
 				short = append(short, fmt.Sprintf("%s ok on the client, nginx logged %d of %s body bytes sent", c.ID, best.BodyBytesSent, best.ContentLength))

@@ -103,10 +103,11 @@ func (w *witnessAcc) readSideClients(dir string, meta *record.Meta, problem func
 // run kept nginx's log, and a missing witness.json is a lost record
 // (judge.WitnessRequired says so), not a witness never configured.
 //
-// samples are the process tables (ReadSamples); s.Deaths are already
+// endMs is end.json's end_ms (0: none); samples are the process tables
+// (ReadSamples); s.Deaths are already
 // found: a failure held by a process that died unplanned is lost in its
 // crash.
-func applyWitness(dir string, s *record.Scenario, w *witnessAcc, start time.Time, required bool, samples []record.ProcessSample,
+func applyWitness(dir string, s *record.Scenario, w *witnessAcc, start time.Time, endMs float64, required bool, samples []record.ProcessSample,
 	problem func(string, ...any)) {
 	path := func(name string) string { return filepath.Join(dir, name) }
 	var read record.WitnessRead
@@ -148,7 +149,7 @@ func applyWitness(dir string, s *record.Scenario, w *witnessAcc, start time.Time
 		}
 	}
 	r := Reconcile(w.clients, server, kills...)
-	for _, d := range Disagreements(w.clients, server, w.attempts, float64(start.UnixNano())/1e6, runEnd(s)) {
+	for _, d := range Disagreements(w.clients, server, w.attempts, float64(start.UnixNano())/1e6, max(runEnd(s), endMs)) {
 		problem("%s", d)
 	}
 	wit.Requests, wit.Logged, wit.Unidentified, wit.Classes = len(w.clients), len(server), r.Unidentified, r.Classes
