@@ -165,7 +165,7 @@ func FinalChecks(f *record.Final, want FinalWant, seen FinalSeen) {
 	if f.OldbinPresent {
 		f.CheckErrors = append(f.CheckErrors, "nginx.pid.oldbin still present at the end")
 	}
-	if len(f.Orphans) > 0 {
+	if len(f.Orphans) > 0 && len(f.Wrong) > 0 {
 		f.CheckErrors = append(f.CheckErrors, f.Wrong[0])
 	}
 	if want.PidFileOld && f.PIDFilePID != seen.StartPidFile {
@@ -197,10 +197,14 @@ func Recheck(f *record.Final, want *record.FinalPlan, startMaster int) (note str
 			kept = append(kept, e)
 		}
 	}
+	if f.Processes == nil {
+		return "" // no processes recorded: nothing to recompute from
+	}
 	f.CheckErrors = kept
 	if len(kept) > 0 {
 		return "" // the processes were not read: nothing to recompute
 	}
+	Final(f) // Orphans and Wrong from the processes, whatever the file said
 	f.ExpectedBinary = want.Binary
 	start := f.StartPIDFilePID
 	if start == 0 {
