@@ -65,13 +65,18 @@ func Scenario(s *record.Scenario) Verdict {
 	premises := premiseReasons(s)
 	deaths := DeathReasons(s)
 	if len(premises) > 0 {
-		if lost := append(deaths, serverSideLosses(s, known.explained)...); len(lost) > 0 {
+		// A crash stands whatever premise failed; another death may be the
+		// environment's (the OOM killer, a kill from outside) when the run
+		// itself went wrong: it is said, beside the premises.
+		crashes, others := splitCrashes(s, deaths)
+		if lost := append(crashes, serverSideLosses(s, known.explained)...); len(lost) > 0 {
+			lost = append(lost, others...)
 			for _, p := range premises {
 				lost = append(lost, "also: "+p)
 			}
 			return Verdict{record.VerdictFail, lost, premises}
 		}
-		return Verdict{record.VerdictError, premises, premises}
+		return Verdict{record.VerdictError, append(append([]string{}, premises...), others...), premises}
 	}
 	fails := deaths
 	var blind []string
@@ -500,6 +505,23 @@ func DeathReasons(s *record.Scenario) []string {
 			who, words.FmtMs(d.FromMs), words.FmtMs(d.ToMs), d.Evidence))
 	}
 	return out
+}
+
+// crashSignals are the signals a process raises on itself when it
+// crashes (a fault of its own code), never sent by the environment.
+var crashSignals = map[int]bool{4: true, 5: true, 6: true, 7: true, 8: true, 11: true, 31: true} // ILL TRAP ABRT BUS FPE SEGV SYS
+
+// splitCrashes parts the death reasons (DeathReasons, in s.Deaths' order)
+// into crashes and the others.
+func splitCrashes(s *record.Scenario, reasons []string) (crashes, others []string) {
+	for i, d := range s.Deaths {
+		if crashSignals[d.Signal] {
+			crashes = append(crashes, reasons[i])
+		} else {
+			others = append(others, reasons[i])
+		}
+	}
+	return crashes, others
 }
 
 // StepAsExpected tells a step that did what the scenario expects of it:
