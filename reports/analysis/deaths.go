@@ -40,7 +40,12 @@ func SignalName(n int) string {
 // sample: who was master and worker of which binary, moment by moment.
 // A record without processes.jsonl (made before it) gives what final.json has.
 func ReadSamples(dir string, s *record.Scenario, problem func(string, ...any)) []record.ProcessSample {
-	var samples []record.ProcessSample
+	samples, _ := readSamples(dir, s, problem)
+	return samples
+}
+
+// readSamples is ReadSamples, and whether processes.jsonl is missing.
+func readSamples(dir string, s *record.Scenario, problem func(string, ...any)) (samples []record.ProcessSample, missing bool) {
 	// An empty table is one the runner never writes (a snapshot that
 	// failed): it says nothing of who was alive.
 	keep := func(p *record.ProcessSample) {
@@ -48,14 +53,17 @@ func ReadSamples(dir string, s *record.Scenario, problem func(string, ...any)) [
 			samples = append(samples, *p)
 		}
 	}
-	if err := record.ReadJSONL(filepath.Join(dir, record.ProcessesFile), keep); err != nil && !errors.Is(err, record.ErrMissing) {
+	switch err := record.ReadJSONL(filepath.Join(dir, record.ProcessesFile), keep); {
+	case errors.Is(err, record.ErrMissing):
+		missing = true
+	case err != nil:
 		problem("%v", err)
 	}
 	if s.Final != nil && len(s.Final.Processes) > 0 {
 		samples = append(samples, record.ProcessSample{Ms: runEnd(s), At: "final", Procs: s.Final.Processes})
 	}
 	sort.SliceStable(samples, func(i, j int) bool { return samples[i].Ms < samples[j].Ms })
-	return samples
+	return samples, missing
 }
 
 // runEnd is the last moment the record knows of: the last response or

@@ -50,7 +50,10 @@ func Measure(dir string, s *record.Scenario, files record.Files, witnessRequired
 			problem("%s", d)
 		}
 	}
-	samples := ReadSamples(dir, s, problem)
+	samples, noTables := readSamples(dir, s, problem)
+	if noTables && s.Error == "" && len(s.Steps) > 0 {
+		note("%s missing (a record written before it was kept): a process gone before the step that retires it could not be looked for; deaths are read from the error log's lines the steps quote", record.ProcessesFile)
+	}
 	s.Deaths = Deaths(s, samples, NewGenerations(samples))
 	if len(s.Deaths) > 0 {
 		// The causes name a crash where one happened (finishScenario could
