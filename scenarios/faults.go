@@ -125,6 +125,9 @@ type faultLog struct {
 	wg  sync.WaitGroup
 	// pending are faults to heal at the end.
 	pending []pendingHeal
+	// err is the first failure to write faults.jsonl: the record of what
+	// was done to nginx is incomplete, and the run is an error.
+	err error
 }
 
 type pendingHeal struct {
@@ -144,8 +147,20 @@ func newFaultLog(t *trial) (*faultLog, error) {
 func (l *faultLog) put(rec record.FaultRecord) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.enc.Encode(rec)
-	l.f.Sync()
+	err := l.enc.Encode(rec)
+	if err == nil {
+		err = l.f.Sync()
+	}
+	if err != nil && l.err == nil {
+		l.err = fmt.Errorf("write %s (fault %s): %w", record.FaultsFile, rec.Name, err)
+	}
+}
+
+// writeErr is the first failure to write faults.jsonl, or nil.
+func (l *faultLog) writeErr() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
 }
 
 // strike injects the faults that strike after step, and schedules their heal.

@@ -148,6 +148,9 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	if faultErr == nil {
 		faultErr = t.envFault(ctx)
 	}
+	// A record lost is an error of the run: the faults' record is what
+	// tells a death the plan made from one it did not.
+	recordErr := faults.writeErr()
 	wait := quitTimeout
 	if faultErr != nil {
 		wait = 0 // the environment failed: the downloads cannot finish, cut them now
@@ -172,6 +175,10 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	if faultErr != nil {
 		writeJSON(t.path(record.FinalFile), final)
 		return faultErr
+	}
+	if recordErr != nil {
+		writeJSON(t.path(record.FinalFile), final)
+		return recordErr
 	}
 	return t.end(ctx, final)
 }
