@@ -109,7 +109,9 @@ func isScenarioDir(dir string) bool {
 // BuildScenario reads one scenario directory, measures it and judges it.
 // The error is only for what no report can be made of (an unreadable
 // directory); the Meta is nil when meta.json could not be read.
-func BuildScenario(dir string) (*record.Scenario, *record.Meta, error) { return buildScenario(dir, nil) }
+func BuildScenario(dir string) (*record.Scenario, *record.Meta, error) {
+	return buildScenario(dir, nil)
+}
 
 func buildScenario(dir string, plan *record.RunPlan) (*record.Scenario, *record.Meta, error) {
 	s, files, err := record.ReadScenario(dir)

@@ -46,7 +46,9 @@ func newSimRecord(t *testing.T) *simRecord {
 	return r
 }
 
-func (r *simRecord) ms(at time.Time) float64 { return float64(at.Sub(r.start)) / float64(time.Millisecond) }
+func (r *simRecord) ms(at time.Time) float64 {
+	return float64(at.Sub(r.start)) / float64(time.Millisecond)
+}
 
 // sample keeps a table as trial.sample does: an empty one (a snapshot that
 // failed) is not written.

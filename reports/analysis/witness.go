@@ -3,9 +3,9 @@ package analysis
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
