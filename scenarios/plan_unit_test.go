@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness/fault"
@@ -27,19 +28,40 @@ func TestPlanAgreesWithMeta(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, sc := range append(scs, faulted) {
-		meta := p.newMeta(sc.Name, sc.Expect, p.To, p.Load.plan(), loadgen.NewClock())
-		p.planScenario(&meta, sc)
-		plan := p.Plan(sc)
-		meta.PlanDigest = plan.Digest
-		if probs := record.CheckPlan(&plan, meta, nil); len(probs) > 0 {
-			t.Errorf("%s: %q", sc.Name, probs)
-		}
-		if plan.Digest == "" || len(plan.PlannedSteps) != len(sc.Moves) || plan.Expect != sc.Expect {
-			t.Errorf("%s: plan %+v", sc.Name, plan)
+	keepAlive := Params{Load: DefaultLoad, Strict: true}
+	keepAlive.Load.KeepAlive = true // the close race declared: known losses in the plan
+	for _, run := range []Params{p, keepAlive} {
+		p := run
+		for _, sc := range append(scs, faulted) {
+			meta := p.newMeta(sc.Name, sc.Expect, p.To, p.Load.plan(), loadgen.NewClock())
+			p.planScenario(&meta, sc)
+			plan := p.Plan(sc)
+			meta.PlanDigest = plan.Digest
+			// As report reads them: run.json's plan and meta.json from disk.
+			var read record.ScenarioPlan
+			var readMeta record.Meta
+			roundTrip(t, plan, &read)
+			roundTrip(t, meta, &readMeta)
+			if probs := record.CheckPlan(&read, readMeta, nil); len(probs) > 0 {
+				t.Errorf("%s: %q", sc.Name, probs)
+			}
+			if plan.Digest == "" || len(plan.PlannedSteps) != len(sc.Moves) || plan.Expect != sc.Expect {
+				t.Errorf("%s: plan %+v", sc.Name, plan)
+			}
 		}
 	}
 	if got := p.Plan(faulted); len(got.Faults) != 1 || got.Faults[0] != "kill-old-master@spawn-new-master" {
 		t.Errorf("faulted plan names faults %q", got.Faults)
+	}
+}
+
+func roundTrip(t *testing.T, v, into any) {
+	t.Helper()
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, into); err != nil {
+		t.Fatal(err)
 	}
 }
