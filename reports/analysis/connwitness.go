@@ -36,7 +36,9 @@ func ConnectionDisagreements(dir string, s *record.Scenario) []string {
 	if err != nil {
 		return nil // missing or bad: said where it is read (readSideRecords)
 	}
-	lost := s.Requests.Failed + s.Slow.Cut
+	// A request the client gave up on as the load stopped may have been
+	// outstanding on a connection the server had just closed: it counts.
+	lost := s.Requests.Failed + s.Requests.Cancelled + s.Slow.Cut
 	for _, p := range s.Phases {
 		lost += p.StreamsRetriedUnsafe + p.WebSocketsDropped + p.UploadsCut
 	}
