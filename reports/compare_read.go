@@ -60,6 +60,10 @@ type CompareRun struct {
 	Spec      string `json:"spec"`
 	Build     string `json:"build"`
 	Repeat    int    `json:"repeat,omitempty"` // 1…N under --repeat N
+	// Plan is what the run was meant to do, with its digest (nil: a
+	// compare.json written before plans were); its meta.json names the
+	// digest, and the report holds both to it and to Expect.
+	Plan *record.ScenarioPlan `json:"plan,omitempty"`
 }
 
 // ProcedureRecord is procedure.json: what the procedure did, as its runner saw it.
@@ -131,6 +135,7 @@ func BuildCompare(dir string) (*CompareReport, error) {
 		if err != nil {
 			return nil, err
 		}
+		holdToPlan(sdir, s, &row, run, rec.Expect)
 		if row.Name == "" {
 			row.Name, row.Build = run.Procedure, run.Build
 		}
@@ -158,6 +163,45 @@ func BuildCompare(dir string) (*CompareReport, error) {
 		c.Verdict, c.Counts = v, &counts
 	}
 	return c, nil
+}
+
+// holdToPlan holds a compare run's record against the plan compare.json
+// holds for it: the plan's digest, meta.json's (CheckPlan), and the row's
+// procedure, build and expectation against compare.json's own. Each
+// disagreement is a problem of the run (its row is error). A compare.json
+// written before plans were is judged as before, with a note.
+func holdToPlan(sdir string, s *record.Scenario, row *Procedure, run CompareRun, e *CompareExpect) {
+	if run.Plan == nil {
+		row.Notes = append(row.Notes, "compare.json holds no plan of this run (written before plans were): its meta.json and expectation could not be held against one")
+		return
+	}
+	var meta record.Meta
+	if err := record.ReadJSON(filepath.Join(sdir, record.MetaFile), &meta); err == nil {
+		for _, p := range record.CheckPlan(run.Plan, meta, s.Steps) {
+			s.AddProblem("%s", p)
+		}
+	}
+	want := RowPlanOf(run.Procedure, run.Spec, run.Build, e)
+	if got, _ := json.Marshal(run.Plan.Row); string(got) != string(mustJSON(want)) {
+		s.AddProblem("compare.json's plan of %s says %s, its runs and expectation say %s", run.Dir, got, mustJSON(want))
+	}
+}
+
+// RowPlanOf is a compare row's plan: its procedure and build, and what e
+// wants of that build.
+func RowPlanOf(procedure, spec, build string, e *CompareExpect) *record.RowPlan {
+	r := &record.RowPlan{Procedure: procedure, Spec: spec, Build: build}
+	if e != nil {
+		if be, ok := e.Builds[build]; ok {
+			r.Expect = &record.RowExpectation{Outcomes: be.Outcomes, Drops: be.Drops, NonZeroExit: be.NonZeroExit}
+		}
+	}
+	return r
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
 }
 
 // BuildProcedure reads one procedure×build directory into its row.

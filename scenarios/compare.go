@@ -121,7 +121,8 @@ func RunCompare(ctx context.Context, pool *dockertest.Pool, c Compare, p Params,
 				if used[name]++; used[name] > 1 {
 					name = fmt.Sprintf("%s-%d", name, used[name])
 				}
-				run := reports.CompareRun{Dir: name, Procedure: proc.Name(), Spec: proc.Spec, Build: b}
+				plan := p.comparePlan(name, proc, b, c)
+				run := reports.CompareRun{Dir: name, Procedure: proc.Name(), Spec: proc.Spec, Build: b, Plan: &plan}
 				if repeat > 1 {
 					run.Repeat = k
 				}
@@ -163,6 +164,18 @@ func RunCompare(ctx context.Context, pool *dockertest.Pool, c Compare, p Params,
 	return reports.RenderCompare(dir)
 }
 
+// comparePlan is what a compare run (a procedure with a build) is meant to
+// do, as compare.json records it before the first run (sealed with its
+// digest): the load, the steady window, the procedure, the build and what
+// compare --expect wants of it — computed as its meta.json's plan is.
+func (p Params) comparePlan(name string, proc procedure.Procedure, build string, c Compare) record.ScenarioPlan {
+	meta := record.Meta{Scenario: name, Expect: compareExpect, Load: p.Load.Record(), SteadyMs: float64(p.steady().Milliseconds())}
+	plan := record.PlanOf(meta)
+	plan.Source = record.PlanCompare
+	plan.Row = reports.RowPlanOf(proc.Name(), proc.Spec, build, c.Expect)
+	return plan.Sealed()
+}
+
 // RunProcedure runs one procedure with one build in a fresh container
 // under load and records everything in sdir. The error is for a procedure
 // that could not be run; one that ran and failed returns nil (its exit
@@ -202,6 +215,7 @@ func RunProcedure(ctx context.Context, pool *dockertest.Pool, proc procedure.Pro
 	meta := p.newMeta(name, compareExpect, to, plan, loadgen.NewClock())
 	// A procedure's steps are its own business: none is planned here.
 	meta.SteadyMs = float64(steady.Milliseconds())
+	meta.PlanDigest = p.comparePlan(name, proc, build, c).Digest
 	t, err := newTrial(ctx, pool, name, sdir, p, plan, meta, progress,
 		p.nodeOptions(image, nodeOpts...)...)
 	if err != nil {

@@ -5,7 +5,9 @@ import (
 	"testing"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness/fault"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/procedure"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
+	"github.com/releng-tools/nginx-upgrade-harness/reports"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
@@ -63,5 +65,41 @@ func roundTrip(t *testing.T, v, into any) {
 	}
 	if err := json.Unmarshal(data, into); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A compare run's plan (compare.json) and its meta.json agree, with and
+// without --expect.
+func TestComparePlanAgreesWithMeta(t *testing.T) {
+	p := Params{Load: DefaultLoad}
+	e, err := reports.ParseCompareExpect("default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, spec := range procedure.Defaults() {
+		proc, err := procedure.Parse(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []Compare{{}, {Expect: e}} {
+			for _, b := range []string{reports.BuildGood, reports.BuildBroken} {
+				name := proc.Name() + "-" + b
+				// As RunProcedure writes meta.json.
+				meta := p.newMeta(name, compareExpect, p.To, p.Load.plan(), loadgen.NewClock())
+				meta.SteadyMs = float64(p.steady().Milliseconds())
+				meta.PlanDigest = p.comparePlan(name, proc, b, c).Digest
+				plan := p.comparePlan(name, proc, b, c)
+				var read record.ScenarioPlan
+				var readMeta record.Meta
+				roundTrip(t, plan, &read)
+				roundTrip(t, meta, &readMeta)
+				if probs := record.CheckPlan(&read, readMeta, nil); len(probs) > 0 {
+					t.Errorf("%s: %q", name, probs)
+				}
+				if (c.Expect != nil) != (plan.Row.Expect != nil) {
+					t.Errorf("%s: row %+v", name, plan.Row)
+				}
+			}
+		}
 	}
 }

@@ -28,6 +28,7 @@ type ScenarioPlan struct {
 	Strict       bool          `json:"strict,omitempty"`
 	Faults       []string      `json:"faults,omitempty"` // NAME@STEP
 	Final        *FinalPlan    `json:"final,omitempty"`  // what it must end on
+	Row          *RowPlan      `json:"row,omitempty"`    // a compare row: its procedure, build and expectation
 	// Digest is the SHA-256 of the plan's JSON with Digest empty.
 	Digest string `json:"digest"`
 }
@@ -42,6 +43,23 @@ type FinalPlan struct {
 	Loose      bool `json:"loose,omitempty"`
 	Orphans    bool `json:"orphans,omitempty"`
 	PidFileOld bool `json:"pid_file_old,omitempty"` // nginx.pid must still name the master it named at the start
+}
+
+// RowPlan is a compare row's part of its plan: the procedure, the build,
+// and what compare --expect wants of that build (nil Expect: a
+// measurement, no verdict).
+type RowPlan struct {
+	Procedure string          `json:"procedure"`
+	Spec      string          `json:"spec"`
+	Build     string          `json:"build"`
+	Expect    *RowExpectation `json:"expect,omitempty"`
+}
+
+// RowExpectation is compare --expect's word on one build (reports.BuildExpect).
+type RowExpectation struct {
+	Outcomes    []string `json:"outcomes"`
+	Drops       bool     `json:"drops,omitempty"`
+	NonZeroExit bool     `json:"nonzero_exit,omitempty"`
 }
 
 // ScenarioPlan.Source values.
@@ -94,12 +112,16 @@ func CheckPlan(plan *ScenarioPlan, m Meta, events []Step) []string {
 	var out []string
 	steps := m.PlannedSteps
 	if plan != nil {
+		file := PlanFile
+		if plan.Source == PlanCompare {
+			file = "compare.json"
+		}
 		if got := plan.digest(); got != plan.Digest {
-			out = append(out, fmt.Sprintf("run.json's plan of %s does not match its digest (%.12s…, recomputed %.12s…): it was changed after it was written",
-				plan.Scenario, plan.Digest, got))
+			out = append(out, fmt.Sprintf("%s's plan of %s does not match its digest (%.12s…, recomputed %.12s…): it was changed after it was written",
+				file, plan.Scenario, plan.Digest, got))
 		}
 		if m.PlanDigest != plan.Digest {
-			out = append(out, fmt.Sprintf("meta.json plan_digest %q is not the digest of run.json's plan of %s (%.12s…)", m.PlanDigest, plan.Scenario, plan.Digest))
+			out = append(out, fmt.Sprintf("meta.json plan_digest %q is not the digest of %s's plan of %s (%.12s…)", m.PlanDigest, file, plan.Scenario, plan.Digest))
 		}
 		rec := PlanOf(m)
 		for _, f := range []struct {
@@ -119,7 +141,7 @@ func CheckPlan(plan *ScenarioPlan, m Meta, events []Step) []string {
 			w, _ := json.Marshal(f.want)
 			h, _ := json.Marshal(f.have)
 			if !bytes.Equal(w, h) && !(emptyJSON(w) && emptyJSON(h)) {
-				out = append(out, fmt.Sprintf("meta.json %s is %s, run.json's plan of %s says %s", f.field, clip(h), plan.Scenario, clip(w)))
+				out = append(out, fmt.Sprintf("meta.json %s is %s, %s's plan of %s says %s", f.field, clip(h), file, plan.Scenario, clip(w)))
 			}
 		}
 		steps = plan.PlannedSteps
