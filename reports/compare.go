@@ -243,6 +243,16 @@ func judgeProcedure(row *Procedure, s *record.Scenario, e *CompareExpect) {
 		miss = append(miss, "the procedure exited 0 with a build that cannot start: it must say it failed")
 	}
 	premises := append(comparePremises(row, s), blind...)
+	// A process that died of something the procedure did not do is a
+	// finding (docs/reports.md, deaths are findings); beside a failed
+	// premise only a crash is.
+	crashes, others := judge.Deaths(s)
+	miss = append(miss, crashes...)
+	if len(premises) == 0 {
+		miss = append(miss, others...)
+	} else {
+		premises = append(premises, others...)
+	}
 	switch {
 	case len(miss) > 0:
 		for _, p := range premises {

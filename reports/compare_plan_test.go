@@ -107,3 +107,22 @@ func rowReasons(c *CompareReport) []string {
 	}
 	return out
 }
+
+// A worker that crashed during a procedure fails its row under --expect,
+// though it ended as expected and lost nothing.
+func TestCompareRowWithACrash(t *testing.T) {
+	crash := func(f *fixture) {
+		f.events[1].LogLines = []string{"2026/01/01 00:00:00 [alert] 12#12: worker process 57 exited on signal 11"}
+	}
+	e, err := ParseCompareExpect("default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := BuildCompare(writeCompare(t, e, 1, []compareRun{{BuildGood, 0, crash}, {BuildBroken, 1, nil}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Verdict != record.VerdictFail || !withReason(rowReasons(c), "worker process 57", "signal 11") {
+		t.Fatalf("verdict %s, reasons %q: want fail naming the crash", c.Verdict, rowReasons(c))
+	}
+}

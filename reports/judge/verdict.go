@@ -511,6 +511,13 @@ func DeathReasons(s *record.Scenario) []string {
 // crashes (a fault of its own code), never sent by the environment.
 var crashSignals = map[int]bool{4: true, 5: true, 6: true, 7: true, 8: true, 11: true, 31: true} // ILL TRAP ABRT BUS FPE SEGV SYS
 
+// Deaths are s's death reasons (DeathReasons) parted into crashes — a
+// signal the process raised itself, a finding whatever else failed — and
+// the others, which beside a failed premise may be the environment's.
+func Deaths(s *record.Scenario) (crashes, others []string) {
+	return splitCrashes(s, DeathReasons(s))
+}
+
 // splitCrashes parts the death reasons (DeathReasons, in s.Deaths' order)
 // into crashes and the others.
 func splitCrashes(s *record.Scenario, reasons []string) (crashes, others []string) {
