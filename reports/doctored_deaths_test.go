@@ -168,8 +168,8 @@ func TestDoctoredDeaths(t *testing.T) {
 				got = &s.Witness.Drops[i]
 			}
 		}
-		if got == nil || got.Class != record.WitnessCrash || got.PID != 157 {
-			t.Fatalf("drop %s reconciled as %+v: want %s by pid 157", id, got, record.WitnessCrash)
+		if got == nil || got.Class != record.WitnessCrash || got.PID != 157 || got.Generation != "new-1" {
+			t.Fatalf("drop %s reconciled as %+v: want %s by pid 157 of new-1", id, got, record.WitnessCrash)
 		}
 		if !withReason(s.Drops, record.WitnessCrash, "pid 157") {
 			t.Errorf("drops %q: want the crash's loss named", s.Drops)

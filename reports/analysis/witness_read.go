@@ -186,6 +186,16 @@ func applyWitness(dir string, s *record.Scenario, w *witnessAcc, start time.Time
 		} else if len(d.Candidates) > 0 {
 			wd.Generation, wd.Orphan = gens.Of(d.Candidates[0], d.Ms)
 		}
+		if wd.Generation == "unknown" && d.Class == record.WitnessCrash {
+			// A worker the tables never saw (respawned between two of
+			// them): its death names the generation of the master that
+			// logged it.
+			for _, death := range s.Deaths {
+				if (death.PID == d.PID || d.PID == 0 && len(d.Candidates) > 0 && death.PID == d.Candidates[0]) && death.Generation != "" {
+					wd.Generation = death.Generation
+				}
+			}
+		}
 		wit.Drops = append(wit.Drops, wd)
 	}
 	// Who served, when: every identified log line by the moment nginx wrote it.
