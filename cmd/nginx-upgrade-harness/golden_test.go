@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/releng-tools/nginx-upgrade-harness/reports"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
@@ -22,10 +23,21 @@ var updateGolden = flag.Bool("update", false, "rewrite testdata/golden from the 
 var goldenRecords = []struct {
 	name, dir string
 	outputs   []string // the files compared byte for byte
-	junit     func(dir string, w io.Writer) error
+	// junit writes the JUnit XML of a record the report command gives no
+	// --junit for (compare's is compare --expect's); "cli" takes report
+	// --junit's; "" none (a matrix has none).
+	junit string
 }{
-	{"run", "../../reports/testdata/upgrade-run",
-		[]string{record.ReportJSON, record.ReportMarkdown, record.ReportHTML}, nil},
+	{"run", "../../reports/testdata/upgrade-run", reportFiles(""), "cli"},
+	{"compare", "../../reports/testdata/compare-gate", reportFiles(""), "compare"},
+	{"matrix", "../../reports/testdata/matrix-run", append(reportFiles(""),
+		append(reportFiles("cells/debian-bookworm-security_one-worker_http2_nofault_upgrade"),
+			reportFiles("cells/source-stable_one-worker_http2_nofault_upgrade")...)...), ""},
+}
+
+// reportFiles are report.json, report.md and report.html under dir.
+func reportFiles(dir string) []string {
+	return []string{filepath.Join(dir, record.ReportJSON), filepath.Join(dir, record.ReportMarkdown), filepath.Join(dir, record.ReportHTML)}
 }
 
 // TestReportGolden: `report DIR` over recorded directories gives the same
@@ -40,24 +52,32 @@ func TestReportGolden(t *testing.T) {
 			copyTree(t, g.dir, dir)
 			junit := filepath.Join(t.TempDir(), "junit.xml")
 			args := []string{dir}
-			if g.junit == nil {
+			if g.junit == "cli" {
 				args = []string{"--junit", junit, dir}
 			}
 			var stderr bytes.Buffer
 			if code := realMain(append([]string{"report"}, args...), io.Discard, &stderr); code == exitBadInput {
 				t.Fatalf("report %s: exit %d: %s", g.name, code, stderr.String())
 			}
-			if g.junit != nil {
+			got := map[string]string{}
+			switch g.junit {
+			case "compare":
+				c, err := reports.RenderCompare(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
 				f, err := os.Create(junit)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := g.junit(dir, f); err != nil {
+				if err := reports.WriteCompareJUnit(f, c); err != nil {
 					t.Fatalf("junit of %s: %v", g.name, err)
 				}
 				f.Close()
+				fallthrough
+			case "cli":
+				got["junit.xml"] = junit
 			}
-			got := map[string]string{"junit.xml": junit}
 			for _, o := range g.outputs {
 				got[o] = filepath.Join(dir, o)
 			}
