@@ -94,6 +94,22 @@ func TestDoctoredDeaths(t *testing.T) {
 			t.Errorf("reasons %q: want one naming worker 157, new-1 and signal 11", s.Reasons)
 		}
 	})
+	// Between two steps, where no step quotes the log: the run's whole
+	// error log (error-log.txt) has the line, placed by its timestamp.
+	t.Run("exited on signal 11 between steps, in error-log.txt", func(t *testing.T) {
+		_, dir := copyRealRun(t)
+		line := "2026/12/06 18:27:16 [alert] 154#154: worker process 157 exited on signal 11 (core dumped)\n"
+		if err := os.WriteFile(filepath.Join(dir, record.ErrorLogFile), []byte(line), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s := judged(t, dir)
+		if s.Verdict != record.VerdictFail || !withReason(s.Reasons, "157", "new-1", "signal 11") {
+			t.Fatalf("verdict %s, reasons %q: want fail naming worker 157 of new-1 and signal 11", s.Verdict, s.Reasons)
+		}
+		if d := s.Deaths[0]; d.FromMs < 1000 || d.ToMs > 5000 {
+			t.Errorf("death placed %v–%v ms: want about 3 s into the run (the line's second)", d.FromMs, d.ToMs)
+		}
+	})
 	// Old worker 46 is gone from the table taken just before WINCH: nothing
 	// the plan did retires it by then.
 	t.Run("a worker gone before the step that retires it", func(t *testing.T) {

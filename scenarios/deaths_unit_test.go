@@ -153,7 +153,15 @@ func play(t *testing.T, sc Scenario, f fault.Fault, tamper func(r *simRecord, st
 	final := finalFrom(snap)
 	r.s.Final = &final
 	r.sample("final", r.ms(time.Now()), nil, snap)
-	return analysis.Deaths(&r.s, r.samples, analysis.NewGenerations(r.samples))
+	// The run's whole error log, as error-log.txt keeps it.
+	var errLog analysis.ErrorLog
+	lines, _ := r.sim.LogSince(ctx, 0)
+	for _, l := range lines {
+		if nginx.FailureLevel(l) != "" {
+			errLog.Lines = append(errLog.Lines, l)
+		}
+	}
+	return analysis.Deaths(&r.s, r.samples, analysis.NewGenerations(r.samples), errLog)
 }
 
 func TestDeathsOfTheCatalogueOnTheSim(t *testing.T) {
@@ -193,9 +201,10 @@ func TestDeathsOfTheFaultsOnTheSim(t *testing.T) {
 				r.s.Faults = nil
 			}
 		})
-		// Its log line went with its record: the tables alone show it.
-		if len(ds) != 1 || ds[0].Role != "worker" || ds[0].Generation != "new-1" || ds[0].Signal != 0 {
-			t.Fatalf("a KILL no record explains: deaths %+v, want one worker of new-1, its signal unknown", ds)
+		// Its log line went with its record; the run's whole error log
+		// still has it.
+		if len(ds) != 1 || ds[0].Generation != "new-1" || ds[0].Signal != 9 {
+			t.Fatalf("a KILL no record explains: deaths %+v, want one worker of new-1 on signal 9", ds)
 		}
 	})
 }
@@ -217,10 +226,10 @@ func TestDeathBehindThePlansBackOnTheSim(t *testing.T) {
 		victim = ws[0].PID
 		r.sim.Signal(context.Background(), "KILL", victim)
 		// The next step quotes the error log from its own start: the
-		// crash is seen in the process tables only.
+		// crash is in the run's whole error log, and the tables.
 	})
-	if len(ds) != 1 || ds[0].PID != victim || ds[0].Generation != "new-1" || ds[0].Signal != 0 ||
-		!strings.Contains(ds[0].Evidence, record.ProcessesFile) {
-		t.Fatalf("deaths %+v, want worker %d of new-1 gone from %s", ds, victim, record.ProcessesFile)
+	if len(ds) != 1 || ds[0].PID != victim || ds[0].Generation != "new-1" || ds[0].Signal != 9 ||
+		!strings.Contains(ds[0].Evidence, "exited on signal 9") {
+		t.Fatalf("deaths %+v, want worker %d of new-1 on signal 9, from the run's error log", ds, victim)
 	}
 }

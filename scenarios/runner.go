@@ -161,6 +161,11 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer fcancel()
 	final := finalState(fctx, t.node, sc, t.start)
+	if faultErr == nil && recordErr == nil {
+		lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		recordErr = t.keepErrorLog(lctx)
+		lcancel()
+	}
 	// The log is read after the final state, under a deadline of its own:
 	// a large one takes seconds. Not when the environment failed: the
 	// engine or the container does not answer, and the run is an error.

@@ -194,6 +194,42 @@ func (t *trial) keepWitness(ctx context.Context) error {
 	return nil
 }
 
+// maxErrorLogLines bounds error-log.txt: a build that crashes in a loop
+// must not fill the disk.
+const maxErrorLogLines = 10000
+
+// keepErrorLog writes the error log's failure lines since the trial began
+// to error-log.txt: the steps quote only the lines of their own windows,
+// and a worker may die between them (reports: deaths). A log that cannot
+// be read is said in the file (its first line, "# …"); a file that cannot
+// be written is an error of the run.
+func (t *trial) keepErrorLog(ctx context.Context) error {
+	if t.node == nil {
+		return nil
+	}
+	var b strings.Builder
+	lines, err := t.node.LogSince(ctx, t.start.LogSize)
+	if err != nil {
+		fmt.Fprintf(&b, "# could not read the error log: %s\n", oneLine(err.Error()))
+	}
+	n := 0
+	for _, l := range lines {
+		if nginx.FailureLevel(l) == "" {
+			continue
+		}
+		if n++; n > maxErrorLogLines {
+			fmt.Fprintf(&b, "# … more failure lines left out (the first %d kept)\n", maxErrorLogLines)
+			break
+		}
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	if err := os.WriteFile(t.path(record.ErrorLogFile), []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", record.ErrorLogFile, err)
+	}
+	return nil
+}
+
 // stepEvent turns a driver's step result into its event on the trial's clock.
 func (t *trial) stepEvent(r nginx.StepResult) record.Event {
 	ev := record.Event{Name: r.Name, Signal: r.Signal, SentMs: t.clock.Ms(r.Sent), Verified: r.OK,

@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
@@ -211,7 +214,7 @@ func (p planned) logWindows(faults []record.FaultRecord) []logWindow {
 // that retires it. Graceful exits (after WINCH, QUIT, HUP, TERM) and what
 // a KILL step or a killing fault took, a new binary that dies as its USR2
 // fails are the plan's (or the step's failure).
-func Deaths(s *record.Scenario, samples []record.ProcessSample, gens *Generations) []record.Death {
+func Deaths(s *record.Scenario, samples []record.ProcessSample, gens *Generations, errLog ErrorLog) []record.Death {
 	p := newPlanned(s)
 	byPID := map[int]int{}
 	var out []record.Death
@@ -240,7 +243,21 @@ func Deaths(s *record.Scenario, samples []record.ProcessSample, gens *Generation
 		}
 	}
 
-	for _, w := range p.logWindows(s.Faults) {
+	whole := errLog.windows(p.endMs)
+	for i := range whole {
+		// A line of the whole log within a USR2 that failed may be its
+		// new binary's end, as the step's own lines would.
+		for _, st := range p.steps {
+			end := p.endMs
+			if st.Verified {
+				end = st.VerifiedMs
+			}
+			if st.Signal == "USR2" && !st.Verified && st.SentMs <= whole[i].to && end >= whole[i].from {
+				whole[i].failedUSR2 = true
+			}
+		}
+	}
+	for _, w := range append(p.logWindows(s.Faults), whole...) {
 		for _, l := range w.lines {
 			m := exitedOnSignal.FindStringSubmatch(l)
 			if m == nil {
@@ -309,6 +326,53 @@ func Deaths(s *record.Scenario, samples []record.ProcessSample, gens *Generation
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].FromMs < out[j].FromMs })
 	return out
+}
+
+// ErrorLog is the error log's failure lines the run kept whole
+// (error-log.txt), and the run's clock, to place each line by nginx's own
+// timestamp. The zero value: none kept.
+type ErrorLog struct {
+	Lines []string
+	Start time.Time
+}
+
+// nginxTime is an error-log line's timestamp (nginx writes local time, UTC
+// in the harness's containers, to the second).
+var nginxTime = regexp.MustCompile(`^(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}) `)
+
+// windows places each line on the run's clock: in the second its
+// timestamp names when that falls in the run, else anywhere in it.
+func (l ErrorLog) windows(endMs float64) []logWindow {
+	var out []logWindow
+	for _, line := range l.Lines {
+		w := logWindow{from: 0, to: endMs, lines: []string{line}}
+		if m := nginxTime.FindStringSubmatch(line); m != nil && !l.Start.IsZero() {
+			if at, err := time.Parse("2006/01/02 15:04:05", m[1]); err == nil {
+				ms := float64(at.Sub(l.Start.Truncate(time.Second))) / float64(time.Millisecond)
+				if ms >= 0 && ms <= endMs+1000 {
+					w.from, w.to = max(ms-1000, 0), min(ms+1000, endMs)
+				}
+			}
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// ReadErrorLog reads error-log.txt (none: a record made before it was
+// kept, or a run that kept none).
+func ReadErrorLog(dir string, start time.Time) ErrorLog {
+	data, err := os.ReadFile(filepath.Join(dir, record.ErrorLogFile))
+	if err != nil {
+		return ErrorLog{}
+	}
+	l := ErrorLog{Start: start}
+	for _, line := range strings.Split(string(data), "\n") {
+		if line != "" && !strings.HasPrefix(line, "#") {
+			l.Lines = append(l.Lines, line)
+		}
+	}
+	return l
 }
 
 // CrashWindows are the deaths as spans in which a request in flight may

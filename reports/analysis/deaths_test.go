@@ -55,7 +55,7 @@ func TestDeathsFromTheErrorLog(t *testing.T) {
 		Faults: []record.FaultRecord{{Name: "kill-new-worker", InjectedMs: 300, Outcome: "KILL to worker 21 of the new master 20",
 			LogLines: []string{line("21", "9"), line("22", "11")}}},
 	}
-	ds := Deaths(s, nil, nil)
+	ds := Deaths(s, nil, nil, ErrorLog{})
 	var pids []int
 	for _, d := range ds {
 		pids = append(pids, d.PID)
@@ -76,9 +76,15 @@ func TestDeathOfANewBinary(t *testing.T) {
 	for _, verified := range []bool{false, true} {
 		s := &record.Scenario{Steps: []record.Step{{Name: "spawn-new-master", Signal: "USR2", PID: 10, PIDs: []int{10}, SentMs: 100,
 			VerifiedMs: 200, Verified: verified, Expected: map[bool]string{false: record.ExpectFail}[verified], LogLines: []string{crash}}}}
-		ds := Deaths(s, nil, nil)
+		ds := Deaths(s, nil, nil, ErrorLog{})
 		if want := map[bool]int{false: 0, true: 1}[verified]; len(ds) != want {
 			t.Errorf("USR2 verified=%t: deaths %+v, want %d", verified, ds, want)
+		}
+		// The same line in the run's whole error log (error-log.txt) only.
+		s.Steps[0].LogLines = nil
+		ds = Deaths(s, nil, nil, ErrorLog{Lines: []string{crash}})
+		if want := map[bool]int{false: 0, true: 1}[verified]; len(ds) != want {
+			t.Errorf("USR2 verified=%t, the line in error-log.txt: deaths %+v, want %d", verified, ds, want)
 		}
 	}
 }

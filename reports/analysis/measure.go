@@ -54,7 +54,11 @@ func Measure(dir string, s *record.Scenario, files record.Files, witnessRequired
 	if noTables && s.Error == "" && len(s.Steps) > 0 {
 		note("%s missing (a record written before it was kept): a process gone before the step that retires it could not be looked for; deaths are read from the error log's lines the steps quote", record.ProcessesFile)
 	}
-	s.Deaths = Deaths(s, samples, NewGenerations(samples))
+	var start time.Time
+	if files.Start != nil {
+		start = *files.Start
+	}
+	s.Deaths = Deaths(s, samples, NewGenerations(samples), ReadErrorLog(dir, start))
 	if len(s.Deaths) > 0 {
 		// The causes name a crash where one happened (finishScenario could
 		// not: the deaths need the run's end).

@@ -208,6 +208,11 @@ const (
 	ServerLogFile = "server-log.jsonl" // one ServerEntry per line, as nginx wrote it
 	WitnessFile   = "witness.json"     // a WitnessRead: present, sizes, error
 	ProcessesFile = "processes.jsonl"  // one ProcessSample per line
+	// ErrorLogFile is the error log's failure lines ([error] to [emerg])
+	// from the start of the run to its end, whole (bounded), as nginx
+	// wrote them: the steps quote only their own windows, and a worker
+	// may crash between them. A line starting with # is the runner's.
+	ErrorLogFile = "error-log.txt"
 )
 
 // WitnessRead is witness.json: whether the server's log was configured,
