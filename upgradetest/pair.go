@@ -303,15 +303,19 @@ func (p *Pair) run(ctx context.Context, sc scenarios.Scenario, opts []RunOption)
 	if cfg.timeout <= 0 {
 		return nil, fmt.Errorf("upgradetest: AttemptTimeout(%s): want a positive duration", cfg.timeout)
 	}
+	if cfg.traffic != nil {
+		l := p.Params().Load
+		l.Traffic = cfg.traffic
+		if err := l.Validate(); err != nil {
+			return nil, fmt.Errorf("upgradetest: traffic: %w", err)
+		}
+	}
 	img, params, err := p.image(ctx, sc.Broken)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.traffic != nil {
 		params.Load.Traffic = cfg.traffic
-		if err := params.Load.Validate(); err != nil {
-			return nil, fmt.Errorf("upgradetest: traffic: %w", err)
-		}
 	}
 	dir := p.dir
 	if cfg.subdir != "" {
