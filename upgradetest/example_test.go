@@ -1,0 +1,64 @@
+package upgradetest_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/releng-tools/nginx-upgrade-harness/upgradetest"
+)
+
+// A user's spec for their own build, as README.md shows it (a test holds
+// the two to the same text; TestMyBuild runs it).
+
+// my build: begin
+var _ = Describe("my nginx build", Ordered, func() {
+	var pair *upgradetest.Pair
+	BeforeAll(func(ctx SpecContext) {
+		engine, err := upgradetest.NewEngine(ctx, upgradetest.Log(GinkgoWriter.Printf))
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(engine.Close)
+		pair, err = engine.Pair(ctx, "debian:bookworm", "binary:"+os.Getenv("NGINX_BINARY"))
+		Expect(err).NotTo(HaveOccurred())
+	}, NodeTimeout(15*time.Minute))
+
+	It("upgrades under load without losing a connection", func(ctx SpecContext) {
+		r, err := pair.Run(ctx, "upgrade")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(r).To(upgradetest.PassVerdict())
+		Expect(r).To(upgradetest.DropNothing())
+	}, SpecTimeout(15*time.Minute))
+})
+
+// my build: end
+
+// The default pair's upgrade, judged: Debian bookworm's nginx to
+// bookworm-security's under the default load. It needs a Docker engine;
+// warm (images cached), about a minute here.
+func Example() {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	engine, err := upgradetest.NewEngine(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer engine.Close()
+	pair, err := engine.Pair(ctx, "debian:bookworm", "debian:bookworm-security")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(pair.Dir())
+	r, err := pair.Run(ctx, "upgrade")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(r.Scenario.Verdict, r.Scenario.Reasons)
+	// Output: pass []
+}
