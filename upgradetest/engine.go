@@ -19,9 +19,10 @@ type Logf func(format string, args ...any)
 // Engine is the Docker engine of DOCKER_HOST (or the local socket) set up
 // for upgrade runs by this process.
 type Engine struct {
-	pool  *dockertest.Pool
-	lease *harness.Lease
-	logf  Logf
+	pool    *dockertest.Pool
+	lease   *harness.Lease
+	logf    Logf
+	timeout time.Duration // of the set-up: NewEngine, each pair's builds
 }
 
 type engineConfig struct {
@@ -60,6 +61,9 @@ func NewEngine(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.timeout <= 0 {
+		return nil, fmt.Errorf("upgradetest: SetupTimeout(%s): want a positive duration", cfg.timeout)
+	}
 	if cfg.logf == nil {
 		return nil, errors.New("upgradetest: Log(nil): give a function, or leave the option out")
 	}
@@ -69,7 +73,7 @@ func NewEngine(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upgradetest: no engine: %w", err)
 	}
-	e := &Engine{pool: pool, logf: cfg.logf}
+	e := &Engine{pool: pool, logf: cfg.logf, timeout: cfg.timeout}
 	if n, err := harness.Prune(ctx, pool); err != nil {
 		return nil, fmt.Errorf("upgradetest: sweep of earlier runs' leftovers: %w", err)
 	} else if n > 0 {

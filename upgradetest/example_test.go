@@ -9,6 +9,9 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
+	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
 	"github.com/releng-tools/nginx-upgrade-harness/upgradetest"
 )
 
@@ -61,4 +64,36 @@ func Example() {
 	}
 	fmt.Println(r.Scenario.Verdict, r.Scenario.Reasons)
 	// Output: pass []
+}
+
+// A scenario of your own steps: USR2, then QUIT to the old master without
+// WINCH first (its workers drain on QUIT). The judge reads its record as
+// it reads a catalogue scenario's. (Compiled, not run: it needs an engine.)
+func ExamplePair_RunScenario() {
+	ctx := context.Background()
+	engine, err := upgradetest.NewEngine(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer engine.Close()
+	pair, err := engine.Pair(ctx, "debian:bookworm", "debian:bookworm-security")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	r, err := pair.RunScenario(ctx, scenarios.Scenario{
+		Name: "upgrade-without-winch", Kind: "graceful", Expect: scenarios.ExpectZeroDrops,
+		Moves: []scenarios.Move{
+			{Step: nginx.InstallBinary("install-new-binary", harness.NewBinaryStage)},
+			{Step: nginx.SpawnNewMaster(), Audit: 2 * time.Second},
+			{Step: nginx.QuitOldMaster(90 * time.Second), Audit: 2 * time.Second},
+		},
+		Final: scenarios.Final{Binary: "new"},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(r.Scenario.Verdict, r.Scenario.Reasons)
 }

@@ -82,23 +82,28 @@ func (e *Engine) Pair(ctx context.Context, from, to string, opts ...PairOption) 
 		if cfg.dir, err = os.MkdirTemp("", "upgradetest-"); err != nil {
 			return nil, fmt.Errorf("upgradetest: %w", err)
 		}
+		defer func() {
+			if err != nil {
+				os.Remove(cfg.dir)
+			}
+		}()
 	} else if err := os.MkdirAll(cfg.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("upgradetest: %w", err)
 	}
-	pr := &Pair{engine: e, dir: cfg.dir, timeout: defaultSetupTimeout, params: p}
+	pr := &Pair{engine: e, dir: cfg.dir, timeout: e.timeout, params: p}
 	ctx, cancel := context.WithTimeout(ctx, pr.timeout)
 	defer cancel()
 	// The broken build waits until a scenario needs it: resolving and
 	// building it is a source build, minutes on a cold cache.
 	good := p
 	good.Broken = image.Build{}
-	if err := scenarios.ResolveBuilds(ctx, &good, scenarios.Progress(e.logf)); err != nil {
+	if err = scenarios.ResolveBuilds(ctx, &good, scenarios.Progress(e.logf)); err != nil {
 		return nil, fmt.Errorf("upgradetest: resolving %s -> %s: %w", from, to, err)
 	}
 	pr.params.From, pr.params.To = good.From, good.To
-	upgrade, _ := scenarios.Lookup([]string{"upgrade"})
-	im, err := scenarios.PrepareImages(ctx, e.pool, upgrade, good, scenarios.Progress(e.logf))
-	if err != nil {
+	var im scenarios.Images
+	goodOnly := []scenarios.Scenario{{Name: "good"}}
+	if im, err = scenarios.PrepareImages(ctx, e.pool, goodOnly, good, scenarios.Progress(e.logf)); err != nil {
 		return nil, fmt.Errorf("upgradetest: building the image of %s -> %s: %w", from, to, err)
 	}
 	pr.images.Good = im.Good

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/fault"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 	"github.com/releng-tools/nginx-upgrade-harness/reports"
@@ -16,6 +17,7 @@ import (
 func mine() scenarios.Scenario {
 	return scenarios.Scenario{Name: "upgrade-without-winch", Kind: "graceful", Expect: scenarios.ExpectZeroDrops,
 		Moves: []scenarios.Move{
+			{Step: nginx.InstallBinary("install-new-binary", harness.NewBinaryStage)},
 			{Step: nginx.SpawnNewMaster(), Audit: 2 * time.Second},
 			{Step: nginx.QuitOldMaster(90 * time.Second), Audit: 2 * time.Second},
 		},
@@ -40,9 +42,9 @@ func TestCheckScenario(t *testing.T) {
 		{"drops nowhere", func(s *scenarios.Scenario) { s.Expect = scenarios.ExpectDrops }, "does not say where and what"},
 		{"no expectation", func(s *scenarios.Scenario) { s.Expect = "" }, `expectation ""`},
 		{"no final binary", func(s *scenarios.Scenario) { s.Final.Binary = "" }, `final binary ""`},
-		{"a step verifying nothing", func(s *scenarios.Scenario) { s.Moves[0].Step.Expect = nil }, "spawn-new-master verifies nothing"},
-		{"a step doing nothing", func(s *scenarios.Scenario) { s.Moves[0].Step.Signal = "" }, "neither signals nor acts"},
-		{"twice one name", func(s *scenarios.Scenario) { s.Moves[1].Step.Name = "spawn-new-master" }, "two steps named spawn-new-master"},
+		{"a step verifying nothing", func(s *scenarios.Scenario) { s.Moves[1].Step.Expect = nil }, "spawn-new-master verifies nothing"},
+		{"a step doing nothing", func(s *scenarios.Scenario) { s.Moves[1].Step.Signal = "" }, "neither signals nor acts"},
+		{"twice one name", func(s *scenarios.Scenario) { s.Moves[2].Step.Name = "spawn-new-master" }, "two steps named spawn-new-master"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := mine()
@@ -57,7 +59,7 @@ func TestCheckScenario(t *testing.T) {
 
 // Bad input is one line, before any engine is asked.
 func TestPairRefusesBadInput(t *testing.T) {
-	e := &Engine{logf: func(string, ...any) {}}
+	e := &Engine{logf: func(string, ...any) {}, timeout: time.Minute}
 	for _, tc := range []struct {
 		from, to string
 		opts     []PairOption
