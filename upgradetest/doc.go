@@ -11,6 +11,10 @@
 // hold: the load fell silent, a record is missing — is run again, at most
 // twice by default (Attempts); a fail never is.
 //
+// Under `ginkgo -p` each process sets up an engine of its own (its own
+// reaper, its own containers); two processes that miss the same image in
+// the cache take turns building it.
+//
 // The matchers ask that result; they never judge it again. PassVerdict is
 // the one a gate needs; DropNothing, DropOnlyKnownLosses, HaveLost,
 // CompleteEveryStep and EndServing state a single claim each, and each
