@@ -91,3 +91,17 @@ func TestPairRefusesBadInput(t *testing.T) {
 		t.Errorf("Traffic(gopher): %v", err)
 	}
 }
+
+// No engine is one line that says where it looked.
+func TestNoEngine(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix://"+t.TempDir()+"/no.sock")
+	_, err := NewEngine(t.Context())
+	if err == nil || !strings.HasPrefix(err.Error(), "upgradetest: no engine: docker unreachable at unix://") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("NewEngine without an engine = %v", err)
+	}
+	for _, o := range []EngineOption{Log(nil), SetupTimeout(0)} {
+		if _, err := NewEngine(t.Context(), o); err == nil || !strings.HasPrefix(err.Error(), "upgradetest: ") {
+			t.Errorf("a bad option: %v", err)
+		}
+	}
+}
