@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/ory/dockertest/v3"
@@ -41,7 +42,8 @@ type EngineOption func(*engineConfig)
 // containers itself on Close, and says so in the log.
 func Reaper(path string) EngineOption { return func(c *engineConfig) { c.reaper = path } }
 
-// Log sends progress lines to logf (default: nowhere).
+// Log sends progress lines to logf, each ending in a newline (default:
+// nowhere).
 func Log(logf Logf) EngineOption { return func(c *engineConfig) { c.logf = logf } }
 
 // SetupTimeout bounds NewEngine and each Pair's builds (default 15 min: a
@@ -73,7 +75,7 @@ func NewEngine(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upgradetest: no engine: %w", err)
 	}
-	e := &Engine{pool: pool, logf: cfg.logf, timeout: cfg.timeout}
+	e := &Engine{pool: pool, logf: lines(cfg.logf), timeout: cfg.timeout}
 	if n, err := harness.Prune(ctx, pool); err != nil {
 		return nil, fmt.Errorf("upgradetest: sweep of earlier runs' leftovers: %w", err)
 	} else if n > 0 {
@@ -90,6 +92,18 @@ func NewEngine(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 		e.lease = lease
 	}
 	return e, nil
+}
+
+// lines ends each line with a newline: the harness's lines carry none,
+// and a Printf such as GinkgoWriter's adds none.
+func lines(logf Logf) Logf {
+	return func(format string, args ...any) {
+		line := fmt.Sprintf(format, args...)
+		if !strings.HasSuffix(line, "\n") {
+			line += "\n"
+		}
+		logf("%s", line)
+	}
 }
 
 // Close removes the containers this process created and has not removed
