@@ -90,8 +90,10 @@ func suiteParams() (scenarios.Params, error) {
 	return p, p.Load.Validate()
 }
 
+// progress writes a line, stamped; upgradetest's lines come with their
+// newline, the harness's without.
 func progress(format string, args ...any) {
-	GinkgoWriter.Printf("[%s] %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+	GinkgoWriter.Printf("[%s] %s\n", time.Now().Format("15:04:05.000"), strings.TrimSuffix(fmt.Sprintf(format, args...), "\n"))
 }
 
 // Under `ginkgo -p` the first process builds the images (once, for all)
