@@ -44,7 +44,7 @@ test: deps unit fuzz scenarios leftovers
 # lock per engine in the cache directory).
 unit:
 	$(GO) vet ./...
-	$(GO) test -count=1 -p 2 -timeout 60m ./harness/... ./loadgen/... ./reports/... ./cmd/... ./scenarios/matrix/ ./examples/ci/
+	$(GO) test -count=1 -p 2 -timeout 60m ./harness/... ./loadgen/... ./reports/... ./cmd/... ./scenarios/matrix/ ./examples/ci/ ./upgradetest/
 
 # The record readers, the judge and the renderers under Go's fuzzer for
 # FUZZTIME, seeded from a real run's record (reports/testdata/upgrade-run):

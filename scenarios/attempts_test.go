@@ -12,14 +12,16 @@ import (
 
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
+	"github.com/releng-tools/nginx-upgrade-harness/upgradetest"
 )
 
 // maxAttempts is the policy the suite tells CI users (docs/ci.md) and keeps
 // itself: an error verdict — the measurement did not hold — is run again,
 // at most twice, and a spec still error after that fails; a fail is never
 // run again. Ginkgo's FlakeAttempts would retry a fail too, hence a loop of
-// the spec's own.
-const maxAttempts = 3
+// the spec's own: upgradetest's (Pair.Run) for the tables on it, this one
+// for the specs that drive package scenarios themselves.
+const maxAttempts = upgradetest.DefaultAttempts
 
 // attemptsTimeout is a spec timeout that covers every attempt.
 func attemptsTimeout(one time.Duration) SpecTimeout { return SpecTimeout(maxAttempts * one) }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -18,9 +20,8 @@ import (
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
-	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
-	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
 	"github.com/releng-tools/nginx-upgrade-harness/scenarios"
+	"github.com/releng-tools/nginx-upgrade-harness/upgradetest"
 )
 
 func TestScenarios(t *testing.T) {
@@ -34,6 +35,7 @@ func TestScenarios(t *testing.T) {
 // NUH_KEEPALIVE, NUH_SLOW, NUH_TRAFFIC (kinds, comma-separated) for the
 // default table, and NUH_OUT for the report directory.
 var (
+	pair   *upgradetest.Pair
 	pool   *dockertest.Pool
 	params scenarios.Params
 	images scenarios.Images
@@ -89,8 +91,10 @@ func suiteParams() (scenarios.Params, error) {
 	return p, p.Load.Validate()
 }
 
+// progress writes a line, stamped; upgradetest's lines come with their
+// newline, the harness's without.
 func progress(format string, args ...any) {
-	GinkgoWriter.Printf("[%s] %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+	GinkgoWriter.Printf("[%s] %s\n", time.Now().Format("15:04:05.000"), strings.TrimSuffix(fmt.Sprintf(format, args...), "\n"))
 }
 
 // Under `ginkgo -p` the first process builds the images (once, for all)
@@ -120,23 +124,26 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	}
 	return []byte(env("NUH_OUT", filepath.Join("..", "reports-out", "suite-"+time.Now().Format("2006-01-02T15-04-05"))))
 }, func(ctx SpecContext, dir []byte) {
-	var err error
-	pool, err = harness.Connect()
+	// This process's engine, with its reaper: the static CLI that `make
+	// scenarios` builds (NUH_REAPER_BINARY, upgradetest's default); a test
+	// binary linked with cgo cannot be one.
+	engine, err := upgradetest.NewEngine(ctx, upgradetest.Log(progress))
 	Expect(err).NotTo(HaveOccurred(), "the scenario suite runs nginx in containers: it needs a Docker engine")
-	// This process's reaper: the static CLI that `make scenarios` builds
-	// (NUH_REAPER_BINARY); a test binary linked with cgo cannot be one.
-	if lease, err := harness.HoldLease(ctx, pool, harness.ReaperBinary(os.Getenv("NUH_REAPER_BINARY")), harness.LeaseLog(progress)); err != nil {
-		progress("%s: this process (run %s) removes its containers itself", harness.OneLine(err.Error()), harness.RunID())
-	} else {
-		DeferCleanup(lease.Close)
-	}
-	params, err = suiteParams()
+	DeferCleanup(engine.Close)
+	pool = engine.Pool()
+	sp, err := suiteParams()
 	Expect(err).NotTo(HaveOccurred())
-	Expect(scenarios.ResolveBuilds(ctx, &params, progress)).To(Succeed())
 	outDir = processDir(string(dir))
-	Expect(os.MkdirAll(outDir, 0o755)).To(Succeed())
+	pair, err = engine.Pair(ctx, sp.From.Spec, sp.To.Spec, upgradetest.BrokenBuild(sp.Broken.Spec),
+		upgradetest.Config(sp.Config), upgradetest.Load(sp.Load), upgradetest.ReportDir(outDir))
+	Expect(err).NotTo(HaveOccurred())
+	// The tables that drive package scenarios themselves need every build
+	// resolved and every image (found in the cache the first process filled).
+	params = pair.Params()
+	Expect(scenarios.ResolveBuilds(ctx, &params, progress)).To(Succeed())
 	images, err = scenarios.PrepareImages(ctx, pool, scenarios.Catalogue(), params, progress)
 	Expect(err).NotTo(HaveOccurred())
+	// Runs before engine.Close's sweep: nothing may be left for it.
 	DeferCleanup(func() {
 		n, err := harness.PruneOwn(context.Background(), pool)
 		Expect(err).NotTo(HaveOccurred())
@@ -168,61 +175,33 @@ func entries() []TableEntry {
 }
 
 var _ = DescribeTable("upgrade paths under load", func(ctx SpecContext, sc scenarios.Scenario) {
-	image := images.Good
-	if sc.Broken {
-		image = images.Broken
-	}
 	By(fmt.Sprintf("running %s: %s", sc.Name, sc.Why))
-	// The premises (a whole record, the load never silent, a stall the
-	// observer could see) are the verdict's: judged asserts it is not error.
-	s := judged(ctx, outDir, sc.Name, func() error { return scenarios.Run(ctx, pool, sc, params, image, outDir, progress) })
+	r, err := pair.Run(ctx, sc.Name)
+	addEntries(sc.Name, r)
+	Expect(err).NotTo(HaveOccurred())
 
-	By("reading its verdict back from report.json")
-	AddReportEntry(sc.Name, fmt.Sprintf("verdict=%s dropped=%d requests=%d failed=%d retried=%d slow=%d/%d reasons=%v known=%v",
-		s.Verdict, s.Dropped, s.Requests.Total, s.Requests.Failed, s.Retried, s.Slow.Completed, s.Slow.Started, s.Reasons, words.KnownLossLines(&s)))
-	Expect(s.Expect).To(Equal(sc.Expect))
-	Expect(s.Requests.Total).To(BeNumerically(">", 0))
-	for _, st := range s.Steps {
-		if st.Expected == "fail" {
-			Expect(st.Verified).To(BeFalse(), "step %s was expected to fail", st.Name)
-			Expect(st.Error).NotTo(BeEmpty())
-		} else {
-			Expect(st.Verified).To(BeTrue(), "step %s: %s", st.Name, st.Error)
-		}
-	}
-	Expect(s.Steps).To(HaveLen(len(sc.Moves)), "every step of the scenario ran")
+	By("asking the judge's verdict, then each claim it rests on")
+	Expect(r).To(upgradetest.PassVerdict())
+	Expect(r).To(upgradetest.CompleteEveryStep())
+	Expect(r).To(upgradetest.EndServing(sc.Final.Binary))
 	switch sc.Expect {
 	case scenarios.ExpectZeroDrops:
-		// Nothing lost but what the scenario declares known (reuseport's
-		// queue reset), each known loss counted where it was seen.
-		Expect(s.Dropped).To(Equal(knownLost(s)), "drops beyond the known losses: %v", s.Drops)
-		Expect(s.Slow.Cut).To(BeZero())
-		Expect(s.Slow.Completed).To(Equal(params.Load.Slow))
+		Expect(r).To(upgradetest.DropOnlyKnownLosses())
 	case scenarios.ExpectDrops:
-		Expect(s.Dropped).To(BeNumerically(">", 0), "the positive control saw no drop: the detector is broken")
-		for _, p := range s.Phases {
-			if p.Name != sc.Drops.Phase {
-				Expect(p.Dropped).To(BeZero(), "drops in %s, outside %s", p.Name, sc.Drops.Phase)
-			}
-		}
-		Expect(s.Held).NotTo(BeNil())
-		if sc.Drops.CutHeld {
-			Expect(s.Held.DownloadsCut).To(Equal(s.Held.Downloads), "every download the killed workers held is cut")
-		}
-		if sc.Drops.KeepDownloadsBefore != "" {
-			Expect(s.Held.KeptDownloadsDone).To(Equal(s.Held.KeptDownloads), "the other set's downloads complete")
-		}
+		Expect(r).To(upgradetest.HaveLost("", sc.Drops.Phase), "the positive control lost nothing: the detector is broken")
 	}
-	if sc.Expect == scenarios.ExpectZeroDrops {
-		Expect(s.Stall.Ms).To(BeNumerically("<=", s.MaxStallMs), "stalled in %s", s.Stall.Phase)
-	}
-	Expect(s.Final).NotTo(BeNil())
-	Expect(s.Final.CheckErrors).To(BeEmpty())
-	Expect(s.Final.Masters).To(Equal(1))
-	Expect(s.Final.ServingBinary).To(Equal(sc.Final.Binary))
-	Expect(s.Final.Serving).To(BeTrue())
-	Expect(s.Verdict).To(Equal(record.VerdictPass), "reasons: %v", s.Reasons)
 }, entries())
+
+// addEntries puts a run's attempts and figures in the spec's report.
+func addEntries(name string, r *upgradetest.Result) {
+	if r == nil {
+		return
+	}
+	s := r.Scenario
+	AddReportEntry(name+" attempts", strings.Join(r.AttemptLines(), "\n"))
+	AddReportEntry(name, fmt.Sprintf("verdict=%s dropped=%d requests=%d failed=%d retried=%d slow=%d/%d reasons=%v known=%v",
+		s.Verdict, s.Dropped, s.Requests.Total, s.Requests.Failed, s.Retried, s.Slow.Completed, s.Slow.Started, s.Reasons, words.KnownLossLines(&s)))
+}
 
 // trafficExpect is what one traffic kind was measured to do on the graceful
 // paths of stock nginx (README: "Traffic kinds"). The drop count is never
@@ -252,9 +231,6 @@ func measuredTraffic(kind, scenario string) trafficExpect {
 	return trafficExpect{}
 }
 
-// closeRacePhases are the phases that open with a worker shutting down.
-var closeRacePhases = map[string]bool{"old-workers-draining": true, "after-quit": true, "rolled-back": true}
-
 type trafficCase struct {
 	scenario string
 	kind     string
@@ -274,15 +250,15 @@ var _ = DescribeTable("traffic kinds on the graceful paths", func(ctx SpecContex
 	scs, err := scenarios.Lookup([]string{tc.scenario})
 	Expect(err).NotTo(HaveOccurred())
 	sc := scs[0]
-	p := params
-	p.Load.Traffic = []string{tc.kind}
-	Expect(p.Load.Validate()).To(Succeed())
-	dir := filepath.Join(outDir, "traffic-"+tc.kind)
-	By(fmt.Sprintf("running %s under %s traffic", sc.Name, strings.Join(p.Load.Kinds(), " + ")))
-	start := time.Now()
-	s := judged(ctx, dir, sc.Name, func() error { return scenarios.Run(ctx, pool, sc, p, images.Good, dir, progress) })
+	By(fmt.Sprintf("running %s under %s traffic", sc.Name, tc.kind))
+	r, err := pair.Run(ctx, sc.Name, upgradetest.Traffic(tc.kind), upgradetest.Subdir("traffic-"+tc.kind))
+	addEntries(sc.Name+" × "+tc.kind, r)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(r).To(upgradetest.CompleteEveryStep())
+	Expect(r).To(upgradetest.EndServing(sc.Final.Binary))
 
-	By("reading the kind's row back from report.json")
+	By("reading the kind's row back from report.json: the kind was exercised")
+	s := r.Scenario
 	var row *record.TrafficRow
 	total := 0
 	for i := range s.Traffic {
@@ -292,17 +268,8 @@ var _ = DescribeTable("traffic kinds on the graceful paths", func(ctx SpecContex
 		}
 	}
 	Expect(row).NotTo(BeNil(), "report.json has a row for %s", tc.kind)
-	AddReportEntry(sc.Name+" × "+tc.kind, fmt.Sprintf("verdict=%s dropped=%d (%s: %d, %v) stall=%.0f ms in %s, took %s, reasons=%v",
-		s.Verdict, s.Dropped, tc.kind, row.Dropped, row.Drops, s.Stall.Ms, s.Stall.Phase, time.Since(start).Round(time.Second), s.Reasons))
-	for _, st := range s.Steps {
-		Expect(st.Verified).To(BeTrue(), "step %s: %s", st.Name, st.Error)
-	}
-	Expect(s.Steps).To(HaveLen(len(sc.Moves)))
-	Expect(s.Final).NotTo(BeNil())
-	Expect(s.Final.CheckErrors).To(BeEmpty())
-	Expect(s.Final.ServingBinary).To(Equal(sc.Final.Binary))
+	AddReportEntry(sc.Name+" × "+tc.kind+" row", fmt.Sprintf("%s: %d dropped, %v", tc.kind, row.Dropped, row.Drops))
 	Expect(s.Dropped).To(Equal(total+s.Slow.Cut), "dropped is the kinds' drops and the cut downloads, nothing hidden")
-	Expect(s.Slow.Cut).To(BeZero())
 	switch {
 	case tc.kind == scenarios.TrafficHTTP2:
 		Expect(row.HandshakesFull+row.HandshakesResumed).To(BeNumerically(">", 0), "TLS handshakes are counted")
@@ -315,48 +282,32 @@ var _ = DescribeTable("traffic kinds on the graceful paths", func(ctx SpecContex
 		Expect(row.Uploads.Started).To(BeNumerically(">=", 2*scenarios.UploadCount), "uploads were on the wire across the steps")
 	}
 
+	By("asking the judge what was measured of this kind here")
 	exp := measuredTraffic(tc.kind, sc.Name)
 	switch {
 	case exp.cutWebSockets:
+		// The finding itself, as measured: every WebSocket cut without a
+		// close frame after QUIT, at most the message in flight on each
+		// lost, nothing else.
 		ws := row.WebSockets
 		Expect(ws.Dropped).To(Equal(scenarios.WebSocketCount), "every WebSocket the old workers held is cut")
 		Expect(ws.ClosedByCode).To(Equal(map[string]int{"1006": scenarios.WebSocketCount}), "without a close frame")
 		Expect(ws.Mismatched).To(BeZero())
 		Expect(ws.LostMessages).To(BeNumerically("<=", scenarios.WebSocketCount), "at most the message in flight on each")
-		Expect(row.Drops).To(Equal([]string{fmt.Sprintf("%d in after-quit", row.Dropped)}))
 		Expect(row.Dropped).To(Equal(ws.Dropped + ws.LostMessages))
 		Expect(s.Dropped).To(Equal(row.Dropped), "nothing else drops")
-		Expect(s.Verdict).To(Equal(record.VerdictFail))
+		Expect(r).To(upgradetest.HaveLost("", "after-quit"))
+		Expect(r).To(upgradetest.HaveVerdict(record.VerdictFail))
 	case exp.closeRace:
-		for _, p := range s.Phases {
-			if p.Dropped == 0 {
-				continue
-			}
-			Expect(closeRacePhases).To(HaveKey(p.Name), "drops only where a worker shut down, not in %s", p.Name)
-			for c := range p.ByClass {
-				Expect([]string{record.ClassEOF, record.ClassReset, record.ClassCancelled}).To(ContainElement(c), "the close race fails with eof or reset, not %s", c)
-			}
-		}
-		Expect(s.Dropped).To(Equal(row.Dropped), "only this kind drops")
-		// The race is a known loss of these kinds: a pass either way, the
-		// loss counted beside it.
-		Expect(s.Verdict).To(Equal(record.VerdictPass), "reasons: %v", s.Reasons)
-		Expect(knownLost(s)).To(Equal(s.Dropped), "every drop is the known close race: %v", s.KnownLossSeen)
+		// The race is a known loss of these kinds: a pass whether it
+		// struck or not, the loss counted beside it.
+		Expect(r).To(upgradetest.PassVerdict())
+		Expect(r).To(upgradetest.DropOnlyKnownLosses())
 	default:
-		Expect(s.Dropped).To(BeZero(), "drops: %v", s.Drops)
-		Expect(s.Stall.Ms).To(BeNumerically("<=", s.MaxStallMs), "stalled in %s", s.Stall.Phase)
-		Expect(s.Verdict).To(Equal(record.VerdictPass), "reasons: %v", s.Reasons)
+		Expect(r).To(upgradetest.PassVerdict())
+		Expect(r).To(upgradetest.DropNothing())
 	}
 }, trafficEntries())
-
-// knownLost is how many requests the scenario's known losses account for.
-func knownLost(s record.Scenario) int {
-	n := 0
-	for _, k := range s.KnownLossSeen {
-		n += k.Count
-	}
-	return n
-}
 
 // reportIn reads a scenario's entry from dir/report.json.
 func reportIn(dir, name string) record.Scenario {
