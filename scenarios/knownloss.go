@@ -53,8 +53,8 @@ func queueReset(phases ...string) record.KnownLoss {
 }
 
 // closeRace is the keep-alive close race: a worker that shuts down closes
-// its idle keep-alive connections, and a request written on one at that
-// moment meets the close. net/http replays a GET on a new connection
+// its idle keep-alive connections (HTTP/2's too), and a request written on
+// one at that moment meets the close. net/http replays a GET on a new connection
 // (counted as a drop), a POST fails with EOF or a reset; nginx never read
 // it.
 func closeRace(phases []string) record.KnownLoss {
@@ -80,8 +80,10 @@ func shutdownPhases(moves []Move) []string {
 }
 
 // keepAliveKinds are the traffic kinds whose client reuses connections to
-// nginx.
-var keepAliveKinds = []string{TrafficHTTP1KeepAlive, TrafficProxy}
+// nginx. HTTP/2's connections always persist: a draining worker closing
+// one met a request it never read (a reset in after-quit, nginx's log:
+// never-reached-a-worker; docs/findings.md).
+var keepAliveKinds = []string{TrafficHTTP1KeepAlive, TrafficProxy, TrafficHTTP2}
 
 // knownLosses are the losses a zero-drops scenario declares under this
 // load: its path's own, and the close race when the load keeps connections
@@ -126,6 +128,6 @@ func KnownLossCatalogue() []KnownLossEntry {
 		{queueReset("fewer-workers", "one-worker"), "`reuseport` (net.ipv4.tcp_migrate_req=0), in `one-worker` (the reload down to one worker) " +
 			"and `fewer-workers` before it (connections queued before the HUP)", fmt.Sprintf("%d, nginx's default listen backlog", listenBacklog)},
 		{closeRace(nil), "every graceful scenario under a keep-alive load (`--keepalive=true`, `--traffic http1-keepalive`, " +
-			"`--traffic proxy`), in the phases opened by a step that shuts workers down (WINCH, QUIT, TERM, a reload's HUP)", bound},
+			"`--traffic proxy`, `--traffic http2`), in the phases opened by a step that shuts workers down (WINCH, QUIT, TERM, a reload's HUP)", bound},
 	}
 }
