@@ -2,15 +2,17 @@ package reports
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/analysis"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/judge"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
+	"github.com/releng-tools/nginx-upgrade-harness/reports/render"
 )
 
 // nginx's side of the stall rule: the heartbeat in nginx's container. A
@@ -44,8 +46,8 @@ func containerLate(recs []loadgen.ObserverRecord, fromMs, toMs, lateMs float64) 
 
 type heartbeaten struct {
 	observed
-	plan      *record.HeartbeatPlan   // nil: a record made before the heartbeat
-	read      *record.HeartbeatRead   // nil: no heartbeat.json
+	plan      *record.HeartbeatPlan    // nil: a record made before the heartbeat
+	read      *record.HeartbeatRead    // nil: no heartbeat.json
 	heartbeat []loadgen.ObserverRecord // appended to observer.jsonl
 }
 
@@ -196,5 +198,31 @@ func writeJSONFile(t testing.TB, path string, v any) {
 	}
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// report.html draws nginx's container's late spans on the observer's band,
+// orange, titled with how late it ran; report.md sums the heartbeat up.
+func TestReportsShowNginxsContainer(t *testing.T) {
+	h := heartbeaten{observed: observed{fixture: upgradeFixture(), observer: healthyWindows()}, plan: planned(), read: readBack(),
+		heartbeat: containerLate(heartbeatWindows(), 4500, 5400, 900)}
+	heldFrom(&h.fixture, 4200, 5700)
+	s := buildHeartbeaten(t, h)
+	r := &record.Report{Schema: record.Schema, Scenarios: []record.Scenario{*s}}
+	var html, md strings.Builder
+	if err := render.WriteHTML(&html, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`fill="#e8710a"><title>4500 ms–5400 ms: nginx&#39;s container ran 900 ms late</title>`,
+		"orange: nginx&#39;s container over 200 ms late"} {
+		if !strings.Contains(html.String(), want) {
+			t.Errorf("report.html has no %q", want)
+		}
+	}
+	if err := render.WriteMarkdown(&md, r); err != nil {
+		t.Fatal(err)
+	}
+	if want := "nginx's container: 374 heartbeat ticks over 0 ms–8200 ms, worst 900 ms late, 1 span over 200 ms."; !strings.Contains(md.String(), want) {
+		t.Errorf("report.md has no %q", want)
 	}
 }
