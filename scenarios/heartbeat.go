@@ -41,7 +41,11 @@ func (p Params) heartbeatPlan() *record.HeartbeatPlan {
 // there, detached, as nobody, and waits for its first tick. What goes wrong
 // is kept for heartbeat.json: the run goes on without it.
 func (t *trial) startHeartbeat(ctx context.Context) {
-	if t.meta.Heartbeat == nil || t.meta.Heartbeat.Absent != "" {
+	if t.meta.Heartbeat == nil {
+		return
+	}
+	if why := t.meta.Heartbeat.Absent; why != "" {
+		t.progress("%s: no heartbeat in nginx's container (%s): its stalls are judged on the harness's side alone", t.name, why)
 		return
 	}
 	t.heartbeat = &record.HeartbeatRead{}
