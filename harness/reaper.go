@@ -571,3 +571,8 @@ func importBinaryImage(ctx context.Context, pool *dockertest.Pool, data []byte, 
 	}
 	return nil
 }
+
+// StaticBinary checks that path is a statically linked executable, which
+// runs in any container (the reaper's image, nginx's container for the
+// heartbeat): nil, or why not in one line.
+func StaticBinary(path string) error { return staticBinary(path) }

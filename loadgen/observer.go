@@ -61,6 +61,13 @@ type ObserverRecord struct {
 	ProbeMs     float64 `json:"probe_ms"`
 	Probes      int     `json:"probes"`
 	ProbeMissed int     `json:"probe_missed"`
+	// NginxLateMs is nginx's side (the heartbeat in nginx's container,
+	// HeartbeatMain): the most its ticks had run late at any moment of the
+	// window; NginxTicks counts its ticks due in the window. Both are
+	// written, as supplement lines, once the heartbeat is read back at the
+	// end of the run: a window without them had no heartbeat.
+	NginxLateMs float64 `json:"nginx_late_ms,omitempty"`
+	NginxTicks  int     `json:"nginx_ticks,omitempty"`
 	// Supplement marks a line for a window already written.
 	Supplement bool `json:"supplement,omitempty"`
 }

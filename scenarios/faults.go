@@ -169,7 +169,8 @@ func (l *faultLog) strike(ctx context.Context, sc Scenario, step string, ok bool
 		if f.Step != step {
 			continue
 		}
-		rec := record.FaultRecord{Name: f.Name(), Step: step, InjectedMs: l.t.clock.Now(), Expected: f.Expect(sc.Name).Why}
+		rec := record.FaultRecord{Name: f.Name(), Step: step, InjectedMs: l.t.clock.Now(), Expected: f.Expect(sc.Name).Why,
+			StallsContainer: fault.StallsContainer(f.Fault)}
 		if !ok {
 			rec.Error = fmt.Sprintf("step %s did not verify: the fault was not injected", step)
 			l.put(rec)

@@ -37,6 +37,11 @@ type Params struct {
 	// InsecureArchive says the builds were resolved without the archive's
 	// signatures checked (--insecure-archive): the reports say so first.
 	InsecureArchive bool
+	// Heartbeat is the static build of this tool that runs as the heartbeat
+	// in nginx's container (loadgen.HeartbeatMain): the CLI's own executable,
+	// the suite's NUH_REAPER_BINARY. Empty or not static: no heartbeat, and
+	// meta.json says why (the stalls are judged on the harness's side alone).
+	Heartbeat string
 }
 
 // DefaultMaxStall is the stall limit of the zero-drops expectation (README:
@@ -116,7 +121,8 @@ func (p Params) Plan(sc Scenario) record.ScenarioPlan {
 func (p Params) newMeta(name, expect string, to image.Build, plan trafficPlan, clock loadgen.Clock) record.Meta {
 	meta := record.Meta{Scenario: name, Expect: expect, From: p.From.Spec, To: to.Spec, FromBuild: BuildRef(p.From), ToBuild: BuildRef(to),
 		Load:      p.Load.Record(),
-		StartWall: clock.Start().Format(time.RFC3339Nano), Traffic: plan.record(), Observer: record.NewObserverPlan()}
+		StartWall: clock.Start().Format(time.RFC3339Nano), Traffic: plan.record(), Observer: record.NewObserverPlan(),
+		Heartbeat: p.heartbeatPlan()}
 	if len(p.Load.Traffic) > 0 {
 		meta.Load.Traffic = p.Load.Kinds()
 	}

@@ -67,6 +67,8 @@ func suiteParams() (scenarios.Params, error) {
 		}
 	}
 	p.Load = scenarios.DefaultLoad
+	// The static CLI runs as the heartbeat in nginx's container too.
+	p.Heartbeat = os.Getenv("NUH_REAPER_BINARY")
 	if v := os.Getenv("NUH_RATE"); v != "" {
 		if p.Load.Rate, err = strconv.Atoi(v); err != nil {
 			return p, fmt.Errorf("NUH_RATE: %w", err)

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -48,6 +49,9 @@ type trial struct {
 	// stopFreezeWatch ends the watch for a freeze from outside and says
 	// how long the container was frozen by someone else.
 	stopFreezeWatch func() (time.Duration, time.Time)
+	// heartbeat is what became of the heartbeat in nginx's container, kept
+	// for heartbeat.json (nil: none planned, or written already).
+	heartbeat *record.HeartbeatRead
 
 	evMu     sync.Mutex
 	procs    *os.File // processes.jsonl
@@ -90,6 +94,7 @@ func newTrial(ctx context.Context, pool *dockertest.Pool, name, dir string, p Pa
 	if t.start, err = t.node.Snapshot(ctx); err != nil {
 		return nil, err
 	}
+	t.startHeartbeat(ctx)
 	if t.events, err = os.Create(filepath.Join(dir, record.EventsFile)); err != nil {
 		return nil, err
 	}
@@ -270,6 +275,12 @@ func (t *trial) finishLoad(ctx context.Context, wait time.Duration) (loadgen.Sum
 	cancel()
 	sum, err := t.load.Close()
 	t.load = nil
+	// The heartbeat's windows join the observer's file once the load has
+	// closed it, under a deadline of their own (an interrupted run keeps
+	// them too).
+	hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	err = errors.Join(err, t.keepHeartbeat(hctx))
+	hcancel()
 	t.closeBackend()
 	var requests, failed int64
 	for _, ps := range sum.Profiles {

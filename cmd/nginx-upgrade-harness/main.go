@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
 )
 
 // Exit codes (the CLI contract).
@@ -99,6 +100,11 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	if args[0] == harness.ReaperCommand {
 		// Hidden: what a run's reaper container runs (harness.HoldLease).
 		return harness.ReaperMain(args[1:], os.Stdin, stdout, stderr)
+	}
+	if args[0] == loadgen.HeartbeatCommand {
+		// Hidden: what runs in nginx's container as its heartbeat
+		// (scenarios: the trial starts it).
+		return loadgen.HeartbeatMain(args[1:], stdout, stderr)
 	}
 	cmd, ok := commands()[args[0]]
 	if !ok {

@@ -315,6 +315,11 @@ func (ss *session) done(ctx context.Context) error {
 
 func (f *runFlags) params() (scenarios.Params, []scenarios.Scenario, error) {
 	var p scenarios.Params
+	// The heartbeat in nginx's container is this very program, when it is
+	// a static build (`make build`); `go run`'s is not, and the run says so.
+	if exe, err := os.Executable(); err == nil {
+		p.Heartbeat = exe
+	}
 	scs, err := scenarios.Lookup(f.scenarios)
 	if err != nil {
 		return p, nil, badInput{err}

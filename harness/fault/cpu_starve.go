@@ -17,8 +17,12 @@ func (cpuStarve) Name() string { return "cpu-starve" }
 func (cpuStarve) What() string {
 	return fmt.Sprintf("the container's CPU quota cut to %.2f of a core from USR2 to the end", starvedCores)
 }
-func (cpuStarve) At() string               { return "install-new-binary" }
-func (cpuStarve) Needs() Needs             { return Needs{} }
+func (cpuStarve) At() string   { return "install-new-binary" }
+func (cpuStarve) Needs() Needs { return Needs{} }
+
+// StallsContainer: every process of the container, the heartbeat too.
+func (cpuStarve) StallsContainer() bool { return true }
+
 func (cpuStarve) HealAfter() time.Duration { return 0 }
 
 func (cpuStarve) Inject(ctx context.Context, t Target) (string, error) {

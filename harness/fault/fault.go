@@ -117,6 +117,17 @@ func Available(f Fault) error {
 	return nil
 }
 
+// StallsContainer tells whether f stops or slows every process of nginx's
+// container — the heartbeat the harness runs there included — rather than
+// one of nginx's processes or its network: freeze (the cgroup freezer) and
+// cpu-starve (the container's CPU quota). The heartbeat's lateness inside
+// such a fault's window is the fault's doing, so it does not make a stall
+// the machine's (reports: the stall rule).
+func StallsContainer(f Fault) bool {
+	s, ok := f.(interface{ StallsContainer() bool })
+	return ok && s.StallsContainer()
+}
+
 // Chosen is a fault and the step it strikes after.
 type Chosen struct {
 	Fault

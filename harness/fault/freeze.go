@@ -17,8 +17,12 @@ func (freeze) Name() string { return "freeze" }
 func (freeze) What() string {
 	return "freeze the whole container (cgroup freezer) for 2.5 s while both sets serve"
 }
-func (freeze) At() string               { return "spawn-new-master" }
-func (freeze) Needs() Needs             { return Needs{} }
+func (freeze) At() string   { return "spawn-new-master" }
+func (freeze) Needs() Needs { return Needs{} }
+
+// StallsContainer: every process of the container, the heartbeat too.
+func (freeze) StallsContainer() bool { return true }
+
 func (freeze) HealAfter() time.Duration { return frozenFor }
 
 func (freeze) Inject(ctx context.Context, t Target) (string, error) {

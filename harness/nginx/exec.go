@@ -126,3 +126,22 @@ func (n *Node) upload(ctx context.Context, dir string, buf *bytes.Buffer) error 
 	}
 	return nil
 }
+
+// StartAs starts argv in the container as user (a name or uid:gid: not
+// root) and returns without waiting for it: a process of the container's
+// own, in its cgroup, that ends with it.
+func (n *Node) StartAs(ctx context.Context, user string, argv ...string) error {
+	if n.res == nil {
+		return errors.New("node closed")
+	}
+	return harness.Bounded(ctx, harness.CallTimeout, func() error {
+		ex, err := n.pool.Client.CreateExec(dc.CreateExecOptions{Container: n.res.Container.ID, Cmd: argv, User: user, Context: ctx})
+		if err != nil {
+			return fmt.Errorf("exec %s: %w", argv[0], err)
+		}
+		if err := n.pool.Client.StartExec(ex.ID, dc.StartExecOptions{Detach: true, Context: ctx}); err != nil {
+			return fmt.Errorf("exec %s: %w", argv[0], err)
+		}
+		return nil
+	})
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
@@ -26,6 +28,20 @@ const (
 	ObserverMaxProbeMs  = 100.0
 )
 
+// NginxMaxLateMs is the most the heartbeat in nginx's container (it ticks
+// every 20 ms, in nginx's cgroup) may run late in a window for nginx's side
+// to count as healthy there: twice the harness side's limits, since the
+// heartbeat competes for the CPU with nginx's own workers, which CFS may
+// run ahead of it for a few ticks under load, and a fifth of the default
+// stall limit. A container that was off the CPU that long left its accept
+// queue unserved that long, and a connection dropped from a full queue
+// waits for the client's SYN retransmit (1 s, then 3 s): a short
+// starvation makes a long stall, so such a window anywhere in a stall's
+// span makes the stall the machine's (ContainerLate). Measured in one
+// upgrade at 500 req/s on two shared cores at a load average of 6–9: the
+// worst window 122 ms late (docs/reports.md).
+const NginxMaxLateMs = 200.0
+
 func healthy(r *loadgen.ObserverRecord) bool {
 	return r.LateMs <= ObserverMaxLateMs && r.HiccupMs <= ObserverMaxHiccupMs && r.ProbeMs <= ObserverMaxProbeMs && r.ProbeMissed == 0
 }
@@ -45,8 +61,21 @@ func readObserver(dir string, s *record.Scenario, meta *record.Meta, problem, no
 	}
 	// One record per window, merged: a supplement line adds to its window.
 	byWindow := map[int64]*loadgen.ObserverRecord{}
+	// The heartbeat's lines (nginx's side, appended at the end) are kept
+	// apart: they say nothing of the harness's side, nor of its record's
+	// extent.
+	nginxByWindow := map[int64]*loadgen.ObserverRecord{}
 	err := record.ReadJSONL(filepath.Join(dir, name), func(r *loadgen.ObserverRecord) {
 		k := int64(math.Floor(r.StartMs/100 + 1e-9))
+		if r.NginxTicks > 0 || r.NginxLateMs > 0 {
+			m := nginxByWindow[k]
+			if m == nil {
+				m = &loadgen.ObserverRecord{StartMs: r.StartMs, EndMs: r.EndMs}
+				nginxByWindow[k] = m
+			}
+			m.NginxLateMs, m.NginxTicks = max(m.NginxLateMs, r.NginxLateMs), m.NginxTicks+r.NginxTicks
+			return
+		}
 		m := byWindow[k]
 		if m == nil {
 			c := *r
@@ -69,6 +98,67 @@ func readObserver(dir string, s *record.Scenario, meta *record.Meta, problem, no
 		problem("%s holds no window: the observer's health was not recorded, so no stall can be told from the machine's", name)
 	}
 	s.Observer = summariseObserver(byWindow)
+	s.Observer.Heartbeat = readHeartbeat(dir, meta, nginxByWindow)
+}
+
+// readHeartbeat summarises nginx's side from the heartbeat's windows and
+// heartbeat.json: nil for a record made before the heartbeat, Absent (why)
+// when it did not run or could not be read back.
+func readHeartbeat(dir string, meta *record.Meta, byWindow map[int64]*loadgen.ObserverRecord) *record.Heartbeat {
+	if meta.Heartbeat == nil {
+		return nil
+	}
+	if meta.Heartbeat.Absent != "" {
+		return &record.Heartbeat{Absent: meta.Heartbeat.Absent, Late: []record.HeartbeatSpan{}}
+	}
+	var hr record.HeartbeatRead
+	if err := record.ReadJSON(filepath.Join(dir, record.HeartbeatFile), &hr); err != nil {
+		return &record.Heartbeat{Absent: fmt.Sprintf("%v", err), Late: []record.HeartbeatSpan{}}
+	}
+	switch {
+	case hr.Absent != "":
+		return &record.Heartbeat{Absent: hr.Absent, Late: []record.HeartbeatSpan{}}
+	case hr.Error != "":
+		return &record.Heartbeat{Absent: "its record could not be read back: " + hr.Error, Late: []record.HeartbeatSpan{}}
+	}
+	return summariseHeartbeat(byWindow)
+}
+
+// summariseHeartbeat folds the heartbeat's windows (those with a tick due
+// or a lateness) into report.json's Heartbeat.
+func summariseHeartbeat(byWindow map[int64]*loadgen.ObserverRecord) *record.Heartbeat {
+	h := &record.Heartbeat{Late: []record.HeartbeatSpan{}}
+	var ks []int64
+	for k := range byWindow {
+		ks = append(ks, k)
+	}
+	if len(ks) == 0 {
+		h.Absent = "its record holds no tick"
+		return h
+	}
+	slices.Sort(ks)
+	h.FromMs, h.ToMs = float64(ks[0])*100, float64(ks[len(ks)-1]+1)*100
+	var cur *record.HeartbeatSpan
+	prev := ks[0] - 1
+	for _, k := range ks {
+		r := byWindow[k]
+		h.Ticks += r.NginxTicks
+		h.WorstLateMs = max(h.WorstLateMs, r.NginxLateMs)
+		if r.NginxLateMs <= NginxMaxLateMs || k != prev+1 {
+			cur = nil
+		}
+		prev = k
+		if r.NginxLateMs <= NginxMaxLateMs {
+			continue
+		}
+		if cur == nil {
+			h.Late = append(h.Late, record.HeartbeatSpan{StartMs: float64(k) * 100})
+			cur = &h.Late[len(h.Late)-1]
+		}
+		cur.EndMs = float64(k+1) * 100
+		cur.LateMs = max(cur.LateMs, r.NginxLateMs)
+	}
+	return h
 }
 
 // summariseObserver folds the windows into the report's summary.
@@ -175,7 +265,9 @@ func observerStallReason(s *record.Scenario, p record.Phase, what string, ms, fr
 
 // BlindStall says why a phase's stall above the limit is the machine's:
 // each of its long request and its long gap that is above the limit was
-// seen healthy for no more than the limit. Nil when either was seen longer
+// seen healthy for no more than the limit on the harness's side, or
+// overlaps a window in which nginx's container ran late outside a fault
+// that stalls it (ContainerLate). Nil when either was seen by both sides
 // (nginx's stall), or without an observer's record (judged as before).
 func BlindStall(s *record.Scenario, p record.Phase) []string {
 	if s.Observer == nil {
@@ -191,9 +283,116 @@ func BlindStall(s *record.Scenario, p record.Phase) []string {
 		}
 		r := observerStallReason(s, p, c.what, c.ms, c.start)
 		if r == "" {
+			r = containerStallReason(s, p, c.what, c.ms, c.start)
+		}
+		if r == "" {
 			return nil
 		}
 		why = append(why, r)
 	}
 	return why
+}
+
+// faultMarginMs widens a fault's window by one observer window on each
+// side: its record stamps the injection once the injection returned and the
+// heal once the heal returned, and the heartbeat's lateness is on the
+// 100 ms grid.
+const faultMarginMs = 100.0
+
+// stalledByFault tells whether the window [start, end) falls in the window
+// of a fault that stalls the whole container (record.FaultRecord's
+// StallsContainer): the heartbeat's lateness there is the fault's doing.
+func stalledByFault(s *record.Scenario, start, end float64) (string, bool) {
+	for _, f := range s.Faults {
+		// A fault that was never injected stalled nothing; one whose heal
+		// failed was injected.
+		if !f.StallsContainer || f.Error != "" && !strings.HasPrefix(f.Error, "heal") {
+			continue
+		}
+		to := math.Inf(1) // never healed: to the end of the run
+		if f.HealedMs != nil {
+			to = *f.HealedMs
+		}
+		if start < to+faultMarginMs && end > f.InjectedMs-faultMarginMs {
+			return f.Name, true
+		}
+	}
+	return "", false
+}
+
+// ContainerLate says in words where, in the stalled span [from, to], the
+// heartbeat in nginx's container ran later than NginxMaxLateMs outside the
+// window of a fault that stalls the container: "" when it never did, or
+// without a heartbeat. Any such window in the span makes the stall the
+// machine's, not only its own length of it (NginxMaxLateMs: a full accept
+// queue turns a short starvation into a SYN retransmit's wait).
+func ContainerLate(s *record.Scenario, from, to float64) string {
+	h := heartbeatOf(s)
+	if h == nil || h.Absent != "" || to <= from {
+		return ""
+	}
+	var saw []string
+	for _, sp := range h.Late {
+		// The part of the span in the stall and outside every such fault's
+		// window, window by window.
+		lo, hi, late := math.Inf(1), math.Inf(-1), 0.0
+		for w := sp.StartMs; w < sp.EndMs; w += 100 {
+			if w+100 <= from || w >= to {
+				continue
+			}
+			if _, ok := stalledByFault(s, w, w+100); ok {
+				continue
+			}
+			lo, hi, late = math.Min(lo, w), math.Max(hi, w+100), sp.LateMs
+		}
+		if late > 0 {
+			saw = append(saw, fmt.Sprintf("%s late in %s", words.FmtMs(late), fmtSpanS(lo, hi)))
+		}
+	}
+	if len(saw) == 0 {
+		return ""
+	}
+	return "nginx's container ran " + words.JoinAnd(saw)
+}
+
+func fmtSpanS(from, to float64) string { return fmt.Sprintf("%.1f–%.1f s", from/1000, to/1000) }
+
+func heartbeatOf(s *record.Scenario) *record.Heartbeat {
+	if s.Observer == nil {
+		return nil
+	}
+	return s.Observer.Heartbeat
+}
+
+// containerStallReason judges one stall above the limit on nginx's side:
+// "" when its container's heartbeat kept time across the span (or there is
+// none), else why the stall is the machine's (an error).
+func containerStallReason(s *record.Scenario, p record.Phase, what string, ms, from float64) string {
+	evidence := ContainerLate(s, from, from+ms)
+	if evidence == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s of %s in %s (%s–%s), but %s: the machine, not nginx — the heartbeat in nginx's container, on nginx's CPU, ran more than %s late while the client waited",
+		what, words.FmtMs(ms), p.Name, words.FmtMs(from), words.FmtMs(from+ms), evidence, words.FmtMs(NginxMaxLateMs))
+}
+
+// HeartbeatNote says, for a stall judged nginx's, what nginx's side could
+// not show: no heartbeat in the container (a record made before it, or
+// why it was absent), or a stalled span [from, to] partly outside what the
+// heartbeat covers. "" when the heartbeat covered the span, and for a
+// record made before the observer (which has its own note).
+func HeartbeatNote(s *record.Scenario, from, to float64) string {
+	if s.Observer == nil {
+		return ""
+	}
+	h := s.Observer.Heartbeat
+	switch {
+	case h == nil:
+		return "nginx's container had no heartbeat (recorded before it): judged on the harness's side alone"
+	case h.Absent != "":
+		return fmt.Sprintf("nginx's container had no heartbeat (%s): judged on the harness's side alone", h.Absent)
+	case from < h.FromMs || to > h.ToMs:
+		return fmt.Sprintf("nginx's container's heartbeat covers %s, not all of the stall: judged on the harness's side alone outside it", fmtSpanS(h.FromMs, h.ToMs))
+	}
+	return ""
 }

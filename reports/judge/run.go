@@ -244,6 +244,9 @@ func Thresholds(m *record.Meta) record.Thresholds {
 	if m.Observer != nil {
 		t.Observer = &record.ObserverLimits{WindowMs: m.Observer.WindowMs, MaxLateMs: analysis.ObserverMaxLateMs, MaxHiccupMs: analysis.ObserverMaxHiccupMs,
 			MaxProbeMs: analysis.ObserverMaxProbeMs}
+		if m.Heartbeat != nil {
+			t.Observer.MaxNginxLateMs = analysis.NginxMaxLateMs
+		}
 	}
 	return t
 }

@@ -274,9 +274,11 @@ func CoverageReasons(s *record.Scenario) []string {
 }
 
 // StallReasons fails a graceful path on which a client waited longer than
-// the stall limit while the observer could see (nginx's stall); a stall the
-// observer saw no more than the limit of is blind: the machine's, an error
-// (observerStallReason).
+// the stall limit while the observer could see on both sides (nginx's
+// stall); a stall the harness's side saw no more than the limit of, or
+// during which nginx's container ran late outside a fault that stalls it,
+// is blind: the machine's, an error (analysis.BlindStall). A fail says when
+// nginx's side had no heartbeat to show (analysis.HeartbeatNote).
 func StallReasons(s *record.Scenario) (fails, blind []string) {
 	if s.MaxStallMs <= 0 {
 		return nil, nil
@@ -289,8 +291,12 @@ func StallReasons(s *record.Scenario) (fails, blind []string) {
 			blind = append(blind, why...)
 			continue
 		}
-		fails = append(fails, fmt.Sprintf("stalled %s in %s (longest request %s, longest gap without a response %s), above the limit of %s",
-			words.FmtMs(p.StallMs), p.Name, words.FmtMs(p.MaxMs), words.FmtMs(p.GapMs), words.FmtMs(s.MaxStallMs)))
+		why := fmt.Sprintf("stalled %s in %s (longest request %s, longest gap without a response %s), above the limit of %s",
+			words.FmtMs(p.StallMs), p.Name, words.FmtMs(p.MaxMs), words.FmtMs(p.GapMs), words.FmtMs(s.MaxStallMs))
+		if note := analysis.HeartbeatNote(s, p.StallStartMs, p.StallEndMs); note != "" {
+			why += "; " + note
+		}
+		fails = append(fails, why)
 	}
 	return fails, blind
 }

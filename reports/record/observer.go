@@ -37,6 +37,9 @@ type Observer struct {
 	// Blind are the runs of consecutive unhealthy windows, each with its
 	// worst measures.
 	Blind []ObserverSpan `json:"blind"`
+	// Heartbeat is nginx's side: the heartbeat in nginx's container (nil:
+	// a record made before it).
+	Heartbeat *Heartbeat `json:"heartbeat,omitempty"`
 }
 
 // ObserverSpan is a run of windows in which the observer was not healthy.
@@ -56,4 +59,55 @@ type ObserverLimits struct {
 	MaxLateMs   float64 `json:"max_late_ms"`
 	MaxHiccupMs float64 `json:"max_hiccup_ms"`
 	MaxProbeMs  float64 `json:"max_probe_ms"`
+	// MaxNginxLateMs is the heartbeat's limit in nginx's container (absent:
+	// a record made before it).
+	MaxNginxLateMs float64 `json:"max_nginx_late_ms,omitempty"`
+}
+
+// HeartbeatFile is what the harness says of the heartbeat in nginx's
+// container (HeartbeatRead), written at the end of the run; the heartbeat's
+// windows are in the observer's file (loadgen.ObserverRecord.NginxLateMs).
+const HeartbeatFile = "heartbeat.json"
+
+// HeartbeatPlan is meta.json's word on the heartbeat in nginx's container
+// (loadgen.HeartbeatMain): planned at IntervalMs, or Absent with why (no
+// static build of the CLI to run in the container). Nil in a record made
+// before the heartbeat: its stalls are judged on the harness's side alone.
+type HeartbeatPlan struct {
+	IntervalMs float64 `json:"interval_ms"`
+	Absent     string  `json:"absent,omitempty"`
+}
+
+// HeartbeatRead is HeartbeatFile: how many ticks the harness read back and
+// the span they cover on the run's clock, or why there are none (Absent:
+// it did not start; Error: it could not be read back).
+type HeartbeatRead struct {
+	Ticks  int     `json:"ticks"`
+	FromMs float64 `json:"from_ms"`
+	ToMs   float64 `json:"to_ms"`
+	Absent string  `json:"absent,omitempty"`
+	Error  string  `json:"error,omitempty"`
+}
+
+// Heartbeat is nginx's side of the observer over the run, as report.json
+// gives it: what the heartbeat covers, its worst lateness, and the spans of
+// windows in which it ran later than the limit, each naming the fault that
+// stalls the container in whose window it falls, if one does. Absent says
+// why there was no heartbeat: its stalls are then judged on the harness's
+// side alone.
+type Heartbeat struct {
+	Absent      string          `json:"absent,omitempty"`
+	Ticks       int             `json:"ticks"`
+	FromMs      float64         `json:"from_ms"`
+	ToMs        float64         `json:"to_ms"`
+	WorstLateMs float64         `json:"worst_late_ms"`
+	Late        []HeartbeatSpan `json:"late"`
+}
+
+// HeartbeatSpan is a run of windows in which nginx's container ran later
+// than the limit.
+type HeartbeatSpan struct {
+	StartMs float64 `json:"start_ms"`
+	EndMs   float64 `json:"end_ms"`
+	LateMs  float64 `json:"late_ms"`
 }

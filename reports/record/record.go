@@ -31,6 +31,10 @@ type FaultRecord struct {
 	Outcome    string   `json:"outcome"`   // what injecting and healing did, in words
 	Expected   string   `json:"expected"`  // what it was measured to do (the expectation it was judged by)
 	Error      string   `json:"error,omitempty"`
+	// StallsContainer marks a fault that stops or slows every process of
+	// nginx's container, its heartbeat included (freeze, cpu-starve): the
+	// heartbeat's lateness in its window is the fault's, not the machine's.
+	StallsContainer bool `json:"stalls_container,omitempty"`
 	// LogLines are the error log's failure lines from the injection to the
 	// heal (or the end): nginx's own word on what the fault did.
 	LogLines []string `json:"log_lines,omitempty"`
@@ -99,6 +103,9 @@ type Meta struct {
 	// final.json's processes to it (nil: a record made before it, whose
 	// check_errors are the runner's).
 	FinalWant *FinalPlan `json:"final_want,omitempty"`
+	// Heartbeat says whether a heartbeat ran in nginx's container (nil: a
+	// record made before it).
+	Heartbeat *HeartbeatPlan `json:"heartbeat,omitempty"`
 }
 
 // TrafficPlan is one traffic kind as the load ran it.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/releng-tools/nginx-upgrade-harness/reports/analysis"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/judge"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/words"
@@ -570,6 +571,15 @@ func observerLine(o *record.Observer) string {
 	if o == nil {
 		return ""
 	}
-	return fmt.Sprintf("Observer: %d windows of 100 ms recorded, %d blind (worst: the load %s late, the runtime %s, the control probe %s; %d control probes missed).",
+	line := fmt.Sprintf("Observer: %d windows of 100 ms recorded, %d blind (worst: the load %s late, the runtime %s, the control probe %s; %d control probes missed).",
 		o.Windows, o.Unhealthy, words.FmtMs(o.WorstLateMs), words.FmtMs(o.WorstHiccupMs), words.FmtMs(o.WorstProbeMs), o.ProbeMissed)
+	switch h := o.Heartbeat; {
+	case h == nil: // a record made before the heartbeat
+	case h.Absent != "":
+		line += fmt.Sprintf(" nginx's container: no heartbeat (%s).", h.Absent)
+	default:
+		line += fmt.Sprintf(" nginx's container: %d heartbeat ticks over %s–%s, worst %s late, %s over %s.",
+			h.Ticks, words.FmtMs(h.FromMs), words.FmtMs(h.ToMs), words.FmtMs(h.WorstLateMs), words.Plural(len(h.Late), "span"), words.FmtMs(analysis.NginxMaxLateMs))
+	}
+	return line
 }

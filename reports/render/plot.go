@@ -477,7 +477,10 @@ type plotObserver struct {
 	Y       float64
 	Covered plotBar
 	Blind   []plotBar
-	Caption string
+	// NginxLate are the spans in which nginx's container ran later than
+	// its limit (its heartbeat), drawn over the band.
+	NginxLate []plotBar
+	Caption   string
 }
 
 func observerBand(o *record.Observer, top float64, x func(float64) float64) *plotObserver {
@@ -491,6 +494,17 @@ func observerBand(o *record.Observer, top float64, x func(float64) float64) *plo
 		_, saw := analysis.ObserverSaw(&record.Observer{FromMs: o.FromMs, ToMs: o.ToMs, Blind: []record.ObserverSpan{sp}}, sp.StartMs, sp.EndMs)
 		b.Blind = append(b.Blind, plotBar{X: x(sp.StartMs), Y: top, W: math.Max(1.5, x(sp.EndMs)-x(sp.StartMs)), H: genRow - 3,
 			Title: fmt.Sprintf("%s–%s: %s", words.FmtMs(sp.StartMs), words.FmtMs(sp.EndMs), saw)})
+	}
+	if h := o.Heartbeat; h != nil {
+		if h.Absent != "" {
+			b.Caption += "; nginx's container: no heartbeat"
+		} else {
+			b.Caption += fmt.Sprintf("; orange: nginx's container over %s late", words.FmtMs(analysis.NginxMaxLateMs))
+		}
+		for _, sp := range h.Late {
+			b.NginxLate = append(b.NginxLate, plotBar{X: x(sp.StartMs), Y: top, W: math.Max(1.5, x(sp.EndMs)-x(sp.StartMs)), H: genRow - 3,
+				Title: fmt.Sprintf("%s–%s: nginx's container ran %s late", words.FmtMs(sp.StartMs), words.FmtMs(sp.EndMs), words.FmtMs(sp.LateMs))})
+		}
 	}
 	return b
 }

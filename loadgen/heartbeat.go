@@ -1,0 +1,184 @@
+package loadgen
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"time"
+)
+
+// The heartbeat is the observer's eye on nginx's side: a process inside
+// nginx's container (so in nginx's cgroup, starved when nginx is) that
+// ticks every HeartbeatInterval and writes when each tick was due and when
+// it ran. The harness reads it back at the end and adds its lateness to
+// the observer's windows (ObserverRecord.NginxLateMs): a stall while nginx's
+// container could not run is the machine's, not nginx's (reports: the stall
+// rule). It is the tool's own static binary run as a hidden subcommand, as
+// the reaper is.
+
+// HeartbeatCommand is the hidden subcommand of the CLI that runs the
+// heartbeat.
+const HeartbeatCommand = "heartbeat"
+
+// HeartbeatInterval is how often the heartbeat ticks: the control probe's
+// interval, five ticks a window.
+const HeartbeatInterval = 20 * time.Millisecond
+
+// HeartbeatTick is one line of the heartbeat's file: when the tick was due
+// and when it ran, wall clock in Unix nanoseconds (the container shares the
+// host's clock; the run's clock is anchored on the wall clock too). Slots
+// that passed while a tick was late are not ticked: its lateness covers
+// them.
+type HeartbeatTick struct {
+	DueNs int64 `json:"due"`
+	RanNs int64 `json:"ran"`
+}
+
+// HeartbeatMain is the heartbeat itself (the hidden subcommand): it writes
+// one HeartbeatTick a line to --out until --for has passed or it is
+// killed (with its container). It returns the exit code.
+func HeartbeatMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet(HeartbeatCommand, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "the file to write the ticks to")
+	every := fs.Duration("interval", HeartbeatInterval, "tick this often")
+	bound := fs.Duration("for", 6*time.Hour, "stop after this long (the container's removal ends it first)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *out == "" || *every <= 0 {
+		fmt.Fprintln(stderr, "heartbeat: --out and a positive --interval are required")
+		return 2
+	}
+	// One thread: it shares nginx's CPU and must not compete with it.
+	runtime.GOMAXPROCS(1)
+	f, err := os.OpenFile(*out, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		fmt.Fprintf(stderr, "heartbeat: %v\n", err)
+		return 1
+	}
+	defer f.Close()
+	start := time.Now()
+	startWall := start.Round(0).UnixNano()
+	var line []byte
+	for i := int64(0); ; {
+		due := start.Add(time.Duration(i) * *every)
+		if d := time.Until(due); d > 0 {
+			time.Sleep(d)
+		}
+		ran := time.Now()
+		line = line[:0]
+		line = append(line, `{"due":`...)
+		line = strconv.AppendInt(line, startWall+int64(due.Sub(start)), 10)
+		line = append(line, `,"ran":`...)
+		line = strconv.AppendInt(line, startWall+int64(ran.Sub(start)), 10)
+		line = append(line, "}\n"...)
+		// One write a tick: what is in the file is what ran, whenever the
+		// harness reads it. A write that fails (the file system full) is
+		// a tick lost, not the end of the heartbeat.
+		f.Write(line)
+		if ran.Sub(start) >= *bound {
+			return 0
+		}
+		// The next slot not yet passed.
+		i = int64(ran.Sub(start)/(*every)) + 1
+	}
+}
+
+// ReadHeartbeat reads a heartbeat's file. A last line cut short (read while
+// it was written) is left out; any other line that is not a tick is an
+// error.
+func ReadHeartbeat(r io.Reader) ([]HeartbeatTick, error) {
+	var ticks []HeartbeatTick
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), 64*1024)
+	var bad error
+	n := 0
+	for sc.Scan() {
+		n++
+		if bad != nil {
+			return ticks, bad
+		}
+		var t HeartbeatTick
+		if err := json.Unmarshal(sc.Bytes(), &t); err != nil || t.DueNs == 0 || t.RanNs == 0 {
+			bad = fmt.Errorf("heartbeat: line %d is not a tick: %q", n, sc.Text())
+			continue
+		}
+		ticks = append(ticks, t)
+	}
+	return ticks, sc.Err()
+}
+
+// HeartbeatWindows turns ticks into the observer's windows on clock (each
+// a supplement line: the load's windows are written already): per window,
+// the ticks due in it (NginxTicks) and the most the container had run late
+// at any moment of it (NginxLateMs) — a late tick's wait counts, like the
+// hiccup meter's, in every window it spans, as far as it had gone by each
+// window's end.
+func HeartbeatWindows(ticks []HeartbeatTick, clock Clock) []ObserverRecord {
+	w := float64(ObserverWindow.Milliseconds())
+	anchor := clock.Start().UnixNano()
+	ms := func(ns int64) float64 { return float64(ns-anchor) / float64(time.Millisecond) }
+	byWindow := map[int64]*ObserverRecord{}
+	at := func(k int64) *ObserverRecord {
+		r := byWindow[k]
+		if r == nil {
+			r = &ObserverRecord{StartMs: float64(k) * w, EndMs: float64(k+1) * w, Supplement: true}
+			byWindow[k] = r
+		}
+		return r
+	}
+	for _, t := range ticks {
+		due, ran := ms(t.DueNs), ms(t.RanNs)
+		if due < 0 {
+			continue // before the run's clock started
+		}
+		at(windowOf(due)).NginxTicks++
+		if ran-due < 1 {
+			continue // below the sleep's own resolution
+		}
+		for k := windowOf(due); k <= windowOf(ran); k++ {
+			if end := math.Min(ran, float64(k+1)*w); end > due {
+				r := at(k)
+				r.NginxLateMs = math.Max(r.NginxLateMs, round3ms(end-due))
+			}
+		}
+	}
+	out := make([]ObserverRecord, 0, len(byWindow))
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for k := range byWindow {
+		lo, hi = min(lo, k), max(hi, k)
+	}
+	for k := lo; k <= hi && len(byWindow) > 0; k++ {
+		if r := byWindow[k]; r != nil {
+			out = append(out, *r)
+		}
+	}
+	return out
+}
+
+// AppendHeartbeat adds the heartbeat's windows (HeartbeatWindows) to
+// dir's ObserverFile, once the load has closed it.
+func AppendHeartbeat(dir string, ticks []HeartbeatTick, clock Clock) error {
+	f, err := os.OpenFile(filepath.Join(dir, ObserverFile), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("loadgen: the heartbeat's windows: %w", err)
+	}
+	bw := bufio.NewWriter(f)
+	enc := json.NewEncoder(bw)
+	for _, r := range HeartbeatWindows(ticks, clock) {
+		if err := enc.Encode(r); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return errors.Join(bw.Flush(), f.Close())
+}
