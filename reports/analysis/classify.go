@@ -114,6 +114,12 @@ func classifyError(msg string) failureClass {
 		return classRefused
 	case strings.Contains(lower, "connection reset by peer"), strings.Contains(lower, "broken pipe"):
 		return classReset
+	// x/net/http2 closes a connection whose write the server reset, and
+	// every other stream in flight on it fails with this text: the
+	// server's reset, met by a neighbour (seen under TERM's fast shutdown,
+	// beside a "write: connection reset by peer" on the same connection).
+	case strings.Contains(msg, "client connection force closed"):
+		return classReset
 	case strings.Contains(lower, "timeout"), strings.Contains(lower, "deadline exceeded"):
 		return classTimeout
 	case strings.Contains(msg, "EOF"), strings.Contains(lower, "server closed"), strings.Contains(lower, "connection closed"):

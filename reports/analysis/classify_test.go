@@ -15,6 +15,9 @@ func TestClassifyHTTP2(t *testing.T) {
 		{`Get "https://127.0.0.1:8443/": stream error: stream ID 3; REFUSED_STREAM; received from peer`, record.ClassStreamReset},
 		{`Get "https://127.0.0.1:8443/": http2: server sent GOAWAY and closed the connection; LastStreamID=5, ErrCode=NO_ERROR, debug=""`, record.ClassGoAway},
 		{`Get "https://127.0.0.1:8443/": http2: Transport received Server's graceful shutdown GOAWAY`, record.ClassGoAway},
+		// A neighbour's write met the server's reset: x/net/http2 closed the
+		// connection under this stream (measured under TERM, TLS, HTTP/2).
+		{`Get "https://secure.example.test/app/orders": http2: client connection force closed via ClientConn.Close`, record.ClassReset},
 		// Not the server's: unchanged.
 		{`Get "https://127.0.0.1:8443/": context canceled`, record.ClassCancelled},
 		{`Get "https://127.0.0.1:8443/": http2: client connection lost`, record.ClassOther},
