@@ -22,6 +22,10 @@ type Logf func(format string, args ...any)
 type Engine struct {
 	pool    *dockertest.Pool
 	lease   *harness.Lease
+	// heartbeat is the static CLI that also runs as the heartbeat in
+	// nginx's container (the reaper's binary; the trial says why when it
+	// is not a static build).
+	heartbeat string
 	logf    Logf
 	timeout time.Duration // of the set-up: NewEngine, each pair's builds
 }
@@ -82,8 +86,11 @@ func NewEngine(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 		e.logf("removed %d container(s) left behind by an earlier run", n)
 	}
 	var lopts []harness.LeaseOption
+	e.heartbeat = cfg.reaper
 	if cfg.reaper != "" {
 		lopts = append(lopts, harness.ReaperBinary(cfg.reaper))
+	} else if exe, err := os.Executable(); err == nil {
+		e.heartbeat = exe
 	}
 	lease, err := harness.HoldLease(ctx, pool, append(lopts, harness.LeaseLog(cfg.logf))...)
 	if err != nil {

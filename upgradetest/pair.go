@@ -75,6 +75,7 @@ func (e *Engine) Pair(ctx context.Context, from, to string, opts ...PairOption) 
 		return nil, fmt.Errorf("upgradetest: broken build: %w", err)
 	}
 	p.Config, p.Load = cfg.config, cfg.load
+	p.Heartbeat = e.heartbeat
 	if err := p.Load.Validate(); err != nil {
 		return nil, fmt.Errorf("upgradetest: load: %w", err)
 	}
