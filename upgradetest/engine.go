@@ -20,14 +20,14 @@ type Logf func(format string, args ...any)
 // Engine is the Docker engine of DOCKER_HOST (or the local socket) set up
 // for upgrade runs by this process.
 type Engine struct {
-	pool    *dockertest.Pool
-	lease   *harness.Lease
+	pool  *dockertest.Pool
+	lease *harness.Lease
 	// heartbeat is the static CLI that also runs as the heartbeat in
 	// nginx's container (the reaper's binary; the trial says why when it
 	// is not a static build).
 	heartbeat string
-	logf    Logf
-	timeout time.Duration // of the set-up: NewEngine, each pair's builds
+	logf      Logf
+	timeout   time.Duration // of the set-up: NewEngine, each pair's builds
 }
 
 type engineConfig struct {
