@@ -72,6 +72,29 @@ func TestDoctoredWitnesses(t *testing.T) {
 				return true, nil
 			})
 		}, []string{"server-log.jsonl", "start_wall", "outside the run's window"}},
+		{"a line logged by a pid no process table saw", func(t *testing.T, dir string) {
+			editServerLog(t, dir, func(e *record.ServerEntry) (bool, []record.ServerEntry) {
+				if e.ID == "http1/40" {
+					e.PID = 4242
+				}
+				return true, nil
+			})
+		}, []string{"server-log.jsonl", record.ProcessesFile, "who answered", "pid 4242"}},
+		{"a line logged by an old worker after the tables saw it gone", func(t *testing.T, dir string) {
+			// Worker 46 is gone from the table after stop-old-workers
+			// (4.7 s); the log's last line is at 16.8 s.
+			last := 0.0
+			editServerLog(t, dir, func(e *record.ServerEntry) (bool, []record.ServerEntry) {
+				last = max(last, e.Msec)
+				return true, nil
+			})
+			editServerLog(t, dir, func(e *record.ServerEntry) (bool, []record.ServerEntry) {
+				if e.Msec == last {
+					e.PID = 46
+				}
+				return true, nil
+			})
+		}, []string{"server-log.jsonl", record.ProcessesFile, "after the table that saw their pid gone", "by pid 46"}},
 		{"a connection reset under a request, no failed request beside it", func(t *testing.T, dir string) {
 			n := 0
 			editJSONL(t, filepath.Join(dir, loadgen.ConnectionsFile), func(line []byte) []byte {

@@ -69,7 +69,7 @@ func Measure(dir string, s *record.Scenario, files record.Files, witnessRequired
 		if w == nil {
 			w = &witnessAcc{}
 		}
-		applyWitness(dir, s, w, acc.start, files.End.EndMs, witnessRequired, samples, problem)
+		applyWitness(dir, s, w, acc.start, files.End.EndMs, witnessRequired, samples, !noTables, problem)
 	}
 }
 

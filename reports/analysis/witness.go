@@ -433,3 +433,83 @@ func Disagreements(client []record.ClientRecord, server []record.ServerEntry, at
 	}
 	return out
 }
+
+// PIDDisagreements holds nginx's log against the process tables
+// (processes.jsonl, final.json) and the deaths nginx's error log names:
+//   - every line's pid is a process the tables saw, or one whose death the
+//     error log names (a worker respawned and dead between two tables);
+//   - no line is written after its pid was seen gone: a table taken after
+//     the pid's last one and without it bounds when it could still log
+//     (widened by witnessSlackMs: a table is taken while nginx runs on).
+//
+// A line the tables cannot place is another nginx's, or a table that is
+// not this run's: one of the two witnesses is wrong. startMs is the run
+// clock's zero in Unix milliseconds.
+func PIDDisagreements(server []record.ServerEntry, samples []record.ProcessSample, deaths []record.Death, startMs float64) []string {
+	if len(samples) == 0 {
+		return nil // no table: Deaths and the reconciliation say what is missing
+	}
+	lastSeen := map[int]float64{}
+	for _, s := range samples {
+		for _, p := range s.Procs {
+			lastSeen[p.PID] = max(lastSeen[p.PID], s.Ms)
+		}
+	}
+	goneAt := map[int]float64{}
+	for pid, last := range lastSeen {
+		for _, s := range samples {
+			if s.Ms > last {
+				goneAt[pid] = s.Ms
+				break
+			}
+		}
+	}
+	died := map[int]float64{}
+	for _, d := range deaths {
+		died[d.PID] = max(died[d.PID], d.ToMs)
+	}
+	var unknown, late []string
+	nUnknown, nLate := 0, 0
+	unknownPIDs := map[int]bool{}
+	for _, e := range server {
+		if e.PID <= 0 {
+			continue
+		}
+		ms := e.Msec*1000 - startMs
+		_, seen := lastSeen[e.PID]
+		diedTo, dead := died[e.PID]
+		switch {
+		case !seen && !dead:
+			nUnknown++
+			if !unknownPIDs[e.PID] && len(unknown) < 3 {
+				unknown = append(unknown, fmt.Sprintf("pid %d (%s at %.0f ms)", e.PID, lineName(e), ms))
+			}
+			unknownPIDs[e.PID] = true
+		case seen:
+			if g, ok := goneAt[e.PID]; ok && ms > g+witnessSlackMs && (!dead || ms > diedTo+witnessSlackMs) {
+				nLate++
+				if len(late) < 3 {
+					late = append(late, fmt.Sprintf("%s by pid %d at %.0f ms, seen gone at %.0f ms", lineName(e), e.PID, ms, g))
+				}
+			}
+		}
+	}
+	var out []string
+	if nUnknown > 0 {
+		out = append(out, fmt.Sprintf("server-log.jsonl and the process tables (%s) disagree on who answered: %d lines were logged by %s no table saw and no death in error-log.txt names: %s%s — the log is another nginx's, or the tables are not this run's",
+			record.ProcessesFile, nUnknown, words.Plural(len(unknownPIDs), "pid"), strings.Join(unknown, ", "), more(len(unknownPIDs), len(unknown))))
+	}
+	if nLate > 0 {
+		out = append(out, fmt.Sprintf("server-log.jsonl and the process tables (%s) disagree on when: %d lines were logged after the table that saw their pid gone: %s%s",
+			record.ProcessesFile, nLate, strings.Join(late, "; "), more(nLate, len(late))))
+	}
+	return out
+}
+
+// lineName names a log line for a reason: its request id, or its request.
+func lineName(e record.ServerEntry) string {
+	if e.ID != "" {
+		return e.ID
+	}
+	return "a line without an id"
+}

@@ -108,7 +108,7 @@ func (w *witnessAcc) readSideClients(dir string, meta *record.Meta, problem func
 // found: a failure held by a process that died unplanned is lost in its
 // crash.
 func applyWitness(dir string, s *record.Scenario, w *witnessAcc, start time.Time, endMs float64, required bool, samples []record.ProcessSample,
-	problem func(string, ...any)) {
+	tables bool, problem func(string, ...any)) {
 	path := func(name string) string { return filepath.Join(dir, name) }
 	var read record.WitnessRead
 	if err := record.ReadJSON(path(record.WitnessFile), &read); err != nil {
@@ -151,6 +151,11 @@ func applyWitness(dir string, s *record.Scenario, w *witnessAcc, start time.Time
 	r := Reconcile(w.clients, server, kills...)
 	for _, d := range Disagreements(w.clients, server, w.attempts, float64(start.UnixNano())/1e6, max(runEnd(s), endMs)) {
 		problem("%s", d)
+	}
+	if tables {
+		for _, d := range PIDDisagreements(server, samples, s.Deaths, float64(start.UnixNano())/1e6) {
+			problem("%s", d)
+		}
 	}
 	wit.Requests, wit.Logged, wit.Unidentified, wit.Classes = len(w.clients), len(server), r.Unidentified, r.Classes
 	wit.Complete = r.Complete()
