@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -290,5 +291,51 @@ func TestMatrixCellFindingAndNotRun(t *testing.T) {
 		if !strings.Contains(string(md), s) {
 			t.Errorf("report.md lacks %q:\n%s", s, md)
 		}
+	}
+}
+
+// A matrix cell writes its own run.json (the plans of its scenarios); the
+// matrix report holds each cell's records against it, as a run's report
+// does: a meta.json changed after the plan was written is an error cell
+// naming the field.
+func TestMatrixCellHeldAgainstItsPlan(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		edit    func(m map[string]any)
+		verdict string
+		naming  string
+	}{
+		{"as planned", func(m map[string]any) {}, record.VerdictPass, ""},
+		{"max_stall_ms raised after the plan", func(m map[string]any) { m["max_stall_ms"] = 1e9 }, record.VerdictError, "max_stall_ms"},
+		{"expect changed after the plan", func(m map[string]any) { m["expect"] = record.ExpectDrops }, record.VerdictError, "expect"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeShard(t, dir, nil, nil)
+			sdir := filepath.Join(CellDir(dir, "b1_http1"), "upgrade")
+			var meta record.Meta
+			if err := record.ReadJSON(filepath.Join(sdir, record.MetaFile), &meta); err != nil {
+				t.Fatal(err)
+			}
+			plan := record.PlanOf(meta)
+			plan.Scenario, plan.Source = "upgrade", record.PlanCatalogue
+			plan = plan.Sealed()
+			editMeta(t, sdir, func(m map[string]any) {
+				m["scenario"], m["plan_digest"] = "upgrade", plan.Digest
+				tc.edit(m)
+			})
+			data, _ := json.Marshal(record.RunPlan{Repeat: 1, Scenarios: []string{"upgrade"}, Plans: []record.ScenarioPlan{plan}})
+			if err := os.WriteFile(filepath.Join(CellDir(dir, "b1_http1"), record.PlanFile), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r, err := RenderMatrix(dir, MatrixOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := r.Cells[0]
+			if c.ID != "b1_http1" || c.Verdict != tc.verdict || tc.naming != "" && !withReason(c.Reasons, record.PlanFile, tc.naming) {
+				t.Fatalf("cell %s: verdict %s, reasons %q: want %s naming %s", c.ID, c.Verdict, c.Reasons, tc.verdict, tc.naming)
+			}
+		})
 	}
 }

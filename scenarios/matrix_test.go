@@ -73,6 +73,13 @@ var _ = Describe("a matrix that shards", Label("matrix"), longSpec(3), func() {
 				Expect(filepath.Join(cdir, "upgrade", loadgen.ResultsFile)).To(BeARegularFile(), "the cell's records are on disk")
 				Expect(filepath.Join(cdir, "upgrade", record.EndFile)).To(BeARegularFile())
 				Expect(filepath.Join(cdir, record.ReportJSON)).To(BeARegularFile(), "the drill-down report")
+				// The cell's plan, written before it ran: its record is held against it.
+				var cellPlan record.RunPlan
+				Expect(record.ReadJSON(filepath.Join(cdir, record.PlanFile), &cellPlan)).To(Succeed(), "the cell's run.json")
+				var meta record.Meta
+				Expect(record.ReadJSON(filepath.Join(cdir, "upgrade", record.MetaFile), &meta)).To(Succeed())
+				Expect(cellPlan.PlanFor("upgrade")).NotTo(BeNil(), "the cell's run.json plans upgrade")
+				Expect(cellPlan.PlanFor("upgrade").Digest).To(Equal(meta.PlanDigest), "meta.json names the cell's plan")
 			}
 		}
 		Expect(merged.Verdict).To(Equal(whole.Verdict))

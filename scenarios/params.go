@@ -105,6 +105,16 @@ func (p Params) planScenario(meta *record.Meta, sc Scenario) {
 // Plan is what sc is meant to do under p, as run.json records it before
 // any scenario starts (sealed with its digest): computed as its meta.json's
 // plan is (planScenario), so that the two agree unless a record was changed.
+// Plans are what each scenario is meant to do, for run.json: every
+// scenario's record is held against its plan when the report is made.
+func (p Params) Plans(scs []Scenario) []record.ScenarioPlan {
+	out := make([]record.ScenarioPlan, 0, len(scs))
+	for _, sc := range scs {
+		out = append(out, p.Plan(sc))
+	}
+	return out
+}
+
 func (p Params) Plan(sc Scenario) record.ScenarioPlan {
 	meta := record.Meta{Scenario: sc.Name, Expect: sc.Expect, Load: p.Load.Record()}
 	p.planScenario(&meta, sc)

@@ -79,7 +79,7 @@ func runPlanned(ctx context.Context, stderr io.Writer, f *runFlags, p, pb scenar
 	if err := precheck(ctx, pool, &p, pr); err != nil {
 		return err
 	}
-	plan.Plans = scenarioPlans(p, scs)
+	plan.Plans = p.Plans(scs)
 	if err := writeJSONFile(filepath.Join(out, record.PlanFile), plan); err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func runPlanned(ctx context.Context, stderr io.Writer, f *runFlags, p, pb scenar
 		for _, sc := range scs {
 			plan.Scenarios = append(plan.Scenarios, sc.Name)
 		}
-		plan.Plans = scenarioPlans(p, scs)
+		plan.Plans = p.Plans(scs)
 		if err := writeJSONFile(filepath.Join(out, record.PlanFile), plan); err != nil {
 			return err
 		}
@@ -174,16 +174,6 @@ func runPlanned(ctx context.Context, stderr io.Writer, f *runFlags, p, pb scenar
 		return err
 	}
 	return verdictErr(r)
-}
-
-// scenarioPlans are what each scenario is meant to do, for run.json: every
-// scenario's record is held against its plan when the report is made.
-func scenarioPlans(p scenarios.Params, scs []scenarios.Scenario) []record.ScenarioPlan {
-	out := make([]record.ScenarioPlan, 0, len(scs))
-	for _, sc := range scs {
-		out = append(out, p.Plan(sc))
-	}
-	return out
 }
 
 // resolvePlanned resolves every build of the plan to an exact version the

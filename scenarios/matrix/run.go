@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -232,6 +233,16 @@ func runCell(ctx context.Context, e *Engine, c Cell, base scenarios.Params, out 
 			failAll(err.Error())
 			return engineAlive()
 		}
+	}
+	// What each scenario of the cell is meant to do, before any runs: the
+	// cell's report holds every record against it, as a run's does.
+	cellPlan := record.RunPlan{Repeat: 1, From: p.From.Spec, To: p.To.Spec, InsecureArchive: base.InsecureArchive, Plans: p.Plans(scs)}
+	for _, sc := range scs {
+		cellPlan.Scenarios = append(cellPlan.Scenarios, sc.Name)
+	}
+	if err := record.WriteFileAtomic(filepath.Join(cdir, record.PlanFile), func(w io.Writer) error { return record.WriteIndentedJSON(w, cellPlan) }); err != nil {
+		failAll("write the cell's plan: " + err.Error())
+		return true
 	}
 	if _, err := scenarios.RunSuite(ctx, e.Pool, scs, p, im, cdir, progress); err != nil {
 		cause = oneLine(err.Error())
