@@ -33,6 +33,11 @@ type Resolution struct {
 	tarball string // source: the tarball's path in the cache
 }
 
+// Tarball is where a source build's tarball is on this host: the cache's
+// copy, checked against the archive's index, or the user's file ("" for
+// other kinds).
+func (r Resolution) Tarball() string { return r.tarball }
+
 // Deb is one package file of a Debian build, as the archive's index gave it.
 type Deb struct {
 	Package  string `json:"package"`
