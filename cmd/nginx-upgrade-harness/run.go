@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -253,8 +254,18 @@ func openSession(ctx context.Context, stderr io.Writer, out, prefix string, inse
 	// archive (named, reachable and signed: the builds' resolution), the
 	// engine, and a way to the base image.
 	if err := image.CheckArchive(); err != nil {
-		removeIfEmpty()
-		return nil, bad("%v", err)
+		// Neither the flag, the variable nor this host's apt sources name
+		// the archive: Debian's own image on the engine may.
+		pool, cerr := harness.Connect()
+		if !errors.Is(err, image.ErrNoArchive) || cerr != nil {
+			removeIfEmpty()
+			return nil, bad("%v", err)
+		}
+		if err := image.UseEngineSources(ctx, pool); err != nil {
+			removeIfEmpty()
+			return nil, bad("%v", err)
+		}
+		ss.con.Line("the Debian archive: the apt sources inside the engine's debian:%s (no --archive, %s, nor apt sources on this host)", image.Release, image.ArchiveEnv)
 	}
 	if err := before(ss.con.Line); err != nil {
 		return nil, err

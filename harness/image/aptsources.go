@@ -60,7 +60,11 @@ func hostDebianSources() ([]sourceFile, error) {
 		out = append(out, sourceFile{name: "harness-debian.sources", data: []byte(strings.Join(stanzas, "\n\n") + "\n")})
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("no Debian archive named: pass --archive URI (or set %s), the URI of a Debian mirror's main archive (http://HOST/debian); this host has no Debian %s apt sources to take it from", ArchiveEnv, suite)
+		if files, _ := sourcesFromEngine(); len(files) > 0 {
+			return files, nil
+		}
+		return nil, fmt.Errorf("%w: pass --archive URI (or set %s), the URI of a Debian mirror's main archive (http://HOST/debian); this host has no Debian %s apt sources to take it from, and the engine's debian:%s was not asked",
+			ErrNoArchive, ArchiveEnv, suite, suite)
 	}
 	return out, nil
 }
