@@ -11,6 +11,15 @@ import (
 // for install + USR2 and 1.4 s for WINCH on the default upgrade at 500 req/s.
 const stepCost = 1500 * time.Millisecond
 
+// stepExecs is about how many execs' worth of time a step takes: on a host
+// whose execs at rest take longer than stepCost/stepExecs (an emulated VM:
+// seconds each), a step costs that many of them.
+const stepExecs = 10
+
+// stepCostOn is a step's cost on a host whose execs at rest take exec
+// (nginx.Node.ExecCost): stepCost, or stepExecs execs where that is more.
+func stepCostOn(exec time.Duration) time.Duration { return max(stepCost, stepExecs*exec) }
+
 // Long connections outlast the drain by this much of the planned time to
 // its end, and at least drainMarginMin: steps run slower on a busy machine
 // than planned, and a download that ends before the drain-ending step is
@@ -48,6 +57,11 @@ func drainWindow(moves []Move) (start, end int) {
 // Without one, across every step to half-way through the last audit; a
 // scenario that cuts them (SlowOutlasts) makes them last three times that.
 func slowSpan(sc Scenario, steady time.Duration) time.Duration {
+	return slowSpanOn(sc, steady, stepCost)
+}
+
+// slowSpanOn is slowSpan with a step's cost measured on this host.
+func slowSpanOn(sc Scenario, steady, stepCost time.Duration) time.Duration {
 	_, end := drainWindow(sc.Moves)
 	span := steady
 	if end >= 0 {

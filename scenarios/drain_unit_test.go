@@ -63,3 +63,24 @@ func TestUpgradeDownloadsLastPastTheMeasuredQuit(t *testing.T) {
 		t.Errorf("upgrade downloads last %s: they would end before the QUIT measured at 9.7 s, plus %s", span, drainMarginMin)
 	}
 }
+
+// On a slow host (an emulated VM: execs of seconds at rest) a step costs
+// more and the long downloads last longer, so that they still span the
+// drain; here (execs of about 0.1 s) nothing changes.
+func TestSlowHostStretchesTheLongDownloads(t *testing.T) {
+	if got := stepCostOn(120 * time.Millisecond); got != stepCost {
+		t.Errorf("execs of 120 ms: a step costs %s, want %s", got, stepCost)
+	}
+	if got := stepCostOn(time.Second); got != stepExecs*time.Second {
+		t.Errorf("execs of 1 s: a step costs %s, want %s", got, stepExecs*time.Second)
+	}
+	sc, err := Lookup([]string{"upgrade"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steady := Params{}.steady()
+	here, slow := slowSpanOn(sc[0], steady, stepCostOn(120*time.Millisecond)), slowSpanOn(sc[0], steady, stepCostOn(time.Second))
+	if here != slowSpan(sc[0], steady) || slow < here+2*(stepExecs*time.Second-stepCost) {
+		t.Errorf("long downloads: %s here, %s on the slow host", here, slow)
+	}
+}

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	dc "github.com/ory/dockertest/v3/docker"
@@ -52,8 +54,12 @@ func (n *Node) execWithin(ctx context.Context, timeout time.Duration, env []stri
 		in = bytes.NewReader(stdin)
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
+	began := time.Now()
 	exit, err := harness.ExecIn(cctx, n.pool.Client, id, env, in, &out, &errb, argv...)
 	cancel()
+	if err == nil {
+		n.execCost.add(time.Since(began))
+	}
 	if err != nil {
 		err = harness.CallErr(ctx, timeout, err)
 		if ctx.Err() != nil {
@@ -144,4 +150,50 @@ func (n *Node) StartAs(ctx context.Context, user string, argv ...string) error {
 		}
 		return nil
 	})
+}
+
+// execCalibration is what the node's first execs took: the host's speed at
+// rest (before the load starts), which a slow host (an emulated VM) scales
+// its deadlines and long downloads by.
+type execCalibration struct {
+	mu    sync.Mutex
+	first []time.Duration
+}
+
+// calibrationExecs is how many first execs the calibration keeps.
+const calibrationExecs = 7
+
+func (c *execCalibration) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.first) < calibrationExecs {
+		c.first = append(c.first, d)
+	}
+}
+
+// median of the first execs (0: none yet).
+func (c *execCalibration) median() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.first) == 0 {
+		return 0
+	}
+	ds := append([]time.Duration(nil), c.first...)
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2]
+}
+
+// ExecCost is the median of the node's first execs: about 0.1 s on a
+// machine like this one, seconds in an emulated VM (docs/vm.md).
+func (n *Node) ExecCost() time.Duration { return n.execCost.median() }
+
+// probeSlowFactor scales a probe's deadline on a slow host: a probe is a
+// few execs' worth of work, and one that takes this many times the host's
+// exec at rest is lost, not slow.
+const probeSlowFactor = 25
+
+// probeTimeout bounds one probe: harness.ProbeTimeout, or more on a host
+// whose execs at rest are slow.
+func (n *Node) probeTimeout() time.Duration {
+	return max(harness.ProbeTimeout, probeSlowFactor*n.ExecCost())
 }

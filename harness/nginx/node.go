@@ -34,6 +34,7 @@ type Node struct {
 	// selfFrozen is set while a fault of the harness's own holds the
 	// container frozen: that freeze is the experiment, not the environment.
 	selfFrozen atomic.Bool
+	execCost   execCalibration // the first execs' durations (ExecCost)
 	config     []byte // nginx.conf on disk
 	binary     string // the absolute path nginx runs from (cmd[0], looked up in PATH when relative)
 	pidFile    string

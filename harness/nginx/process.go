@@ -12,7 +12,7 @@ import (
 
 // Snapshot reads the process table, the pid files and the error log size.
 func (n *Node) Snapshot(ctx context.Context) (proc.Snapshot, error) {
-	r, err := n.execWithin(ctx, harness.ProbeTimeout, nil, nil, "sh", "-c", proc.Script, "sh", n.pidFile, n.errLog)
+	r, err := n.execWithin(ctx, n.probeTimeout(), nil, nil, "sh", "-c", proc.Script, "sh", n.pidFile, n.errLog)
 	if err != nil {
 		return proc.Snapshot{}, fmt.Errorf("read process table: %w", err)
 	}
@@ -59,7 +59,7 @@ func (n *Node) Signal(ctx context.Context, sig string, pids ...int) error {
 	if len(pids) == 0 {
 		return fmt.Errorf("signal %s: no pid", sig)
 	}
-	r, err := n.execWithin(ctx, harness.ProbeTimeout, nil, nil, argv...)
+	r, err := n.execWithin(ctx, n.probeTimeout(), nil, nil, argv...)
 	if err != nil {
 		return fmt.Errorf("signal %s to %v: %w", sig, pids, err)
 	}
@@ -71,7 +71,7 @@ func (n *Node) Signal(ctx context.Context, sig string, pids ...int) error {
 
 // LogSince returns the error log's lines after offset bytes.
 func (n *Node) LogSince(ctx context.Context, offset int64) ([]string, error) {
-	r, err := n.execWithin(ctx, harness.ProbeTimeout, nil, nil, "tail", "-c", "+"+strconv.FormatInt(offset+1, 10), n.errLog)
+	r, err := n.execWithin(ctx, n.probeTimeout(), nil, nil, "tail", "-c", "+"+strconv.FormatInt(offset+1, 10), n.errLog)
 	if err != nil {
 		return nil, err
 	}

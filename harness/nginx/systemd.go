@@ -27,7 +27,7 @@ func (n *Node) waitSystemd(ctx context.Context) error {
 	deadline := time.Now().Add(systemdBoot)
 	var last string
 	for {
-		r, err := n.execWithin(ctx, harness.ProbeTimeout, nil, nil, "systemctl", "is-system-running")
+		r, err := n.execWithin(ctx, n.probeTimeout(), nil, nil, "systemctl", "is-system-running")
 		if err == nil {
 			last = strings.TrimSpace(r.Stdout)
 			if last == "running" || last == "degraded" {
@@ -132,7 +132,7 @@ func (n *Node) SystemdView(ctx context.Context) (record.SystemdView, error) {
 	if !n.systemd {
 		return v, fmt.Errorf("not a systemd node")
 	}
-	r, err := n.execWithin(ctx, harness.ProbeTimeout, nil, nil, "sh", "-c", systemdViewScript, "sh", Unit)
+	r, err := n.execWithin(ctx, n.probeTimeout(), nil, nil, "sh", "-c", systemdViewScript, "sh", Unit)
 	if err != nil {
 		return v, fmt.Errorf("systemctl show %s: %w", Unit, err)
 	}
