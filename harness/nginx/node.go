@@ -35,8 +35,8 @@ type Node struct {
 	// container frozen: that freeze is the experiment, not the environment.
 	selfFrozen atomic.Bool
 	execCost   execCalibration // the first execs' durations (ExecCost)
-	config     []byte // nginx.conf on disk
-	binary     string // the absolute path nginx runs from (cmd[0], looked up in PATH when relative)
+	config     []byte          // nginx.conf on disk
+	binary     string          // the absolute path nginx runs from (cmd[0], looked up in PATH when relative)
 	pidFile    string
 	errLog     string
 	builds     harness.BuildsInfo
