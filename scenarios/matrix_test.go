@@ -38,16 +38,17 @@ var _ = Describe("a matrix that shards", Label("matrix"), longSpec(3), func() {
 
 		By("running the whole matrix")
 		start := time.Now()
-		whole, err := m.Run(ctx, engines, nil, base, filepath.Join(dir, "whole"), progress)
-		Expect(err).NotTo(HaveOccurred())
+		whole, wholeDir := matrixJudged(ctx, filepath.Join(dir, "whole"), func(out string) (*reports.MatrixReport, error) {
+			return m.Run(ctx, engines, nil, base, out, progress)
+		})
 		took := time.Since(start)
 
 		var shards []string
 		for i := 1; i <= 2; i++ {
 			By(fmt.Sprintf("running shard %d/2", i))
-			sdir := filepath.Join(dir, fmt.Sprintf("shard-%d", i))
-			r, err := m.Run(ctx, engines, &reports.Shard{Index: i, Count: 2}, base, sdir, progress)
-			Expect(err).NotTo(HaveOccurred())
+			r, sdir := matrixJudged(ctx, filepath.Join(dir, fmt.Sprintf("shard-%d", i)), func(out string) (*reports.MatrixReport, error) {
+				return m.Run(ctx, engines, &reports.Shard{Index: i, Count: 2}, base, out, progress)
+			})
 			Expect(r.Cells).To(HaveLen(4), "shard %d/2 runs half the cells", i)
 			shards = append(shards, sdir)
 		}
@@ -68,7 +69,7 @@ var _ = Describe("a matrix that shards", Label("matrix"), longSpec(3), func() {
 			Expect(w.Verdict).NotTo(Equal(record.VerdictError), "cell %s was measured whole: %v", w.ID, w.Reasons)
 			Expect(mc.Verdict).NotTo(Equal(record.VerdictError), "cell %s was measured in its shard: %v", mc.ID, mc.Reasons)
 			Expect(mc.Verdict).To(Equal(w.Verdict), "cell %s: whole %v, merged %v", w.ID, w.Reasons, mc.Reasons)
-			for _, d := range []string{filepath.Join(dir, "whole"), filepath.Join(dir, "merged")} {
+			for _, d := range []string{wholeDir, filepath.Join(dir, "merged")} {
 				cdir := reports.CellDir(d, w.ID)
 				Expect(filepath.Join(cdir, "upgrade", loadgen.ResultsFile)).To(BeARegularFile(), "the cell's records are on disk")
 				Expect(filepath.Join(cdir, "upgrade", record.EndFile)).To(BeARegularFile())
@@ -84,7 +85,7 @@ var _ = Describe("a matrix that shards", Label("matrix"), longSpec(3), func() {
 		}
 		Expect(merged.Verdict).To(Equal(whole.Verdict))
 		Expect(merged.Counts).To(Equal(whole.Counts))
-	}, SpecTimeout(12*time.Minute))
+	}, SpecTimeout(20*time.Minute))
 
 	It("runs a configuration that is a directory as a whole /etc/nginx tree", func(ctx SpecContext) {
 		m, err := matrix.Read(filepath.Join("testdata", "matrix", "trees.yaml"), params.Load)
@@ -97,8 +98,9 @@ var _ = Describe("a matrix that shards", Label("matrix"), longSpec(3), func() {
 		base.Load = m.Load
 		dir := filepath.Join(outDir, "matrix-trees")
 		Expect(os.RemoveAll(dir)).To(Succeed())
-		r, err := m.Run(ctx, engines, nil, base, dir, progress)
-		Expect(err).NotTo(HaveOccurred())
+		r, dir := matrixJudged(ctx, dir, func(out string) (*reports.MatrixReport, error) {
+			return m.Run(ctx, engines, nil, base, out, progress)
+		})
 		for _, c := range r.Cells {
 			Expect(c.Verdict).To(Equal(record.VerdictPass), "cell %s: %v", c.ID, c.Reasons)
 		}
@@ -113,7 +115,7 @@ var _ = Describe("a matrix that shards", Label("matrix"), longSpec(3), func() {
 		}
 		Expect(ports).To(ContainElement(80), "the stock tree's listener, read from nginx -T")
 		Expect(cr.Site.SkippedProfiles).NotTo(BeEmpty(), "what the stock site cannot serve is named in the cell's report")
-	}, SpecTimeout(4*time.Minute))
+	}, SpecTimeout(4*time.Minute*maxAttempts))
 })
 
 // resolveMatrix resolves the cells' builds as the CLI does.
