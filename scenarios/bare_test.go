@@ -50,12 +50,14 @@ var _ = Describe("the CLI alone in a container, as nobody", Label("bare"), longS
 		By("importing the image of the CLI alone")
 		ref := importBareImage(ctx, bin)
 
-		out := filepath.Join(outDir, "bare")
-		Expect(os.MkdirAll(out, 0o755)).To(Succeed())
+		base := filepath.Join(outDir, "bare")
+		Expect(os.MkdirAll(base, 0o755)).To(Succeed())
+		var out string
 		var code int
 		var lines []string
 		for attempt := 1; attempt <= maxAttempts; attempt++ {
-			dir := filepath.Join(out, fmt.Sprintf("attempt-%d", attempt))
+			dir, err := filepath.Abs(filepath.Join(base, fmt.Sprintf("attempt-%d", attempt)))
+			Expect(err).NotTo(HaveOccurred())
 			Expect(os.MkdirAll(dir, 0o777)).To(Succeed())
 			Expect(os.Chmod(dir, 0o777)).To(Succeed(), "nobody writes the report there")
 			By(fmt.Sprintf("attempt %d: run --scenario %s from the bare image", attempt, strings.Join(bareScenarios, ",")))
@@ -64,11 +66,10 @@ var _ = Describe("the CLI alone in a container, as nobody", Label("bare"), longS
 			code, logs = runBare(ctx, ref, gid, socket, dir, mirror)
 			Expect(os.WriteFile(filepath.Join(dir, "cli.log"), []byte(logs), 0o644)).To(Succeed())
 			lines = append(lines, fmt.Sprintf("attempt %d: exit %d in %s", attempt, code, time.Since(start).Round(time.Second)))
+			out = dir
 			if code != 3 { // 3: an invalid measurement (error): run again, as CI is told to
-				out = dir
 				break
 			}
-			out = dir
 		}
 		AddReportEntry("bare CLI", strings.Join(lines, "; "))
 		r, err := record.ReadReport(filepath.Join(out, record.ReportJSON))
@@ -132,8 +133,7 @@ func runBare(ctx context.Context, ref, gid, socket, dir, mirror string) (int, st
 			Image:      ref,
 			User:       "65534:65534",
 			Entrypoint: []string{"/nginx-upgrade-harness"},
-			Cmd: []string{"run", "--scenario", strings.Join(bareScenarios, ","), "--archive", mirror,
-				"--from", params.From.Spec, "--to", params.To.Spec, "--out", "/out"},
+			Cmd: append(scenarioFlags(bareScenarios), "--archive", mirror, "--from", params.From.Spec, "--to", params.To.Spec, "--out", "/out"),
 			Env:    []string{"HOME=/tmp", "XDG_CACHE_HOME=/tmp/cache", "DOCKER_HOST=unix:///var/run/docker.sock"},
 			Labels: labels,
 		},
@@ -164,4 +164,13 @@ func runBare(ctx context.Context, ref, gid, socket, dir, mirror string) (int, st
 	Expect(werr).NotTo(HaveOccurred(), "the bare CLI did not end within %s: %s", bareDeadline, logs.String())
 	remove()
 	return code, logs.String()
+}
+
+// scenarioFlags is `run` with a --scenario flag for each name.
+func scenarioFlags(names []string) []string {
+	args := []string{"run"}
+	for _, n := range names {
+		args = append(args, "--scenario", n)
+	}
+	return args
 }

@@ -458,7 +458,10 @@ func PIDDisagreements(server []record.ServerEntry, samples []record.ProcessSampl
 	goneAt := map[int]float64{}
 	for pid, last := range lastSeen {
 		for _, s := range samples {
-			if s.Ms > last {
+			// final.json's table bears the run's last step or response
+			// as its moment, but is taken after the long downloads end:
+			// it says who was alive at the end, not when anyone left.
+			if s.Ms > last && s.At != "final" {
 				goneAt[pid] = s.Ms
 				break
 			}
