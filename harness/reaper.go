@@ -554,7 +554,8 @@ func importBinaryImage(ctx context.Context, pool *dockertest.Pool, data []byte, 
 	tw.Close()
 	bctx, cancel := context.WithTimeout(ctx, BuildStepTimeout)
 	defer cancel()
-	q := url.Values{"fromSrc": {"-"}, "repo": {repo}, "tag": {tag}, "changes": {"LABEL " + label}}
+	tmp := ImportName(repo)
+	q := url.Values{"fromSrc": {"-"}, "repo": {tmp}, "tag": {tag}, "changes": {"LABEL " + label}}
 	req, err := http.NewRequestWithContext(bctx, http.MethodPost, engineURL(pool.Client)+"/images/create?"+q.Encode(), &buf)
 	if err != nil {
 		return err
@@ -569,7 +570,7 @@ func importBinaryImage(ctx context.Context, pool *dockertest.Pool, data []byte, 
 	if resp.StatusCode >= 400 || bytes.Contains(body, []byte(`"error"`)) {
 		return fmt.Errorf("import image %s: %s (HTTP %d)", ref, OneLine(LastLine(string(body))), resp.StatusCode)
 	}
-	return nil
+	return Imported(ctx, pool, tmp, repo, tag)
 }
 
 // StaticBinary checks that path is a statically linked executable, which

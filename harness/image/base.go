@@ -136,7 +136,8 @@ func debootstrapImport(ctx context.Context, pool *dockertest.Pool, release, ref 
 	}
 	repo, tag, _ := strings.Cut(ref, ":")
 	ictx, cancel := context.WithTimeout(ctx, harness.BuildStepTimeout)
-	importErr := pool.Client.ImportImage(dc.ImportImageOptions{Repository: repo, Tag: tag, Source: "-",
+	importAs := harness.ImportName(repo)
+	importErr := pool.Client.ImportImage(dc.ImportImageOptions{Repository: importAs, Tag: tag, Source: "-",
 		InputStream: stream, OutputStream: io.Discard, Context: ictx})
 	cancel()
 	if importErr != nil {
@@ -149,7 +150,7 @@ func debootstrapImport(ctx context.Context, pool *dockertest.Pool, release, ref 
 	if waitErr != nil {
 		return fmt.Errorf("import root file system: tar: %s: %s", harness.OneLine(waitErr.Error()), tarErr.Tail(5))
 	}
-	return nil
+	return harness.Imported(ctx, pool, importAs, repo, tag)
 }
 
 // removeRoot removes a debootstrap directory, detaching first whatever a
