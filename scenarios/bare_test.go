@@ -133,9 +133,9 @@ func runBare(ctx context.Context, ref, gid, socket, dir, mirror string) (int, st
 			Image:      ref,
 			User:       "65534:65534",
 			Entrypoint: []string{"/nginx-upgrade-harness"},
-			Cmd: append(scenarioFlags(bareScenarios), "--archive", mirror, "--from", params.From.Spec, "--to", params.To.Spec, "--out", "/out"),
-			Env:    []string{"HOME=/tmp", "XDG_CACHE_HOME=/tmp/cache", "DOCKER_HOST=unix:///var/run/docker.sock"},
-			Labels: labels,
+			Cmd:        append(scenarioFlags(bareScenarios), "--archive", mirror, "--from", params.From.Spec, "--to", params.To.Spec, "--out", "/out"),
+			Env:        []string{"HOME=/tmp", "XDG_CACHE_HOME=/tmp/cache", "DOCKER_HOST=unix:///var/run/docker.sock"},
+			Labels:     labels,
 		},
 		HostConfig: &dc.HostConfig{
 			NetworkMode: "host",
