@@ -44,7 +44,18 @@ func TestCrashingBuildIsNamed(t *testing.T) {
 			}
 			var out, stderr string
 			code := judged(t, func(int) (code int) {
-				out = t.TempDir()
+				// Kept when the test fails: the record is the evidence.
+				var err error
+				if out, err = os.MkdirTemp("", "nuh-crash-"); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() {
+					if !t.Failed() {
+						os.RemoveAll(out)
+					} else {
+						t.Logf("the run's record is kept in %s", out)
+					}
+				})
 				code, stderr = run(t, "run", "--scenario", "upgrade", "--to", "source:"+tarball, "--config", conf, "--out", out)
 				t.Log(stderr)
 				return code

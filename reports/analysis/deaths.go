@@ -207,6 +207,11 @@ func (p planned) logWindows(faults []record.FaultRecord) []logWindow {
 	return out
 }
 
+// sampleLagMs is how much earlier than its stamp a process table may have
+// been read: a "before STEP" table bears the moment the step was sent, and
+// is read by an exec just before (0.1–0.3 s here).
+const sampleLagMs = 500
+
 // Deaths are the nginx processes the record shows dying of something the
 // plan did not do: nginx's error log (as the steps and faults quote it)
 // saying one exited on a signal no step or fault sent it, and a master or
@@ -257,7 +262,11 @@ func Deaths(s *record.Scenario, samples []record.ProcessSample, gens *Generation
 			}
 		}
 	}
-	for _, w := range append(p.logWindows(s.Faults), whole...) {
+	// The whole log first: a line's own timestamp places a death within a
+	// second; a step quotes the lines written from its first read of the
+	// log, which is taken before the step is sent (by an exec's time), so
+	// a worker that died just before the step would be placed inside it.
+	for _, w := range append(whole, p.logWindows(s.Faults)...) {
 		for _, l := range w.lines {
 			m := exitedOnSignal.FindStringSubmatch(l)
 			if m == nil {
@@ -273,8 +282,10 @@ func Deaths(s *record.Scenario, samples []record.ProcessSample, gens *Generation
 				continue // a new binary that could not start: the step's failure says so
 			}
 			d := record.Death{PID: pid, Role: m[2], Master: parent, Signal: sig, FromMs: w.from, ToMs: w.to, Evidence: l}
-			if last, ok := lastSeen[pid]; ok && last > d.FromMs && last <= d.ToMs {
-				d.FromMs = last
+			// A table bears its step's moment, taken up to an exec
+			// before it: seen alive in it bounds the death that much less.
+			if last, ok := lastSeen[pid]; ok && last-sampleLagMs > d.FromMs && last <= d.ToMs {
+				d.FromMs = last - sampleLagMs
 			}
 			if gone, ok := goneAt[pid]; ok && gone < d.ToMs && gone >= d.FromMs {
 				d.ToMs = gone

@@ -3,6 +3,7 @@ package analysis
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
@@ -86,5 +87,36 @@ func TestDeathOfANewBinary(t *testing.T) {
 		if want := map[bool]int{false: 0, true: 1}[verified]; len(ds) != want {
 			t.Errorf("USR2 verified=%t, the line in error-log.txt: deaths %+v, want %d", verified, ds, want)
 		}
+	}
+}
+
+// A worker respawned and dead between two tables, just before a step: the
+// step quotes its death (its first read of the log precedes its sending),
+// but the line's own second places it; a failure in flight then is lost in
+// that crash, not never-reached-a-worker. Measured live: the crashing
+// build's worker 241, dead at 7.0 s, the QUIT sent at 7,045 ms.
+func TestCrashJustBeforeAStepIsPlacedByItsSecond(t *testing.T) {
+	start := time.Date(2026, 12, 7, 1, 59, 17, 0, time.UTC)
+	line := "2026/12/07 01:59:24 [alert] 155#0: worker process 241 exited on signal 11"
+	s := &record.Scenario{Steps: []record.Step{{Name: "quit-old-master", Signal: "QUIT", PID: 46, PIDs: []int{46}, SentMs: 7045, VerifiedMs: 14204, Verified: true,
+		LogLines: []string{line}}}, EndMs: 16000}
+	samples := []record.ProcessSample{
+		{Ms: 4831, At: "after stop-old-workers", Procs: []record.FinalProcess{{PID: 46, Role: "master"}, {PID: 155, Role: "master", PPID: 46}, {PID: 214, Role: "worker", PPID: 155}}},
+		{Ms: 7045, At: "before quit-old-master", Procs: []record.FinalProcess{{PID: 46, Role: "master"}, {PID: 155, Role: "master", PPID: 46}, {PID: 242, Role: "worker", PPID: 155}}},
+	}
+	ds := Deaths(s, samples, NewGenerations(samples), ErrorLog{Start: start, Lines: []string{line}})
+	var d241 []record.Death
+	for _, d := range ds {
+		if d.PID == 241 {
+			d241 = append(d241, d)
+		}
+	}
+	if len(d241) != 1 || d241[0].FromMs > 7000 || d241[0].ToMs < 7009 {
+		t.Fatalf("deaths %+v: want worker 241, placed around 7,000 ms by its line", ds)
+	}
+	failed := record.ClientRecord{ID: "http1/3503", Outcome: record.ClientFailed, StartMs: 7008, EndMs: 7009}
+	r := Reconcile([]record.ClientRecord{failed}, nil, CrashWindows(d241)...)
+	if d := r.Drops[0]; d.Class != record.WitnessCrash || d.PID != 241 {
+		t.Fatalf("the failure at 7,009 ms: %s pid %d, want lost-in-a-crash by 241", d.Class, d.PID)
 	}
 }
