@@ -426,6 +426,18 @@ func TestVerdicts(t *testing.T) {
 			f.meta.ExpectDrops = &record.DropSpec{Phase: "old-workers-draining", Classes: analysis.ServerSide}
 			f.results = append(f.results, failedWith(4500, 0, "read: connection reset by peer"))
 		}, record.VerdictPass, ""},
+		{"a drop sent before the causing step, in flight when it was sent, is the step's", func(f *fixture) {
+			f.meta.Expect = record.ExpectDrops
+			f.meta.ExpectDrops = &record.DropSpec{Phase: "old-workers-draining", Classes: analysis.ServerSide}
+			across := failedWith(3990, 0, "EOF")
+			across.Latency = 20 * time.Millisecond // sent at 3,990 ms, failed at 4,010: the step was sent at 4,000
+			f.results = append(f.results, across, failedWith(4500, 0, "read: connection reset by peer"))
+		}, record.VerdictPass, ""},
+		{"a drop that ended before the causing step was sent is outside its phase", func(f *fixture) {
+			f.meta.Expect = record.ExpectDrops
+			f.meta.ExpectDrops = &record.DropSpec{Phase: "old-workers-draining", Classes: analysis.ServerSide}
+			f.results = append(f.results, failedWith(3900, 0, "EOF"), failedWith(4500, 0, "read: connection reset by peer"))
+		}, record.VerdictFail, "1 dropped in both-sets, outside old-workers-draining, the phase the causing step opened"},
 		{"an expected-failing step that fails passes", func(f *fixture) {
 			f.meta.Scenario = "broken-build"
 			f.meta.PlannedSteps = []record.PlannedStep{{Name: "spawn-new-master", AuditMs: 1800, Expected: record.ExpectFail}}

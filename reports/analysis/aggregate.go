@@ -26,6 +26,7 @@ type phaseAcc struct {
 	requests      int
 	ok            int
 	failed        int
+	failedAcross  int // failed requests still in flight when the next phase began
 	byClass       [numClasses]int
 	latency       vegeta.LatencyMetrics
 	longest       time.Duration // the longest request, sent at longestAt
@@ -64,6 +65,16 @@ func newPhaseSet(steps []record.Step) *phaseSet {
 // at returns the phase containing t: the last phase whose start is <= t (a
 // timestamp equal to a step's sent_ms belongs to the phase the step starts).
 // Anything before the first start belongs to the first phase.
+// next is the phase after p (nil: p is the last).
+func (ps *phaseSet) next(p *phaseAcc) *phaseAcc {
+	for i, q := range ps.phases {
+		if q == p && i+1 < len(ps.phases) {
+			return ps.phases[i+1]
+		}
+	}
+	return nil
+}
+
 func (ps *phaseSet) at(t time.Duration) *phaseAcc {
 	i := sort.Search(len(ps.phases), func(i int) bool { return ps.phases[i].start > t }) - 1
 	if i < 0 {

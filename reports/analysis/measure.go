@@ -329,7 +329,7 @@ func finishScenario(s *record.Scenario, acc *resultsAcc, phases *phaseSet, tl *t
 		pEnd = max(pEnd, p.start)
 		out := record.Phase{
 			Name: p.name, StartMs: Round3(DurationToMs(p.start)), EndMs: Round3(DurationToMs(pEnd)),
-			Requests: p.requests, Failed: p.failed, OK: p.ok,
+			Requests: p.requests, Failed: p.failed, FailedAcross: p.failedAcross, OK: p.ok,
 			ByClass: map[string]int{}, Retried: p.retried, SlowCompleted: p.slowDone, SlowCut: p.slowCut,
 			Dropped:     p.failed + p.retried + p.slowCut + p.streamsUnsafe + p.wsDropped + p.wsLost + p.uploadsCut,
 			Connections: p.conns, Cancelled: p.cancelled,

@@ -45,6 +45,9 @@ func (a *resultsAcc) add(r *vegeta.Result) {
 		a.total.Cancelled++
 	case failed:
 		p.failed++
+		if n := a.phases.next(p); n != nil && t+r.Latency >= n.start {
+			p.failedAcross++
+		}
 		p.byClass[class]++
 		a.total.Failed++
 		sent.failed++

@@ -310,6 +310,7 @@ func controlReasons(s *record.Scenario) []string {
 	var out []string
 	var in *record.Phase
 	var within []*record.Phase // the phases drops may fall in
+	across := 0                // failed requests sent just before the causing step, in flight when it was sent
 	for i := range s.Phases {
 		p := &s.Phases[i]
 		if p.Name == spec.Phase && in == nil {
@@ -321,15 +322,22 @@ func controlReasons(s *record.Scenario) []string {
 			within = append(within, p)
 			continue
 		}
-		if p.Dropped > 0 {
+		outside := p.Dropped
+		if in == nil && i+1 < len(s.Phases) && s.Phases[i+1].Name == spec.Phase {
+			// Sent before the causing step, still in flight when it was
+			// sent: the step's to cut (a KILL takes what is in flight).
+			across = min(p.FailedAcross, outside)
+			outside -= across
+		}
+		if outside > 0 {
 			out = append(out, fmt.Sprintf("%d dropped in %s, outside %s, the phase the causing step opened (%s)",
-				p.Dropped, p.Name, spec.Phase, strings.Join(phaseDropWords(*p), ", ")))
+				outside, p.Name, spec.Phase, strings.Join(phaseDropWords(*p), ", ")))
 		}
 	}
 	if in == nil {
 		return append(out, fmt.Sprintf("no phase %s: the step that must cause the drops never ran", spec.Phase))
 	}
-	dropped := 0
+	dropped := across
 	for _, p := range within {
 		dropped += p.Dropped
 	}

@@ -302,7 +302,11 @@ type Phase struct {
 	EndMs    float64 `json:"end_ms"`
 	Requests int     `json:"requests"`
 	Failed   int     `json:"failed"`
-	P99Ms    float64 `json:"p99_ms"`
+	// FailedAcross are the failed requests sent in this phase that were
+	// still in flight when the next one began: the next phase's step may
+	// be what failed them (a KILL cuts what is in flight).
+	FailedAcross int     `json:"failed_across,omitempty"`
+	P99Ms        float64 `json:"p99_ms"`
 
 	OK            int            `json:"ok"`
 	P50Ms         float64        `json:"p50_ms"`
