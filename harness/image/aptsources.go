@@ -31,7 +31,6 @@ func hostDebianSources() ([]sourceFile, error) {
 	if main != "" {
 		return overrideSources(main, security), nil
 	}
-	var out []sourceFile
 	var lists []string
 	lists = append(lists, filepath.Join(aptDir, "sources.list"))
 	more, _ := filepath.Glob(filepath.Join(aptDir, "sources.list.d", "*.list"))
@@ -44,9 +43,6 @@ func hostDebianSources() ([]sourceFile, error) {
 		}
 		listLines = append(listLines, debianListLines(string(data))...)
 	}
-	if len(listLines) > 0 {
-		out = append(out, sourceFile{name: "harness-debian.list", data: []byte(strings.Join(listLines, "\n") + "\n")})
-	}
 	deb822, _ := filepath.Glob(filepath.Join(aptDir, "sources.list.d", "*.sources"))
 	var stanzas []string
 	for _, p := range deb822 {
@@ -56,9 +52,7 @@ func hostDebianSources() ([]sourceFile, error) {
 		}
 		stanzas = append(stanzas, debianStanzas(string(data))...)
 	}
-	if len(stanzas) > 0 {
-		out = append(out, sourceFile{name: "harness-debian.sources", data: []byte(strings.Join(stanzas, "\n\n") + "\n")})
-	}
+	out := debianSourceFiles(listLines, stanzas)
 	if len(out) == 0 {
 		if files, _ := sourcesFromEngine(); len(files) > 0 {
 			return files, nil
@@ -67,6 +61,19 @@ func hostDebianSources() ([]sourceFile, error) {
 			ErrNoArchive, ArchiveEnv, suite, suite)
 	}
 	return out, nil
+}
+
+// debianSourceFiles are the apt files the images are given: the kept
+// one-line entries and deb822 stanzas, each kind in a file of its own.
+func debianSourceFiles(lines, stanzas []string) []sourceFile {
+	var out []sourceFile
+	if len(lines) > 0 {
+		out = append(out, sourceFile{name: "harness-debian.list", data: []byte(strings.Join(lines, "\n") + "\n")})
+	}
+	if len(stanzas) > 0 {
+		out = append(out, sourceFile{name: "harness-debian.sources", data: []byte(strings.Join(stanzas, "\n\n") + "\n")})
+	}
+	return out
 }
 
 func isDebianEntry(suites []string, signedBy string) bool {

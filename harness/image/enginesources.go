@@ -63,8 +63,8 @@ func useSourcesOf(ctx context.Context, pool *dockertest.Pool, ref string, pull b
 		return fail(err.Error())
 	}
 	defer box.remove()
-	var files []sourceFile
 	var stanzas, lines []string
+	// Paths inside the image, read through the engine: never this host's.
 	for _, p := range []string{"/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"} {
 		data, _, err := box.readFile(ctx, p)
 		if err != nil {
@@ -76,12 +76,7 @@ func useSourcesOf(ctx context.Context, pool *dockertest.Pool, ref string, pull b
 			lines = append(lines, debianListLines(string(data))...)
 		}
 	}
-	if len(lines) > 0 {
-		files = append(files, sourceFile{name: "harness-debian.list", data: []byte(strings.Join(lines, "\n") + "\n")})
-	}
-	if len(stanzas) > 0 {
-		files = append(files, sourceFile{name: "harness-debian.sources", data: []byte(strings.Join(stanzas, "\n\n") + "\n")})
-	}
+	files := debianSourceFiles(lines, stanzas)
 	if len(files) == 0 {
 		return fail(ref + " holds no Debian " + suite + " apt sources")
 	}

@@ -23,6 +23,7 @@ func DurationToMs(d time.Duration) float64 { return float64(d) / float64(time.Mi
 type phaseAcc struct {
 	name          string
 	start         time.Duration
+	next          time.Duration // the next phase's start (MaxInt64: none)
 	requests      int
 	ok            int
 	failed        int
@@ -59,22 +60,18 @@ func newPhaseSet(steps []record.Step) *phaseSet {
 		}
 		ps.phases = append(ps.phases, &phaseAcc{name: name, start: MsToDuration(st.SentMs), conns: map[string]int{}})
 	}
+	for i, p := range ps.phases {
+		p.next = time.Duration(math.MaxInt64)
+		if i+1 < len(ps.phases) {
+			p.next = ps.phases[i+1].start
+		}
+	}
 	return ps
 }
 
 // at returns the phase containing t: the last phase whose start is <= t (a
 // timestamp equal to a step's sent_ms belongs to the phase the step starts).
 // Anything before the first start belongs to the first phase.
-// next is the phase after p (nil: p is the last).
-func (ps *phaseSet) next(p *phaseAcc) *phaseAcc {
-	for i, q := range ps.phases {
-		if q == p && i+1 < len(ps.phases) {
-			return ps.phases[i+1]
-		}
-	}
-	return nil
-}
-
 func (ps *phaseSet) at(t time.Duration) *phaseAcc {
 	i := sort.Search(len(ps.phases), func(i int) bool { return ps.phases[i].start > t }) - 1
 	if i < 0 {

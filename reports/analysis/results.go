@@ -45,7 +45,7 @@ func (a *resultsAcc) add(r *vegeta.Result) {
 		a.total.Cancelled++
 	case failed:
 		p.failed++
-		if n := a.phases.next(p); n != nil && t+r.Latency >= n.start {
+		if t+r.Latency >= p.next {
 			p.failedAcross++
 		}
 		p.byClass[class]++
