@@ -37,18 +37,8 @@ var bareScenarios = []string{"upgrade", "rollback", "kill-fallback"}
 // without debootstrap is not done yet (docs/builds.md).
 var _ = Describe("the CLI alone in a container, as nobody", Label("bare"), longSpec(2), func() {
 	It("runs upgrade, rollback and kill-fallback to their usual verdicts", func(ctx SpecContext) {
-		bin := os.Getenv("NUH_REAPER_BINARY")
-		Expect(bin).NotTo(BeEmpty(), "NUH_REAPER_BINARY: the static CLI `make scenarios` builds")
-		Expect(harness.StaticBinary(bin)).To(Succeed())
-		mirror, err := vm.Mirror()
-		Expect(err).NotTo(HaveOccurred())
-		socket := strings.TrimPrefix(pool.Client.Endpoint(), "unix://")
-		fi, err := os.Stat(socket)
-		Expect(err).NotTo(HaveOccurred(), "the bare CLI reaches the engine through its socket")
-		gid := fmt.Sprint(fi.Sys().(*syscall.Stat_t).Gid)
-
-		By("importing the image of the CLI alone")
-		ref := importBareImage(ctx, bin)
+		b := bareSetup(ctx)
+		ref, gid, socket, mirror := b.ref, b.gid, b.socket, b.mirror
 
 		base := filepath.Join(outDir, "bare")
 		Expect(os.MkdirAll(base, 0o755)).To(Succeed())
@@ -85,6 +75,25 @@ var _ = Describe("the CLI alone in a container, as nobody", Label("bare"), longS
 		}
 	}, SpecTimeout(3*bareDeadline+2*time.Minute))
 })
+
+// bareHost is what a spec needs to run the bare CLI: the static binary,
+// its image, the engine's socket and group, and the archive.
+type bareHost struct {
+	bin, ref, gid, socket, mirror string
+}
+
+func bareSetup(ctx context.Context) bareHost {
+	bin := os.Getenv("NUH_REAPER_BINARY")
+	Expect(bin).NotTo(BeEmpty(), "NUH_REAPER_BINARY: the static CLI `make scenarios` builds")
+	Expect(harness.StaticBinary(bin)).To(Succeed())
+	mirror, err := vm.Mirror()
+	Expect(err).NotTo(HaveOccurred())
+	socket := strings.TrimPrefix(pool.Client.Endpoint(), "unix://")
+	fi, err := os.Stat(socket)
+	Expect(err).NotTo(HaveOccurred(), "the bare CLI reaches the engine through its socket")
+	By("importing the image of the CLI alone")
+	return bareHost{bin: bin, ref: importBareImage(ctx, bin), gid: fmt.Sprint(fi.Sys().(*syscall.Stat_t).Gid), socket: socket, mirror: mirror}
+}
 
 // bareDeadline bounds one run of the bare CLI.
 const bareDeadline = 8 * time.Minute
@@ -125,15 +134,24 @@ func importBareImage(ctx context.Context, bin string) string {
 func runBare(ctx context.Context, ref, gid, socket, dir, mirror string) (int, string) {
 	cctx, cancel := context.WithTimeout(ctx, bareDeadline)
 	defer cancel()
+	id := createBare(cctx, ref, gid, socket, dir, mirror, bareScenarios)
+	code, logs, err := startAndWaitBare(cctx, id)
+	Expect(err).NotTo(HaveOccurred(), "the bare CLI did not end within %s: %s", bareDeadline, logs)
+	return code, logs
+}
+
+// createBare creates the bare CLI's container, running scenarios into dir,
+// and removes it when the spec ends.
+func createBare(ctx context.Context, ref, gid, socket, dir, mirror string, scenarios []string) string {
 	labels := harness.OwnerLabels(pool)
 	c, err := pool.Client.CreateContainer(dc.CreateContainerOptions{
-		Context: cctx,
+		Context: ctx,
 		Name:    fmt.Sprintf("%s-bare-cli-%s-%d", harness.Label, harness.RunID(), time.Now().UnixNano()%1e6),
 		Config: &dc.Config{
 			Image:      ref,
 			User:       "65534:65534",
 			Entrypoint: []string{"/nginx-upgrade-harness"},
-			Cmd:        append(scenarioFlags(bareScenarios), "--archive", mirror, "--from", params.From.Spec, "--to", params.To.Spec, "--out", "/out"),
+			Cmd:        append(scenarioFlags(scenarios), "--archive", mirror, "--from", params.From.Spec, "--to", params.To.Spec, "--out", "/out"),
 			Env:        []string{"HOME=/tmp", "XDG_CACHE_HOME=/tmp/cache", "DOCKER_HOST=unix:///var/run/docker.sock"},
 			Labels:     labels,
 		},
@@ -149,21 +167,30 @@ func runBare(ctx context.Context, ref, gid, socket, dir, mirror string) (int, st
 		},
 	})
 	Expect(err).NotTo(HaveOccurred(), "create the bare CLI's container")
-	remove := func() {
-		rctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		pool.Client.RemoveContainer(dc.RemoveContainerOptions{Context: rctx, ID: c.ID, Force: true})
+	DeferCleanup(func() { removeBare(c.ID) })
+	return c.ID
+}
+
+func removeBare(id string) {
+	rctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool.Client.RemoveContainer(dc.RemoveContainerOptions{Context: rctx, ID: id, Force: true})
+}
+
+// startAndWaitBare starts the bare CLI's container, waits for it under
+// ctx's deadline and returns its exit code and output; it asserts nothing
+// (it may run on a goroutine of its own) and removes the container.
+func startAndWaitBare(ctx context.Context, id string) (int, string, error) {
+	defer removeBare(id)
+	if err := pool.Client.StartContainerWithContext(id, nil, ctx); err != nil {
+		return -1, "", fmt.Errorf("start the bare CLI: %w", err)
 	}
-	DeferCleanup(remove)
-	Expect(pool.Client.StartContainerWithContext(c.ID, nil, cctx)).To(Succeed())
-	code, werr := pool.Client.WaitContainerWithContext(c.ID, cctx)
+	code, werr := pool.Client.WaitContainerWithContext(id, ctx)
 	var logs bytes.Buffer
 	lctx, lcancel := context.WithTimeout(context.Background(), time.Minute)
 	defer lcancel()
-	pool.Client.Logs(dc.LogsOptions{Context: lctx, Container: c.ID, OutputStream: &logs, ErrorStream: &logs, Stdout: true, Stderr: true})
-	Expect(werr).NotTo(HaveOccurred(), "the bare CLI did not end within %s: %s", bareDeadline, logs.String())
-	remove()
-	return code, logs.String()
+	pool.Client.Logs(dc.LogsOptions{Context: lctx, Container: id, OutputStream: &logs, ErrorStream: &logs, Stdout: true, Stderr: true})
+	return code, logs.String(), werr
 }
 
 // scenarioFlags is `run` with a --scenario flag for each name.

@@ -1,12 +1,12 @@
 #!/bin/sh
-# Installs the host tools the harness needs: debootstrap (to build the Debian
-# base image when no debian:bookworm image is present, and the VM test
-# host's disk), chromium with a font (the test that renders report.html as
-# a person sees it), QEMU with qemu-img and e2fsprogs (the `vm` spec: a
-# cgroup v2 Debian trixie VM, docs/vm.md), and debian-archive-keyring (the
-# test that holds the archive keys the tool embeds to the package they
-# came from; the tool itself needs no keyring).
-# Idempotent; refreshes the package lists only when a first install fails.
+# Installs what the tests need and the tool does not (the tool itself needs
+# a container engine and nothing else on the host): debootstrap, QEMU with
+# qemu-img and e2fsprogs (the `vm` spec's cgroup v2 Debian trixie VM and its
+# disk, docs/vm.md), chromium with a font (the test that renders
+# report.html as a person sees it), and debian-archive-keyring (the test
+# that holds the archive keys the tool embeds to the package they came
+# from). Idempotent; refreshes the package lists only when a first install
+# fails.
 set -eu
 
 pkgs="debootstrap chromium fonts-dejavu-core qemu-system-x86 qemu-utils e2fsprogs debian-archive-keyring"
@@ -17,7 +17,7 @@ for p in $pkgs; do
 		missing="$missing $p"
 	fi
 done
-[ -z "$missing" ] && { echo "deps: all present ($pkgs)"; exit 0; }
+[ -z "$missing" ] && { echo "deps: the tests' host tools all present ($pkgs)"; exit 0; }
 
 if [ "$(id -u)" -ne 0 ]; then
 	SUDO=sudo
@@ -31,4 +31,4 @@ if ! $SUDO apt-get install -y --no-install-recommends $missing; then
 	# shellcheck disable=SC2086
 	$SUDO apt-get install -y --no-install-recommends $missing
 fi
-echo "deps: installed$missing"
+echo "deps: installed for the tests:$missing"

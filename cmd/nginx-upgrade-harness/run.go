@@ -275,10 +275,6 @@ func openSession(ctx context.Context, stderr io.Writer, out, prefix string, inse
 		removeIfEmpty()
 		return nil, err
 	}
-	if err := image.CheckNeeds(pool); err != nil {
-		removeIfEmpty()
-		return nil, bad("%v", err)
-	}
 	ss.pool = pool
 	if n, err := harness.Prune(ctx, pool); err == nil && n > 0 {
 		ss.con.Line("removed %d container(s) left behind by an earlier run", n)

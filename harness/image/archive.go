@@ -154,32 +154,16 @@ func newArchiveReader(cache string) (*archiveReader, error) {
 // an error naming why; one whose InRelease is not signed by Debian's
 // archive keys is a *SignatureError.
 func (a *archiveReader) read(ctx context.Context, s suiteRef) (*suiteIndex, error) {
-	raw, err := a.get(ctx, s.uri+"/dists/"+s.name+"/InRelease", maxReleaseSize)
+	fields, hashes, err := a.release(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	var release []byte
-	if a.insecure {
-		release = releaseText(raw)
-	} else if release, err = verifyRelease(s.name, raw, a.keys, a.now()); err != nil {
-		return nil, err
-	}
-	fields := deb822Fields(string(release))
-	if vu := fields["valid-until"]; vu != "" {
-		if t, err := time.Parse(time.RFC1123, vu); err == nil && a.now().After(t) {
-			return nil, fmt.Errorf("Release file expired on %s", t.UTC().Format("2006-01-02"))
-		}
-	}
-	hashes := releaseHashes(string(release))
-	comp := "main"
-	if len(s.components) > 0 && !hasString(s.components, "main") {
-		comp = s.components[0]
-	}
+	comp := s.component()
 	idx := &suiteIndex{Suite: s.name, URI: s.uri, Date: fields["date"]}
 	pkgPath := comp + "/binary-" + debArch() + "/Packages.xz"
 	srcPath := comp + "/source/Sources.xz"
 	if h, ok := hashes[pkgPath]; ok {
-		if idx.Packages, err = readIndex(ctx, a, s, pkgPath, h, parsePackages); err != nil {
+		if idx.Packages, err = readIndex(ctx, a, s, pkgPath, h, "", parsePackages); err != nil {
 			return nil, err
 		}
 	} else {
@@ -188,11 +172,43 @@ func (a *archiveReader) read(ctx context.Context, s suiteRef) (*suiteIndex, erro
 	if h, ok := hashes[srcPath]; ok {
 		// The source index only tells which upstream tarballs are served:
 		// a suite without one still serves its packages.
-		if idx.Tarballs, err = readIndex(ctx, a, s, srcPath, h, parseSources); err != nil {
+		if idx.Tarballs, err = readIndex(ctx, a, s, srcPath, h, "", parseSources); err != nil {
 			idx.Tarballs = nil
 		}
 	}
 	return idx, nil
+}
+
+// release fetches s's InRelease, checks its signature against Debian's
+// archive keys (unless --insecure-archive) and its date, and returns its
+// fields and the hashes it gives its indexes.
+func (a *archiveReader) release(ctx context.Context, s suiteRef) (map[string]string, map[string]indexHash, error) {
+	raw, err := a.get(ctx, s.uri+"/dists/"+s.name+"/InRelease", maxReleaseSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	var release []byte
+	if a.insecure {
+		release = releaseText(raw)
+	} else if release, err = verifyRelease(s.name, raw, a.keys, a.now()); err != nil {
+		return nil, nil, err
+	}
+	fields := deb822Fields(string(release))
+	if vu := fields["valid-until"]; vu != "" {
+		if t, err := time.Parse(time.RFC1123, vu); err == nil && a.now().After(t) {
+			return nil, nil, fmt.Errorf("Release file expired on %s", t.UTC().Format("2006-01-02"))
+		}
+	}
+	return fields, releaseHashes(string(release)), nil
+}
+
+// component is the component of s the harness reads: main, else the first
+// its sources name.
+func (s suiteRef) component() string {
+	if len(s.components) > 0 && !hasString(s.components, "main") {
+		return s.components[0]
+	}
+	return "main"
 }
 
 type indexHash struct {
@@ -201,9 +217,14 @@ type indexHash struct {
 }
 
 // readIndex fetches one index (or finds it parsed in the cache by its
-// hash), checks its hash and size and parses it.
-func readIndex[T any](ctx context.Context, a *archiveReader, s suiteRef, path string, h indexHash, parse func(io.Reader) ([]T, error)) ([]T, error) {
-	cached := filepath.Join(a.dir, h.sum+".json")
+// hash and what parse keeps of it, kind), checks its hash and size and
+// parses it.
+func readIndex[T any](ctx context.Context, a *archiveReader, s suiteRef, path string, h indexHash, kind string, parse func(io.Reader) ([]T, error)) ([]T, error) {
+	name := h.sum + ".json"
+	if kind != "" {
+		name = h.sum + "." + kind + ".json"
+	}
+	cached := filepath.Join(a.dir, name)
 	if data, err := os.ReadFile(cached); err == nil {
 		var out []T
 		if json.Unmarshal(data, &out) == nil {

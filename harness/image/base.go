@@ -1,17 +1,13 @@
 package image
 
-// The base images: a debootstrap root imported into Docker, or a local debian image.
+// The base images: a root the tool bootstraps from the archive's packages
+// (rootfs.go), or a local debian image.
 
 import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
@@ -22,8 +18,8 @@ import (
 
 // ensureBase returns the base image of release (BaseImage for the
 // configured one), building it when absent: a root of that release (the
-// local debian:RELEASE image, else debootstrap on the host from the
-// configured mirror) with Debian apt sources (the host's own for the
+// local debian:RELEASE image, else one the tool bootstraps from the
+// configured archive's packages) with Debian apt sources (the host's own for the
 // configured release, the same mirrors' suites of that release otherwise),
 // procps, CA certificates and the run-time libraries of nginx.
 func ensureBase(ctx context.Context, pool *dockertest.Pool, release string, progress io.Writer) (string, error) {
@@ -40,9 +36,9 @@ func ensureBase(ctx context.Context, pool *dockertest.Pool, release string, prog
 	if imagePresent(pool, root) {
 		fmt.Fprintf(progress, "building base image %s from local %s…\n", image, root)
 	} else {
-		fmt.Fprintf(progress, "building base image %s (debootstrap %s)…\n", image, release)
+		fmt.Fprintf(progress, "building base image %s (a %s root from the archive's packages)…\n", image, release)
 		rootfs := rootfsRepo + ":" + release
-		if err := debootstrapImport(ctx, pool, release, rootfs, progress); err != nil {
+		if err := rootfsImport(ctx, pool, release, rootfs, progress); err != nil {
 			return "", err
 		}
 		root = rootfs
@@ -93,102 +89,9 @@ chmod 0755 /usr/sbin/policy-rc.d`); err != nil {
 	return image, nil
 }
 
-// debootstrapImport makes a minbase root of release on the host, from the
-// configured mirror, and imports it as ref.
-func debootstrapImport(ctx context.Context, pool *dockertest.Pool, release, ref string, progress io.Writer) error {
-	bin, err := exec.LookPath("debootstrap")
-	if err != nil {
-		return fmt.Errorf("debootstrap not found on this host (needed for the %s base image): run `make deps` (apt-get install -y debootstrap)", release)
-	}
-	mirror, err := hostDebianMirror()
-	if err != nil {
-		return err
-	}
-	tmpBase := "/var/tmp"
-	if fi, err := os.Stat(tmpBase); err != nil || !fi.IsDir() {
-		tmpBase = ""
-	}
-	tmp, err := os.MkdirTemp(tmpBase, "nginx-upgrade-harness-rootfs-")
-	if err != nil {
-		return fmt.Errorf("debootstrap: %s", harness.OneLine(err.Error()))
-	}
-	defer removeRoot(tmp)
-	dir := filepath.Join(tmp, "root")
-	var out tailBuffer
-	cmd := exec.CommandContext(ctx, bin, "--variant=minbase", release, dir, mirror)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("debootstrap %s: %w", release, ctx.Err())
-		}
-		return fmt.Errorf("debootstrap --variant=minbase %s %s: %s: %s", release, mirror, harness.OneLine(err.Error()), out.Tail(5))
-	}
-	fmt.Fprintf(progress, "importing the %s root file system…\n", release)
-	tarCmd := exec.CommandContext(ctx, "tar", "--numeric-owner", "-C", dir, "-cf", "-", ".")
-	var tarErr tailBuffer
-	tarCmd.Stderr = &tarErr
-	stream, err := tarCmd.StdoutPipe()
-	if err != nil {
-		return fmt.Errorf("import root file system: %s", harness.OneLine(err.Error()))
-	}
-	if err := tarCmd.Start(); err != nil {
-		return fmt.Errorf("import root file system: tar: %s", harness.OneLine(err.Error()))
-	}
-	repo, tag, _ := strings.Cut(ref, ":")
-	ictx, cancel := context.WithTimeout(ctx, harness.BuildStepTimeout)
-	importAs := harness.ImportName(repo)
-	importErr := pool.Client.ImportImage(dc.ImportImageOptions{Repository: importAs, Tag: tag, Source: "-",
-		InputStream: stream, OutputStream: io.Discard, Context: ictx})
-	cancel()
-	if importErr != nil {
-		io.Copy(io.Discard, stream)
-	}
-	waitErr := tarCmd.Wait()
-	if importErr != nil {
-		return fmt.Errorf("import root file system: %s", harness.OneLine(importErr.Error()))
-	}
-	if waitErr != nil {
-		return fmt.Errorf("import root file system: tar: %s: %s", harness.OneLine(waitErr.Error()), tarErr.Tail(5))
-	}
-	return harness.Imported(ctx, pool, importAs, repo, tag)
-}
-
-// removeRoot removes a debootstrap directory, detaching first whatever a
-// failed debootstrap left mounted inside it (proc, sys): RemoveAll must not
-// descend into a live /proc.
-func removeRoot(dir string) {
-	if mi, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
-		var mounts []string
-		for _, line := range strings.Split(string(mi), "\n") {
-			f := strings.Fields(line)
-			if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
-				mounts = append(mounts, f[4])
-			}
-		}
-		sort.Sort(sort.Reverse(sort.StringSlice(mounts)))
-		for _, m := range mounts {
-			syscall.Unmount(m, syscall.MNT_DETACH)
-		}
-	}
-	os.RemoveAll(dir)
-}
-
 // CheckArchive says in one line when no Debian archive is named
 // (--archive, NUH_ARCHIVE or a Debian host's apt sources), or wrongly.
 func CheckArchive() error {
 	_, err := hostDebianSources()
 	return err
-}
-
-// CheckNeeds says in one line what a run on pool's engine would miss
-// before it builds anything: debootstrap on the host when the engine has
-// neither the base image nor a local debian:bookworm to make it from.
-func CheckNeeds(pool *dockertest.Pool) error {
-	if imagePresent(pool, BaseImage) || imagePresent(pool, "debian:"+suite) {
-		return nil
-	}
-	if _, err := exec.LookPath("debootstrap"); err != nil {
-		return fmt.Errorf("debootstrap not found on this host: the engine has no %s nor debian:%s to build it from; install debootstrap (apt-get install debootstrap, or `make deps`) or load debian:%s into the engine", BaseImage, suite, suite)
-	}
-	return nil
 }
