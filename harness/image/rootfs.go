@@ -475,8 +475,8 @@ func rootfsImport(ctx context.Context, pool *dockertest.Pool, release, ref strin
 	for _, p := range pkgs {
 		total += p.Size
 	}
-	fmt.Fprintf(progress, "the %s root: %d packages (%d required, apt and %d more), %.1f MiB, from %s…\n",
-		release, len(pkgs), len(required), len(base)-1, float64(total)/(1<<20), s.uri)
+	fmt.Fprintf(progress, "the %s root: %d packages (%d of priority required and theirs, %d more for apt), %.1f MiB, from %s…\n",
+		release, len(pkgs), len(required), len(base), float64(total)/(1<<20), s.uri)
 	debs := filepath.Join(cache, "debs")
 	if err := os.MkdirAll(debs, 0o755); err != nil {
 		return err
