@@ -186,6 +186,7 @@ func (l *faultLog) strike(ctx context.Context, sc Scenario, step string, ok bool
 		if snap, err := l.t.node.Snapshot(ictx); err == nil {
 			logFrom = snap.LogSize
 		}
+		rec.StartMs = l.t.clock.Now()
 		note, err := f.Inject(ictx, l.t.node)
 		rec.InjectedMs, rec.Outcome = l.t.clock.Now(), note
 		// The process table right after the fault names the orphans a

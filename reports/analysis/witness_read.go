@@ -138,17 +138,7 @@ func applyWitness(dir string, s *record.Scenario, w *witnessAcc, start time.Time
 		return
 	}
 	gens := NewGenerations(samples)
-	kills := CrashWindows(s.Deaths)
-	for _, st := range s.Steps {
-		if st.Signal == "KILL" && len(st.PIDs) > 0 {
-			to := st.VerifiedMs
-			if !st.Verified {
-				to = st.SentMs + 1000
-			}
-			kills = append(kills, Kill{PIDs: st.PIDs, FromMs: st.SentMs, ToMs: to})
-		}
-	}
-	r := Reconcile(w.clients, server, kills...)
+	r := Reconcile(w.clients, server, append(CrashWindows(s.Deaths), KillSpans(s)...)...)
 	for _, d := range Disagreements(w.clients, server, w.attempts, float64(start.UnixNano())/1e6, max(runEnd(s), endMs)) {
 		problem("%s", d)
 	}
@@ -275,6 +265,38 @@ func applyWitness(dir string, s *record.Scenario, w *witnessAcc, start time.Time
 	for _, w := range witnessDropWords(wit) {
 		s.Drops = append(s.Drops, w)
 	}
+}
+
+// KillSpans are the KILLs the plan sent to workers: a KILL step's pids
+// from its sending to its verification, and a fault's KILL of a worker
+// from the injection's start to its return (records that do not say when
+// it started give none). A worker killed holding a request never logs it,
+// even one whose answer the client already has.
+func KillSpans(s *record.Scenario) []Kill {
+	var out []Kill
+	for _, st := range s.Steps {
+		if st.Signal == "KILL" && len(st.PIDs) > 0 {
+			to := st.VerifiedMs
+			if !st.Verified {
+				to = st.SentMs + 1000
+			}
+			out = append(out, Kill{PIDs: st.PIDs, FromMs: st.SentMs, ToMs: to})
+		}
+	}
+	for _, f := range s.Faults {
+		if f.StartMs <= 0 || f.Error != "" {
+			continue
+		}
+		for _, m := range faultSignal.FindAllStringSubmatch(f.Outcome, -1) {
+			if m[1] != "KILL" || !strings.Contains(m[0], "worker") {
+				continue
+			}
+			if pid, err := strconv.Atoi(m[2]); err == nil {
+				out = append(out, Kill{PIDs: []int{pid}, FromMs: f.StartMs, ToMs: f.InjectedMs})
+			}
+		}
+	}
+	return out
 }
 
 // incompleteReason says why the witness does not hold, naming the first

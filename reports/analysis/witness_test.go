@@ -105,3 +105,34 @@ func TestGenerations(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+// A fault's KILL of a worker is a KILL like a step's: an answer the client
+// has from the worker it killed before the line was written is
+// answered-then-killed, not a hole in the server's record. A KILL of a
+// master kills no request; a record without the injection's start gives no
+// span (the run's upgrade+kill-new-worker, 2026-12-07: http1/1603 answered
+// at 3,208 ms, worker 180's last line at 3,207 ms, the injection returned
+// at 3,213 ms).
+func TestKillSpansOfFaults(t *testing.T) {
+	s := &record.Scenario{Faults: []record.FaultRecord{
+		{Name: "kill-new-worker", StartMs: 3050, InjectedMs: 3212.9, Outcome: "KILL to worker 180 of the new master 173"},
+		{Name: "kill-old-master", StartMs: 5000, InjectedMs: 5100, Outcome: "KILL to the old master 39"},
+		{Name: "kill-old-worker", InjectedMs: 7000, Outcome: "KILL to worker 44 of the old master 39"},
+	}}
+	spans := KillSpans(s)
+	if len(spans) != 1 || spans[0].PIDs[0] != 180 || spans[0].FromMs != 3050 || spans[0].ToMs != 3212.9 {
+		t.Fatalf("spans = %+v", spans)
+	}
+	answered := record.ClientRecord{ID: "http1/1603", Outcome: record.ClientOK, Status: 200, StartMs: 3206, EndMs: 3208}
+	if r := Reconcile([]record.ClientRecord{answered}, nil, spans...); !r.Complete() || r.Classes[record.WitnessAnsweredKilled] != 1 {
+		t.Errorf("answered across the fault's KILL: %+v", r)
+	}
+	if r := Reconcile([]record.ClientRecord{answered}, nil, KillSpans(&record.Scenario{Faults: s.Faults[1:]})...); r.Complete() {
+		t.Error("an unlogged answer excused by a master's KILL or a span the record does not give")
+	}
+	before := answered
+	before.StartMs, before.EndMs = 2000, 2002
+	if r := Reconcile([]record.ClientRecord{before}, nil, spans...); r.Complete() {
+		t.Error("an unlogged answer long before the fault excused")
+	}
+}
