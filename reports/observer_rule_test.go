@@ -147,6 +147,12 @@ func TestStallIsNginxsOnlyWhenTheObserverSaw(t *testing.T) {
 					LateMs: 900, Hits: 1, Supplement: true})
 			}
 		}, record.VerdictError, []string{"the load ran 900 ms late: the machine"}, []string{stalled}},
+		{"a stall that began in steady, before the first step: the control stalled, not the upgrade: error", func(o *observed) {
+			heldFrom(&o.fixture, 600, 2100)
+		}, record.VerdictError, []string{"stalled 1500 ms from 600 ms, before the first step was sent at 2000 ms"}, []string{"stalled 1500 ms in steady ("}},
+		{"the same stall begun just after the first step: nginx's, fail", func(o *observed) {
+			heldFrom(&o.fixture, 2050, 3550)
+		}, record.VerdictFail, []string{"stalled 1500 ms in both-sets"}, []string{"before the first step"}},
 		{"a record made before the observer: the stall fails as before, with a note", func(o *observed) {
 			heldFrom(&o.fixture, 4200, 5700)
 			o.plan, o.observer = false, nil

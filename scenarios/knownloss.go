@@ -85,6 +85,11 @@ func shutdownPhases(moves []Move) []string {
 // never-reached-a-worker; docs/findings.md).
 var keepAliveKinds = []string{TrafficHTTP1KeepAlive, TrafficProxy, TrafficHTTP2}
 
+// KeepsConnections tells whether a traffic kind's client reuses its
+// connections to nginx: the keep-alive close race is a known loss of it on
+// every path that shuts workers down.
+func KeepsConnections(kind string) bool { return slices.Contains(keepAliveKinds, kind) }
+
 // knownLosses are the losses a zero-drops scenario declares under this
 // load: its path's own, and the close race when the load keeps connections
 // alive and the path shuts workers down.

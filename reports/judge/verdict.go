@@ -275,7 +275,9 @@ func CoverageReasons(s *record.Scenario) []string {
 
 // StallReasons fails a graceful path on which a client waited longer than
 // the stall limit while the observer could see on both sides (nginx's
-// stall); a stall the harness's side saw no more than the limit of, or
+// stall); a stall that began before the first step was sent (the steady
+// control: nothing was done to nginx yet), one the harness's side saw no
+// more than the limit of, or
 // during which nginx's container ran late outside a fault that stalls it,
 // is blind: the machine's, an error (analysis.BlindStall). A fail says when
 // nginx's side had no heartbeat to show (analysis.HeartbeatNote).
@@ -285,6 +287,11 @@ func StallReasons(s *record.Scenario) (fails, blind []string) {
 	}
 	for _, p := range s.Phases {
 		if p.StallMs <= s.MaxStallMs {
+			continue
+		}
+		if first, ok := firstStepSent(s); ok && p.StallEndMs > 0 && p.StallStartMs < first {
+			blind = append(blind, fmt.Sprintf("stalled %s from %s, before the first step was sent at %s: nginx under this load on this machine stalls with no upgrade under way (the steady control), so the upgrade's stalls cannot be told from it",
+				words.FmtMs(p.StallMs), words.FmtMs(p.StallStartMs), words.FmtMs(first)))
 			continue
 		}
 		if why := analysis.BlindStall(s, p); len(why) > 0 {
@@ -299,6 +306,18 @@ func StallReasons(s *record.Scenario) (fails, blind []string) {
 		fails = append(fails, why)
 	}
 	return fails, blind
+}
+
+// firstStepSent is when the run's first step was sent: before it is the
+// steady control, the load against nginx with nothing done to it.
+func firstStepSent(s *record.Scenario) (float64, bool) {
+	first, ok := 0.0, false
+	for _, st := range s.Steps {
+		if st.SentMs > 0 && (!ok || st.SentMs < first) {
+			first, ok = st.SentMs, true
+		}
+	}
+	return first, ok
 }
 
 // controlReasons checks a positive control: drops in the phase its causing
