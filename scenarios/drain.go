@@ -1,6 +1,8 @@
 package scenarios
 
 import (
+	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
@@ -60,8 +62,47 @@ func slowSpan(sc Scenario, steady time.Duration) time.Duration {
 	return slowSpanOn(sc, steady, stepCost)
 }
 
-// slowSpanOn is slowSpan with a step's cost measured on this host.
-func slowSpanOn(sc Scenario, steady, stepCost time.Duration) time.Duration {
+// slowSpanOn is slowSpan with a step's cost measured on this host. A slow
+// host stretches the long downloads, but never past what the default
+// config's worker_shutdown_timeout lets a drain hold them, counted from the
+// earliest the drain can start (steady and the audits before it, steps
+// taking no time): a busy host's execs at rest are slow while its steps
+// may run as fast as ever, and downloads planned past that timeout are cut
+// by the harness's own plan (measured beside a busy core: reload-workers'
+// downloads planned at 23.5 s, cut at 22.4 s, 20 s after the first HUP).
+// Where the drain then outlasts them, the run says so (an error), never a
+// loss. The span a quiet host plans is never shortened.
+func slowSpanOn(sc Scenario, steady, cost time.Duration) time.Duration {
+	span := plannedSlowSpan(sc, steady, cost)
+	start, end := drainWindow(sc.Moves)
+	if cost <= stepCost || end < 0 || defaultShutdownTimeout <= 0 {
+		return span
+	}
+	earliest := steady
+	for _, m := range sc.Moves[:start] {
+		earliest += m.Audit
+	}
+	limit := earliest + defaultShutdownTimeout - shutdownMargin
+	return min(span, max(plannedSlowSpan(sc, steady, stepCost), limit))
+}
+
+// shutdownMargin keeps the long downloads' planned end this far inside
+// the shutdown timeout (a rate-limited download ends a little late).
+const shutdownMargin = 2 * time.Second
+
+// defaultShutdownTimeout is the default config's worker_shutdown_timeout
+// (0 when it sets none).
+var defaultShutdownTimeout = func() time.Duration {
+	m := regexp.MustCompile(`(?m)^\s*worker_shutdown_timeout\s+(\d+)s;`).FindStringSubmatch(nginx.DefaultConfig)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return time.Duration(n) * time.Second
+}()
+
+// plannedSlowSpan is the long downloads' span for steps of the given cost.
+func plannedSlowSpan(sc Scenario, steady, stepCost time.Duration) time.Duration {
 	_, end := drainWindow(sc.Moves)
 	span := steady
 	if end >= 0 {

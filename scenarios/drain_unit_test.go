@@ -80,7 +80,32 @@ func TestSlowHostStretchesTheLongDownloads(t *testing.T) {
 	}
 	steady := Params{}.steady()
 	here, slow := slowSpanOn(sc[0], steady, stepCostOn(120*time.Millisecond)), slowSpanOn(sc[0], steady, stepCostOn(time.Second))
-	if here != slowSpan(sc[0], steady) || slow < here+2*(stepExecs*time.Second-stepCost) {
+	if here != slowSpan(sc[0], steady) || slow <= here {
 		t.Errorf("long downloads: %s here, %s on the slow host", here, slow)
+	}
+	// Never past the default config's worker_shutdown_timeout from the
+	// earliest the drain can start: reload-workers' first HUP comes right
+	// after steady, and beside a busy core (execs at rest of 254 ms) its
+	// downloads were planned at 23.5 s and cut 20 s after that HUP.
+	if defaultShutdownTimeout != 20*time.Second {
+		t.Fatalf("the default config's worker_shutdown_timeout read as %s", defaultShutdownTimeout)
+	}
+	for _, name := range []string{"upgrade", "reload-workers", "rollback"} {
+		scs, err := Lookup([]string{name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start, _ := drainWindow(scs[0].Moves)
+		earliest := steady
+		for _, m := range scs[0].Moves[:start] {
+			earliest += m.Audit
+		}
+		quiet := slowSpan(scs[0], steady)
+		for _, exec := range []time.Duration{254 * time.Millisecond, time.Second} {
+			got := slowSpanOn(scs[0], steady, stepCostOn(exec))
+			if got < quiet || got > max(quiet, earliest+defaultShutdownTimeout-shutdownMargin) {
+				t.Errorf("%s, execs of %s: long downloads %s (quiet %s), past the shutdown timeout from %s", name, exec, got, quiet, earliest)
+			}
+		}
 	}
 }
