@@ -503,9 +503,15 @@ func rootfsImport(ctx context.Context, pool *dockertest.Pool, release, ref strin
 	// The first stage, streamed into the engine.
 	repo, tag, _ := strings.Cut(ref, ":")
 	stage1 := harness.ImportName(repo)
+	files := make([][]byte, len(pkgs)) // read once: unpacked here, copied in for dpkg below
+	for i, p := range pkgs {
+		if files[i], err = os.ReadFile(filepath.Join(debs, p.SHA256+".deb")); err != nil {
+			return err
+		}
+	}
 	pr, pw := io.Pipe()
 	go func() {
-		pw.CloseWithError(writeFirstStage(pw, pkgs, debs))
+		pw.CloseWithError(writeFirstStage(pw, pkgs, files))
 	}()
 	ictx, cancel := context.WithTimeout(ctx, harness.BuildStepTimeout)
 	importErr := pool.Client.ImportImage(dc.ImportImageOptions{Repository: stage1, Tag: tag, Source: "-",
@@ -528,12 +534,8 @@ func rootfsImport(ctx context.Context, pool *dockertest.Pool, release, ref strin
 	var entries []tarEntry
 	lists := map[string]*strings.Builder{"required": {}, "base": {}}
 	for i, p := range pkgs {
-		data, err := os.ReadFile(filepath.Join(debs, p.SHA256+".deb"))
-		if err != nil {
-			return err
-		}
 		file := p.Package + ".deb"
-		entries = append(entries, tarEntry{name: "debs/" + file, mode: 0o644, data: data})
+		entries = append(entries, tarEntry{name: "debs/" + file, mode: 0o644, data: files[i]})
 		list := "required"
 		if i >= len(required) {
 			list = "base"
@@ -578,18 +580,14 @@ func minbaseOf(ctx context.Context, a *archiveReader, s suiteRef) (required, bas
 	return minbase(pkgs)
 }
 
-// writeFirstStage writes the first stage's tar: every package's data, then
-// the links and dpkg's database.
-func writeFirstStage(w io.Writer, pkgs []rootPkg, debs string) error {
+// writeFirstStage writes the first stage's tar: every package's data
+// (files[i] is pkgs[i]'s .deb), then the links and dpkg's database.
+func writeFirstStage(w io.Writer, pkgs []rootPkg, files [][]byte) error {
 	bw := bufio.NewWriterSize(w, 1<<20)
 	rw := newRootWriter(bw)
 	dpkgVersion := ""
-	for _, p := range pkgs {
-		data, err := os.ReadFile(filepath.Join(debs, p.SHA256+".deb"))
-		if err != nil {
-			return err
-		}
-		if err := rw.unpack(p.Package, data); err != nil {
+	for i, p := range pkgs {
+		if err := rw.unpack(p.Package, files[i]); err != nil {
 			return err
 		}
 		if p.Package == "dpkg" {

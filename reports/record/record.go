@@ -24,16 +24,16 @@ const (
 // what came of them. A fault is written when injected and again, whole,
 // when healed: the last line of a name wins.
 type FaultRecord struct {
-	Name       string   `json:"name"`
-	Step       string   `json:"step"` // the step after whose verification it struck
-	InjectedMs float64  `json:"injected_ms"` // when the injection returned (its effect had landed)
+	Name       string  `json:"name"`
+	Step       string  `json:"step"`        // the step after whose verification it struck
+	InjectedMs float64 `json:"injected_ms"` // when the injection returned (its effect had landed)
 	// StartMs is when the injection began (0 in older records): a signal
 	// the fault sends lands between StartMs and InjectedMs.
-	StartMs float64 `json:"start_ms,omitempty"`
-	HealedMs   *float64 `json:"healed_ms"` // null: not healed (nothing to heal, or the run ended first)
-	Outcome    string   `json:"outcome"`   // what injecting and healing did, in words
-	Expected   string   `json:"expected"`  // what it was measured to do (the expectation it was judged by)
-	Error      string   `json:"error,omitempty"`
+	StartMs  float64  `json:"start_ms,omitempty"`
+	HealedMs *float64 `json:"healed_ms"` // null: not healed (nothing to heal, or the run ended first)
+	Outcome  string   `json:"outcome"`   // what injecting and healing did, in words
+	Expected string   `json:"expected"`  // what it was measured to do (the expectation it was judged by)
+	Error    string   `json:"error,omitempty"`
 	// StallsContainer marks a fault that stops or slows every process of
 	// nginx's container, its heartbeat included (freeze, cpu-starve): the
 	// heartbeat's lateness in its window is the fault's, not the machine's.
