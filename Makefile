@@ -42,10 +42,11 @@ test: deps unit fuzz scenarios leftovers
 
 # Two packages at a time: the CLI's tests (two minutes of scenarios) beside
 # the rest. Image builds that two test binaries both miss take turns (a
-# lock per engine in the cache directory).
-unit:
+# lock per engine in the cache directory). The static CLI is the reaper
+# and the heartbeat of the runs the tests start in-process (upgradetest).
+unit: build
 	$(GO) vet ./...
-	$(GO) test -count=1 -p 2 -timeout 60m ./harness/... ./loadgen/... ./reports/... ./cmd/... ./scenarios/matrix/ ./examples/ci/ ./upgradetest/
+	NUH_REAPER_BINARY=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 2 -timeout 60m ./harness/... ./loadgen/... ./reports/... ./cmd/... ./scenarios/matrix/ ./examples/ci/ ./upgradetest/
 
 # The record readers, the judge and the renderers under Go's fuzzer for
 # FUZZTIME, seeded from a real run's record (reports/testdata/upgrade-run):

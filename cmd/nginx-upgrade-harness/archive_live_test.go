@@ -147,7 +147,7 @@ func containersCreatedBy(t *testing.T, pid int, since time.Time) string {
 func TestTamperedArchiveExitsTwoWithoutFallback(t *testing.T) {
 	requireDocker(t)
 	bin := filepath.Join(t.TempDir(), "nginx-upgrade-harness")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := staticBuild(bin).CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	// The default builds resolved from the real archive: the cache holds

@@ -39,7 +39,7 @@ func (s *syncBuffer) String() string {
 func startUntilUSR2(t *testing.T, out string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "nginx-upgrade-harness")
-	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if b, err := staticBuild(bin).CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, b)
 	}
 	cmd := exec.Command(bin, "run", "--scenario", "rollback", "--rate", "200", "--out", out)
