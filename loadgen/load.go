@@ -261,7 +261,7 @@ func RunWithOptions(ctx context.Context, target string, clock Clock, dir string,
 	for _, p := range ps {
 		hold = max(hold, p.Timeout)
 	}
-	if l.obs, err = startObserver(clock, dir, hold+time.Second); err != nil {
+	if l.obs, err = startObserver(clock, dir, hold+time.Second, o.probeSocket); err != nil {
 		for _, m := range files {
 			m.Close()
 		}

@@ -11,9 +11,10 @@ import (
 type Option func(*options)
 
 type options struct {
-	netns string
-	ws    WebSockets
-	up    Uploads
+	netns       string
+	probeSocket string
+	ws          WebSockets
+	up          Uploads
 }
 
 // InNetns makes every connection of the load in the network namespace at
@@ -21,6 +22,13 @@ type options struct {
 // reaches 127.0.0.1 inside it directly, with no port proxy between the client
 // and the server. It needs the right to enter that namespace (root).
 func InNetns(path string) Option { return func(o *options) { o.netns = path } }
+
+// ProbeOnSocket puts the observer's control probe and its responder on
+// the unix socket at path instead of this process's 127.0.0.1: for a load
+// that runs inside nginx's network namespace (a load agent), whose
+// loopback a fault may delay (netem) — the probe must go through nothing
+// a fault touches.
+func ProbeOnSocket(path string) Option { return func(o *options) { o.probeSocket = path } }
 
 // CheckNetns tells whether this process can enter the namespace at path.
 func CheckNetns(path string) error { return netns.Check(path) }

@@ -94,14 +94,19 @@ type observer struct {
 	srvErr   error
 }
 
-// startObserver starts the responder on 127.0.0.1 of this process, the
-// control probe, the hiccup meter and the writer of dir/ObserverFile.
-func startObserver(clock Clock, dir string, hold time.Duration) (*observer, error) {
+// startObserver starts the responder on 127.0.0.1 of this process (on a
+// unix socket when probeSocket is set), the control probe, the hiccup
+// meter and the writer of dir/ObserverFile.
+func startObserver(clock Clock, dir string, hold time.Duration, probeSocket string) (*observer, error) {
 	f, err := createMsgFile(dir, ObserverFile)
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	network, addr := "tcp", "127.0.0.1:0"
+	if probeSocket != "" {
+		network, addr = "unix", probeSocket
+	}
+	ln, err := net.Listen(network, addr)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("loadgen: observer: the control probe's responder: %w", err)
@@ -113,6 +118,13 @@ func startObserver(clock Clock, dir string, hold time.Duration) (*observer, erro
 		io.WriteString(w, "ok\n")
 	}), ReadHeaderTimeout: ProbeTimeout}
 	tr := &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}
+	if probeSocket != "" {
+		o.probeURL = "http://control-probe/"
+		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", probeSocket)
+		}
+	}
 	o.client = &http.Client{Transport: tr, Timeout: ProbeTimeout}
 	ctx, cancel := context.WithCancel(context.Background())
 	o.cancel = cancel

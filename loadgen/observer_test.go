@@ -131,7 +131,7 @@ func TestObserverSeesTheProcessStopped(t *testing.T) {
 // absent.
 func TestObserverCountsMissedProbes(t *testing.T) {
 	dir := t.TempDir()
-	o, err := startObserver(NewClock(), dir, 0)
+	o, err := startObserver(NewClock(), dir, 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestObserverCountsMissedProbes(t *testing.T) {
 func TestObserverSupplementsAWrittenWindow(t *testing.T) {
 	dir := t.TempDir()
 	clock := NewClock()
-	o, err := startObserver(clock, dir, 0)
+	o, err := startObserver(clock, dir, 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,5 +175,35 @@ func TestObserverSupplementsAWrittenWindow(t *testing.T) {
 	}
 	if len(sup) != 1 || sup[0].LateMs != 640 || sup[0].Hits != 1 {
 		t.Fatalf("supplements of window 0: %+v, want one with the hit 640 ms late", sup)
+	}
+}
+
+// On a socket, the probe asks the responder there and nothing on
+// 127.0.0.1: what a load agent in nginx's namespace uses (netem delays
+// that namespace's loopback).
+func TestObserverProbesOverASocket(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "probe.sock")
+	o, err := startObserver(NewClock(), dir, 0, sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.ln.Addr().Network() != "unix" {
+		t.Fatalf("responder on %s %s, want the unix socket", o.ln.Addr().Network(), o.ln.Addr())
+	}
+	time.Sleep(300 * time.Millisecond)
+	o.srv.Close()
+	time.Sleep(200 * time.Millisecond)
+	if err := o.close(); err != nil {
+		t.Fatal(err)
+	}
+	_, merged := observerWindows(t, dir)
+	answered, missed := 0, 0
+	for _, r := range merged {
+		answered += r.Probes
+		missed += r.ProbeMissed
+	}
+	if answered == 0 || missed == 0 {
+		t.Fatalf("answered %d, missed %d: want both (answered on the socket, missed once its responder went)", answered, missed)
 	}
 }

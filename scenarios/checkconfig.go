@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/ory/dockertest/v3"
 
@@ -37,21 +36,19 @@ func CheckConfig(ctx context.Context, pool *dockertest.Pool, im Images, p Params
 		return fmt.Errorf("--config: %w (does it listen on port %d? a configuration on its own ports goes in a tree: --config-dir)", err, nginx.ListenPort)
 	}
 	check := func(method, path string, body string, wantLen int64) error {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		req, _ := http.NewRequestWithContext(cctx, method, n.URL()+path, strings.NewReader(body))
-		tr := &http.Transport{DisableKeepAlives: true}
-		defer tr.CloseIdleConnections()
-		resp, err := (&http.Client{Transport: tr}).Do(req)
+		var b []byte
+		if body != "" {
+			b = []byte(body)
+		}
+		a, err := n.Ask(ctx, nginx.Ask{Method: method, Path: path, Body: b})
 		if err != nil {
 			return fmt.Errorf("--config: %s %s: %v", method, path, err)
 		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("--config: %s %s answered %s, the load needs 200", method, path, resp.Status)
+		if a.Status != http.StatusOK {
+			return fmt.Errorf("--config: %s %s answered %s, the load needs 200", method, path, a.StatusText)
 		}
-		if wantLen > 0 && resp.ContentLength != wantLen {
-			return fmt.Errorf("--config: %s %s has %d bytes, the long downloads expect %d", method, path, resp.ContentLength, wantLen)
+		if wantLen > 0 && a.ContentLength != wantLen {
+			return fmt.Errorf("--config: %s %s has %d bytes, the long downloads expect %d", method, path, a.ContentLength, wantLen)
 		}
 		return nil
 	}
@@ -67,7 +64,7 @@ func CheckConfig(ctx context.Context, pool *dockertest.Pool, im Images, p Params
 			return err
 		}
 	}
-	if err := p.Load.checkTraffic(ctx, n); err != nil {
+	if err := p.checkTraffic(ctx, n); err != nil {
 		if te, ok := err.(targetsError); ok {
 			return te.error
 		}

@@ -3,13 +3,16 @@ package scenarios
 import (
 	"context"
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
+	"github.com/releng-tools/nginx-upgrade-harness/loadgen/agent"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
@@ -152,12 +155,30 @@ type loadTargets struct {
 	addr func(port int) (string, bool)
 }
 
-// profiles builds, by plan, the request profiles and the options of the
-// connection kinds for the targets; cert, when set, is the node's
-// certificate, which the HTTP/2 client then verifies.
-func (l Load) profiles(plan trafficPlan, tg loadTargets, cert *x509.Certificate) ([]loadgen.Profile, []loadgen.Option, error) {
-	var profiles []loadgen.Profile
+// connKinds are the load's connection kinds beside its request profiles.
+type connKinds struct {
+	ws *loadgen.WebSockets
+	up *loadgen.Uploads
+}
+
+// options are the loadgen options that run them.
+func (c connKinds) options() []loadgen.Option {
 	var opts []loadgen.Option
+	if c.ws != nil {
+		opts = append(opts, loadgen.WithWebSockets(*c.ws))
+	}
+	if c.up != nil {
+		opts = append(opts, loadgen.WithUploads(*c.up))
+	}
+	return opts
+}
+
+// profiles builds, by plan, the request profiles and the connection kinds
+// for the targets; cert, when set, is the node's certificate, which the
+// HTTP/2 client then verifies.
+func (l Load) profiles(plan trafficPlan, tg loadTargets, cert *x509.Certificate) ([]loadgen.Profile, connKinds, error) {
+	var profiles []loadgen.Profile
+	var opts connKinds
 	var tlsOpts loadgen.TLSOptions
 	if cert != nil {
 		pool := x509.NewCertPool()
@@ -168,7 +189,7 @@ func (l Load) profiles(plan trafficPlan, tg loadTargets, cert *x509.Certificate)
 	if l.Targets != nil {
 		var err error
 		if route, err = l.Targets.route(tg.addr); err != nil {
-			return nil, nil, err
+			return nil, opts, err
 		}
 	}
 	for _, kp := range plan {
@@ -188,15 +209,15 @@ func (l Load) profiles(plan trafficPlan, tg loadTargets, cert *x509.Certificate)
 				continue
 			}
 			if tg.https == "" {
-				return nil, nil, fmt.Errorf("--traffic http2: port %d is not published on this load path", nginx.TLSPort)
+				return nil, opts, fmt.Errorf("--traffic http2: port %d is not published on this load path", nginx.TLSPort)
 			}
 			profiles = append(profiles, loadgen.Profile{Name: kp.Kind, Rate: kp.Rate, HTTP2: true, Target: tg.https, TLS: tlsOpts})
 		case TrafficProxy:
 			profiles = append(profiles, loadgen.Profile{Name: kp.Kind, Rate: kp.Rate, Path: ProxyPath, KeepAlive: true})
 		case TrafficWebSocket:
-			opts = append(opts, loadgen.WithWebSockets(loadgen.WebSockets{Name: kp.Kind, Count: kp.Connections, Interval: WebSocketInterval}))
+			opts.ws = &loadgen.WebSockets{Name: kp.Kind, Count: kp.Connections, Interval: WebSocketInterval}
 		case TrafficUpload:
-			opts = append(opts, loadgen.WithUploads(loadgen.Uploads{Name: kp.Kind, Count: kp.Connections, Bytes: kp.Bytes, BytesPerSec: UploadRate}))
+			opts.up = &loadgen.Uploads{Name: kp.Kind, Count: kp.Connections, Bytes: kp.Bytes, BytesPerSec: UploadRate}
 		}
 	}
 	return profiles, opts, nil
@@ -206,43 +227,102 @@ func (l Load) profiles(plan trafficPlan, tg loadTargets, cert *x509.Certificate)
 const (
 	LoadPathAuto  = "auto"
 	LoadPathNetns = "netns"
+	LoadPathAgent = "agent"
 	LoadPathHost  = "host"
 )
 
-// startLoad starts the run's load on node — the profiles of plan, and long
-// downloads sized to last span — by the chosen path, and records in meta
-// (rewritten on disk) which path it took.
-func (p Params) startLoad(ctx context.Context, node *nginx.Node, plan trafficPlan, clock loadgen.Clock, dir string,
-	span time.Duration, meta *record.Meta) (*loadgen.Load, loadgen.Slow, error) {
-	slow := loadgen.Slow{Count: p.Load.Slow, BytesPerSec: int64(float64(loadgen.DefaultSlowBytes) / span.Seconds())}
-	path := p.LoadPath
-	if path == "" || path == LoadPathAuto {
-		path = LoadPathHost
-		if loadgen.CheckNetns(node.NetnsPath()) == nil {
-			path = LoadPathNetns
-		}
+// LoadPaths are the values --load-path takes.
+var LoadPaths = []string{LoadPathAuto, LoadPathNetns, LoadPathAgent, LoadPathHost}
+
+// loadPath is the path the load takes to nginx in node: the one asked, or
+// for auto the container's namespace when this process may enter it (and
+// sees the container's pid as the engine does), else a load agent when a
+// static build of the tool is at hand, else the host's published ports.
+func (p Params) loadPath(node *nginx.Node) string {
+	if p.LoadPath != "" && p.LoadPath != LoadPathAuto {
+		return p.LoadPath
 	}
-	var load *loadgen.Load
+	if node.Agent() != nil {
+		return LoadPathAgent
+	}
+	if node.NetnsReachable() == nil {
+		return LoadPathNetns
+	}
+	if p.agentBinary() != "" {
+		return LoadPathAgent
+	}
+	return LoadPathHost
+}
+
+// agentBinary is the static build of the tool a load agent runs ("" when
+// there is none: the heartbeat's binary, p.Heartbeat).
+func (p Params) agentBinary() string {
+	if p.Heartbeat == "" || harness.StaticBinary(p.Heartbeat) != nil {
+		return ""
+	}
+	return p.Heartbeat
+}
+
+// loadControl is what a run drives its load through: a *loadgen.Load of
+// its own, or a load agent's client.
+type loadControl interface {
+	Snapshot() loadgen.Summary
+	StopAttack()
+	StartDownloads(n int, bytesPerSec int64) error
+	StartTricklers(n int) error
+	WaitDownloads(ctx context.Context) error
+	Close() (loadgen.Summary, error)
+}
+
+// startLoad starts the run's load on node — the profiles of plan, and long
+// downloads sized to last span — by path (through ag on the agent path),
+// and records in meta (rewritten on disk) which path it took.
+func (p Params) startLoad(ctx context.Context, node *nginx.Node, plan trafficPlan, clock loadgen.Clock, dir string,
+	span, hardStop time.Duration, meta *record.Meta, path string, ag *agent.Client) (loadControl, loadgen.Slow, error) {
+	slow := loadgen.Slow{Count: p.Load.Slow, BytesPerSec: int64(float64(loadgen.DefaultSlowBytes) / span.Seconds())}
+	var load loadControl
 	var err error
 	switch path {
 	case LoadPathNetns:
-		profiles, opts, perr := p.Load.profiles(plan, loadTargets{http: node.InnerURL(), https: node.InnerTLSURL(), addr: innerAddr(node)}, node.Certificate())
+		profiles, kinds, perr := p.Load.profiles(plan, loadTargets{http: node.InnerURL(), https: node.InnerTLSURL(), addr: innerAddr(node)}, node.Certificate())
 		if perr != nil {
 			return nil, slow, perr
 		}
-		load, err = loadgen.RunWithOptions(ctx, node.InnerURL(), clock, dir, profiles, slow, append(opts, loadgen.InNetns(node.NetnsPath()))...)
+		load, err = loadgen.RunWithOptions(ctx, node.InnerURL(), clock, dir, profiles, slow, append(kinds.options(), loadgen.InNetns(node.NetnsPath()))...)
 		tlsNote := ""
 		if node.TLSURL() != "" {
 			tlsNote = " (and " + strings.TrimPrefix(node.InnerTLSURL(), "https://") + " for TLS)"
 		}
 		meta.LoadPath = fmt.Sprintf("inside the container's network namespace, to %s%s: straight to nginx, no proxy between",
 			strings.TrimPrefix(node.InnerURL(), "http://"), tlsNote)
-	case LoadPathHost:
-		profiles, opts, perr := p.Load.profiles(plan, loadTargets{http: node.URL(), https: node.TLSURL(), addr: node.HostAddr}, node.Certificate())
+	case LoadPathAgent:
+		if ag == nil {
+			return nil, slow, fmt.Errorf("--load-path agent: no static build of the tool to run as the load agent (build it with CGO_ENABLED=0, as `make build` does)")
+		}
+		profiles, kinds, perr := p.Load.profiles(plan, loadTargets{http: node.InnerURL(), https: node.InnerTLSURL(), addr: innerAddr(node)}, node.Certificate())
 		if perr != nil {
 			return nil, slow, perr
 		}
-		load, err = loadgen.RunWithOptions(ctx, node.URL(), clock, dir, profiles, slow, opts...)
+		st := agent.Start{Target: node.InnerURL(), Profiles: agent.WireProfiles(profiles), Slow: slow,
+			WebSockets: kinds.ws, Uploads: kinds.up, HardStopMs: hardStop.Milliseconds()}
+		if c := node.Certificate(); c != nil {
+			st.CertPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+		}
+		if err = ag.Start(st, clock); err == nil {
+			load = ag
+		}
+		tlsNote := ""
+		if node.TLSURL() != "" {
+			tlsNote = " (and " + strings.TrimPrefix(node.InnerTLSURL(), "https://") + " for TLS)"
+		}
+		meta.LoadPath = fmt.Sprintf("from a load agent (the tool's own binary in a helper container sharing nginx's network namespace, clock offset %s ± %s), to %s%s: straight to nginx, no proxy between; its control probe on a unix socket",
+			ag.Offset.Round(time.Microsecond), (ag.RoundTrip / 2).Round(time.Microsecond), strings.TrimPrefix(node.InnerURL(), "http://"), tlsNote)
+	case LoadPathHost:
+		profiles, kinds, perr := p.Load.profiles(plan, loadTargets{http: node.URL(), https: node.TLSURL(), addr: node.HostAddr}, node.Certificate())
+		if perr != nil {
+			return nil, slow, perr
+		}
+		load, err = loadgen.RunWithOptions(ctx, node.URL(), clock, dir, profiles, slow, kinds.options()...)
 		meta.LoadPath = "from the host to " + strings.TrimPrefix(node.URL(), "http://") +
 			", through Docker's port proxy, to nginx on port " + strings.TrimPrefix(node.InnerURL(), "http://127.0.0.1:") +
 			" in the container (a reset may reach the client as eof)"
@@ -251,7 +331,7 @@ func (p Params) startLoad(ctx context.Context, node *nginx.Node, plan trafficPla
 				strings.TrimPrefix(node.InnerTLSURL(), "https://127.0.0.1:") + " in the container"
 		}
 	default:
-		return nil, slow, fmt.Errorf("load path %q: want auto, netns or host", p.LoadPath)
+		return nil, slow, fmt.Errorf("load path %q: want %s", p.LoadPath, strings.Join(LoadPaths, ", "))
 	}
 	if err != nil {
 		return nil, slow, err

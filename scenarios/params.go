@@ -168,6 +168,9 @@ func (p Params) nodeOptions(image string, extra ...nginx.NodeOption) []nginx.Nod
 	if p.Command != nil {
 		opts = append(opts, nginx.WithCommand(p.Command))
 	}
+	if bin := p.agentBinary(); bin != "" && (p.LoadPath == LoadPathAgent || p.LoadPath == "" || p.LoadPath == LoadPathAuto) {
+		opts = append(opts, nginx.WithAgent(bin, p.LoadPath == LoadPathAgent))
+	}
 	return append(opts, extra...)
 }
 

@@ -227,7 +227,7 @@ func signalNote(sig string) string {
 }
 
 // watch lets the load run for d, feeding p.Live a status line of it.
-func (p Params) watch(ctx context.Context, d time.Duration, load *loadgen.Load, name string, phase *string) error {
+func (p Params) watch(ctx context.Context, d time.Duration, load loadControl, name string, phase *string) error {
 	if p.Live == nil {
 		return sleep(ctx, d)
 	}

@@ -138,6 +138,8 @@ func CheckSite(ctx context.Context, pool *dockertest.Pool, im Images, p *Params)
 		path = LoadPathHost
 		if loadgen.CheckNetns("/proc/self/ns/net") == nil {
 			path = LoadPathNetns
+		} else if p.agentBinary() != "" {
+			path = LoadPathAgent
 		}
 	}
 	if err := reachable(s.Declared, path); err != nil {
@@ -243,7 +245,7 @@ func reachable(site *nginx.Site, path string) error {
 			}
 		case l.Addr == "127.0.0.1":
 			if path == LoadPathHost {
-				return fmt.Errorf("listener %s is bound to the container's loopback, which Docker's port proxy does not reach: run as root (the load then comes from inside the container, --load-path netns)", l)
+				return fmt.Errorf("listener %s is bound to the container's loopback, which the engine's port proxy does not reach: use --load-path netns (as root) or agent (the load then comes from inside the container's namespace)", l)
 			}
 		default:
 			return fmt.Errorf("listener %s is bound to an address the load cannot reach in the container (it reaches every-address listeners and 127.0.0.1)", l)
@@ -330,6 +332,23 @@ func (s *Site) upstreamRecord(ctx context.Context, n *nginx.Node) string {
 // siteBackendName is what the stand-ins say they are (X-Backend and the body).
 const siteBackendName = "stand-in"
 
+// standInConfigs are the stand-ins of s.Backends (not on BackendAddr when
+// the traffic's own backend runs there); none when the user's command is
+// the upstream.
+func (s *Site) standInConfigs(l Load) []backend.Config {
+	if s.UpstreamCmd != nil {
+		return nil
+	}
+	var cfgs []backend.Config
+	for _, a := range s.Backends {
+		if a == BackendAddr && l.needsBackend() {
+			continue
+		}
+		cfgs = append(cfgs, backend.Config{Addr: a, Name: siteBackendName, AnyPath: true})
+	}
+	return cfgs
+}
+
 // startBackends starts a stand-in on each of s.Backends in n's network
 // namespace (not on BackendAddr when the traffic's own backend runs there).
 func (s *Site) startBackends(ctx context.Context, n *nginx.Node, l Load) (stop func(), err error) {
@@ -352,14 +371,12 @@ func (s *Site) startBackends(ctx context.Context, n *nginx.Node, l Load) (stop f
 		}
 		return stop, nil
 	}
-	for _, a := range s.Backends {
-		if a == BackendAddr && l.needsBackend() {
-			continue
-		}
-		srv, err := backend.Start(ctx, backend.Config{Netns: n.NetnsPath(), Addr: a, Name: siteBackendName, AnyPath: true})
+	for _, cfg := range s.standInConfigs(l) {
+		cfg.Netns = n.NetnsPath()
+		srv, err := backend.Start(ctx, cfg)
 		if err != nil {
 			stop()
-			return nil, fmt.Errorf("stand-in backend on %s: %w", a, err)
+			return nil, fmt.Errorf("stand-in backend on %s: %w", cfg.Addr, err)
 		}
 		srvs = append(srvs, srv)
 	}
@@ -410,12 +427,12 @@ func (s *Site) probeProfiles(ctx context.Context, n *nginx.Node, p *Params) erro
 	}
 	// The upstream of the proxy, WebSocket and upload kinds, once for all
 	// of them, as the scenarios run it.
-	srv, err := p.Load.startBackend(ctx, n)
+	stopBackend, err := p.startBackend(ctx, n)
 	if err != nil {
 		return err
 	}
-	if srv != nil {
-		defer srv.Close()
+	if stopBackend != nil {
+		defer stopBackend()
 	}
 	var keep []string
 	for _, k := range p.Load.Traffic {

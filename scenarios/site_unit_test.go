@@ -23,8 +23,9 @@ func TestReachable(t *testing.T) {
 		{"none", nil, LoadPathNetns, "no listener the load can reach"},
 		{"ipv6 only", []nginx.Listener{l("*", 80, false), l("[::]", 443, true)}, LoadPathNetns, "IPv6 only"},
 		{"other address", []nginx.Listener{l("*", 80, false), l("192.0.2.10", 80, false)}, LoadPathNetns, "cannot reach"},
-		{"loopback from the host", []nginx.Listener{l("*", 80, false), l("127.0.0.1", 8081, false)}, LoadPathHost, "Docker's port proxy"},
+		{"loopback from the host", []nginx.Listener{l("*", 80, false), l("127.0.0.1", 8081, false)}, LoadPathHost, "port proxy does not reach"},
 		{"loopback from inside", []nginx.Listener{l("*", 80, false), l("127.0.0.1", 8081, false)}, LoadPathNetns, ""},
+		{"loopback from an agent", []nginx.Listener{l("*", 80, false), l("127.0.0.1", 8081, false)}, LoadPathAgent, ""},
 		{"tls only", []nginx.Listener{l("*", 443, true)}, LoadPathNetns, "no plain-HTTP listener"},
 	} {
 		err := reachable(&nginx.Site{Listeners: tc.listeners}, tc.path)

@@ -2,18 +2,17 @@ package scenarios
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/coder/websocket"
-	"golang.org/x/net/http2"
 
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
+	"github.com/releng-tools/nginx-upgrade-harness/loadgen/agent"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen/backend"
 )
 
@@ -123,17 +122,74 @@ func contains(list []string, s string) bool {
 }
 
 // startBackend starts the upstream of the proxy, WebSocket and upload
-// traffic inside node's network namespace, on BackendAddr; nil when the
-// traffic needs none.
-func (l Load) startBackend(ctx context.Context, node *nginx.Node) (*backend.Server, error) {
+// traffic inside node's network namespace, on BackendAddr — from this
+// process when it may enter it, else in a load agent — and returns what
+// stops it; nil when the traffic needs none.
+func (p Params) startBackend(ctx context.Context, node *nginx.Node) (stop func(), err error) {
+	l := p.Load
 	if !l.needsBackend() {
 		return nil, nil
 	}
-	if err := loadgen.CheckNetns(node.NetnsPath()); err != nil {
-		return nil, fmt.Errorf("the %s traffic needs its backend inside the container's network namespace (root or CAP_SYS_ADMIN): %w",
-			strings.Join(backendKinds(l.Kinds()), ", "), err)
+	cfg := backend.Config{Addr: BackendAddr, Name: "nuh"}
+	switch path := p.loadPath(node); path {
+	case LoadPathNetns:
+		cfg.Netns = node.NetnsPath()
+		srv, err := backend.Start(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return func() { srv.Close() }, nil
+	case LoadPathAgent:
+		if c := node.Agent(); c != nil {
+			if err := c.StartBackends([]backend.Config{cfg}, checkBound); err != nil {
+				return nil, err
+			}
+			return func() { c.StopBackends() }, nil
+		}
+		return p.standInsInAgent(ctx, node, []backend.Config{cfg})
+	default:
+		return nil, fmt.Errorf("the %s traffic needs its backend inside the container's network namespace: run as root, or with a static build of the tool for a load agent (--load-path %s or agent): %v",
+			strings.Join(backendKinds(l.Kinds()), ", "), path, node.NetnsReachable())
 	}
-	return backend.Start(ctx, backend.Config{Netns: node.NetnsPath(), Addr: BackendAddr, Name: "nuh"})
+}
+
+// standInsInAgent starts cfgs in a load agent of their own in node's
+// namespace, for checks made before the load (bounded by checkBound).
+func (p Params) standInsInAgent(ctx context.Context, node *nginx.Node, cfgs []backend.Config) (stop func(), err error) {
+	ag, c, err := p.startAgent(ctx, node, "")
+	if err != nil {
+		return nil, err
+	}
+	if err := c.StartBackends(cfgs, checkBound); err != nil {
+		ag.Close()
+		return nil, err
+	}
+	return func() { c.Close(); ag.Close() }, nil
+}
+
+// checkBound bounds the stand-ins the checks before a run start.
+const checkBound = 5 * time.Minute
+
+// agentCallTimeout bounds an agent's answer to a control.
+const agentCallTimeout = 30 * time.Second
+
+// startAgent starts a load agent in node's namespace and measures its
+// clock; dir is where its record files go.
+func (p Params) startAgent(ctx context.Context, node *nginx.Node, dir string) (*harness.Agent, *agent.Client, error) {
+	bin := p.agentBinary()
+	if bin == "" {
+		return nil, nil, fmt.Errorf("no static build of the tool to run as a load agent (build it with CGO_ENABLED=0, as `make build` does)")
+	}
+	ag, err := harness.StartAgent(ctx, node.Pool(), bin, node.ContainerID())
+	if err != nil {
+		return nil, nil, err
+	}
+	c := agent.NewClient(ag.Stdin, ag.Stdout, dir, agentCallTimeout)
+	if err := c.Sync(); err != nil {
+		ag.Close()
+		return nil, nil, err
+	}
+	return ag, c, nil
 }
 
 func backendKinds(kinds []string) []string {
@@ -149,13 +205,14 @@ func backendKinds(kinds []string) []string {
 // checkTraffic asks nginx in n (with the backend running when the
 // traffic needs it) for what each kind will ask, so that a config that
 // cannot serve a kind is named before any scenario starts.
-func (l Load) checkTraffic(ctx context.Context, n *nginx.Node) error {
-	srv, err := l.startBackend(ctx, n)
+func (p Params) checkTraffic(ctx context.Context, n *nginx.Node) error {
+	l := p.Load
+	stop, err := p.startBackend(ctx, n)
 	if err != nil {
 		return err
 	}
-	if srv != nil {
-		defer srv.Close()
+	if stop != nil {
+		defer stop()
 	}
 	for _, k := range l.Kinds() {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -174,49 +231,46 @@ func (l Load) checkTraffic(ctx context.Context, n *nginx.Node) error {
 }
 
 func checkKind(ctx context.Context, kind string, n *nginx.Node) error {
-	get := func(client *http.Client, method, url string, body io.Reader) (*http.Response, []byte, error) {
-		req, _ := http.NewRequestWithContext(ctx, method, url, body)
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, nil, err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		return resp, b, err
-	}
-	plain := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	switch kind {
 	case TrafficHTTP2:
 		if n.TLSURL() == "" {
 			return fmt.Errorf("port %d is not published", nginx.TLSPort)
 		}
-		tr := &http2.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}}}
-		defer tr.CloseIdleConnections()
-		resp, _, err := get(&http.Client{Transport: tr}, "GET", n.TLSURL()+"/", nil)
+		a, err := n.Ask(ctx, nginx.Ask{Method: "GET", Path: "/", HTTP2: true})
 		if err != nil {
 			return fmt.Errorf("no HTTP/2 over TLS (ALPN h2) on port %d: %v", nginx.TLSPort, oneLine(err.Error()))
 		}
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET / over HTTP/2 on port %d answered %s, the load needs 200", nginx.TLSPort, resp.Status)
+		if a.Status != http.StatusOK {
+			return fmt.Errorf("GET / over HTTP/2 on port %d answered %s, the load needs 200", nginx.TLSPort, a.StatusText)
 		}
 	case TrafficProxy:
-		resp, body, err := get(plain, "GET", n.URL()+ProxyPath, nil)
+		a, err := n.Ask(ctx, nginx.Ask{Method: "GET", Path: ProxyPath})
 		if err != nil {
 			return fmt.Errorf("GET %s: %v", ProxyPath, err)
 		}
-		if resp.StatusCode != http.StatusOK || resp.Header.Get(backend.HeaderBackend) == "" {
-			return fmt.Errorf("GET %s answered %s without the backend's answer: the config must proxy /backend/ to %s", ProxyPath, resp.Status, BackendAddr)
+		if a.Status != http.StatusOK || a.Header.Get(backend.HeaderBackend) == "" {
+			return fmt.Errorf("GET %s answered %s without the backend's answer: the config must proxy /backend/ to %s", ProxyPath, a.StatusText, BackendAddr)
 		}
-		_ = body
 	case TrafficUpload:
-		resp, _, err := get(plain, "POST", n.URL()+loadgen.DefaultUploadPath, strings.NewReader(strings.Repeat("u", 65536)))
+		a, err := n.Ask(ctx, nginx.Ask{Method: "POST", Path: loadgen.DefaultUploadPath, Body: []byte(strings.Repeat("u", 65536))})
 		if err != nil {
 			return fmt.Errorf("POST %s: %v", loadgen.DefaultUploadPath, err)
 		}
-		if resp.StatusCode != http.StatusOK || resp.Header.Get(backend.HeaderUploadBytes) != "65536" {
-			return fmt.Errorf("POST %s answered %s without the backend's count of the body: the config must proxy /upload to %s", loadgen.DefaultUploadPath, resp.Status, BackendAddr)
+		if a.Status != http.StatusOK || a.Header.Get(backend.HeaderUploadBytes) != "65536" {
+			return fmt.Errorf("POST %s answered %s without the backend's count of the body: the config must proxy /upload to %s", loadgen.DefaultUploadPath, a.StatusText, BackendAddr)
 		}
 	case TrafficWebSocket:
+		if c := n.Agent(); c != nil {
+			a, err := c.Get(agent.Get{Method: "GET", URL: n.InnerURL() + loadgen.DefaultWebSocketPath, WebSocket: true, Body: []byte("0 check")})
+			if err != nil {
+				return fmt.Errorf("no WebSocket on %s: the config must proxy the upgrade to %s: %v", loadgen.DefaultWebSocketPath, BackendAddr, oneLine(err.Error()))
+			}
+			if string(a.Body) != "0 check" {
+				return fmt.Errorf("WebSocket on %s: no echo (got %q)", loadgen.DefaultWebSocketPath, a.Body)
+			}
+			return nil
+		}
+		plain := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 		url := "ws" + strings.TrimPrefix(n.URL(), "http") + loadgen.DefaultWebSocketPath
 		c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: plain})
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/proc"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
@@ -18,6 +19,7 @@ import (
 	"github.com/ory/dockertest/v3"
 
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
+	"github.com/releng-tools/nginx-upgrade-harness/loadgen/agent"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen/backend"
 )
 
@@ -38,9 +40,10 @@ type trial struct {
 	start proc.Snapshot
 	clock loadgen.Clock
 
-	load    *loadgen.Load
-	slow    loadgen.Slow
-	backend *backend.Server // the upstream of the proxy, WebSocket and upload traffic (nil: none)
+	load        loadControl
+	agent       *harness.Agent // the load agent's container (nil: none)
+	slow        loadgen.Slow
+	stopBackend func() // stops the upstream of the proxy, WebSocket and upload traffic (nil: none)
 	// stopStandIns stops the stand-ins on a site's upstream addresses (nil: none).
 	stopStandIns func()
 	loadCtx      context.Context // ends at the hard stop: the load never outlives the trial
@@ -120,17 +123,43 @@ func (t *trial) startLoad(ctx context.Context, span, hardStop time.Duration) err
 	// The backend lives as long as the load: it starts first and stops
 	// after the load closed (finishLoad), so that every WebSocket is ended
 	// by the client, never by the backend going away.
-	srv, err := t.p.Load.startBackend(t.loadCtx, t.node)
-	if err != nil {
-		return err
+	// On the agent path they run in the agent, which closes them after the
+	// load.
+	path := t.p.loadPath(t.node)
+	var ac *agent.Client
+	if path == LoadPathAgent {
+		if ac = t.node.Agent(); ac == nil {
+			ag, c, err := t.p.startAgent(t.loadCtx, t.node, t.dir)
+			if err != nil {
+				return err
+			}
+			t.agent, ac = ag, c
+		}
+		ac.SetDir(t.dir)
+		var cfgs []backend.Config
+		if t.p.Load.needsBackend() {
+			cfgs = append(cfgs, backend.Config{Addr: BackendAddr, Name: "nuh"})
+		}
+		if t.p.Site != nil {
+			cfgs = append(cfgs, t.p.Site.standInConfigs(t.p.Load)...)
+		}
+		if err := ac.StartBackends(cfgs, hardStop); err != nil {
+			return err
+		}
+	} else {
+		stop, err := t.p.startBackend(t.loadCtx, t.node)
+		if err != nil {
+			return err
+		}
+		t.stopBackend = stop
 	}
-	t.backend = srv
-	if t.p.Site != nil {
+	if t.p.Site != nil && (path != LoadPathAgent || t.p.Site.UpstreamCmd != nil) {
+		var err error
 		if t.stopStandIns, err = t.p.Site.startBackends(t.loadCtx, t.node, t.p.Load); err != nil {
 			return err
 		}
 	}
-	load, slow, err := t.p.startLoad(t.loadCtx, t.node, t.plan, t.clock, t.dir, span, &t.meta)
+	load, slow, err := t.p.startLoad(t.loadCtx, t.node, t.plan, t.clock, t.dir, span, hardStop, &t.meta, path, ac)
 	if err != nil {
 		return err
 	}
@@ -311,11 +340,15 @@ func (t *trial) end(ctx context.Context, final any) error {
 
 // closeBackend stops the backend, if one runs.
 func (t *trial) closeBackend() {
-	if t.backend != nil {
-		if err := t.backend.Close(); err != nil {
-			t.progress("%s: backend: %v", t.name, err)
+	if t.stopBackend != nil {
+		t.stopBackend()
+		t.stopBackend = nil
+	}
+	if t.agent != nil {
+		if err := t.agent.Close(); err != nil {
+			t.progress("%s: load agent: %v", t.name, err)
 		}
-		t.backend = nil
+		t.agent = nil
 	}
 	if t.stopStandIns != nil {
 		t.stopStandIns()

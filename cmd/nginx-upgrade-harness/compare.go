@@ -83,7 +83,7 @@ func compareCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		"a new `BUILD` that cannot start with the configuration",
 		"the nginx.conf under test, a `FILE` (default: the harness's own, docs/builds.md)",
 		"`N` long downloads in flight when the procedure starts",
-		"how the load reaches nginx, `auto|netns|host` (see run --help)")
+		"how the load reaches nginx, `auto|netns|agent|host` (see run --help)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
+	"github.com/releng-tools/nginx-upgrade-harness/loadgen/agent"
 )
 
 // Exit codes (the CLI contract).
@@ -105,6 +106,11 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		// Hidden: what runs in nginx's container as its heartbeat
 		// (scenarios: the trial starts it).
 		return loadgen.HeartbeatMain(args[1:], stdout, stderr)
+	}
+	if args[0] == agent.Command {
+		// Hidden: what a load agent's container runs (harness.StartAgent),
+		// in nginx's network namespace.
+		return agent.Main(args[1:], os.Stdin, stdout, stderr)
 	}
 	cmd, ok := commands()[args[0]]
 	if !ok {

@@ -158,7 +158,9 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		"a new `BUILD` that cannot start with the configuration (broken-build scenario)",
 		"the nginx.conf under test, a `FILE` (default: the harness's own, docs/builds.md); must listen on 8080 and serve /slow/big.bin for --slow (a whole tree on its own ports: --config-dir)",
 		"`N` long downloads in flight across the transitions",
-		"how the load reaches nginx, `auto|netns|host`: netns (from inside the container's network namespace, no proxy; needs root), host (the port published on 127.0.0.1, through Docker's port proxy), auto (netns when possible)")
+		"how the load reaches nginx, `auto|netns|agent|host`: netns (from this process, inside the container's network namespace, no proxy; needs root and the engine's pid namespace), "+
+			"agent (from a load agent: this tool's static binary in a helper container sharing nginx's network namespace, no proxy; needs only the engine — any user, pid namespace or remote engine), "+
+			"host (the port published on the engine host's 127.0.0.1, through the engine's port proxy), auto (netns when possible, else agent when this binary is static, else host)")
 	fs.IntVar(&f.repeat, "repeat", 1, "run each scenario `N` times; the report aggregates drops per 10,000 requests with a 95% confidence interval and the spread of stalls")
 	fs.StringVar(&f.baseline, "baseline", "", "also run the baseline pair --from → `BUILD` (same scenarios, traffic, repeats); the gate: the candidate is not significantly worse")
 	fs.StringVar(&f.configDir, "config-dir", "", "a configuration tree `DIR` (as /etc/nginx: nginx.conf, includes, certificates) placed at /etc/nginx in every container, unchanged; its listeners are read from nginx -T and published on 127.0.0.1 (docs/site.md)")
@@ -398,10 +400,10 @@ func (f *runFlags) params() (scenarios.Params, []scenarios.Scenario, error) {
 		p.MaxStall = -1
 	}
 	switch f.loadPath {
-	case scenarios.LoadPathAuto, scenarios.LoadPathNetns, scenarios.LoadPathHost:
+	case scenarios.LoadPathAuto, scenarios.LoadPathNetns, scenarios.LoadPathAgent, scenarios.LoadPathHost:
 		p.LoadPath = f.loadPath
 	default:
-		return p, nil, bad("--load-path: got %q, want auto, netns or host", f.loadPath)
+		return p, nil, bad("--load-path: got %q, want %s", f.loadPath, strings.Join(scenarios.LoadPaths, ", "))
 	}
 	p.Load = scenarios.Load{Rate: f.rate, Method: strings.ToUpper(f.method), KeepAlive: f.keepalive, Slow: f.slow}
 	if p.Load.Traffic, err = scenarios.ParseTraffic(f.traffic); err != nil {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,8 @@ import (
 	"github.com/ory/dockertest/v3"
 	dc "github.com/ory/dockertest/v3/docker"
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
+	"github.com/releng-tools/nginx-upgrade-harness/loadgen/agent"
 )
 
 // ListenPort is the port the nginx.conf under test listens on inside the
@@ -50,6 +53,8 @@ type Node struct {
 	tree              *Tree
 	listeners         []Listener
 	hostAddrs         map[int]string
+	agentBox          *harness.Agent // the load agent's container (WithAgent)
+	agent             *agent.Client
 	mainPort, tlsPort int
 }
 
@@ -224,6 +229,12 @@ func StartNode(ctx context.Context, pool *dockertest.Pool, opts ...NodeOption) (
 	if hp := n.hostAddrs[tlsPortN]; hp != "" {
 		n.tlsURL = "https://" + hp
 	}
+	if c.agent != "" && (c.agentAlways || n.NetnsReachable() != nil) {
+		if err := n.startAgent(ctx, c.agent); err != nil {
+			n.Close()
+			return nil, fmt.Errorf("start node: %w", err)
+		}
+	}
 	if err := n.setup(ctx, c); err != nil {
 		n.Close()
 		return nil, err
@@ -315,6 +326,31 @@ func (n *Node) NetnsPath() string {
 	return fmt.Sprintf("/proc/%d/ns/net", n.res.Container.State.Pid)
 }
 
+// NetnsReachable tells whether this process may enter the container's
+// network namespace at NetnsPath, and that the pid there is the
+// container's: the engine names the pid as its own host sees it, which is
+// another process, or none, for a process in another pid namespace (a CLI
+// in a container of its own) or on another host (a remote engine). The
+// container's /etc/hostname, read through that pid's root, must be the
+// container's hostname.
+func (n *Node) NetnsReachable() error {
+	pid := n.res.Container.State.Pid
+	if err := loadgen.CheckNetns(n.NetnsPath()); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/root/etc/hostname", pid))
+	if err != nil {
+		return fmt.Errorf("pid %d, the container's on the engine's host, is not readable as the container here: %v", pid, err)
+	}
+	if got, want := strings.TrimSpace(string(b)), n.res.Container.Config.Hostname; got != want {
+		return fmt.Errorf("pid %d here has hostname %q, not the container's %q: this process is in another pid namespace than the engine's", pid, got, want)
+	}
+	return nil
+}
+
+// Pool is the engine the node runs on.
+func (n *Node) Pool() *dockertest.Pool { return n.pool }
+
 // ID is the node's label value (also used in leftovers sweeps).
 func (n *Node) ID() string { return n.id }
 
@@ -345,9 +381,14 @@ func (n *Node) Close() error {
 	}
 	id := n.res.Container.ID
 	n.res = nil
+	var agentErr error
+	if n.agentBox != nil {
+		agentErr = n.agentBox.Close() // its stdin ends: the agent closes what it runs and exits
+		n.agentBox = nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), harness.CloseTimeout)
 	defer cancel()
-	return harness.RemoveContainer(ctx, n.pool, id)
+	return errors.Join(agentErr, harness.RemoveContainer(ctx, n.pool, id))
 }
 
 // State names the container's state as Docker and the kernel report it

@@ -2,21 +2,23 @@ package nginx
 
 // nodeConfig is what a node's options ask of StartNode.
 type nodeConfig struct {
-	image   string
-	config  []byte
-	cmd     []string
-	labels  map[string]string
-	sysctls map[string]string
-	caps    []string
-	tmpfs   map[string]string
-	memory  int64
-	start   bool
-	systemd bool
-	unit    []byte // the user's nginx.service (WithUnit); nil: the package's
-	tree    *Tree
-	site    *Site
-	mounts  []Mount
-	hosts   []string
+	image       string
+	config      []byte
+	cmd         []string
+	labels      map[string]string
+	sysctls     map[string]string
+	caps        []string
+	tmpfs       map[string]string
+	memory      int64
+	start       bool
+	systemd     bool
+	unit        []byte // the user's nginx.service (WithUnit); nil: the package's
+	tree        *Tree
+	site        *Site
+	mounts      []Mount
+	hosts       []string
+	agent       string // the static binary of a load agent (WithAgent)
+	agentAlways bool
 }
 
 // NodeOption configures StartNode.

@@ -136,20 +136,15 @@ func (n *Node) WaitServing(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
-// Probe sends one GET / to the published port (127.0.0.1 only).
+// Probe sends one GET / to nginx's main port (Ask: through the node's
+// agent, else the port published on 127.0.0.1).
 func (n *Node) Probe(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.url+"/", nil)
-	tr := &http.Transport{DisableKeepAlives: true}
-	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr}).Do(req)
+	a, err := n.Ask(ctx, Ask{Method: http.MethodGet, Path: "/", Timeout: 2 * time.Second})
 	if err != nil {
 		return err
 	}
-	resp.Body.Close()
-	if resp.StatusCode >= 500 {
-		return fmt.Errorf("GET / answered %s", resp.Status)
+	if a.Status >= 500 {
+		return fmt.Errorf("GET / answered %s", a.StatusText)
 	}
 	return nil
 }
