@@ -11,8 +11,11 @@ import (
 	"github.com/ory/dockertest/v3"
 	dc "github.com/ory/dockertest/v3/docker"
 	"github.com/ory/dockertest/v3/docker/pkg/stdcopy"
-	"github.com/releng-tools/nginx-upgrade-harness/loadgen/agent"
 )
+
+// AgentCommand is the hidden subcommand of the CLI that runs as a load
+// agent (loadgen/agent.Command; the CLI's tests hold the two equal).
+const AgentCommand = "load-agent"
 
 // agentTmp is the agent's only writable place (a tmpfs): the load's record
 // files, until they are sent back.
@@ -50,7 +53,7 @@ func StartAgent(ctx context.Context, pool *dockertest.Pool, binary, nodeContaine
 			Name:    fmt.Sprintf("%s-agent-%s-%s", Label, RunID(), randomHex(3)),
 			Config: &dc.Config{
 				Image:      ref,
-				Entrypoint: []string{reaperBinPath, agent.Command, "--dir", agentTmp},
+				Entrypoint: []string{reaperBinPath, AgentCommand, "--dir", agentTmp},
 				User:       "65534:65534",
 				OpenStdin:  true, StdinOnce: true,
 				AttachStdin: true, AttachStdout: true, AttachStderr: true,

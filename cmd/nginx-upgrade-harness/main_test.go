@@ -18,6 +18,7 @@ import (
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/loadgen/agent"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
 )
 
@@ -455,6 +456,23 @@ func TestReaperIsHidden(t *testing.T) {
 	stdout.Reset()
 	if code := realMain([]string{harness.ReaperCommand}, &stdout, &stderr); code != exitBadInput || stdout.String() != "error: no --run\n" {
 		t.Fatalf("reaper without --run: exit %d, stdout %q", code, stdout.String())
+	}
+}
+
+// The load agent's subcommand is hidden too, is the one the engine side
+// starts (harness.AgentCommand), and its bad arguments are exit 2.
+func TestLoadAgentIsHidden(t *testing.T) {
+	if harness.AgentCommand != agent.Command {
+		t.Fatalf("harness starts %q, the CLI answers %q", harness.AgentCommand, agent.Command)
+	}
+	var stdout, stderr bytes.Buffer
+	realMain(nil, &stdout, &stderr)
+	if strings.Contains(stderr.String(), agent.Command) {
+		t.Fatalf("the usage lists the load agent: %s", stderr.String())
+	}
+	stderr.Reset()
+	if code := realMain([]string{agent.Command, "--nope"}, &stdout, &stderr); code != exitBadInput || !strings.Contains(stderr.String(), "usage") {
+		t.Fatalf("load-agent --nope: exit %d, stderr %q", code, stderr.String())
 	}
 }
 
