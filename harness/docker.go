@@ -3,12 +3,15 @@ package harness
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,14 +28,22 @@ const Label = "nginx-upgrade-harness"
 // pingTimeout bounds how long Connect waits for the engine to answer.
 const pingTimeout = 5 * time.Second
 
-// Connect returns a pool on the Docker engine named by DOCKER_HOST (or the
-// default socket), after checking that the engine answers.
+// Connect returns a pool on the Docker engine named by DOCKER_HOST, else
+// by the Docker context DOCKER_CONTEXT or the Docker CLI's current context
+// names (Engine), else the default socket, after checking that the engine
+// answers.
 func Connect() (*dockertest.Pool, error) {
-	endpoint, origin := os.Getenv("DOCKER_HOST"), "set by DOCKER_HOST"
-	if endpoint == "" {
-		endpoint, origin = "unix:///var/run/docker.sock", "the default socket; DOCKER_HOST is not set"
+	endpoint, origin, err := Engine()
+	if err != nil {
+		return nil, err
 	}
-	pool, err := dockertest.NewPool("")
+	// DOCKER_HOST's own way (its TLS variables too); a context's endpoint
+	// as it is.
+	named := endpoint
+	if os.Getenv("DOCKER_HOST") != "" {
+		named = ""
+	}
+	pool, err := dockertest.NewPool(named)
 	if err != nil {
 		return nil, unreachable(endpoint, origin, err)
 	}
@@ -45,6 +56,58 @@ func Connect() (*dockertest.Pool, error) {
 		return nil, unreachable(endpoint, origin, err)
 	}
 	return pool, nil
+}
+
+// Engine is the engine's endpoint and where it came from: DOCKER_HOST;
+// else the context DOCKER_CONTEXT names, else the Docker CLI's current
+// context (config.json's currentContext, in DOCKER_CONFIG or ~/.docker),
+// read from the CLI's context store; else the default socket. A context
+// that is not in the store, or whose engine is reached over ssh://, is an
+// error naming it.
+func Engine() (endpoint, origin string, err error) {
+	if h := os.Getenv("DOCKER_HOST"); h != "" {
+		return h, "set by DOCKER_HOST", nil
+	}
+	const def = "unix:///var/run/docker.sock"
+	dir := os.Getenv("DOCKER_CONFIG")
+	if dir == "" {
+		home, _ := os.UserHomeDir()
+		dir = filepath.Join(home, ".docker")
+	}
+	name, from := os.Getenv("DOCKER_CONTEXT"), "DOCKER_CONTEXT"
+	if name == "" {
+		var cfg struct {
+			CurrentContext string `json:"currentContext"`
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "config.json")); err == nil && json.Unmarshal(b, &cfg) == nil {
+			name, from = cfg.CurrentContext, filepath.Join(dir, "config.json")+"'s currentContext"
+		}
+	}
+	if name == "" || name == "default" {
+		return def, "the default socket; DOCKER_HOST is not set", nil
+	}
+	sum := sha256.Sum256([]byte(name))
+	meta := filepath.Join(dir, "contexts", "meta", hex.EncodeToString(sum[:]), "meta.json")
+	b, err := os.ReadFile(meta)
+	if err != nil {
+		return "", "", fmt.Errorf("docker context %q (from %s): not in the context store: %v", name, from, err)
+	}
+	var m struct {
+		Endpoints map[string]struct {
+			Host string `json:"Host"`
+		} `json:"Endpoints"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return "", "", fmt.Errorf("docker context %q: %s: %v", name, meta, err)
+	}
+	host := m.Endpoints["docker"].Host
+	switch {
+	case host == "":
+		return "", "", fmt.Errorf("docker context %q: %s names no docker endpoint", name, meta)
+	case strings.HasPrefix(host, "ssh://"):
+		return "", "", fmt.Errorf("docker context %q: its engine is reached over ssh (%s), which this tool does not speak: forward its socket (ssh -L /tmp/engine.sock:/var/run/docker.sock HOST) and set DOCKER_HOST=unix:///tmp/engine.sock", name, host)
+	}
+	return host, fmt.Sprintf("docker context %q, from %s", name, from), nil
 }
 
 // unreachable names the endpoint that did not answer, where it came from

@@ -85,9 +85,9 @@ func runMatrix(ctx context.Context, stderr io.Writer, fs *flag.FlagSet, f *runFl
 	cells := m.Shard(shard)
 	hosts := []string(mf.hosts)
 	if len(hosts) == 0 {
-		h := os.Getenv("DOCKER_HOST")
-		if h == "" {
-			h = "unix:///var/run/docker.sock"
+		h, _, err := harness.Engine()
+		if err != nil {
+			return badInput{err}
 		}
 		hosts = []string{h}
 	}
