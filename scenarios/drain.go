@@ -59,12 +59,13 @@ func drainWindow(moves []Move) (start, end int) {
 // Without one, across every step to half-way through the last audit; a
 // scenario that cuts them (SlowOutlasts) makes them last three times that.
 func slowSpan(sc Scenario, steady time.Duration) time.Duration {
-	return slowSpanOn(sc, steady, stepCost)
+	return slowSpanOn(sc, steady, stepCost, defaultShutdownTimeout)
 }
 
-// slowSpanOn is slowSpan with a step's cost measured on this host. A slow
-// host stretches the long downloads, but never past what the default
-// config's worker_shutdown_timeout lets a drain hold them, counted from the
+// slowSpanOn is slowSpan with a step's cost measured on this host and the
+// run's config's worker_shutdown_timeout (0: none). A slow host stretches
+// the long downloads, but never past what that timeout lets a drain hold
+// them, counted from the
 // earliest the drain can start (steady and the audits before it, steps
 // taking no time): a busy host's execs at rest are slow while its steps
 // may run as fast as ever, and downloads planned past that timeout are cut
@@ -72,17 +73,17 @@ func slowSpan(sc Scenario, steady time.Duration) time.Duration {
 // downloads planned at 23.5 s, cut at 22.4 s, 20 s after the first HUP).
 // Where the drain then outlasts them, the run says so (an error), never a
 // loss. The span a quiet host plans is never shortened.
-func slowSpanOn(sc Scenario, steady, cost time.Duration) time.Duration {
+func slowSpanOn(sc Scenario, steady, cost, shutdownTimeout time.Duration) time.Duration {
 	span := plannedSlowSpan(sc, steady, cost)
 	start, end := drainWindow(sc.Moves)
-	if cost <= stepCost || end < 0 || defaultShutdownTimeout <= 0 {
+	if cost <= stepCost || end < 0 || shutdownTimeout <= 0 {
 		return span
 	}
 	earliest := steady
 	for _, m := range sc.Moves[:start] {
 		earliest += m.Audit
 	}
-	limit := earliest + defaultShutdownTimeout - shutdownMargin
+	limit := earliest + shutdownTimeout - shutdownMargin
 	return min(span, max(plannedSlowSpan(sc, steady, stepCost), limit))
 }
 
@@ -92,14 +93,31 @@ const shutdownMargin = 2 * time.Second
 
 // defaultShutdownTimeout is the default config's worker_shutdown_timeout
 // (0 when it sets none).
-var defaultShutdownTimeout = func() time.Duration {
-	m := regexp.MustCompile(`(?m)^\s*worker_shutdown_timeout\s+(\d+)s;`).FindStringSubmatch(nginx.DefaultConfig)
+var defaultShutdownTimeout = shutdownTimeoutOf([]byte(nginx.DefaultConfig))
+
+// shutdownTimeoutOf is a config's worker_shutdown_timeout in whole seconds
+// (0 when it sets none).
+func shutdownTimeoutOf(conf []byte) time.Duration {
+	m := regexp.MustCompile(`(?m)^\s*worker_shutdown_timeout\s+(\d+)s;`).FindSubmatch(conf)
 	if m == nil {
 		return 0
 	}
-	n, _ := strconv.Atoi(m[1])
+	n, _ := strconv.Atoi(string(m[1]))
 	return time.Duration(n) * time.Second
-}()
+}
+
+// shutdownTimeout is the worker_shutdown_timeout of the config the run's
+// nodes get: --config's, else the default config's (a tree's main file
+// is read as the tree places it).
+func (p Params) shutdownTimeout() time.Duration {
+	switch {
+	case p.Site != nil && p.Site.Tree != nil:
+		return shutdownTimeoutOf(p.Site.Tree.Main())
+	case p.Config != nil:
+		return shutdownTimeoutOf(p.Config)
+	}
+	return defaultShutdownTimeout
+}
 
 // plannedSlowSpan is the long downloads' span for steps of the given cost.
 func plannedSlowSpan(sc Scenario, steady, stepCost time.Duration) time.Duration {

@@ -1,8 +1,11 @@
 package scenarios
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 )
 
 // The drain each scenario of the catalogue marks, and long downloads sized
@@ -79,7 +82,7 @@ func TestSlowHostStretchesTheLongDownloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	steady := Params{}.steady()
-	here, slow := slowSpanOn(sc[0], steady, stepCostOn(120*time.Millisecond)), slowSpanOn(sc[0], steady, stepCostOn(time.Second))
+	here, slow := slowSpanOn(sc[0], steady, stepCostOn(120*time.Millisecond), defaultShutdownTimeout), slowSpanOn(sc[0], steady, stepCostOn(time.Second), defaultShutdownTimeout)
 	if here != slowSpan(sc[0], steady) || slow <= here {
 		t.Errorf("long downloads: %s here, %s on the slow host", here, slow)
 	}
@@ -102,10 +105,38 @@ func TestSlowHostStretchesTheLongDownloads(t *testing.T) {
 		}
 		quiet := slowSpan(scs[0], steady)
 		for _, exec := range []time.Duration{254 * time.Millisecond, time.Second} {
-			got := slowSpanOn(scs[0], steady, stepCostOn(exec))
+			got := slowSpanOn(scs[0], steady, stepCostOn(exec), defaultShutdownTimeout)
 			if got < quiet || got > max(quiet, earliest+defaultShutdownTimeout-shutdownMargin) {
 				t.Errorf("%s, execs of %s: long downloads %s (quiet %s), past the shutdown timeout from %s", name, exec, got, quiet, earliest)
 			}
 		}
+	}
+}
+
+// The cap is the run's own config's worker_shutdown_timeout, not the
+// default config's: a config that lets a drain hold connections 90 s lets
+// a slow host's downloads last as long as its steps need.
+func TestSlowSpanCapIsTheRunsConfig(t *testing.T) {
+	scs, err := Lookup([]string{"rollback"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steady := Params{}.steady()
+	long := []byte(strings.Replace(nginx.DefaultConfig, "worker_shutdown_timeout 20s;", "worker_shutdown_timeout 90s;", 1))
+	if string(long) == nginx.DefaultConfig {
+		t.Fatal("the default config sets no worker_shutdown_timeout 20s to raise")
+	}
+	p := Params{Config: long}
+	if p.shutdownTimeout() != 90*time.Second || (Params{}).shutdownTimeout() != 20*time.Second {
+		t.Fatalf("read %s and %s", p.shutdownTimeout(), Params{}.shutdownTimeout())
+	}
+	vm := stepCostOn(1065 * time.Millisecond) // the emulated VM's execs at rest
+	capped, free := slowSpanOn(scs[0], steady, vm, Params{}.shutdownTimeout()), slowSpanOn(scs[0], steady, vm, p.shutdownTimeout())
+	if free <= capped || free != plannedSlowSpan(scs[0], steady, vm) {
+		t.Fatalf("rollback on the VM: %s under the default config, %s under 90 s (planned %s)", capped, free, plannedSlowSpan(scs[0], steady, vm))
+	}
+	// Measured on the VM: rollback's QUIT to the new master sent at 32.3 s.
+	if free < 32300*time.Millisecond+drainMarginMin {
+		t.Fatalf("rollback's downloads last %s: they would end before the QUIT measured at 32.3 s", free)
 	}
 }

@@ -40,6 +40,8 @@ step() {
 	timeout -k 10 "$secs" "$@" > "$name.log" 2>&1
 	rc=$?
 	echo "$rc" > "$name.exit"
+	# A step that failed shows its last lines on the console at once.
+	[ "$rc" -eq 0 ] || tail -n 15 "$name.log" | sed "s/^/nuh-vm: $name | /" > /dev/ttyS0
 	say "step $name end: exit $rc"
 }
 `)
