@@ -1,18 +1,13 @@
 package nginx
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"time"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen/agent"
-	"golang.org/x/net/http2"
 )
 
 // WithAgent makes the node's own questions to nginx — is it serving, what
@@ -88,40 +83,8 @@ func (n *Node) Ask(ctx context.Context, a Ask) (*Answer, error) {
 	if !ok {
 		return nil, fmt.Errorf("port %d is not published", a.Port)
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.Timeout)
-	defer cancel()
-	var body io.Reader
-	if a.Body != nil {
-		body = bytes.NewReader(a.Body)
-	}
-	req, err := http.NewRequestWithContext(ctx, a.Method, scheme+"://"+addr+a.Path, body)
-	if err != nil {
-		return nil, err
-	}
-	if a.Host != "" {
-		req.Host = a.Host
-	}
-	var rt http.RoundTripper
-	if a.HTTP2 {
-		tr := &http2.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}}}
-		defer tr.CloseIdleConnections()
-		rt = tr
-	} else {
-		tr := &http.Transport{DisableKeepAlives: true, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
-		defer tr.CloseIdleConnections()
-		rt = tr
-	}
-	client := &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	return &Answer{Status: resp.StatusCode, StatusText: resp.Status, Header: resp.Header, ContentLength: resp.ContentLength, Body: b}, nil
+	return agent.Send(ctx, agent.Get{Method: a.Method, URL: scheme + "://" + addr + a.Path,
+		Host: a.Host, Body: a.Body, HTTP2: a.HTTP2, TimeoutMs: a.Timeout.Milliseconds()})
 }
 
 // Reached says how the node's questions reach nginx.

@@ -254,7 +254,7 @@ func (s *server) do(ctx context.Context, req Request) (rep Reply) {
 		if req.Get == nil {
 			return fail(errors.New("get: no request given"))
 		}
-		a, err := get(ctx, *req.Get)
+		a, err := Send(ctx, *req.Get)
 		if err != nil {
 			var ne net.Error
 			return Reply{Err: err.Error(), Timeout: errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())}
@@ -404,8 +404,10 @@ func readFiles(dir string) (map[string][]byte, error) {
 	return files, nil
 }
 
-// get sends g to nginx: to 127.0.0.1 only, whatever the driver asks.
-func get(ctx context.Context, g Get) (*Answer, error) {
+// Send sends g to nginx: to 127.0.0.1 only, whatever is asked. The agent
+// sends a driver's Get with it; a driver that reaches nginx's published
+// port sends its own.
+func Send(ctx context.Context, g Get) (*Answer, error) {
 	u, err := url.Parse(g.URL)
 	if err != nil {
 		return nil, err
