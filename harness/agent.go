@@ -103,9 +103,6 @@ func StartAgent(ctx context.Context, pool *dockertest.Pool, binary, nodeContaine
 	return a, nil
 }
 
-// Container is the agent's container id.
-func (a *Agent) Container() string { return a.container }
-
 // Close ends the agent's stdio and removes its container.
 func (a *Agent) Close() error {
 	if a.conn != nil {

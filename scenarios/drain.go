@@ -95,10 +95,12 @@ const shutdownMargin = 2 * time.Second
 // (0 when it sets none).
 var defaultShutdownTimeout = shutdownTimeoutOf([]byte(nginx.DefaultConfig))
 
+var shutdownTimeoutRe = regexp.MustCompile(`(?m)^\s*worker_shutdown_timeout\s+(\d+)s;`)
+
 // shutdownTimeoutOf is a config's worker_shutdown_timeout in whole seconds
 // (0 when it sets none).
 func shutdownTimeoutOf(conf []byte) time.Duration {
-	m := regexp.MustCompile(`(?m)^\s*worker_shutdown_timeout\s+(\d+)s;`).FindSubmatch(conf)
+	m := shutdownTimeoutRe.FindSubmatch(conf)
 	if m == nil {
 		return 0
 	}

@@ -235,9 +235,10 @@ const (
 var LoadPaths = []string{LoadPathAuto, LoadPathNetns, LoadPathAgent, LoadPathHost}
 
 // loadPath is the path the load takes to nginx in node: the one asked, or
-// for auto the container's namespace when this process may enter it (and
-// sees the container's pid as the engine does), else a load agent when a
-// static build of the tool is at hand, else the host's published ports.
+// for auto the node's load agent when it has one (nodeOptions gives it one
+// when this process cannot enter the container's namespace, or sees
+// another pid there than the engine's, and the tool is a static build),
+// else the namespace, else the host's published ports.
 func (p Params) loadPath(node *nginx.Node) string {
 	if p.LoadPath != "" && p.LoadPath != LoadPathAuto {
 		return p.LoadPath
@@ -247,9 +248,6 @@ func (p Params) loadPath(node *nginx.Node) string {
 	}
 	if node.NetnsReachable() == nil {
 		return LoadPathNetns
-	}
-	if p.agentBinary() != "" {
-		return LoadPathAgent
 	}
 	return LoadPathHost
 }
@@ -261,6 +259,15 @@ func (p Params) agentBinary() string {
 		return ""
 	}
 	return p.Heartbeat
+}
+
+// innerTarget names where a load inside the container's namespace goes.
+func innerTarget(node *nginx.Node) string {
+	tlsNote := ""
+	if node.TLSURL() != "" {
+		tlsNote = " (and " + strings.TrimPrefix(node.InnerTLSURL(), "https://") + " for TLS)"
+	}
+	return strings.TrimPrefix(node.InnerURL(), "http://") + tlsNote + ": straight to nginx, no proxy between"
 }
 
 // loadControl is what a run drives its load through: a *loadgen.Load of
@@ -289,15 +296,10 @@ func (p Params) startLoad(ctx context.Context, node *nginx.Node, plan trafficPla
 			return nil, slow, perr
 		}
 		load, err = loadgen.RunWithOptions(ctx, node.InnerURL(), clock, dir, profiles, slow, append(kinds.options(), loadgen.InNetns(node.NetnsPath()))...)
-		tlsNote := ""
-		if node.TLSURL() != "" {
-			tlsNote = " (and " + strings.TrimPrefix(node.InnerTLSURL(), "https://") + " for TLS)"
-		}
-		meta.LoadPath = fmt.Sprintf("inside the container's network namespace, to %s%s: straight to nginx, no proxy between",
-			strings.TrimPrefix(node.InnerURL(), "http://"), tlsNote)
+		meta.LoadPath = "inside the container's network namespace, to " + innerTarget(node)
 	case LoadPathAgent:
 		if ag == nil {
-			return nil, slow, fmt.Errorf("--load-path agent: no static build of the tool to run as the load agent (build it with CGO_ENABLED=0, as `make build` does)")
+			return nil, slow, errNoAgent
 		}
 		profiles, kinds, perr := p.Load.profiles(plan, loadTargets{http: node.InnerURL(), https: node.InnerTLSURL(), addr: innerAddr(node)}, node.Certificate())
 		if perr != nil {
@@ -311,12 +313,8 @@ func (p Params) startLoad(ctx context.Context, node *nginx.Node, plan trafficPla
 		if err = ag.Start(st, clock); err == nil {
 			load = ag
 		}
-		tlsNote := ""
-		if node.TLSURL() != "" {
-			tlsNote = " (and " + strings.TrimPrefix(node.InnerTLSURL(), "https://") + " for TLS)"
-		}
-		meta.LoadPath = fmt.Sprintf("from a load agent (the tool's own binary in a helper container sharing nginx's network namespace, clock offset %s ± %s), to %s%s: straight to nginx, no proxy between; its control probe on a unix socket",
-			ag.Offset.Round(time.Microsecond), (ag.RoundTrip / 2).Round(time.Microsecond), strings.TrimPrefix(node.InnerURL(), "http://"), tlsNote)
+		meta.LoadPath = fmt.Sprintf("from a load agent (the tool's own binary in a helper container sharing nginx's network namespace, clock offset %s ± %s), to %s; its control probe on a unix socket",
+			ag.Offset.Round(time.Microsecond), (ag.RoundTrip / 2).Round(time.Microsecond), innerTarget(node))
 	case LoadPathHost:
 		profiles, kinds, perr := p.Load.profiles(plan, loadTargets{http: node.URL(), https: node.TLSURL(), addr: node.HostAddr}, node.Certificate())
 		if perr != nil {

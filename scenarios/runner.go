@@ -73,11 +73,12 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	}()
 
 	cost := stepCostOn(t.node.ExecCost())
+	span := slowSpanOn(sc, steady, cost, p.shutdownTimeout())
 	if cost > stepCost {
 		t.meta.Notes = append(t.meta.Notes, fmt.Sprintf("a slow host: its execs at rest take %s, so a step is planned at %s (not %s) and the long downloads last %s",
-			t.node.ExecCost().Round(time.Millisecond), cost.Round(100*time.Millisecond), stepCost, slowSpanOn(sc, steady, cost, p.shutdownTimeout()).Round(100*time.Millisecond)))
+			t.node.ExecCost().Round(time.Millisecond), cost.Round(100*time.Millisecond), stepCost, span.Round(100*time.Millisecond)))
 	}
-	if err := t.startLoad(ctx, slowSpanOn(sc, steady, cost, p.shutdownTimeout()), plannedDuration(sc, steady)); err != nil {
+	if err := t.startLoad(ctx, span, plannedDuration(sc, steady)); err != nil {
 		return err
 	}
 	phase := "steady"

@@ -154,11 +154,7 @@ func CheckSite(ctx context.Context, pool *dockertest.Pool, im Images, p *Params)
 	if len(s.Backends) > 0 && loadgen.CheckNetns("/proc/self/ns/net") != nil {
 		return fmt.Errorf("--config-dir %s: the stand-in backends for %s run in the container's network namespace, which needs root", s.Tree.Dir, strings.Join(s.Backends, ", "))
 	}
-	opts := append(append([]nginx.NodeOption{nginx.WithImage(img)}, s.nodeOptions()...), nginx.WithLabel(harness.Label+".scenario", "site-check"))
-	if p.Command != nil {
-		opts = append(opts, nginx.WithCommand(p.Command))
-	}
-	if n, err = nginx.StartNode(ctx, pool, opts...); err != nil {
+	if n, err = nginx.StartNode(ctx, pool, p.nodeOptions(img, nginx.WithLabel(harness.Label+".scenario", "site-check"))...); err != nil {
 		return fmt.Errorf("--config-dir %s: %w", s.Tree.Dir, err)
 	}
 	defer n.Close()

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -9,7 +10,6 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen/agent"
@@ -140,57 +140,26 @@ func (p Params) startBackend(ctx context.Context, node *nginx.Node) (stop func()
 		}
 		return func() { srv.Close() }, nil
 	case LoadPathAgent:
-		if c := node.Agent(); c != nil {
-			if err := c.StartBackends([]backend.Config{cfg}, checkBound); err != nil {
-				return nil, err
-			}
-			return func() { c.StopBackends() }, nil
+		c := node.Agent()
+		if c == nil {
+			return nil, errNoAgent
 		}
-		return p.standInsInAgent(ctx, node, []backend.Config{cfg})
+		if err := c.StartBackends([]backend.Config{cfg}, checkBound); err != nil {
+			return nil, err
+		}
+		return func() { c.StopBackends() }, nil
 	default:
 		return nil, fmt.Errorf("the %s traffic needs its backend inside the container's network namespace: run as root, or with a static build of the tool for a load agent (--load-path %s or agent): %v",
 			strings.Join(backendKinds(l.Kinds()), ", "), path, node.NetnsReachable())
 	}
 }
 
-// standInsInAgent starts cfgs in a load agent of their own in node's
-// namespace, for checks made before the load (bounded by checkBound).
-func (p Params) standInsInAgent(ctx context.Context, node *nginx.Node, cfgs []backend.Config) (stop func(), err error) {
-	ag, c, err := p.startAgent(ctx, node, "")
-	if err != nil {
-		return nil, err
-	}
-	if err := c.StartBackends(cfgs, checkBound); err != nil {
-		ag.Close()
-		return nil, err
-	}
-	return func() { c.Close(); ag.Close() }, nil
-}
-
 // checkBound bounds the stand-ins the checks before a run start.
 const checkBound = 5 * time.Minute
 
-// agentCallTimeout bounds an agent's answer to a control.
-const agentCallTimeout = 30 * time.Second
-
-// startAgent starts a load agent in node's namespace and measures its
-// clock; dir is where its record files go.
-func (p Params) startAgent(ctx context.Context, node *nginx.Node, dir string) (*harness.Agent, *agent.Client, error) {
-	bin := p.agentBinary()
-	if bin == "" {
-		return nil, nil, fmt.Errorf("no static build of the tool to run as a load agent (build it with CGO_ENABLED=0, as `make build` does)")
-	}
-	ag, err := harness.StartAgent(ctx, node.Pool(), bin, node.ContainerID())
-	if err != nil {
-		return nil, nil, err
-	}
-	c := agent.NewClient(ag.Stdin, ag.Stdout, dir, agentCallTimeout)
-	if err := c.Sync(); err != nil {
-		ag.Close()
-		return nil, nil, err
-	}
-	return ag, c, nil
-}
+// errNoAgent is the agent path asked of a node without a load agent: the
+// tool is not a static build (nodeOptions gives a node its agent).
+var errNoAgent = errors.New("--load-path agent: no static build of the tool to run as the load agent (build it with CGO_ENABLED=0, as `make build` does)")
 
 func backendKinds(kinds []string) []string {
 	var out []string

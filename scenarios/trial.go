@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/releng-tools/nginx-upgrade-harness/harness"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/proc"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/record"
@@ -41,7 +40,6 @@ type trial struct {
 	clock loadgen.Clock
 
 	load        loadControl
-	agent       *harness.Agent // the load agent's container (nil: none)
 	slow        loadgen.Slow
 	stopBackend func() // stops the upstream of the proxy, WebSocket and upload traffic (nil: none)
 	// stopStandIns stops the stand-ins on a site's upstream addresses (nil: none).
@@ -129,11 +127,7 @@ func (t *trial) startLoad(ctx context.Context, span, hardStop time.Duration) err
 	var ac *agent.Client
 	if path == LoadPathAgent {
 		if ac = t.node.Agent(); ac == nil {
-			ag, c, err := t.p.startAgent(t.loadCtx, t.node, t.dir)
-			if err != nil {
-				return err
-			}
-			t.agent, ac = ag, c
+			return errNoAgent
 		}
 		ac.SetDir(t.dir)
 		var cfgs []backend.Config
@@ -343,12 +337,6 @@ func (t *trial) closeBackend() {
 	if t.stopBackend != nil {
 		t.stopBackend()
 		t.stopBackend = nil
-	}
-	if t.agent != nil {
-		if err := t.agent.Close(); err != nil {
-			t.progress("%s: load agent: %v", t.name, err)
-		}
-		t.agent = nil
 	}
 	if t.stopStandIns != nil {
 		t.stopStandIns()

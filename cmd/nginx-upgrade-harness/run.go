@@ -399,12 +399,10 @@ func (f *runFlags) params() (scenarios.Params, []scenarios.Scenario, error) {
 	if f.maxStall == 0 {
 		p.MaxStall = -1
 	}
-	switch f.loadPath {
-	case scenarios.LoadPathAuto, scenarios.LoadPathNetns, scenarios.LoadPathAgent, scenarios.LoadPathHost:
-		p.LoadPath = f.loadPath
-	default:
+	if !slices.Contains(scenarios.LoadPaths, f.loadPath) {
 		return p, nil, bad("--load-path: got %q, want %s", f.loadPath, strings.Join(scenarios.LoadPaths, ", "))
 	}
+	p.LoadPath = f.loadPath
 	p.Load = scenarios.Load{Rate: f.rate, Method: strings.ToUpper(f.method), KeepAlive: f.keepalive, Slow: f.slow}
 	if p.Load.Traffic, err = scenarios.ParseTraffic(f.traffic); err != nil {
 		return p, nil, bad("--traffic: %v", err)

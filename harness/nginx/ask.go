@@ -3,7 +3,6 @@ package nginx
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
@@ -75,22 +74,15 @@ func (n *Node) Ask(ctx context.Context, a Ask) (*Answer, error) {
 	if a.TLS || a.HTTP2 {
 		scheme = "https"
 	}
+	g := agent.Get{Method: a.Method, Host: a.Host, Body: a.Body, HTTP2: a.HTTP2, TimeoutMs: a.Timeout.Milliseconds()}
 	if n.agent != nil {
-		return n.agent.Get(agent.Get{Method: a.Method, URL: fmt.Sprintf("%s://127.0.0.1:%d%s", scheme, a.Port, a.Path),
-			Host: a.Host, Body: a.Body, HTTP2: a.HTTP2, TimeoutMs: a.Timeout.Milliseconds()})
+		g.URL = fmt.Sprintf("%s://127.0.0.1:%d%s", scheme, a.Port, a.Path)
+		return n.agent.Get(g)
 	}
 	addr, ok := n.hostAddrs[a.Port]
 	if !ok {
 		return nil, fmt.Errorf("port %d is not published", a.Port)
 	}
-	return agent.Send(ctx, agent.Get{Method: a.Method, URL: scheme + "://" + addr + a.Path,
-		Host: a.Host, Body: a.Body, HTTP2: a.HTTP2, TimeoutMs: a.Timeout.Milliseconds()})
-}
-
-// Reached says how the node's questions reach nginx.
-func (n *Node) Reached() string {
-	if n.agent != nil {
-		return "through a load agent in the container's network namespace"
-	}
-	return "through the port published on " + strings.TrimPrefix(n.url, "http://")
+	g.URL = scheme + "://" + addr + a.Path
+	return agent.Send(ctx, g)
 }

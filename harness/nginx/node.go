@@ -53,6 +53,8 @@ type Node struct {
 	tree              *Tree
 	listeners         []Listener
 	hostAddrs         map[int]string
+	netnsOnce         sync.Once // NetnsReachable's answer, looked at once
+	netnsErr          error
 	agentBox          *harness.Agent // the load agent's container (WithAgent)
 	agent             *agent.Client
 	mainPort, tlsPort int
@@ -333,7 +335,14 @@ func (n *Node) NetnsPath() string {
 // in a container of its own) or on another host (a remote engine). The
 // container's /etc/hostname, read through that pid's root, must be the
 // container's hostname.
+// It is looked at once per node: the answer does not change while the
+// container runs.
 func (n *Node) NetnsReachable() error {
+	n.netnsOnce.Do(func() { n.netnsErr = n.netnsReachable() })
+	return n.netnsErr
+}
+
+func (n *Node) netnsReachable() error {
 	pid := n.res.Container.State.Pid
 	if err := loadgen.CheckNetns(n.NetnsPath()); err != nil {
 		return err
