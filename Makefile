@@ -59,12 +59,15 @@ fuzz:
 
 # Every spec of the suite, under $(PROCS) Ginkgo processes (docs/testing.md:
 # what each label costs). Ginkgo's CLI compiles the suite with the go on PATH.
+# When a spec fails, each failure's message is printed last
+# (scripts/failures.sh), where the tail of a CI log shows it.
 # Each process holds a reaper made of the static CLI (NUH_REAPER_BINARY).
 # The `vm` spec (the cgroup v2 host, docs/vm.md: about 16 minutes of both
 # cores) is Serial: it runs alone, after the others.
 scenarios: $(GINKGO) build
 	@mkdir -p $(dir $(JUNIT))
-	NUH_REAPER_BINARY=$(CURDIR)/$(BIN) PATH="$(dir $(GO)):$$PATH" ./$(GINKGO) -p --procs $(PROCS) -v --timeout 75m --junit-report=$(JUNIT) ./scenarios/
+	NUH_REAPER_BINARY=$(CURDIR)/$(BIN) PATH="$(dir $(GO)):$$PATH" ./$(GINKGO) -p --procs $(PROCS) -v --timeout 75m --junit-report=$(JUNIT) ./scenarios/ \
+		|| { sh scripts/failures.sh $(JUNIT); exit 1; }
 
 # The cgroup v2 host: a Debian trixie VM under QEMU (docs/vm.md), alone.
 vm: deps $(GINKGO) build
@@ -83,11 +86,16 @@ docs:
 	$(GO) run ./cmd/nginx-upgrade-harness run --list --markdown > docs/reference.md.tmp
 	mv docs/reference.md.tmp docs/reference.md
 
-# No container may be left behind by a test, passed or failed.
+# No container may be left behind by a test, passed or failed: in Docker,
+# and in Podman's storage (the `podman` spec's engine) where podman is.
 leftovers:
 	@n=$$(docker ps -aq --filter label=nginx-upgrade-harness=1 | wc -l); \
 	if [ "$$n" -ne 0 ]; then echo "leftovers: $$n container(s) labelled nginx-upgrade-harness=1 remain"; docker ps -a --filter label=nginx-upgrade-harness=1; exit 1; fi; \
-	echo "leftovers: none"
+	if command -v podman >/dev/null; then \
+		n=$$(podman ps -aq --filter label=nginx-upgrade-harness=1 | wc -l); \
+		if [ "$$n" -ne 0 ]; then echo "leftovers: $$n Podman container(s) labelled nginx-upgrade-harness=1 remain"; podman ps -a --filter label=nginx-upgrade-harness=1; exit 1; fi; \
+		echo "leftovers: none (Docker and Podman)"; \
+	else echo "leftovers: none (Docker; no podman here)"; fi
 
 # Throughput, memory and render-time figures (benchmarks, not timed tests).
 bench: deps build

@@ -138,11 +138,12 @@ func unreachable(endpoint, origin string, err error) error {
 // which mean nothing across pid namespaces or hosts sharing one engine.
 // owner-pid and owner-host only tell a human where a container came from.
 const (
-	labelRun       = Label + ".run"
-	labelReaped    = Label + ".reaped"     // "1": a reaper holds the run on this engine
-	labelReaperFor = Label + ".reaper-for" // on a reaper: the run it holds
-	labelOwnerPID  = Label + ".owner-pid"
-	labelOwnerHost = Label + ".owner-host"
+	labelRun         = Label + ".run"
+	labelReaped      = Label + ".reaped"       // "1": a reaper holds the run on this engine
+	labelReaperFor   = Label + ".reaper-for"   // on a reaper: the run it holds
+	labelReaperToken = Label + ".reaper-token" // on a reaper: what it finds itself by through its socket
+	labelOwnerPID    = Label + ".owner-pid"
+	labelOwnerHost   = Label + ".owner-host"
 )
 
 // runIdentity is this process's run: its id and, per engine endpoint,

@@ -55,9 +55,9 @@ const (
 
 // Lease is a run's hold on its reaper on one engine.
 type Lease struct {
-	pool   *dockertest.Pool
-	opts   leaseConfig
-	engine string // the engine's id, which the reaper checks it reaches
+	pool  *dockertest.Pool
+	opts  leaseConfig
+	token string // on the reaper's container, which the reaper finds through its socket
 
 	mu      sync.Mutex
 	cur     *reaperConn
@@ -118,12 +118,7 @@ func HoldLease(ctx context.Context, pool *dockertest.Pool, opts ...LeaseOption) 
 	if err := staticBinary(cfg.binary); err != nil {
 		return nil, fmt.Errorf("no reaper: %v", err)
 	}
-	var info *dc.DockerInfo
-	err := Bounded(ctx, CallTimeout, func() (err error) { info, err = pool.Client.Info(); return err })
-	if err != nil {
-		return nil, fmt.Errorf("no reaper: docker info at %s: %s", pool.Client.Endpoint(), OneLine(err.Error()))
-	}
-	l.engine = info.ID
+	l.token = randomHex(8)
 	rc, err := l.start(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("no reaper: %v", err)
@@ -243,7 +238,15 @@ func (l *Lease) start(ctx context.Context) (*reaperConn, error) {
 	if fi, err = os.Stat(src); err != nil {
 		return nil, fmt.Errorf("engine socket: %v", err)
 	}
-	gid := fmt.Sprint(fi.Sys().(*syscall.Stat_t).Gid)
+	st := fi.Sys().(*syscall.Stat_t)
+	gid := fmt.Sprint(st.Gid)
+	// nobody with the socket's group (Docker's: root:docker 0660); a
+	// socket only its owner may use (podman system service makes one
+	// 0600) is used as its owner, still with no capability.
+	user := "65534:65534"
+	if fi.Mode().Perm()&0o060 != 0o060 {
+		user = fmt.Sprintf("%d:%d", st.Uid, st.Gid)
+	}
 	ref, err := ensureReaperImage(ctx, pool, l.opts.binary)
 	if err != nil {
 		return nil, err
@@ -255,12 +258,12 @@ func (l *Lease) start(ctx context.Context) (*reaperConn, error) {
 			Name:    fmt.Sprintf("%s-reaper-%s-%s", Label, RunID(), randomHex(3)),
 			Config: &dc.Config{
 				Image:      ref,
-				Entrypoint: []string{reaperBinPath, ReaperCommand, "--run", RunID(), "--engine", l.engine, "--grace", l.opts.grace.String()},
-				User:       "65534:65534",
+				Entrypoint: []string{reaperBinPath, ReaperCommand, "--run", RunID(), "--token", l.token, "--grace", l.opts.grace.String()},
+				User:       user,
 				OpenStdin:  true, StdinOnce: true,
 				AttachStdin: true, AttachStdout: true, AttachStderr: true,
 				Env:    []string{"DOCKER_HOST=unix://" + reaperSocket},
-				Labels: map[string]string{Label: "1", labelReaperFor: RunID(), labelOwnerHost: host, labelOwnerPID: fmt.Sprint(l.opts.ownerPID)},
+				Labels: map[string]string{Label: "1", labelReaperFor: RunID(), labelReaperToken: l.token, labelOwnerHost: host, labelOwnerPID: fmt.Sprint(l.opts.ownerPID)},
 			},
 			HostConfig: &dc.HostConfig{
 				AutoRemove: true,
@@ -471,7 +474,7 @@ func ReaperMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(ReaperCommand, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	run := fs.String("run", "", "the run whose containers to remove")
-	engine := fs.String("engine", "", "the id of the engine the run uses")
+	token := fs.String("token", "", "the token on this reaper's container, found through the socket")
 	grace := fs.Duration("grace", ReaperGrace, "wait this long after the run let go")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -486,15 +489,11 @@ func ReaperMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		say("error: %s", OneLine(err.Error()))
 		return 2
 	}
-	var info *dc.DockerInfo
-	err = Bounded(context.Background(), CallTimeout, func() (err error) { info, err = pool.Client.Info(); return err })
-	if err != nil {
-		say("error: docker info: %s", OneLine(err.Error()))
-		return 2
-	}
-	if *engine != "" && info.ID != *engine {
-		say("error: the socket mounted at %s leads to engine %s, not the run's engine %s", reaperSocket, info.ID, *engine)
-		return 2
+	if *token != "" {
+		if err := reachesSelf(pool, *token); err != nil {
+			say("error: the socket mounted at %s: %s", reaperSocket, OneLine(err.Error()))
+			return 2
+		}
 	}
 	say("ready %s", *run)
 	done := false
@@ -525,6 +524,22 @@ func ReaperMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// reachesSelf checks that the engine behind pool runs this reaper: its
+// own container (a container's hostname is its short id) carries token.
+// An engine's id cannot tell it (Podman's changes with each docker info).
+func reachesSelf(pool *dockertest.Pool, token string) error {
+	self, _ := os.Hostname()
+	var c *dc.Container
+	err := Bounded(context.Background(), CallTimeout, func() (err error) { c, err = pool.Client.InspectContainer(self); return err })
+	if err != nil {
+		return fmt.Errorf("leads to an engine that does not run this reaper (%s: %s)", self, OneLine(err.Error()))
+	}
+	if c.Config == nil || c.Config.Labels[labelReaperToken] != token {
+		return fmt.Errorf("leads to an engine whose container %s is not this reaper", self)
+	}
+	return nil
+}
+
 // otherReaper is a running reaper of run other than this one, "" if none.
 func otherReaper(pool *dockertest.Pool, run string) string {
 	self, _ := os.Hostname() // a container's hostname is its short id
@@ -547,6 +562,11 @@ func importBinaryImage(ctx context.Context, pool *dockertest.Pool, data []byte, 
 	ref := repo + ":" + tag
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
+	// /tmp, where a load agent's tmpfs goes: Podman gives a tmpfs the mode
+	// of the image's directory, so it is there, 1777, for nobody to write.
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "tmp/", Mode: 0o1777, ModTime: time.Unix(0, 0)}); err != nil {
+		return err
+	}
 	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(data)), ModTime: time.Unix(0, 0)}); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -569,5 +570,72 @@ func TestImageLabelsBlankTheRun(t *testing.T) {
 	}
 	if abandoned(map[string]string{labelRun: "", labelReaped: ""}, func(string) bool { return false }) {
 		t.Fatal("a container with a blank run id is nobody's to sweep")
+	}
+}
+
+// A reaper whose socket leads to an engine that does not run it (here: its
+// own container does not carry the token it was given) refuses to serve:
+// it must never sweep a run on an engine it was not started for. The
+// check finds the reaper's own container through the socket, which works
+// on an engine whose id changes with each docker info (Podman's).
+func TestReaperRefusesAnotherEnginesSocket(t *testing.T) {
+	pool := livePool(t)
+	ctx := context.Background()
+	ref, err := ensureReaperImage(ctx, pool, cli(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := reaperSocketSource(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := "test-" + randomHex(4)
+	for _, tc := range []struct {
+		label, token, want string
+		code               int
+	}{
+		{"wrong", "not-the-token", "is not this reaper", 2},
+		{"right", "the-token", "ready " + run, 0},
+	} {
+		c, err := pool.Client.CreateContainer(dc.CreateContainerOptions{Context: ctx,
+			Config: &dc.Config{
+				Image:      ref,
+				Entrypoint: []string{reaperBinPath, ReaperCommand, "--run", run, "--token", tc.token, "--grace", "0s"},
+				User:       "65534:65534",
+				Env:        []string{"DOCKER_HOST=unix://" + reaperSocket},
+				Labels:     map[string]string{Label: "1", labelReaperToken: "the-token", labelOwnerPID: strconv.Itoa(os.Getpid())},
+			},
+			HostConfig: &dc.HostConfig{
+				Mounts:      []dc.HostMount{{Type: "bind", Source: src, Target: reaperSocket}},
+				GroupAdd:    []string{fmt.Sprint(fi.Sys().(*syscall.Stat_t).Gid)},
+				CapDrop:     []string{"ALL"},
+				NetworkMode: "none",
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { RemoveContainer(context.Background(), pool, c.ID) })
+		if err := pool.Client.StartContainer(c.ID, nil); err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		code, err := pool.Client.WaitContainerWithContext(c.ID, wctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("%s token: %v", tc.label, err)
+		}
+		var out bytes.Buffer
+		if err := pool.Client.Logs(dc.LogsOptions{Container: c.ID, OutputStream: &out, ErrorStream: &out, Stdout: true, Stderr: true}); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s token: exit %d: %s", tc.label, code, strings.TrimSpace(out.String()))
+		if code != tc.code || !strings.Contains(out.String(), tc.want) {
+			t.Fatalf("%s token: exit %d, said %q; want exit %d and %q", tc.label, code, out.String(), tc.code, tc.want)
+		}
 	}
 }

@@ -5,11 +5,12 @@
 # disk, docs/vm.md), chromium with a font (the test that renders
 # report.html as a person sees it), and debian-archive-keyring (the test
 # that holds the archive keys the tool embeds to the package they came
-# from). Idempotent; refreshes the package lists only when a first install
+# from), and podman with catatonit (its --init) and its network stack
+# (the `podman` spec: rootful Podman's Docker-compatible API). Idempotent; refreshes the package lists only when a first install
 # fails.
 set -eu
 
-pkgs="debootstrap chromium fonts-dejavu-core qemu-system-x86 qemu-utils e2fsprogs debian-archive-keyring"
+pkgs="debootstrap chromium fonts-dejavu-core qemu-system-x86 qemu-utils e2fsprogs debian-archive-keyring podman catatonit netavark aardvark-dns"
 
 missing=""
 for p in $pkgs; do

@@ -521,12 +521,17 @@ func rootfsImport(ctx context.Context, pool *dockertest.Pool, release, ref strin
 	if importErr != nil {
 		return fmt.Errorf("the %s root: import: %s", release, harness.OneLine(importErr.Error()))
 	}
+	// The engine's name for it: Podman's ignores the tag asked for.
+	stage1Ref, err := harness.ImportedAs(ctx, pool, stage1, tag)
+	if err != nil {
+		return fmt.Errorf("the %s root: import: %w", release, err)
+	}
 	defer harness.Bounded(context.Background(), harness.CallTimeout, func() error {
-		return pool.Client.RemoveImageExtended(stage1+":"+tag, dc.RemoveImageOptions{NoPrune: true})
+		return pool.Client.RemoveImageExtended(stage1Ref, dc.RemoveImageOptions{NoPrune: true})
 	})
 
 	// The second stage: dpkg in a container of it.
-	box, err := createBox(ctx, pool, stage1+":"+tag, true)
+	box, err := createBox(ctx, pool, stage1Ref, true)
 	if err != nil {
 		return fmt.Errorf("the %s root: %w", release, err)
 	}

@@ -92,6 +92,13 @@ func (n *Node) LimitCPU(ctx context.Context, cores float64) error {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	err := n.pool.Client.UpdateContainer(n.res.Container.ID, dc.UpdateContainerOptions{CPUPeriod: period, CPUQuota: quota, Context: cctx})
+	var de *dc.Error
+	if errors.As(err, &de) && de.Status == 404 && !strings.Contains(strings.ToLower(de.Message), "no such container") {
+		// The container is there: the engine has no update endpoint
+		// (Podman's Docker-compatible API, 4.x).
+		return fmt.Errorf("docker update --cpu-quota %d: the engine at %s cannot change a running container's CPU quota (no /containers/{id}/update; Podman's Docker API lacks it): %w",
+			quota, n.pool.Client.Endpoint(), err)
+	}
 	if err != nil {
 		return fmt.Errorf("docker update --cpu-quota %d: %w", quota, err)
 	}
