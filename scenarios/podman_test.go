@@ -218,6 +218,6 @@ func hardLimit(pid int, name string) string {
 			}
 		}
 		return v
-	}).WithTimeout(5*time.Second).WithPolling(100*time.Millisecond).ShouldNot(BeEmpty())
+	}).WithTimeout(5 * time.Second).WithPolling(100 * time.Millisecond).ShouldNot(BeEmpty())
 	return v
 }
