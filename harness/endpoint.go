@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ory/dockertest/v3"
+	dc "github.com/ory/dockertest/v3/docker"
 )
 
 // ConnectTo returns a pool on the Docker engine at endpoint
@@ -100,4 +101,26 @@ func CheckLocal(ctx context.Context, pool *dockertest.Pool, endpoint string) err
 // EndpointOf names the engine a pool talks to.
 func EndpointOf(pool *dockertest.Pool) string {
 	return strings.TrimSpace(pool.Client.Endpoint())
+}
+
+// CheckUpdate tells whether the engine can change a running container's
+// resources (docker update, which the cpu-starve fault needs): asked to
+// update a container that does not exist, an engine with the endpoint
+// says there is no such container; one without it (Podman 4's Docker
+// API) answers a bare 404.
+func CheckUpdate(ctx context.Context, pool *dockertest.Pool) error {
+	err := Bounded(ctx, CallTimeout, func() error {
+		return pool.Client.UpdateContainer(Label+"-no-such-container-"+randomHex(4), dc.UpdateContainerOptions{Context: ctx})
+	})
+	if NoUpdateEndpoint(err) {
+		return fmt.Errorf("the engine at %s cannot change a running container's CPU quota (no /containers/{id}/update: Podman's Docker API lacks it)", EndpointOf(pool))
+	}
+	return nil
+}
+
+// NoUpdateEndpoint tells whether err is an engine's answer that it has no
+// update endpoint: a 404 that is not "no such container".
+func NoUpdateEndpoint(err error) bool {
+	var de *dc.Error
+	return errors.As(err, &de) && de.Status == 404 && !strings.Contains(strings.ToLower(de.Message), "no such container")
 }

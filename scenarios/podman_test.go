@@ -85,6 +85,18 @@ var _ = Describe("the CLI against rootful Podman's Docker API", Label("podman"),
 				Expect(s).To(upgradetest.DropNothing(), s.Name)
 			}
 		}
+		By("--fault cpu-starve, which needs docker update, is refused up front: exit 2, one line")
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		starve := filepath.Join(base, "cpu-starve")
+		cmd := exec.CommandContext(cctx, bin, "run", "--scenario", "upgrade", "--fault", "cpu-starve",
+			"--archive", mirror, "--from", params.From.Spec, "--to", params.To.Spec, "--out", starve)
+		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+sock)
+		out, _ := cmd.CombinedOutput()
+		cancel()
+		Expect(cmd.ProcessState.ExitCode()).To(Equal(2), "%s", out)
+		Expect(harness.LastLine(string(out))).To(ContainSubstring("--fault cpu-starve: the engine at unix://"+sock+" cannot change a running container's CPU quota"))
+		Expect(starve).NotTo(BeADirectory(), "a run refused before it starts leaves no report directory")
+
 		By("the run's engine was Podman's, and nothing of the run is left in it")
 		var run struct {
 			Docker string `json:"docker"`

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ory/dockertest/v3"
 	"github.com/releng-tools/nginx-upgrade-harness/harness"
+	"github.com/releng-tools/nginx-upgrade-harness/harness/fault"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/image"
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
 	"github.com/releng-tools/nginx-upgrade-harness/reports/judge"
@@ -76,7 +77,7 @@ func runPlanned(ctx context.Context, stderr io.Writer, f *runFlags, p, pb scenar
 			bscs = append(bscs, sc)
 		}
 	}
-	if err := precheck(ctx, pool, &p, pr); err != nil {
+	if err := precheck(ctx, pool, &p, scs, pr); err != nil {
 		return err
 	}
 	plan.Plans = p.Plans(scs)
@@ -203,7 +204,18 @@ func resolvePlanned(ctx context.Context, f *runFlags, p, pb *scenarios.Params, s
 // precheck finds in seconds what would otherwise fail after minutes of
 // building: a configuration that the old build rejects (tried on a cached
 // image with the same old build, when there is one).
-func precheck(ctx context.Context, pool *dockertest.Pool, p *scenarios.Params, pr scenarios.Progress) error {
+func precheck(ctx context.Context, pool *dockertest.Pool, p *scenarios.Params, scs []scenarios.Scenario, pr scenarios.Progress) error {
+	// A fault the engine cannot inject (cpu-starve on Podman's API, which
+	// has no docker update) is bad input, before anything is built.
+	for _, sc := range scs {
+		for _, c := range sc.Faults {
+			if fault.NeedsEngineUpdate(c.Fault) {
+				if err := harness.CheckUpdate(ctx, pool); err != nil {
+					return bad("--fault %s: %v", c.Name(), err)
+				}
+			}
+		}
+	}
 	// When the pair is cached the configuration is checked on it right away
 	// (after PrepareImages, which then costs nothing).
 	if p.Config != nil && !image.PairCached(pool, p.From, p.To) {

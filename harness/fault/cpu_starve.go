@@ -20,6 +20,9 @@ func (cpuStarve) What() string {
 func (cpuStarve) At() string   { return "install-new-binary" }
 func (cpuStarve) Needs() Needs { return Needs{} }
 
+// UpdatesContainer: the quota is set through the engine (docker update).
+func (cpuStarve) UpdatesContainer() bool { return true }
+
 // StallsContainer: every process of the container, the heartbeat too.
 func (cpuStarve) StallsContainer() bool { return true }
 

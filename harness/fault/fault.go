@@ -117,6 +117,14 @@ func Available(f Fault) error {
 	return nil
 }
 
+// NeedsEngineUpdate tells whether f changes a running container's
+// resources through the engine (docker update), which not every engine's
+// API has (harness.CheckUpdate).
+func NeedsEngineUpdate(f Fault) bool {
+	u, ok := f.(interface{ UpdatesContainer() bool })
+	return ok && u.UpdatesContainer()
+}
+
 // StallsContainer tells whether f stops or slows every process of nginx's
 // container — the heartbeat the harness runs there included — rather than
 // one of nginx's processes or its network: freeze (the cgroup freezer) and

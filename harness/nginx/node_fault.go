@@ -10,6 +10,8 @@ import (
 	"time"
 
 	dc "github.com/ory/dockertest/v3/docker"
+
+	"github.com/releng-tools/nginx-upgrade-harness/harness"
 )
 
 // What a fault does to the node's container from outside: freeze it, starve
@@ -92,8 +94,7 @@ func (n *Node) LimitCPU(ctx context.Context, cores float64) error {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	err := n.pool.Client.UpdateContainer(n.res.Container.ID, dc.UpdateContainerOptions{CPUPeriod: period, CPUQuota: quota, Context: cctx})
-	var de *dc.Error
-	if errors.As(err, &de) && de.Status == 404 && !strings.Contains(strings.ToLower(de.Message), "no such container") {
+	if harness.NoUpdateEndpoint(err) {
 		// The container is there: the engine has no update endpoint
 		// (Podman's Docker-compatible API, 4.x).
 		return fmt.Errorf("docker update --cpu-quota %d: the engine at %s cannot change a running container's CPU quota (no /containers/{id}/update; Podman's Docker API lacks it): %w",
