@@ -94,7 +94,7 @@ var _ = Describe("the CLI against rootful Podman's Docker API", Label("podman"),
 		out, _ := cmd.CombinedOutput()
 		cancel()
 		Expect(cmd.ProcessState.ExitCode()).To(Equal(2), "%s", out)
-		Expect(harness.LastLine(string(out))).To(ContainSubstring("--fault cpu-starve: the engine at unix://"+sock+" cannot change a running container's CPU quota"))
+		Expect(harness.LastLine(string(out))).To(ContainSubstring("--fault cpu-starve: the engine at unix://" + sock + " cannot change a running container's CPU quota"))
 		Expect(starve).NotTo(BeADirectory(), "a run refused before it starts leaves no report directory")
 
 		By("the run's engine was Podman's, and nothing of the run is left in it")
