@@ -113,9 +113,22 @@ func CheckUpdate(ctx context.Context, pool *dockertest.Pool) error {
 		return pool.Client.UpdateContainer(Label+"-no-such-container-"+randomHex(4), dc.UpdateContainerOptions{Context: ctx})
 	})
 	if NoUpdateEndpoint(err) {
-		return fmt.Errorf("the engine at %s cannot change a running container's CPU quota (no /containers/{id}/update: Podman's Docker API lacks it)", EndpointOf(pool))
+		return errNoUpdate(pool)
 	}
 	return nil
+}
+
+// UpdateErr is err from a docker update of a running container, said in
+// one line when the engine has no update endpoint.
+func UpdateErr(pool *dockertest.Pool, err error) error {
+	if NoUpdateEndpoint(err) {
+		return fmt.Errorf("%w: %w", errNoUpdate(pool), err)
+	}
+	return err
+}
+
+func errNoUpdate(pool *dockertest.Pool) error {
+	return fmt.Errorf("the engine at %s cannot change a running container's CPU quota (no /containers/{id}/update: Podman's Docker API lacks it)", EndpointOf(pool))
 }
 
 // NoUpdateEndpoint tells whether err is an engine's answer that it has no

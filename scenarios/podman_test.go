@@ -1,7 +1,6 @@
 package scenarios_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -56,15 +55,10 @@ var _ = Describe("the CLI against rootful Podman's Docker API", Label("podman"),
 			Expect(err).NotTo(HaveOccurred())
 			By(fmt.Sprintf("attempt %d: DOCKER_HOST=unix://%s run --scenario %s", attempt, sock, strings.Join(podmanScenarios, ",")))
 			start := time.Now()
-			cctx, cancel := context.WithTimeout(ctx, podmanDeadline)
-			cmd := exec.CommandContext(cctx, bin, append(scenarioFlags(podmanScenarios),
+			var out []byte
+			code, out = podmanCLI(ctx, bin, sock, podmanDeadline, append(scenarioFlags(podmanScenarios),
 				"--archive", mirror, "--from", params.From.Spec, "--to", params.To.Spec, "--out", dir)...)
-			cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+sock)
-			cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
-			cmd.WaitDelay = time.Minute
-			out, _ := cmd.CombinedOutput()
-			cancel()
-			code, logs = cmd.ProcessState.ExitCode(), string(out)
+			logs = string(out)
 			Expect(os.MkdirAll(dir, 0o755)).To(Succeed())
 			Expect(os.WriteFile(filepath.Join(dir, "cli.log"), out, 0o644)).To(Succeed())
 			lines = append(lines, fmt.Sprintf("attempt %d: exit %d in %s", attempt, code, time.Since(start).Round(time.Second)))
@@ -86,26 +80,21 @@ var _ = Describe("the CLI against rootful Podman's Docker API", Label("podman"),
 			}
 		}
 		By("--fault cpu-starve, which needs docker update, is refused up front: exit 2, one line")
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		starve := filepath.Join(base, "cpu-starve")
-		cmd := exec.CommandContext(cctx, bin, "run", "--scenario", "upgrade", "--fault", "cpu-starve",
+		code, out := podmanCLI(ctx, bin, sock, 2*time.Minute, "run", "--scenario", "upgrade", "--fault", "cpu-starve",
 			"--archive", mirror, "--from", params.From.Spec, "--to", params.To.Spec, "--out", starve)
-		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+sock)
-		out, _ := cmd.CombinedOutput()
-		cancel()
-		Expect(cmd.ProcessState.ExitCode()).To(Equal(2), "%s", out)
+		Expect(code).To(Equal(2), "%s", out)
 		Expect(harness.LastLine(string(out))).To(ContainSubstring("--fault cpu-starve: the engine at unix://" + sock + " cannot change a running container's CPU quota"))
 		Expect(starve).NotTo(BeADirectory(), "a run refused before it starts leaves no report directory")
 
 		By("the run's engine was Podman's, and nothing of the run is left in it")
-		var run struct {
-			Docker string `json:"docker"`
-		}
+		var prov record.Provenance
 		data, err := os.ReadFile(filepath.Join(dir, "provenance.json"))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(json.Unmarshal(data, &run)).To(Succeed())
-		Expect(run.Docker).NotTo(BeEmpty())
-		Expect(version).To(HavePrefix(run.Docker+" "), "provenance.json's engine version is Podman's")
+		Expect(json.Unmarshal(data, &prov)).To(Succeed())
+		Expect(prov.Docker).NotTo(BeNil())
+		Expect(*prov.Docker).NotTo(BeEmpty())
+		Expect(version).To(HavePrefix(*prov.Docker+" "), "provenance.json's engine version is Podman's")
 		pp, err := dockertest.NewPool("unix://" + sock)
 		Expect(err).NotTo(HaveOccurred())
 		Eventually(func() []string {
@@ -119,6 +108,20 @@ var _ = Describe("the CLI against rootful Podman's Docker API", Label("podman"),
 		}).WithTimeout(30*time.Second).WithPolling(time.Second).Should(BeEmpty(), "the run's containers in Podman")
 	}, SpecTimeout(maxAttempts*podmanDeadline+2*time.Minute))
 })
+
+// podmanCLI runs the CLI with args against the Podman socket, within
+// deadline (then interrupted, as Ctrl-C would), and returns its exit code
+// and output.
+func podmanCLI(ctx context.Context, bin, sock string, deadline time.Duration, args ...string) (int, []byte) {
+	cctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, bin, args...)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+sock)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
+	cmd.WaitDelay = time.Minute
+	out, _ := cmd.CombinedOutput()
+	return cmd.ProcessState.ExitCode(), out
+}
 
 // startPodman starts `podman system service` on a socket of its own and
 // returns the socket and "VERSION (COMPONENT)" as the API reports it; the
@@ -212,24 +215,17 @@ func answers(ctx context.Context, sock string) string {
 }
 
 // hardLimit is a process's hard limit named name (a row of
-// /proc/PID/limits), read once the process has set its own limits.
+// /proc/PID/limits; "" when there is none), read once the process has set
+// its own limits.
 func hardLimit(pid int, name string) string {
-	var v string
-	Eventually(func() string {
-		f, err := os.Open(fmt.Sprintf("/proc/%d/limits", pid))
-		if err != nil {
-			return ""
-		}
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if rest, ok := strings.CutPrefix(sc.Text(), name); ok {
-				if fs := strings.Fields(rest); len(fs) >= 2 {
-					v = fs[1]
-				}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
+	Expect(err).NotTo(HaveOccurred())
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, name); ok {
+			if fs := strings.Fields(rest); len(fs) >= 2 {
+				return fs[1]
 			}
 		}
-		return v
-	}).WithTimeout(5 * time.Second).WithPolling(100 * time.Millisecond).ShouldNot(BeEmpty())
-	return v
+	}
+	return ""
 }

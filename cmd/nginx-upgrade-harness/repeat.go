@@ -206,14 +206,12 @@ func resolvePlanned(ctx context.Context, f *runFlags, p, pb *scenarios.Params, s
 // image with the same old build, when there is one).
 func precheck(ctx context.Context, pool *dockertest.Pool, p *scenarios.Params, scs []scenarios.Scenario, pr scenarios.Progress) error {
 	// A fault the engine cannot inject (cpu-starve on Podman's API, which
-	// has no docker update) is bad input, before anything is built.
-	for _, sc := range scs {
-		for _, c := range sc.Faults {
-			if fault.NeedsEngineUpdate(c.Fault) {
-				if err := harness.CheckUpdate(ctx, pool); err != nil {
-					return bad("--fault %s: %v", c.Name(), err)
-				}
-			}
+	// has no docker update) is bad input, before anything is built. Every
+	// scenario carries the same faults: the first that needs it is asked
+	// about, once.
+	if c, ok := faultNeedingUpdate(scs); ok {
+		if err := harness.CheckUpdate(ctx, pool); err != nil {
+			return bad("--fault %s: %v", c.Name(), err)
 		}
 	}
 	// When the pair is cached the configuration is checked on it right away
@@ -226,6 +224,19 @@ func precheck(ctx context.Context, pool *dockertest.Pool, p *scenarios.Params, s
 		}
 	}
 	return nil
+}
+
+// faultNeedingUpdate is the first fault of scs that changes a running
+// container through the engine (docker update).
+func faultNeedingUpdate(scs []scenarios.Scenario) (fault.Chosen, bool) {
+	for _, sc := range scs {
+		for _, c := range sc.Faults {
+			if fault.NeedsEngineUpdate(c.Fault) {
+				return c, true
+			}
+		}
+	}
+	return fault.Chosen{}, false
 }
 
 // provenance records what this run is: the tool, the command line, the

@@ -94,14 +94,8 @@ func (n *Node) LimitCPU(ctx context.Context, cores float64) error {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	err := n.pool.Client.UpdateContainer(n.res.Container.ID, dc.UpdateContainerOptions{CPUPeriod: period, CPUQuota: quota, Context: cctx})
-	if harness.NoUpdateEndpoint(err) {
-		// The container is there: the engine has no update endpoint
-		// (Podman's Docker-compatible API, 4.x).
-		return fmt.Errorf("docker update --cpu-quota %d: the engine at %s cannot change a running container's CPU quota (no /containers/{id}/update; Podman's Docker API lacks it): %w",
-			quota, n.pool.Client.Endpoint(), err)
-	}
 	if err != nil {
-		return fmt.Errorf("docker update --cpu-quota %d: %w", quota, err)
+		return fmt.Errorf("docker update --cpu-quota %d: %w", quota, harness.UpdateErr(n.pool, err))
 	}
 	return nil
 }
