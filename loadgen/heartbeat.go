@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -37,9 +38,21 @@ const HeartbeatInterval = 20 * time.Millisecond
 // host's clock; the run's clock is anchored on the wall clock too). Slots
 // that passed while a tick was late are not ticked: its lateness covers
 // them.
+//
+// RunqUs and CPUUs are what nginx's processes (every process of the
+// container named nginx, read from /proc/PID/schedstat) did since the
+// previous tick: the most any one of them waited on a run queue for a
+// CPU, and the CPU time they ran, all together, in microseconds. CPUs is
+// how many CPUs the heartbeat may run on (nginx's container's share). A
+// process that waits for a CPU while nginx's processes together ran well
+// under the CPUs they had was held by other work on the machine, not by
+// nginx's own (analysis.NginxHeld).
 type HeartbeatTick struct {
-	DueNs int64 `json:"due"`
-	RanNs int64 `json:"ran"`
+	DueNs  int64 `json:"due"`
+	RanNs  int64 `json:"ran"`
+	RunqUs int64 `json:"rq,omitempty"`
+	CPUUs  int64 `json:"cpu,omitempty"`
+	CPUs   int   `json:"cpus,omitempty"`
 }
 
 // HeartbeatMain is the heartbeat itself (the hidden subcommand): it writes
@@ -68,6 +81,9 @@ func HeartbeatMain(args []string, stdout, stderr io.Writer) int {
 	defer f.Close()
 	start := time.Now()
 	startWall := start.Round(0).UnixNano()
+	sched := newSchedReader(os.Getpid(), "nginx")
+	sched.read() // the first reading is the baseline
+	cpus := runtime.NumCPU()
 	var line []byte
 	for i := int64(0); ; {
 		due := start.Add(time.Duration(i) * *every)
@@ -80,6 +96,14 @@ func HeartbeatMain(args []string, stdout, stderr io.Writer) int {
 		line = strconv.AppendInt(line, startWall+int64(due.Sub(start)), 10)
 		line = append(line, `,"ran":`...)
 		line = strconv.AppendInt(line, startWall+int64(ran.Sub(start)), 10)
+		if rq, cpu, ok := sched.read(); ok {
+			line = append(line, `,"rq":`...)
+			line = strconv.AppendInt(line, rq/1000, 10)
+			line = append(line, `,"cpu":`...)
+			line = strconv.AppendInt(line, cpu/1000, 10)
+			line = append(line, `,"cpus":`...)
+			line = strconv.AppendInt(line, int64(cpus), 10)
+		}
 		line = append(line, "}\n"...)
 		// One write a tick: what is in the file is what ran, whenever the
 		// harness reads it. A write that fails (the file system full) is
@@ -91,6 +115,110 @@ func HeartbeatMain(args []string, stdout, stderr io.Writer) int {
 		// The next slot not yet passed.
 		i = int64(ran.Sub(start)/(*every)) + 1
 	}
+}
+
+// schedReader reads, for every process of a name (nginx; not self), the
+// scheduler's counters in /proc/PID/schedstat: time on a CPU and time
+// waiting on a run queue, in nanoseconds. They are world-readable, so the
+// heartbeat reads them as nobody.
+type schedReader struct {
+	self int
+	name string
+	last map[int][2]int64 // pid: on-CPU, run-queue wait
+	seen map[int]bool
+	// other are the processes of another name: a tick reads the counters
+	// of the name's processes only, and a process's name again every
+	// otherEvery reads (an exec may give it the name).
+	other map[int]bool
+	reads int
+	buf   []byte
+}
+
+// otherEvery is how many reads a process of another name is left unread:
+// a second at the heartbeat's interval.
+const otherEvery = 50
+
+func newSchedReader(self int, name string) *schedReader {
+	return &schedReader{self: self, name: name, last: map[int][2]int64{}, seen: map[int]bool{}, other: map[int]bool{}, buf: make([]byte, 128)}
+}
+
+// read returns, since the previous read, the most any process of the name
+// waited on a run queue and the CPU time they all ran (a process new since
+// then counts from its start). ok is false when /proc cannot be read or
+// holds no such process.
+func (r *schedReader) read() (runq, cpu int64, ok bool) {
+	d, err := os.Open("/proc")
+	if err != nil {
+		return 0, 0, false
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return 0, 0, false
+	}
+	clear(r.seen)
+	if r.reads++; r.reads%otherEvery == 0 {
+		clear(r.other)
+	}
+	present := make(map[int]bool, len(names))
+	for _, n := range names {
+		pid, err := strconv.Atoi(n)
+		if err != nil || pid == r.self {
+			continue
+		}
+		present[pid] = true
+		if r.other[pid] {
+			continue
+		}
+		if _, known := r.last[pid]; !known {
+			if comm, ok := r.readFile("/proc/" + n + "/comm"); !ok || string(bytes.TrimSpace(comm)) != r.name {
+				r.other[pid] = true
+				continue
+			}
+		}
+		st, ok := r.readFile("/proc/" + n + "/schedstat")
+		if !ok {
+			continue
+		}
+		f := bytes.Fields(st)
+		if len(f) < 2 {
+			continue
+		}
+		on, err1 := strconv.ParseInt(string(f[0]), 10, 64)
+		wait, err2 := strconv.ParseInt(string(f[1]), 10, 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		prev := r.last[pid]
+		r.last[pid], r.seen[pid] = [2]int64{on, wait}, true
+		ok = true
+		runq = max(runq, wait-prev[1])
+		cpu += on - prev[0]
+	}
+	for pid := range r.last {
+		if !r.seen[pid] {
+			delete(r.last, pid)
+		}
+	}
+	for pid := range r.other {
+		if !present[pid] {
+			delete(r.other, pid)
+		}
+	}
+	return runq, cpu, len(r.seen) > 0
+}
+
+func (r *schedReader) readFile(path string) ([]byte, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	n, err := f.Read(r.buf)
+	if err != nil && n == 0 {
+		return nil, false
+	}
+	return r.buf[:n], true
 }
 
 // ReadHeartbeat reads a heartbeat's file. A last line cut short (read while
@@ -119,7 +247,8 @@ func ReadHeartbeat(r io.Reader) ([]HeartbeatTick, error) {
 
 // HeartbeatWindows turns ticks into the observer's windows on clock (each
 // a supplement line: the load's windows are written already): per window,
-// the ticks due in it (NginxTicks) and the most the container had run late
+// the ticks due in it (NginxTicks), nginx's processes' run-queue wait and
+// CPU time read by the ticks that ran in it (NginxRunqMs, NginxCPUMs), and the most the container had run late
 // at any moment of it (NginxLateMs) — a late tick's wait counts, like the
 // hiccup meter's, in every window it spans, as far as it had gone by each
 // window's end.
@@ -142,6 +271,12 @@ func HeartbeatWindows(ticks []HeartbeatTick, clock Clock) []ObserverRecord {
 			continue // before the run's clock started
 		}
 		at(windowOf(due)).NginxTicks++
+		if t.CPUs > 0 {
+			r := at(windowOf(ran))
+			r.NginxRunqMs = round3ms(r.NginxRunqMs + float64(t.RunqUs)/1000)
+			r.NginxCPUMs = round3ms(r.NginxCPUMs + float64(t.CPUUs)/1000)
+			r.NginxCPUs = t.CPUs
+		}
 		if ran-due < 1 {
 			continue // below the sleep's own resolution
 		}

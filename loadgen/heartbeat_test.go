@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,11 +20,12 @@ func TestHeartbeatWindows(t *testing.T) {
 	clock := NewClockAt(start)
 	at := func(ms float64) int64 { return start.UnixNano() + int64(ms*1e6) }
 	ticks := []HeartbeatTick{
-		{at(-20), at(-19)}, // before the run's clock: left out
-		{at(0), at(0.2)},
-		{at(20), at(20.5)},
-		{at(40), at(290)}, // 250 ms late: windows 0, 1, 2
-		{at(300), at(300.1)},
+		{DueNs: at(-20), RanNs: at(-19)}, // before the run's clock: left out
+		{DueNs: at(0), RanNs: at(0.2), RunqUs: 1500, CPUUs: 4000, CPUs: 2},
+		{DueNs: at(20), RanNs: at(20.5), RunqUs: 2500, CPUUs: 1000, CPUs: 2},
+		// 250 ms late: windows 0, 1, 2; its reading counts where it ran
+		{DueNs: at(40), RanNs: at(290), RunqUs: 240000, CPUUs: 3000, CPUs: 2},
+		{DueNs: at(300), RanNs: at(300.1)},
 	}
 	got := map[float64]ObserverRecord{}
 	for _, r := range HeartbeatWindows(ticks, clock) {
@@ -40,6 +42,15 @@ func TestHeartbeatWindows(t *testing.T) {
 		r := got[w.start]
 		if r.NginxLateMs != w.late || r.NginxTicks != w.ticks {
 			t.Errorf("window %v: late %v ms, %d ticks; want %v ms, %d", w.start, r.NginxLateMs, r.NginxTicks, w.late, w.ticks)
+		}
+	}
+	for _, w := range []struct {
+		start, runq, cpu float64
+		cpus             int
+	}{{0, 4, 5, 2}, {100, 0, 0, 0}, {200, 240, 3, 2}, {300, 0, 0, 0}} {
+		r := got[w.start]
+		if r.NginxRunqMs != w.runq || r.NginxCPUMs != w.cpu || r.NginxCPUs != w.cpus {
+			t.Errorf("window %v: run queue %v ms, cpu %v ms on %d; want %v, %v on %d", w.start, r.NginxRunqMs, r.NginxCPUMs, r.NginxCPUs, w.runq, w.cpu, w.cpus)
 		}
 	}
 	if len(got) != 4 {
@@ -101,5 +112,48 @@ func TestHeartbeatSeesItsProcessStopped(t *testing.T) {
 	}
 	if worst < 250 || worstAt < stoppedAt-100 || worstAt > stoppedAt+600 {
 		t.Errorf("worst lateness %v ms in the window from %v ms; want at least 250 ms in the stop's windows (stopped at %.0f ms)", worst, worstAt, stoppedAt)
+	}
+}
+
+// The scheduler's counters of the processes of a name, read as the
+// heartbeat reads nginx's: a real process under that name (a copy of sh
+// that spins for a bounded count) is found and its CPU time counted. The
+// name is the test's own: containers' nginx processes may be seen here.
+func TestSchedReaderReadsNginxProcesses(t *testing.T) {
+	dir := t.TempDir()
+	sh, err := os.ReadFile("/bin/sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "nuh-schedtest")
+	if err := os.WriteFile(bin, sh, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := newSchedReader(os.Getpid(), "nuh-schedtest")
+	if _, _, ok := r.read(); ok {
+		t.Fatal("a process named nuh-schedtest was found before the test started one")
+	}
+	// Bounded: 300000 rounds of the shell's arithmetic, well under a
+	// second, and the context kills it at 30 s.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; sleep 5")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	defer cmd.Wait()
+	var cpu int64
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) && cpu < 50e6 {
+		time.Sleep(50 * time.Millisecond)
+		_, c, ok := r.read()
+		if !ok {
+			continue
+		}
+		cpu += c
+	}
+	if cpu < 50e6 {
+		t.Fatalf("the spinning process ran %v of CPU by the reader's count, want at least 50 ms", time.Duration(cpu))
 	}
 }

@@ -68,6 +68,14 @@ type ObserverRecord struct {
 	// end of the run: a window without them had no heartbeat.
 	NginxLateMs float64 `json:"nginx_late_ms,omitempty"`
 	NginxTicks  int     `json:"nginx_ticks,omitempty"`
+	// NginxRunqMs and NginxCPUMs are nginx's processes in the window, as
+	// the heartbeat read them each tick (HeartbeatTick): the sum over its
+	// ticks of the most any one of them waited on a run queue, and the CPU
+	// time they ran together; NginxCPUs the CPUs they had. A tick's
+	// reading counts in the window it ran in.
+	NginxRunqMs float64 `json:"nginx_runq_ms,omitempty"`
+	NginxCPUMs  float64 `json:"nginx_cpu_ms,omitempty"`
+	NginxCPUs   int     `json:"nginx_cpus,omitempty"`
 	// Supplement marks a line for a window already written.
 	Supplement bool `json:"supplement,omitempty"`
 }

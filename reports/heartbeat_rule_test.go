@@ -44,6 +44,21 @@ func containerLate(recs []loadgen.ObserverRecord, fromMs, toMs, lateMs float64) 
 	return recs
 }
 
+// processesWaited makes nginx's processes wait runqMs a window on a run
+// queue over [fromMs, toMs) while running cpuMs on cpus CPUs; elsewhere
+// they wait 1 ms and run 10 ms on 2.
+func processesWaited(recs []loadgen.ObserverRecord, fromMs, toMs, runqMs, cpuMs float64, cpus int) []loadgen.ObserverRecord {
+	for i := range recs {
+		if recs[i].NginxCPUs == 0 {
+			recs[i].NginxRunqMs, recs[i].NginxCPUMs, recs[i].NginxCPUs = 1, 10, 2
+		}
+		if recs[i].StartMs >= fromMs && recs[i].EndMs <= toMs {
+			recs[i].NginxRunqMs, recs[i].NginxCPUMs, recs[i].NginxCPUs = runqMs, cpuMs, cpus
+		}
+	}
+	return recs
+}
+
 type heartbeaten struct {
 	observed
 	plan      *record.HeartbeatPlan    // nil: a record made before the heartbeat
@@ -126,6 +141,37 @@ func TestStallIsNginxsOnlyWhenNginxsContainerRan(t *testing.T) {
 			h.heartbeat = containerLate(h.heartbeat, 4500, 5400, 900)
 			h.results = append(h.results, failedWith(6500, 0, "EOF"))
 		}, record.VerdictFail, []string{"1 request failed in after-quit (eof: 1)", "also: the longest request of 1500 ms"}, []string{stalled}},
+		{"nginx's processes waited for a CPU while they ran little: the machine's, error, the evidence named", func(h *heartbeaten) {
+			h.heartbeat = processesWaited(h.heartbeat, 4300, 5000, 320, 40, 2)
+		}, record.VerdictError, []string{"but nginx's processes waited up to 320 ms a window for a CPU in 4.3–5.0 s, running at most 40 ms of the 200 ms their 2 CPUs had: the machine, not nginx",
+			"the longest gap without a response of 1500 ms"}, []string{stalled}},
+		{"waits at the limit (50 ms a window): healthy, fail", func(h *heartbeaten) {
+			h.heartbeat = processesWaited(h.heartbeat, 4300, 5000, analysis.NginxMaxRunqMs, 40, 2)
+		}, record.VerdictFail, []string{stalled}, []string{"the machine"}},
+		{"waits while nginx itself kept half its CPUs busy: its own contention, nginx's stall, fail", func(h *heartbeaten) {
+			h.heartbeat = processesWaited(h.heartbeat, 4300, 5000, 320, 100, 2)
+		}, record.VerdictFail, []string{stalled}, []string{"the machine"}},
+		{"waits on one CPU while nginx ran 45 ms of its 100: the machine's, error", func(h *heartbeaten) {
+			h.heartbeat = processesWaited(h.heartbeat, 4300, 5000, 320, 45, 1)
+		}, record.VerdictError, []string{"running at most 45 ms of the 100 ms their 1 CPU had"}, []string{stalled}},
+		{"waits outside the stall's span: nginx's stall, fail", func(h *heartbeaten) {
+			h.heartbeat = processesWaited(h.heartbeat, 1000, 2000, 320, 40, 2)
+		}, record.VerdictFail, []string{stalled}, []string{"the machine"}},
+		{"waits inside a cpu-starve's window (the fault throttles nginx's processes): the fault's doing, fail", func(h *heartbeaten) {
+			h.heartbeat = processesWaited(h.heartbeat, 4200, 5700, 320, 20, 2)
+			h.faults = []record.FaultRecord{{Name: "cpu-starve", Step: "install-new-binary", InjectedMs: 3000, StallsContainer: true}}
+		}, record.VerdictFail, []string{stalled}, []string{"the machine"}},
+		{"waits inside a netem window (it does not touch the CPU): the machine's, error", func(h *heartbeaten) {
+			h.heartbeat = processesWaited(h.heartbeat, 4300, 5000, 320, 40, 2)
+			h.faults = withFault("netem", false, 4000, 6000)
+		}, record.VerdictError, []string{"nginx's processes waited up to 320 ms a window for a CPU in 4.3–5.0 s"}, []string{stalled}},
+		{"late and waited: both named", func(h *heartbeaten) {
+			h.heartbeat = processesWaited(containerLate(h.heartbeat, 4500, 4700, 300), 4300, 5000, 320, 40, 2)
+		}, record.VerdictError, []string{"but nginx's container ran 300 ms late in 4.5–4.7 s and nginx's processes waited up to 320 ms a window"}, []string{stalled}},
+		{"a loss stays a fail whatever nginx's processes waited", func(h *heartbeaten) {
+			h.heartbeat = processesWaited(h.heartbeat, 4300, 5000, 320, 40, 2)
+			h.results = append(h.results, failedWith(6500, 0, "EOF"))
+		}, record.VerdictFail, []string{"1 request failed in after-quit (eof: 1)"}, []string{stalled}},
 		{"no static build to run as the heartbeat: the stall fails as before, the note says why", func(h *heartbeaten) {
 			h.plan = &record.HeartbeatPlan{IntervalMs: 20, Absent: "no static build of the CLI to run in nginx's container"}
 			h.read, h.heartbeat = nil, nil
@@ -185,8 +231,8 @@ func TestHeartbeatLinesAreNotTheHarnesssSide(t *testing.T) {
 	if hb == nil || hb.Ticks != 410 || hb.FromMs != 0 || hb.ToMs != 8200 || hb.WorstLateMs != 1.5 || len(hb.Late) != 0 {
 		t.Errorf("heartbeat = %+v, want 410 ticks over 0–8200 ms, worst 1.5 ms, nothing late", hb)
 	}
-	if s.Thresholds.Observer == nil || s.Thresholds.Observer.MaxNginxLateMs != analysis.NginxMaxLateMs {
-		t.Errorf("thresholds.observer = %+v, want max_nginx_late_ms stated", s.Thresholds.Observer)
+	if o := s.Thresholds.Observer; o == nil || o.MaxNginxLateMs != analysis.NginxMaxLateMs || o.MaxNginxRunqMs != analysis.NginxMaxRunqMs || o.NginxBusyFraction != analysis.NginxBusyFraction {
+		t.Errorf("thresholds.observer = %+v, want max_nginx_late_ms, max_nginx_runq_ms and nginx_busy_fraction stated", s.Thresholds.Observer)
 	}
 }
 

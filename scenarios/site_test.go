@@ -132,7 +132,7 @@ var _ = Describe("a user's configuration tree", Label("site"), func() {
 		for _, s := range suiteJudged(ctx, dir, scs, p, images) {
 			Expect(s).To(upgradetest.PassVerdict(), s.Name)
 		}
-	}, SpecTimeout(5*time.Minute))
+	}, SpecTimeout(10*time.Minute))
 })
 
 func itoa(n int) string { return strconv.Itoa(n) }

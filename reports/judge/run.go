@@ -246,6 +246,7 @@ func Thresholds(m *record.Meta) record.Thresholds {
 			MaxProbeMs: analysis.ObserverMaxProbeMs}
 		if m.Heartbeat != nil {
 			t.Observer.MaxNginxLateMs = analysis.NginxMaxLateMs
+			t.Observer.MaxNginxRunqMs, t.Observer.NginxBusyFraction = analysis.NginxMaxRunqMs, analysis.NginxBusyFraction
 		}
 	}
 	return t

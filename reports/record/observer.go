@@ -62,6 +62,11 @@ type ObserverLimits struct {
 	// MaxNginxLateMs is the heartbeat's limit in nginx's container (absent:
 	// a record made before it).
 	MaxNginxLateMs float64 `json:"max_nginx_late_ms,omitempty"`
+	// MaxNginxRunqMs and NginxBusyFraction are the limits on nginx's
+	// processes' run-queue wait (analysis.NginxMaxRunqMs,
+	// analysis.NginxBusyFraction; absent: a record made before them).
+	MaxNginxRunqMs    float64 `json:"max_nginx_runq_ms,omitempty"`
+	NginxBusyFraction float64 `json:"nginx_busy_fraction,omitempty"`
 }
 
 // HeartbeatFile is what the harness says of the heartbeat in nginx's
@@ -102,6 +107,24 @@ type Heartbeat struct {
 	ToMs        float64         `json:"to_ms"`
 	WorstLateMs float64         `json:"worst_late_ms"`
 	Late        []HeartbeatSpan `json:"late"`
+	// WorstRunqMs is the longest nginx's processes waited on a run queue in
+	// a window (loadgen.ObserverRecord.NginxRunqMs); Held the spans of
+	// windows in which they were held by other work on the machine
+	// (analysis.NginxHeld). Absent in a record made before them.
+	WorstRunqMs float64    `json:"worst_runq_ms,omitempty"`
+	Held        []HeldSpan `json:"held,omitempty"`
+}
+
+// HeldSpan is a run of windows in which nginx's processes waited on a run
+// queue past the limit while they ran under the share of their CPUs that
+// would make the wait their own: RunqMs is the worst window's wait, CPUMs
+// the most they ran in one of its windows, CPUs the CPUs they had.
+type HeldSpan struct {
+	StartMs float64 `json:"start_ms"`
+	EndMs   float64 `json:"end_ms"`
+	RunqMs  float64 `json:"runq_ms"`
+	CPUMs   float64 `json:"cpu_ms"`
+	CPUs    int     `json:"cpus"`
 }
 
 // HeartbeatSpan is a run of windows in which nginx's container ran later

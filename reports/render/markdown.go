@@ -580,6 +580,10 @@ func observerLine(o *record.Observer) string {
 	default:
 		line += fmt.Sprintf(" nginx's container: %d heartbeat ticks over %s–%s, worst %s late, %s over %s.",
 			h.Ticks, words.FmtMs(h.FromMs), words.FmtMs(h.ToMs), words.FmtMs(h.WorstLateMs), words.Plural(len(h.Late), "span"), words.FmtMs(analysis.NginxMaxLateMs))
+		if h.WorstRunqMs > 0 || len(h.Held) > 0 {
+			line += fmt.Sprintf(" nginx's processes: at worst %s a window waiting for a CPU, held by the machine in %s.",
+				words.FmtMs(h.WorstRunqMs), words.Plural(len(h.Held), "span"))
+		}
 	}
 	return line
 }

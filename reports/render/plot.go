@@ -499,7 +499,13 @@ func observerBand(o *record.Observer, top float64, x func(float64) float64) *plo
 		if h.Absent != "" {
 			b.Caption += "; nginx's container: no heartbeat"
 		} else {
-			b.Caption += fmt.Sprintf("; orange: nginx's container over %s late", words.FmtMs(analysis.NginxMaxLateMs))
+			b.Caption += fmt.Sprintf("; orange: nginx's container over %s late, or its processes waiting over %s a window for a CPU the machine's other work held",
+				words.FmtMs(analysis.NginxMaxLateMs), words.FmtMs(analysis.NginxMaxRunqMs))
+		}
+		for _, sp := range h.Held {
+			b.NginxLate = append(b.NginxLate, plotBar{X: x(sp.StartMs), Y: top, W: math.Max(1.5, x(sp.EndMs)-x(sp.StartMs)), H: genRow - 3,
+				Title: fmt.Sprintf("%s–%s: nginx's processes waited up to %s a window for a CPU, running at most %s of the %s their %s had",
+					words.FmtMs(sp.StartMs), words.FmtMs(sp.EndMs), words.FmtMs(sp.RunqMs), words.FmtMs(sp.CPUMs), words.FmtMs(float64(sp.CPUs)*100), words.Plural(sp.CPUs, "CPU"))})
 		}
 		for _, sp := range h.Late {
 			b.NginxLate = append(b.NginxLate, plotBar{X: x(sp.StartMs), Y: top, W: math.Max(1.5, x(sp.EndMs)-x(sp.StartMs)), H: genRow - 3,
