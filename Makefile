@@ -12,9 +12,10 @@ JUNIT ?= $(CURDIR)/reports-out/junit.xml
 # specs that may share the machine (the Serial ones run alone, after them).
 # 3 on this machine's 2 cores: a spec mostly waits (audits, drains), and 3
 # kept the CPU at 70-90 % with every verdict as measured one at a time; 4
-# saturated it (docs/testing.md).
+# saturated it (docs/testing.md). Chosen when the specs start from the CPU
+# idle then (scripts/procs.sh): 2 beside a neighbour that keeps a core busy.
 GINKGO := bin/ginkgo
-PROCS ?= 3
+PROCS ?= $(shell sh scripts/procs.sh)
 
 .PHONY: all deps build run test unit fuzz scenarios vm docs costs leftovers bench soak prune clean
 
