@@ -251,7 +251,7 @@ func writeJSONFile(t testing.TB, path string, v any) {
 // orange, titled with how late it ran; report.md sums the heartbeat up.
 func TestReportsShowNginxsContainer(t *testing.T) {
 	h := heartbeaten{observed: observed{fixture: upgradeFixture(), observer: healthyWindows()}, plan: planned(), read: readBack(),
-		heartbeat: containerLate(heartbeatWindows(), 4500, 5400, 900)}
+		heartbeat: processesWaited(containerLate(heartbeatWindows(), 4500, 5400, 900), 6000, 6300, 120, 30, 2)}
 	heldFrom(&h.fixture, 4200, 5700)
 	s := buildHeartbeaten(t, h)
 	r := &record.Report{Schema: record.Schema, Scenarios: []record.Scenario{*s}}
@@ -260,7 +260,8 @@ func TestReportsShowNginxsContainer(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{`fill="#e8710a"><title>4500 ms–5400 ms: nginx&#39;s container ran 900 ms late</title>`,
-		"orange: nginx&#39;s container over 200 ms late"} {
+		"orange: nginx&#39;s container over 200 ms late",
+		`<title>6000 ms–6300 ms: nginx&#39;s processes waited up to 120 ms a window for a CPU, running at most 30 ms of the 200 ms their 2 CPUs had</title>`} {
 		if !strings.Contains(html.String(), want) {
 			t.Errorf("report.html has no %q", want)
 		}
@@ -268,7 +269,10 @@ func TestReportsShowNginxsContainer(t *testing.T) {
 	if err := render.WriteMarkdown(&md, r); err != nil {
 		t.Fatal(err)
 	}
-	if want := "nginx's container: 374 heartbeat ticks over 0 ms–8200 ms, worst 900 ms late, 1 span over 200 ms."; !strings.Contains(md.String(), want) {
-		t.Errorf("report.md has no %q", want)
+	for _, want := range []string{"nginx's container: 374 heartbeat ticks over 0 ms–8200 ms, worst 900 ms late, 1 span over 200 ms.",
+		"nginx's processes: at worst 120 ms a window waiting for a CPU, held by the machine in 1 span."} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("report.md has no %q", want)
+		}
 	}
 }
