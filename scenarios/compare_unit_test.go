@@ -26,6 +26,8 @@ func TestRestartEvidence(t *testing.T) {
 		{"unchanged", []reports.MasterSample{m(1000, master(10, 1)), m(1100, master(10, 1))}, false},
 		{"stop then start", []reports.MasterSample{m(1000, master(10, 1)), m(2200), m(2600), m(3000, master(30, 1))}, true},
 		{"pid change with no overlap", []reports.MasterSample{m(1000, master(10, 1)), m(1100, master(30, 1))}, true},
+		{"usr2 child seen only with its parent gone from the list", []reports.MasterSample{m(1786, master(10, 1)), m(6835, master(299, 10)), m(7330, master(299, 1))}, false},
+		{"a change of master whose new one no master forked", []reports.MasterSample{m(1000, master(10, 1)), m(2400, master(299, 77)), m(2800, master(299, 1))}, true},
 		{"down at the end", []reports.MasterSample{m(1000, master(10, 1)), m(1100)}, false},
 	} {
 		got, ev := reports.RestartEvidence(before, tc.samples, tl)
