@@ -146,7 +146,7 @@ func newSchedReader(self int, name string) *schedReader {
 // waited on a run queue and the CPU time they all ran (a process new since
 // then counts from its start). ok is false when /proc cannot be read or
 // holds no such process.
-func (r *schedReader) read() (runq, cpu int64, ok bool) {
+func (r *schedReader) read() (runq, cpu int64, found bool) {
 	d, err := os.Open("/proc")
 	if err != nil {
 		return 0, 0, false
@@ -191,7 +191,6 @@ func (r *schedReader) read() (runq, cpu int64, ok bool) {
 		}
 		prev := r.last[pid]
 		r.last[pid], r.seen[pid] = [2]int64{on, wait}, true
-		ok = true
 		runq = max(runq, wait-prev[1])
 		cpu += on - prev[0]
 	}
