@@ -130,8 +130,11 @@ type schedReader struct {
 	// of the name's processes only, and a process's name again every
 	// otherEvery reads (an exec may give it the name).
 	other map[int]bool
-	reads int
-	buf   []byte
+	// present are the pids of the last read (kept to spare an allocation
+	// a tick).
+	present map[int]bool
+	reads   int
+	buf     []byte
 }
 
 // otherEvery is how many reads a process of another name is left unread:
@@ -139,7 +142,7 @@ type schedReader struct {
 const otherEvery = 50
 
 func newSchedReader(self int, name string) *schedReader {
-	return &schedReader{self: self, name: name, last: map[int][2]int64{}, seen: map[int]bool{}, other: map[int]bool{}, buf: make([]byte, 128)}
+	return &schedReader{self: self, name: name, last: map[int][2]int64{}, seen: map[int]bool{}, other: map[int]bool{}, present: map[int]bool{}, buf: make([]byte, 128)}
 }
 
 // read returns, since the previous read, the most any process of the name
@@ -160,7 +163,8 @@ func (r *schedReader) read() (runq, cpu int64, found bool) {
 	if r.reads++; r.reads%otherEvery == 0 {
 		clear(r.other)
 	}
-	present := make(map[int]bool, len(names))
+	present := r.present
+	clear(present)
 	for _, n := range names {
 		pid, err := strconv.Atoi(n)
 		if err != nil || pid == r.self {

@@ -301,8 +301,6 @@ func RestartEvidence(before proc.Snapshot, samples []MasterSample, tl *record.Ti
 			if m.PPID != m.PID && known[m.PPID] {
 				sawTwo = true
 			}
-		}
-		for _, m := range s.Masters {
 			if !known[m.PID] && !known[m.PPID] {
 				foreign = append(foreign, fmt.Sprintf("master %d appeared at %s with parent %d, not a master", m.PID, words.FmtMs(s.Ms), m.PPID))
 				// A master no master forked, while every master of the

@@ -170,10 +170,11 @@ func summariseHeartbeat(byWindow map[int64]*loadgen.ObserverRecord) *record.Hear
 		h.Ticks += r.NginxTicks
 		h.WorstLateMs = max(h.WorstLateMs, r.NginxLateMs)
 		h.WorstRunqMs = max(h.WorstRunqMs, r.NginxRunqMs)
-		if !NginxHeld(r) || k != prev+1 {
+		isHeld := NginxHeld(r)
+		if !isHeld || k != prev+1 {
 			held = nil
 		}
-		if NginxHeld(r) {
+		if isHeld {
 			if held == nil {
 				h.Held = append(h.Held, record.HeldSpan{StartMs: float64(k) * 100, CPUs: r.NginxCPUs})
 				held = &h.Held[len(h.Held)-1]
@@ -396,8 +397,7 @@ func ContainerLate(s *record.Scenario, from, to float64) string {
 	}
 	for _, sp := range h.Held {
 		if lo, hi, ok := inStall(sp.StartMs, sp.EndMs); ok {
-			saw = append(saw, fmt.Sprintf("nginx's processes waited up to %s a window for a CPU in %s, running at most %s of the %s their %s had",
-				words.FmtMs(sp.RunqMs), fmtSpanS(lo, hi), words.FmtMs(sp.CPUMs), words.FmtMs(float64(sp.CPUs)*100), words.Plural(sp.CPUs, "CPU")))
+			saw = append(saw, "nginx's processes "+HeldWords(sp, " in "+fmtSpanS(lo, hi)))
 		}
 	}
 	return words.JoinAnd(saw)
@@ -443,6 +443,14 @@ func HeartbeatNote(s *record.Scenario, from, to float64) string {
 		return fmt.Sprintf("nginx's container's heartbeat covers %s, not all of the stall: judged on the harness's side alone outside it", fmtSpanS(h.FromMs, h.ToMs))
 	}
 	return ""
+}
+
+// HeldWords says what nginx's processes did in a held span: "waited up
+// to … a window for a CPU<where>, running at most … of the … their N CPUs
+// had" (where: a place in the span's words, or "").
+func HeldWords(sp record.HeldSpan, where string) string {
+	return fmt.Sprintf("waited up to %s a window for a CPU%s, running at most %s of the %s their %s had",
+		words.FmtMs(sp.RunqMs), where, words.FmtMs(sp.CPUMs), words.FmtMs(float64(sp.CPUs)*100), words.Plural(sp.CPUs, "CPU"))
 }
 
 func fmtPercent(f float64) string { return fmt.Sprintf("%.0f%%", f*100) }

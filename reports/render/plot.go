@@ -504,8 +504,7 @@ func observerBand(o *record.Observer, top float64, x func(float64) float64) *plo
 		}
 		for _, sp := range h.Held {
 			b.NginxLate = append(b.NginxLate, plotBar{X: x(sp.StartMs), Y: top, W: math.Max(1.5, x(sp.EndMs)-x(sp.StartMs)), H: genRow - 3,
-				Title: fmt.Sprintf("%s–%s: nginx's processes waited up to %s a window for a CPU, running at most %s of the %s their %s had",
-					words.FmtMs(sp.StartMs), words.FmtMs(sp.EndMs), words.FmtMs(sp.RunqMs), words.FmtMs(sp.CPUMs), words.FmtMs(float64(sp.CPUs)*100), words.Plural(sp.CPUs, "CPU"))})
+				Title: fmt.Sprintf("%s–%s: nginx's processes %s", words.FmtMs(sp.StartMs), words.FmtMs(sp.EndMs), analysis.HeldWords(sp, ""))})
 		}
 		for _, sp := range h.Late {
 			b.NginxLate = append(b.NginxLate, plotBar{X: x(sp.StartMs), Y: top, W: math.Max(1.5, x(sp.EndMs)-x(sp.StartMs)), H: genRow - 3,
