@@ -109,6 +109,9 @@ func isLoopbackHost(host string) bool {
 // dialer returns the DialContext of one profile's transport: it refuses any
 // address that is not loopback, records refused and failed dials, and wraps
 // each connection for accounting.
+// slowReadBuffer is the long downloads' socket receive buffer.
+const slowReadBuffer = 64 << 10
+
 func (t *tracker) dialer(profile string) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -142,6 +145,11 @@ func (t *tracker) dialer(profile string) func(ctx context.Context, network, addr
 			}
 			t.record(rec)
 			return nil, err
+		}
+		if tc, ok := nc.(*net.TCPConn); ok && profile == SlowProfile {
+			// A small fixed receive buffer: a held download (Slow.HoldTail)
+			// leaves its tail in the server's hands, not in this socket.
+			tc.SetReadBuffer(slowReadBuffer)
 		}
 		if ta, ok := nc.RemoteAddr().(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
 			nc.Close()

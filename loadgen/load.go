@@ -45,6 +45,8 @@ type Load struct {
 	dlNext      atomic.Int64    // next download id
 	dlWG        sync.WaitGroup
 	dlCancel    context.CancelFunc
+	dlRelease   chan struct{} // closed by ReleaseDownloads
+	dlOnce      sync.Once
 	dlStarted   atomic.Int64
 	dlComplete  atomic.Int64
 	dlCut       atomic.Int64
@@ -276,6 +278,7 @@ func RunWithOptions(ctx context.Context, target string, clock Clock, dir string,
 	l.cancelRun = cancelRun
 	dlCtx, dlCancel := context.WithCancel(runCtx)
 	l.dlCancel = dlCancel
+	l.dlRelease = make(chan struct{})
 
 	go l.writeResults()
 	go l.flushLoop()
@@ -580,6 +583,57 @@ func (l *Load) StartDownloads(n int, bytesPerSec int64) error {
 	return nil
 }
 
+// ReleaseDownloads lets the downloads held at their tail (Slow.HoldTail)
+// read it, now and from now on. Safe to call more than once; the error is
+// always nil (the load agent's client, which a run drives the same way,
+// can fail to reach its agent).
+func (l *Load) ReleaseDownloads() error {
+	l.dlOnce.Do(func() { close(l.dlRelease) })
+	return nil
+}
+
+// holdingReader reads a download's body, stopping before its last tail
+// bytes until release is closed (or ctx ends: the read then goes on and
+// the context's cancellation ends it).
+type holdingReader struct {
+	r         io.Reader
+	ctx       context.Context
+	release   <-chan struct{}
+	at        int64 // bytes read before the hold
+	n         int64
+	heldStart float64
+	held      float64 // ms held
+	now       func() float64
+}
+
+func (h *holdingReader) Read(p []byte) (int, error) {
+	if h.at > 0 {
+		if h.n >= h.at {
+			h.wait()
+		} else if int64(len(p)) > h.at-h.n {
+			p = p[:h.at-h.n]
+		}
+	}
+	k, err := h.r.Read(p)
+	h.n += int64(k)
+	return k, err
+}
+
+func (h *holdingReader) wait() {
+	h.at = 0
+	select {
+	case <-h.release:
+		return
+	default:
+	}
+	start := h.now()
+	select {
+	case <-h.release:
+	case <-h.ctx.Done():
+	}
+	h.held = h.now() - start
+}
+
 // download is one long download, checked to the byte.
 func (l *Load) download(ctx context.Context, id int, url string) {
 	defer l.dlWG.Done()
@@ -602,7 +656,12 @@ func (l *Load) download(ctx context.Context, id int, url string) {
 		defer resp.Body.Close()
 		rec.Status = resp.StatusCode
 		rec.ServerPid, _ = strconv.Atoi(resp.Header.Get(PidHeader))
-		rec.Received, err = io.Copy(io.Discard, resp.Body)
+		body := &holdingReader{r: resp.Body, ctx: ctx, release: l.dlRelease, now: l.clock.Now}
+		if l.slow.HoldTail > 0 {
+			body.at = max(l.slow.ExpectedBytes-l.slow.HoldTail, 1)
+		}
+		rec.Received, err = io.Copy(io.Discard, body)
+		rec.HeldMs = body.held
 		return err
 	}()
 	rec.EndMs = l.clock.Now()

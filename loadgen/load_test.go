@@ -361,3 +361,91 @@ func TestRunCountsRetriesUnderVegeta(t *testing.T) {
 		})
 	}
 }
+
+// TestHeldDownloadsWaitForRelease: a download with a hold tail reads up to
+// it, then reads nothing until ReleaseDownloads, and the server cannot
+// finish meanwhile: the tail is larger than what the sockets' buffers take
+// on loopback (the server's send buffer, the client's fixed receive
+// buffer). After the release it completes, to the byte, and says how long
+// it was held.
+func TestHeldDownloadsWaitForRelease(t *testing.T) {
+	const size, tail = 16 << 20, 12 << 20
+	var served atomic.Int64 // bytes the handler got written
+	finished := make(chan time.Time, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		chunk := make([]byte, 64<<10)
+		for sent := 0; sent < size; sent += len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			served.Add(int64(len(chunk)))
+		}
+		finished <- time.Now()
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	l, err := Run(context.Background(), srv.URL, NewClock(), dir, nil,
+		Slow{Count: 1, ExpectedBytes: size, BytesPerSec: 1 << 30, HoldTail: tail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	select {
+	case <-finished:
+		t.Fatalf("the server finished writing %d bytes while the client held its last %d: the tail is not in the server's hands", size, tail)
+	default:
+	}
+	if got := served.Load(); got <= size-tail || got >= size {
+		t.Errorf("served %d bytes during the hold: want more than the %d read before it, less than all", got, size-tail)
+	}
+	released := time.Now()
+	l.ReleaseDownloads()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := l.WaitDownloads(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if end := <-finished; end.Before(released) {
+		t.Errorf("the server finished at %s, before the release at %s", end, released)
+	}
+	if _, err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dls := readJSONL[DownloadRecord](t, filepath.Join(dir, DownloadsFile))
+	if len(dls) != 1 || !dls[0].Completed || dls[0].Received != size || dls[0].HeldMs < 900 {
+		t.Errorf("downloads = %+v: want one completed to the byte after a hold of about 1 s", dls)
+	}
+}
+
+// TestReleasedDownloadsDoNotHold: released before they reach their tail
+// (the step was sent in time), downloads read straight through.
+func TestReleasedDownloadsDoNotHold(t *testing.T) {
+	const size = 1 << 20
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(200 * time.Millisecond) // the release comes first
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		w.Write(make([]byte, size))
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	l, err := Run(context.Background(), srv.URL, NewClock(), dir, nil, Slow{Count: 2, ExpectedBytes: size, HoldTail: size / 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.ReleaseDownloads()
+	l.ReleaseDownloads() // twice is harmless
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := l.WaitDownloads(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range readJSONL[DownloadRecord](t, filepath.Join(dir, DownloadsFile)) {
+		if !d.Completed || d.HeldMs != 0 {
+			t.Errorf("download %+v: want completed, never held", d)
+		}
+	}
+}

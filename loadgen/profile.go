@@ -15,10 +15,10 @@ const (
 	DefaultDuration      = 10 * time.Minute // bound on an attack when the caller sets none
 	MaxRate              = 50000            // requests per second per profile
 	DefaultSlowPath      = "/slow/big.bin"
-	DefaultSlowBytes     = 4194304
-	DefaultSlowRate      = 262144 // bytes per second asked with ?rate= (16 s for the default file)
-	MaxSlow              = 256    // long downloads per load
-	SlowProfile          = "slow" // ConnRecord.Profile of the long downloads
+	DefaultSlowBytes     = 32 << 20
+	DefaultSlowRate      = 2 << 20 // bytes per second asked with ?rate= (16 s for the default file)
+	MaxSlow              = 256     // long downloads per load
+	SlowProfile          = "slow"  // ConnRecord.Profile of the long downloads
 	resultsFlushInterval = 250 * time.Millisecond
 )
 
@@ -71,6 +71,14 @@ type Slow struct {
 	ExpectedBytes int64         // size of the file, default 4194304
 	BytesPerSec   int64         // sent as ?rate=; default 262144
 	Timeout       time.Duration // per download, default 3× its nominal duration + 30 s
+	// HoldTail, when set, makes each download stop reading with this many
+	// bytes still to come until the load's ReleaseDownloads: a download
+	// that would end before the step it must outlast is sent waits for it
+	// with its last bytes still in the server's hands. The server keeps
+	// writing into the socket buffers meanwhile (a few MiB on loopback),
+	// so the tail must be larger than those for the server to hold data
+	// of its own; nginx's log says when it finished (analysis checks it).
+	HoldTail int64 `json:",omitempty"`
 }
 
 func (p Profile) withDefaults(i int) (Profile, error) {
@@ -163,6 +171,9 @@ func (s Slow) withDefaults() (Slow, error) {
 	}
 	if s.BytesPerSec <= 0 {
 		s.BytesPerSec = DefaultSlowRate
+	}
+	if s.HoldTail < 0 || s.HoldTail >= s.ExpectedBytes {
+		return s, fmt.Errorf("slow: hold tail %d: want 0..%d", s.HoldTail, s.ExpectedBytes-1)
 	}
 	if s.Timeout <= 0 {
 		nominal := time.Duration(float64(s.ExpectedBytes) / float64(s.BytesPerSec) * float64(time.Second))

@@ -104,7 +104,10 @@ type DownloadRecord struct {
 	Status    int     `json:"status"`
 	Completed bool    `json:"completed"`            // all expected bytes arrived
 	ServerPid int     `json:"server_pid,omitempty"` // the worker that answered (PidHeader), when the answer said
-	Error     string  `json:"error,omitempty"`
+	// HeldMs is how long the download stopped reading its last
+	// Slow.HoldTail bytes, waiting for ReleaseDownloads (0: it never did).
+	HeldMs float64 `json:"held_ms,omitempty"`
+	Error  string  `json:"error,omitempty"`
 }
 
 // RetryRecord is one request that net/http sent more than once because the

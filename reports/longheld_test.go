@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -131,5 +132,33 @@ func TestReportShowsLongConnectionsAgainstTheDrain(t *testing.T) {
 	md, _ := os.ReadFile(filepath.Join(runDir, record.ReportMarkdown))
 	if !strings.Contains(string(md), "Long connections against the drain") {
 		t.Errorf("report.md does not show the long connections against the drain")
+	}
+}
+
+// A download the client read past QUIT, but that nginx had finished
+// writing before it (its tail in the sockets' buffers: a hold the buffers
+// swallowed), does not span the drain: nginx's log, not the client's
+// read, says when the worker let it go.
+func TestNginxsLogSaysWhenADownloadEnded(t *testing.T) {
+	startMs := float64(testStart.UnixNano()) / 1e6
+	f := upgradeFixture()
+	f.downloads[0].HeldMs = 1500
+	skip := map[string]bool{"slow/1": true}
+	early := record.ServerEntry{ID: "slow/1", PID: 10, Status: 200, BodyBytesSent: f.downloads[0].Received,
+		ContentLength: strconv.FormatInt(f.downloads[0].Expected, 10), Msec: (startMs + 5000) / 1000}
+	s := witnessScenario(t, f, skip, early)
+	wantVerdict(t, s, record.VerdictError, analysis.NothingProvesDrain+": 1 long connection opened before stop-old-workers (WINCH) was sent at 4000 ms "+
+		"ended before quit-old-master (QUIT) was sent at 6000 ms: download 1 completed at 7000 ms (nginx had written its last byte at 5000 ms: the rest was in the sockets' buffers)")
+	c := s.LongConnections.Connections[0]
+	if c.NginxEndMs != 5000 || c.HeldMs != 1500 || c.Spans {
+		t.Errorf("download 1 = %+v: want nginx's end at 5000 ms, held 1500 ms, not spanning", c)
+	}
+
+	// nginx's end after QUIT: the download spans, and the run passes.
+	late := early
+	late.Msec = (startMs + 6500) / 1000
+	s = witnessScenario(t, upgradeFixture(), skip, late)
+	if s.Verdict != record.VerdictPass || s.LongConnections.Connections[0].NginxEndMs != 6500 {
+		t.Errorf("verdict %s %q, download 1 %+v: want pass, nginx's end at 6500 ms", s.Verdict, s.Reasons, s.LongConnections.Connections[0])
 	}
 }

@@ -31,6 +31,9 @@ func writeWitness(t *testing.T, dir string, f fixture, skip map[string]bool, ext
 		lines = append(lines, record.ServerEntry{ID: id, PID: pid, Status: 200, BodyBytesSent: 612, ContentLength: "612", Msec: (startMs + ms + 1) / 1000})
 	}
 	for _, d := range f.downloads {
+		if skip["slow/"+strconv.Itoa(d.ID)] {
+			continue
+		}
 		lines = append(lines, record.ServerEntry{ID: "slow/" + strconv.Itoa(d.ID), PID: 10, Status: 200, BodyBytesSent: d.Received, ContentLength: strconv.FormatInt(d.Expected, 10), Msec: (startMs + d.EndMs) / 1000})
 	}
 	lines = append(lines, extra...)

@@ -1,11 +1,14 @@
 package scenarios
 
 import (
+	"fmt"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
+	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
 )
 
 // stepCost is about what sending and verifying a step takes here under
@@ -143,4 +146,77 @@ func plannedSlowSpan(sc Scenario, steady, stepCost time.Duration) time.Duration 
 		span *= 3
 	}
 	return span
+}
+
+// holdTail is how much of a long download waits for the drain-ending step
+// when the steps run slower than planned: the download reads the rest of
+// the file at its planned pace, then stops until the step is sent, so
+// that it is in flight then however slow the host. A quarter of the file
+// (8 MiB): the plan puts the step at two thirds of the download, so a
+// download holds only when the steps run an eighth or more behind plan;
+// and on loopback the server's send buffer takes up to 4 MiB of what the
+// client does not read, which leaves nginx at least 3.8 MiB to send (the
+// client's receive buffer is fixed at 64 KiB). Where the buffers take it
+// all after all, nginx's log shows the download ended before the step and
+// the run says nothing proves the drain (analysis.NothingProvesDrain).
+const holdTail = loadgen.DefaultSlowBytes / 4
+
+// downloadHold releases a run's held long downloads once: before the
+// drain-ending step is sent, or while the drain is still inside the
+// config's worker_shutdown_timeout, whichever comes first (a download
+// held past that timeout would be cut by the config, not by nginx's
+// upgrade), or when the steps end.
+type downloadHold struct {
+	load  loadControl
+	held  bool
+	once  sync.Once
+	mu    sync.Mutex
+	timer *time.Timer
+	e     error
+}
+
+// release lets the downloads read their tail; true the first time, when
+// they were held.
+func (h *downloadHold) release() bool {
+	first := false
+	h.once.Do(func() {
+		if !h.held {
+			return
+		}
+		first = true
+		if err := h.load.ReleaseDownloads(); err != nil {
+			h.mu.Lock()
+			h.e = fmt.Errorf("release the held long downloads: %w", err)
+			h.mu.Unlock()
+		}
+	})
+	return first
+}
+
+// releaseAfter releases the downloads shutdownMargin before the config's
+// worker_shutdown_timeout (0: none) runs out, counted from the drain's
+// start (sent).
+func (h *downloadHold) releaseAfter(sent time.Time, shutdownTimeout time.Duration) {
+	if !h.held || shutdownTimeout <= 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.timer = time.AfterFunc(max(time.Until(sent.Add(shutdownTimeout-shutdownMargin)), 0), func() { h.release() })
+}
+
+// stop stops the timer and releases the downloads (the run ended early).
+func (h *downloadHold) stop() {
+	h.mu.Lock()
+	if h.timer != nil {
+		h.timer.Stop()
+	}
+	h.mu.Unlock()
+	h.release()
+}
+
+func (h *downloadHold) err() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.e
 }

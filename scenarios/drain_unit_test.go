@@ -1,11 +1,19 @@
 package scenarios
 
 import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/releng-tools/nginx-upgrade-harness/harness/nginx"
+	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
 )
 
 // The drain each scenario of the catalogue marks, and long downloads sized
@@ -138,5 +146,51 @@ func TestSlowSpanCapIsTheRunsConfig(t *testing.T) {
 	// Measured on the VM: rollback's QUIT to the new master sent at 32.3 s.
 	if free < 32300*time.Millisecond+drainMarginMin {
 		t.Fatalf("rollback's downloads last %s: they would end before the QUIT measured at 32.3 s", free)
+	}
+}
+
+// A held download is let go shutdownMargin before the config's
+// worker_shutdown_timeout runs out, counted from the drain's start, when
+// the drain-ending step has not come by then (a real load and socket).
+func TestHeldDownloadsAreReleasedInsideTheShutdownTimeout(t *testing.T) {
+	const size = 1 << 20
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		w.Write(make([]byte, size))
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	l, err := loadgen.Run(context.Background(), srv.URL, loadgen.NewClock(), dir, nil, loadgen.Slow{Count: 1, ExpectedBytes: size, HoldTail: size / 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold := &downloadHold{load: l, held: true}
+	hold.releaseAfter(time.Now(), shutdownMargin+400*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := l.WaitDownloads(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if hold.release() {
+		t.Error("release() = true after the timer released the downloads: want false, once only")
+	}
+	hold.stop()
+	if _, err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var d loadgen.DownloadRecord
+	data, err := os.ReadFile(filepath.Join(dir, loadgen.DownloadsFile))
+	if err != nil || json.Unmarshal(data, &d) != nil {
+		t.Fatalf("downloads.jsonl: %s, %v", data, err)
+	}
+	if !d.Completed || d.HeldMs < 300 || d.HeldMs > 2000 {
+		t.Errorf("download %+v: want completed after a hold of about 400 ms", d)
+	}
+
+	// Not held (no drain): release reports nothing, and no timer runs.
+	free := &downloadHold{load: l}
+	free.releaseAfter(time.Now(), time.Second)
+	if free.release() || free.timer != nil {
+		t.Error("a run without a hold released something or armed a timer")
 	}
 }

@@ -277,16 +277,18 @@ type loadControl interface {
 	StopAttack()
 	StartDownloads(n int, bytesPerSec int64) error
 	StartTricklers(n int) error
+	ReleaseDownloads() error
 	WaitDownloads(ctx context.Context) error
 	Close() (loadgen.Summary, error)
 }
 
 // startLoad starts the run's load on node — the profiles of plan, and long
-// downloads sized to last span — by path (through ag on the agent path),
+// downloads sized to last span, held at their last holdTail bytes until
+// released (0: never held) — by path (through ag on the agent path),
 // and records in meta (rewritten on disk) which path it took.
 func (p Params) startLoad(ctx context.Context, node *nginx.Node, plan trafficPlan, clock loadgen.Clock, dir string,
-	span, hardStop time.Duration, meta *record.Meta, path string, ag *agent.Client) (loadControl, loadgen.Slow, error) {
-	slow := loadgen.Slow{Count: p.Load.Slow, BytesPerSec: int64(float64(loadgen.DefaultSlowBytes) / span.Seconds())}
+	span, hardStop time.Duration, holdTail int64, meta *record.Meta, path string, ag *agent.Client) (loadControl, loadgen.Slow, error) {
+	slow := loadgen.Slow{Count: p.Load.Slow, BytesPerSec: int64(float64(loadgen.DefaultSlowBytes) / span.Seconds()), HoldTail: holdTail}
 	var load loadControl
 	var err error
 	switch path {

@@ -78,9 +78,15 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 		t.meta.Notes = append(t.meta.Notes, fmt.Sprintf("a slow host: its execs at rest take %s, so a step is planned at %s (not %s) and the long downloads last %s",
 			t.node.ExecCost().Round(time.Millisecond), cost.Round(100*time.Millisecond), stepCost, span.Round(100*time.Millisecond)))
 	}
+	drainStart, drainEnd := drainWindow(sc.Moves)
+	if drainEnd >= 0 && p.Load.Slow > 0 {
+		t.holdTail = holdTail
+	}
 	if err := t.startLoad(ctx, span, plannedDuration(sc, steady)); err != nil {
 		return err
 	}
+	hold := &downloadHold{load: t.load, held: t.holdTail > 0}
+	defer hold.stop()
 	phase := "steady"
 	t.progress("%s: steady for %s", sc.Name, steady)
 	if err := p.watch(t.loadCtx, steady, t.load, sc.Name, &phase); err != nil && ctx.Err() != nil {
@@ -93,12 +99,25 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	}
 	driver := nginx.NewDriver(t.node)
 	var faultErr error
-	for _, m := range sc.Moves {
+	for i, m := range sc.Moves {
 		if t.loadCtx.Err() != nil {
 			break
 		}
 		t.progress("%s: %s%s", sc.Name, m.Step.Name, signalNote(m.Step.Signal))
-		r := driver.Run(ctx, m.Step)
+		step := m.Step
+		if i == drainEnd {
+			// Released once the step is sent, never before: a download
+			// that ends before it proves nothing of the drain.
+			step.Sent = func() {
+				if hold.release() {
+					t.progress("%s: the long downloads may read their last %d MiB now", sc.Name, t.holdTail>>20)
+				}
+			}
+		}
+		r := driver.Run(ctx, step)
+		if i == drainStart {
+			hold.releaseAfter(r.Sent, p.shutdownTimeout())
+		}
 		t.stepSamples(r)
 		ev := t.stepEvent(r)
 		if m.ExpectFail {
@@ -151,6 +170,10 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 	}
 
 	faults.healAll(context.WithoutCancel(ctx), sc)
+	hold.release()
+	if err := hold.err(); err != nil {
+		return err
+	}
 	if faultErr == nil {
 		faultErr = t.envFault(ctx)
 	}

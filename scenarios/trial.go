@@ -39,6 +39,10 @@ type trial struct {
 	start proc.Snapshot
 	clock loadgen.Clock
 
+	// holdTail, set before startLoad, holds the long downloads at their
+	// last holdTail bytes until the drain-ending step (0: never held).
+	holdTail int64
+
 	load        loadControl
 	slow        loadgen.Slow
 	stopBackend func() // stops the upstream of the proxy, WebSocket and upload traffic (nil: none)
@@ -153,7 +157,7 @@ func (t *trial) startLoad(ctx context.Context, span, hardStop time.Duration) err
 			return err
 		}
 	}
-	load, slow, err := t.p.startLoad(t.loadCtx, t.node, t.plan, t.clock, t.dir, span, hardStop, &t.meta, path, ac)
+	load, slow, err := t.p.startLoad(t.loadCtx, t.node, t.plan, t.clock, t.dir, span, hardStop, t.holdTail, &t.meta, path, ac)
 	if err != nil {
 		return err
 	}

@@ -27,14 +27,14 @@ const (
 
 	// recipeVersion changes whenever the layout of the pair image changes,
 	// so that cached pairs built by an older recipe are not reused.
-	recipeVersion = "pair-recipe-2"
+	recipeVersion = "pair-recipe-3"
 
 	labelBuilds = harness.Label + ".builds" // builds.json, so that a cached pair is read without a container
 	labelKey    = harness.Label + ".key"
 
 	rootfsRepo    = "nginx-upgrade-harness/rootfs" // tagged with the release, while a base is built
 	suite         = "bookworm"                     // the configured release: the host's suites
-	bigFileSize   = 4 << 20
+	bigFileSize   = 32 << 20
 	containerPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 )
 
@@ -76,7 +76,7 @@ type ImageInfo struct {
 // Debian build), copies of both at /opt/nginx-upgrade-harness/{old,new}/nginx,
 // the .debs of Debian builds under /opt/nginx-upgrade-harness/{old,new}/debs/,
 // builds.json beside them, a small site under /srv/www (index.html and the
-// 4 MiB slow/big.bin), and `sleep infinity` as the default command.
+// 32 MiB slow/big.bin), and `sleep infinity` as the default command.
 func EnsureImage(ctx context.Context, pool *dockertest.Pool, from, to Build, progress io.Writer) (ImageInfo, error) {
 	if progress == nil {
 		progress = io.Discard

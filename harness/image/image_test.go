@@ -210,7 +210,7 @@ ps -e -o comm=`)
 		"755 /opt/nginx-upgrade-harness/old/nginx", "755 /opt/nginx-upgrade-harness/new/nginx",
 		"nginx_" + from.Res.Version + "_amd64.deb", "nginx-common_" + from.Res.Version + "_all.deb",
 		"nginx_" + to.Res.Version + "_amd64.deb", "nginx-common_" + to.Res.Version + "_all.deb",
-		"4194304 /srv/www/slow/big.bin", "nginx " + from.Res.Version, "nginx-common " + from.Res.Version,
+		"33554432 /srv/www/slow/big.bin", "nginx " + from.Res.Version, "nginx-common " + from.Res.Version,
 		"sites-enabled: 0", "nginx-running: 0",
 	} {
 		if !strings.Contains(out, want) {
@@ -463,7 +463,7 @@ echo nginx-running: $(pgrep -c -x nginx || true)`)
 		"nginx: configuration file /etc/nginx/nginx.conf test is successful",
 		"nginx_" + from.Res.Version + "_amd64.deb", "nginx-common_" + from.Res.Version + "_all.deb",
 		"nginx_" + newVersion + "_amd64.deb",
-		"4194304 /srv/www/slow/big.bin", "nginx " + from.Res.Version, "nginx-common " + from.Res.Version,
+		"33554432 /srv/www/slow/big.bin", "nginx " + from.Res.Version, "nginx-common " + from.Res.Version,
 		"policy-rc.d: 0", "side-apt: 0", "nginx-running: 0",
 	} {
 		if !strings.Contains(out, want) {

@@ -21,7 +21,7 @@ import (
 )
 
 // siteEntries is the content served by the default configuration: a small
-// page and a 4 MiB file with deterministic content for long downloads.
+// page and a 32 MiB file with deterministic content for long downloads.
 func siteEntries() []tarEntry {
 	page := `<!DOCTYPE html>
 <html lang="en">
@@ -35,7 +35,7 @@ func siteEntries() []tarEntry {
 binary in place (USR2, WINCH, QUIT) under load. Every request for it is
 counted: a request that fails, or a connection the server closes under a
 request, is a dropped request.</p>
-<p>Long downloads of <a href="/slow/big.bin">/slow/big.bin</a> (4 MiB) span the
+<p>Long downloads of <a href="/slow/big.bin">/slow/big.bin</a> (32 MiB) span the
 transitions, so that a worker that exits too early cuts them short.</p>
 </body>
 </html>

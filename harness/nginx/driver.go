@@ -58,6 +58,9 @@ type Step struct {
 	// Confirm, when set, is asked once Expect holds (e.g. which
 	// generation of workers the responses come from); it verifies with it.
 	Confirm func(ctx context.Context, h Host) error
+	// Sent, when set, is called once the signal went out (or the action
+	// ran), before the effect is waited for.
+	Sent    func()
 	Timeout time.Duration // how long the effect may take (default 10 s)
 	Phase   string        // the phase that starts when this step is sent
 }
@@ -172,6 +175,9 @@ func (d *Driver) Run(ctx context.Context, s Step) StepResult {
 			res.After = before
 			return d.fail(res, fmt.Errorf("%s: %w", s.Name, err))
 		}
+	}
+	if s.Sent != nil {
+		s.Sent()
 	}
 	deadline = time.Now().Add(timeout)
 	var last error

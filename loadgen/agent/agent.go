@@ -51,6 +51,7 @@ const (
 	OpStopAttack    = "stop-attack"    // end the paced profiles
 	OpDownloads     = "downloads"      // start N more long downloads at BytesPerSec
 	OpTricklers     = "tricklers"      // start N slow clients
+	OpRelease       = "release"        // let the held long downloads read their tail
 	OpWaitDownloads = "wait-downloads" // wait (at most TimeoutMs) for the long downloads
 	OpGet           = "get"            // one request to nginx from its namespace (Get)
 	OpClose         = "close"          // close the load and the backends, send the record files (the agent goes on: it ends with its stdin)
@@ -279,6 +280,9 @@ func (s *server) do(ctx context.Context, req Request) (rep Reply) {
 		if err := s.load.StartDownloads(req.N, req.BytesPerSec); err != nil {
 			return fail(err)
 		}
+		return Reply{}
+	case OpRelease:
+		s.load.ReleaseDownloads()
 		return Reply{}
 	case OpTricklers:
 		if err := s.load.StartTricklers(req.N); err != nil {

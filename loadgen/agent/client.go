@@ -205,6 +205,15 @@ func (c *Client) StartDownloads(n int, bytesPerSec int64) error {
 	return err
 }
 
+// ReleaseDownloads lets the held long downloads read their tail.
+func (c *Client) ReleaseDownloads() error {
+	if c.isClosed() {
+		return ErrClosed
+	}
+	_, err := c.call(Request{Op: OpRelease}, c.timeout)
+	return err
+}
+
 // StartTricklers starts n slow clients.
 func (c *Client) StartTricklers(n int) error {
 	if c.isClosed() {

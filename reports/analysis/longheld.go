@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/releng-tools/nginx-upgrade-harness/loadgen"
@@ -80,7 +81,7 @@ func readLongConnections(dir string, s *record.Scenario, meta *record.Meta, phas
 		case r.Error == loadgen.DownloadCancelled:
 			outcome = "cancelled"
 		}
-		add(record.LongConnection{Kind: "download", ID: r.ID, StartMs: r.StartMs, EndMs: r.EndMs, Outcome: outcome}, outcome == "cut")
+		add(record.LongConnection{Kind: "download", ID: r.ID, StartMs: r.StartMs, EndMs: r.EndMs, Outcome: outcome, HeldMs: r.HeldMs}, outcome == "cut")
 	}); err != nil && !errors.Is(err, record.ErrMissing) {
 		problem("%v", err)
 	}
@@ -120,7 +121,11 @@ func DrainReasons(s *record.Scenario) []string {
 			held++
 		}
 		if !c.Spans {
-			short = append(short, fmt.Sprintf("%s %d %s at %s", c.Kind, c.ID, c.Outcome, words.FmtMs(c.EndMs)))
+			w := fmt.Sprintf("%s %d %s at %s", c.Kind, c.ID, c.Outcome, words.FmtMs(c.EndMs))
+			if c.NginxEndMs > 0 && c.NginxEndMs < d.EndSentMs && c.EndMs >= d.EndSentMs {
+				w += fmt.Sprintf(" (nginx had written its last byte at %s: the rest was in the sockets' buffers)", words.FmtMs(c.NginxEndMs))
+			}
+			short = append(short, w)
 		}
 	}
 	var out []string
@@ -133,4 +138,35 @@ func DrainReasons(s *record.Scenario) []string {
 			words.StepLabel(record.Step{Name: d.EndStep, Signal: d.EndSignal}), words.FmtMs(d.EndSentMs), strings.Join(short, ", ")))
 	}
 	return out
+}
+
+// nginxEnds sets when nginx logged each long download done and takes
+// Spans from a completed download that nginx ended before the
+// drain-ending step was sent: what the client read after that came from
+// the sockets' buffers, not from the workers being drained. startMs is the
+// run clock's zero in Unix milliseconds.
+func nginxEnds(lc *record.LongConnections, server []record.ServerEntry, startMs float64) {
+	if lc == nil {
+		return
+	}
+	end := map[string]float64{}
+	for _, e := range server {
+		if strings.HasPrefix(e.ID, "slow/") {
+			end[e.ID] = e.Msec*1000 - startMs
+		}
+	}
+	for i := range lc.Connections {
+		c := &lc.Connections[i]
+		if c.Kind != "download" {
+			continue
+		}
+		ms, ok := end["slow/"+strconv.Itoa(c.ID)]
+		if !ok {
+			continue
+		}
+		c.NginxEndMs = ms
+		if c.Spans && c.Outcome == "completed" && ms < lc.Drain.EndSentMs {
+			c.Spans = false
+		}
+	}
 }

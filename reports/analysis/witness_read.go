@@ -137,6 +137,7 @@ func applyWitness(dir string, s *record.Scenario, w *witnessAcc, start time.Time
 		problem("%v", err)
 		return
 	}
+	nginxEnds(s.LongConnections, server, float64(start.UnixNano())/1e6)
 	gens := NewGenerations(samples)
 	r := Reconcile(w.clients, server, append(CrashWindows(s.Deaths), KillSpans(s)...)...)
 	for _, d := range Disagreements(w.clients, server, w.attempts, float64(start.UnixNano())/1e6, max(runEnd(s), endMs)) {

@@ -221,6 +221,14 @@ type LongConnection struct {
 	// drain-ending step was sent, or cut by the server before (a drop).
 	Held  bool `json:"held"`
 	Spans bool `json:"spans"`
+	// HeldMs is how long a download stopped reading its tail until the
+	// drain-ending step was sent (loadgen's Slow.HoldTail; 0: never).
+	HeldMs float64 `json:"held_ms,omitempty"`
+	// NginxEndMs is when nginx logged the download done (its last byte
+	// written to the socket), on the run's clock; 0 when its log has no
+	// line for it. A download nginx ended before the drain-ending step
+	// was sent does not span the drain, whenever the client read it.
+	NginxEndMs float64 `json:"nginx_end_ms,omitempty"`
 }
 
 // Stall names the phase with the longest stall and its length.
