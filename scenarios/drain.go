@@ -151,7 +151,8 @@ func plannedSlowSpan(sc Scenario, steady, stepCost time.Duration) time.Duration 
 // holdTail is how much of a long download waits for the drain-ending step
 // when the steps run slower than planned: the download reads the rest of
 // the file at its planned pace, then stops until the step is sent, so
-// that it is in flight then however slow the host. A quarter of the file
+// that it is in flight then however slow the host; after it, nginx sends
+// what it still holds of the tail at the planned pace. A quarter of the file
 // (8 MiB): the plan puts the step at two thirds of the download, so a
 // download holds only when the steps run an eighth or more behind plan;
 // and on loopback the server's send buffer takes up to 4 MiB of what the
@@ -193,16 +194,26 @@ func (h *downloadHold) release() bool {
 	return first
 }
 
-// releaseAfter releases the downloads shutdownMargin before the config's
+// releaseAfter releases the downloads in time for their tail to be sent
+// (tail: how long it takes at their rate: nginx's limit_rate does not catch
+// up after a pause) shutdownMargin before the config's
 // worker_shutdown_timeout (0: none) runs out, counted from the drain's
 // start (sent).
-func (h *downloadHold) releaseAfter(sent time.Time, shutdownTimeout time.Duration) {
+func (h *downloadHold) releaseAfter(sent time.Time, shutdownTimeout, tail time.Duration) {
 	if !h.held || shutdownTimeout <= 0 {
 		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.timer = time.AfterFunc(max(time.Until(sent.Add(shutdownTimeout-shutdownMargin)), 0), func() { h.release() })
+	h.timer = time.AfterFunc(max(time.Until(sent.Add(shutdownTimeout-shutdownMargin-tail)), 0), func() { h.release() })
+}
+
+// tailTime is how long a download's held tail takes at bytesPerSec.
+func tailTime(tail, bytesPerSec int64) time.Duration {
+	if bytesPerSec <= 0 {
+		return 0
+	}
+	return time.Duration(float64(tail) / float64(bytesPerSec) * float64(time.Second))
 }
 
 // stop stops the timer and releases the downloads (the run ended early).

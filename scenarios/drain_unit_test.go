@@ -165,7 +165,10 @@ func TestHeldDownloadsAreReleasedInsideTheShutdownTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	hold := &downloadHold{load: l, held: true}
-	hold.releaseAfter(time.Now(), shutdownMargin+400*time.Millisecond)
+	hold.releaseAfter(time.Now(), shutdownMargin+time.Second, tailTime(size/2, 5<<20)) // 1 s less 100 ms for the tail
+	if got := tailTime(size/2, 5<<20); got != 100*time.Millisecond {
+		t.Errorf("tailTime(512 KiB at 5 MiB/s) = %s, want 100ms", got)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := l.WaitDownloads(ctx); err != nil {
@@ -183,13 +186,13 @@ func TestHeldDownloadsAreReleasedInsideTheShutdownTimeout(t *testing.T) {
 	if err != nil || json.Unmarshal(data, &d) != nil {
 		t.Fatalf("downloads.jsonl: %s, %v", data, err)
 	}
-	if !d.Completed || d.HeldMs < 300 || d.HeldMs > 2000 {
-		t.Errorf("download %+v: want completed after a hold of about 400 ms", d)
+	if !d.Completed || d.HeldMs < 800 || d.HeldMs > 2500 {
+		t.Errorf("download %+v: want completed after a hold of about 900 ms", d)
 	}
 
 	// Not held (no drain): release reports nothing, and no timer runs.
 	free := &downloadHold{load: l}
-	free.releaseAfter(time.Now(), time.Second)
+	free.releaseAfter(time.Now(), time.Second, 0)
 	if free.release() || free.timer != nil {
 		t.Error("a run without a hold released something or armed a timer")
 	}

@@ -116,7 +116,7 @@ func Run(ctx context.Context, pool *dockertest.Pool, sc Scenario, p Params, imag
 		}
 		r := driver.Run(ctx, step)
 		if i == drainStart {
-			hold.releaseAfter(r.Sent, p.shutdownTimeout())
+			hold.releaseAfter(r.Sent, p.shutdownTimeout(), tailTime(t.holdTail, t.slow.BytesPerSec))
 		}
 		t.stepSamples(r)
 		ev := t.stepEvent(r)
