@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,8 +26,26 @@ import (
 //	go test ./harness -run 'EnsureImage|harness.Connect' -timeout 40m -v
 
 func TestMain(m *testing.M) {
+	// Under make test, a reaper holds this process's build containers: an
+	// interrupt (the test binary dies at once on SIGINT) leaves none.
+	var lease *harness.Lease
+	if bin := os.Getenv("NUH_REAPER_BINARY"); bin != "" {
+		pool, err := harness.Connect()
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			lease, err = harness.HoldLease(ctx, pool, harness.ReaperBinary(bin))
+			cancel()
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "image tests: hold a reaper:", err)
+			os.Exit(2)
+		}
+	}
 	code := m.Run()
 	sweepBuildBoxes()
+	if lease != nil {
+		lease.Close()
+	}
 	os.Exit(code)
 }
 
