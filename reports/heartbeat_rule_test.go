@@ -25,13 +25,24 @@ import (
 // heartbeat's windows.
 
 // heartbeatWindows are a heartbeat's supplement lines over [0, 8.2 s): five
-// ticks a window, on time.
+// ticks a window, on time; nginx's processes wait 1 ms and run 10 ms a
+// window on 2 CPUs.
 func heartbeatWindows() []loadgen.ObserverRecord {
 	var out []loadgen.ObserverRecord
 	for k := 0; k < 82; k++ {
-		out = append(out, loadgen.ObserverRecord{StartMs: float64(k) * 100, EndMs: float64(k+1) * 100, NginxLateMs: 1.5, NginxTicks: 5, Supplement: true})
+		out = append(out, loadgen.ObserverRecord{StartMs: float64(k) * 100, EndMs: float64(k+1) * 100, NginxLateMs: 1.5, NginxTicks: 5, Supplement: true,
+			NginxRunqMs: 1, NginxCPUMs: 10, NginxCPUs: 2})
 	}
 	return out
+}
+
+// unmeasured drops the scheduler's counters from every window (a kernel
+// without /proc/PID/schedstat).
+func unmeasured(recs []loadgen.ObserverRecord) []loadgen.ObserverRecord {
+	for i := range recs {
+		recs[i].NginxRunqMs, recs[i].NginxCPUMs, recs[i].NginxCPUs = 0, 0, 0
+	}
+	return recs
 }
 
 // containerLate makes nginx's container run lateMs late over [fromMs, toMs).
@@ -189,6 +200,9 @@ func TestStallIsNginxsOnlyWhenNginxsContainerRan(t *testing.T) {
 		{"a record made before the heartbeat: fails as before, the note says so", func(h *heartbeaten) {
 			h.plan, h.read, h.heartbeat = nil, nil, nil
 		}, record.VerdictFail, []string{"nginx's container had no heartbeat (recorded before it): judged on the harness's side alone"}, nil},
+		{"no scheduler's counters (a kernel without schedstat): fails as before, the note says the wait was not measured", func(h *heartbeaten) {
+			h.heartbeat = unmeasured(h.heartbeat)
+		}, record.VerdictFail, []string{stalled, "nginx's processes' wait for a CPU was not measured (no /proc/PID/schedstat in nginx's container): judged on the heartbeat's lateness alone"}, []string{"the machine"}},
 		{"a heartbeat that stopped before the stall: fails, the note gives what it covers", func(h *heartbeaten) {
 			h.heartbeat = h.heartbeat[:30]
 		}, record.VerdictFail, []string{"nginx's container's heartbeat covers 0.0–3.0 s, not all of the stall"}, []string{"the machine"}},

@@ -165,9 +165,11 @@ func summariseHeartbeat(byWindow map[int64]*loadgen.ObserverRecord) *record.Hear
 	var cur *record.HeartbeatSpan
 	var held *record.HeldSpan
 	prev := ks[0] - 1
+	measured := false
 	for _, k := range ks {
 		r := byWindow[k]
 		h.Ticks += r.NginxTicks
+		measured = measured || r.NginxCPUs > 0
 		h.WorstLateMs = max(h.WorstLateMs, r.NginxLateMs)
 		h.WorstRunqMs = max(h.WorstRunqMs, r.NginxRunqMs)
 		isHeld := NginxHeld(r)
@@ -196,6 +198,7 @@ func summariseHeartbeat(byWindow map[int64]*loadgen.ObserverRecord) *record.Hear
 		cur.EndMs = float64(k+1) * 100
 		cur.LateMs = max(cur.LateMs, r.NginxLateMs)
 	}
+	h.RunqUnmeasured = h.Ticks > 0 && !measured
 	return h
 }
 
@@ -426,8 +429,9 @@ func containerStallReason(s *record.Scenario, p record.Phase, what string, ms, f
 
 // HeartbeatNote says, for a stall judged nginx's, what nginx's side could
 // not show: no heartbeat in the container (a record made before it, or
-// why it was absent), or a stalled span [from, to] partly outside what the
-// heartbeat covers. "" when the heartbeat covered the span, and for a
+// why it was absent), a stalled span [from, to] partly outside what the
+// heartbeat covers, or a heartbeat that could not read nginx's processes'
+// wait for a CPU. "" when the heartbeat covered the span, and for a
 // record made before the observer (which has its own note).
 func HeartbeatNote(s *record.Scenario, from, to float64) string {
 	if s.Observer == nil {
@@ -441,6 +445,8 @@ func HeartbeatNote(s *record.Scenario, from, to float64) string {
 		return fmt.Sprintf("nginx's container had no heartbeat (%s): judged on the harness's side alone", h.Absent)
 	case from < h.FromMs || to > h.ToMs:
 		return fmt.Sprintf("nginx's container's heartbeat covers %s, not all of the stall: judged on the harness's side alone outside it", fmtSpanS(h.FromMs, h.ToMs))
+	case h.RunqUnmeasured:
+		return "nginx's processes' wait for a CPU was not measured (no /proc/PID/schedstat in nginx's container): judged on the heartbeat's lateness alone"
 	}
 	return ""
 }

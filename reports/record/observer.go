@@ -113,6 +113,10 @@ type Heartbeat struct {
 	// (analysis.NginxHeld). Absent in a record made before them.
 	WorstRunqMs float64    `json:"worst_runq_ms,omitempty"`
 	Held        []HeldSpan `json:"held,omitempty"`
+	// RunqUnmeasured: the heartbeat ticked, but never read nginx's
+	// processes' scheduler counters (a kernel without
+	// /proc/PID/schedstat): no span can be found held.
+	RunqUnmeasured bool `json:"runq_unmeasured,omitempty"`
 }
 
 // HeldSpan is a run of windows in which nginx's processes waited on a run
