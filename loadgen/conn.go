@@ -106,12 +106,12 @@ func isLoopbackHost(host string) bool {
 	return false
 }
 
-// dialer returns the DialContext of one profile's transport: it refuses any
-// address that is not loopback, records refused and failed dials, and wraps
-// each connection for accounting.
 // slowReadBuffer is the long downloads' socket receive buffer.
 const slowReadBuffer = 64 << 10
 
+// dialer returns the DialContext of one profile's transport: it refuses any
+// address that is not loopback, records refused and failed dials, and wraps
+// each connection for accounting.
 func (t *tracker) dialer(profile string) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {

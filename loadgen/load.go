@@ -596,14 +596,13 @@ func (l *Load) ReleaseDownloads() error {
 // bytes until release is closed (or ctx ends: the read then goes on and
 // the context's cancellation ends it).
 type holdingReader struct {
-	r         io.Reader
-	ctx       context.Context
-	release   <-chan struct{}
-	at        int64 // bytes read before the hold
-	n         int64
-	heldStart float64
-	held      float64 // ms held
-	now       func() float64
+	r       io.Reader
+	ctx     context.Context
+	release <-chan struct{}
+	at      int64 // bytes read before the hold
+	n       int64
+	held    float64 // ms held
+	now     func() float64
 }
 
 func (h *holdingReader) Read(p []byte) (int, error) {

@@ -68,8 +68,8 @@ type Profile struct {
 type Slow struct {
 	Count         int           // number of downloads (0: none; at most MaxSlow)
 	Path          string        // default "/slow/big.bin"
-	ExpectedBytes int64         // size of the file, default 4194304
-	BytesPerSec   int64         // sent as ?rate=; default 262144
+	ExpectedBytes int64         // size of the file, default DefaultSlowBytes
+	BytesPerSec   int64         // sent as ?rate=; default DefaultSlowRate
 	Timeout       time.Duration // per download, default 3× its nominal duration + 30 s
 	// HoldTail, when set, makes each download stop reading with this many
 	// bytes still to come until the load's ReleaseDownloads: a download

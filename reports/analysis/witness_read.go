@@ -137,10 +137,11 @@ func applyWitness(dir string, s *record.Scenario, w *witnessAcc, start time.Time
 		problem("%v", err)
 		return
 	}
-	nginxEnds(s.LongConnections, server, float64(start.UnixNano())/1e6)
+	startMs := float64(start.UnixNano()) / 1e6
+	nginxEnds(s.LongConnections, server, startMs)
 	gens := NewGenerations(samples)
 	r := Reconcile(w.clients, server, append(CrashWindows(s.Deaths), KillSpans(s)...)...)
-	for _, d := range Disagreements(w.clients, server, w.attempts, float64(start.UnixNano())/1e6, max(runEnd(s), endMs)) {
+	for _, d := range Disagreements(w.clients, server, w.attempts, startMs, max(runEnd(s), endMs)) {
 		problem("%s", d)
 	}
 	if tables {
@@ -195,7 +196,6 @@ func applyWitness(dir string, s *record.Scenario, w *witnessAcc, start time.Time
 		wit.Drops = append(wit.Drops, wd)
 	}
 	// Who served, when: every identified log line by the moment nginx wrote it.
-	startMs := float64(start.UnixNano()) / 1e6
 	rows := map[string]*record.GenerationRow{}
 	for _, name := range gens.Names() {
 		rows[name] = &record.GenerationRow{Name: name, Binary: gens.Binary(name), Master: gens.Master(name), Workers: gens.Workers(name), ByPhase: map[string]int{}}
